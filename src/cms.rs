@@ -1,0 +1,341 @@
+//! CMS SignedData (RFC 5652) as git signers write it: detached, one signer.
+//!
+//! Parsing keeps the signed attributes exactly as encoded, because the
+//! signature covers those bytes (smimesign stores them unsorted). gpgsm's
+//! BER is normalised to DER first; the normaliser never reorders.
+
+use std::fmt;
+
+use crate::asn1::{self, tag, Reader, Tlv};
+use crate::crypto::Hash;
+use crate::oid;
+use crate::x509::{CertError, Certificate};
+
+/// Largest signature accepted, armored or not. gitsign's are ~3–6 KiB; a
+/// corporate chain with CRLs stays far below this.
+pub const MAX_SIGNATURE_LEN: usize = 256 * 1024;
+
+/// Why a signature could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmsError(pub String);
+
+impl fmt::Display for CmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CmsError {}
+
+impl From<asn1::Error> for CmsError {
+    fn from(e: asn1::Error) -> Self {
+        CmsError(e.to_string())
+    }
+}
+
+impl From<CertError> for CmsError {
+    fn from(e: CertError) -> Self {
+        CmsError(format!("certificate in the signature: {e}"))
+    }
+}
+
+/// How the signer names its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignerId {
+    /// issuer Name (as encoded) and serial INTEGER contents.
+    IssuerSerial {
+        /// The issuer Name element.
+        issuer: Vec<u8>,
+        /// The serial number contents.
+        serial: Vec<u8>,
+    },
+    /// subjectKeyIdentifier.
+    SubjectKeyId(Vec<u8>),
+}
+
+/// An attribute: its type and the raw encoding of each value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// attrType contents.
+    pub oid: Vec<u8>,
+    /// attrValues, each a whole TLV.
+    pub values: Vec<Vec<u8>>,
+}
+
+/// The one SignerInfo of a git signature.
+#[derive(Debug, Clone)]
+pub struct SignerInfo {
+    /// Which certificate signed.
+    pub sid: SignerId,
+    /// digestAlgorithm.
+    pub digest: Hash,
+    /// The signed attributes re-tagged as `SET OF` (0x31): the exact bytes
+    /// the signature covers.
+    pub signed_attrs_der: Vec<u8>,
+    /// The signed attributes, in stored order.
+    pub signed_attrs: Vec<Attribute>,
+    /// signatureAlgorithm element.
+    pub signature_algorithm: Vec<u8>,
+    /// The signature value.
+    pub signature: Vec<u8>,
+    /// Unsigned attributes, in stored order.
+    pub unsigned_attrs: Vec<Attribute>,
+}
+
+/// A parsed detached SignedData.
+#[derive(Debug, Clone)]
+pub struct SignedData {
+    /// Certificates carried in the signature, in order.
+    pub certificates: Vec<Certificate>,
+    /// The signer.
+    pub signer: SignerInfo,
+    /// True when the input was BER and had to be normalised.
+    pub was_ber: bool,
+}
+
+/// Turns git's signature text into CMS DER: PEM `SIGNED MESSAGE` (also
+/// `PKCS7`/`CMS`, which other tools write), or raw DER.
+pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
+    if sig.len() > MAX_SIGNATURE_LEN {
+        return Err(CmsError(format!(
+            "the signature is {} bytes, larger than the {MAX_SIGNATURE_LEN}-byte limit",
+            sig.len()
+        )));
+    }
+    let trimmed = sig.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Err(CmsError("the signature is empty".into()));
+    }
+    if trimmed.starts_with(b"-----BEGIN") {
+        let text = std::str::from_utf8(trimmed).map_err(|_| CmsError("the signature armor is not text".into()))?;
+        let blocks = crate::pem::decode_all(text).map_err(|e| CmsError(format!("unparseable signature: {e}")))?;
+        if blocks.len() > 1 {
+            return Err(CmsError(format!(
+                "unparseable signature: expected one PEM block, found {}",
+                blocks.len()
+            )));
+        }
+        let b = blocks.into_iter().next().ok_or_else(|| CmsError("no PEM block".into()))?;
+        if !matches!(b.label.as_str(), "SIGNED MESSAGE" | "PKCS7" | "CMS") {
+            return Err(CmsError(format!(
+                "unparseable signature: PEM block is labelled \"{}\", expected \"SIGNED MESSAGE\"",
+                b.label
+            )));
+        }
+        if b.der.is_empty() {
+            return Err(CmsError("unparseable signature: the PEM block is empty".into()));
+        }
+        return Ok(b.der);
+    }
+    if trimmed[0] == tag::SEQUENCE {
+        return Ok(trimmed.to_vec());
+    }
+    Err(CmsError(
+        "unparseable signature: neither PEM (-----BEGIN SIGNED MESSAGE-----) nor DER".into(),
+    ))
+}
+
+fn parse_attributes(set_contents: &[u8], what: &'static str) -> Result<Vec<Attribute>, CmsError> {
+    let mut r = Reader::new(set_contents);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let attr = r.read(tag::SEQUENCE, what)?;
+        let mut ar = attr.reader();
+        let oid = ar.read(tag::OID, what)?.value.to_vec();
+        let values = ar.read(tag::SET, what)?;
+        ar.finish(what)?;
+        let mut vr = values.reader();
+        let mut vals = Vec::new();
+        while !vr.is_empty() {
+            vals.push(vr.read_any(what)?.raw.to_vec());
+        }
+        out.push(Attribute { oid, values: vals });
+    }
+    Ok(out)
+}
+
+fn parse_signer_info(si: Tlv<'_>) -> Result<SignerInfo, CmsError> {
+    let w = "SignerInfo";
+    let mut r = si.reader();
+    let version = r.read(tag::INTEGER, w)?.small_uint(w)?;
+    let sid = match r.peek_tag() {
+        Some(tag::SEQUENCE) => {
+            let ias = r.read(tag::SEQUENCE, "IssuerAndSerialNumber")?;
+            if version != 1 {
+                return Err(CmsError(format!("SignerInfo version {version} does not match its issuer-and-serial signer id")));
+            }
+            let mut ir = ias.reader();
+            let issuer = ir.read(tag::SEQUENCE, "IssuerAndSerialNumber issuer")?.raw.to_vec();
+            let serial = ir.read(tag::INTEGER, "IssuerAndSerialNumber serial")?.value.to_vec();
+            ir.finish("IssuerAndSerialNumber")?;
+            SignerId::IssuerSerial { issuer, serial }
+        }
+        Some(t) if t == tag::context(0, false) => SignerId::SubjectKeyId(r.read_any(w)?.value.to_vec()),
+        _ => return Err(CmsError("SignerInfo has no recognisable signer identifier".into())),
+    };
+    let digest_alg = r.read(tag::SEQUENCE, "digestAlgorithm")?;
+    let digest_oid = digest_alg.reader().read(tag::OID, "digestAlgorithm")?.value;
+    let digest = Hash::from_oid(digest_oid).ok_or_else(|| {
+        CmsError(format!("unsupported digest algorithm {}", asn1::oid_to_string(digest_oid)))
+    })?;
+    let (signed_attrs_der, signed_attrs) = match r.read_optional(tag::context(0, true), "signedAttrs")? {
+        Some(sa) => {
+            // The signature covers the attributes with the universal SET tag
+            // in place of the implicit [0].
+            let mut der = sa.raw.to_vec();
+            der[0] = tag::SET;
+            (der, parse_attributes(sa.value, "signed attribute")?)
+        }
+        None => return Err(CmsError("the signature has no signed attributes (git signers always write them)".into())),
+    };
+    let signature_algorithm = r.read(tag::SEQUENCE, "signatureAlgorithm")?.raw.to_vec();
+    let signature = r.read(tag::OCTET_STRING, "signature")?.value.to_vec();
+    let unsigned_attrs = match r.read_optional(tag::context(1, true), "unsignedAttrs")? {
+        Some(ua) => parse_attributes(ua.value, "unsigned attribute")?,
+        None => Vec::new(),
+    };
+    r.finish(w)?;
+    Ok(SignerInfo { sid, digest, signed_attrs_der, signed_attrs, signature_algorithm, signature, unsigned_attrs })
+}
+
+impl SignedData {
+    /// Parses a detached SignedData with exactly one signer.
+    pub fn from_der(input: &[u8]) -> Result<SignedData, CmsError> {
+        if input.len() > MAX_SIGNATURE_LEN {
+            return Err(CmsError("the signature is larger than the size limit".into()));
+        }
+        let (der, was_ber) = if asn1::needs_ber_normalisation(input) {
+            (asn1::ber_to_der(input).map_err(|e| CmsError(format!("unparseable signature: {e}")))?, true)
+        } else {
+            (input.to_vec(), false)
+        };
+        Self::parse_der(&der, was_ber).map_err(|e| {
+            if e.0.starts_with("unparseable") || e.0.starts_with("certificate") {
+                e
+            } else {
+                CmsError(format!("unparseable signature: {e}"))
+            }
+        })
+    }
+
+    fn parse_der(der: &[u8], was_ber: bool) -> Result<SignedData, CmsError> {
+        let ci = asn1::parse_single(der, tag::SEQUENCE, "ContentInfo")?;
+        let mut r = ci.reader();
+        let ct = r.read(tag::OID, "ContentInfo contentType")?;
+        if ct.value != oid::SIGNED_DATA {
+            return Err(CmsError(format!(
+                "the CMS content is {}, not SignedData",
+                asn1::oid_to_string(ct.value)
+            )));
+        }
+        let content = r.read(tag::context(0, true), "ContentInfo content")?;
+        r.finish("ContentInfo")?;
+        let sd = asn1::parse_single(content.value, tag::SEQUENCE, "SignedData")?;
+        let mut s = sd.reader();
+        s.read(tag::INTEGER, "SignedData version")?;
+        s.read(tag::SET, "digestAlgorithms")?;
+        let eci = s.read(tag::SEQUENCE, "encapContentInfo")?;
+        let mut er = eci.reader();
+        let ect = er.read(tag::OID, "eContentType")?;
+        if ect.value != oid::DATA {
+            return Err(CmsError(format!(
+                "the signed content type is {}, not id-data",
+                asn1::oid_to_string(ect.value)
+            )));
+        }
+        if er.read_optional(tag::context(0, true), "eContent")?.is_some() {
+            return Err(CmsError("the signature embeds its content; git signatures are detached".into()));
+        }
+        er.finish("encapContentInfo")?;
+        let mut certificates = Vec::new();
+        if let Some(certs) = s.read_optional(tag::context(0, true), "certificates")? {
+            let mut cr = certs.reader();
+            while !cr.is_empty() {
+                let c = cr.read_any("certificates")?;
+                if c.tag == tag::SEQUENCE {
+                    certificates.push(Certificate::from_der(c.raw.to_vec())?);
+                }
+                // Other CertificateChoices (attribute certificates) play no part.
+            }
+        }
+        // CRLs are carried by some corporate signers; revocation is out of
+        // scope for short-lived Fulcio certificates.
+        s.read_optional(tag::context(1, true), "crls")?;
+        let infos = s.read(tag::SET, "signerInfos")?;
+        s.finish("SignedData")?;
+        let mut ir = infos.reader();
+        let mut signers = Vec::new();
+        while !ir.is_empty() {
+            signers.push(ir.read(tag::SEQUENCE, "SignerInfo")?);
+        }
+        let signer = match signers.as_slice() {
+            [one] => parse_signer_info(*one)?,
+            [] => return Err(CmsError("the signature has no signer".into())),
+            many => {
+                return Err(CmsError(format!(
+                    "the signature has {} signers; a git signature must have exactly one",
+                    many.len()
+                )))
+            }
+        };
+        Ok(SignedData { certificates, signer, was_ber })
+    }
+
+    /// The certificate the SignerInfo names, if carried.
+    pub fn signer_certificate(&self) -> Option<&Certificate> {
+        self.certificates.iter().find(|c| match &self.signer.sid {
+            SignerId::IssuerSerial { issuer, serial } => c.issuer() == issuer.as_slice() && c.serial() == serial.as_slice(),
+            SignerId::SubjectKeyId(ski) => c.subject_key_id() == Some(ski.as_slice()),
+        })
+    }
+}
+
+impl SignerInfo {
+    fn single_value(attrs: &[Attribute], id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+        let mut found = attrs.iter().filter(|a| a.oid == id);
+        let Some(a) = found.next() else { return Ok(None) };
+        if found.next().is_some() {
+            return Err(CmsError(format!("the {name} attribute appears more than once")));
+        }
+        match a.values.as_slice() {
+            [v] => Ok(Some(v.clone())),
+            _ => Err(CmsError(format!("the {name} attribute must have exactly one value"))),
+        }
+    }
+
+    /// The messageDigest attribute's value.
+    pub fn message_digest(&self) -> Result<Vec<u8>, CmsError> {
+        let v = Self::single_value(&self.signed_attrs, oid::MESSAGE_DIGEST, "messageDigest")?
+            .ok_or_else(|| CmsError("the signature has no messageDigest attribute".into()))?;
+        Ok(asn1::parse_single(&v, tag::OCTET_STRING, "messageDigest")?.value.to_vec())
+    }
+
+    /// Checks the contentType attribute says id-data.
+    pub fn check_content_type(&self) -> Result<(), CmsError> {
+        let v = Self::single_value(&self.signed_attrs, oid::CONTENT_TYPE, "contentType")?
+            .ok_or_else(|| CmsError("the signature has no contentType attribute".into()))?;
+        let t = asn1::parse_single(&v, tag::OID, "contentType")?;
+        if t.value != oid::DATA {
+            return Err(CmsError("the contentType attribute is not id-data".into()));
+        }
+        Ok(())
+    }
+
+    /// The signingTime attribute, if present (an unverified claim of the signer).
+    pub fn signing_time(&self) -> Result<Option<i64>, CmsError> {
+        match Self::single_value(&self.signed_attrs, oid::SIGNING_TIME, "signingTime")? {
+            Some(v) => {
+                let mut r = Reader::new(&v);
+                let t = r.read_any("signingTime")?;
+                r.finish("signingTime")?;
+                Ok(Some(t.time("signingTime")?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The single value of unsigned attribute `id`, if present.
+    pub fn unsigned_value(&self, id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+        Self::single_value(&self.unsigned_attrs, id, name)
+    }
+}

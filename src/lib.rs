@@ -1,0 +1,22 @@
+//! gitsign: keyless git signing and verification with Sigstore.
+//!
+//! The library is the product; the `gitsign` binary is a thin CLI over it.
+//! Verification: [`verify::verify`] checks one signature over a payload;
+//! [`policy`] decides whether the verified signer is trusted.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod asn1;
+pub mod chain;
+pub mod claims;
+pub mod cms;
+pub mod crypto;
+pub mod gitobj;
+pub mod oid;
+pub mod pem;
+pub mod sct;
+pub mod time;
+pub mod tlog;
+pub mod trust;
+pub mod verify;
+pub mod x509;

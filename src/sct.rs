@@ -1,0 +1,153 @@
+//! Signed Certificate Timestamps embedded in Fulcio leaves (RFC 6962
+//! section 3.3): proof that the certificate was logged in Certificate
+//! Transparency, checked against the trusted root's CT log keys.
+
+use crate::asn1::{self, tag};
+use crate::crypto::{self, Hash, SigScheme};
+use crate::oid;
+use crate::trust::TrustedRoot;
+use crate::x509::Certificate;
+
+/// One parsed SCT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sct {
+    /// The log's id (SHA-256 of its key).
+    pub log_id: [u8; 32],
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: u64,
+    /// CT extensions (normally empty).
+    pub extensions: Vec<u8>,
+    /// TLS HashAlgorithm.
+    pub hash_alg: u8,
+    /// TLS SignatureAlgorithm.
+    pub sig_alg: u8,
+    /// The signature.
+    pub signature: Vec<u8>,
+}
+
+struct Tls<'a>(&'a [u8]);
+
+impl<'a> Tls<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<usize> {
+        self.take(2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    }
+    fn vec16(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(n)
+    }
+}
+
+/// Parses a TLS-encoded SCT.
+pub fn parse_sct(data: &[u8]) -> Option<Sct> {
+    let mut r = Tls(data);
+    if r.u8()? != 0 {
+        return None; // only v1 exists
+    }
+    let mut log_id = [0u8; 32];
+    log_id.copy_from_slice(r.take(32)?);
+    let ts = r.take(8)?;
+    let timestamp_ms = u64::from_be_bytes(ts.try_into().ok()?);
+    let extensions = r.vec16()?.to_vec();
+    let hash_alg = r.u8()?;
+    let sig_alg = r.u8()?;
+    let signature = r.vec16()?.to_vec();
+    r.0.is_empty().then_some(Sct { log_id, timestamp_ms, extensions, hash_alg, sig_alg, signature })
+}
+
+/// The SCTs in a certificate's embedded SCT list extension.
+pub fn embedded_scts(cert: &Certificate) -> Result<Vec<Sct>, String> {
+    let Some(ext) = cert.extension(oid::CT_SCT_LIST) else { return Ok(Vec::new()) };
+    let os = asn1::parse_single(ext, tag::OCTET_STRING, "SCT list").map_err(|e| e.to_string())?;
+    let mut r = Tls(os.value);
+    let list = r.vec16().ok_or("the embedded SCT list is truncated")?;
+    if !r.0.is_empty() {
+        return Err("the embedded SCT list has trailing bytes".into());
+    }
+    let mut l = Tls(list);
+    let mut out = Vec::new();
+    while !l.0.is_empty() {
+        let one = l.vec16().ok_or("an embedded SCT is truncated")?;
+        out.push(parse_sct(one).ok_or("an embedded SCT is malformed")?);
+    }
+    Ok(out)
+}
+
+/// The bytes an SCT for a precertificate signs (RFC 6962 section 3.2).
+pub fn precert_signed_data(sct: &Sct, issuer_spki: &[u8], precert_tbs: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(precert_tbs.len() + 64);
+    d.push(0); // version v1
+    d.push(0); // signature_type certificate_timestamp
+    d.extend_from_slice(&sct.timestamp_ms.to_be_bytes());
+    d.extend_from_slice(&1u16.to_be_bytes()); // entry_type precert_entry
+    d.extend_from_slice(&crypto::sha256(issuer_spki));
+    let n = precert_tbs.len();
+    d.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    d.extend_from_slice(precert_tbs);
+    d.extend_from_slice(&(sct.extensions.len() as u16).to_be_bytes());
+    d.extend_from_slice(&sct.extensions);
+    d
+}
+
+fn scheme(sct: &Sct) -> Option<SigScheme> {
+    let h = match sct.hash_alg {
+        4 => Hash::Sha256,
+        5 => Hash::Sha384,
+        6 => Hash::Sha512,
+        _ => return None,
+    };
+    match sct.sig_alg {
+        1 => Some(SigScheme::RsaPkcs1(h)),
+        3 => Some(SigScheme::Ecdsa(h)),
+        _ => None,
+    }
+}
+
+/// Verifies that at least one embedded SCT of `leaf` was issued by a CT log
+/// of the trusted root (valid at the SCT's time) over this certificate.
+/// `issuer` is the CA certificate that signed the leaf.
+pub fn verify_embedded(leaf: &Certificate, issuer: &Certificate, root: &TrustedRoot) -> Result<u64, String> {
+    let scts = embedded_scts(leaf)?;
+    if scts.is_empty() {
+        return Err(
+            "the certificate carries no embedded SCT: it was never logged in Certificate Transparency \
+             (gitsign requires at least one valid SCT)"
+                .into(),
+        );
+    }
+    let tbs = leaf
+        .tbs_without_extensions(&[oid::CT_SCT_LIST])
+        .ok_or("cannot rebuild the precertificate to check its SCT")?;
+    let mut reasons = Vec::new();
+    for sct in &scts {
+        let Some(log) = root.ctlog(&sct.log_id) else {
+            reasons.push(format!("SCT from unknown CT log {}", asn1::hex_lower(&sct.log_id)));
+            continue;
+        };
+        let secs = (sct.timestamp_ms / 1000) as i64;
+        if !log.valid_for.contains(secs) {
+            reasons.push(format!("the CT log {} was not trusted at the SCT's time", log.base_url));
+            continue;
+        }
+        let Some(scheme) = scheme(sct) else {
+            reasons.push("SCT uses an unsupported signature algorithm".into());
+            continue;
+        };
+        let data = precert_signed_data(sct, issuer.spki(), &tbs);
+        match crypto::verify(&log.key, scheme, &data, &sct.signature) {
+            Ok(()) => return Ok(sct.timestamp_ms),
+            Err(_) => reasons.push(format!("the SCT signature from {} does not verify", log.base_url)),
+        }
+    }
+    Err(format!("no valid SCT: {}", reasons.join("; ")))
+}

@@ -1,0 +1,483 @@
+//! Verification of one git signature: CMS -> content binding -> signature
+//! over the signed attributes -> certificate profile -> transparency log
+//! (which fixes the signing time) -> chain at that time -> SCT.
+//!
+//! The identity policy is applied by the caller (`policy`), so a signature
+//! can be reported as good-but-untrusted, as gpgsm does.
+
+use std::fmt;
+
+use crate::asn1::{self, tag};
+use crate::chain;
+use crate::claims::Claims;
+use crate::cms::{SignedData, SignerId};
+use crate::crypto::{self, SigScheme};
+use crate::gitobj::{self, HashAlgo, ObjectKind};
+use crate::oid;
+use crate::pem;
+use crate::sct;
+use crate::tlog::{self, LogEntry, TlogError, VerifiedEntry};
+use crate::trust::TrustedRoot;
+use crate::x509::Certificate;
+
+/// How far a signingTime may precede the certificate's notBefore when no
+/// log entry fixes the time: signers' clocks run a little behind Fulcio's
+/// (the corpus has real signatures 2 s early).
+pub const SIGNING_TIME_SKEW: i64 = 60;
+
+/// Looks up online-mode entries in a Rekor log (implemented by the Rekor
+/// client; verification itself does no I/O).
+pub trait TlogLookup {
+    /// Entries whose hashedrekord digest is `digest` (SHA-256).
+    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError>;
+    /// Where the lookup goes, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A failed online lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError(pub String);
+
+/// What to do when a signature carries no log entry of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingTlog {
+    /// Search Rekor; fail if it cannot be reached or has no entry.
+    #[default]
+    Search,
+    /// Search Rekor if reachable; if not, report the log as not checked.
+    SearchOrSkip,
+    /// Do not search; report the log as not checked (explicit opt-out).
+    Skip,
+}
+
+/// Everything verification needs besides the signature.
+pub struct Context<'a> {
+    /// Trust material.
+    pub root: &'a TrustedRoot,
+    /// Require an SCT from a trusted CT log (gitsign's default).
+    pub require_sct: bool,
+    /// Online lookups; `None` means no network.
+    pub rekor: Option<&'a dyn TlogLookup>,
+    /// Policy for signatures without an embedded entry.
+    pub missing_tlog: MissingTlog,
+}
+
+/// How the transparency log vouched for the signature.
+#[derive(Debug, Clone)]
+pub enum TlogStatus {
+    /// The entry embedded in the signature verified offline.
+    Embedded(VerifiedEntry),
+    /// The entry found by searching Rekor verified.
+    Online(VerifiedEntry),
+    /// Not checked, and why (only with an explicit opt-out).
+    NotChecked(String),
+}
+
+impl TlogStatus {
+    /// The verified entry, if any.
+    pub fn entry(&self) -> Option<&VerifiedEntry> {
+        match self {
+            TlogStatus::Embedded(e) | TlogStatus::Online(e) => Some(e),
+            TlogStatus::NotChecked(_) => None,
+        }
+    }
+}
+
+/// A cryptographically valid, trusted signature (before identity policy).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The signing certificate.
+    pub certificate: Certificate,
+    /// Who it names.
+    pub claims: Claims,
+    /// The certificate that issued it.
+    pub issuer: Certificate,
+    /// The time the checks used: the log's integration time, or the
+    /// signer's own signingTime when the log was not checked.
+    pub time: i64,
+    /// The transparency log result.
+    pub tlog: TlogStatus,
+    /// The SCT's time, when one was checked.
+    pub sct_time_ms: Option<u64>,
+}
+
+/// The class of failure, which decides the gpg status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Nothing checkable: unreadable signature or no signer certificate.
+    Unparseable,
+    /// The signature does not match the payload.
+    BadSignature,
+    /// The signature matches but the certificate or log entry is not trusted.
+    Untrusted,
+    /// A service needed to decide was unreachable.
+    Unavailable,
+}
+
+/// A failed verification.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The class.
+    pub kind: FailureKind,
+    /// A sentence for the user.
+    pub message: String,
+    /// The signer's certificate, when one was found.
+    pub certificate: Option<Certificate>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn fail(kind: FailureKind, message: impl Into<String>, cert: Option<&Certificate>) -> Failure {
+    Failure { kind, message: message.into(), certificate: cert.cloned() }
+}
+
+/// What a signature is over, when known: needed to find online-mode entries,
+/// which Rekor keys by the git object id.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectInfo {
+    /// Commit or tag.
+    pub kind: ObjectKind,
+    /// The repository's hash algorithm.
+    pub algo: HashAlgo,
+}
+
+impl ObjectInfo {
+    /// Infers the object kind and hash algorithm from a payload git passed.
+    pub fn from_payload(payload: &[u8]) -> ObjectInfo {
+        let kind = if payload.starts_with(b"object ") { ObjectKind::Tag } else { ObjectKind::Commit };
+        ObjectInfo { kind, algo: HashAlgo::detect(payload) }
+    }
+}
+
+/// Verifies `signature` (armored or DER) over `payload`.
+pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Context<'_>) -> Result<Verified, Failure> {
+    let der = crate::cms::unarmor(signature).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
+    let sd = SignedData::from_der(&der).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
+    let si = &sd.signer;
+    let cert = sd.signer_certificate().ok_or_else(|| {
+        let which = match &si.sid {
+            SignerId::IssuerSerial { issuer, serial } => format!(
+                "serial {} from {}",
+                asn1::hex_lower(serial),
+                crate::x509::name_to_string(issuer)
+            ),
+            SignerId::SubjectKeyId(k) => format!("key id {}", asn1::hex_lower(k)),
+        };
+        fail(
+            FailureKind::Unparseable,
+            format!("signer cert not found: the signature names a certificate ({which}) it does not carry"),
+            None,
+        )
+    })?;
+    let c = Some(cert);
+
+    // Content binding: the signed attributes must commit to this payload.
+    si.check_content_type().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
+    let digest = si.message_digest().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
+    if digest != si.digest.digest(payload) {
+        return Err(fail(
+            FailureKind::BadSignature,
+            format!(
+                "the signature does not match the signed data: messageDigest != {}(payload); \
+                 the commit or tag was changed after it was signed",
+                si.digest.name().to_lowercase().replace('-', "")
+            ),
+            c,
+        ));
+    }
+
+    // The signature over the signed attributes, exactly as encoded.
+    let key = cert.public_key().map_err(|e| fail(FailureKind::Unparseable, e.to_string(), c))?;
+    let scheme = SigScheme::from_algorithm(&si.signature_algorithm, Some(si.digest))
+        .map_err(|e| fail(FailureKind::Unparseable, e, c))?;
+    crypto::verify(&key, scheme, &si.signed_attrs_der, &si.signature).map_err(|_| {
+        fail(
+            FailureKind::BadSignature,
+            "the CMS signature does not verify over the signed attributes with the signer's certificate key",
+            c,
+        )
+    })?;
+
+    // Who issued the certificate comes first; the log then fixes the time
+    // at which the path is checked.
+    let issuers = chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let tlog_status = transparency_log(payload, signature, &sd, cert, object, ctx)?;
+    let time = match tlog_status.entry() {
+        Some(e) => e.integrated_time,
+        None => {
+            let st = si.signing_time().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?.ok_or_else(|| {
+                fail(
+                    FailureKind::Untrusted,
+                    "the signature has neither a transparency log entry nor a signing time to verify it at",
+                    c,
+                )
+            })?;
+            if st < cert.not_before && cert.not_before - st <= SIGNING_TIME_SKEW {
+                cert.not_before
+            } else {
+                st
+            }
+        }
+    };
+    if let Some(e) = tlog_status.entry() {
+        if e.integrated_time < cert.not_before || e.integrated_time > cert.not_after {
+            return Err(fail(
+                FailureKind::Untrusted,
+                format!(
+                    "the transparency log integrated the signature at {}, outside the certificate's validity ({} to {})",
+                    crate::time::format_time(e.integrated_time),
+                    crate::time::format_time(cert.not_before),
+                    crate::time::format_time(cert.not_after)
+                ),
+                c,
+            ));
+        }
+    }
+
+    let path = chain::verify_path(cert, &issuers, time).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    chain::check_leaf_profile(cert).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let claims = Claims::from_certificate(cert).map_err(|e| fail(FailureKind::Untrusted, e.to_string(), c))?;
+    let sct_time_ms = if ctx.require_sct {
+        Some(sct::verify_embedded(cert, path.issuer, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?)
+    } else {
+        None
+    };
+    Ok(Verified {
+        certificate: cert.clone(),
+        claims,
+        issuer: path.issuer.clone(),
+        time,
+        tlog: tlog_status,
+        sct_time_ms,
+    })
+}
+
+/// The certificate as Rekor stores it in hashedrekord entries.
+pub fn certificate_pem(cert: &Certificate) -> String {
+    pem::encode("CERTIFICATE", cert.der())
+}
+
+fn transparency_log(
+    payload: &[u8],
+    signature: &[u8],
+    sd: &SignedData,
+    cert: &Certificate,
+    object: ObjectInfo,
+    ctx: &Context<'_>,
+) -> Result<TlogStatus, Failure> {
+    let si = &sd.signer;
+    let c = Some(cert);
+    if let Some(entry) = embedded_entry(sd, cert).map_err(|e| fail(FailureKind::Untrusted, e.0, c))? {
+        let v = tlog::verify_entry(&entry, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e.0, c))?;
+        return Ok(TlogStatus::Embedded(v));
+    }
+    // Online mode: Rekor holds a hashedrekord over sha256(hex object id).
+    let reason = match (ctx.missing_tlog, ctx.rekor) {
+        (MissingTlog::Skip, _) => return Ok(TlogStatus::NotChecked("transparency log checks were turned off".into())),
+        (_, None) => {
+            if ctx.missing_tlog == MissingTlog::SearchOrSkip {
+                return Ok(TlogStatus::NotChecked(
+                    "the signature has no embedded log entry and no Rekor lookup was possible".into(),
+                ));
+            }
+            return Err(fail(
+                FailureKind::Unavailable,
+                "the signature has no embedded transparency log entry (online mode) and searching Rekor is not \
+                 possible here; connect to the network, set gitsign.rekor, or accept unchecked log entries with \
+                 --insecure-ignore-tlog / gitsign.verifyTlog=optional",
+                c,
+            ));
+        }
+        (_, Some(rekor)) => {
+            let ids = candidate_object_ids(payload, signature, object);
+            match find_online_entry(&ids, cert, rekor, ctx.root) {
+                Ok(v) => return Ok(TlogStatus::Online(v)),
+                Err(OnlineError::Unreachable(e)) if ctx.missing_tlog == MissingTlog::SearchOrSkip => e,
+                Err(OnlineError::Unreachable(e)) => {
+                    return Err(fail(
+                        FailureKind::Unavailable,
+                        format!(
+                            "cannot search the transparency log for this online-mode signature: {e}; \
+                             retry when {} is reachable, or accept unchecked entries with --insecure-ignore-tlog",
+                            rekor.describe()
+                        ),
+                        c,
+                    ))
+                }
+                Err(OnlineError::Invalid(e)) => return Err(fail(FailureKind::Untrusted, e, c)),
+            }
+        }
+    };
+    let _ = si;
+    Ok(TlogStatus::NotChecked(format!("Rekor could not be searched: {reason}")))
+}
+
+enum OnlineError {
+    Unreachable(String),
+    Invalid(String),
+}
+
+/// The object ids an online-mode entry may be keyed by: git's own id of the
+/// signed object, and the id Go gitsign computes by re-encoding the object
+/// as a go-git commit (it drops headers other than tree/parent/author/
+/// committer, and encodes tags as commits with empty fields).
+pub fn candidate_object_ids(payload: &[u8], signature: &[u8], object: ObjectInfo) -> Vec<String> {
+    let mut ids = Vec::new();
+    let real = match object.kind {
+        ObjectKind::Commit => gitobj::join_commit(payload, signature, object.algo),
+        ObjectKind::Tag => [payload, signature].concat(),
+    };
+    ids.push(gitobj::object_id(object.kind, &real, object.algo));
+    let go = gitobj::gogit_commit_reencoding(payload, signature);
+    let go_id = gitobj::object_id(ObjectKind::Commit, &go, object.algo);
+    if !ids.contains(&go_id) {
+        ids.push(go_id);
+    }
+    ids
+}
+
+fn find_online_entry(
+    ids: &[String],
+    cert: &Certificate,
+    rekor: &dyn TlogLookup,
+    root: &TrustedRoot,
+) -> Result<VerifiedEntry, OnlineError> {
+    let key = cert.public_key().map_err(|e| OnlineError::Invalid(e.to_string()))?;
+    let mut rejected = Vec::new();
+    for id in ids {
+        let digest = crypto::sha256(id.as_bytes());
+        let entries = rekor.entries_by_digest(&digest).map_err(|e| OnlineError::Unreachable(e.0))?;
+        for entry in entries {
+            let body = match tlog::parse_hashedrekord(&entry.body) {
+                Ok(b) => b,
+                Err(e) => {
+                    rejected.push(e.0);
+                    continue;
+                }
+            };
+            if body.digest != digest || !entry_names_certificate(&body.public_key, cert) {
+                continue;
+            }
+            if crypto::verify_prehashed(&key, crypto::default_scheme(&key), &digest, &body.signature).is_err() {
+                rejected.push("an entry's signature over the object id does not verify".into());
+                continue;
+            }
+            match tlog::verify_entry(&entry, root) {
+                Ok(v) => return Ok(v),
+                Err(TlogError(e)) => rejected.push(e),
+            }
+        }
+    }
+    let detail = if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join("; ")) };
+    Err(OnlineError::Invalid(format!(
+        "no transparency log entry found for this signature: {} has no valid entry for object {} signed by this \
+         certificate{detail}",
+        rekor.describe(),
+        ids.first().map(String::as_str).unwrap_or("?")
+    )))
+}
+
+fn entry_names_certificate(public_key: &[u8], cert: &Certificate) -> bool {
+    let Ok(text) = std::str::from_utf8(public_key) else { return false };
+    match pem::decode_all(text) {
+        Ok(blocks) => blocks.iter().any(|b| match b.label.as_str() {
+            "CERTIFICATE" => b.der == cert.der(),
+            "PUBLIC KEY" => b.der == cert.spki(),
+            _ => false,
+        }),
+        Err(_) => false,
+    }
+}
+
+/// The entry embedded in the signature (current protobuf attribute, or the
+/// early split-attribute layout), with its body rebuilt.
+fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogEntry>, TlogError> {
+    let si = &sd.signer;
+    let mut entry = if let Some(v) = si
+        .unsigned_value(oid::REKOR_TLOG_ENTRY, "Rekor log entry")
+        .map_err(|e| TlogError(e.0))?
+        .filter(|v| v.first() == Some(&tag::OCTET_STRING))
+    {
+        let os = asn1::parse_single(&v, tag::OCTET_STRING, "Rekor log entry").map_err(|e| TlogError(e.to_string()))?;
+        LogEntry::from_protobuf(os.value)?
+    } else if let Some(e) = legacy_split_entry(sd)? {
+        e
+    } else {
+        return Ok(None);
+    };
+    // gitsign clears the body; rebuild the hashedrekord it logged: a
+    // signature over sha256(DER signed attributes) by this certificate.
+    let rebuilt = tlog::hashedrekord_body(
+        &crypto::sha256(&si.signed_attrs_der),
+        &si.signature,
+        &certificate_pem(cert),
+    );
+    if !entry.body.is_empty() && entry.body != rebuilt {
+        return Err(TlogError(
+            "the embedded log entry is for a different signature than the one it is attached to".into(),
+        ));
+    }
+    entry.body = rebuilt;
+    Ok(Some(entry))
+}
+
+/// gitsign's pre-release offline layout (early 2023): one unsigned
+/// attribute per field under 1.3.6.1.4.1.57264.3.
+fn legacy_split_entry(sd: &SignedData) -> Result<Option<LogEntry>, TlogError> {
+    let si = &sd.signer;
+    let get = |arc: u8| -> Result<Option<Vec<u8>>, TlogError> {
+        let mut id = oid::REKOR_LEGACY_PREFIX.to_vec();
+        id.push(arc);
+        si.unsigned_value(&id, "legacy Rekor attribute").map_err(|e| TlogError(e.0))
+    };
+    let Some(log_id) = get(1)? else { return Ok(None) };
+    let bad = |what: &str| TlogError(format!("the legacy embedded Rekor entry has an invalid {what}"));
+    let int = |arc: u8, what: &str| -> Result<u64, TlogError> {
+        let v = get(arc)?.ok_or_else(|| bad(what))?;
+        asn1::parse_single(&v, tag::INTEGER, "legacy Rekor attribute")
+            .and_then(|t| t.small_uint("legacy Rekor attribute"))
+            .map_err(|_| bad(what))
+    };
+    let text = |v: &[u8], what: &str| -> Result<String, TlogError> {
+        let t = asn1::parse_single(v, v.first().copied().unwrap_or(0), "legacy Rekor attribute").map_err(|_| bad(what))?;
+        t.string("legacy Rekor attribute").map_err(|_| bad(what))
+    };
+    let log_id = asn1::hex_decode(&text(&log_id, "log id")?).ok_or_else(|| bad("log id"))?;
+    let set_raw = get(3)?.ok_or_else(|| bad("SET"))?;
+    let set = asn1::parse_single(&set_raw, tag::OCTET_STRING, "SET").map_err(|_| bad("SET"))?.value.to_vec();
+    let checkpoint = match get(4)? {
+        Some(v) => Some(text(&v, "checkpoint")?),
+        None => None,
+    };
+    let hashes_raw = get(5)?.ok_or_else(|| bad("proof hashes"))?;
+    let seq = asn1::parse_single(&hashes_raw, tag::SEQUENCE, "hashes").map_err(|_| bad("proof hashes"))?;
+    let mut r = seq.reader();
+    let mut hashes = Vec::new();
+    while !r.is_empty() {
+        let h = r.read_any("hash").map_err(|_| bad("proof hashes"))?;
+        hashes.push(asn1::hex_decode(&text(h.raw, "proof hash")?).ok_or_else(|| bad("proof hash"))?);
+    }
+    let root_hash = asn1::hex_decode(&text(&get(6)?.ok_or_else(|| bad("root hash"))?, "root hash")?)
+        .ok_or_else(|| bad("root hash"))?;
+    Ok(Some(LogEntry {
+        log_index: int(2, "log index")?,
+        log_id,
+        integrated_time: i64::try_from(int(0, "integrated time")?).map_err(|_| bad("integrated time"))?,
+        body: Vec::new(),
+        set: Some(set),
+        proof: Some(tlog::InclusionProof {
+            log_index: int(8, "proof index")?,
+            root_hash,
+            tree_size: int(7, "tree size")?,
+            hashes,
+            checkpoint,
+        }),
+        kind_version: None,
+    }))
+}
