@@ -10,7 +10,7 @@ Prints one line per check and ends with "N passed, M failed".
 import base64
 import datetime
 import hashlib
-import http.server
+from http.server import BaseHTTPRequestHandler, HTTPServer
 import json
 import os
 import secrets
@@ -224,7 +224,7 @@ class Callback:
         self.query = None
         outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
+        class H(BaseHTTPRequestHandler):
             def do_GET(self):
                 u = urllib.parse.urlparse(self.path)
                 if u.path == path:
@@ -237,7 +237,7 @@ class Callback:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        self.srv = HTTPServer(("127.0.0.1", 0), H)
         self.port = self.srv.server_address[1]
         self.redirect = f"http://127.0.0.1:{self.port}{path}"
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
