@@ -317,7 +317,11 @@ async function main() {
   process.on('SIGHUP', () => shutdown(0, 'SIGHUP'));
   if (args.parent) {
     setInterval(() => {
-      try { process.kill(args.parent, 0); } catch { shutdown(0, `parent ${args.parent} is gone`); }
+      try { process.kill(args.parent, 0); } catch {
+        // nobody is left to run `stop`: remove the state dir too
+        if (process.env.TESTBED_KEEP_STATE !== '1') fs.rmSync(STATE, { recursive: true, force: true });
+        shutdown(0, `parent ${args.parent} is gone`);
+      }
     }, 500);
   }
   if (args.maxLifetime) setTimeout(() => shutdown(0, 'max lifetime reached'), args.maxLifetime * 1000).unref();

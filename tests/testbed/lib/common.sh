@@ -53,16 +53,23 @@ tb_launch() {
   done
 }
 
+# Is pid alive (a zombie waiting for a slow init to reap it counts as gone)?
+tb_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/status" ] && grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; then return 1; fi
+  return 0
+}
+
 # tb_stop STATE_DIR: stop the server of that state dir and remove the dir.
 tb_stop() {
   local dir="$1" pid
   [ -f "$dir/pid" ] || [ -f "$dir/server.log" ] || tb_die "$dir does not look like a testbed state dir"
   pid="$(cat "$dir/pid" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && tb_alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     local i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -KILL "$pid" 2>/dev/null || true
+    while tb_alive "$pid" && [ "$i" -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
+    tb_alive "$pid" && kill -KILL "$pid" 2>/dev/null
   fi
   if [ "${TESTBED_KEEP_STATE:-0}" = 1 ]; then
     echo "testbed: keeping state dir $dir" >&2
