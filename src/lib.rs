@@ -7,13 +7,20 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod bundle;
 pub mod chain;
 pub mod claims;
+pub mod config;
 pub mod cms;
 pub mod crypto;
 pub mod gitobj;
+pub mod gpg;
+pub mod http;
 pub mod oid;
 pub mod pem;
+pub mod policy;
+pub mod rekor;
+pub mod report;
 pub mod sct;
 pub mod time;
 pub mod tlog;

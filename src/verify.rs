@@ -240,22 +240,32 @@ pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Contex
         }
     }
 
-    let path = chain::verify_path(cert, &issuers, time).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
-    chain::check_leaf_profile(cert).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
-    let claims = Claims::from_certificate(cert).map_err(|e| fail(FailureKind::Untrusted, e.to_string(), c))?;
-    let sct_time_ms = if ctx.require_sct {
-        Some(sct::verify_embedded(cert, path.issuer, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?)
-    } else {
-        None
-    };
+    let (issuer, claims, sct_time_ms) = certificate_at(cert, &issuers, time, ctx.root, ctx.require_sct)
+        .map_err(|e| fail(FailureKind::Untrusted, e, c))?;
     Ok(Verified {
         certificate: cert.clone(),
         claims,
-        issuer: path.issuer.clone(),
+        issuer,
         time,
         tlog: tlog_status,
         sct_time_ms,
     })
+}
+
+/// Checks a leaf at time `at` through the issuers already found: path,
+/// profile, claims, and (when required) an SCT.
+pub fn certificate_at(
+    cert: &Certificate,
+    issuers: &chain::Issuers<'_>,
+    at: i64,
+    root: &TrustedRoot,
+    require_sct: bool,
+) -> Result<(Certificate, Claims, Option<u64>), String> {
+    let path = chain::verify_path(cert, issuers, at)?;
+    chain::check_leaf_profile(cert)?;
+    let claims = Claims::from_certificate(cert).map_err(|e| e.to_string())?;
+    let sct = if require_sct { Some(sct::verify_embedded(cert, path.issuer, root)?) } else { None };
+    Ok((path.issuer.clone(), claims, sct))
 }
 
 /// The certificate as Rekor stores it in hashedrekord entries.

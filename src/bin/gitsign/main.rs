@@ -1,0 +1,44 @@
+//! `gitsign`: git's `gpg.x509.program`, plus `verify`, `verify-tag`,
+//! `verify-bundle` and `version`. A thin layer over the library: argument
+//! parsing, exit codes, where output goes.
+
+mod args;
+mod gpgmode;
+mod verify_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit statuses (gpg's convention: 1 = bad signature, 2 = other errors).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A signature is bad, untrusted, or rejected by policy.
+    pub const INVALID: u8 = 1;
+    /// Could not decide: bad input, configuration, unreachable service.
+    pub const ERROR: u8 = 2;
+}
+
+/// Prints an error sentence to stderr.
+pub fn error(msg: impl std::fmt::Display) {
+    eprintln!("gitsign: {msg}");
+}
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::ERROR } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(match cli.command {
+        Some(args::Command::Verify(a)) => verify_cmd::verify_commits(&a),
+        Some(args::Command::VerifyTag(a)) => verify_cmd::verify_tag(&a),
+        Some(args::Command::VerifyBundle(a)) => verify_cmd::verify_bundle(&a),
+        Some(args::Command::Version) => verify_cmd::version(),
+        None => gpgmode::run(&cli.gpg),
+    })
+}

@@ -1,0 +1,431 @@
+//! Sigstore bundles (media types v0.1, v0.2, v0.3): message signatures and
+//! DSSE envelopes with Rekor v1 entries, verified against a trusted root.
+//! This lets gitsign signatures be exported to other Sigstore clients and
+//! other clients' bundles be checked here.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::asn1::{hex_decode, hex_lower};
+use crate::chain;
+use crate::claims::Claims;
+use crate::crypto::{self, PublicKey};
+use crate::pem;
+use crate::tlog::{self, InclusionProof, LogEntry};
+use crate::trust::TrustedRoot;
+use crate::x509::Certificate;
+
+/// Largest bundle accepted.
+pub const MAX_BUNDLE: usize = 4 * 1024 * 1024;
+/// Largest artifact hashed from a file is unbounded (streamed); bundles
+/// whose DSSE payload exceeds this are refused.
+const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
+
+/// What was signed: the bytes, or only their SHA-256.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// The artifact's bytes.
+    Bytes(Vec<u8>),
+    /// Its SHA-256 digest.
+    Digest([u8; 32]),
+}
+
+impl Artifact {
+    /// From the CLI form: a file path, or `sha256:HEX`.
+    pub fn from_arg(arg: &str) -> Result<Artifact, String> {
+        if let Some(hex) = arg.strip_prefix("sha256:") {
+            let d = hex_decode(hex).filter(|d| d.len() == 32).ok_or_else(|| {
+                format!("\"{arg}\" is not a SHA-256 digest (sha256: followed by 64 hex digits)")
+            })?;
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&d);
+            return Ok(Artifact::Digest(out));
+        }
+        std::fs::read(arg).map(Artifact::Bytes).map_err(|e| format!("cannot read the artifact {arg}: {e}"))
+    }
+
+    /// SHA-256 of the artifact.
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            Artifact::Bytes(b) => crypto::sha256(b),
+            Artifact::Digest(d) => *d,
+        }
+    }
+}
+
+/// Verification options.
+pub struct Options<'a> {
+    /// Trust material.
+    pub root: &'a TrustedRoot,
+    /// Require an SCT for certificates.
+    pub require_sct: bool,
+    /// For key-signed bundles: the expected key.
+    pub key: Option<&'a PublicKey>,
+}
+
+/// What a verified bundle establishes.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Signer claims (certificate bundles only).
+    pub claims: Option<Claims>,
+    /// Human-readable details.
+    pub details: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    media_type: String,
+    verification_material: Material,
+    message_signature: Option<MessageSignature>,
+    dsse_envelope: Option<Envelope>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Material {
+    certificate: Option<RawBytes>,
+    x509_certificate_chain: Option<Chain>,
+    public_key: Option<serde_json::Value>,
+    #[serde(default)]
+    tlog_entries: Vec<TlogEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBytes {
+    raw_bytes: String,
+}
+
+#[derive(Deserialize)]
+struct Chain {
+    certificates: Vec<RawBytes>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageSignature {
+    message_digest: Option<MessageDigest>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct MessageDigest {
+    algorithm: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    payload: String,
+    payload_type: String,
+    signatures: Vec<EnvelopeSig>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeSig {
+    sig: String,
+}
+
+/// Integers in protobuf JSON may be strings or numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Int {
+    S(String),
+    N(i64),
+}
+
+impl Int {
+    fn get(&self, what: &str) -> Result<i64, String> {
+        match self {
+            Int::N(n) => Ok(*n),
+            Int::S(s) => s.parse().map_err(|_| format!("the bundle's {what} is not an integer")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TlogEntry {
+    log_index: Int,
+    log_id: KeyId,
+    kind_version: Option<KindVersion>,
+    integrated_time: Int,
+    inclusion_promise: Option<Promise>,
+    inclusion_proof: Option<Proof>,
+    canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyId {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct KindVersion {
+    kind: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Promise {
+    signed_entry_timestamp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Proof {
+    log_index: Int,
+    root_hash: String,
+    tree_size: Int,
+    #[serde(default)]
+    hashes: Vec<String>,
+    checkpoint: Option<Checkpoint>,
+}
+
+#[derive(Deserialize)]
+struct Checkpoint {
+    envelope: String,
+}
+
+fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
+    STANDARD.decode(s).map_err(|_| format!("the bundle's {what} is not valid base64"))
+}
+
+fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
+    let non_neg = |i: &Int, what: &str| -> Result<u64, String> {
+        u64::try_from(i.get(what)?).map_err(|_| format!("the bundle's {what} is negative"))
+    };
+    Ok(LogEntry {
+        log_index: non_neg(&e.log_index, "log index")?,
+        log_id: b64(&e.log_id.key_id, "log id")?,
+        integrated_time: e.integrated_time.get("integrated time")?,
+        body: b64(&e.canonicalized_body, "log entry body")?,
+        set: e.inclusion_promise.as_ref().map(|p| b64(&p.signed_entry_timestamp, "SET")).transpose()?,
+        proof: e
+            .inclusion_proof
+            .as_ref()
+            .map(|p| -> Result<InclusionProof, String> {
+                Ok(InclusionProof {
+                    log_index: non_neg(&p.log_index, "proof index")?,
+                    root_hash: b64(&p.root_hash, "root hash")?,
+                    tree_size: non_neg(&p.tree_size, "tree size")?,
+                    hashes: p.hashes.iter().map(|h| b64(h, "proof hash")).collect::<Result<_, _>>()?,
+                    checkpoint: p.checkpoint.as_ref().map(|c| c.envelope.clone()),
+                })
+            })
+            .transpose()?,
+        kind_version: e.kind_version.as_ref().map(|k| (k.kind.clone(), k.version.clone())),
+    })
+}
+
+/// DSSE pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The signed content, for matching against log entry bodies.
+enum Content {
+    Message { digest: [u8; 32], signature: Vec<u8> },
+    Dsse { payload: Vec<u8>, signature: Vec<u8> },
+}
+
+/// Verifies a bundle over an artifact.
+pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Result<Verified, String> {
+    if json.len() > MAX_BUNDLE {
+        return Err("the bundle is too large".into());
+    }
+    let b: Bundle = serde_json::from_slice(json).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    let version = match b.media_type.as_str() {
+        "application/vnd.dev.sigstore.bundle+json;version=0.1" => 1,
+        "application/vnd.dev.sigstore.bundle+json;version=0.2" => 2,
+        "application/vnd.dev.sigstore.bundle.v0.3+json" | "application/vnd.dev.sigstore.bundle+json;version=0.3" => 3,
+        other => return Err(format!("unsupported bundle media type \"{other}\"")),
+    };
+    let m = &b.verification_material;
+    let cert = match (&m.certificate, &m.x509_certificate_chain) {
+        (Some(c), _) => Some(b64(&c.raw_bytes, "certificate")?),
+        (None, Some(ch)) => Some(b64(&ch.certificates.first().ok_or("the bundle's certificate chain is empty")?.raw_bytes, "certificate")?),
+        (None, None) => None,
+    };
+    let cert = cert.map(|d| Certificate::from_der(d).map_err(|e| format!("the bundle's {e}"))).transpose()?;
+    if cert.is_some() && version == 3 && m.x509_certificate_chain.is_some() && m.certificate.is_none() {
+        // v0.3 producers should use `certificate`; a chain is still readable.
+    }
+    let key = match (&cert, opts.key, &m.public_key) {
+        (Some(c), _, _) => c.public_key().map_err(|e| e.to_string())?,
+        (None, Some(k), _) => k.clone(),
+        (None, None, Some(_)) => return Err("the bundle is signed with a key: pass it with --key".into()),
+        (None, None, None) => return Err("the bundle has no certificate or public key".into()),
+    };
+    if let (Some(_), Some(_)) = (&cert, opts.key) {
+        return Err("the bundle is signed with a certificate, not the given --key".into());
+    }
+    let artifact_digest = artifact.digest();
+    let mut details = Vec::new();
+
+    let content = match (&b.message_signature, &b.dsse_envelope) {
+        (Some(ms), None) => {
+            let sig = b64(&ms.signature, "signature")?;
+            if let Some(md) = &ms.message_digest {
+                if md.algorithm != "SHA2_256" {
+                    return Err(format!("unsupported message digest algorithm {}", md.algorithm));
+                }
+                if b64(&md.digest, "message digest")? != artifact_digest {
+                    return Err("the artifact does not match the bundle's message digest".into());
+                }
+            }
+            let scheme = crypto::default_scheme(&key);
+            let ok = match artifact {
+                Artifact::Bytes(bytes) => crypto::verify(&key, scheme, bytes, &sig),
+                Artifact::Digest(d) => crypto::verify_prehashed(&key, scheme, d, &sig),
+            };
+            ok.map_err(|_| "the bundle's signature does not verify over the artifact".to_string())?;
+            Content::Message { digest: artifact_digest, signature: sig }
+        }
+        (None, Some(env)) => {
+            let payload = b64(&env.payload, "DSSE payload")?;
+            if payload.len() > MAX_PAYLOAD {
+                return Err("the DSSE payload is too large".into());
+            }
+            let [s] = env.signatures.as_slice() else {
+                return Err("the DSSE envelope must carry exactly one signature".into());
+            };
+            let sig = b64(&s.sig, "DSSE signature")?;
+            crypto::verify(&key, crypto::default_scheme(&key), &pae(&env.payload_type, &payload), &sig)
+                .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
+            check_statement_subject(&env.payload_type, &payload, &artifact_digest)?;
+            Content::Dsse { payload, signature: sig }
+        }
+        _ => return Err("the bundle must hold exactly one of messageSignature and dsseEnvelope".into()),
+    };
+
+    // Transparency log: every entry must verify; at least one is required.
+    if m.tlog_entries.is_empty() {
+        return Err("the bundle has no transparency log entry".into());
+    }
+    let mut time = None;
+    for e in &m.tlog_entries {
+        let le = entry(e)?;
+        if version >= 2 && le.proof.is_none() {
+            return Err("the bundle's log entry has no inclusion proof (required from bundle v0.2)".into());
+        }
+        if let Some((kind, v)) = &le.kind_version {
+            if kind == "hashedrekord" && v != "0.0.1" {
+                return Err(format!("Rekor {kind} {v} entries (Rekor v2) are not supported; only Rekor v1 entries"));
+            }
+        }
+        check_body(&le.body, &content, cert.as_ref(), &key)?;
+        let v = tlog::verify_entry(&le, opts.root).map_err(|e| e.0)?;
+        details.push(format!(
+            "Rekor entry {} at {} integrated {}",
+            v.log_index,
+            v.log_url,
+            crate::time::format_time(v.integrated_time)
+        ));
+        time = Some(v.integrated_time);
+    }
+    let time = time.unwrap_or_default();
+
+    let claims = match &cert {
+        Some(c) => {
+            if time < c.not_before || time > c.not_after {
+                return Err("the log integrated the signature outside the certificate's validity".into());
+            }
+            let issuers = chain::find_issuers(c, opts.root)?;
+            let (_, claims, _) = crate::verify::certificate_at(c, &issuers, time, opts.root, opts.require_sct)?;
+            Some(claims)
+        }
+        None => None,
+    };
+    Ok(Verified { claims, details })
+}
+
+/// For in-toto statements, the artifact must be one of the subjects.
+fn check_statement_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Result<(), String> {
+    if payload_type != "application/vnd.in-toto+json" {
+        return Err(format!("unsupported DSSE payload type \"{payload_type}\""));
+    }
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|_| "the in-toto statement is not JSON".to_string())?;
+    let want = hex_lower(digest);
+    let found = v["subject"]
+        .as_array()
+        .map(|subs| subs.iter().any(|s| s["digest"]["sha256"].as_str() == Some(want.as_str())))
+        .unwrap_or(false);
+    if !found {
+        return Err("the artifact is not a subject of the in-toto statement".into());
+    }
+    Ok(())
+}
+
+fn names_signer(public_key_field: &[u8], cert: Option<&Certificate>, key: &PublicKey) -> bool {
+    let Ok(text) = std::str::from_utf8(public_key_field) else { return false };
+    let Ok(blocks) = pem::decode_all(text) else { return false };
+    blocks.iter().any(|b| match (b.label.as_str(), cert) {
+        ("CERTIFICATE", Some(c)) => b.der == c.der(),
+        ("PUBLIC KEY", None) => PublicKey::from_spki(&b.der).ok().as_ref() == Some(key),
+        _ => false,
+    })
+}
+
+fn check_body(body: &[u8], content: &Content, cert: Option<&Certificate>, key: &PublicKey) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the log entry body is not JSON".to_string())?;
+    let kind = v["kind"].as_str().unwrap_or("");
+    let mismatch = |what: &str| format!("the transparency log entry is for a different {what} than the bundle's");
+    match (kind, content) {
+        ("hashedrekord", Content::Message { digest, signature }) => {
+            let hr = tlog::parse_hashedrekord(body).map_err(|e| e.0)?;
+            if hr.digest != digest {
+                return Err(mismatch("artifact"));
+            }
+            if &hr.signature != signature {
+                return Err(mismatch("signature"));
+            }
+            if !names_signer(&hr.public_key, cert, key) {
+                return Err(mismatch("signer"));
+            }
+            Ok(())
+        }
+        ("dsse", Content::Dsse { payload, signature }) => {
+            let spec = &v["spec"];
+            if spec["payloadHash"]["value"].as_str() != Some(hex_lower(&crypto::sha256(payload)).as_str()) {
+                return Err(mismatch("payload"));
+            }
+            let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
+            let ok = sigs.iter().any(|s| {
+                s["signature"].as_str().and_then(|x| STANDARD.decode(x).ok()).as_ref() == Some(signature)
+                    && s["verifier"].as_str().and_then(|x| STANDARD.decode(x).ok()).is_some_and(|pk| names_signer(&pk, cert, key))
+            });
+            if !ok {
+                return Err(mismatch("signature"));
+            }
+            Ok(())
+        }
+        ("intoto", Content::Dsse { payload, signature }) => {
+            let spec = &v["spec"]["content"];
+            if spec["payloadHash"]["value"].as_str() != Some(hex_lower(&crypto::sha256(payload)).as_str()) {
+                return Err(mismatch("payload"));
+            }
+            // intoto 0.0.2 double-encodes signatures and keys in base64.
+            let dec2 = |x: &serde_json::Value| {
+                x.as_str().and_then(|s| STANDARD.decode(s).ok()).and_then(|b| STANDARD.decode(b).ok())
+            };
+            let sigs = spec["envelope"]["signatures"].as_array().cloned().unwrap_or_default();
+            let ok = sigs.iter().any(|s| {
+                dec2(&s["sig"]).as_ref() == Some(signature)
+                    && dec2(&s["publicKey"]).is_some_and(|pk| names_signer(&pk, cert, key))
+            });
+            if !ok {
+                return Err(mismatch("signature"));
+            }
+            Ok(())
+        }
+        (k, _) => Err(format!("the transparency log entry kind \"{k}\" does not match the bundle's content")),
+    }
+}

@@ -1,0 +1,482 @@
+//! Configuration: defaults < git config (`gitsign.*`, read with gix) <
+//! environment (`SIGSTORE_*`, then `GITSIGN_*`, which wins), with the keys
+//! and variables Go gitsign defines. This is the only module that reads
+//! the environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::trust::{TrustError, TrustedRoot};
+
+/// Public-good Fulcio.
+pub const DEFAULT_FULCIO: &str = "https://fulcio.sigstore.dev";
+/// Public-good Rekor.
+pub const DEFAULT_REKOR: &str = "https://rekor.sigstore.dev";
+/// Public-good OIDC issuer (Dex).
+pub const DEFAULT_ISSUER: &str = "https://oauth2.sigstore.dev/auth";
+/// Sigstore's public OIDC client.
+pub const DEFAULT_CLIENT_ID: &str = "sigstore";
+
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Built-in default.
+    Default,
+    /// git config.
+    Git,
+    /// Environment variable.
+    Env,
+}
+
+/// How signatures record themselves in Rekor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RekorMode {
+    /// The log entry is embedded in the signature (verifiable offline).
+    Offline,
+    /// The entry is keyed by the object id and found by searching Rekor.
+    Online,
+}
+
+/// How verification treats signatures whose log entry is not embedded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlogVerification {
+    /// Search Rekor; fail when it cannot be searched (default).
+    Require,
+    /// Search Rekor when reachable; otherwise say plainly it was not checked.
+    Optional,
+    /// Never search; say plainly the log was not checked.
+    Skip,
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The identity policy as configured (matched by `policy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// `gitsign.certificateIdentity` (multi-valued).
+    pub identities: Vec<String>,
+    /// `gitsign.certificateIdentityRegexp` (multi-valued).
+    pub identity_regexps: Vec<String>,
+    /// `gitsign.certificateOidcIssuer` (multi-valued).
+    pub issuers: Vec<String>,
+    /// `gitsign.certificateOidcIssuerRegexp` (multi-valued).
+    pub issuer_regexps: Vec<String>,
+    /// GitHub workflow claims: trigger, sha, name, repository, ref.
+    pub github_workflow_trigger: Option<String>,
+    /// See above.
+    pub github_workflow_sha: Option<String>,
+    /// See above.
+    pub github_workflow_name: Option<String>,
+    /// See above.
+    pub github_workflow_repository: Option<String>,
+    /// See above.
+    pub github_workflow_ref: Option<String>,
+}
+
+impl PolicyConfig {
+    /// True when nothing is configured.
+    pub fn is_empty(&self) -> bool {
+        *self == PolicyConfig::default()
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Fulcio URL.
+    pub fulcio: String,
+    /// PEM file with Fulcio root (and intermediate) certificates.
+    pub fulcio_root: Option<PathBuf>,
+    /// Rekor URL.
+    pub rekor: String,
+    /// Rekor mode for signing.
+    pub rekor_mode: RekorMode,
+    /// OIDC client id.
+    pub client_id: String,
+    /// File holding the OIDC client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// OIDC redirect URL (fixes the loopback port).
+    pub redirect_url: Option<String>,
+    /// OIDC issuer.
+    pub issuer: String,
+    /// Dex connector id.
+    pub connector_id: Option<String>,
+    /// Token provider name.
+    pub token_provider: Option<String>,
+    /// RFC 3161 timestamp authority URL.
+    pub timestamp_url: Option<String>,
+    /// TSA certificate chain file.
+    pub timestamp_cert_chain: Option<PathBuf>,
+    /// Log file for messages when there is no terminal.
+    pub log_path: Option<PathBuf>,
+    /// `user.name`.
+    pub committer_name: Option<String>,
+    /// `user.email`.
+    pub committer_email: Option<String>,
+    /// Refuse to sign when the certificate identity is not the committer.
+    pub match_committer: bool,
+    /// Close the browser tab after login.
+    pub autoclose: bool,
+    /// Seconds before the tab closes.
+    pub autoclose_timeout: u32,
+    /// Command that opens the login URL.
+    pub url_opener: Option<String>,
+    /// A Sigstore trusted_root.json to use instead of the embedded one.
+    pub trusted_root: Option<PathBuf>,
+    /// Rekor public key PEM overriding the root's Rekor keys.
+    pub rekor_public_key: Option<PathBuf>,
+    /// CT log public key PEM overriding the root's CT keys.
+    pub ct_log_public_key: Option<PathBuf>,
+    /// How verification treats online-mode signatures.
+    pub tlog_verification: TlogVerification,
+    /// Network timeout for each request.
+    pub timeout: Duration,
+    /// Identity policy for `git verify-commit` and friends.
+    pub policy: PolicyConfig,
+    /// Every setting with its value and origin, for `gitsign version`.
+    pub resolved: BTreeMap<&'static str, (String, Origin)>,
+}
+
+/// A source of git config values (case-insensitive keys, all values).
+pub trait GitConfig {
+    /// All values of `key` in order of precedence (last wins).
+    fn values(&self, key: &str) -> Vec<String>;
+}
+
+impl GitConfig for BTreeMap<String, Vec<String>> {
+    fn values(&self, key: &str) -> Vec<String> {
+        self.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).flat_map(|(_, v)| v.clone()).collect()
+    }
+}
+
+struct Resolver<'a> {
+    git: &'a dyn GitConfig,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    resolved: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Resolver<'_> {
+    /// Last git value of `git_key`, then each env var in `envs` (later wins).
+    fn string(&mut self, name: &'static str, default: Option<&str>, git_key: Option<&str>, envs: &[&str]) -> Option<String> {
+        let mut v = default.map(|d| (d.to_string(), Origin::Default));
+        if let Some(k) = git_key {
+            if let Some(g) = self.git.values(k).pop() {
+                v = Some((g, Origin::Git));
+            }
+        }
+        for e in envs {
+            if let Some(x) = (self.env)(e) {
+                v = Some((x, Origin::Env));
+            }
+        }
+        if let Some((val, origin)) = &v {
+            self.resolved.insert(name, (val.clone(), *origin));
+        }
+        v.map(|(s, _)| s).filter(|s| !s.is_empty() || default.is_some())
+    }
+
+    fn boolean(&mut self, name: &'static str, default: bool, git_key: &str, envs: &[&str]) -> Result<bool, ConfigError> {
+        match self.string(name, Some(if default { "true" } else { "false" }), Some(git_key), envs) {
+            None => Ok(default),
+            Some(s) => parse_bool(&s).ok_or_else(|| {
+                ConfigError(format!("{git_key} must be true or false, not \"{s}\""))
+            }),
+        }
+    }
+
+    fn list(&mut self, name: &'static str, git_key: &str, env: &str) -> Vec<String> {
+        let mut v = self.git.values(git_key);
+        if let Some(e) = (self.env)(env) {
+            v = vec![e];
+        }
+        if !v.is_empty() {
+            self.resolved.insert(name, (v.join(", "), Origin::Git));
+        }
+        v.retain(|s| !s.is_empty());
+        v
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn env_pair(suffix: &str) -> [String; 2] {
+    [format!("SIGSTORE_{suffix}"), format!("GITSIGN_{suffix}")]
+}
+
+impl Config {
+    /// Resolves the configuration from a git config source and an
+    /// environment lookup (both injectable for tests).
+    pub fn resolve(git: &dyn GitConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut r = Resolver { git, env, resolved: BTreeMap::new() };
+        macro_rules! pair {
+            ($s:expr) => {{
+                let p = env_pair($s);
+                [p[0].clone(), p[1].clone()]
+            }};
+        }
+        let p = pair!("FULCIO_URL");
+        let fulcio = r.string("fulcio", Some(DEFAULT_FULCIO), Some("gitsign.fulcio"), &[&p[0], &p[1]]).unwrap_or_default();
+        let p = pair!("FULCIO_ROOT");
+        let fulcio_root = r
+            .string("fulcioRoot", None, Some("gitsign.fulcioRoot"), &["SIGSTORE_ROOT_FILE", &p[0], &p[1]])
+            .map(PathBuf::from);
+        let p = pair!("REKOR_URL");
+        let rekor = r.string("rekor", Some(DEFAULT_REKOR), Some("gitsign.rekor"), &[&p[0], &p[1]]).unwrap_or_default();
+        let mode = r.string("rekorMode", Some("offline"), Some("gitsign.rekorMode"), &["GITSIGN_REKOR_MODE"]);
+        let rekor_mode = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("online") => RekorMode::Online,
+            Some("offline") | None => RekorMode::Offline,
+            Some(other) => {
+                return Err(ConfigError(format!("gitsign.rekorMode must be \"offline\" or \"online\", not \"{other}\"")))
+            }
+        };
+        let p = pair!("OIDC_CLIENT_ID");
+        let client_id =
+            r.string("clientID", Some(DEFAULT_CLIENT_ID), Some("gitsign.clientID"), &[&p[0], &p[1]]).unwrap_or_default();
+        let p = pair!("OIDC_CLIENT_SECRET_FILE");
+        let client_secret_file =
+            r.string("clientSecretFile", None, Some("gitsign.clientSecretFile"), &[&p[0], &p[1]]).map(PathBuf::from);
+        let p = pair!("OIDC_REDIRECT_URL");
+        let redirect_url = r.string("redirectURL", None, Some("gitsign.redirectURL"), &[&p[0], &p[1]]);
+        let p = pair!("OIDC_ISSUER");
+        let issuer = r.string("issuer", Some(DEFAULT_ISSUER), Some("gitsign.issuer"), &[&p[0], &p[1]]).unwrap_or_default();
+        let p = pair!("CONNECTOR_ID");
+        let connector_id = r.string("connectorID", None, Some("gitsign.connectorID"), &[&p[0], &p[1]]);
+        let p = pair!("TOKEN_PROVIDER");
+        let token_provider = r.string("tokenProvider", None, Some("gitsign.tokenProvider"), &[&p[0], &p[1]]);
+        let p = pair!("TIMESTAMP_SERVER_URL");
+        let timestamp_url = r.string("timestampServerURL", None, Some("gitsign.timestampServerURL"), &[&p[0], &p[1]]);
+        let p = pair!("TIMESTAMP_CERT_CHAIN");
+        let timestamp_cert_chain =
+            r.string("timestampCertChain", None, Some("gitsign.timestampCertChain"), &[&p[0], &p[1]]).map(PathBuf::from);
+        let log_path = r.string("logPath", None, Some("gitsign.logPath"), &["GITSIGN_LOG"]).map(PathBuf::from);
+        let committer_name = r.string("user.name", None, Some("user.name"), &[]);
+        let committer_email = r.string("user.email", None, Some("user.email"), &[]);
+        let match_committer = r.boolean("matchCommitter", false, "gitsign.matchCommitter", &["GITSIGN_MATCH_COMMITTER"])?;
+        let p = pair!("AUTOCLOSE");
+        let autoclose = r.boolean("autoclose", true, "gitsign.autoclose", &[&p[0], &p[1]])?;
+        let p = pair!("AUTOCLOSE_TIMEOUT");
+        let autoclose_timeout = match r.string("autocloseTimeout", Some("6"), Some("gitsign.autocloseTimeout"), &[&p[0], &p[1]]) {
+            Some(s) => s.parse::<u32>().ok().filter(|n| *n > 0).unwrap_or(6),
+            None => 6,
+        };
+        let url_opener = r.string("urlOpener", None, Some("gitsign.urlOpener"), &["GITSIGN_URL_OPENER"]);
+        let trusted_root =
+            r.string("trustedRoot", None, Some("gitsign.trustedRoot"), &["SIGSTORE_TRUSTED_ROOT", "GITSIGN_TRUSTED_ROOT"]).map(PathBuf::from);
+        let rekor_public_key =
+            r.string("rekorPublicKey", None, Some("gitsign.rekorPublicKey"), &["SIGSTORE_REKOR_PUBLIC_KEY"]).map(PathBuf::from);
+        let ct_log_public_key = r
+            .string("ctLogPublicKey", None, Some("gitsign.ctLogPublicKey"), &["SIGSTORE_CT_LOG_PUBLIC_KEY_FILE"])
+            .map(PathBuf::from);
+        let tv = r.string("verifyTlog", Some("require"), Some("gitsign.verifyTlog"), &["GITSIGN_VERIFY_TLOG"]);
+        let tlog_verification = match tv.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("require") | Some("required") | None => TlogVerification::Require,
+            Some("optional") => TlogVerification::Optional,
+            Some("skip") => TlogVerification::Skip,
+            Some(o) => {
+                return Err(ConfigError(format!(
+                    "gitsign.verifyTlog must be \"require\", \"optional\" or \"skip\", not \"{o}\""
+                )))
+            }
+        };
+        let t = r.string("timeout", Some("30"), Some("gitsign.timeout"), &["GITSIGN_TIMEOUT"]).unwrap_or_default();
+        let secs: u64 = t
+            .parse()
+            .ok()
+            .filter(|n| (1..=3600).contains(n))
+            .ok_or_else(|| ConfigError(format!("gitsign.timeout must be a number of seconds from 1 to 3600, not \"{t}\"")))?;
+        let policy = PolicyConfig {
+            identities: r.list("certificateIdentity", "gitsign.certificateIdentity", "GITSIGN_CERTIFICATE_IDENTITY"),
+            identity_regexps: r.list(
+                "certificateIdentityRegexp",
+                "gitsign.certificateIdentityRegexp",
+                "GITSIGN_CERTIFICATE_IDENTITY_REGEXP",
+            ),
+            issuers: r.list("certificateOidcIssuer", "gitsign.certificateOidcIssuer", "GITSIGN_CERTIFICATE_OIDC_ISSUER"),
+            issuer_regexps: r.list(
+                "certificateOidcIssuerRegexp",
+                "gitsign.certificateOidcIssuerRegexp",
+                "GITSIGN_CERTIFICATE_OIDC_ISSUER_REGEXP",
+            ),
+            github_workflow_trigger: r.string("certificateGithubWorkflowTrigger", None, Some("gitsign.certificateGithubWorkflowTrigger"), &[]),
+            github_workflow_sha: r.string("certificateGithubWorkflowSha", None, Some("gitsign.certificateGithubWorkflowSha"), &[]),
+            github_workflow_name: r.string("certificateGithubWorkflowName", None, Some("gitsign.certificateGithubWorkflowName"), &[]),
+            github_workflow_repository: r.string(
+                "certificateGithubWorkflowRepository",
+                None,
+                Some("gitsign.certificateGithubWorkflowRepository"),
+                &[],
+            ),
+            github_workflow_ref: r.string("certificateGithubWorkflowRef", None, Some("gitsign.certificateGithubWorkflowRef"), &[]),
+        };
+        Ok(Config {
+            fulcio,
+            fulcio_root,
+            rekor,
+            rekor_mode,
+            client_id,
+            client_secret_file,
+            redirect_url,
+            issuer,
+            connector_id,
+            token_provider,
+            timestamp_url,
+            timestamp_cert_chain,
+            log_path,
+            committer_name,
+            committer_email,
+            match_committer,
+            autoclose,
+            autoclose_timeout,
+            url_opener,
+            trusted_root,
+            rekor_public_key,
+            ct_log_public_key,
+            tlog_verification,
+            timeout: Duration::from_secs(secs),
+            policy,
+            resolved: r.resolved,
+        })
+    }
+
+    /// Loads from the repository around the current directory (or the
+    /// global config outside one) and the process environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        let git = GixConfig::discover();
+        Config::resolve(&git, &|k| std::env::var(k).ok())
+    }
+
+    /// Loads for an opened repository and the process environment.
+    pub fn load_for_repo(repo: &gix::Repository) -> Result<Config, ConfigError> {
+        Config::resolve(&GixConfig::from_repo(repo), &|k| std::env::var(k).ok())
+    }
+
+    /// The trusted root: a trusted_root.json if configured, else the
+    /// embedded public-good root; then the Fulcio/Rekor/CT overrides.
+    pub fn trusted_root(&self) -> Result<TrustedRoot, TrustError> {
+        let mut root = match &self.trusted_root {
+            Some(p) => TrustedRoot::from_file(p)?,
+            None => TrustedRoot::public_good(),
+        };
+        if let Some(p) = &self.fulcio_root {
+            root.set_fulcio_roots_pem(p)?;
+        }
+        if let Some(p) = &self.rekor_public_key {
+            root.set_rekor_key_pem(p)?;
+        }
+        if let Some(p) = &self.ct_log_public_key {
+            root.set_ct_key_pem(p)?;
+        }
+        Ok(root)
+    }
+
+    /// An environment variable, for the few places that must see one the
+    /// git protocol or a CI system defines (token providers, sockets).
+    pub fn env(name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// git config read with gix: repository config when inside one (honouring
+/// `GIT_DIR`), global and system config otherwise, plus `GIT_CONFIG_*`.
+pub struct GixConfig {
+    file: Option<gix::config::File>,
+}
+
+impl GixConfig {
+    /// Discovers the repository around the current directory.
+    pub fn discover() -> GixConfig {
+        if let Ok(repo) = gix::discover_with_environment_overrides(".") {
+            let snapshot = repo.config_snapshot();
+            return GixConfig { file: Some(snapshot.plumbing().clone()) };
+        }
+        let mut file = gix::config::File::from_globals().ok();
+        if let (Some(f), Ok(env)) = (file.as_mut(), gix::config::File::from_environment_overrides()) {
+            // A failed merge of the override layer leaves the globals usable.
+            let _ = f.append(env);
+        }
+        GixConfig { file }
+    }
+
+    /// Config of an opened repository.
+    pub fn from_repo(repo: &gix::Repository) -> GixConfig {
+        GixConfig { file: Some(repo.config_snapshot().plumbing().clone()) }
+    }
+}
+
+impl GitConfig for GixConfig {
+    fn values(&self, key: &str) -> Vec<String> {
+        let Some(f) = &self.file else { return Vec::new() };
+        f.strings(key).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(git: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut g: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in git {
+            g.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::resolve(&g, &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn precedence() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(c.fulcio, DEFAULT_FULCIO);
+        assert_eq!(c.rekor_mode, RekorMode::Offline);
+        let c = resolve(&[("gitsign.fulcio", "https://git")], &[]).unwrap();
+        assert_eq!(c.fulcio, "https://git");
+        let c = resolve(&[("gitsign.fulcio", "https://git")], &[("SIGSTORE_FULCIO_URL", "https://sig")]).unwrap();
+        assert_eq!(c.fulcio, "https://sig");
+        let c = resolve(
+            &[("gitsign.fulcio", "https://git")],
+            &[("SIGSTORE_FULCIO_URL", "https://sig"), ("GITSIGN_FULCIO_URL", "https://gs")],
+        )
+        .unwrap();
+        assert_eq!(c.fulcio, "https://gs");
+        assert_eq!(c.resolved["fulcio"], ("https://gs".to_string(), Origin::Env));
+        let c = resolve(&[("GITSIGN.REKORMODE", "online")], &[]).unwrap();
+        assert_eq!(c.rekor_mode, RekorMode::Online);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(resolve(&[("gitsign.rekorMode", "sideways")], &[]).unwrap_err().0.contains("gitsign.rekorMode"));
+        assert!(resolve(&[("gitsign.matchCommitter", "maybe")], &[]).unwrap_err().0.contains("gitsign.matchCommitter"));
+        assert!(resolve(&[("gitsign.timeout", "0")], &[]).unwrap_err().0.contains("gitsign.timeout"));
+        assert!(resolve(&[("gitsign.verifyTlog", "x")], &[]).unwrap_err().0.contains("gitsign.verifyTlog"));
+    }
+
+    #[test]
+    fn policy_lists() {
+        let c = resolve(
+            &[("gitsign.certificateIdentity", "a@x"), ("gitsign.certificateIdentity", "b@x"), ("gitsign.certificateOidcIssuer", "https://i")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.policy.identities, vec!["a@x", "b@x"]);
+        assert_eq!(c.policy.issuers, vec!["https://i"]);
+    }
+}

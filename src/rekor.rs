@@ -1,0 +1,172 @@
+//! Rekor v1 client: search by digest, fetch entries, upload hashedrekord
+//! entries. Verification of what it returns lives in `tlog`.
+
+use serde_json::json;
+
+use crate::asn1::hex_lower;
+use crate::http::{self, Http, HttpError};
+use crate::tlog::{LogEntry, TlogError};
+use crate::verify::{LookupError, TlogLookup};
+
+/// Most entries examined for one search (a digest normally has one).
+const MAX_SEARCH_RESULTS: usize = 32;
+
+/// A Rekor client.
+#[derive(Clone, Debug)]
+pub struct RekorClient {
+    base: String,
+    http: Http,
+}
+
+/// A Rekor failure.
+#[derive(Debug, Clone)]
+pub enum RekorError {
+    /// Transport or server failure.
+    Http(HttpError),
+    /// The answer was not what Rekor sends.
+    Malformed(String),
+}
+
+impl std::fmt::Display for RekorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RekorError::Http(e) => write!(f, "Rekor: {e}"),
+            RekorError::Malformed(m) => write!(f, "Rekor: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RekorError {}
+
+impl From<TlogError> for RekorError {
+    fn from(e: TlogError) -> Self {
+        RekorError::Malformed(e.0)
+    }
+}
+
+impl RekorClient {
+    /// A client for the log at `base_url`.
+    pub fn new(base_url: &str, http: Http) -> RekorClient {
+        RekorClient { base: base_url.trim_end_matches('/').to_string(), http }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn fail_status(&self, url: &str, r: &http::Response) -> RekorError {
+        RekorError::Http(HttpError { url: url.into(), status: Some(r.status), message: http::server_text(&r.body) })
+    }
+
+    /// UUIDs of entries whose artifact digest is `digest` (SHA-256).
+    pub fn search_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<String>, RekorError> {
+        let url = http::join(&self.base, "/api/v1/index/retrieve");
+        let body = serde_json::to_vec(&json!({"hash": format!("sha256:{}", hex_lower(digest))})).unwrap_or_default();
+        let r = self.http.post_json(&url, body, &[], true).map_err(RekorError::Http)?;
+        if r.status != 200 {
+            return Err(self.fail_status(&url, &r));
+        }
+        let uuids: Vec<String> = serde_json::from_slice(&r.body)
+            .map_err(|_| RekorError::Malformed(format!("{url} did not answer with a list of entry ids")))?;
+        Ok(uuids)
+    }
+
+    /// One entry by UUID (64 hex digits, or 80 with a tree id prefix).
+    pub fn get_entry(&self, uuid: &str) -> Result<LogEntry, RekorError> {
+        if !(uuid.len() == 64 || uuid.len() == 80) || !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RekorError::Malformed(format!("\"{uuid}\" is not a Rekor entry id")));
+        }
+        let url = http::join(&self.base, &format!("/api/v1/log/entries/{uuid}"));
+        let r = self.http.get(&url).map_err(RekorError::Http)?;
+        if r.status != 200 {
+            return Err(self.fail_status(&url, &r));
+        }
+        LogEntry::from_rekor_json(&r.body)?
+            .into_iter()
+            .next()
+            .map(|(_, e)| e)
+            .ok_or_else(|| RekorError::Malformed(format!("{url} returned no entry")))
+    }
+
+    /// Uploads a hashedrekord v0.0.1 entry (signature over a SHA-256
+    /// digest, by the key of `public_key_pem`). A 409 (already logged) is
+    /// success: the existing entry is fetched and returned.
+    pub fn create_hashedrekord(&self, digest: &[u8; 32], signature: &[u8], public_key_pem: &str) -> Result<LogEntry, RekorError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let proposed = json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex_lower(digest)}},
+                "signature": {"content": b64.encode(signature), "publicKey": {"content": b64.encode(public_key_pem)}}
+            }
+        });
+        let url = http::join(&self.base, "/api/v1/log/entries");
+        let r = self
+            .http
+            .post_json(&url, serde_json::to_vec(&proposed).unwrap_or_default(), &[], true)
+            .map_err(RekorError::Http)?;
+        match r.status {
+            201 | 200 => LogEntry::from_rekor_json(&r.body)?
+                .into_iter()
+                .next()
+                .map(|(_, e)| e)
+                .ok_or_else(|| RekorError::Malformed(format!("{url} returned no entry"))),
+            409 => {
+                let loc = r.location.clone().ok_or_else(|| self.fail_status(&url, &r))?;
+                let uuid = loc.rsplit('/').next().unwrap_or_default().to_string();
+                self.get_entry(&uuid)
+            }
+            _ => Err(self.fail_status(&url, &r)),
+        }
+    }
+}
+
+impl TlogLookup for RekorClient {
+    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+        let uuids = self.search_by_digest(digest).map_err(|e| LookupError(e.to_string()))?;
+        let mut out = Vec::new();
+        for u in uuids.iter().take(MAX_SEARCH_RESULTS) {
+            out.push(self.get_entry(u).map_err(|e| LookupError(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    fn describe(&self) -> String {
+        format!("Rekor at {}", self.base)
+    }
+}
+
+/// A Rekor lookup that builds its HTTP client only when a search is needed,
+/// so offline verification never pays for TLS setup.
+pub struct LazyRekor {
+    url: String,
+    timeout: std::time::Duration,
+    client: std::sync::OnceLock<Result<RekorClient, String>>,
+}
+
+impl LazyRekor {
+    /// A lookup against `url` with per-request `timeout`.
+    pub fn new(url: &str, timeout: std::time::Duration) -> LazyRekor {
+        LazyRekor { url: url.to_string(), timeout, client: std::sync::OnceLock::new() }
+    }
+
+    fn client(&self) -> Result<&RekorClient, LookupError> {
+        self.client
+            .get_or_init(|| Http::new(self.timeout).map(|h| RekorClient::new(&self.url, h)).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| LookupError(e.clone()))
+    }
+}
+
+impl TlogLookup for LazyRekor {
+    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+        self.client()?.entries_by_digest(digest)
+    }
+
+    fn describe(&self) -> String {
+        format!("Rekor at {}", self.url)
+    }
+}

@@ -1,0 +1,59 @@
+//! Human summaries of verification results (stderr for git, stdout for
+//! `gitsign verify`).
+
+use crate::gpg::fingerprint;
+use crate::policy::Decision;
+use crate::time::format_time;
+use crate::verify::{Failure, FailureKind, TlogStatus, Verified};
+use crate::x509::name_to_string;
+
+/// Lines describing a verified signature (no trailing newline on the last).
+pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
+    let issuer = v.claims.issuer.as_deref().unwrap_or("(no issuer recorded)");
+    let mut out = vec![format!("Good signature from {} (OIDC issuer {issuer})", v.claims.identity)];
+    match &v.tlog {
+        TlogStatus::Embedded(e) | TlogStatus::Online(e) => {
+            let how = if matches!(v.tlog, TlogStatus::Embedded(_)) { "embedded" } else { "found online" };
+            let proof = if e.proof_checked { "SET, inclusion proof and checkpoint verified" } else { "SET verified" };
+            out.push(format!(
+                "Signed at {} (transparency log time): Rekor entry {} at {} ({how}; {proof})",
+                format_time(v.time),
+                e.log_index,
+                e.log_url
+            ));
+        }
+        TlogStatus::NotChecked(why) => {
+            out.push(format!("Signed at {} (signer's clock; NOT confirmed by a transparency log)", format_time(v.time)));
+            out.push(format!("WARNING: the transparency log was not checked: {why}"));
+        }
+    }
+    out.push(format!(
+        "Certificate SHA256:{} issued by {}",
+        fingerprint(&v.certificate),
+        name_to_string(v.certificate.issuer())
+    ));
+    out.push(match decision {
+        Decision::Trusted => "Signer trusted: identity and issuer match the configured policy".into(),
+        Decision::NoPolicy => "Signer NOT checked: no identity policy is configured (set gitsign.certificateIdentity \
+             and gitsign.certificateOidcIssuer, or use `gitsign verify --certificate-identity ... \
+             --certificate-oidc-issuer ...`)"
+            .into(),
+        Decision::Rejected(why) => format!("Signer REJECTED by policy: {why}"),
+    });
+    out
+}
+
+/// Lines describing a failure.
+pub fn failure_lines(f: &Failure) -> Vec<String> {
+    let head = match f.kind {
+        FailureKind::Unparseable => "Cannot check the signature",
+        FailureKind::BadSignature => "BAD signature",
+        FailureKind::Untrusted => "Signature NOT trusted",
+        FailureKind::Unavailable => "Cannot complete verification",
+    };
+    let mut out = vec![format!("{head}: {}", f.message)];
+    if let Some(c) = &f.certificate {
+        out.push(format!("Certificate SHA256:{} claims {}", fingerprint(c), crate::gpg::uid(c)));
+    }
+    out
+}
