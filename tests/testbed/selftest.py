@@ -845,6 +845,22 @@ def rekor():
     bad["spec"]["data"]["hash"]["value"] = sha256(b"y").hex()
     s, _, r = jpost(REKOR + "/api/v1/log/entries", bad)
     ok("signature not over the digest: 400", s == 400 and r.get("code") == 400, (s, r))
+    # real public-good entries: the testbed must canonicalize them byte for byte as Rekor did
+    reals = [("testdata/rekor_hashedrekord_prod.json", json.load(open(os.path.join(HERE, "testdata", "rekor_hashedrekord_prod.json")))["canonicalizedBody"])]
+    corpus = next((d for d in (E.get("GITSIGN_CORPUS"), os.path.join(HERE, "..", "..", "..", "shared", "corpus"), "/work/shared/corpus") if d and os.path.isdir(os.path.join(d, "bundles"))), None)
+    if corpus:
+        for f in sorted(os.listdir(os.path.join(corpus, "bundles"))):
+            for te in json.load(open(os.path.join(corpus, "bundles", f)))["verificationMaterial"]["tlogEntries"]:
+                reals.append((f, te["canonicalizedBody"]))
+    same = []
+    for name, b64 in reals:
+        body = base64.b64decode(b64)
+        s, _, r = http("POST", REKOR + "/api/v1/log/entries", body=body, headers={"Content-Type": "application/json"})
+        if s == 409:
+            s, _, r = http("GET", REKOR + "/api/v1/log/entries/" + sha256(b"\x00", body).hex())
+        got = base64.b64decode(next(iter(json.loads(r).values()))["body"]) if s in (200, 201) else None
+        same.append((name, got == body))
+    ok(f"real Rekor entries re-canonicalized byte for byte ({len(reals)})", all(v for _, v in same), [n for n, v in same if not v])
     REKOR_STATE.update(uuid=uuid)
 
 
