@@ -111,7 +111,8 @@ pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
         let blocks = crate::pem::decode_all(text).map_err(|e| CmsError(format!("unparseable signature: {e}")))?;
         if blocks.len() > 1 {
             return Err(CmsError(format!(
-                "unparseable signature: expected one PEM block, found {}",
+                "ambiguous signature: it holds {} signature blocks where git signatures have one \
+                 (a duplicated gpgsig header?)",
                 blocks.len()
             )));
         }

@@ -398,34 +398,104 @@ impl Config {
 /// `GIT_DIR`), global and system config otherwise, plus `GIT_CONFIG_*`.
 pub struct GixConfig {
     file: Option<gix::config::File>,
+    /// `git -c key=value` settings, which git hands to child processes in
+    /// `GIT_CONFIG_PARAMETERS` and gix does not read.
+    params: Vec<(String, String)>,
 }
 
 impl GixConfig {
     /// Discovers the repository around the current directory.
     pub fn discover() -> GixConfig {
         if let Ok(repo) = gix::discover_with_environment_overrides(".") {
-            let snapshot = repo.config_snapshot();
-            return GixConfig { file: Some(snapshot.plumbing().clone()) };
+            return GixConfig::from_repo(&repo);
         }
         let mut file = gix::config::File::from_globals().ok();
         if let (Some(f), Ok(env)) = (file.as_mut(), gix::config::File::from_environment_overrides()) {
             // A failed merge of the override layer leaves the globals usable.
             let _ = f.append(env);
         }
-        GixConfig { file }
+        GixConfig { file, params: command_line_params() }
     }
 
     /// Config of an opened repository.
     pub fn from_repo(repo: &gix::Repository) -> GixConfig {
-        GixConfig { file: Some(repo.config_snapshot().plumbing().clone()) }
+        GixConfig { file: Some(repo.config_snapshot().plumbing().clone()), params: command_line_params() }
     }
 }
 
 impl GitConfig for GixConfig {
     fn values(&self, key: &str) -> Vec<String> {
-        let Some(f) = &self.file else { return Vec::new() };
-        f.strings(key).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default()
+        let mut out: Vec<String> = match &self.file {
+            Some(f) => f.strings(key).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        out.extend(self.params.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone()));
+        out
     }
+}
+
+fn command_line_params() -> Vec<(String, String)> {
+    std::env::var("GIT_CONFIG_PARAMETERS").map(|p| parse_config_parameters(&p)).unwrap_or_default()
+}
+
+/// Parses `GIT_CONFIG_PARAMETERS`: shell single-quoted words, either
+/// `'key'='value'` (git >= 2.31) or `'key=value'`; a bare `'key'` is true.
+pub fn parse_config_parameters(s: &str) -> Vec<(String, String)> {
+    // Split into words of concatenated quoted pieces, remembering whether
+    // an `=` joined two quoted parts.
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut parts: Vec<String> = vec![String::new()];
+        while let Some(&c) = chars.peek() {
+            match c {
+                '\'' => {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if c == '\'' {
+                            break;
+                        }
+                        if let Some(p) = parts.last_mut() {
+                            p.push(c);
+                        }
+                    }
+                }
+                '\\' => {
+                    chars.next();
+                    if let (Some(c), Some(p)) = (chars.next(), parts.last_mut()) {
+                        p.push(c);
+                    }
+                }
+                '=' if parts.len() == 1 => {
+                    chars.next();
+                    parts.push(String::new());
+                }
+                c if c.is_whitespace() => break,
+                _ => {
+                    chars.next();
+                    if let Some(p) = parts.last_mut() {
+                        p.push(c);
+                    }
+                }
+            }
+        }
+        let (key, value) = if parts.len() == 2 {
+            (parts[0].clone(), parts[1].clone())
+        } else {
+            match parts[0].split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (parts[0].clone(), "true".to_string()),
+            }
+        };
+        out.push((key, value));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -467,6 +537,19 @@ mod tests {
         assert!(resolve(&[("gitsign.matchCommitter", "maybe")], &[]).unwrap_err().0.contains("gitsign.matchCommitter"));
         assert!(resolve(&[("gitsign.timeout", "0")], &[]).unwrap_err().0.contains("gitsign.timeout"));
         assert!(resolve(&[("gitsign.verifyTlog", "x")], &[]).unwrap_err().0.contains("gitsign.verifyTlog"));
+    }
+
+    #[test]
+    fn git_dash_c_parameters() {
+        assert_eq!(
+            parse_config_parameters("'gitsign.rekorMode'='online' 'user.name'='O'\\''Brien' 'core.bare'"),
+            vec![
+                ("gitsign.rekorMode".to_string(), "online".to_string()),
+                ("user.name".to_string(), "O'Brien".to_string()),
+                ("core.bare".to_string(), "true".to_string())
+            ]
+        );
+        assert_eq!(parse_config_parameters("'a.b=c d'"), vec![("a.b".to_string(), "c d".to_string())]);
     }
 
     #[test]

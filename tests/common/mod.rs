@@ -1,0 +1,182 @@
+//! Helpers shared by the integration tests: temporary repositories driven
+//! by the real `git`, the corpus manifest, and a minimal empty Rekor.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The gitsign binary under test.
+pub fn gitsign_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gitsign"))
+}
+
+/// The project's fixture directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The corpus manifest entries.
+pub fn manifest() -> Vec<serde_json::Value> {
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).unwrap()).unwrap();
+    m["entries"].as_array().unwrap().clone()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir();
+        for i in 0..1000u32 {
+            let p = base.join(format!("gitsign-test-{tag}-{}-{i}", std::process::id()));
+            if std::fs::create_dir(&p).is_ok() {
+                return TempDir(p);
+            }
+        }
+        panic!("cannot create a temp dir");
+    }
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A git repository in a temp dir, isolated from the user's config.
+pub struct Repo {
+    /// Its directory (removed on drop).
+    pub dir: TempDir,
+    /// Extra environment for every git command.
+    pub env: Vec<(String, String)>,
+}
+
+impl Repo {
+    /// `git init` with gitsign as the x509 program.
+    pub fn new(tag: &str) -> Repo {
+        let dir = TempDir::new(tag);
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let repo = Repo {
+            env: vec![
+                ("HOME".into(), home.display().to_string()),
+                ("XDG_CONFIG_HOME".into(), home.join(".config").display().to_string()),
+                ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+                ("GIT_CONFIG_GLOBAL".into(), home.join("gitconfig").display().to_string()),
+                ("GIT_AUTHOR_NAME".into(), "Test".into()),
+                ("GIT_AUTHOR_EMAIL".into(), "test@example.com".into()),
+                ("GIT_COMMITTER_NAME".into(), "Test".into()),
+                ("GIT_COMMITTER_EMAIL".into(), "test@example.com".into()),
+            ],
+            dir,
+        };
+        std::fs::create_dir_all(repo.path().join("work")).unwrap();
+        repo.git_ok(&["init", "-q", "-b", "main"]);
+        repo.git_ok(&["config", "gpg.format", "x509"]);
+        repo.git_ok(&["config", "gpg.x509.program", &gitsign_bin().display().to_string()]);
+        repo
+    }
+
+    /// The work tree.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// A git command in the work tree.
+    pub fn git_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args).current_dir(self.path());
+        for k in ["GIT_DIR", "GIT_WORK_TREE", "GITSIGN_TRUSTED_ROOT", "GITSIGN_REKOR_URL", "SIGSTORE_ROOT_FILE"] {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs git; returns the output.
+    pub fn git(&self, args: &[&str]) -> Output {
+        self.git_cmd(args).output().unwrap()
+    }
+
+    /// Runs git; panics on failure; returns trimmed stdout.
+    pub fn git_ok(&self, args: &[&str]) -> String {
+        let o = self.git(args);
+        assert!(o.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Writes raw object bytes (`git hash-object -w --literally`) and marks
+    /// the object shallow, so git does not look for parents it lacks.
+    pub fn add_object(&self, kind: &str, file: &Path) -> String {
+        let id = self.git_ok(&["hash-object", "-w", "--literally", "-t", kind, &file.display().to_string()]);
+        if kind == "commit" {
+            let shallow = self.path().join(".git/shallow");
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(shallow).unwrap();
+            writeln!(f, "{id}").unwrap();
+        }
+        id
+    }
+
+    /// Runs gitsign in the work tree with the repo's environment.
+    pub fn gitsign(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(gitsign_bin());
+        c.args(args).current_dir(self.path());
+        for k in ["GIT_DIR", "GIT_WORK_TREE", "GITSIGN_TRUSTED_ROOT", "GITSIGN_REKOR_URL", "SIGSTORE_ROOT_FILE"] {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+}
+
+/// A Rekor that answers every search with an empty list: what a log says
+/// about an object id it never saw. Returns its base URL.
+pub fn empty_rekor() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 8192];
+            let mut req = Vec::new();
+            // Read headers and the (small) body.
+            loop {
+                let n = s.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                if let Some(h) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&req[..h]).to_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if req.len() >= h + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let head = String::from_utf8_lossy(&req);
+            let (status, body) = if head.starts_with("POST /api/v1/index/retrieve") { ("200 OK", "[]") } else { ("404 Not Found", "{}") };
+            let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    url
+}
+
+/// stdout+stderr as text.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
