@@ -255,9 +255,6 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
         (None, None) => None,
     };
     let cert = cert.map(|d| Certificate::from_der(d).map_err(|e| format!("the bundle's {e}"))).transpose()?;
-    if cert.is_some() && version == 3 && m.x509_certificate_chain.is_some() && m.certificate.is_none() {
-        // v0.3 producers should use `certificate`; a chain is still readable.
-    }
     let key = match (&cert, opts.key, &m.public_key) {
         (Some(c), _, _) => c.public_key().map_err(|e| e.to_string())?,
         (None, Some(k), _) => k.clone(),

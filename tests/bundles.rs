@@ -1,0 +1,164 @@
+//! `gitsign verify-bundle` on the corpus bundles (gitsign signatures
+//! projected onto Sigstore bundles v0.3, which sigstore-python verifies)
+//! and on tampered copies.
+
+mod common;
+
+use base64::Engine;
+use common::{fixtures, manifest, text, Repo, TempDir};
+use gitsign::cms::SignedData;
+use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+
+struct Case {
+    bundle: std::path::PathBuf,
+    artifact: Vec<u8>,
+    identity: String,
+    issuer: String,
+}
+
+fn cases() -> Vec<Case> {
+    manifest()
+        .iter()
+        .filter(|e| e["bundle"].is_string() && e["category"] == "gitsign")
+        .map(|e| {
+            let data = std::fs::read(fixtures().join(e["file"].as_str().unwrap())).unwrap();
+            let kind = if e["objectType"] == "tag" { ObjectKind::Tag } else { ObjectKind::Commit };
+            let s = gitobj::split(&data, kind, HashAlgo::Sha1).unwrap().unwrap();
+            let sd = SignedData::from_der(&gitsign::cms::unarmor(&s.signature).unwrap()).unwrap();
+            let san = e["signerSAN"][0].as_str().unwrap();
+            Case {
+                bundle: fixtures().join(e["bundle"].as_str().unwrap()),
+                artifact: sd.signer.signed_attrs_der.clone(),
+                identity: san.split_once(':').unwrap().1.to_string(),
+                issuer: e["oidcIssuerV2_57264.1.8"].as_str().or(e["oidcIssuerV1_57264.1.1"].as_str()).unwrap().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn run(repo: &Repo, bundle: &std::path::Path, artifact: &str, identity: &str, issuer: &str) -> std::process::Output {
+    repo.gitsign(&[
+        "verify-bundle",
+        "--bundle",
+        &bundle.display().to_string(),
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        issuer,
+        artifact,
+    ])
+}
+
+#[test]
+fn corpus_bundles_verify_and_tampered_copies_do_not() {
+    let repo = Repo::new("bundles");
+    let tmp = TempDir::new("bundle-art");
+    let cases = cases();
+    assert_eq!(cases.len(), 6, "six corpus bundles");
+    for (i, c) in cases.iter().enumerate() {
+        let art = tmp.path().join(format!("artifact-{i}"));
+        std::fs::write(&art, &c.artifact).unwrap();
+        let o = run(&repo, &c.bundle, &art.display().to_string(), &c.identity, &c.issuer);
+        assert!(o.status.success(), "{}: {}", c.bundle.display(), text(&o));
+        assert!(text(&o).contains(&format!("signed by {}", c.identity)), "{}", text(&o));
+        // The digest form.
+        let digest = format!("sha256:{}", gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact)));
+        let o = run(&repo, &c.bundle, &digest, &c.identity, &c.issuer);
+        assert!(o.status.success(), "{}: {}", c.bundle.display(), text(&o));
+
+        // Another artifact.
+        let mut other = c.artifact.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        std::fs::write(&art, &other).unwrap();
+        let o = run(&repo, &c.bundle, &art.display().to_string(), &c.identity, &c.issuer);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        std::fs::write(&art, &c.artifact).unwrap();
+
+        // Someone else.
+        let o = run(&repo, &c.bundle, &art.display().to_string(), "mallory@example.com", &c.issuer);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(text(&o).contains("REJECTED"), "{}", text(&o));
+
+        // Tampered bundles.
+        let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&c.bundle).unwrap()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let tampers: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+            (
+                "signature",
+                Box::new(|b: &mut serde_json::Value| {
+                    let mut sig = b64.decode(b["messageSignature"]["signature"].as_str().unwrap()).unwrap();
+                    let n = sig.len() - 3;
+                    sig[n] ^= 0x01;
+                    b["messageSignature"]["signature"] = b64.encode(sig).into();
+                }),
+            ),
+            (
+                "integrated time",
+                Box::new(|b: &mut serde_json::Value| {
+                    let e = &mut b["verificationMaterial"]["tlogEntries"][0];
+                    let t: i64 = e["integratedTime"].as_str().unwrap().parse().unwrap();
+                    e["integratedTime"] = (t + 1).to_string().into();
+                }),
+            ),
+            (
+                "inclusion proof",
+                Box::new(|b: &mut serde_json::Value| {
+                    let h = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0];
+                    let mut raw = b64.decode(h.as_str().unwrap()).unwrap();
+                    raw[0] ^= 0x80;
+                    *h = b64.encode(raw).into();
+                }),
+            ),
+            (
+                "no log entry",
+                Box::new(|b: &mut serde_json::Value| {
+                    b["verificationMaterial"]["tlogEntries"] = serde_json::json!([]);
+                }),
+            ),
+            (
+                "media type",
+                Box::new(|b: &mut serde_json::Value| {
+                    b["mediaType"] = "application/vnd.dev.sigstore.bundle.v9+json".into();
+                }),
+            ),
+        ];
+        for (what, f) in tampers {
+            let mut t = original.clone();
+            f(&mut t);
+            let p = tmp.path().join(format!("tampered-{i}.json"));
+            std::fs::write(&p, serde_json::to_vec(&t).unwrap()).unwrap();
+            let o = run(&repo, &p, &art.display().to_string(), &c.identity, &c.issuer);
+            assert_ne!(o.status.code(), Some(0), "tampered {what} accepted: {}", text(&o));
+            assert!(text(&o).contains("FAILED") || text(&o).contains("error"), "{what}: {}", text(&o));
+        }
+
+        // The wrong trust root.
+        let staging = fixtures().join("trust/trusted_root.staging.json");
+        let o = repo.gitsign(&[
+            "verify-bundle",
+            "--bundle",
+            &c.bundle.display().to_string(),
+            "--trusted-root",
+            &staging.display().to_string(),
+            "--certificate-identity",
+            &c.identity,
+            "--certificate-oidc-issuer",
+            &c.issuer,
+            &art.display().to_string(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    }
+}
+
+#[test]
+fn verify_bundle_requires_an_identity_or_a_key() {
+    let repo = Repo::new("bundle-args");
+    let c = &cases()[0];
+    let o = repo.gitsign(&["verify-bundle", "--bundle", &c.bundle.display().to_string(), "sha256:00"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let digest = format!("sha256:{}", gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact)));
+    let o = repo.gitsign(&["verify-bundle", "--bundle", &c.bundle.display().to_string(), &digest]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--certificate-identity"), "{}", text(&o));
+}
