@@ -95,7 +95,11 @@ impl fmt::Display for Error {
             ErrorKind::Truncated => write!(f, "{} is truncated (the data ends early)", self.what),
             ErrorKind::BadLength => write!(f, "{} has an invalid length", self.what),
             ErrorKind::Indefinite => {
-                write!(f, "{} uses an indefinite length, which DER forbids", self.what)
+                write!(
+                    f,
+                    "{} uses an indefinite length, which DER forbids",
+                    self.what
+                )
             }
             ErrorKind::UnexpectedTag { expected, found } => write!(
                 f,
@@ -141,7 +145,10 @@ impl<'a> Tlv<'a> {
         if self.tag != tag::INTEGER {
             return err(
                 what,
-                ErrorKind::UnexpectedTag { expected: tag::INTEGER, found: self.tag },
+                ErrorKind::UnexpectedTag {
+                    expected: tag::INTEGER,
+                    found: self.tag,
+                },
             );
         }
         let v = self.value;
@@ -160,7 +167,10 @@ impl<'a> Tlv<'a> {
         if self.tag != tag::BIT_STRING {
             return err(
                 what,
-                ErrorKind::UnexpectedTag { expected: tag::BIT_STRING, found: self.tag },
+                ErrorKind::UnexpectedTag {
+                    expected: tag::BIT_STRING,
+                    found: self.tag,
+                },
             );
         }
         match self.value.split_first() {
@@ -279,11 +289,17 @@ pub fn parse_single<'a>(data: &'a [u8], expected: u8, what: &'static str) -> Res
 }
 
 fn split_tlv<'a>(data: &'a [u8], what: &'static str) -> Result<(Tlv<'a>, &'a [u8])> {
-    let (&tag_byte, rest) = data.split_first().ok_or(Error { what, kind: ErrorKind::Truncated })?;
+    let (&tag_byte, rest) = data.split_first().ok_or(Error {
+        what,
+        kind: ErrorKind::Truncated,
+    })?;
     if tag_byte & 0x1f == 0x1f {
         return err(what, ErrorKind::HighTag);
     }
-    let (&first, rest) = rest.split_first().ok_or(Error { what, kind: ErrorKind::Truncated })?;
+    let (&first, rest) = rest.split_first().ok_or(Error {
+        what,
+        kind: ErrorKind::Truncated,
+    })?;
     let (len, rest) = if first < 0x80 {
         (first as usize, rest)
     } else if first == 0x80 {
@@ -291,9 +307,18 @@ fn split_tlv<'a>(data: &'a [u8], what: &'static str) -> Result<(Tlv<'a>, &'a [u8
     } else {
         let n = (first & 0x7f) as usize;
         if n > 4 || rest.len() < n {
-            return err(what, if rest.len() < n { ErrorKind::Truncated } else { ErrorKind::BadLength });
+            return err(
+                what,
+                if rest.len() < n {
+                    ErrorKind::Truncated
+                } else {
+                    ErrorKind::BadLength
+                },
+            );
         }
-        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
         // DER: the shortest form, no leading zero octets.
         if len < 0x80 || rest[0] == 0 {
             return err(what, ErrorKind::BadLength);
@@ -304,7 +329,11 @@ fn split_tlv<'a>(data: &'a [u8], what: &'static str) -> Result<(Tlv<'a>, &'a [u8
         return err(what, ErrorKind::Truncated);
     }
     let header_len = data.len() - rest.len();
-    let tlv = Tlv { tag: tag_byte, value: &rest[..len], raw: &data[..header_len + len] };
+    let tlv = Tlv {
+        tag: tag_byte,
+        value: &rest[..len],
+        raw: &data[..header_len + len],
+    };
     Ok((tlv, &rest[len..]))
 }
 
@@ -408,7 +437,9 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     };
-    s.chunks_exact(2).map(|p| Some(val(p[0])? << 4 | val(p[1])?)).collect()
+    s.chunks_exact(2)
+        .map(|p| Some(val(p[0])? << 4 | val(p[1])?))
+        .collect()
 }
 
 fn digits(s: &[u8]) -> Option<i64> {
@@ -486,17 +517,26 @@ pub fn needs_ber_normalisation(input: &[u8]) -> bool {
 const WHAT_BER: &str = "BER signature";
 
 fn ber_header(data: &[u8]) -> Result<(u8, Option<usize>, &[u8])> {
-    let (&t, rest) = data.split_first().ok_or(Error { what: WHAT_BER, kind: ErrorKind::Truncated })?;
+    let (&t, rest) = data.split_first().ok_or(Error {
+        what: WHAT_BER,
+        kind: ErrorKind::Truncated,
+    })?;
     if t & 0x1f == 0x1f {
         return err(WHAT_BER, ErrorKind::HighTag);
     }
-    let (&first, rest) = rest.split_first().ok_or(Error { what: WHAT_BER, kind: ErrorKind::Truncated })?;
+    let (&first, rest) = rest.split_first().ok_or(Error {
+        what: WHAT_BER,
+        kind: ErrorKind::Truncated,
+    })?;
     if first < 0x80 {
         return Ok((t, Some(first as usize), rest));
     }
     if first == 0x80 {
         if t & 0x20 == 0 {
-            return err(WHAT_BER, ErrorKind::Invalid("indefinite length on a primitive element"));
+            return err(
+                WHAT_BER,
+                ErrorKind::Invalid("indefinite length on a primitive element"),
+            );
         }
         return Ok((t, None, rest));
     }
@@ -504,7 +544,9 @@ fn ber_header(data: &[u8]) -> Result<(u8, Option<usize>, &[u8])> {
     if n > 4 || rest.len() < n {
         return err(WHAT_BER, ErrorKind::Truncated);
     }
-    let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    let len = rest[..n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | *b as usize);
     Ok((t, Some(len), &rest[n..]))
 }
 
@@ -516,8 +558,8 @@ fn ber_element<'a>(data: &'a [u8], out: &mut Vec<u8>, depth: usize) -> Result<&'
     let (t, len, rest) = ber_header(data)?;
     let constructed = t & 0x20 != 0;
     // Constructed OCTET/BIT/string types become primitive in DER.
-    let is_string = matches!(t & !0x20, 0x03 | 0x04 | 0x0c | 0x13 | 0x14 | 0x16 | 0x1e)
-        && t & 0xc0 == 0;
+    let is_string =
+        matches!(t & !0x20, 0x03 | 0x04 | 0x0c | 0x13 | 0x14 | 0x16 | 0x1e) && t & 0xc0 == 0;
     let mut body = Vec::new();
     let rest = match len {
         Some(len) => {
@@ -589,7 +631,13 @@ mod tests {
         let der = [0x30, 0x06, 0x02, 0x01, 0x05, 0x04, 0x01, 0xaa];
         let seq = parse_single(&der, tag::SEQUENCE, "test").unwrap();
         let mut r = seq.reader();
-        assert_eq!(r.read(tag::INTEGER, "int").unwrap().small_uint("int").unwrap(), 5);
+        assert_eq!(
+            r.read(tag::INTEGER, "int")
+                .unwrap()
+                .small_uint("int")
+                .unwrap(),
+            5
+        );
         assert_eq!(r.read(tag::OCTET_STRING, "os").unwrap().value, &[0xaa]);
         r.finish("test").unwrap();
     }
@@ -597,15 +645,21 @@ mod tests {
     #[test]
     fn rejects_truncated_and_non_minimal() {
         assert_eq!(
-            parse_single(&[0x30, 0x05, 0x02], tag::SEQUENCE, "t").unwrap_err().kind,
+            parse_single(&[0x30, 0x05, 0x02], tag::SEQUENCE, "t")
+                .unwrap_err()
+                .kind,
             ErrorKind::Truncated
         );
         assert_eq!(
-            parse_single(&[0x04, 0x81, 0x01, 0x00], tag::OCTET_STRING, "t").unwrap_err().kind,
+            parse_single(&[0x04, 0x81, 0x01, 0x00], tag::OCTET_STRING, "t")
+                .unwrap_err()
+                .kind,
             ErrorKind::BadLength
         );
         assert_eq!(
-            parse_single(&[0x30, 0x80, 0x00, 0x00], tag::SEQUENCE, "t").unwrap_err().kind,
+            parse_single(&[0x30, 0x80, 0x00, 0x00], tag::SEQUENCE, "t")
+                .unwrap_err()
+                .kind,
             ErrorKind::Indefinite
         );
         assert!(parse_single(&[], tag::SEQUENCE, "t").is_err());
@@ -651,7 +705,10 @@ mod tests {
 
     #[test]
     fn oids() {
-        assert_eq!(oid_to_string(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]), "1.2.840.113549.1.7.2");
+        assert_eq!(
+            oid_to_string(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]),
+            "1.2.840.113549.1.7.2"
+        );
         assert_eq!(hex_decode("0aFf"), Some(vec![0x0a, 0xff]));
         assert_eq!(hex_decode("0g"), None);
     }

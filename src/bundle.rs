@@ -42,7 +42,9 @@ impl Artifact {
             out.copy_from_slice(&d);
             return Ok(Artifact::Digest(out));
         }
-        std::fs::read(arg).map(Artifact::Bytes).map_err(|e| format!("cannot read the artifact {arg}: {e}"))
+        std::fs::read(arg)
+            .map(Artifact::Bytes)
+            .map_err(|e| format!("cannot read the artifact {arg}: {e}"))
     }
 
     /// SHA-256 of the artifact.
@@ -141,7 +143,9 @@ impl Int {
     fn get(&self, what: &str) -> Result<i64, String> {
         match self {
             Int::N(n) => Ok(*n),
-            Int::S(s) => s.parse().map_err(|_| format!("the bundle's {what} is not an integer")),
+            Int::S(s) => s
+                .parse()
+                .map_err(|_| format!("the bundle's {what} is not an integer")),
         }
     }
 }
@@ -193,7 +197,9 @@ struct Checkpoint {
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    STANDARD.decode(s).map_err(|_| format!("the bundle's {what} is not valid base64"))
+    STANDARD
+        .decode(s)
+        .map_err(|_| format!("the bundle's {what} is not valid base64"))
 }
 
 fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
@@ -205,7 +211,11 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
         log_id: b64(&e.log_id.key_id, "log id")?,
         integrated_time: e.integrated_time.get("integrated time")?,
         body: b64(&e.canonicalized_body, "log entry body")?,
-        set: e.inclusion_promise.as_ref().map(|p| b64(&p.signed_entry_timestamp, "SET")).transpose()?,
+        set: e
+            .inclusion_promise
+            .as_ref()
+            .map(|p| b64(&p.signed_entry_timestamp, "SET"))
+            .transpose()?,
         proof: e
             .inclusion_proof
             .as_ref()
@@ -214,51 +224,86 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
                     log_index: non_neg(&p.log_index, "proof index")?,
                     root_hash: b64(&p.root_hash, "root hash")?,
                     tree_size: non_neg(&p.tree_size, "tree size")?,
-                    hashes: p.hashes.iter().map(|h| b64(h, "proof hash")).collect::<Result<_, _>>()?,
+                    hashes: p
+                        .hashes
+                        .iter()
+                        .map(|h| b64(h, "proof hash"))
+                        .collect::<Result<_, _>>()?,
                     checkpoint: p.checkpoint.as_ref().map(|c| c.envelope.clone()),
                 })
             })
             .transpose()?,
-        kind_version: e.kind_version.as_ref().map(|k| (k.kind.clone(), k.version.clone())),
+        kind_version: e
+            .kind_version
+            .as_ref()
+            .map(|k| (k.kind.clone(), k.version.clone())),
     })
 }
 
 /// DSSE pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
 
 /// The signed content, for matching against log entry bodies.
 enum Content {
-    Message { digest: [u8; 32], signature: Vec<u8> },
-    Dsse { payload: Vec<u8>, signature: Vec<u8> },
+    Message {
+        digest: [u8; 32],
+        signature: Vec<u8>,
+    },
+    Dsse {
+        payload: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 /// Verifies a bundle over an artifact.
-pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Result<Verified, String> {
+pub fn verify_bundle(
+    json: &[u8],
+    artifact: &Artifact,
+    opts: &Options<'_>,
+) -> Result<Verified, String> {
     if json.len() > MAX_BUNDLE {
         return Err("the bundle is too large".into());
     }
-    let b: Bundle = serde_json::from_slice(json).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    let b: Bundle =
+        serde_json::from_slice(json).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
     let version = match b.media_type.as_str() {
         "application/vnd.dev.sigstore.bundle+json;version=0.1" => 1,
         "application/vnd.dev.sigstore.bundle+json;version=0.2" => 2,
-        "application/vnd.dev.sigstore.bundle.v0.3+json" | "application/vnd.dev.sigstore.bundle+json;version=0.3" => 3,
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+        | "application/vnd.dev.sigstore.bundle+json;version=0.3" => 3,
         other => return Err(format!("unsupported bundle media type \"{other}\"")),
     };
     let m = &b.verification_material;
     let cert = match (&m.certificate, &m.x509_certificate_chain) {
         (Some(c), _) => Some(b64(&c.raw_bytes, "certificate")?),
-        (None, Some(ch)) => Some(b64(&ch.certificates.first().ok_or("the bundle's certificate chain is empty")?.raw_bytes, "certificate")?),
+        (None, Some(ch)) => Some(b64(
+            &ch.certificates
+                .first()
+                .ok_or("the bundle's certificate chain is empty")?
+                .raw_bytes,
+            "certificate",
+        )?),
         (None, None) => None,
     };
-    let cert = cert.map(|d| Certificate::from_der(d).map_err(|e| format!("the bundle's {e}"))).transpose()?;
+    let cert = cert
+        .map(|d| Certificate::from_der(d).map_err(|e| format!("the bundle's {e}")))
+        .transpose()?;
     let key = match (&cert, opts.key, &m.public_key) {
         (Some(c), _, _) => c.public_key().map_err(|e| e.to_string())?,
         (None, Some(k), _) => k.clone(),
-        (None, None, Some(_)) => return Err("the bundle is signed with a key: pass it with --key".into()),
+        (None, None, Some(_)) => {
+            return Err("the bundle is signed with a key: pass it with --key".into())
+        }
         (None, None, None) => return Err("the bundle has no certificate or public key".into()),
     };
     if let (Some(_), Some(_)) = (&cert, opts.key) {
@@ -272,7 +317,10 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
             let sig = b64(&ms.signature, "signature")?;
             if let Some(md) = &ms.message_digest {
                 if md.algorithm != "SHA2_256" {
-                    return Err(format!("unsupported message digest algorithm {}", md.algorithm));
+                    return Err(format!(
+                        "unsupported message digest algorithm {}",
+                        md.algorithm
+                    ));
                 }
                 if b64(&md.digest, "message digest")? != artifact_digest {
                     return Err("the artifact does not match the bundle's message digest".into());
@@ -284,7 +332,10 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
                 Artifact::Digest(d) => crypto::verify_prehashed(&key, scheme, d, &sig),
             };
             ok.map_err(|_| "the bundle's signature does not verify over the artifact".to_string())?;
-            Content::Message { digest: artifact_digest, signature: sig }
+            Content::Message {
+                digest: artifact_digest,
+                signature: sig,
+            }
         }
         (None, Some(env)) => {
             let payload = b64(&env.payload, "DSSE payload")?;
@@ -295,12 +346,24 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
                 return Err("the DSSE envelope must carry exactly one signature".into());
             };
             let sig = b64(&s.sig, "DSSE signature")?;
-            crypto::verify(&key, crypto::default_scheme(&key), &pae(&env.payload_type, &payload), &sig)
-                .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
+            crypto::verify(
+                &key,
+                crypto::default_scheme(&key),
+                &pae(&env.payload_type, &payload),
+                &sig,
+            )
+            .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
             check_statement_subject(&env.payload_type, &payload, &artifact_digest)?;
-            Content::Dsse { payload, signature: sig }
+            Content::Dsse {
+                payload,
+                signature: sig,
+            }
         }
-        _ => return Err("the bundle must hold exactly one of messageSignature and dsseEnvelope".into()),
+        _ => {
+            return Err(
+                "the bundle must hold exactly one of messageSignature and dsseEnvelope".into(),
+            )
+        }
     };
 
     // Transparency log: every entry must verify; at least one is required.
@@ -311,11 +374,15 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
     for e in &m.tlog_entries {
         let le = entry(e)?;
         if version >= 2 && le.proof.is_none() {
-            return Err("the bundle's log entry has no inclusion proof (required from bundle v0.2)".into());
+            return Err(
+                "the bundle's log entry has no inclusion proof (required from bundle v0.2)".into(),
+            );
         }
         if let Some((kind, v)) = &le.kind_version {
             if kind == "hashedrekord" && v != "0.0.1" {
-                return Err(format!("Rekor {kind} {v} entries (Rekor v2) are not supported; only Rekor v1 entries"));
+                return Err(format!(
+                    "Rekor {kind} {v} entries (Rekor v2) are not supported; only Rekor v1 entries"
+                ));
             }
         }
         check_body(&le.body, &content, cert.as_ref(), &key)?;
@@ -333,10 +400,13 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
     let claims = match &cert {
         Some(c) => {
             if time < c.not_before || time > c.not_after {
-                return Err("the log integrated the signature outside the certificate's validity".into());
+                return Err(
+                    "the log integrated the signature outside the certificate's validity".into(),
+                );
             }
             let issuers = chain::find_issuers(c, opts.root)?;
-            let (_, claims, _) = crate::verify::certificate_at(c, &issuers, time, opts.root, opts.require_sct)?;
+            let (_, claims, _) =
+                crate::verify::certificate_at(c, &issuers, time, opts.root, opts.require_sct)?;
             Some(claims)
         }
         None => None,
@@ -345,15 +415,23 @@ pub fn verify_bundle(json: &[u8], artifact: &Artifact, opts: &Options<'_>) -> Re
 }
 
 /// For in-toto statements, the artifact must be one of the subjects.
-fn check_statement_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Result<(), String> {
+fn check_statement_subject(
+    payload_type: &str,
+    payload: &[u8],
+    digest: &[u8; 32],
+) -> Result<(), String> {
     if payload_type != "application/vnd.in-toto+json" {
         return Err(format!("unsupported DSSE payload type \"{payload_type}\""));
     }
-    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|_| "the in-toto statement is not JSON".to_string())?;
+    let v: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|_| "the in-toto statement is not JSON".to_string())?;
     let want = hex_lower(digest);
     let found = v["subject"]
         .as_array()
-        .map(|subs| subs.iter().any(|s| s["digest"]["sha256"].as_str() == Some(want.as_str())))
+        .map(|subs| {
+            subs.iter()
+                .any(|s| s["digest"]["sha256"].as_str() == Some(want.as_str()))
+        })
         .unwrap_or(false);
     if !found {
         return Err("the artifact is not a subject of the in-toto statement".into());
@@ -362,8 +440,12 @@ fn check_statement_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]
 }
 
 fn names_signer(public_key_field: &[u8], cert: Option<&Certificate>, key: &PublicKey) -> bool {
-    let Ok(text) = std::str::from_utf8(public_key_field) else { return false };
-    let Ok(blocks) = pem::decode_all(text) else { return false };
+    let Ok(text) = std::str::from_utf8(public_key_field) else {
+        return false;
+    };
+    let Ok(blocks) = pem::decode_all(text) else {
+        return false;
+    };
     blocks.iter().any(|b| match (b.label.as_str(), cert) {
         ("CERTIFICATE", Some(c)) => b.der == c.der(),
         ("PUBLIC KEY", None) => PublicKey::from_spki(&b.der).ok().as_ref() == Some(key),
@@ -371,10 +453,18 @@ fn names_signer(public_key_field: &[u8], cert: Option<&Certificate>, key: &Publi
     })
 }
 
-fn check_body(body: &[u8], content: &Content, cert: Option<&Certificate>, key: &PublicKey) -> Result<(), String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the log entry body is not JSON".to_string())?;
+fn check_body(
+    body: &[u8],
+    content: &Content,
+    cert: Option<&Certificate>,
+    key: &PublicKey,
+) -> Result<(), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "the log entry body is not JSON".to_string())?;
     let kind = v["kind"].as_str().unwrap_or("");
-    let mismatch = |what: &str| format!("the transparency log entry is for a different {what} than the bundle's");
+    let mismatch = |what: &str| {
+        format!("the transparency log entry is for a different {what} than the bundle's")
+    };
     match (kind, content) {
         ("hashedrekord", Content::Message { digest, signature }) => {
             let hr = tlog::parse_hashedrekord(body).map_err(|e| e.0)?;
@@ -391,13 +481,22 @@ fn check_body(body: &[u8], content: &Content, cert: Option<&Certificate>, key: &
         }
         ("dsse", Content::Dsse { payload, signature }) => {
             let spec = &v["spec"];
-            if spec["payloadHash"]["value"].as_str() != Some(hex_lower(&crypto::sha256(payload)).as_str()) {
+            if spec["payloadHash"]["value"].as_str()
+                != Some(hex_lower(&crypto::sha256(payload)).as_str())
+            {
                 return Err(mismatch("payload"));
             }
             let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
             let ok = sigs.iter().any(|s| {
-                s["signature"].as_str().and_then(|x| STANDARD.decode(x).ok()).as_ref() == Some(signature)
-                    && s["verifier"].as_str().and_then(|x| STANDARD.decode(x).ok()).is_some_and(|pk| names_signer(&pk, cert, key))
+                s["signature"]
+                    .as_str()
+                    .and_then(|x| STANDARD.decode(x).ok())
+                    .as_ref()
+                    == Some(signature)
+                    && s["verifier"]
+                        .as_str()
+                        .and_then(|x| STANDARD.decode(x).ok())
+                        .is_some_and(|pk| names_signer(&pk, cert, key))
             });
             if !ok {
                 return Err(mismatch("signature"));
@@ -406,14 +505,21 @@ fn check_body(body: &[u8], content: &Content, cert: Option<&Certificate>, key: &
         }
         ("intoto", Content::Dsse { payload, signature }) => {
             let spec = &v["spec"]["content"];
-            if spec["payloadHash"]["value"].as_str() != Some(hex_lower(&crypto::sha256(payload)).as_str()) {
+            if spec["payloadHash"]["value"].as_str()
+                != Some(hex_lower(&crypto::sha256(payload)).as_str())
+            {
                 return Err(mismatch("payload"));
             }
             // intoto 0.0.2 double-encodes signatures and keys in base64.
             let dec2 = |x: &serde_json::Value| {
-                x.as_str().and_then(|s| STANDARD.decode(s).ok()).and_then(|b| STANDARD.decode(b).ok())
+                x.as_str()
+                    .and_then(|s| STANDARD.decode(s).ok())
+                    .and_then(|b| STANDARD.decode(b).ok())
             };
-            let sigs = spec["envelope"]["signatures"].as_array().cloned().unwrap_or_default();
+            let sigs = spec["envelope"]["signatures"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let ok = sigs.iter().any(|s| {
                 dec2(&s["sig"]).as_ref() == Some(signature)
                     && dec2(&s["publicKey"]).is_some_and(|pk| names_signer(&pk, cert, key))
@@ -423,6 +529,8 @@ fn check_body(body: &[u8], content: &Content, cert: Option<&Certificate>, key: &
             }
             Ok(())
         }
-        (k, _) => Err(format!("the transparency log entry kind \"{k}\" does not match the bundle's content")),
+        (k, _) => Err(format!(
+            "the transparency log entry kind \"{k}\" does not match the bundle's content"
+        )),
     }
 }

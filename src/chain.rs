@@ -52,7 +52,9 @@ pub fn check_leaf_profile(leaf: &Certificate) -> Result<(), String> {
     }
     match leaf.ext_key_usage().map_err(|e| e.to_string())? {
         Some(ekus) if ekus.iter().any(|e| e == oid::EKU_CODE_SIGNING) => Ok(()),
-        _ => Err("the certificate is not for code signing (no codeSigning extended key usage)".into()),
+        _ => Err(
+            "the certificate is not for code signing (no codeSigning extended key usage)".into(),
+        ),
     }
 }
 
@@ -90,7 +92,11 @@ pub fn find_issuers<'r>(leaf: &Certificate, root: &'r TrustedRoot) -> Result<Iss
 
 /// Checks the path through one of `issuers` at time `at`: the CA's trust
 /// window, every CA certificate's validity and CA-ness, the leaf's validity.
-pub fn verify_path<'r>(leaf: &Certificate, issuers: &Issuers<'r>, at: i64) -> Result<ValidPath<'r>, String> {
+pub fn verify_path<'r>(
+    leaf: &Certificate,
+    issuers: &Issuers<'r>,
+    at: i64,
+) -> Result<ValidPath<'r>, String> {
     let mut outside_window = None;
     let mut broken = None;
     for &(ca, i) in &issuers.candidates {
@@ -132,12 +138,17 @@ pub fn verify_path<'r>(leaf: &Certificate, issuers: &Issuers<'r>, at: i64) -> Re
                 format_time(leaf.not_after)
             ));
         }
-        return Ok(ValidPath { ca, issuer: &ca.chain[i] });
+        return Ok(ValidPath {
+            ca,
+            issuer: &ca.chain[i],
+        });
     }
     if let Some(e) = broken {
         return Err(e);
     }
-    let ca = outside_window.map(|ca| (ca.uri.clone(), ca.valid_for.describe())).unwrap_or_default();
+    let ca = outside_window
+        .map(|ca| (ca.uri.clone(), ca.valid_for.describe()))
+        .unwrap_or_default();
     Err(format!(
         "the certificate does not chain to a Fulcio CA in the trusted root: its issuer {} ({}) \
          was trusted only from {}, which does not include the signing time {}",

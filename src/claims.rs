@@ -40,7 +40,8 @@ pub struct Claims {
 }
 
 fn fulcio_ext(cert: &Certificate, arc: u8) -> Option<&[u8]> {
-    cert.extensions().find_map(|(o, _, v)| (oid::arc_under(o, oid::FULCIO_PREFIX) == Some(arc)).then_some(v))
+    cert.extensions()
+        .find_map(|(o, _, v)| (oid::arc_under(o, oid::FULCIO_PREFIX) == Some(arc)).then_some(v))
 }
 
 /// A legacy raw-string extension (.1–.6).
@@ -51,7 +52,9 @@ fn raw_ext(cert: &Certificate, arc: u8) -> Option<String> {
 /// A DER UTF8String extension (.8 onward). Malformed values are errors:
 /// a certificate that cannot say what it claims proves nothing.
 fn der_ext(cert: &Certificate, arc: u8) -> Result<Option<String>, CertError> {
-    let Some(v) = fulcio_ext(cert, arc) else { return Ok(None) };
+    let Some(v) = fulcio_ext(cert, arc) else {
+        return Ok(None);
+    };
     let t = asn1::parse_single(v, tag::UTF8_STRING, "Fulcio extension")
         .map_err(|e| CertError(format!("extension 1.3.6.1.4.1.57264.1.{arc}: {e}")))?;
     Ok(Some(t.string("Fulcio extension")?))
@@ -69,7 +72,8 @@ impl Claims {
         };
         let source_repo = der_ext(cert, 12)?;
         let repo_from_uri = source_repo.as_deref().and_then(|u| {
-            u.strip_prefix("https://github.com/").map(|s| s.trim_end_matches('/').to_string())
+            u.strip_prefix("https://github.com/")
+                .map(|s| s.trim_end_matches('/').to_string())
         });
         Ok(Claims {
             identity,

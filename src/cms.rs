@@ -107,8 +107,10 @@ pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
         return Err(CmsError("the signature is empty".into()));
     }
     if trimmed.starts_with(b"-----BEGIN") {
-        let text = std::str::from_utf8(trimmed).map_err(|_| CmsError("the signature armor is not text".into()))?;
-        let blocks = crate::pem::decode_all(text).map_err(|e| CmsError(format!("unparseable signature: {e}")))?;
+        let text = std::str::from_utf8(trimmed)
+            .map_err(|_| CmsError("the signature armor is not text".into()))?;
+        let blocks = crate::pem::decode_all(text)
+            .map_err(|e| CmsError(format!("unparseable signature: {e}")))?;
         if blocks.len() > 1 {
             return Err(CmsError(format!(
                 "ambiguous signature: it holds {} signature blocks where git signatures have one \
@@ -116,7 +118,10 @@ pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
                 blocks.len()
             )));
         }
-        let b = blocks.into_iter().next().ok_or_else(|| CmsError("no PEM block".into()))?;
+        let b = blocks
+            .into_iter()
+            .next()
+            .ok_or_else(|| CmsError("no PEM block".into()))?;
         if !matches!(b.label.as_str(), "SIGNED MESSAGE" | "PKCS7" | "CMS") {
             return Err(CmsError(format!(
                 "unparseable signature: PEM block is labelled \"{}\", expected \"SIGNED MESSAGE\"",
@@ -124,7 +129,9 @@ pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
             )));
         }
         if b.der.is_empty() {
-            return Err(CmsError("unparseable signature: the PEM block is empty".into()));
+            return Err(CmsError(
+                "unparseable signature: the PEM block is empty".into(),
+            ));
         }
         return Ok(b.der);
     }
@@ -163,32 +170,54 @@ fn parse_signer_info(si: Tlv<'_>) -> Result<SignerInfo, CmsError> {
         Some(tag::SEQUENCE) => {
             let ias = r.read(tag::SEQUENCE, "IssuerAndSerialNumber")?;
             if version != 1 {
-                return Err(CmsError(format!("SignerInfo version {version} does not match its issuer-and-serial signer id")));
+                return Err(CmsError(format!(
+                    "SignerInfo version {version} does not match its issuer-and-serial signer id"
+                )));
             }
             let mut ir = ias.reader();
-            let issuer = ir.read(tag::SEQUENCE, "IssuerAndSerialNumber issuer")?.raw.to_vec();
-            let serial = ir.read(tag::INTEGER, "IssuerAndSerialNumber serial")?.value.to_vec();
+            let issuer = ir
+                .read(tag::SEQUENCE, "IssuerAndSerialNumber issuer")?
+                .raw
+                .to_vec();
+            let serial = ir
+                .read(tag::INTEGER, "IssuerAndSerialNumber serial")?
+                .value
+                .to_vec();
             ir.finish("IssuerAndSerialNumber")?;
             SignerId::IssuerSerial { issuer, serial }
         }
-        Some(t) if t == tag::context(0, false) => SignerId::SubjectKeyId(r.read_any(w)?.value.to_vec()),
-        _ => return Err(CmsError("SignerInfo has no recognisable signer identifier".into())),
+        Some(t) if t == tag::context(0, false) => {
+            SignerId::SubjectKeyId(r.read_any(w)?.value.to_vec())
+        }
+        _ => {
+            return Err(CmsError(
+                "SignerInfo has no recognisable signer identifier".into(),
+            ))
+        }
     };
     let digest_alg = r.read(tag::SEQUENCE, "digestAlgorithm")?;
     let digest_oid = digest_alg.reader().read(tag::OID, "digestAlgorithm")?.value;
     let digest = Hash::from_oid(digest_oid).ok_or_else(|| {
-        CmsError(format!("unsupported digest algorithm {}", asn1::oid_to_string(digest_oid)))
+        CmsError(format!(
+            "unsupported digest algorithm {}",
+            asn1::oid_to_string(digest_oid)
+        ))
     })?;
-    let (signed_attrs_der, signed_attrs) = match r.read_optional(tag::context(0, true), "signedAttrs")? {
-        Some(sa) => {
-            // The signature covers the attributes with the universal SET tag
-            // in place of the implicit [0].
-            let mut der = sa.raw.to_vec();
-            der[0] = tag::SET;
-            (der, parse_attributes(sa.value, "signed attribute")?)
-        }
-        None => return Err(CmsError("the signature has no signed attributes (git signers always write them)".into())),
-    };
+    let (signed_attrs_der, signed_attrs) =
+        match r.read_optional(tag::context(0, true), "signedAttrs")? {
+            Some(sa) => {
+                // The signature covers the attributes with the universal SET tag
+                // in place of the implicit [0].
+                let mut der = sa.raw.to_vec();
+                der[0] = tag::SET;
+                (der, parse_attributes(sa.value, "signed attribute")?)
+            }
+            None => {
+                return Err(CmsError(
+                    "the signature has no signed attributes (git signers always write them)".into(),
+                ))
+            }
+        };
     let signature_algorithm = r.read(tag::SEQUENCE, "signatureAlgorithm")?.raw.to_vec();
     let signature = r.read(tag::OCTET_STRING, "signature")?.value.to_vec();
     let unsigned_attrs = match r.read_optional(tag::context(1, true), "unsignedAttrs")? {
@@ -196,17 +225,31 @@ fn parse_signer_info(si: Tlv<'_>) -> Result<SignerInfo, CmsError> {
         None => Vec::new(),
     };
     r.finish(w)?;
-    Ok(SignerInfo { sid, digest, signed_attrs_der, signed_attrs, signature_algorithm, signature, unsigned_attrs })
+    Ok(SignerInfo {
+        sid,
+        digest,
+        signed_attrs_der,
+        signed_attrs,
+        signature_algorithm,
+        signature,
+        unsigned_attrs,
+    })
 }
 
 impl SignedData {
     /// Parses a detached SignedData with exactly one signer.
     pub fn from_der(input: &[u8]) -> Result<SignedData, CmsError> {
         if input.len() > MAX_SIGNATURE_LEN {
-            return Err(CmsError("the signature is larger than the size limit".into()));
+            return Err(CmsError(
+                "the signature is larger than the size limit".into(),
+            ));
         }
         let (der, was_ber) = if asn1::needs_ber_normalisation(input) {
-            (asn1::ber_to_der(input).map_err(|e| CmsError(format!("unparseable signature: {e}")))?, true)
+            (
+                asn1::ber_to_der(input)
+                    .map_err(|e| CmsError(format!("unparseable signature: {e}")))?,
+                true,
+            )
         } else {
             (input.to_vec(), false)
         };
@@ -244,8 +287,13 @@ impl SignedData {
                 asn1::oid_to_string(ect.value)
             )));
         }
-        if er.read_optional(tag::context(0, true), "eContent")?.is_some() {
-            return Err(CmsError("the signature embeds its content; git signatures are detached".into()));
+        if er
+            .read_optional(tag::context(0, true), "eContent")?
+            .is_some()
+        {
+            return Err(CmsError(
+                "the signature embeds its content; git signatures are detached".into(),
+            ));
         }
         er.finish("encapContentInfo")?;
         let mut certificates = Vec::new();
@@ -279,28 +327,44 @@ impl SignedData {
                 )))
             }
         };
-        Ok(SignedData { certificates, signer, was_ber })
+        Ok(SignedData {
+            certificates,
+            signer,
+            was_ber,
+        })
     }
 
     /// The certificate the SignerInfo names, if carried.
     pub fn signer_certificate(&self) -> Option<&Certificate> {
         self.certificates.iter().find(|c| match &self.signer.sid {
-            SignerId::IssuerSerial { issuer, serial } => c.issuer() == issuer.as_slice() && c.serial() == serial.as_slice(),
+            SignerId::IssuerSerial { issuer, serial } => {
+                c.issuer() == issuer.as_slice() && c.serial() == serial.as_slice()
+            }
             SignerId::SubjectKeyId(ski) => c.subject_key_id() == Some(ski.as_slice()),
         })
     }
 }
 
 impl SignerInfo {
-    fn single_value(attrs: &[Attribute], id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+    fn single_value(
+        attrs: &[Attribute],
+        id: &[u8],
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, CmsError> {
         let mut found = attrs.iter().filter(|a| a.oid == id);
-        let Some(a) = found.next() else { return Ok(None) };
+        let Some(a) = found.next() else {
+            return Ok(None);
+        };
         if found.next().is_some() {
-            return Err(CmsError(format!("the {name} attribute appears more than once")));
+            return Err(CmsError(format!(
+                "the {name} attribute appears more than once"
+            )));
         }
         match a.values.as_slice() {
             [v] => Ok(Some(v.clone())),
-            _ => Err(CmsError(format!("the {name} attribute must have exactly one value"))),
+            _ => Err(CmsError(format!(
+                "the {name} attribute must have exactly one value"
+            ))),
         }
     }
 
@@ -308,7 +372,9 @@ impl SignerInfo {
     pub fn message_digest(&self) -> Result<Vec<u8>, CmsError> {
         let v = Self::single_value(&self.signed_attrs, oid::MESSAGE_DIGEST, "messageDigest")?
             .ok_or_else(|| CmsError("the signature has no messageDigest attribute".into()))?;
-        Ok(asn1::parse_single(&v, tag::OCTET_STRING, "messageDigest")?.value.to_vec())
+        Ok(asn1::parse_single(&v, tag::OCTET_STRING, "messageDigest")?
+            .value
+            .to_vec())
     }
 
     /// Checks the contentType attribute says id-data.

@@ -156,7 +156,10 @@ pub trait GitConfig {
 
 impl GitConfig for BTreeMap<String, Vec<String>> {
     fn values(&self, key: &str) -> Vec<String> {
-        self.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).flat_map(|(_, v)| v.clone()).collect()
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .flat_map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -168,7 +171,13 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// Last git value of `git_key`, then each env var in `envs` (later wins).
-    fn string(&mut self, name: &'static str, default: Option<&str>, git_key: Option<&str>, envs: &[&str]) -> Option<String> {
+    fn string(
+        &mut self,
+        name: &'static str,
+        default: Option<&str>,
+        git_key: Option<&str>,
+        envs: &[&str],
+    ) -> Option<String> {
         let mut v = default.map(|d| (d.to_string(), Origin::Default));
         if let Some(k) = git_key {
             if let Some(g) = self.git.values(k).pop() {
@@ -183,11 +192,23 @@ impl Resolver<'_> {
         if let Some((val, origin)) = &v {
             self.resolved.insert(name, (val.clone(), *origin));
         }
-        v.map(|(s, _)| s).filter(|s| !s.is_empty() || default.is_some())
+        v.map(|(s, _)| s)
+            .filter(|s| !s.is_empty() || default.is_some())
     }
 
-    fn boolean(&mut self, name: &'static str, default: bool, git_key: &str, envs: &[&str]) -> Result<bool, ConfigError> {
-        match self.string(name, Some(if default { "true" } else { "false" }), Some(git_key), envs) {
+    fn boolean(
+        &mut self,
+        name: &'static str,
+        default: bool,
+        git_key: &str,
+        envs: &[&str],
+    ) -> Result<bool, ConfigError> {
+        match self.string(
+            name,
+            Some(if default { "true" } else { "false" }),
+            Some(git_key),
+            envs,
+        ) {
             None => Ok(default),
             Some(s) => parse_bool(&s).ok_or_else(|| {
                 ConfigError(format!("{git_key} must be true or false, not \"{s}\""))
@@ -223,8 +244,15 @@ fn env_pair(suffix: &str) -> [String; 2] {
 impl Config {
     /// Resolves the configuration from a git config source and an
     /// environment lookup (both injectable for tests).
-    pub fn resolve(git: &dyn GitConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let mut r = Resolver { git, env, resolved: BTreeMap::new() };
+    pub fn resolve(
+        git: &dyn GitConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut r = Resolver {
+            git,
+            env,
+            resolved: BTreeMap::new(),
+        };
         macro_rules! pair {
             ($s:expr) => {{
                 let p = env_pair($s);
@@ -232,60 +260,170 @@ impl Config {
             }};
         }
         let p = pair!("FULCIO_URL");
-        let fulcio = r.string("fulcio", Some(DEFAULT_FULCIO), Some("gitsign.fulcio"), &[&p[0], &p[1]]).unwrap_or_default();
+        let fulcio = r
+            .string(
+                "fulcio",
+                Some(DEFAULT_FULCIO),
+                Some("gitsign.fulcio"),
+                &[&p[0], &p[1]],
+            )
+            .unwrap_or_default();
         let p = pair!("FULCIO_ROOT");
         let fulcio_root = r
-            .string("fulcioRoot", None, Some("gitsign.fulcioRoot"), &["SIGSTORE_ROOT_FILE", &p[0], &p[1]])
+            .string(
+                "fulcioRoot",
+                None,
+                Some("gitsign.fulcioRoot"),
+                &["SIGSTORE_ROOT_FILE", &p[0], &p[1]],
+            )
             .map(PathBuf::from);
         let p = pair!("REKOR_URL");
-        let rekor = r.string("rekor", Some(DEFAULT_REKOR), Some("gitsign.rekor"), &[&p[0], &p[1]]).unwrap_or_default();
-        let mode = r.string("rekorMode", Some("offline"), Some("gitsign.rekorMode"), &["GITSIGN_REKOR_MODE"]);
+        let rekor = r
+            .string(
+                "rekor",
+                Some(DEFAULT_REKOR),
+                Some("gitsign.rekor"),
+                &[&p[0], &p[1]],
+            )
+            .unwrap_or_default();
+        let mode = r.string(
+            "rekorMode",
+            Some("offline"),
+            Some("gitsign.rekorMode"),
+            &["GITSIGN_REKOR_MODE"],
+        );
         let rekor_mode = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("online") => RekorMode::Online,
             Some("offline") | None => RekorMode::Offline,
             Some(other) => {
-                return Err(ConfigError(format!("gitsign.rekorMode must be \"offline\" or \"online\", not \"{other}\"")))
+                return Err(ConfigError(format!(
+                    "gitsign.rekorMode must be \"offline\" or \"online\", not \"{other}\""
+                )))
             }
         };
         let p = pair!("OIDC_CLIENT_ID");
-        let client_id =
-            r.string("clientID", Some(DEFAULT_CLIENT_ID), Some("gitsign.clientID"), &[&p[0], &p[1]]).unwrap_or_default();
+        let client_id = r
+            .string(
+                "clientID",
+                Some(DEFAULT_CLIENT_ID),
+                Some("gitsign.clientID"),
+                &[&p[0], &p[1]],
+            )
+            .unwrap_or_default();
         let p = pair!("OIDC_CLIENT_SECRET_FILE");
-        let client_secret_file =
-            r.string("clientSecretFile", None, Some("gitsign.clientSecretFile"), &[&p[0], &p[1]]).map(PathBuf::from);
+        let client_secret_file = r
+            .string(
+                "clientSecretFile",
+                None,
+                Some("gitsign.clientSecretFile"),
+                &[&p[0], &p[1]],
+            )
+            .map(PathBuf::from);
         let p = pair!("OIDC_REDIRECT_URL");
-        let redirect_url = r.string("redirectURL", None, Some("gitsign.redirectURL"), &[&p[0], &p[1]]);
+        let redirect_url = r.string(
+            "redirectURL",
+            None,
+            Some("gitsign.redirectURL"),
+            &[&p[0], &p[1]],
+        );
         let p = pair!("OIDC_ISSUER");
-        let issuer = r.string("issuer", Some(DEFAULT_ISSUER), Some("gitsign.issuer"), &[&p[0], &p[1]]).unwrap_or_default();
+        let issuer = r
+            .string(
+                "issuer",
+                Some(DEFAULT_ISSUER),
+                Some("gitsign.issuer"),
+                &[&p[0], &p[1]],
+            )
+            .unwrap_or_default();
         let p = pair!("CONNECTOR_ID");
-        let connector_id = r.string("connectorID", None, Some("gitsign.connectorID"), &[&p[0], &p[1]]);
+        let connector_id = r.string(
+            "connectorID",
+            None,
+            Some("gitsign.connectorID"),
+            &[&p[0], &p[1]],
+        );
         let p = pair!("TOKEN_PROVIDER");
-        let token_provider = r.string("tokenProvider", None, Some("gitsign.tokenProvider"), &[&p[0], &p[1]]);
+        let token_provider = r.string(
+            "tokenProvider",
+            None,
+            Some("gitsign.tokenProvider"),
+            &[&p[0], &p[1]],
+        );
         let p = pair!("TIMESTAMP_SERVER_URL");
-        let timestamp_url = r.string("timestampServerURL", None, Some("gitsign.timestampServerURL"), &[&p[0], &p[1]]);
+        let timestamp_url = r.string(
+            "timestampServerURL",
+            None,
+            Some("gitsign.timestampServerURL"),
+            &[&p[0], &p[1]],
+        );
         let p = pair!("TIMESTAMP_CERT_CHAIN");
-        let timestamp_cert_chain =
-            r.string("timestampCertChain", None, Some("gitsign.timestampCertChain"), &[&p[0], &p[1]]).map(PathBuf::from);
-        let log_path = r.string("logPath", None, Some("gitsign.logPath"), &["GITSIGN_LOG"]).map(PathBuf::from);
+        let timestamp_cert_chain = r
+            .string(
+                "timestampCertChain",
+                None,
+                Some("gitsign.timestampCertChain"),
+                &[&p[0], &p[1]],
+            )
+            .map(PathBuf::from);
+        let log_path = r
+            .string("logPath", None, Some("gitsign.logPath"), &["GITSIGN_LOG"])
+            .map(PathBuf::from);
         let committer_name = r.string("user.name", None, Some("user.name"), &[]);
         let committer_email = r.string("user.email", None, Some("user.email"), &[]);
-        let match_committer = r.boolean("matchCommitter", false, "gitsign.matchCommitter", &["GITSIGN_MATCH_COMMITTER"])?;
+        let match_committer = r.boolean(
+            "matchCommitter",
+            false,
+            "gitsign.matchCommitter",
+            &["GITSIGN_MATCH_COMMITTER"],
+        )?;
         let p = pair!("AUTOCLOSE");
         let autoclose = r.boolean("autoclose", true, "gitsign.autoclose", &[&p[0], &p[1]])?;
         let p = pair!("AUTOCLOSE_TIMEOUT");
-        let autoclose_timeout = match r.string("autocloseTimeout", Some("6"), Some("gitsign.autocloseTimeout"), &[&p[0], &p[1]]) {
+        let autoclose_timeout = match r.string(
+            "autocloseTimeout",
+            Some("6"),
+            Some("gitsign.autocloseTimeout"),
+            &[&p[0], &p[1]],
+        ) {
             Some(s) => s.parse::<u32>().ok().filter(|n| *n > 0).unwrap_or(6),
             None => 6,
         };
-        let url_opener = r.string("urlOpener", None, Some("gitsign.urlOpener"), &["GITSIGN_URL_OPENER"]);
-        let trusted_root =
-            r.string("trustedRoot", None, Some("gitsign.trustedRoot"), &["SIGSTORE_TRUSTED_ROOT", "GITSIGN_TRUSTED_ROOT"]).map(PathBuf::from);
-        let rekor_public_key =
-            r.string("rekorPublicKey", None, Some("gitsign.rekorPublicKey"), &["SIGSTORE_REKOR_PUBLIC_KEY"]).map(PathBuf::from);
-        let ct_log_public_key = r
-            .string("ctLogPublicKey", None, Some("gitsign.ctLogPublicKey"), &["SIGSTORE_CT_LOG_PUBLIC_KEY_FILE"])
+        let url_opener = r.string(
+            "urlOpener",
+            None,
+            Some("gitsign.urlOpener"),
+            &["GITSIGN_URL_OPENER"],
+        );
+        let trusted_root = r
+            .string(
+                "trustedRoot",
+                None,
+                Some("gitsign.trustedRoot"),
+                &["SIGSTORE_TRUSTED_ROOT", "GITSIGN_TRUSTED_ROOT"],
+            )
             .map(PathBuf::from);
-        let tv = r.string("verifyTlog", Some("require"), Some("gitsign.verifyTlog"), &["GITSIGN_VERIFY_TLOG"]);
+        let rekor_public_key = r
+            .string(
+                "rekorPublicKey",
+                None,
+                Some("gitsign.rekorPublicKey"),
+                &["SIGSTORE_REKOR_PUBLIC_KEY"],
+            )
+            .map(PathBuf::from);
+        let ct_log_public_key = r
+            .string(
+                "ctLogPublicKey",
+                None,
+                Some("gitsign.ctLogPublicKey"),
+                &["SIGSTORE_CT_LOG_PUBLIC_KEY_FILE"],
+            )
+            .map(PathBuf::from);
+        let tv = r.string(
+            "verifyTlog",
+            Some("require"),
+            Some("gitsign.verifyTlog"),
+            &["GITSIGN_VERIFY_TLOG"],
+        );
         let tlog_verification = match tv.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("require") | Some("required") | None => TlogVerification::Require,
             Some("optional") => TlogVerification::Optional,
@@ -296,35 +434,74 @@ impl Config {
                 )))
             }
         };
-        let t = r.string("timeout", Some("30"), Some("gitsign.timeout"), &["GITSIGN_TIMEOUT"]).unwrap_or_default();
+        let t = r
+            .string(
+                "timeout",
+                Some("30"),
+                Some("gitsign.timeout"),
+                &["GITSIGN_TIMEOUT"],
+            )
+            .unwrap_or_default();
         let secs: u64 = t
             .parse()
             .ok()
             .filter(|n| (1..=3600).contains(n))
-            .ok_or_else(|| ConfigError(format!("gitsign.timeout must be a number of seconds from 1 to 3600, not \"{t}\"")))?;
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "gitsign.timeout must be a number of seconds from 1 to 3600, not \"{t}\""
+                ))
+            })?;
         let policy = PolicyConfig {
-            identities: r.list("certificateIdentity", "gitsign.certificateIdentity", "GITSIGN_CERTIFICATE_IDENTITY"),
+            identities: r.list(
+                "certificateIdentity",
+                "gitsign.certificateIdentity",
+                "GITSIGN_CERTIFICATE_IDENTITY",
+            ),
             identity_regexps: r.list(
                 "certificateIdentityRegexp",
                 "gitsign.certificateIdentityRegexp",
                 "GITSIGN_CERTIFICATE_IDENTITY_REGEXP",
             ),
-            issuers: r.list("certificateOidcIssuer", "gitsign.certificateOidcIssuer", "GITSIGN_CERTIFICATE_OIDC_ISSUER"),
+            issuers: r.list(
+                "certificateOidcIssuer",
+                "gitsign.certificateOidcIssuer",
+                "GITSIGN_CERTIFICATE_OIDC_ISSUER",
+            ),
             issuer_regexps: r.list(
                 "certificateOidcIssuerRegexp",
                 "gitsign.certificateOidcIssuerRegexp",
                 "GITSIGN_CERTIFICATE_OIDC_ISSUER_REGEXP",
             ),
-            github_workflow_trigger: r.string("certificateGithubWorkflowTrigger", None, Some("gitsign.certificateGithubWorkflowTrigger"), &[]),
-            github_workflow_sha: r.string("certificateGithubWorkflowSha", None, Some("gitsign.certificateGithubWorkflowSha"), &[]),
-            github_workflow_name: r.string("certificateGithubWorkflowName", None, Some("gitsign.certificateGithubWorkflowName"), &[]),
+            github_workflow_trigger: r.string(
+                "certificateGithubWorkflowTrigger",
+                None,
+                Some("gitsign.certificateGithubWorkflowTrigger"),
+                &[],
+            ),
+            github_workflow_sha: r.string(
+                "certificateGithubWorkflowSha",
+                None,
+                Some("gitsign.certificateGithubWorkflowSha"),
+                &[],
+            ),
+            github_workflow_name: r.string(
+                "certificateGithubWorkflowName",
+                None,
+                Some("gitsign.certificateGithubWorkflowName"),
+                &[],
+            ),
             github_workflow_repository: r.string(
                 "certificateGithubWorkflowRepository",
                 None,
                 Some("gitsign.certificateGithubWorkflowRepository"),
                 &[],
             ),
-            github_workflow_ref: r.string("certificateGithubWorkflowRef", None, Some("gitsign.certificateGithubWorkflowRef"), &[]),
+            github_workflow_ref: r.string(
+                "certificateGithubWorkflowRef",
+                None,
+                Some("gitsign.certificateGithubWorkflowRef"),
+                &[],
+            ),
         };
         Ok(Config {
             fulcio,
@@ -410,32 +587,51 @@ impl GixConfig {
             return GixConfig::from_repo(&repo);
         }
         let mut file = gix::config::File::from_globals().ok();
-        if let (Some(f), Ok(env)) = (file.as_mut(), gix::config::File::from_environment_overrides()) {
+        if let (Some(f), Ok(env)) = (
+            file.as_mut(),
+            gix::config::File::from_environment_overrides(),
+        ) {
             // A failed merge of the override layer leaves the globals usable.
             let _ = f.append(env);
         }
-        GixConfig { file, params: command_line_params() }
+        GixConfig {
+            file,
+            params: command_line_params(),
+        }
     }
 
     /// Config of an opened repository.
     pub fn from_repo(repo: &gix::Repository) -> GixConfig {
-        GixConfig { file: Some(repo.config_snapshot().plumbing().clone()), params: command_line_params() }
+        GixConfig {
+            file: Some(repo.config_snapshot().plumbing().clone()),
+            params: command_line_params(),
+        }
     }
 }
 
 impl GitConfig for GixConfig {
     fn values(&self, key: &str) -> Vec<String> {
         let mut out: Vec<String> = match &self.file {
-            Some(f) => f.strings(key).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+            Some(f) => f
+                .strings(key)
+                .map(|v| v.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default(),
             None => Vec::new(),
         };
-        out.extend(self.params.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone()));
+        out.extend(
+            self.params
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.clone()),
+        );
         out
     }
 }
 
 fn command_line_params() -> Vec<(String, String)> {
-    std::env::var("GIT_CONFIG_PARAMETERS").map(|p| parse_config_parameters(&p)).unwrap_or_default()
+    std::env::var("GIT_CONFIG_PARAMETERS")
+        .map(|p| parse_config_parameters(&p))
+        .unwrap_or_default()
 }
 
 /// Parses `GIT_CONFIG_PARAMETERS`: shell single-quoted words, either
@@ -507,7 +703,10 @@ mod tests {
         for (k, v) in git {
             g.entry(k.to_string()).or_default().push(v.to_string());
         }
-        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::resolve(&g, &|k| env.get(k).cloned())
     }
 
@@ -518,44 +717,75 @@ mod tests {
         assert_eq!(c.rekor_mode, RekorMode::Offline);
         let c = resolve(&[("gitsign.fulcio", "https://git")], &[]).unwrap();
         assert_eq!(c.fulcio, "https://git");
-        let c = resolve(&[("gitsign.fulcio", "https://git")], &[("SIGSTORE_FULCIO_URL", "https://sig")]).unwrap();
+        let c = resolve(
+            &[("gitsign.fulcio", "https://git")],
+            &[("SIGSTORE_FULCIO_URL", "https://sig")],
+        )
+        .unwrap();
         assert_eq!(c.fulcio, "https://sig");
         let c = resolve(
             &[("gitsign.fulcio", "https://git")],
-            &[("SIGSTORE_FULCIO_URL", "https://sig"), ("GITSIGN_FULCIO_URL", "https://gs")],
+            &[
+                ("SIGSTORE_FULCIO_URL", "https://sig"),
+                ("GITSIGN_FULCIO_URL", "https://gs"),
+            ],
         )
         .unwrap();
         assert_eq!(c.fulcio, "https://gs");
-        assert_eq!(c.resolved["fulcio"], ("https://gs".to_string(), Origin::Env));
+        assert_eq!(
+            c.resolved["fulcio"],
+            ("https://gs".to_string(), Origin::Env)
+        );
         let c = resolve(&[("GITSIGN.REKORMODE", "online")], &[]).unwrap();
         assert_eq!(c.rekor_mode, RekorMode::Online);
     }
 
     #[test]
     fn bad_values_are_named() {
-        assert!(resolve(&[("gitsign.rekorMode", "sideways")], &[]).unwrap_err().0.contains("gitsign.rekorMode"));
-        assert!(resolve(&[("gitsign.matchCommitter", "maybe")], &[]).unwrap_err().0.contains("gitsign.matchCommitter"));
-        assert!(resolve(&[("gitsign.timeout", "0")], &[]).unwrap_err().0.contains("gitsign.timeout"));
-        assert!(resolve(&[("gitsign.verifyTlog", "x")], &[]).unwrap_err().0.contains("gitsign.verifyTlog"));
+        assert!(resolve(&[("gitsign.rekorMode", "sideways")], &[])
+            .unwrap_err()
+            .0
+            .contains("gitsign.rekorMode"));
+        assert!(resolve(&[("gitsign.matchCommitter", "maybe")], &[])
+            .unwrap_err()
+            .0
+            .contains("gitsign.matchCommitter"));
+        assert!(resolve(&[("gitsign.timeout", "0")], &[])
+            .unwrap_err()
+            .0
+            .contains("gitsign.timeout"));
+        assert!(resolve(&[("gitsign.verifyTlog", "x")], &[])
+            .unwrap_err()
+            .0
+            .contains("gitsign.verifyTlog"));
     }
 
     #[test]
     fn git_dash_c_parameters() {
         assert_eq!(
-            parse_config_parameters("'gitsign.rekorMode'='online' 'user.name'='O'\\''Brien' 'core.bare'"),
+            parse_config_parameters(
+                "'gitsign.rekorMode'='online' 'user.name'='O'\\''Brien' 'core.bare'"
+            ),
             vec![
                 ("gitsign.rekorMode".to_string(), "online".to_string()),
                 ("user.name".to_string(), "O'Brien".to_string()),
                 ("core.bare".to_string(), "true".to_string())
             ]
         );
-        assert_eq!(parse_config_parameters("'a.b=c d'"), vec![("a.b".to_string(), "c d".to_string())]);
+        assert_eq!(
+            parse_config_parameters("'a.b=c d'"),
+            vec![("a.b".to_string(), "c d".to_string())]
+        );
     }
 
     #[test]
     fn policy_lists() {
         let c = resolve(
-            &[("gitsign.certificateIdentity", "a@x"), ("gitsign.certificateIdentity", "b@x"), ("gitsign.certificateOidcIssuer", "https://i")],
+            &[
+                ("gitsign.certificateIdentity", "a@x"),
+                ("gitsign.certificateIdentity", "b@x"),
+                ("gitsign.certificateOidcIssuer", "https://i"),
+            ],
             &[],
         )
         .unwrap();

@@ -41,7 +41,10 @@ impl PublicKey {
                 match curve.value {
                     c if c == oid::P256 => Ok(PublicKey::EcP256(key)),
                     c if c == oid::P384 => Ok(PublicKey::EcP384(key)),
-                    c => Err(format!("unsupported elliptic curve {}", asn1::oid_to_string(c))),
+                    c => Err(format!(
+                        "unsupported elliptic curve {}",
+                        asn1::oid_to_string(c)
+                    )),
                 }
             }
             o if o == oid::RSA_ENCRYPTION => Ok(PublicKey::Rsa(key)),
@@ -51,7 +54,10 @@ impl PublicKey {
                 }
                 Ok(PublicKey::Ed25519(key))
             }
-            o => Err(format!("unsupported public key algorithm {}", asn1::oid_to_string(o))),
+            o => Err(format!(
+                "unsupported public key algorithm {}",
+                asn1::oid_to_string(o)
+            )),
         }
     }
 
@@ -167,7 +173,10 @@ impl SigScheme {
         let o = r.read(tag::OID, what).map_err(|e| e.to_string())?.value;
         let hinted = |f: fn(Hash) -> SigScheme| {
             digest_hint.map(f).ok_or_else(|| {
-                format!("signature algorithm {} needs a digest algorithm", asn1::oid_to_string(o))
+                format!(
+                    "signature algorithm {} needs a digest algorithm",
+                    asn1::oid_to_string(o)
+                )
             })
         };
         match o {
@@ -181,7 +190,10 @@ impl SigScheme {
             x if x == oid::RSA_SHA1 => Ok(SigScheme::RsaPkcs1(Hash::Sha1)),
             x if x == oid::RSA_ENCRYPTION => hinted(SigScheme::RsaPkcs1),
             x if x == oid::ED25519 => Ok(SigScheme::Ed25519),
-            x => Err(format!("unsupported signature algorithm {}", asn1::oid_to_string(x))),
+            x => Err(format!(
+                "unsupported signature algorithm {}",
+                asn1::oid_to_string(x)
+            )),
         }
     }
 
@@ -193,9 +205,15 @@ impl SigScheme {
             (SigScheme::Ecdsa(Hash::Sha256), PublicKey::EcP384(_)) => &sig::ECDSA_P384_SHA256_ASN1,
             (SigScheme::Ecdsa(Hash::Sha384), PublicKey::EcP384(_)) => &sig::ECDSA_P384_SHA384_ASN1,
             (SigScheme::Ecdsa(Hash::Sha512), PublicKey::EcP384(_)) => &sig::ECDSA_P384_SHA512_ASN1,
-            (SigScheme::RsaPkcs1(Hash::Sha256), PublicKey::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA256,
-            (SigScheme::RsaPkcs1(Hash::Sha384), PublicKey::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA384,
-            (SigScheme::RsaPkcs1(Hash::Sha512), PublicKey::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA512,
+            (SigScheme::RsaPkcs1(Hash::Sha256), PublicKey::Rsa(_)) => {
+                &sig::RSA_PKCS1_2048_8192_SHA256
+            }
+            (SigScheme::RsaPkcs1(Hash::Sha384), PublicKey::Rsa(_)) => {
+                &sig::RSA_PKCS1_2048_8192_SHA384
+            }
+            (SigScheme::RsaPkcs1(Hash::Sha512), PublicKey::Rsa(_)) => {
+                &sig::RSA_PKCS1_2048_8192_SHA512
+            }
             (SigScheme::RsaPkcs1(Hash::Sha1), PublicKey::Rsa(_)) => {
                 &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
             }
@@ -224,14 +242,24 @@ pub enum VerifyError {
 
 fn key_bytes(key: &PublicKey) -> &[u8] {
     match key {
-        PublicKey::EcP256(b) | PublicKey::EcP384(b) | PublicKey::Rsa(b) | PublicKey::Ed25519(b) => b,
+        PublicKey::EcP256(b) | PublicKey::EcP384(b) | PublicKey::Rsa(b) | PublicKey::Ed25519(b) => {
+            b
+        }
     }
 }
 
 /// Verifies `signature` over `message` with `key`.
-pub fn verify(key: &PublicKey, scheme: SigScheme, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+pub fn verify(
+    key: &PublicKey,
+    scheme: SigScheme,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), VerifyError> {
     let alg = scheme.algorithm(key).ok_or_else(|| {
-        VerifyError::Mismatch(format!("a {} key cannot verify a {scheme:?} signature", key.describe()))
+        VerifyError::Mismatch(format!(
+            "a {} key cannot verify a {scheme:?} signature",
+            key.describe()
+        ))
     })?;
     sig::UnparsedPublicKey::new(alg, key_bytes(key))
         .verify(message, signature)
@@ -250,7 +278,10 @@ pub fn verify_prehashed(
         .hash()
         .ok_or_else(|| VerifyError::Mismatch("Ed25519 cannot verify a prehashed digest".into()))?;
     let alg = scheme.algorithm(key).ok_or_else(|| {
-        VerifyError::Mismatch(format!("a {} key cannot verify a {scheme:?} signature", key.describe()))
+        VerifyError::Mismatch(format!(
+            "a {} key cannot verify a {scheme:?} signature",
+            key.describe()
+        ))
     })?;
     let d = digest::Digest::import_less_safe(digest_bytes, hash.algorithm())
         .map_err(|_| VerifyError::Mismatch(format!("digest is not a {} value", hash.name())))?;

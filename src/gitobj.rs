@@ -90,7 +90,11 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
             return None;
         }
         let start = pos;
-        let end = buf[pos..].iter().position(|b| *b == b'\n').map(|i| pos + i + 1).unwrap_or(buf.len());
+        let end = buf[pos..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(buf.len());
         pos = end;
         Some((start, &buf[start..end]))
     })
@@ -156,11 +160,18 @@ pub fn split_tag(object: &[u8]) -> Option<Signed> {
         }
     }
     let at = found?;
-    Some(Signed { payload: object[..at].to_vec(), signature: object[at..].to_vec() })
+    Some(Signed {
+        payload: object[..at].to_vec(),
+        signature: object[at..].to_vec(),
+    })
 }
 
 /// Splits a commit or tag.
-pub fn split(object: &[u8], kind: ObjectKind, algo: HashAlgo) -> Result<Option<Signed>, ObjectError> {
+pub fn split(
+    object: &[u8],
+    kind: ObjectKind,
+    algo: HashAlgo,
+) -> Result<Option<Signed>, ObjectError> {
     match kind {
         ObjectKind::Commit => split_commit(object, algo),
         ObjectKind::Tag => Ok(split_tag(object)),
@@ -170,7 +181,11 @@ pub fn split(object: &[u8], kind: ObjectKind, algo: HashAlgo) -> Result<Option<S
 /// Puts a signature back into a commit payload where git places it: as the
 /// last header, each continuation line indented by one space.
 pub fn join_commit(payload: &[u8], signature: &[u8], algo: HashAlgo) -> Vec<u8> {
-    let split_at = payload.windows(2).position(|w| w == b"\n\n").map(|i| i + 1).unwrap_or(payload.len());
+    let split_at = payload
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| i + 1)
+        .unwrap_or(payload.len());
     let mut out = Vec::with_capacity(payload.len() + signature.len() + 64);
     out.extend_from_slice(&payload[..split_at]);
     out.extend_from_slice(algo.signature_header().as_bytes());
@@ -191,7 +206,9 @@ pub fn join_commit(payload: &[u8], signature: &[u8], algo: HashAlgo) -> Vec<u8> 
 pub fn object_id(kind: ObjectKind, body: &[u8], algo: HashAlgo) -> String {
     let header = format!("{} {}\0", kind.name(), body.len());
     match algo {
-        HashAlgo::Sha256 => crate::asn1::hex_lower(&crate::crypto::sha256_parts(&[header.as_bytes(), body])),
+        HashAlgo::Sha256 => {
+            crate::asn1::hex_lower(&crate::crypto::sha256_parts(&[header.as_bytes(), body]))
+        }
         HashAlgo::Sha1 => {
             let mut all = Vec::with_capacity(header.len() + body.len());
             all.extend_from_slice(header.as_bytes());
@@ -251,7 +268,11 @@ pub fn gogit_commit_reencoding(payload: &[u8], signature: &[u8]) -> Vec<u8> {
 
 /// The subject line of a commit or tag message, for reports.
 pub fn subject(object: &[u8]) -> String {
-    let body = object.windows(2).position(|w| w == b"\n\n").map(|i| &object[i + 2..]).unwrap_or_default();
+    let body = object
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| &object[i + 2..])
+        .unwrap_or_default();
     let line = body.split(|b| *b == b'\n').next().unwrap_or_default();
     String::from_utf8_lossy(line).into_owned()
 }
@@ -265,16 +286,26 @@ mod tests {
     #[test]
     fn commit_round_trip() {
         let s = split_commit(COMMIT, HashAlgo::Sha1).unwrap().unwrap();
-        assert_eq!(s.signature, b"-----BEGIN SIGNED MESSAGE-----\nMIIB\n-----END SIGNED MESSAGE-----\n");
-        assert!(s.payload.ends_with(b"committer A <a@x> 1 +0000\n\nmsg\ngpgsig in body\n"));
-        assert_eq!(join_commit(&s.payload, &s.signature, HashAlgo::Sha1), COMMIT);
+        assert_eq!(
+            s.signature,
+            b"-----BEGIN SIGNED MESSAGE-----\nMIIB\n-----END SIGNED MESSAGE-----\n"
+        );
+        assert!(s
+            .payload
+            .ends_with(b"committer A <a@x> 1 +0000\n\nmsg\ngpgsig in body\n"));
+        assert_eq!(
+            join_commit(&s.payload, &s.signature, HashAlgo::Sha1),
+            COMMIT
+        );
         assert_eq!(split_commit(COMMIT, HashAlgo::Sha256).unwrap(), None);
     }
 
     #[test]
     fn duplicate_header_is_ambiguous() {
         let dup = [&COMMIT[..COMMIT.len() - 21], b"gpgsig x\n\nmsg\n"].concat();
-        let dup = String::from_utf8(dup).unwrap().replacen("\n\nmsg", "\ngpgsig y\n\nmsg", 1);
+        let dup = String::from_utf8(dup)
+            .unwrap()
+            .replacen("\n\nmsg", "\ngpgsig y\n\nmsg", 1);
         let e = split_commit(dup.as_bytes(), HashAlgo::Sha1).unwrap_err();
         assert!(e.0.contains("duplicate header(s) gpgsig"), "{e}");
     }
@@ -291,20 +322,32 @@ mod tests {
     fn tag_split() {
         let tag = b"object 1\ntype commit\ntag v1\ntagger T <t@x> 1 +0000\n\nmsg\n-----BEGIN SIGNED MESSAGE-----\nAA\n-----END SIGNED MESSAGE-----\n";
         let s = split_tag(tag).unwrap();
-        assert_eq!(s.payload, b"object 1\ntype commit\ntag v1\ntagger T <t@x> 1 +0000\n\nmsg\n");
+        assert_eq!(
+            s.payload,
+            b"object 1\ntype commit\ntag v1\ntagger T <t@x> 1 +0000\n\nmsg\n"
+        );
         assert!(split_tag(b"object 1\n\nmsg\n").is_none());
     }
 
     #[test]
     fn ids() {
         // Values from Python's hashlib over "<type> <len>\0<body>".
-        assert_eq!(object_id(ObjectKind::Commit, b"", HashAlgo::Sha1), "dcf5b16e76cce7425d0beaef62d79a7d10fce1f5");
+        assert_eq!(
+            object_id(ObjectKind::Commit, b"", HashAlgo::Sha1),
+            "dcf5b16e76cce7425d0beaef62d79a7d10fce1f5"
+        );
         assert_eq!(
             object_id(ObjectKind::Tag, b"abc", HashAlgo::Sha256),
             "4a7bfa174fff8a0a5d101451a5e13ce93861a456efe65e8b3be15cbc7b719ada"
         );
-        assert_eq!(HashAlgo::detect(b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"), HashAlgo::Sha1);
-        assert_eq!(HashAlgo::detect(&[b"tree ".as_slice(), &[b'a'; 64]].concat()), HashAlgo::Sha256);
+        assert_eq!(
+            HashAlgo::detect(b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"),
+            HashAlgo::Sha1
+        );
+        assert_eq!(
+            HashAlgo::detect(&[b"tree ".as_slice(), &[b'a'; 64]].concat()),
+            HashAlgo::Sha256
+        );
     }
 
     #[test]

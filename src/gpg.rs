@@ -37,9 +37,14 @@ fn hash_algo(h: Hash) -> u8 {
 /// for non-Fulcio certificates.
 pub fn uid(cert: &Certificate) -> String {
     let sans = cert.subject_alt_names().unwrap_or_default();
-    let id = sans.iter().find_map(|s| s.identity()).unwrap_or_else(|| name_to_string(cert.subject()));
+    let id = sans
+        .iter()
+        .find_map(|s| s.identity())
+        .unwrap_or_else(|| name_to_string(cert.subject()));
     // One line: git takes the rest of the line.
-    id.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    id.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Status lines for a verified signature and the policy's decision.
@@ -68,7 +73,11 @@ pub fn good(v: &Verified, decision: &Decision) -> String {
 pub fn failed(f: &Failure) -> String {
     match (&f.certificate, f.kind) {
         (Some(cert), FailureKind::BadSignature | FailureKind::Untrusted) => {
-            format!("{PREFIX}NEWSIG\n{PREFIX}BADSIG {} {}\n", fingerprint(cert), uid(cert))
+            format!(
+                "{PREFIX}NEWSIG\n{PREFIX}BADSIG {} {}\n",
+                fingerprint(cert),
+                uid(cert)
+            )
         }
         (Some(cert), _) => format!(
             "{PREFIX}NEWSIG\n{PREFIX}ERRSIG {fpr} {} {} 00 0 9 {fpr}\n",

@@ -49,7 +49,10 @@ pub struct Http {
 
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        format!("no answer within {} s (raise gitsign.timeout if the service is slow)", timeout.as_secs())
+        format!(
+            "no answer within {} s (raise gitsign.timeout if the service is slow)",
+            timeout.as_secs()
+        )
     } else if e.is_connect() {
         let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
         let mut last = e.to_string();
@@ -66,7 +69,12 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
 /// Server text for an error message: UTF-8, one line, at most 500 chars.
 pub fn server_text(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(body);
-    let s: String = s.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect();
+    let s: String = s
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
     if s.is_empty() {
         "(empty response)".into()
     } else {
@@ -83,7 +91,11 @@ impl Http {
             .user_agent(concat!("gitsign-rs/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .map_err(|e| HttpError { url: String::new(), status: None, message: e.to_string() })?;
+            .map_err(|e| HttpError {
+                url: String::new(),
+                status: None,
+                message: e.to_string(),
+            })?;
         Ok(Http { client, timeout })
     }
 
@@ -92,24 +104,53 @@ impl Http {
         self.timeout
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder, url: &str) -> Result<Response, HttpError> {
-        let resp = req.send().map_err(|e| HttpError { url: url.into(), status: None, message: describe(&e, self.timeout) })?;
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<Response, HttpError> {
+        let resp = req.send().map_err(|e| HttpError {
+            url: url.into(),
+            status: None,
+            message: describe(&e, self.timeout),
+        })?;
         let status = resp.status().as_u16();
-        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut body = Vec::new();
         resp.take(MAX_RESPONSE + 1)
             .read_to_end(&mut body)
-            .map_err(|e| HttpError { url: url.into(), status: Some(status), message: format!("reading the answer failed: {e}") })?;
+            .map_err(|e| HttpError {
+                url: url.into(),
+                status: Some(status),
+                message: format!("reading the answer failed: {e}"),
+            })?;
         if body.len() as u64 > MAX_RESPONSE {
-            return Err(HttpError { url: url.into(), status: Some(status), message: "the answer is too large".into() });
+            return Err(HttpError {
+                url: url.into(),
+                status: Some(status),
+                message: "the answer is too large".into(),
+            });
         }
-        Ok(Response { status, location, body })
+        Ok(Response {
+            status,
+            location,
+            body,
+        })
     }
 
     /// GET, retried once when the connection fails or the server is
     /// briefly unavailable (GETs are safe to repeat).
     pub fn get(&self, url: &str) -> Result<Response, HttpError> {
-        let once = || self.send(self.client.get(url).header("accept", "application/json"), url);
+        let once = || {
+            self.send(
+                self.client.get(url).header("accept", "application/json"),
+                url,
+            )
+        };
         match once() {
             Ok(r) if matches!(r.status, 502..=504) => once(),
             Err(e) if e.status.is_none() && !e.message.starts_with("no answer") => once(),
@@ -118,9 +159,19 @@ impl Http {
     }
 
     /// POST a JSON body, with extra headers. `idempotent` allows one retry.
-    pub fn post_json(&self, url: &str, body: Vec<u8>, headers: &[(&str, String)], idempotent: bool) -> Result<Response, HttpError> {
+    pub fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+        idempotent: bool,
+    ) -> Result<Response, HttpError> {
         let once = || {
-            let mut req = self.client.post(url).header("content-type", "application/json").header("accept", "application/json");
+            let mut req = self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json");
             for (k, v) in headers {
                 req = req.header(*k, v);
             }
@@ -128,7 +179,9 @@ impl Http {
         };
         match once() {
             Ok(r) if idempotent && matches!(r.status, 502..=504) => once(),
-            Err(e) if idempotent && e.status.is_none() && !e.message.starts_with("no answer") => once(),
+            Err(e) if idempotent && e.status.is_none() && !e.message.starts_with("no answer") => {
+                once()
+            }
             other => other,
         }
     }
@@ -150,8 +203,19 @@ impl Http {
     }
 
     /// POST raw bytes with a content type (RFC 3161 requests).
-    pub fn post_bytes(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Response, HttpError> {
-        self.send(self.client.post(url).header("content-type", content_type).body(body), url)
+    pub fn post_bytes(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Response, HttpError> {
+        self.send(
+            self.client
+                .post(url)
+                .header("content-type", content_type)
+                .body(body),
+            url,
+        )
     }
 }
 
@@ -170,5 +234,9 @@ pub fn urlencode(s: &str) -> String {
 
 /// Joins a base URL and a path without doubling slashes.
 pub fn join(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }

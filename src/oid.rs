@@ -107,4 +107,3 @@ pub fn arc_under(oid: &[u8], prefix: &[u8]) -> Option<u8> {
         _ => None,
     }
 }
-

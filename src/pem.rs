@@ -28,10 +28,16 @@ impl fmt::Display for PemError {
         match self {
             PemError::NoBlock => write!(f, "no PEM block (-----BEGIN ...-----) found"),
             PemError::WrongLabel { expected, found } => {
-                write!(f, "PEM block is labelled \"{found}\", expected \"{expected}\"")
+                write!(
+                    f,
+                    "PEM block is labelled \"{found}\", expected \"{expected}\""
+                )
             }
             PemError::Unterminated(l) => {
-                write!(f, "PEM block \"{l}\" has no END line (the data is truncated)")
+                write!(
+                    f,
+                    "PEM block \"{l}\" has no END line (the data is truncated)"
+                )
             }
             PemError::BadBase64(l) => write!(f, "PEM block \"{l}\" does not contain valid base64"),
         }
@@ -55,7 +61,10 @@ pub fn decode_all(text: &str) -> Result<Vec<Block>, PemError> {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
             continue;
         };
         let end = format!("-----END {label}-----");
@@ -73,8 +82,13 @@ pub fn decode_all(text: &str) -> Result<Vec<Block>, PemError> {
         if !closed {
             return Err(PemError::Unterminated(label.to_string()));
         }
-        let der = STANDARD.decode(body.as_bytes()).map_err(|_| PemError::BadBase64(label.to_string()))?;
-        blocks.push(Block { label: label.to_string(), der });
+        let der = STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| PemError::BadBase64(label.to_string()))?;
+        blocks.push(Block {
+            label: label.to_string(),
+            der,
+        });
     }
     if blocks.is_empty() {
         return Err(PemError::NoBlock);
@@ -87,7 +101,10 @@ pub fn decode_one(text: &str, label: &str) -> Result<Vec<u8>, PemError> {
     let mut blocks = decode_all(text)?;
     let b = blocks.remove(0);
     if b.label != label {
-        return Err(PemError::WrongLabel { expected: label.to_string(), found: b.label });
+        return Err(PemError::WrongLabel {
+            expected: label.to_string(),
+            found: b.label,
+        });
     }
     Ok(b.der)
 }
@@ -122,13 +139,19 @@ mod tests {
         assert!(pem.lines().all(|l| l.len() <= 64));
         assert!(pem.ends_with("-----END CERTIFICATE-----\n"));
         assert_eq!(decode_one(&pem, "CERTIFICATE").unwrap(), der);
-        assert!(matches!(decode_one(&pem, "PUBLIC KEY"), Err(PemError::WrongLabel { .. })));
+        assert!(matches!(
+            decode_one(&pem, "PUBLIC KEY"),
+            Err(PemError::WrongLabel { .. })
+        ));
     }
 
     #[test]
     fn errors() {
         assert_eq!(decode_all("hello"), Err(PemError::NoBlock));
-        assert!(matches!(decode_all("-----BEGIN X-----\nAAAA\n"), Err(PemError::Unterminated(_))));
+        assert!(matches!(
+            decode_all("-----BEGIN X-----\nAAAA\n"),
+            Err(PemError::Unterminated(_))
+        ));
         assert!(matches!(
             decode_all("-----BEGIN X-----\n!!!!\n-----END X-----\n"),
             Err(PemError::BadBase64(_))

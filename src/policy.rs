@@ -69,13 +69,17 @@ impl Policy {
     /// the reverse) is refused, since either alone proves little.
     pub fn from_config(c: &PolicyConfig) -> Result<Policy, String> {
         let mut p = Policy::default();
-        p.identities.extend(c.identities.iter().map(|s| Matcher::Exact(s.clone())));
+        p.identities
+            .extend(c.identities.iter().map(|s| Matcher::Exact(s.clone())));
         for r in &c.identity_regexps {
-            p.identities.push(Matcher::regex(r, "certificate identity")?);
+            p.identities
+                .push(Matcher::regex(r, "certificate identity")?);
         }
-        p.issuers.extend(c.issuers.iter().map(|s| Matcher::Exact(s.clone())));
+        p.issuers
+            .extend(c.issuers.iter().map(|s| Matcher::Exact(s.clone())));
         for r in &c.issuer_regexps {
-            p.issuers.push(Matcher::regex(r, "certificate OIDC issuer")?);
+            p.issuers
+                .push(Matcher::regex(r, "certificate OIDC issuer")?);
         }
         for (name, v) in [
             ("workflow trigger", &c.github_workflow_trigger),
@@ -88,7 +92,9 @@ impl Policy {
                 p.github.push((name, v.clone()));
             }
         }
-        if p.identities.is_empty() != p.issuers.is_empty() || (p.identities.is_empty() && !p.github.is_empty()) {
+        if p.identities.is_empty() != p.issuers.is_empty()
+            || (p.identities.is_empty() && !p.github.is_empty())
+        {
             return Err(
                 "an identity policy needs both a certificate identity (exact or regexp) and an OIDC issuer \
                  (exact or regexp); set both, or neither"
@@ -108,19 +114,34 @@ impl Policy {
         if self.is_empty() {
             return Decision::NoPolicy;
         }
-        let ids = if claims.all_identities.is_empty() { vec![claims.identity.clone()] } else { claims.all_identities.clone() };
-        if !ids.iter().any(|id| self.identities.iter().any(|m| m.matches(id))) {
+        let ids = if claims.all_identities.is_empty() {
+            vec![claims.identity.clone()]
+        } else {
+            claims.all_identities.clone()
+        };
+        if !ids
+            .iter()
+            .any(|id| self.identities.iter().any(|m| m.matches(id)))
+        {
             return Decision::Rejected(format!(
                 "the signer's identity \"{}\" is not allowed (expected {})",
                 claims.identity,
-                self.identities.iter().map(Matcher::describe).collect::<Vec<_>>().join(" or ")
+                self.identities
+                    .iter()
+                    .map(Matcher::describe)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ));
         }
         let issuer = claims.issuer.as_deref().unwrap_or("");
         if !self.issuers.iter().any(|m| m.matches(issuer)) {
             return Decision::Rejected(format!(
                 "the signer's OIDC issuer \"{issuer}\" is not allowed (expected {})",
-                self.issuers.iter().map(Matcher::describe).collect::<Vec<_>>().join(" or ")
+                self.issuers
+                    .iter()
+                    .map(Matcher::describe)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ));
         }
         for (name, want) in &self.github {
@@ -134,7 +155,9 @@ impl Policy {
             if got.as_deref() != Some(want.as_str()) {
                 return Decision::Rejected(format!(
                     "the certificate's GitHub {name} is {}, expected \"{want}\"",
-                    got.as_deref().map(|g| format!("\"{g}\"")).unwrap_or_else(|| "absent".into())
+                    got.as_deref()
+                        .map(|g| format!("\"{g}\""))
+                        .unwrap_or_else(|| "absent".into())
                 ));
             }
         }
@@ -147,7 +170,12 @@ mod tests {
     use super::*;
 
     fn claims(id: &str, iss: &str) -> Claims {
-        Claims { identity: id.into(), all_identities: vec![id.into()], issuer: Some(iss.into()), ..Default::default() }
+        Claims {
+            identity: id.into(),
+            all_identities: vec![id.into()],
+            issuer: Some(iss.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -158,15 +186,34 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(p.evaluate(&claims("a@example.com", "https://accounts.google.com")), Decision::Trusted);
-        assert!(matches!(p.evaluate(&claims("a@example.com.evil.org", "https://accounts.google.com")), Decision::Rejected(_)));
-        assert!(matches!(p.evaluate(&claims("a@example.com", "https://evil")), Decision::Rejected(_)));
-        assert_eq!(Policy::default().evaluate(&claims("a", "b")), Decision::NoPolicy);
+        assert_eq!(
+            p.evaluate(&claims("a@example.com", "https://accounts.google.com")),
+            Decision::Trusted
+        );
+        assert!(matches!(
+            p.evaluate(&claims(
+                "a@example.com.evil.org",
+                "https://accounts.google.com"
+            )),
+            Decision::Rejected(_)
+        ));
+        assert!(matches!(
+            p.evaluate(&claims("a@example.com", "https://evil")),
+            Decision::Rejected(_)
+        ));
+        assert_eq!(
+            Policy::default().evaluate(&claims("a", "b")),
+            Decision::NoPolicy
+        );
     }
 
     #[test]
     fn half_policies_and_bad_regexes_are_refused() {
-        assert!(Policy::from_config(&PolicyConfig { identities: vec!["a".into()], ..Default::default() }).is_err());
+        assert!(Policy::from_config(&PolicyConfig {
+            identities: vec!["a".into()],
+            ..Default::default()
+        })
+        .is_err());
         assert!(Policy::from_config(&PolicyConfig {
             identity_regexps: vec!["(".into()],
             issuers: vec!["x".into()],
@@ -184,7 +231,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let mut c = claims("https://github.com/x", "https://token.actions.githubusercontent.com");
+        let mut c = claims(
+            "https://github.com/x",
+            "https://token.actions.githubusercontent.com",
+        );
         assert!(matches!(p.evaluate(&c), Decision::Rejected(_)));
         c.github_workflow_repository = Some("gittuf/gittuf".into());
         assert_eq!(p.evaluate(&c), Decision::Trusted);

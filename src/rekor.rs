@@ -47,7 +47,10 @@ impl From<TlogError> for RekorError {
 impl RekorClient {
     /// A client for the log at `base_url`.
     pub fn new(base_url: &str, http: Http) -> RekorClient {
-        RekorClient { base: base_url.trim_end_matches('/').to_string(), http }
+        RekorClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 
     /// The base URL.
@@ -56,26 +59,37 @@ impl RekorClient {
     }
 
     fn fail_status(&self, url: &str, r: &http::Response) -> RekorError {
-        RekorError::Http(HttpError { url: url.into(), status: Some(r.status), message: http::server_text(&r.body) })
+        RekorError::Http(HttpError {
+            url: url.into(),
+            status: Some(r.status),
+            message: http::server_text(&r.body),
+        })
     }
 
     /// UUIDs of entries whose artifact digest is `digest` (SHA-256).
     pub fn search_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<String>, RekorError> {
         let url = http::join(&self.base, "/api/v1/index/retrieve");
-        let body = serde_json::to_vec(&json!({"hash": format!("sha256:{}", hex_lower(digest))})).unwrap_or_default();
-        let r = self.http.post_json(&url, body, &[], true).map_err(RekorError::Http)?;
+        let body = serde_json::to_vec(&json!({"hash": format!("sha256:{}", hex_lower(digest))}))
+            .unwrap_or_default();
+        let r = self
+            .http
+            .post_json(&url, body, &[], true)
+            .map_err(RekorError::Http)?;
         if r.status != 200 {
             return Err(self.fail_status(&url, &r));
         }
-        let uuids: Vec<String> = serde_json::from_slice(&r.body)
-            .map_err(|_| RekorError::Malformed(format!("{url} did not answer with a list of entry ids")))?;
+        let uuids: Vec<String> = serde_json::from_slice(&r.body).map_err(|_| {
+            RekorError::Malformed(format!("{url} did not answer with a list of entry ids"))
+        })?;
         Ok(uuids)
     }
 
     /// One entry by UUID (64 hex digits, or 80 with a tree id prefix).
     pub fn get_entry(&self, uuid: &str) -> Result<LogEntry, RekorError> {
         if !(uuid.len() == 64 || uuid.len() == 80) || !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RekorError::Malformed(format!("\"{uuid}\" is not a Rekor entry id")));
+            return Err(RekorError::Malformed(format!(
+                "\"{uuid}\" is not a Rekor entry id"
+            )));
         }
         let url = http::join(&self.base, &format!("/api/v1/log/entries/{uuid}"));
         let r = self.http.get(&url).map_err(RekorError::Http)?;
@@ -92,7 +106,12 @@ impl RekorClient {
     /// Uploads a hashedrekord v0.0.1 entry (signature over a SHA-256
     /// digest, by the key of `public_key_pem`). A 409 (already logged) is
     /// success: the existing entry is fetched and returned.
-    pub fn create_hashedrekord(&self, digest: &[u8; 32], signature: &[u8], public_key_pem: &str) -> Result<LogEntry, RekorError> {
+    pub fn create_hashedrekord(
+        &self,
+        digest: &[u8; 32],
+        signature: &[u8],
+        public_key_pem: &str,
+    ) -> Result<LogEntry, RekorError> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         let proposed = json!({
@@ -106,7 +125,12 @@ impl RekorClient {
         let url = http::join(&self.base, "/api/v1/log/entries");
         let r = self
             .http
-            .post_json(&url, serde_json::to_vec(&proposed).unwrap_or_default(), &[], true)
+            .post_json(
+                &url,
+                serde_json::to_vec(&proposed).unwrap_or_default(),
+                &[],
+                true,
+            )
             .map_err(RekorError::Http)?;
         match r.status {
             201 | 200 => LogEntry::from_rekor_json(&r.body)?
@@ -115,7 +139,10 @@ impl RekorClient {
                 .map(|(_, e)| e)
                 .ok_or_else(|| RekorError::Malformed(format!("{url} returned no entry"))),
             409 => {
-                let loc = r.location.clone().ok_or_else(|| self.fail_status(&url, &r))?;
+                let loc = r
+                    .location
+                    .clone()
+                    .ok_or_else(|| self.fail_status(&url, &r))?;
                 let uuid = loc.rsplit('/').next().unwrap_or_default().to_string();
                 self.get_entry(&uuid)
             }
@@ -126,7 +153,9 @@ impl RekorClient {
 
 impl TlogLookup for RekorClient {
     fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
-        let uuids = self.search_by_digest(digest).map_err(|e| LookupError(e.to_string()))?;
+        let uuids = self
+            .search_by_digest(digest)
+            .map_err(|e| LookupError(e.to_string()))?;
         let mut out = Vec::new();
         for u in uuids.iter().take(MAX_SEARCH_RESULTS) {
             out.push(self.get_entry(u).map_err(|e| LookupError(e.to_string()))?);
@@ -150,12 +179,20 @@ pub struct LazyRekor {
 impl LazyRekor {
     /// A lookup against `url` with per-request `timeout`.
     pub fn new(url: &str, timeout: std::time::Duration) -> LazyRekor {
-        LazyRekor { url: url.to_string(), timeout, client: std::sync::OnceLock::new() }
+        LazyRekor {
+            url: url.to_string(),
+            timeout,
+            client: std::sync::OnceLock::new(),
+        }
     }
 
     fn client(&self) -> Result<&RekorClient, LookupError> {
         self.client
-            .get_or_init(|| Http::new(self.timeout).map(|h| RekorClient::new(&self.url, h)).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                Http::new(self.timeout)
+                    .map(|h| RekorClient::new(&self.url, h))
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|e| LookupError(e.clone()))
     }

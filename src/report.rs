@@ -10,11 +10,22 @@ use crate::x509::name_to_string;
 /// Lines describing a verified signature (no trailing newline on the last).
 pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
     let issuer = v.claims.issuer.as_deref().unwrap_or("(no issuer recorded)");
-    let mut out = vec![format!("Good signature from {} (OIDC issuer {issuer})", v.claims.identity)];
+    let mut out = vec![format!(
+        "Good signature from {} (OIDC issuer {issuer})",
+        v.claims.identity
+    )];
     match &v.tlog {
         TlogStatus::Embedded(e) | TlogStatus::Online(e) => {
-            let how = if matches!(v.tlog, TlogStatus::Embedded(_)) { "embedded" } else { "found online" };
-            let proof = if e.proof_checked { "SET, inclusion proof and checkpoint verified" } else { "SET verified" };
+            let how = if matches!(v.tlog, TlogStatus::Embedded(_)) {
+                "embedded"
+            } else {
+                "found online"
+            };
+            let proof = if e.proof_checked {
+                "SET, inclusion proof and checkpoint verified"
+            } else {
+                "SET verified"
+            };
             out.push(format!(
                 "Signed at {} (transparency log time): Rekor entry {} at {} ({how}; {proof})",
                 format_time(v.time),
@@ -23,8 +34,13 @@ pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
             ));
         }
         TlogStatus::NotChecked(why) => {
-            out.push(format!("Signed at {} (signer's clock; NOT confirmed by a transparency log)", format_time(v.time)));
-            out.push(format!("WARNING: the transparency log was not checked: {why}"));
+            out.push(format!(
+                "Signed at {} (signer's clock; NOT confirmed by a transparency log)",
+                format_time(v.time)
+            ));
+            out.push(format!(
+                "WARNING: the transparency log was not checked: {why}"
+            ));
         }
     }
     out.push(format!(
@@ -33,11 +49,15 @@ pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
         name_to_string(v.certificate.issuer())
     ));
     out.push(match decision {
-        Decision::Trusted => "Signer trusted: identity and issuer match the configured policy".into(),
-        Decision::NoPolicy => "Signer NOT checked: no identity policy is configured (set gitsign.certificateIdentity \
+        Decision::Trusted => {
+            "Signer trusted: identity and issuer match the configured policy".into()
+        }
+        Decision::NoPolicy => {
+            "Signer NOT checked: no identity policy is configured (set gitsign.certificateIdentity \
              and gitsign.certificateOidcIssuer, or use `gitsign verify --certificate-identity ... \
              --certificate-oidc-issuer ...`)"
-            .into(),
+                .into()
+        }
         Decision::Rejected(why) => format!("Signer REJECTED by policy: {why}"),
     });
     out
@@ -53,7 +73,11 @@ pub fn failure_lines(f: &Failure) -> Vec<String> {
     };
     let mut out = vec![format!("{head}: {}", f.message)];
     if let Some(c) = &f.certificate {
-        out.push(format!("Certificate SHA256:{} claims {}", fingerprint(c), crate::gpg::uid(c)));
+        out.push(format!(
+            "Certificate SHA256:{} claims {}",
+            fingerprint(c),
+            crate::gpg::uid(c)
+        ));
     }
     out
 }

@@ -40,7 +40,8 @@ impl<'a> Tls<'a> {
         self.take(1).map(|b| b[0])
     }
     fn u16(&mut self) -> Option<usize> {
-        self.take(2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        self.take(2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
     }
     fn vec16(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()?;
@@ -62,12 +63,21 @@ pub fn parse_sct(data: &[u8]) -> Option<Sct> {
     let hash_alg = r.u8()?;
     let sig_alg = r.u8()?;
     let signature = r.vec16()?.to_vec();
-    r.0.is_empty().then_some(Sct { log_id, timestamp_ms, extensions, hash_alg, sig_alg, signature })
+    r.0.is_empty().then_some(Sct {
+        log_id,
+        timestamp_ms,
+        extensions,
+        hash_alg,
+        sig_alg,
+        signature,
+    })
 }
 
 /// The SCTs in a certificate's embedded SCT list extension.
 pub fn embedded_scts(cert: &Certificate) -> Result<Vec<Sct>, String> {
-    let Some(ext) = cert.extension(oid::CT_SCT_LIST) else { return Ok(Vec::new()) };
+    let Some(ext) = cert.extension(oid::CT_SCT_LIST) else {
+        return Ok(Vec::new());
+    };
     let os = asn1::parse_single(ext, tag::OCTET_STRING, "SCT list").map_err(|e| e.to_string())?;
     let mut r = Tls(os.value);
     let list = r.vec16().ok_or("the embedded SCT list is truncated")?;
@@ -116,7 +126,11 @@ fn scheme(sct: &Sct) -> Option<SigScheme> {
 /// Verifies that at least one embedded SCT of `leaf` was issued by a CT log
 /// of the trusted root (valid at the SCT's time) over this certificate.
 /// `issuer` is the CA certificate that signed the leaf.
-pub fn verify_embedded(leaf: &Certificate, issuer: &Certificate, root: &TrustedRoot) -> Result<u64, String> {
+pub fn verify_embedded(
+    leaf: &Certificate,
+    issuer: &Certificate,
+    root: &TrustedRoot,
+) -> Result<u64, String> {
     let scts = embedded_scts(leaf)?;
     if scts.is_empty() {
         return Err(
@@ -131,12 +145,18 @@ pub fn verify_embedded(leaf: &Certificate, issuer: &Certificate, root: &TrustedR
     let mut reasons = Vec::new();
     for sct in &scts {
         let Some(log) = root.ctlog(&sct.log_id) else {
-            reasons.push(format!("SCT from unknown CT log {}", asn1::hex_lower(&sct.log_id)));
+            reasons.push(format!(
+                "SCT from unknown CT log {}",
+                asn1::hex_lower(&sct.log_id)
+            ));
             continue;
         };
         let secs = (sct.timestamp_ms / 1000) as i64;
         if !log.valid_for.contains(secs) {
-            reasons.push(format!("the CT log {} was not trusted at the SCT's time", log.base_url));
+            reasons.push(format!(
+                "the CT log {} was not trusted at the SCT's time",
+                log.base_url
+            ));
             continue;
         }
         let Some(scheme) = scheme(sct) else {
@@ -146,7 +166,10 @@ pub fn verify_embedded(leaf: &Certificate, issuer: &Certificate, root: &TrustedR
         let data = precert_signed_data(sct, issuer.spki(), &tbs);
         match crypto::verify(&log.key, scheme, &data, &sct.signature) {
             Ok(()) => return Ok(sct.timestamp_ms),
-            Err(_) => reasons.push(format!("the SCT signature from {} does not verify", log.base_url)),
+            Err(_) => reasons.push(format!(
+                "the SCT signature from {} does not verify",
+                log.base_url
+            )),
         }
     }
     Err(format!("no valid SCT: {}", reasons.join("; ")))

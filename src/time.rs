@@ -31,7 +31,20 @@ pub fn unix_time(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    let mdays = [31, 28 + i64::from(is_leap(y)), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let mdays = [
+        31,
+        28 + i64::from(is_leap(y)),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if d > mdays[(mo - 1) as usize] {
         return None;
     }
@@ -55,19 +68,33 @@ pub fn format_time(t: i64) -> String {
     )
 }
 
-
 /// Parses RFC 3339 (`2022-12-31T23:59:59.999Z`, `2023-06-05T16:11:20+00:00`);
 /// fractions are truncated.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let d = b.get(r)?;
-        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
     };
-    let t = unix_time(num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?)?;
+    let t = unix_time(
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )?;
     let mut rest = &b[19..];
     if rest.first() == Some(&b'.') {
         let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
@@ -83,7 +110,10 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
             if !digits.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            let off = i64::from(h1 - b'0') * 36000 + i64::from(h2 - b'0') * 3600 + i64::from(m1 - b'0') * 600 + i64::from(m2 - b'0') * 60;
+            let off = i64::from(h1 - b'0') * 36000
+                + i64::from(h2 - b'0') * 3600
+                + i64::from(m1 - b'0') * 600
+                + i64::from(m2 - b'0') * 60;
             Some(if *sign == b'+' { t - off } else { t + off })
         }
         _ => None,
@@ -105,7 +135,10 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2022-12-31T23:59:59.999Z"), parse_rfc3339("2022-12-31T23:59:59Z"));
+        assert_eq!(
+            parse_rfc3339("2022-12-31T23:59:59.999Z"),
+            parse_rfc3339("2022-12-31T23:59:59Z")
+        );
         assert_eq!(parse_rfc3339("2023-06-05T16:11:20+00:00"), Some(1685981480));
         assert_eq!(parse_rfc3339("2023-06-05T18:11:20+02:00"), Some(1685981480));
         assert_eq!(parse_rfc3339("2023-02-30T00:00:00Z"), None);

@@ -136,8 +136,11 @@ impl LogEntry {
         if bytes.len() > MAX_ENTRY_LEN {
             return err("the embedded transparency log entry is too large");
         }
-        let e = pb::TransparencyLogEntry::decode(bytes)
-            .map_err(|e| TlogError(format!("the embedded transparency log entry is not a valid TransparencyLogEntry: {e}")))?;
+        let e = pb::TransparencyLogEntry::decode(bytes).map_err(|e| {
+            TlogError(format!(
+                "the embedded transparency log entry is not a valid TransparencyLogEntry: {e}"
+            ))
+        })?;
         let proof = match e.inclusion_proof {
             Some(p) => Some(InclusionProof {
                 log_index: non_negative(p.log_index, "proof index")?,
@@ -153,7 +156,10 @@ impl LogEntry {
             log_id: e.log_id.map(|l| l.key_id).unwrap_or_default(),
             integrated_time: e.integrated_time,
             body: e.canonicalized_body,
-            set: e.inclusion_promise.map(|p| p.signed_entry_timestamp).filter(|s| !s.is_empty()),
+            set: e
+                .inclusion_promise
+                .map(|p| p.signed_entry_timestamp)
+                .filter(|s| !s.is_empty()),
             proof,
             kind_version: e.kind_version.map(|k| (k.kind, k.version)),
         })
@@ -164,21 +170,31 @@ impl LogEntry {
     pub fn to_protobuf(&self, with_body: bool) -> Vec<u8> {
         let e = pb::TransparencyLogEntry {
             log_index: self.log_index as i64,
-            log_id: Some(pb::LogId { key_id: self.log_id.clone() }),
-            kind_version: self
-                .kind_version
-                .as_ref()
-                .map(|(k, v)| pb::KindVersion { kind: k.clone(), version: v.clone() }),
+            log_id: Some(pb::LogId {
+                key_id: self.log_id.clone(),
+            }),
+            kind_version: self.kind_version.as_ref().map(|(k, v)| pb::KindVersion {
+                kind: k.clone(),
+                version: v.clone(),
+            }),
             integrated_time: self.integrated_time,
-            inclusion_promise: self.set.as_ref().map(|s| pb::InclusionPromise { signed_entry_timestamp: s.clone() }),
+            inclusion_promise: self.set.as_ref().map(|s| pb::InclusionPromise {
+                signed_entry_timestamp: s.clone(),
+            }),
             inclusion_proof: self.proof.as_ref().map(|p| pb::InclusionProof {
                 log_index: p.log_index as i64,
                 root_hash: p.root_hash.clone(),
                 tree_size: p.tree_size as i64,
                 hashes: p.hashes.clone(),
-                checkpoint: p.checkpoint.as_ref().map(|c| pb::Checkpoint { envelope: c.clone() }),
+                checkpoint: p.checkpoint.as_ref().map(|c| pb::Checkpoint {
+                    envelope: c.clone(),
+                }),
             }),
-            canonicalized_body: if with_body { self.body.clone() } else { Vec::new() },
+            canonicalized_body: if with_body {
+                self.body.clone()
+            } else {
+                Vec::new()
+            },
         };
         e.encode_to_vec()
     }
@@ -191,7 +207,9 @@ impl LogEntry {
         }
         let map: std::collections::BTreeMap<String, JsonEntry> = serde_json::from_slice(json)
             .map_err(|e| TlogError(format!("the Rekor response is not a log entry: {e}")))?;
-        map.into_iter().map(|(uuid, e)| Ok((uuid, e.into_entry()?))).collect()
+        map.into_iter()
+            .map(|(uuid, e)| Ok((uuid, e.into_entry()?)))
+            .collect()
     }
 }
 
@@ -240,25 +258,36 @@ pub struct JsonProof {
 
 impl JsonEntry {
     fn into_entry(self) -> Result<LogEntry, TlogError> {
-        let body = STANDARD.decode(&self.body).map_err(|_| TlogError("the log entry body is not base64".into()))?;
-        let log_id = hex_decode(&self.log_id).ok_or_else(|| TlogError("the log id is not hex".into()))?;
+        let body = STANDARD
+            .decode(&self.body)
+            .map_err(|_| TlogError("the log entry body is not base64".into()))?;
+        let log_id =
+            hex_decode(&self.log_id).ok_or_else(|| TlogError("the log id is not hex".into()))?;
         let (set, proof) = match self.verification {
             Some(v) => {
                 let set = v
                     .signed_entry_timestamp
-                    .map(|s| STANDARD.decode(s).map_err(|_| TlogError("the SET is not base64".into())))
+                    .map(|s| {
+                        STANDARD
+                            .decode(s)
+                            .map_err(|_| TlogError("the SET is not base64".into()))
+                    })
                     .transpose()?;
                 let proof = v
                     .inclusion_proof
                     .map(|p| -> Result<InclusionProof, TlogError> {
                         Ok(InclusionProof {
                             log_index: non_negative(p.log_index, "proof index")?,
-                            root_hash: hex_decode(&p.root_hash).ok_or_else(|| TlogError("root hash is not hex".into()))?,
+                            root_hash: hex_decode(&p.root_hash)
+                                .ok_or_else(|| TlogError("root hash is not hex".into()))?,
                             tree_size: non_negative(p.tree_size, "tree size")?,
                             hashes: p
                                 .hashes
                                 .iter()
-                                .map(|h| hex_decode(h).ok_or_else(|| TlogError("proof hash is not hex".into())))
+                                .map(|h| {
+                                    hex_decode(h)
+                                        .ok_or_else(|| TlogError("proof hash is not hex".into()))
+                                })
                                 .collect::<Result<_, _>>()?,
                             checkpoint: p.checkpoint,
                         })
@@ -317,31 +346,43 @@ pub struct HashedRekord {
 
 /// Parses a hashedrekord v0.0.1 body.
 pub fn parse_hashedrekord(body: &[u8]) -> Result<HashedRekord, TlogError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| TlogError("the log entry body is not JSON".into()))?;
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| TlogError("the log entry body is not JSON".into()))?;
     let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let version = v.get("apiVersion").and_then(|k| k.as_str()).unwrap_or("");
     if kind != "hashedrekord" || version != "0.0.1" {
-        return err(format!("the log entry is a {kind} {version} entry, not hashedrekord 0.0.1"));
+        return err(format!(
+            "the log entry is a {kind} {version} entry, not hashedrekord 0.0.1"
+        ));
     }
     let s = |path: &[&str]| -> Result<String, TlogError> {
         let mut cur = &v["spec"];
         for p in path {
             cur = &cur[*p];
         }
-        cur.as_str().map(str::to_string).ok_or_else(|| TlogError(format!("the hashedrekord entry has no spec.{}", path.join("."))))
+        cur.as_str().map(str::to_string).ok_or_else(|| {
+            TlogError(format!(
+                "the hashedrekord entry has no spec.{}",
+                path.join(".")
+            ))
+        })
     };
     if s(&["data", "hash", "algorithm"])? != "sha256" {
         return err("the hashedrekord entry does not use SHA-256");
     }
-    let digest = hex_decode(&s(&["data", "hash", "value"])?).ok_or_else(|| TlogError("entry digest is not hex".into()))?;
+    let digest = hex_decode(&s(&["data", "hash", "value"])?)
+        .ok_or_else(|| TlogError("entry digest is not hex".into()))?;
     let signature = STANDARD
         .decode(s(&["signature", "content"])?)
         .map_err(|_| TlogError("entry signature is not base64".into()))?;
     let public_key = STANDARD
         .decode(s(&["signature", "publicKey", "content"])?)
         .map_err(|_| TlogError("entry public key is not base64".into()))?;
-    Ok(HashedRekord { digest, signature, public_key })
+    Ok(HashedRekord {
+        digest,
+        signature,
+        public_key,
+    })
 }
 
 /// RFC 6962 leaf hash.
@@ -355,7 +396,12 @@ fn node_hash(l: &[u8], r: &[u8]) -> [u8; 32] {
 
 /// Recomputes the root from a leaf hash and an inclusion proof (RFC 9162
 /// section 2.1.3.2); `None` when the proof is malformed for the tree size.
-pub fn root_from_inclusion_proof(index: u64, size: u64, leaf: &[u8; 32], proof: &[Vec<u8>]) -> Option<[u8; 32]> {
+pub fn root_from_inclusion_proof(
+    index: u64,
+    size: u64,
+    leaf: &[u8; 32],
+    proof: &[Vec<u8>],
+) -> Option<[u8; 32]> {
     if index >= size || proof.len() > MAX_PROOF_HASHES {
         return None;
     }
@@ -421,7 +467,9 @@ pub fn parse_checkpoint(note: &str) -> Result<Checkpoint, TlogError> {
         let Some((name, b64)) = rest.rsplit_once(' ') else {
             return err("the checkpoint has a malformed signature line");
         };
-        let raw = STANDARD.decode(b64).map_err(|_| TlogError("the checkpoint signature is not base64".into()))?;
+        let raw = STANDARD
+            .decode(b64)
+            .map_err(|_| TlogError("the checkpoint signature is not base64".into()))?;
         if raw.len() < 5 {
             return err("the checkpoint signature is too short");
         }
@@ -432,7 +480,13 @@ pub fn parse_checkpoint(note: &str) -> Result<Checkpoint, TlogError> {
     if signatures.is_empty() {
         return err("the checkpoint carries no signature");
     }
-    Ok(Checkpoint { origin, size, root_hash, signed_text, signatures })
+    Ok(Checkpoint {
+        origin,
+        size,
+        root_hash,
+        signed_text,
+        signatures,
+    })
 }
 
 /// What a verified entry establishes.
@@ -502,7 +556,11 @@ fn verify_set(entry: &LogEntry, set: &[u8], log: &TransparencyLog) -> Result<(),
     })
 }
 
-fn verify_inclusion(entry: &LogEntry, proof: &InclusionProof, log: &TransparencyLog) -> Result<(), TlogError> {
+fn verify_inclusion(
+    entry: &LogEntry,
+    proof: &InclusionProof,
+    log: &TransparencyLog,
+) -> Result<(), TlogError> {
     let leaf = leaf_hash(&entry.body);
     let root = root_from_inclusion_proof(proof.log_index, proof.tree_size, &leaf, &proof.hashes);
     if root.as_ref().map(|r| r.as_slice()) != Some(proof.root_hash.as_slice()) {
@@ -513,15 +571,25 @@ fn verify_inclusion(entry: &LogEntry, proof: &InclusionProof, log: &Transparency
             hex_lower(&proof.root_hash)
         ));
     }
-    let Some(note) = &proof.checkpoint else { return Ok(()) };
+    let Some(note) = &proof.checkpoint else {
+        return Ok(());
+    };
     let cp = parse_checkpoint(note)?;
     if cp.size != proof.tree_size || cp.root_hash != proof.root_hash {
-        return err("the signed checkpoint does not match the inclusion proof's tree size and root");
+        return err(
+            "the signed checkpoint does not match the inclusion proof's tree size and root",
+        );
     }
     let hint = crypto::sha256(&log.key_spki);
     let signed = cp.signatures.iter().any(|(_, h, sig)| {
         h[..] == hint[..4]
-            && crypto::verify(&log.key, checkpoint_scheme(log), cp.signed_text.as_bytes(), sig).is_ok()
+            && crypto::verify(
+                &log.key,
+                checkpoint_scheme(log),
+                cp.signed_text.as_bytes(),
+                sig,
+            )
+            .is_ok()
     });
     if !signed {
         return err(format!(
@@ -576,11 +644,18 @@ mod tests {
             let root = build_tree(&leaves);
             for i in 0..n {
                 let p = proof(&leaves, i);
-                assert_eq!(root_from_inclusion_proof(i as u64, n as u64, &leaves[i], &p), Some(root), "n={n} i={i}");
+                assert_eq!(
+                    root_from_inclusion_proof(i as u64, n as u64, &leaves[i], &p),
+                    Some(root),
+                    "n={n} i={i}"
+                );
                 if !p.is_empty() {
                     let mut bad = p.clone();
                     bad[0][0] ^= 1;
-                    assert_ne!(root_from_inclusion_proof(i as u64, n as u64, &leaves[i], &bad), Some(root));
+                    assert_ne!(
+                        root_from_inclusion_proof(i as u64, n as u64, &leaves[i], &bad),
+                        Some(root)
+                    );
                 }
             }
         }

@@ -95,7 +95,12 @@ impl Clone for CertificateAuthority {
 impl CertificateAuthority {
     /// A CA from its chain (issuing certificate first).
     pub fn new(uri: String, chain: Vec<Certificate>, valid_for: Validity) -> Self {
-        CertificateAuthority { uri, chain, valid_for, chain_checked: OnceLock::new() }
+        CertificateAuthority {
+            uri,
+            chain,
+            valid_for,
+            chain_checked: OnceLock::new(),
+        }
     }
 
     /// Checks once that each certificate of the chain is signed by the next
@@ -197,24 +202,38 @@ struct JsonCert {
 }
 
 fn validity(v: Option<JsonValidity>, what: &str) -> Result<Validity, TrustError> {
-    let Some(v) = v else { return Ok(Validity::default()) };
-    let parse = |s: Option<String>| -> Result<Option<i64>, TrustError> {
-        s.map(|s| time::parse_rfc3339(&s).ok_or_else(|| TrustError(format!("{what}: invalid time \"{s}\""))))
-            .transpose()
+    let Some(v) = v else {
+        return Ok(Validity::default());
     };
-    Ok(Validity { start: parse(v.start)?, end: parse(v.end)? })
+    let parse = |s: Option<String>| -> Result<Option<i64>, TrustError> {
+        s.map(|s| {
+            time::parse_rfc3339(&s)
+                .ok_or_else(|| TrustError(format!("{what}: invalid time \"{s}\"")))
+        })
+        .transpose()
+    };
+    Ok(Validity {
+        start: parse(v.start)?,
+        end: parse(v.end)?,
+    })
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, TrustError> {
-    STANDARD.decode(s).map_err(|_| TrustError(format!("{what} is not valid base64")))
+    STANDARD
+        .decode(s)
+        .map_err(|_| TrustError(format!("{what} is not valid base64")))
 }
 
 fn log_from_json(l: JsonLog, what: &str) -> Result<Option<TransparencyLog>, TrustError> {
     // Keys without raw bytes (or of unsupported types) are skipped: a root
     // may list logs this client never uses.
-    let Some(raw) = l.public_key.raw_bytes else { return Ok(None) };
+    let Some(raw) = l.public_key.raw_bytes else {
+        return Ok(None);
+    };
     let spki = b64(&raw, what)?;
-    let Ok(key) = PublicKey::from_spki(&spki) else { return Ok(None) };
+    let Ok(key) = PublicKey::from_spki(&spki) else {
+        return Ok(None);
+    };
     let log_id = match l.log_id {
         Some(id) => b64(&id.key_id, what)?,
         None => crypto::sha256(&spki).to_vec(),
@@ -234,29 +253,46 @@ fn ca_from_json(c: JsonCa, what: &str) -> Result<CertificateAuthority, TrustErro
         .certificates
         .iter()
         .map(|cert| {
-            Certificate::from_der(b64(&cert.raw_bytes, what)?).map_err(|e| TrustError(format!("{what}: {e}")))
+            Certificate::from_der(b64(&cert.raw_bytes, what)?)
+                .map_err(|e| TrustError(format!("{what}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if chain.is_empty() {
-        return Err(TrustError(format!("{what}: a certificate authority has an empty chain")));
+        return Err(TrustError(format!(
+            "{what}: a certificate authority has an empty chain"
+        )));
     }
-    Ok(CertificateAuthority::new(c.uri, chain, validity(c.valid_for, what)?))
+    Ok(CertificateAuthority::new(
+        c.uri,
+        chain,
+        validity(c.valid_for, what)?,
+    ))
 }
 
 impl TrustedRoot {
     /// Parses a TrustedRoot JSON document; `source` names it in messages.
     pub fn from_json(json: &str, source: &str) -> Result<TrustedRoot, TrustError> {
         if json.len() > MAX_TRUST_FILE {
-            return Err(TrustError(format!("{source} is larger than {MAX_TRUST_FILE} bytes")));
+            return Err(TrustError(format!(
+                "{source} is larger than {MAX_TRUST_FILE} bytes"
+            )));
         }
-        let root: JsonRoot = serde_json::from_str(json)
-            .map_err(|e| TrustError(format!("{source} is not a valid Sigstore trusted root: {e}")))?;
+        let root: JsonRoot = serde_json::from_str(json).map_err(|e| {
+            TrustError(format!(
+                "{source} is not a valid Sigstore trusted root: {e}"
+            ))
+        })?;
         if let Some(mt) = &root.media_type {
             if !mt.starts_with("application/vnd.dev.sigstore.trustedroot") {
-                return Err(TrustError(format!("{source} has media type \"{mt}\", not a Sigstore trusted root")));
+                return Err(TrustError(format!(
+                    "{source} has media type \"{mt}\", not a Sigstore trusted root"
+                )));
             }
         }
-        let mut out = TrustedRoot { source: source.to_string(), ..Default::default() };
+        let mut out = TrustedRoot {
+            source: source.to_string(),
+            ..Default::default()
+        };
         for l in root.tlogs {
             out.tlogs.extend(log_from_json(l, source)?);
         }
@@ -270,7 +306,9 @@ impl TrustedRoot {
             out.timestamp_authorities.push(ca_from_json(c, source)?);
         }
         if out.certificate_authorities.is_empty() {
-            return Err(TrustError(format!("{source} lists no certificate authorities")));
+            return Err(TrustError(format!(
+                "{source} lists no certificate authorities"
+            )));
         }
         Ok(out)
     }
@@ -278,8 +316,11 @@ impl TrustedRoot {
     /// The embedded public-good root.
     pub fn public_good() -> TrustedRoot {
         // The embedded document is tested; failing here is a build defect.
-        TrustedRoot::from_json(PUBLIC_GOOD_TRUSTED_ROOT, "the embedded public-good trusted root")
-            .unwrap_or_default()
+        TrustedRoot::from_json(
+            PUBLIC_GOOD_TRUSTED_ROOT,
+            "the embedded public-good trusted root",
+        )
+        .unwrap_or_default()
     }
 
     /// Reads a trusted_root.json file.
@@ -296,8 +337,11 @@ impl TrustedRoot {
         let certs = crate::x509::certificates_from_pem(&text)
             .map_err(|e| TrustError(format!("{}: {e}", path.display())))?;
         let chain = order_chain(certs);
-        self.certificate_authorities =
-            vec![CertificateAuthority::new(path.display().to_string(), chain, Validity::default())];
+        self.certificate_authorities = vec![CertificateAuthority::new(
+            path.display().to_string(),
+            chain,
+            Validity::default(),
+        )];
         Ok(())
     }
 
@@ -328,7 +372,8 @@ fn log_from_pem(path: &std::path::Path, what: &str) -> Result<TransparencyLog, T
     let text = read_bounded(path, what)?;
     let spki = crate::pem::decode_one(&text, "PUBLIC KEY")
         .map_err(|e| TrustError(format!("{what} {}: {e}", path.display())))?;
-    let key = PublicKey::from_spki(&spki).map_err(|e| TrustError(format!("{what} {}: {e}", path.display())))?;
+    let key = PublicKey::from_spki(&spki)
+        .map_err(|e| TrustError(format!("{what} {}: {e}", path.display())))?;
     Ok(TransparencyLog {
         base_url: String::new(),
         key,
@@ -339,13 +384,24 @@ fn log_from_pem(path: &std::path::Path, what: &str) -> Result<TransparencyLog, T
 }
 
 fn read_bounded(path: &std::path::Path, what: &str) -> Result<String, TrustError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| TrustError(format!("cannot read the {what} file {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        TrustError(format!(
+            "cannot read the {what} file {}: {e}",
+            path.display()
+        ))
+    })?;
     if meta.len() > MAX_TRUST_FILE as u64 {
-        return Err(TrustError(format!("the {what} file {} is too large", path.display())));
+        return Err(TrustError(format!(
+            "the {what} file {} is too large",
+            path.display()
+        )));
     }
-    std::fs::read_to_string(path)
-        .map_err(|e| TrustError(format!("cannot read the {what} file {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| {
+        TrustError(format!(
+            "cannot read the {what} file {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Orders certificates issuing-first: each certificate followed by its issuer.
@@ -354,10 +410,17 @@ fn order_chain(mut certs: Vec<Certificate>) -> Vec<Certificate> {
     let mut out = Vec::with_capacity(certs.len());
     let start = certs
         .iter()
-        .position(|c| !certs.iter().any(|o| !std::ptr::eq(o, c) && o.issuer() == c.subject() && !o.is_self_issued()))
+        .position(|c| {
+            !certs
+                .iter()
+                .any(|o| !std::ptr::eq(o, c) && o.issuer() == c.subject() && !o.is_self_issued())
+        })
         .unwrap_or(0);
     out.push(certs.remove(start));
-    while let Some(i) = certs.iter().position(|c| out.last().is_some_and(|l| l.issuer() == c.subject())) {
+    while let Some(i) = certs
+        .iter()
+        .position(|c| out.last().is_some_and(|l| l.issuer() == c.subject()))
+    {
         out.push(certs.remove(i));
     }
     out.extend(certs);
@@ -374,7 +437,10 @@ mod tests {
         assert_eq!(r.certificate_authorities.len(), 2);
         assert_eq!(r.ctlogs.len(), 2);
         assert_eq!(r.tlogs.len(), 2);
-        assert!(r.tlogs.iter().any(|l| l.log_id == crypto::sha256(&l.key_spki)));
+        assert!(r
+            .tlogs
+            .iter()
+            .any(|l| l.log_id == crypto::sha256(&l.key_spki)));
         for ca in &r.certificate_authorities {
             ca.check_chain().unwrap();
         }
@@ -383,7 +449,10 @@ mod tests {
     #[test]
     fn rejects_bad_roots() {
         assert!(TrustedRoot::from_json("{", "x").is_err());
-        assert!(TrustedRoot::from_json("{}", "x").unwrap_err().0.contains("no certificate authorities"));
+        assert!(TrustedRoot::from_json("{}", "x")
+            .unwrap_err()
+            .0
+            .contains("no certificate authorities"));
         assert!(TrustedRoot::from_json(r#"{"mediaType":"text/plain"}"#, "x").is_err());
     }
 }

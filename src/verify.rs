@@ -122,7 +122,7 @@ pub struct Failure {
     /// A sentence for the user.
     pub message: String,
     /// The signer's certificate, when one was found.
-    pub certificate: Option<Certificate>,
+    pub certificate: Option<Box<Certificate>>,
 }
 
 impl fmt::Display for Failure {
@@ -134,7 +134,11 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 fn fail(kind: FailureKind, message: impl Into<String>, cert: Option<&Certificate>) -> Failure {
-    Failure { kind, message: message.into(), certificate: cert.cloned() }
+    Failure {
+        kind,
+        message: message.into(),
+        certificate: cert.map(|c| Box::new(c.clone())),
+    }
 }
 
 /// What a signature is over, when known: needed to find online-mode entries,
@@ -150,14 +154,27 @@ pub struct ObjectInfo {
 impl ObjectInfo {
     /// Infers the object kind and hash algorithm from a payload git passed.
     pub fn from_payload(payload: &[u8]) -> ObjectInfo {
-        let kind = if payload.starts_with(b"object ") { ObjectKind::Tag } else { ObjectKind::Commit };
-        ObjectInfo { kind, algo: HashAlgo::detect(payload) }
+        let kind = if payload.starts_with(b"object ") {
+            ObjectKind::Tag
+        } else {
+            ObjectKind::Commit
+        };
+        ObjectInfo {
+            kind,
+            algo: HashAlgo::detect(payload),
+        }
     }
 }
 
 /// Verifies `signature` (armored or DER) over `payload`.
-pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Context<'_>) -> Result<Verified, Failure> {
-    let der = crate::cms::unarmor(signature).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
+pub fn verify(
+    payload: &[u8],
+    signature: &[u8],
+    object: ObjectInfo,
+    ctx: &Context<'_>,
+) -> Result<Verified, Failure> {
+    let der =
+        crate::cms::unarmor(signature).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
     let sd = SignedData::from_der(&der).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
     let si = &sd.signer;
     let cert = sd.signer_certificate().ok_or_else(|| {
@@ -178,8 +195,11 @@ pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Contex
     let c = Some(cert);
 
     // Content binding: the signed attributes must commit to this payload.
-    si.check_content_type().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
-    let digest = si.message_digest().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
+    si.check_content_type()
+        .map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
+    let digest = si
+        .message_digest()
+        .map_err(|e| fail(FailureKind::BadSignature, e.0, c))?;
     if digest != si.digest.digest(payload) {
         return Err(fail(
             FailureKind::BadSignature,
@@ -193,7 +213,9 @@ pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Contex
     }
 
     // The signature over the signed attributes, exactly as encoded.
-    let key = cert.public_key().map_err(|e| fail(FailureKind::Unparseable, e.to_string(), c))?;
+    let key = cert
+        .public_key()
+        .map_err(|e| fail(FailureKind::Unparseable, e.to_string(), c))?;
     let scheme = SigScheme::from_algorithm(&si.signature_algorithm, Some(si.digest))
         .map_err(|e| fail(FailureKind::Unparseable, e, c))?;
     crypto::verify(&key, scheme, &si.signed_attrs_der, &si.signature).map_err(|_| {
@@ -206,7 +228,8 @@ pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Contex
 
     // Who issued the certificate comes first; the log then fixes the time
     // at which the path is checked.
-    let issuers = chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let issuers =
+        chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
     let tlog_status = transparency_log(payload, signature, &sd, cert, object, ctx)?;
     let time = match tlog_status.entry() {
         Some(e) => e.integrated_time,
@@ -240,8 +263,9 @@ pub fn verify(payload: &[u8], signature: &[u8], object: ObjectInfo, ctx: &Contex
         }
     }
 
-    let (issuer, claims, sct_time_ms) = certificate_at(cert, &issuers, time, ctx.root, ctx.require_sct)
-        .map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let (issuer, claims, sct_time_ms) =
+        certificate_at(cert, &issuers, time, ctx.root, ctx.require_sct)
+            .map_err(|e| fail(FailureKind::Untrusted, e, c))?;
     Ok(Verified {
         certificate: cert.clone(),
         claims,
@@ -264,7 +288,11 @@ pub fn certificate_at(
     let path = chain::verify_path(cert, issuers, at)?;
     chain::check_leaf_profile(cert)?;
     let claims = Claims::from_certificate(cert).map_err(|e| e.to_string())?;
-    let sct = if require_sct { Some(sct::verify_embedded(cert, path.issuer, root)?) } else { None };
+    let sct = if require_sct {
+        Some(sct::verify_embedded(cert, path.issuer, root)?)
+    } else {
+        None
+    };
     Ok((path.issuer.clone(), claims, sct))
 }
 
@@ -283,17 +311,25 @@ fn transparency_log(
 ) -> Result<TlogStatus, Failure> {
     let si = &sd.signer;
     let c = Some(cert);
-    if let Some(entry) = embedded_entry(sd, cert).map_err(|e| fail(FailureKind::Untrusted, e.0, c))? {
-        let v = tlog::verify_entry(&entry, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e.0, c))?;
+    if let Some(entry) =
+        embedded_entry(sd, cert).map_err(|e| fail(FailureKind::Untrusted, e.0, c))?
+    {
+        let v = tlog::verify_entry(&entry, ctx.root)
+            .map_err(|e| fail(FailureKind::Untrusted, e.0, c))?;
         return Ok(TlogStatus::Embedded(v));
     }
     // Online mode: Rekor holds a hashedrekord over sha256(hex object id).
     let reason = match (ctx.missing_tlog, ctx.rekor) {
-        (MissingTlog::Skip, _) => return Ok(TlogStatus::NotChecked("transparency log checks were turned off".into())),
+        (MissingTlog::Skip, _) => {
+            return Ok(TlogStatus::NotChecked(
+                "transparency log checks were turned off".into(),
+            ))
+        }
         (_, None) => {
             if ctx.missing_tlog == MissingTlog::SearchOrSkip {
                 return Ok(TlogStatus::NotChecked(
-                    "the signature has no embedded log entry and no Rekor lookup was possible".into(),
+                    "the signature has no embedded log entry and no Rekor lookup was possible"
+                        .into(),
                 ));
             }
             return Err(fail(
@@ -325,7 +361,9 @@ fn transparency_log(
         }
     };
     let _ = si;
-    Ok(TlogStatus::NotChecked(format!("Rekor could not be searched: {reason}")))
+    Ok(TlogStatus::NotChecked(format!(
+        "Rekor could not be searched: {reason}"
+    )))
 }
 
 enum OnlineError {
@@ -358,11 +396,15 @@ fn find_online_entry(
     rekor: &dyn TlogLookup,
     root: &TrustedRoot,
 ) -> Result<VerifiedEntry, OnlineError> {
-    let key = cert.public_key().map_err(|e| OnlineError::Invalid(e.to_string()))?;
+    let key = cert
+        .public_key()
+        .map_err(|e| OnlineError::Invalid(e.to_string()))?;
     let mut rejected = Vec::new();
     for id in ids {
         let digest = crypto::sha256(id.as_bytes());
-        let entries = rekor.entries_by_digest(&digest).map_err(|e| OnlineError::Unreachable(e.0))?;
+        let entries = rekor
+            .entries_by_digest(&digest)
+            .map_err(|e| OnlineError::Unreachable(e.0))?;
         for entry in entries {
             let body = match tlog::parse_hashedrekord(&entry.body) {
                 Ok(b) => b,
@@ -374,7 +416,14 @@ fn find_online_entry(
             if body.digest != digest || !entry_names_certificate(&body.public_key, cert) {
                 continue;
             }
-            if crypto::verify_prehashed(&key, crypto::default_scheme(&key), &digest, &body.signature).is_err() {
+            if crypto::verify_prehashed(
+                &key,
+                crypto::default_scheme(&key),
+                &digest,
+                &body.signature,
+            )
+            .is_err()
+            {
                 rejected.push("an entry's signature over the object id does not verify".into());
                 continue;
             }
@@ -384,7 +433,11 @@ fn find_online_entry(
             }
         }
     }
-    let detail = if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join("; ")) };
+    let detail = if rejected.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", rejected.join("; "))
+    };
     Err(OnlineError::Invalid(format!(
         "no transparency log entry found for this signature: {} has no valid entry for object {} signed by this \
          certificate{detail}",
@@ -394,7 +447,9 @@ fn find_online_entry(
 }
 
 fn entry_names_certificate(public_key: &[u8], cert: &Certificate) -> bool {
-    let Ok(text) = std::str::from_utf8(public_key) else { return false };
+    let Ok(text) = std::str::from_utf8(public_key) else {
+        return false;
+    };
     match pem::decode_all(text) {
         Ok(blocks) => blocks.iter().any(|b| match b.label.as_str() {
             "CERTIFICATE" => b.der == cert.der(),
@@ -414,7 +469,8 @@ fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogEntry
         .map_err(|e| TlogError(e.0))?
         .filter(|v| v.first() == Some(&tag::OCTET_STRING))
     {
-        let os = asn1::parse_single(&v, tag::OCTET_STRING, "Rekor log entry").map_err(|e| TlogError(e.to_string()))?;
+        let os = asn1::parse_single(&v, tag::OCTET_STRING, "Rekor log entry")
+            .map_err(|e| TlogError(e.to_string()))?;
         LogEntry::from_protobuf(os.value)?
     } else if let Some(e) = legacy_split_entry(sd)? {
         e
@@ -430,7 +486,8 @@ fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogEntry
     );
     if !entry.body.is_empty() && entry.body != rebuilt {
         return Err(TlogError(
-            "the embedded log entry is for a different signature than the one it is attached to".into(),
+            "the embedded log entry is for a different signature than the one it is attached to"
+                .into(),
         ));
     }
     entry.body = rebuilt;
@@ -444,10 +501,17 @@ fn legacy_split_entry(sd: &SignedData) -> Result<Option<LogEntry>, TlogError> {
     let get = |arc: u8| -> Result<Option<Vec<u8>>, TlogError> {
         let mut id = oid::REKOR_LEGACY_PREFIX.to_vec();
         id.push(arc);
-        si.unsigned_value(&id, "legacy Rekor attribute").map_err(|e| TlogError(e.0))
+        si.unsigned_value(&id, "legacy Rekor attribute")
+            .map_err(|e| TlogError(e.0))
     };
-    let Some(log_id) = get(1)? else { return Ok(None) };
-    let bad = |what: &str| TlogError(format!("the legacy embedded Rekor entry has an invalid {what}"));
+    let Some(log_id) = get(1)? else {
+        return Ok(None);
+    };
+    let bad = |what: &str| {
+        TlogError(format!(
+            "the legacy embedded Rekor entry has an invalid {what}"
+        ))
+    };
     let int = |arc: u8, what: &str| -> Result<u64, TlogError> {
         let v = get(arc)?.ok_or_else(|| bad(what))?;
         asn1::parse_single(&v, tag::INTEGER, "legacy Rekor attribute")
@@ -455,30 +519,40 @@ fn legacy_split_entry(sd: &SignedData) -> Result<Option<LogEntry>, TlogError> {
             .map_err(|_| bad(what))
     };
     let text = |v: &[u8], what: &str| -> Result<String, TlogError> {
-        let t = asn1::parse_single(v, v.first().copied().unwrap_or(0), "legacy Rekor attribute").map_err(|_| bad(what))?;
+        let t = asn1::parse_single(v, v.first().copied().unwrap_or(0), "legacy Rekor attribute")
+            .map_err(|_| bad(what))?;
         t.string("legacy Rekor attribute").map_err(|_| bad(what))
     };
     let log_id = asn1::hex_decode(&text(&log_id, "log id")?).ok_or_else(|| bad("log id"))?;
     let set_raw = get(3)?.ok_or_else(|| bad("SET"))?;
-    let set = asn1::parse_single(&set_raw, tag::OCTET_STRING, "SET").map_err(|_| bad("SET"))?.value.to_vec();
+    let set = asn1::parse_single(&set_raw, tag::OCTET_STRING, "SET")
+        .map_err(|_| bad("SET"))?
+        .value
+        .to_vec();
     let checkpoint = match get(4)? {
         Some(v) => Some(text(&v, "checkpoint")?),
         None => None,
     };
     let hashes_raw = get(5)?.ok_or_else(|| bad("proof hashes"))?;
-    let seq = asn1::parse_single(&hashes_raw, tag::SEQUENCE, "hashes").map_err(|_| bad("proof hashes"))?;
+    let seq = asn1::parse_single(&hashes_raw, tag::SEQUENCE, "hashes")
+        .map_err(|_| bad("proof hashes"))?;
     let mut r = seq.reader();
     let mut hashes = Vec::new();
     while !r.is_empty() {
         let h = r.read_any("hash").map_err(|_| bad("proof hashes"))?;
-        hashes.push(asn1::hex_decode(&text(h.raw, "proof hash")?).ok_or_else(|| bad("proof hash"))?);
+        hashes
+            .push(asn1::hex_decode(&text(h.raw, "proof hash")?).ok_or_else(|| bad("proof hash"))?);
     }
-    let root_hash = asn1::hex_decode(&text(&get(6)?.ok_or_else(|| bad("root hash"))?, "root hash")?)
-        .ok_or_else(|| bad("root hash"))?;
+    let root_hash = asn1::hex_decode(&text(
+        &get(6)?.ok_or_else(|| bad("root hash"))?,
+        "root hash",
+    )?)
+    .ok_or_else(|| bad("root hash"))?;
     Ok(Some(LogEntry {
         log_index: int(2, "log index")?,
         log_id,
-        integrated_time: i64::try_from(int(0, "integrated time")?).map_err(|_| bad("integrated time"))?,
+        integrated_time: i64::try_from(int(0, "integrated time")?)
+            .map_err(|_| bad("integrated time"))?,
         body: Vec::new(),
         set: Some(set),
         proof: Some(tlog::InclusionProof {

@@ -121,7 +121,10 @@ impl Certificate {
     /// Parses DER. Trailing bytes and oversized input are refused.
     pub fn from_der(der: Vec<u8>) -> Result<Certificate, CertError> {
         if der.len() > MAX_CERT_LEN {
-            return Err(CertError(format!("{} bytes is larger than the {MAX_CERT_LEN}-byte limit", der.len())));
+            return Err(CertError(format!(
+                "{} bytes is larger than the {MAX_CERT_LEN}-byte limit",
+                der.len()
+            )));
         }
         let parsed = parse(&der)?;
         Ok(Certificate { der, ..parsed })
@@ -129,7 +132,8 @@ impl Certificate {
 
     /// Parses a PEM `CERTIFICATE` block.
     pub fn from_pem(text: &str) -> Result<Certificate, CertError> {
-        let der = crate::pem::decode_one(text, "CERTIFICATE").map_err(|e| CertError(e.to_string()))?;
+        let der =
+            crate::pem::decode_one(text, "CERTIFICATE").map_err(|e| CertError(e.to_string()))?;
         Certificate::from_der(der)
     }
 
@@ -175,34 +179,48 @@ impl Certificate {
     }
     /// Extensions in order.
     pub fn extensions(&self) -> impl Iterator<Item = (&[u8], bool, &[u8])> {
-        self.extensions
-            .iter()
-            .map(|e| (&self.der[e.oid.clone()], e.critical, &self.der[e.value.clone()]))
+        self.extensions.iter().map(|e| {
+            (
+                &self.der[e.oid.clone()],
+                e.critical,
+                &self.der[e.value.clone()],
+            )
+        })
     }
     /// The value (OCTET STRING contents) of the extension `id`, if present.
     pub fn extension(&self, id: &[u8]) -> Option<&[u8]> {
-        self.extensions.iter().find(|e| &self.der[e.oid.clone()] == id).map(|e| &self.der[e.value.clone()])
+        self.extensions
+            .iter()
+            .find(|e| &self.der[e.oid.clone()] == id)
+            .map(|e| &self.der[e.value.clone()])
     }
     /// True if extension `id` is present and marked critical.
     pub fn is_critical(&self, id: &[u8]) -> bool {
-        self.extensions.iter().any(|e| &self.der[e.oid.clone()] == id && e.critical)
+        self.extensions
+            .iter()
+            .any(|e| &self.der[e.oid.clone()] == id && e.critical)
     }
 
     /// Checks this certificate's signature with `issuer`'s key.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), VerifyError> {
-        let key = issuer.public_key().map_err(|e| VerifyError::Mismatch(e.to_string()))?;
+        let key = issuer
+            .public_key()
+            .map_err(|e| VerifyError::Mismatch(e.to_string()))?;
         self.verify_signed_by_key(&key)
     }
 
     /// Checks this certificate's signature with `key`.
     pub fn verify_signed_by_key(&self, key: &PublicKey) -> Result<(), VerifyError> {
-        let scheme = SigScheme::from_algorithm(self.signature_algorithm(), None).map_err(VerifyError::Mismatch)?;
+        let scheme = SigScheme::from_algorithm(self.signature_algorithm(), None)
+            .map_err(VerifyError::Mismatch)?;
         crypto::verify(key, scheme, self.tbs(), self.signature())
     }
 
     /// basicConstraints: (cA, pathLenConstraint), or None when absent.
     pub fn basic_constraints(&self) -> Result<Option<(bool, Option<u64>)>, CertError> {
-        let Some(v) = self.extension(oid::BASIC_CONSTRAINTS) else { return Ok(None) };
+        let Some(v) = self.extension(oid::BASIC_CONSTRAINTS) else {
+            return Ok(None);
+        };
         let seq = asn1::parse_single(v, tag::SEQUENCE, "basicConstraints")?;
         let mut r = seq.reader();
         let ca = match r.read_optional(tag::BOOLEAN, "basicConstraints")? {
@@ -220,9 +238,14 @@ impl Certificate {
     /// keyUsage bits as a u16 (bit 0 = digitalSignature is 0x8000 >> 0 ... we
     /// return the BIT STRING's first two octets big-endian), None when absent.
     pub fn key_usage(&self) -> Result<Option<u16>, CertError> {
-        let Some(v) = self.extension(oid::KEY_USAGE) else { return Ok(None) };
+        let Some(v) = self.extension(oid::KEY_USAGE) else {
+            return Ok(None);
+        };
         let t = asn1::parse_single(v, tag::BIT_STRING, "keyUsage")?;
-        let (_, bits) = t.value.split_first().ok_or_else(|| CertError("empty keyUsage".into()))?;
+        let (_, bits) = t
+            .value
+            .split_first()
+            .ok_or_else(|| CertError("empty keyUsage".into()))?;
         let hi = bits.first().copied().unwrap_or(0);
         let lo = bits.get(1).copied().unwrap_or(0);
         Ok(Some(u16::from_be_bytes([hi, lo])))
@@ -230,7 +253,9 @@ impl Certificate {
 
     /// extKeyUsage purposes, None when absent.
     pub fn ext_key_usage(&self) -> Result<Option<Vec<Vec<u8>>>, CertError> {
-        let Some(v) = self.extension(oid::EXT_KEY_USAGE) else { return Ok(None) };
+        let Some(v) = self.extension(oid::EXT_KEY_USAGE) else {
+            return Ok(None);
+        };
         let seq = asn1::parse_single(v, tag::SEQUENCE, "extKeyUsage")?;
         let mut r = seq.reader();
         let mut out = Vec::new();
@@ -243,7 +268,9 @@ impl Certificate {
     /// subjectKeyIdentifier.
     pub fn subject_key_id(&self) -> Option<&[u8]> {
         let v = self.extension(oid::SUBJECT_KEY_ID)?;
-        asn1::parse_single(v, tag::OCTET_STRING, "subjectKeyIdentifier").ok().map(|t| t.value)
+        asn1::parse_single(v, tag::OCTET_STRING, "subjectKeyIdentifier")
+            .ok()
+            .map(|t| t.value)
     }
 
     /// authorityKeyIdentifier's keyIdentifier.
@@ -251,12 +278,17 @@ impl Certificate {
         let v = self.extension(oid::AUTHORITY_KEY_ID)?;
         let seq = asn1::parse_single(v, tag::SEQUENCE, "authorityKeyIdentifier").ok()?;
         let mut r = seq.reader();
-        r.read_optional(tag::context(0, false), "keyIdentifier").ok().flatten().map(|t| t.value)
+        r.read_optional(tag::context(0, false), "keyIdentifier")
+            .ok()
+            .flatten()
+            .map(|t| t.value)
     }
 
     /// subjectAltName entries (empty when absent).
     pub fn subject_alt_names(&self) -> Result<Vec<GeneralName>, CertError> {
-        let Some(v) = self.extension(oid::SUBJECT_ALT_NAME) else { return Ok(Vec::new()) };
+        let Some(v) = self.extension(oid::SUBJECT_ALT_NAME) else {
+            return Ok(Vec::new());
+        };
         let seq = asn1::parse_single(v, tag::SEQUENCE, "subjectAltName")?;
         let mut r = seq.reader();
         let mut out = Vec::new();
@@ -275,7 +307,8 @@ impl Certificate {
 
 fn parse_general_name(gn: &Tlv<'_>) -> Result<GeneralName, CertError> {
     let text = |v: &[u8], what: &str| {
-        String::from_utf8(v.to_vec()).map_err(|_| CertError(format!("{what} in subjectAltName is not valid text")))
+        String::from_utf8(v.to_vec())
+            .map_err(|_| CertError(format!("{what} in subjectAltName is not valid text")))
     };
     Ok(match gn.tag {
         0x81 => GeneralName::Email(text(gn.value, "email")?),
@@ -286,9 +319,18 @@ fn parse_general_name(gn: &Tlv<'_>) -> Result<GeneralName, CertError> {
             let mut r = gn.reader();
             let type_id = r.read(tag::OID, "otherName")?;
             let wrapped = r.read(tag::context(0, true), "otherName value")?;
-            let inner = asn1::parse_single(wrapped.value, wrapped.value.first().copied().unwrap_or(0), "otherName value")?;
-            let value = inner.string("otherName value").unwrap_or_else(|_| asn1::hex_lower(inner.value));
-            GeneralName::Other { oid: asn1::oid_to_string(type_id.value), value }
+            let inner = asn1::parse_single(
+                wrapped.value,
+                wrapped.value.first().copied().unwrap_or(0),
+                "otherName value",
+            )?;
+            let value = inner
+                .string("otherName value")
+                .unwrap_or_else(|_| asn1::hex_lower(inner.value));
+            GeneralName::Other {
+                oid: asn1::oid_to_string(type_id.value),
+                value,
+            }
         }
         t => GeneralName::Unsupported(t),
     })
@@ -317,7 +359,9 @@ fn parse(der: &[u8]) -> Result<Certificate, CertError> {
     }
     let inner_alg = t.read(tag::SEQUENCE, "signature")?;
     if inner_alg.raw != sig_alg.raw {
-        return Err(CertError("the TBS and outer signature algorithms differ".into()));
+        return Err(CertError(
+            "the TBS and outer signature algorithms differ".into(),
+        ));
     }
     let issuer = t.read(tag::SEQUENCE, "issuer")?;
     let validity = t.read(tag::SEQUENCE, "validity")?;
@@ -345,8 +389,14 @@ fn parse(der: &[u8]) -> Result<Certificate, CertError> {
             };
             let value = x.read(tag::OCTET_STRING, "extnValue")?;
             x.finish("Extension")?;
-            if extensions.iter().any(|e: &Extension| &der[e.oid.clone()] == id.value) {
-                return Err(CertError(format!("extension {} appears twice", asn1::oid_to_string(id.value))));
+            if extensions
+                .iter()
+                .any(|e: &Extension| &der[e.oid.clone()] == id.value)
+            {
+                return Err(CertError(format!(
+                    "extension {} appears twice",
+                    asn1::oid_to_string(id.value)
+                )));
             }
             extensions.push(Extension {
                 oid: asn1::range_of(der, id.value),
@@ -390,11 +440,19 @@ impl Certificate {
         let new_wrapper = asn1::encode(tag::context(3, true), &ext_seq);
         // The TBS contents: everything before the extensions, the new
         // extensions, and anything after (nothing, for valid certificates).
-        let tbs = asn1::parse_single(&self.der[tbs_range.clone()], tag::SEQUENCE, "TBSCertificate").ok()?;
+        let tbs = asn1::parse_single(
+            &self.der[tbs_range.clone()],
+            tag::SEQUENCE,
+            "TBSCertificate",
+        )
+        .ok()?;
         let content_start = tbs_range.start + (tbs.raw.len() - tbs.value.len());
         let before = &self.der[content_start..wrapper.start];
         let after = &self.der[wrapper.end..tbs_range.end];
-        Some(asn1::encode_parts(tag::SEQUENCE, &[before, &new_wrapper, after]))
+        Some(asn1::encode_parts(
+            tag::SEQUENCE,
+            &[before, &new_wrapper, after],
+        ))
     }
 }
 
@@ -427,7 +485,9 @@ pub fn name_to_string(name: &[u8]) -> String {
                 let mut ar = atv.reader();
                 let t = ar.read(tag::OID, "attribute type")?;
                 let v = ar.read_any("attribute value")?;
-                let value = v.string("attribute value").unwrap_or_else(|_| format!("#{}", asn1::hex_lower(v.raw)));
+                let value = v
+                    .string("attribute value")
+                    .unwrap_or_else(|_| format!("#{}", asn1::hex_lower(v.raw)));
                 parts.push(format!("{}={}", attr_name(t.value), escape_rdn(&value)));
             }
             rdns.push(parts.join("+"));
@@ -467,7 +527,10 @@ pub fn certificates_from_pem(text: &str) -> Result<Vec<Certificate>, CertError> 
         .into_iter()
         .map(|b| {
             if b.label != "CERTIFICATE" {
-                return Err(CertError(format!("PEM block \"{}\" is not a CERTIFICATE", b.label)));
+                return Err(CertError(format!(
+                    "PEM block \"{}\" is not a CERTIFICATE",
+                    b.label
+                )));
             }
             Certificate::from_der(b.der)
         })

@@ -13,12 +13,23 @@ use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 
 fn sample(name: &str) -> (Vec<u8>, Vec<u8>) {
     let data = std::fs::read(fixtures().join("objects/gitsign").join(name)).unwrap();
-    let s = gitobj::split_commit(&data, HashAlgo::Sha1).unwrap().unwrap();
+    let s = gitobj::split_commit(&data, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
     (s.payload, s.signature)
 }
 
-fn verify_bytes(payload: &[u8], sig: &[u8], root: &TrustedRoot) -> Result<verify::Verified, verify::Failure> {
-    let ctx = Context { root, require_sct: true, rekor: None, missing_tlog: MissingTlog::Skip };
+fn verify_bytes(
+    payload: &[u8],
+    sig: &[u8],
+    root: &TrustedRoot,
+) -> Result<verify::Verified, verify::Failure> {
+    let ctx = Context {
+        root,
+        require_sct: true,
+        rekor: None,
+        missing_tlog: MissingTlog::Skip,
+    };
     verify::verify(payload, sig, ObjectInfo::from_payload(payload), &ctx)
 }
 
@@ -30,10 +41,19 @@ fn empty_garbage_and_wrong_labels() {
         (&b""[..], "empty"),
         (b"   \n", "empty"),
         (b"hello world", "neither PEM"),
-        (b"-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n", "labelled \"PGP SIGNATURE\""),
-        (b"-----BEGIN SIGNED MESSAGE-----\n!!!\n-----END SIGNED MESSAGE-----\n", "base64"),
+        (
+            b"-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n",
+            "labelled \"PGP SIGNATURE\"",
+        ),
+        (
+            b"-----BEGIN SIGNED MESSAGE-----\n!!!\n-----END SIGNED MESSAGE-----\n",
+            "base64",
+        ),
         (b"-----BEGIN SIGNED MESSAGE-----\nMIIB\n", "no END line"),
-        (b"-----BEGIN SIGNED MESSAGE-----\n-----END SIGNED MESSAGE-----\n", "empty"),
+        (
+            b"-----BEGIN SIGNED MESSAGE-----\n-----END SIGNED MESSAGE-----\n",
+            "empty",
+        ),
         (b"\x30\x03\x02\x01\x01", "unparseable signature"),
         (b"\x30\x80\x00\x00", "unparseable"),
     ] {
@@ -120,12 +140,40 @@ fn unknown_critical_extensions_are_refused() {
     let key = tmp.path().join("k.pem");
     let crt = tmp.path().join("c.der");
     let st = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x"])
-        .args(["-keyout", &key.display().to_string(), "-outform", "DER", "-out", &crt.display().to_string()])
-        .args(["-config", &conf.display().to_string(), "-extensions", "ext", "-days", "1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+        ])
+        .args([
+            "-keyout",
+            &key.display().to_string(),
+            "-outform",
+            "DER",
+            "-out",
+            &crt.display().to_string(),
+        ])
+        .args([
+            "-config",
+            &conf.display().to_string(),
+            "-extensions",
+            "ext",
+            "-days",
+            "1",
+        ])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let cert = gitsign::x509::Certificate::from_der(std::fs::read(&crt).unwrap()).unwrap();
     let e = gitsign::chain::check_leaf_profile(&cert).unwrap_err();
     assert!(e.contains("unknown critical extension 1.2.3.4.5"), "{e}");
@@ -134,10 +182,15 @@ fn unknown_critical_extensions_are_refused() {
 #[test]
 fn objects_that_are_not_what_they_seem() {
     // Unsigned commits and tags are "not signed", not errors.
-    assert_eq!(gitobj::split_commit(b"tree 1\n\nmsg\n", HashAlgo::Sha1).unwrap(), None);
+    assert_eq!(
+        gitobj::split_commit(b"tree 1\n\nmsg\n", HashAlgo::Sha1).unwrap(),
+        None
+    );
     assert!(gitobj::split_tag(b"object 1\n\nmsg\n").is_none());
     // A signature header with nothing after the headers.
-    let s = gitobj::split_commit(b"tree 1\ngpgsig x", HashAlgo::Sha1).unwrap().unwrap();
+    let s = gitobj::split_commit(b"tree 1\ngpgsig x", HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
     assert_eq!(s.signature, b"x");
 }
 
@@ -201,15 +254,42 @@ fn mutate(rng: &mut Rng, input: &[u8], donor: &[u8]) -> Vec<u8> {
 #[test]
 fn mutation_fuzz_never_panics() {
     let root = TrustedRoot::public_good();
-    let names = ["gs_td_e2e_offline.commit", "gs_commit_offline_latest.commit", "gs_commit_legacy_splitattrs.commit", "gs_commit_2022_2certs.commit"];
+    let names = [
+        "gs_td_e2e_offline.commit",
+        "gs_commit_offline_latest.commit",
+        "gs_commit_legacy_splitattrs.commit",
+        "gs_commit_2022_2certs.commit",
+    ];
     let samples: Vec<(Vec<u8>, Vec<u8>)> = names.iter().map(|n| sample(n)).collect();
-    let ders: Vec<Vec<u8>> = samples.iter().map(|(_, s)| cms::unarmor(s).unwrap()).collect();
-    let certs: Vec<Vec<u8>> =
-        ders.iter().map(|d| SignedData::from_der(d).unwrap().signer_certificate().unwrap().der().to_vec()).collect();
+    let ders: Vec<Vec<u8>> = samples
+        .iter()
+        .map(|(_, s)| cms::unarmor(s).unwrap())
+        .collect();
+    let certs: Vec<Vec<u8>> = ders
+        .iter()
+        .map(|d| {
+            SignedData::from_der(d)
+                .unwrap()
+                .signer_certificate()
+                .unwrap()
+                .der()
+                .to_vec()
+        })
+        .collect();
     let bundle = std::fs::read(fixtures().join("bundles/gs_td_e2e_offline.sigstore.json")).unwrap();
-    let gpgsm = std::fs::read(fixtures().join("objects/other-x509/gpgsm_siemens_ber.commit")).unwrap();
-    let gpgsm_der = cms::unarmor(&gitobj::split_commit(&gpgsm, HashAlgo::Sha1).unwrap().unwrap().signature).unwrap();
-    let iterations: usize = std::env::var("GITSIGN_FUZZ_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(4000);
+    let gpgsm =
+        std::fs::read(fixtures().join("objects/other-x509/gpgsm_siemens_ber.commit")).unwrap();
+    let gpgsm_der = cms::unarmor(
+        &gitobj::split_commit(&gpgsm, HashAlgo::Sha1)
+            .unwrap()
+            .unwrap()
+            .signature,
+    )
+    .unwrap();
+    let iterations: usize = std::env::var("GITSIGN_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for i in 0..iterations {
         let k = i % samples.len();
@@ -245,8 +325,16 @@ fn mutation_fuzz_never_panics() {
         // Bundles (JSON).
         if i % 4 == 0 {
             let m = mutate(&mut rng, &bundle, b"{}[]\",:0123456789");
-            let opts = gitsign::bundle::Options { root: &root, require_sct: true, key: None };
-            let _ = gitsign::bundle::verify_bundle(&m, &gitsign::bundle::Artifact::Digest([0; 32]), &opts);
+            let opts = gitsign::bundle::Options {
+                root: &root,
+                require_sct: true,
+                key: None,
+            };
+            let _ = gitsign::bundle::verify_bundle(
+                &m,
+                &gitsign::bundle::Artifact::Digest([0; 32]),
+                &opts,
+            );
         }
         // Checkpoints.
         let note = "rekor.sigstore.dev - 1\n5\nAAAA\n\n\u{2014} rekor.sigstore.dev AAAAAAAA\n";

@@ -9,6 +9,8 @@ use common::{fixtures, manifest, text, Repo, TempDir};
 use gitsign::cms::SignedData;
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 
+type Tamper<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
+
 struct Case {
     bundle: std::path::PathBuf,
     artifact: Vec<u8>,
@@ -22,7 +24,11 @@ fn cases() -> Vec<Case> {
         .filter(|e| e["bundle"].is_string() && e["category"] == "gitsign")
         .map(|e| {
             let data = std::fs::read(fixtures().join(e["file"].as_str().unwrap())).unwrap();
-            let kind = if e["objectType"] == "tag" { ObjectKind::Tag } else { ObjectKind::Commit };
+            let kind = if e["objectType"] == "tag" {
+                ObjectKind::Tag
+            } else {
+                ObjectKind::Commit
+            };
             let s = gitobj::split(&data, kind, HashAlgo::Sha1).unwrap().unwrap();
             let sd = SignedData::from_der(&gitsign::cms::unarmor(&s.signature).unwrap()).unwrap();
             let san = e["signerSAN"][0].as_str().unwrap();
@@ -30,13 +36,23 @@ fn cases() -> Vec<Case> {
                 bundle: fixtures().join(e["bundle"].as_str().unwrap()),
                 artifact: sd.signer.signed_attrs_der.clone(),
                 identity: san.split_once(':').unwrap().1.to_string(),
-                issuer: e["oidcIssuerV2_57264.1.8"].as_str().or(e["oidcIssuerV1_57264.1.1"].as_str()).unwrap().to_string(),
+                issuer: e["oidcIssuerV2_57264.1.8"]
+                    .as_str()
+                    .or(e["oidcIssuerV1_57264.1.1"].as_str())
+                    .unwrap()
+                    .to_string(),
             }
         })
         .collect()
 }
 
-fn run(repo: &Repo, bundle: &std::path::Path, artifact: &str, identity: &str, issuer: &str) -> std::process::Output {
+fn run(
+    repo: &Repo,
+    bundle: &std::path::Path,
+    artifact: &str,
+    identity: &str,
+    issuer: &str,
+) -> std::process::Output {
     repo.gitsign(&[
         "verify-bundle",
         "--bundle",
@@ -58,11 +74,24 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
     for (i, c) in cases.iter().enumerate() {
         let art = tmp.path().join(format!("artifact-{i}"));
         std::fs::write(&art, &c.artifact).unwrap();
-        let o = run(&repo, &c.bundle, &art.display().to_string(), &c.identity, &c.issuer);
+        let o = run(
+            &repo,
+            &c.bundle,
+            &art.display().to_string(),
+            &c.identity,
+            &c.issuer,
+        );
         assert!(o.status.success(), "{}: {}", c.bundle.display(), text(&o));
-        assert!(text(&o).contains(&format!("signed by {}", c.identity)), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("signed by {}", c.identity)),
+            "{}",
+            text(&o)
+        );
         // The digest form.
-        let digest = format!("sha256:{}", gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact)));
+        let digest = format!(
+            "sha256:{}",
+            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact))
+        );
         let o = run(&repo, &c.bundle, &digest, &c.identity, &c.issuer);
         assert!(o.status.success(), "{}: {}", c.bundle.display(), text(&o));
 
@@ -71,23 +100,38 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
         let last = other.len() - 1;
         other[last] ^= 1;
         std::fs::write(&art, &other).unwrap();
-        let o = run(&repo, &c.bundle, &art.display().to_string(), &c.identity, &c.issuer);
+        let o = run(
+            &repo,
+            &c.bundle,
+            &art.display().to_string(),
+            &c.identity,
+            &c.issuer,
+        );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         std::fs::write(&art, &c.artifact).unwrap();
 
         // Someone else.
-        let o = run(&repo, &c.bundle, &art.display().to_string(), "mallory@example.com", &c.issuer);
+        let o = run(
+            &repo,
+            &c.bundle,
+            &art.display().to_string(),
+            "mallory@example.com",
+            &c.issuer,
+        );
         assert_eq!(o.status.code(), Some(1));
         assert!(text(&o).contains("REJECTED"), "{}", text(&o));
 
         // Tampered bundles.
-        let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&c.bundle).unwrap()).unwrap();
+        let original: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&c.bundle).unwrap()).unwrap();
         let b64 = base64::engine::general_purpose::STANDARD;
-        let tampers: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let tampers: Vec<(&str, Tamper)> = vec![
             (
                 "signature",
                 Box::new(|b: &mut serde_json::Value| {
-                    let mut sig = b64.decode(b["messageSignature"]["signature"].as_str().unwrap()).unwrap();
+                    let mut sig = b64
+                        .decode(b["messageSignature"]["signature"].as_str().unwrap())
+                        .unwrap();
                     let n = sig.len() - 3;
                     sig[n] ^= 0x01;
                     b["messageSignature"]["signature"] = b64.encode(sig).into();
@@ -104,7 +148,8 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
             (
                 "inclusion proof",
                 Box::new(|b: &mut serde_json::Value| {
-                    let h = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0];
+                    let h = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+                        ["hashes"][0];
                     let mut raw = b64.decode(h.as_str().unwrap()).unwrap();
                     raw[0] ^= 0x80;
                     *h = b64.encode(raw).into();
@@ -128,9 +173,24 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
             f(&mut t);
             let p = tmp.path().join(format!("tampered-{i}.json"));
             std::fs::write(&p, serde_json::to_vec(&t).unwrap()).unwrap();
-            let o = run(&repo, &p, &art.display().to_string(), &c.identity, &c.issuer);
-            assert_ne!(o.status.code(), Some(0), "tampered {what} accepted: {}", text(&o));
-            assert!(text(&o).contains("FAILED") || text(&o).contains("error"), "{what}: {}", text(&o));
+            let o = run(
+                &repo,
+                &p,
+                &art.display().to_string(),
+                &c.identity,
+                &c.issuer,
+            );
+            assert_ne!(
+                o.status.code(),
+                Some(0),
+                "tampered {what} accepted: {}",
+                text(&o)
+            );
+            assert!(
+                text(&o).contains("FAILED") || text(&o).contains("error"),
+                "{what}: {}",
+                text(&o)
+            );
         }
 
         // The wrong trust root.
@@ -155,10 +215,23 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
 fn verify_bundle_requires_an_identity_or_a_key() {
     let repo = Repo::new("bundle-args");
     let c = &cases()[0];
-    let o = repo.gitsign(&["verify-bundle", "--bundle", &c.bundle.display().to_string(), "sha256:00"]);
+    let o = repo.gitsign(&[
+        "verify-bundle",
+        "--bundle",
+        &c.bundle.display().to_string(),
+        "sha256:00",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let digest = format!("sha256:{}", gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact)));
-    let o = repo.gitsign(&["verify-bundle", "--bundle", &c.bundle.display().to_string(), &digest]);
+    let digest = format!(
+        "sha256:{}",
+        gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact))
+    );
+    let o = repo.gitsign(&[
+        "verify-bundle",
+        "--bundle",
+        &c.bundle.display().to_string(),
+        &digest,
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--certificate-identity"), "{}", text(&o));
 }

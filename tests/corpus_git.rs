@@ -12,9 +12,18 @@ use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 fn reason_words(expected: &str) -> &'static str {
     let table: &[(&str, &str)] = &[
         ("no (valid) embedded SCT", "SCT"),
-        ("does not chain to a Fulcio CA", "does not chain to a Fulcio CA"),
-        ("CMS signature does not verify", "CMS signature does not verify over the signed attributes"),
-        ("messageDigest != sha256(payload)", "messageDigest != sha256(payload)"),
+        (
+            "does not chain to a Fulcio CA",
+            "does not chain to a Fulcio CA",
+        ),
+        (
+            "CMS signature does not verify",
+            "CMS signature does not verify over the signed attributes",
+        ),
+        (
+            "messageDigest != sha256(payload)",
+            "messageDigest != sha256(payload)",
+        ),
         ("signer cert not found", "signer cert not found"),
         ("unparseable signature", "unparseable signature"),
         ("rekorInclusionProof", "rekorInclusionProof"),
@@ -22,7 +31,11 @@ fn reason_words(expected: &str) -> &'static str {
         ("no embedded tlog entry", "no transparency log entry found"),
         ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
     ];
-    table.iter().find(|(k, _)| expected.contains(k)).map(|(_, v)| *v).unwrap_or_else(|| panic!("no mapping for {expected}"))
+    table
+        .iter()
+        .find(|(k, _)| expected.contains(k))
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no mapping for {expected}"))
 }
 
 fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind) -> String {
@@ -43,7 +56,11 @@ fn corpus_through_git_and_gitsign_verify() {
         let label = e["label"].as_str().unwrap();
         let file = fixtures().join(e["file"].as_str().unwrap());
         let is_tag = e["objectType"] == "tag";
-        let kind = if is_tag { ObjectKind::Tag } else { ObjectKind::Commit };
+        let kind = if is_tag {
+            ObjectKind::Tag
+        } else {
+            ObjectKind::Commit
+        };
         let mut expected = e["expected"].as_str().unwrap().to_string();
         if label == "gs_commit_legacy_splitattrs" {
             expected = "valid".into(); // the manifest's expectedAlt: we verify this layout
@@ -56,42 +73,113 @@ fn corpus_through_git_and_gitsign_verify() {
         }
         // The user's configuration for this case.
         let staging = e["trustRoot"] == "trusted_root.staging.json";
-        let root = fixtures().join(if staging { "trust/trusted_root.staging.json" } else { "trust/trusted_root.prod.json" });
+        let root = fixtures().join(if staging {
+            "trust/trusted_root.staging.json"
+        } else {
+            "trust/trusted_root.prod.json"
+        });
         repo.git_ok(&["config", "gitsign.trustedRoot", &root.display().to_string()]);
         repo.git_ok(&["config", "gitsign.rekor", &rekor]);
-        repo.git_ok(&["config", "gitsign.verifyTlog", if online { "skip" } else { "require" }]);
-        let san = e["signerSAN"][0].as_str().unwrap_or("email:nobody@example.com");
-        let identity = san.split_once(':').map(|(_, v)| v).unwrap_or(san).split(',').next().unwrap().to_string();
-        let issuer = e["oidcIssuerV2_57264.1.8"].as_str().or(e["oidcIssuerV1_57264.1.1"].as_str()).unwrap_or("https://none").to_string();
-        repo.git_ok(&["config", "--replace-all", "gitsign.certificateIdentity", &identity]);
-        repo.git_ok(&["config", "--replace-all", "gitsign.certificateOidcIssuer", &issuer]);
+        repo.git_ok(&[
+            "config",
+            "gitsign.verifyTlog",
+            if online { "skip" } else { "require" },
+        ]);
+        let san = e["signerSAN"][0]
+            .as_str()
+            .unwrap_or("email:nobody@example.com");
+        let identity = san
+            .split_once(':')
+            .map(|(_, v)| v)
+            .unwrap_or(san)
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let issuer = e["oidcIssuerV2_57264.1.8"]
+            .as_str()
+            .or(e["oidcIssuerV1_57264.1.1"].as_str())
+            .unwrap_or("https://none")
+            .to_string();
+        repo.git_ok(&[
+            "config",
+            "--replace-all",
+            "gitsign.certificateIdentity",
+            &identity,
+        ]);
+        repo.git_ok(&[
+            "config",
+            "--replace-all",
+            "gitsign.certificateOidcIssuer",
+            &issuer,
+        ]);
 
-        let verify = if is_tag { repo.git(&["verify-tag", "--raw", &tag_name]) } else { repo.git(&["verify-commit", "--raw", &id]) };
+        let verify = if is_tag {
+            repo.git(&["verify-tag", "--raw", &tag_name])
+        } else {
+            repo.git(&["verify-commit", "--raw", &id])
+        };
         let out = text(&verify);
         if expected == "valid" {
-            assert!(verify.status.success(), "{label}: git verify failed:\n{out}");
+            assert!(
+                verify.status.success(),
+                "{label}: git verify failed:\n{out}"
+            );
             let fpr = leaf_fingerprint(&file, kind);
-            assert!(out.contains(&format!("[GNUPG:] GOODSIG {fpr} {identity}")), "{label}: {out}");
+            assert!(
+                out.contains(&format!("[GNUPG:] GOODSIG {fpr} {identity}")),
+                "{label}: {out}"
+            );
             assert!(out.contains("[GNUPG:] TRUST_FULLY"), "{label}: {out}");
             // Without --raw git shows what gitsign wrote to stderr.
-            let plain = if is_tag { repo.git(&["verify-tag", &tag_name]) } else { repo.git(&["verify-commit", &id]) };
-            let plain = text(&plain);
-            assert!(plain.contains(&format!("Good signature from {identity}")), "{label}: {plain}");
-            if online {
-                assert!(plain.contains("the transparency log was not checked"), "{label}: {plain}");
+            let plain = if is_tag {
+                repo.git(&["verify-tag", &tag_name])
             } else {
-                assert!(plain.contains("inclusion proof and checkpoint verified"), "{label}: {plain}");
+                repo.git(&["verify-commit", &id])
+            };
+            let plain = text(&plain);
+            assert!(
+                plain.contains(&format!("Good signature from {identity}")),
+                "{label}: {plain}"
+            );
+            if online {
+                assert!(
+                    plain.contains("the transparency log was not checked"),
+                    "{label}: {plain}"
+                );
+            } else {
+                assert!(
+                    plain.contains("inclusion proof and checkpoint verified"),
+                    "{label}: {plain}"
+                );
             }
             if !is_tag {
                 let f = repo.git_ok(&["log", "-1", "--format=%G?|%GS|%GF|%GT", &id]);
                 assert_eq!(f, format!("G|{identity}|{fpr}|fully"), "{label}");
             }
             // gitsign verify / verify-tag with flags instead of config.
-            let mut args: Vec<String> = if is_tag { vec!["verify-tag".into(), tag_name.clone()] } else { vec!["verify".into(), id.clone()] };
-            args.extend(["--certificate-identity".into(), identity.clone(), "--certificate-oidc-issuer".into(), issuer.clone()]);
+            let mut args: Vec<String> = if is_tag {
+                vec!["verify-tag".into(), tag_name.clone()]
+            } else {
+                vec!["verify".into(), id.clone()]
+            };
+            args.extend([
+                "--certificate-identity".into(),
+                identity.clone(),
+                "--certificate-oidc-issuer".into(),
+                issuer.clone(),
+            ]);
             let o = repo.gitsign(&args.iter().map(String::as_str).collect::<Vec<_>>());
-            assert!(o.status.success(), "{label}: gitsign verify failed:\n{}", text(&o));
-            assert!(text(&o).contains(&format!("Good signature from {identity}")), "{label}: {}", text(&o));
+            assert!(
+                o.status.success(),
+                "{label}: gitsign verify failed:\n{}",
+                text(&o)
+            );
+            assert!(
+                text(&o).contains(&format!("Good signature from {identity}")),
+                "{label}: {}",
+                text(&o)
+            );
             // Someone else's identity is rejected.
             let mut other = args.clone();
             other[3] = "someone-else@example.com".into();
@@ -99,23 +187,46 @@ fn corpus_through_git_and_gitsign_verify() {
             assert_eq!(o.status.code(), Some(1), "{label}: {}", text(&o));
             assert!(text(&o).contains("REJECTED"), "{label}: {}", text(&o));
         } else {
-            assert!(!verify.status.success(), "{label}: git accepted an invalid object:\n{out}");
+            assert!(
+                !verify.status.success(),
+                "{label}: git accepted an invalid object:\n{out}"
+            );
             let words = reason_words(&expected);
             // Through git, a duplicated gpgsig header arrives as two
             // concatenated signatures: the message names that ambiguity.
-            let git_words = if words.starts_with("duplicate header") { "ambiguous signature" } else { words };
+            let git_words = if words.starts_with("duplicate header") {
+                "ambiguous signature"
+            } else {
+                words
+            };
             assert!(!out.contains("GOODSIG"), "{label}: {out}");
-            let plain = if is_tag { repo.git(&["verify-tag", &tag_name]) } else { repo.git(&["verify-commit", &id]) };
+            let plain = if is_tag {
+                repo.git(&["verify-tag", &tag_name])
+            } else {
+                repo.git(&["verify-commit", &id])
+            };
             assert!(!plain.status.success(), "{label}");
-            assert!(text(&plain).contains(git_words), "{label}: expected {git_words:?} in:\n{}", text(&plain));
+            assert!(
+                text(&plain).contains(git_words),
+                "{label}: expected {git_words:?} in:\n{}",
+                text(&plain)
+            );
             if !is_tag {
                 let g = repo.git_ok(&["log", "-1", "--format=%G?", &id]);
                 assert!(g == "B" || g == "E", "{label}: %G? = {g}");
             }
-            let args: Vec<String> = if is_tag { vec!["verify-tag".into(), tag_name.clone()] } else { vec!["verify".into(), id.clone()] };
+            let args: Vec<String> = if is_tag {
+                vec!["verify-tag".into(), tag_name.clone()]
+            } else {
+                vec!["verify".into(), id.clone()]
+            };
             let o = repo.gitsign(&args.iter().map(String::as_str).collect::<Vec<_>>());
             assert_eq!(o.status.code(), Some(1), "{label}: {}", text(&o));
-            assert!(text(&o).contains(words), "{label}: expected {words:?} in:\n{}", text(&o));
+            assert!(
+                text(&o).contains(words),
+                "{label}: expected {words:?} in:\n{}",
+                text(&o)
+            );
         }
     }
 }
@@ -123,17 +234,31 @@ fn corpus_through_git_and_gitsign_verify() {
 #[test]
 fn online_signatures_without_a_log_are_not_called_verified() {
     let repo = Repo::new("online");
-    let id = repo.add_object("commit", &fixtures().join("objects/gitsign/gs_td_e2e_online.commit"));
+    let id = repo.add_object(
+        "commit",
+        &fixtures().join("objects/gitsign/gs_td_e2e_online.commit"),
+    );
     repo.git_ok(&["config", "gitsign.rekor", "http://127.0.0.1:9"]);
     let o = repo.git(&["verify-commit", &id]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("cannot search the transparency log"), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot search the transparency log"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?", &id]), "E");
     // The explicit opt-out says what was not checked.
     repo.git_ok(&["config", "gitsign.verifyTlog", "optional"]);
     let o = repo.git(&["verify-commit", &id]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("NOT confirmed by a transparency log"), "{}", text(&o));
+    assert!(
+        text(&o).contains("NOT confirmed by a transparency log"),
+        "{}",
+        text(&o)
+    );
     // No identity policy: a good signature is shown as untrusted (U).
-    assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?|%GT", &id]), "U|undefined");
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%G?|%GT", &id]),
+        "U|undefined"
+    );
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::tlog::LogEntry;
 use gitsign::trust::TrustedRoot;
-use gitsign::verify::{self, Context, LookupError, MissingTlog, ObjectInfo, TlogLookup, TlogStatus};
+use gitsign::verify::{
+    self, Context, LookupError, MissingTlog, ObjectInfo, TlogLookup, TlogStatus,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -34,9 +36,18 @@ impl TlogLookup for EmptyRekor {
 fn reason_words(expected: &str) -> &'static str {
     let table: &[(&str, &str)] = &[
         ("no (valid) embedded SCT", "SCT"),
-        ("does not chain to a Fulcio CA", "does not chain to a Fulcio CA"),
-        ("CMS signature does not verify", "CMS signature does not verify over the signed attributes"),
-        ("messageDigest != sha256(payload)", "messageDigest != sha256(payload)"),
+        (
+            "does not chain to a Fulcio CA",
+            "does not chain to a Fulcio CA",
+        ),
+        (
+            "CMS signature does not verify",
+            "CMS signature does not verify over the signed attributes",
+        ),
+        (
+            "messageDigest != sha256(payload)",
+            "messageDigest != sha256(payload)",
+        ),
         ("signer cert not found", "signer cert not found"),
         ("unparseable signature", "unparseable signature"),
         ("rekorInclusionProof", "rekorInclusionProof"),
@@ -44,25 +55,42 @@ fn reason_words(expected: &str) -> &'static str {
         ("no embedded tlog entry", "no transparency log entry found"),
         ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
     ];
-    table.iter().find(|(k, _)| expected.contains(k)).map(|(_, v)| *v).unwrap_or_else(|| panic!("no mapping for {expected}"))
+    table
+        .iter()
+        .find(|(k, _)| expected.contains(k))
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no mapping for {expected}"))
 }
 
 #[test]
 fn every_corpus_case_gets_its_verdict() {
     let prod = TrustedRoot::from_file(&fixtures().join("trust/trusted_root.prod.json")).unwrap();
-    let staging = TrustedRoot::from_file(&fixtures().join("trust/trusted_root.staging.json")).unwrap();
+    let staging =
+        TrustedRoot::from_file(&fixtures().join("trust/trusted_root.staging.json")).unwrap();
     let entries = manifest();
     assert_eq!(entries.len(), 48);
     let mut checked = 0;
     for e in &entries {
         let label = e["label"].as_str().unwrap();
         let data = std::fs::read(fixtures().join(e["file"].as_str().unwrap())).unwrap();
-        let kind = if e["objectType"] == "tag" { ObjectKind::Tag } else { ObjectKind::Commit };
-        let root = if e["trustRoot"] == "trusted_root.staging.json" { &staging } else { &prod };
+        let kind = if e["objectType"] == "tag" {
+            ObjectKind::Tag
+        } else {
+            ObjectKind::Commit
+        };
+        let root = if e["trustRoot"] == "trusted_root.staging.json" {
+            &staging
+        } else {
+            &prod
+        };
         let expected = e["expected"].as_str().unwrap();
         // The legacy split-attribute layout is verified (the manifest's
         // expectedAlt): all its cryptography checks out.
-        let expected = if label == "gs_commit_legacy_splitattrs" { "valid" } else { expected };
+        let expected = if label == "gs_commit_legacy_splitattrs" {
+            "valid"
+        } else {
+            expected
+        };
         let online = e["rekorMode"] == "online";
         let split = gitobj::split(&data, kind, HashAlgo::Sha1);
         let signed = match split {
@@ -74,37 +102,73 @@ fn every_corpus_case_gets_its_verdict() {
             }
             Ok(s) => s.unwrap_or_else(|| panic!("{label}: unsigned")),
         };
-        let object = ObjectInfo { kind, algo: HashAlgo::Sha1 };
+        let object = ObjectInfo {
+            kind,
+            algo: HashAlgo::Sha1,
+        };
         // Online-mode entries live only in the public Rekor, unreachable
         // here: verify them with the documented opt-out, and check that
         // without it they are not called verified.
         let ctx = Context {
             root,
             require_sct: true,
-            rekor: if label == "stripped_tlog" { Some(&EmptyRekor) } else { None },
-            missing_tlog: if online && label != "stripped_tlog" { MissingTlog::Skip } else { MissingTlog::Search },
+            rekor: if label == "stripped_tlog" {
+                Some(&EmptyRekor)
+            } else {
+                None
+            },
+            missing_tlog: if online && label != "stripped_tlog" {
+                MissingTlog::Skip
+            } else {
+                MissingTlog::Search
+            },
         };
         let result = verify::verify(&signed.payload, &signed.signature, object, &ctx);
         if expected == "valid" {
             let v = result.unwrap_or_else(|f| panic!("{label}: expected valid, got: {f}"));
             let san = e["signerSAN"][0].as_str().unwrap();
-            assert!(san.ends_with(&v.claims.identity), "{label}: identity {} vs {san}", v.claims.identity);
-            assert_eq!(v.claims.issuer.as_deref(), e["oidcIssuerV2_57264.1.8"].as_str().or(e["oidcIssuerV1_57264.1.1"].as_str()), "{label}");
+            assert!(
+                san.ends_with(&v.claims.identity),
+                "{label}: identity {} vs {san}",
+                v.claims.identity
+            );
+            assert_eq!(
+                v.claims.issuer.as_deref(),
+                e["oidcIssuerV2_57264.1.8"]
+                    .as_str()
+                    .or(e["oidcIssuerV1_57264.1.1"].as_str()),
+                "{label}"
+            );
             match (&v.tlog, online) {
                 (TlogStatus::NotChecked(_), true) => {
-                    let strict = Context { root, require_sct: true, rekor: None, missing_tlog: MissingTlog::Search };
-                    let f = verify::verify(&signed.payload, &signed.signature, object, &strict).unwrap_err();
+                    let strict = Context {
+                        root,
+                        require_sct: true,
+                        rekor: None,
+                        missing_tlog: MissingTlog::Search,
+                    };
+                    let f = verify::verify(&signed.payload, &signed.signature, object, &strict)
+                        .unwrap_err();
                     assert_eq!(f.kind, verify::FailureKind::Unavailable, "{label}: {f}");
                 }
                 (TlogStatus::Embedded(entry), false) => {
-                    assert_eq!(entry.log_index, e["tlog"]["logIndex"].as_u64().unwrap(), "{label}");
+                    assert_eq!(
+                        entry.log_index,
+                        e["tlog"]["logIndex"].as_u64().unwrap(),
+                        "{label}"
+                    );
                     assert!(entry.proof_checked, "{label}");
                 }
                 (other, _) => panic!("{label}: unexpected tlog status {other:?}"),
             }
         } else {
-            let f = result.err().unwrap_or_else(|| panic!("{label}: expected {expected}, got valid"));
-            assert!(f.message.contains(reason_words(expected)), "{label}: expected {expected}, got: {f}");
+            let f = result
+                .err()
+                .unwrap_or_else(|| panic!("{label}: expected {expected}, got valid"));
+            assert!(
+                f.message.contains(reason_words(expected)),
+                "{label}: expected {expected}, got: {f}"
+            );
         }
         checked += 1;
     }

@@ -19,7 +19,8 @@ pub fn fixtures() -> PathBuf {
 
 /// The corpus manifest entries.
 pub fn manifest() -> Vec<serde_json::Value> {
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).unwrap()).unwrap();
     m["entries"].as_array().unwrap().clone()
 }
 
@@ -67,9 +68,15 @@ impl Repo {
         let repo = Repo {
             env: vec![
                 ("HOME".into(), home.display().to_string()),
-                ("XDG_CONFIG_HOME".into(), home.join(".config").display().to_string()),
+                (
+                    "XDG_CONFIG_HOME".into(),
+                    home.join(".config").display().to_string(),
+                ),
                 ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-                ("GIT_CONFIG_GLOBAL".into(), home.join("gitconfig").display().to_string()),
+                (
+                    "GIT_CONFIG_GLOBAL".into(),
+                    home.join("gitconfig").display().to_string(),
+                ),
                 ("GIT_AUTHOR_NAME".into(), "Test".into()),
                 ("GIT_AUTHOR_EMAIL".into(), "test@example.com".into()),
                 ("GIT_COMMITTER_NAME".into(), "Test".into()),
@@ -80,7 +87,11 @@ impl Repo {
         std::fs::create_dir_all(repo.path().join("work")).unwrap();
         repo.git_ok(&["init", "-q", "-b", "main"]);
         repo.git_ok(&["config", "gpg.format", "x509"]);
-        repo.git_ok(&["config", "gpg.x509.program", &gitsign_bin().display().to_string()]);
+        repo.git_ok(&[
+            "config",
+            "gpg.x509.program",
+            &gitsign_bin().display().to_string(),
+        ]);
         repo
     }
 
@@ -93,7 +104,13 @@ impl Repo {
     pub fn git_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("git");
         c.args(args).current_dir(self.path());
-        for k in ["GIT_DIR", "GIT_WORK_TREE", "GITSIGN_TRUSTED_ROOT", "GITSIGN_REKOR_URL", "SIGSTORE_ROOT_FILE"] {
+        for k in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GITSIGN_TRUSTED_ROOT",
+            "GITSIGN_REKOR_URL",
+            "SIGSTORE_ROOT_FILE",
+        ] {
             c.env_remove(k);
         }
         for (k, v) in &self.env {
@@ -110,17 +127,32 @@ impl Repo {
     /// Runs git; panics on failure; returns trimmed stdout.
     pub fn git_ok(&self, args: &[&str]) -> String {
         let o = self.git(args);
-        assert!(o.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
     /// Writes raw object bytes (`git hash-object -w --literally`) and marks
     /// the object shallow, so git does not look for parents it lacks.
     pub fn add_object(&self, kind: &str, file: &Path) -> String {
-        let id = self.git_ok(&["hash-object", "-w", "--literally", "-t", kind, &file.display().to_string()]);
+        let id = self.git_ok(&[
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            kind,
+            &file.display().to_string(),
+        ]);
         if kind == "commit" {
             let shallow = self.path().join(".git/shallow");
-            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(shallow).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(shallow)
+                .unwrap();
             writeln!(f, "{id}").unwrap();
         }
         id
@@ -130,7 +162,13 @@ impl Repo {
     pub fn gitsign(&self, args: &[&str]) -> Output {
         let mut c = Command::new(gitsign_bin());
         c.args(args).current_dir(self.path());
-        for k in ["GIT_DIR", "GIT_WORK_TREE", "GITSIGN_TRUSTED_ROOT", "GITSIGN_REKOR_URL", "SIGSTORE_ROOT_FILE"] {
+        for k in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GITSIGN_TRUSTED_ROOT",
+            "GITSIGN_REKOR_URL",
+            "SIGSTORE_ROOT_FILE",
+        ] {
             c.env_remove(k);
         }
         for (k, v) in &self.env {
@@ -161,7 +199,10 @@ pub fn empty_rekor() -> String {
                     let head = String::from_utf8_lossy(&req[..h]).to_lowercase();
                     let len = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if req.len() >= h + 4 + len {
                         break;
@@ -169,7 +210,11 @@ pub fn empty_rekor() -> String {
                 }
             }
             let head = String::from_utf8_lossy(&req);
-            let (status, body) = if head.starts_with("POST /api/v1/index/retrieve") { ("200 OK", "[]") } else { ("404 Not Found", "{}") };
+            let (status, body) = if head.starts_with("POST /api/v1/index/retrieve") {
+                ("200 OK", "[]")
+            } else {
+                ("404 Not Found", "{}")
+            };
             let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         }
     });
@@ -178,5 +223,9 @@ pub fn empty_rekor() -> String {
 
 /// stdout+stderr as text.
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -44,7 +44,11 @@ pub struct GpgArgs {
     #[arg(short = 'u', long = "local-user", value_name = "KEY")]
     pub local_user: Option<String>,
     /// Number of certificates to include (accepted for gpgsm compatibility).
-    #[arg(long = "include-certs", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long = "include-certs",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub include_certs: Option<i32>,
     /// Accepted for gpg compatibility; ignored.
     #[arg(long = "keyid-format", value_name = "FORMAT", hide = true)]

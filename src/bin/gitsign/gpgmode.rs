@@ -69,7 +69,10 @@ pub fn run(a: &GpgArgs) -> u8 {
 
 fn read_bounded(mut r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
-    r.by_ref().take(limit + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read {what}: {e}"))?;
+    r.by_ref()
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
     if buf.len() as u64 > limit {
         return Err(format!("{what} is larger than {limit} bytes"));
     }
@@ -77,15 +80,19 @@ fn read_bounded(mut r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>, Str
 }
 
 fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
     read_bounded(f, limit, what)
 }
 
 /// Loads configuration, trust and policy for verification.
 pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Policy), String> {
     let config = Config::load().map_err(|e| format!("configuration error: {e}"))?;
-    let root = config.trusted_root().map_err(|e| format!("trust configuration error: {e}"))?;
-    let policy = Policy::from_config(&config.policy).map_err(|e| format!("identity policy in git config: {e}"))?;
+    let root = config
+        .trusted_root()
+        .map_err(|e| format!("trust configuration error: {e}"))?;
+    let policy = Policy::from_config(&config.policy)
+        .map_err(|e| format!("identity policy in git config: {e}"))?;
     Ok((config, root, policy))
 }
 
@@ -110,7 +117,12 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     let (sig_path, data_path) = match a.files.as_slice() {
         [sig, data] => (sig, Some(data)),
         [sig] => (sig, None),
-        _ => return errsig(status, "usage: gitsign --verify SIGNATURE_FILE [DATA_FILE|-]".into()),
+        _ => {
+            return errsig(
+                status,
+                "usage: gitsign --verify SIGNATURE_FILE [DATA_FILE|-]".into(),
+            )
+        }
     };
     let Some(data_path) = data_path else {
         return errsig(
@@ -118,12 +130,20 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
             "only detached signatures are supported: pass the signed data as a file or on stdin (-)".into(),
         );
     };
-    let sig = match read_file(sig_path, gitsign::cms::MAX_SIGNATURE_LEN as u64, "the signature") {
+    let sig = match read_file(
+        sig_path,
+        gitsign::cms::MAX_SIGNATURE_LEN as u64,
+        "the signature",
+    ) {
         Ok(s) => s,
         Err(e) => return errsig(status, e),
     };
     let payload = if data_path.as_os_str() == "-" {
-        read_bounded(std::io::stdin().lock(), MAX_PAYLOAD, "the signed data on stdin")
+        read_bounded(
+            std::io::stdin().lock(),
+            MAX_PAYLOAD,
+            "the signed data on stdin",
+        )
     } else {
         read_file(data_path, MAX_PAYLOAD, "the signed data")
     };
@@ -136,7 +156,12 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         Err(e) => return errsig(status, e),
     };
     let rekor = LazyRekor::new(&config.rekor, config.timeout);
-    let ctx = Context { root: &root, require_sct: true, rekor: Some(&rekor), missing_tlog: tlog_mode(&config, false) };
+    let ctx = Context {
+        root: &root,
+        require_sct: true,
+        rekor: Some(&rekor),
+        missing_tlog: tlog_mode(&config, false),
+    };
     match verify::verify(&payload, &sig, ObjectInfo::from_payload(&payload), &ctx) {
         Ok(v) => {
             let decision = policy.evaluate(&v.claims);

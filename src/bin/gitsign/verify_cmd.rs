@@ -25,13 +25,19 @@ fn policy_from(args: &PolicyArgs, config: &Config) -> Result<Policy, String> {
         github_workflow_repository: args.certificate_github_workflow_repository.clone(),
         github_workflow_ref: args.certificate_github_workflow_ref.clone(),
     };
-    let chosen = if flags.is_empty() { &config.policy } else { &flags };
+    let chosen = if flags.is_empty() {
+        &config.policy
+    } else {
+        &flags
+    };
     let policy = Policy::from_config(chosen)?;
     if policy.is_empty() {
-        return Err("say who may sign: pass --certificate-identity (or --certificate-identity-regexp) and \
+        return Err(
+            "say who may sign: pass --certificate-identity (or --certificate-identity-regexp) and \
                     --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp), or set \
                     gitsign.certificateIdentity and gitsign.certificateOidcIssuer in git config"
-            .into());
+                .into(),
+        );
     }
     Ok(policy)
 }
@@ -41,7 +47,9 @@ fn trusted_root(args: &PolicyArgs, config: &Config) -> Result<TrustedRoot, Strin
     if let Some(p) = &args.trusted_root {
         config.trusted_root = Some(p.clone());
     }
-    config.trusted_root().map_err(|e| format!("trust configuration error: {e}"))
+    config
+        .trusted_root()
+        .map_err(|e| format!("trust configuration error: {e}"))
 }
 
 struct Setup {
@@ -57,7 +65,12 @@ fn setup(args: &PolicyArgs) -> Result<Setup, String> {
     let config = Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
     let root = trusted_root(args, &config)?;
     let policy = policy_from(args, &config)?;
-    Ok(Setup { repo, config, root, policy })
+    Ok(Setup {
+        repo,
+        config,
+        root,
+        policy,
+    })
 }
 
 fn algo(repo: &gix::Repository) -> HashAlgo {
@@ -88,7 +101,12 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
         rekor: Some(&rekor),
         missing_tlog: tlog_mode(&s.config, args.insecure_ignore_tlog),
     };
-    match verify::verify(&signed.payload, &signed.signature, ObjectInfo { kind, algo }, &ctx) {
+    match verify::verify(
+        &signed.payload,
+        &signed.signature,
+        ObjectInfo { kind, algo },
+        &ctx,
+    ) {
         Ok(v) => {
             let decision = s.policy.evaluate(&v.claims);
             let lines = report::verified_lines(&v, &decision);
@@ -129,7 +147,11 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let revs = if a.revs.is_empty() { vec!["HEAD".to_string()] } else { a.revs.clone() };
+    let revs = if a.revs.is_empty() {
+        vec!["HEAD".to_string()]
+    } else {
+        a.revs.clone()
+    };
     let mut status = exit::OK;
     for rev in &revs {
         let object = s
@@ -137,11 +159,17 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             .rev_parse_single(rev.as_str())
             .map_err(|e| format!("cannot resolve \"{rev}\": {e}"))
             .and_then(|id| id.object().map_err(|e| format!("cannot read {rev}: {e}")))
-            .and_then(|o| o.peel_to_kind(gix::object::Kind::Commit).map_err(|e| format!("{rev} is not a commit: {e}")));
+            .and_then(|o| {
+                o.peel_to_kind(gix::object::Kind::Commit)
+                    .map_err(|e| format!("{rev} is not a commit: {e}"))
+            });
         match object {
             Ok(obj) => {
                 let label = format!("commit {}", obj.id);
-                status = worst(status, check_object(&s, &a.policy, &label, ObjectKind::Commit, &obj.data));
+                status = worst(
+                    status,
+                    check_object(&s, &a.policy, &label, ObjectKind::Commit, &obj.data),
+                );
             }
             Err(e) => {
                 crate::error(e);
@@ -161,18 +189,32 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let name = if a.tag.starts_with("refs/") { a.tag.clone() } else { format!("refs/tags/{}", a.tag) };
+    let name = if a.tag.starts_with("refs/") {
+        a.tag.clone()
+    } else {
+        format!("refs/tags/{}", a.tag)
+    };
     let obj = s
         .repo
         .rev_parse_single(name.as_str())
         .map_err(|e| format!("no tag \"{}\": {e}", a.tag))
-        .and_then(|id| id.object().map_err(|e| format!("cannot read tag {}: {e}", a.tag)));
+        .and_then(|id| {
+            id.object()
+                .map_err(|e| format!("cannot read tag {}: {e}", a.tag))
+        });
     match obj {
-        Ok(o) if o.kind == gix::object::Kind::Tag => {
-            check_object(&s, &a.policy, &format!("tag {}", a.tag), ObjectKind::Tag, &o.data)
-        }
+        Ok(o) if o.kind == gix::object::Kind::Tag => check_object(
+            &s,
+            &a.policy,
+            &format!("tag {}", a.tag),
+            ObjectKind::Tag,
+            &o.data,
+        ),
         Ok(_) => {
-            crate::error(format!("{} is a lightweight tag; only annotated tags carry signatures", a.tag));
+            crate::error(format!(
+                "{} is a lightweight tag; only annotated tags carry signatures",
+                a.tag
+            ));
             exit::INVALID
         }
         Err(e) => {
@@ -200,12 +242,21 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
     };
     let json = match std::fs::metadata(&a.bundle)
         .map_err(|e| e.to_string())
-        .and_then(|m| if m.len() > bundle::MAX_BUNDLE as u64 { Err("the bundle is too large".into()) } else { Ok(()) })
+        .and_then(|m| {
+            if m.len() > bundle::MAX_BUNDLE as u64 {
+                Err("the bundle is too large".into())
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|_| std::fs::read(&a.bundle).map_err(|e| e.to_string()))
     {
         Ok(j) => j,
         Err(e) => {
-            crate::error(format!("cannot read the bundle {}: {e}", a.bundle.display()));
+            crate::error(format!(
+                "cannot read the bundle {}: {e}",
+                a.bundle.display()
+            ));
             return exit::ERROR;
         }
     };
@@ -217,7 +268,10 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
         }
     };
     let key = match &a.key {
-        Some(p) => match std::fs::read(p).map_err(|e| e.to_string()).and_then(|d| gitsign::crypto::PublicKey::from_pem_or_der(&d)) {
+        Some(p) => match std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|d| gitsign::crypto::PublicKey::from_pem_or_der(&d))
+        {
             Ok(k) => Some(k),
             Err(e) => {
                 crate::error(format!("cannot use the key {}: {e}", p.display()));
@@ -237,13 +291,20 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
             }
         }
     };
-    let opts = bundle::Options { root: &root, require_sct: !a.policy.insecure_ignore_sct, key: key.as_ref() };
+    let opts = bundle::Options {
+        root: &root,
+        require_sct: !a.policy.insecure_ignore_sct,
+        key: key.as_ref(),
+    };
     match bundle::verify_bundle(&json, &artifact, &opts) {
         Ok(v) => {
             if let Some(claims) = &v.claims {
                 match policy.evaluate(claims) {
                     Decision::Rejected(why) => {
-                        println!("bundle {}: signature valid but signer REJECTED: {why}", a.bundle.display());
+                        println!(
+                            "bundle {}: signature valid but signer REJECTED: {why}",
+                            a.bundle.display()
+                        );
                         return exit::INVALID;
                     }
                     _ => println!(
@@ -254,7 +315,10 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
                     ),
                 }
             } else {
-                println!("bundle {}: Verified OK: signed by the given key", a.bundle.display());
+                println!(
+                    "bundle {}: Verified OK: signed by the given key",
+                    a.bundle.display()
+                );
             }
             for l in &v.details {
                 println!("  {l}");

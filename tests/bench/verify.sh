@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Verification benchmarks, ours beside the anchor in the same run:
+#  (a) in-process verification of each offline-mode corpus object (cargo bench);
+#  (b) through git, one process per object: `git verify-commit` with gitsign
+#      over offline-mode corpus commits, against gpgsm verifying its own
+#      signatures on the same number of objects.
+# Usage: tests/bench/verify.sh [N]   (default N=300 verifications each)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+N=${1:-300}
+export ANCHOR_REPEAT=${ANCHOR_REPEAT:-3}
+
+cd "$top"
+cargo build --release --quiet --bin gitsign
+bin=$top/target/release/gitsign
+
+echo "== (a) in-process verification (target <= 500 us/object)"
+cargo bench --quiet --bench verify 2>/dev/null | tee /tmp/gitsign-bench-a.$$ | grep '"mean"'
+ours_inproc=$(grep '"mean"' /tmp/gitsign-bench-a.$$ | sed 's/.*"us_per_verify":\([0-9.]*\).*/\1/')
+rm -f /tmp/gitsign-bench-a.$$
+
+echo "== (b) through git, one process per object, $N objects"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+repo=$work/repo
+git init -q "$repo"
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+git -C "$repo" config gpg.format x509
+git -C "$repo" config gpg.x509.program "$bin"
+ids=()
+for f in gs_td_e2e_offline gs_td_oid_offline gs_commit_offline_kaplan gs_commit_offline_latest gs_commit_legacy_splitattrs; do
+  id=$(git -C "$repo" hash-object -w --literally -t commit "$top/tests/fixtures/objects/gitsign/$f.commit")
+  echo "$id" >> "$repo/.git/shallow"
+  ids+=("$id")
+done
+now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+git -C "$repo" verify-commit "${ids[0]}" >/dev/null 2>&1 # warm-up
+runs=()
+for ((r = 0; r < ANCHOR_REPEAT; r++)); do
+  t0=$(now); fails=0
+  for ((i = 0; i < N; i++)); do
+    git -C "$repo" verify-commit "${ids[i % ${#ids[@]}]}" >/dev/null 2>&1 || fails=$((fails + 1))
+  done
+  t1=$(now)
+  ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1000}')
+  [[ $fails -eq 0 ]] || { echo "ERROR: $fails verifications failed" >&2; exit 1; }
+  runs+=("$ms")
+done
+# The median of the passes, as the anchor reports.
+best=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+ours_ms=$(awk -v t="$best" -v n="$N" 'BEGIN{printf "%.3f", t/n}')
+echo "{\"bench\":\"verify-per-object\",\"program\":\"gitsign\",\"n\":$N,\"total_ms\":$best,\"per_object_ms\":$ours_ms}"
+
+anchor=$("$here/anchor.sh" --json verify-per-object gpgsm "$N" 2>/dev/null | tail -1)
+echo "$anchor"
+gpgsm_ms=$(echo "$anchor" | sed 's/.*"per_object_ms":\([0-9.]*\).*/\1/')
+echo
+echo "summary: in-process ${ours_inproc} us/object (target 500 us)"
+awk -v o="$ours_ms" -v g="$gpgsm_ms" 'BEGIN{printf "summary: git verify-commit per object: gitsign %.2f ms, gpgsm %.2f ms, ratio gitsign/gpgsm = %.2f (target <= 1.00)\n", o, g, o/g}'
