@@ -17,6 +17,7 @@ pub mod gitobj;
 pub mod gpg;
 pub mod http;
 pub mod oid;
+pub mod oidc;
 pub mod pem;
 pub mod policy;
 pub mod rekor;

@@ -1,0 +1,1 @@
+//! OIDC identity tokens (being written).
