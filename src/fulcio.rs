@@ -1,0 +1,193 @@
+//! Fulcio v2 client: `POST /api/v2/signingCert` with proof of possession,
+//! both response shapes, and the checks a certificate must pass before we
+//! sign with it (our key, a trusted chain, a valid SCT).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::chain;
+use crate::crypto;
+use crate::http::{self, Http, HttpError};
+use crate::sct;
+use crate::trust::TrustedRoot;
+use crate::x509::{self, Certificate};
+
+/// A Fulcio failure, as a sentence.
+#[derive(Debug, Clone)]
+pub enum FulcioError {
+    /// Transport, or an error answer (server text verbatim, with the URL).
+    Http(HttpError),
+    /// The answer is not a certificate chain.
+    Malformed(String),
+    /// The certificate cannot be trusted; nothing is signed with it.
+    Untrusted(String),
+}
+
+impl std::fmt::Display for FulcioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FulcioError::Http(e) => write!(f, "Fulcio: {e}"),
+            FulcioError::Malformed(m) => write!(f, "Fulcio: {m}"),
+            FulcioError::Untrusted(m) => write!(f, "the certificate Fulcio issued cannot be trusted: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for FulcioError {}
+
+/// What Fulcio returned.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Leaf first, then its issuers.
+    pub chain: Vec<Certificate>,
+    /// A detached SCT (Fulcio's other response shape), as the CT log's JSON.
+    pub detached_sct: Option<Vec<u8>>,
+}
+
+impl Issued {
+    /// The leaf.
+    pub fn leaf(&self) -> &Certificate {
+        &self.chain[0]
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    signed_certificate_embedded_sct: Option<Embedded>,
+    signed_certificate_detached_sct: Option<Detached>,
+}
+
+#[derive(Deserialize)]
+struct Embedded {
+    chain: Chain,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Detached {
+    chain: Chain,
+    signed_certificate_timestamp: String,
+}
+
+#[derive(Deserialize)]
+struct Chain {
+    certificates: Vec<String>,
+}
+
+/// A Fulcio client.
+#[derive(Debug, Clone)]
+pub struct FulcioClient {
+    base: String,
+    http: Http,
+}
+
+impl FulcioClient {
+    /// A client for the CA at `base_url`.
+    pub fn new(base_url: &str, http: Http) -> FulcioClient {
+        FulcioClient { base: base_url.trim_end_matches('/').to_string(), http }
+    }
+
+    /// Requests a certificate for `public_key_pem` (SPKI PEM), proving
+    /// possession with `proof` (a signature over the token's subject).
+    pub fn signing_cert(&self, id_token: &str, public_key_pem: &str, proof: &[u8]) -> Result<Issued, FulcioError> {
+        let url = http::join(&self.base, "/api/v2/signingCert");
+        let body = json!({
+            "credentials": {"oidcIdentityToken": id_token},
+            "publicKeyRequest": {
+                "publicKey": {"algorithm": "ECDSA", "content": public_key_pem},
+                "proofOfPossession": STANDARD.encode(proof)
+            }
+        });
+        let r = self
+            .http
+            .post_json(&url, serde_json::to_vec(&body).unwrap_or_default(), &[("authorization", format!("Bearer {id_token}"))], true)
+            .map_err(FulcioError::Http)?;
+        if r.status != 200 && r.status != 201 {
+            return Err(FulcioError::Http(HttpError { url, status: Some(r.status), message: http::server_text(&r.body) }));
+        }
+        let resp: Response = serde_json::from_slice(&r.body)
+            .map_err(|e| FulcioError::Malformed(format!("{url} answered with something that is not a certificate response: {e}")))?;
+        let (chain, detached) = match (resp.signed_certificate_embedded_sct, resp.signed_certificate_detached_sct) {
+            (Some(e), _) => (e.chain, None),
+            (None, Some(d)) => {
+                let sct = STANDARD
+                    .decode(&d.signed_certificate_timestamp)
+                    .map_err(|_| FulcioError::Malformed("the detached SCT is not base64".into()))?;
+                (d.chain, Some(sct))
+            }
+            (None, None) => return Err(FulcioError::Malformed(format!("{url} returned no certificate chain"))),
+        };
+        let mut certs = Vec::new();
+        for pem in &chain.certificates {
+            certs.extend(x509::certificates_from_pem(pem).map_err(|e| FulcioError::Malformed(e.to_string()))?);
+        }
+        if certs.is_empty() {
+            return Err(FulcioError::Malformed(format!("{url} returned an empty certificate chain")));
+        }
+        Ok(Issued { chain: certs, detached_sct: detached })
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonSct {
+    sct_version: u8,
+    id: String,
+    timestamp: u64,
+    #[serde(default)]
+    extensions: String,
+    signature: String,
+}
+
+/// Checks a freshly issued certificate before anything is signed with it:
+/// it certifies our key, chains to a trusted Fulcio CA now, is a signing
+/// leaf, and carries (or comes with) a valid SCT from a trusted CT log.
+pub fn check_issued(issued: &Issued, our_spki: &[u8], root: &TrustedRoot, now: i64) -> Result<(), FulcioError> {
+    let leaf = issued.leaf();
+    if leaf.spki() != our_spki {
+        return Err(FulcioError::Untrusted("it certifies a different public key than ours".into()));
+    }
+    let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
+    let path = chain::verify_path(leaf, &issuers, now).map_err(FulcioError::Untrusted)?;
+    chain::check_leaf_profile(leaf).map_err(FulcioError::Untrusted)?;
+    match &issued.detached_sct {
+        None => {
+            sct::verify_embedded(leaf, path.issuer, root).map_err(FulcioError::Untrusted)?;
+        }
+        Some(json) => verify_detached_sct(json, leaf, root).map_err(FulcioError::Untrusted)?,
+    }
+    Ok(())
+}
+
+/// Verifies a detached SCT (an `x509_entry` over the final certificate).
+pub fn verify_detached_sct(json: &[u8], leaf: &Certificate, root: &TrustedRoot) -> Result<(), String> {
+    let s: JsonSct = serde_json::from_slice(json).map_err(|e| format!("the detached SCT is malformed: {e}"))?;
+    if s.sct_version != 0 {
+        return Err("the detached SCT has an unknown version".into());
+    }
+    let id = STANDARD.decode(&s.id).map_err(|_| "the detached SCT's log id is not base64".to_string())?;
+    let log = root.ctlog(&id).ok_or("the detached SCT is from a CT log the trusted root does not know")?;
+    let ext = STANDARD.decode(&s.extensions).map_err(|_| "the detached SCT's extensions are not base64".to_string())?;
+    let ds = STANDARD.decode(&s.signature).map_err(|_| "the detached SCT's signature is not base64".to_string())?;
+    if ds.len() < 4 || usize::from(u16::from_be_bytes([ds[2], ds[3]])) != ds.len() - 4 {
+        return Err("the detached SCT's signature is malformed".into());
+    }
+    let mut data = Vec::with_capacity(leaf.der().len() + 32);
+    data.extend_from_slice(&[0, 0]); // v1, certificate_timestamp
+    data.extend_from_slice(&s.timestamp.to_be_bytes());
+    data.extend_from_slice(&0u16.to_be_bytes()); // x509_entry
+    let n = leaf.der().len();
+    data.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    data.extend_from_slice(leaf.der());
+    data.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    data.extend_from_slice(&ext);
+    let scheme = match (ds[0], ds[1]) {
+        (4, 3) => crypto::SigScheme::Ecdsa(crypto::Hash::Sha256),
+        (5, 3) => crypto::SigScheme::Ecdsa(crypto::Hash::Sha384),
+        (4, 1) => crypto::SigScheme::RsaPkcs1(crypto::Hash::Sha256),
+        _ => return Err("the detached SCT uses an unsupported signature algorithm".into()),
+    };
+    crypto::verify(&log.key, scheme, &data, &ds[4..]).map_err(|_| "the detached SCT's signature does not verify".to_string())
+}

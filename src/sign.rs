@@ -1,0 +1,265 @@
+//! Keyless signing: an ephemeral P-256 key, a Fulcio certificate for it,
+//! a detached CMS signature in Go gitsign's layout, and a Rekor entry
+//! (embedded in offline mode, keyed by the object id in online mode).
+//! Every service answer is verified before it is used.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+
+use crate::cms;
+use crate::config::RekorMode;
+use crate::crypto;
+use crate::fulcio::{self, FulcioClient, FulcioError};
+use crate::gitobj::{self, ObjectKind};
+use crate::pem;
+use crate::rekor::{RekorClient, RekorError};
+use crate::tlog::{self, LogEntry};
+use crate::trust::TrustedRoot;
+use crate::verify::ObjectInfo;
+use crate::x509::Certificate;
+
+/// A signing failure, as a sentence.
+#[derive(Debug, Clone)]
+pub enum SignError {
+    /// Key generation or signing failed.
+    Key(String),
+    /// Fulcio failed or issued something we cannot trust.
+    Fulcio(FulcioError),
+    /// Rekor failed or returned an entry that does not verify.
+    Rekor(String),
+    /// The certificate identity is not the committer (gitsign.matchCommitter).
+    Committer(String),
+    /// The credential expired before it could be used.
+    Expired(String),
+}
+
+impl std::fmt::Display for SignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignError::Key(m) | SignError::Rekor(m) | SignError::Committer(m) | SignError::Expired(m) => f.write_str(m),
+            SignError::Fulcio(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+/// An ephemeral ECDSA P-256 key. It lives in memory only; aws-lc frees it
+/// with a cleansing free when dropped.
+pub struct EphemeralKey {
+    pair: EcdsaKeyPair,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for EphemeralKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EphemeralKey(P-256, private part hidden)")
+    }
+}
+
+impl EphemeralKey {
+    /// A fresh key.
+    pub fn generate() -> Result<EphemeralKey, SignError> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+            .map_err(|_| SignError::Key("cannot generate a P-256 key".into()))?;
+        Self::from_pair(pair)
+    }
+
+    fn from_pair(pair: EcdsaKeyPair) -> Result<EphemeralKey, SignError> {
+        let spki = pair
+            .public_key()
+            .as_der()
+            .map_err(|_| SignError::Key("cannot encode the public key".into()))?
+            .as_ref()
+            .to_vec();
+        Ok(EphemeralKey { pair, spki })
+    }
+
+    /// Restores a key from PKCS#8 (the credential cache hands keys over this way).
+    pub fn from_pkcs8(der: &[u8]) -> Result<EphemeralKey, SignError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
+            .map_err(|_| SignError::Key("the cached key is not a P-256 PKCS#8 key".into()))?;
+        Self::from_pair(pair)
+    }
+
+    /// The key as PKCS#8, in a buffer zeroized on drop.
+    pub fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, SignError> {
+        let doc = self.pair.to_pkcs8v1().map_err(|_| SignError::Key("cannot export the key".into()))?;
+        Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
+    }
+
+    /// The public key, DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// The public key as PEM (what Fulcio takes).
+    pub fn public_key_pem(&self) -> String {
+        pem::encode("PUBLIC KEY", &self.spki)
+    }
+
+    /// ECDSA-SHA256 over `message`, ASN.1 DER.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.pair
+            .sign(&SystemRandom::new(), message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| SignError::Key("signing failed".into()))
+    }
+}
+
+/// A key and the certificate Fulcio issued for it.
+#[derive(Debug)]
+pub struct Credential {
+    /// The private key.
+    pub key: EphemeralKey,
+    /// Leaf first, then its issuers.
+    pub chain: Vec<Certificate>,
+}
+
+impl Credential {
+    /// The signing certificate.
+    pub fn leaf(&self) -> &Certificate {
+        &self.chain[0]
+    }
+}
+
+/// Gets a certificate for a fresh key: proof of possession over the token's
+/// subject (`challenge`), then every check of `fulcio::check_issued`.
+pub fn request_credential(
+    fulcio: &FulcioClient,
+    id_token: &str,
+    challenge: &str,
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<Credential, SignError> {
+    let key = EphemeralKey::generate()?;
+    let proof = key.sign(challenge.as_bytes())?;
+    let issued = fulcio.signing_cert(id_token, &key.public_key_pem(), &proof).map_err(SignError::Fulcio)?;
+    fulcio::check_issued(&issued, key.spki(), root, now).map_err(SignError::Fulcio)?;
+    Ok(Credential { key, chain: issued.chain })
+}
+
+/// A finished signature.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// PEM `SIGNED MESSAGE`, what git stores.
+    pub armored: String,
+    /// The signing certificate.
+    pub certificate: Certificate,
+    /// The Rekor entry (verified).
+    pub entry: LogEntry,
+    /// For online mode: the object id the entry is keyed by.
+    pub object_id: Option<String>,
+    /// The signing time written into the signature.
+    pub signing_time: i64,
+}
+
+fn rekor_err(e: RekorError) -> SignError {
+    SignError::Rekor(e.to_string())
+}
+
+/// Checks an entry Rekor returned for what we uploaded: the body it logged
+/// is ours, and SET, inclusion proof and checkpoint verify with a log key
+/// of the trusted root, inside the certificate's validity.
+fn check_entry(entry: &LogEntry, expected_body: &[u8], cert: &Certificate, root: &TrustedRoot) -> Result<(), SignError> {
+    if entry.body != expected_body {
+        return Err(SignError::Rekor("Rekor returned an entry for something other than this signature".into()));
+    }
+    let v = tlog::verify_entry(entry, root)
+        .map_err(|e| SignError::Rekor(format!("the entry Rekor returned does not verify: {e}")))?;
+    if !v.proof_checked {
+        return Err(SignError::Rekor("Rekor returned no inclusion proof for the entry".into()));
+    }
+    if entry.integrated_time < cert.not_before || entry.integrated_time > cert.not_after {
+        return Err(SignError::Expired(format!(
+            "Rekor logged the signature at {}, outside the certificate's validity ({} to {}); sign again",
+            crate::time::format_time(entry.integrated_time),
+            crate::time::format_time(cert.not_before),
+            crate::time::format_time(cert.not_after)
+        )));
+    }
+    Ok(())
+}
+
+/// Signs `payload` (a commit or tag without its signature).
+pub fn sign_payload(
+    payload: &[u8],
+    cred: &Credential,
+    rekor: &RekorClient,
+    root: &TrustedRoot,
+    mode: RekorMode,
+    now: i64,
+) -> Result<Signature, SignError> {
+    let cert = cred.leaf();
+    if now < cert.not_before - 60 || now > cert.not_after {
+        return Err(SignError::Expired(format!(
+            "the signing certificate is valid from {} to {}, not now ({})",
+            crate::time::format_time(cert.not_before),
+            crate::time::format_time(cert.not_after),
+            crate::time::format_time(now)
+        )));
+    }
+    let signed_attrs = cms::signed_attributes(payload, now);
+    let sig = cred.key.sign(&signed_attrs)?;
+    let cert_pem = pem::encode("CERTIFICATE", cert.der());
+    match mode {
+        RekorMode::Offline => {
+            let digest = crypto::sha256(&signed_attrs);
+            let entry = rekor.create_hashedrekord(&digest, &sig, &cert_pem).map_err(rekor_err)?;
+            check_entry(&entry, &tlog::hashedrekord_body(&digest, &sig, &cert_pem), cert, root)?;
+            let mut embedded = entry.clone();
+            embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
+            let attr = cms::tlog_attribute(&embedded.to_protobuf(false));
+            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[attr]);
+            Ok(Signature { armored: cms::armor(&der), certificate: cert.clone(), entry, object_id: None, signing_time: now })
+        }
+        RekorMode::Online => {
+            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[]);
+            let armored = cms::armor(&der);
+            // Keyed like Go gitsign: the id of the object go-git re-encodes
+            // (equal to git's id for ordinary commits), signed with the same key.
+            let object = ObjectInfo::from_payload(payload);
+            let reencoded = gitobj::gogit_commit_reencoding(payload, armored.as_bytes());
+            let id = gitobj::object_id(ObjectKind::Commit, &reencoded, object.algo);
+            let digest = crypto::sha256(id.as_bytes());
+            let id_sig = cred.key.sign(id.as_bytes())?;
+            let entry = rekor.create_hashedrekord(&digest, &id_sig, &cert_pem).map_err(rekor_err)?;
+            check_entry(&entry, &tlog::hashedrekord_body(&digest, &id_sig, &cert_pem), cert, root)?;
+            Ok(Signature { armored, certificate: cert.clone(), entry, object_id: Some(id), signing_time: now })
+        }
+    }
+}
+
+/// The committer's (or tagger's) email in a payload.
+pub fn committer_email(payload: &[u8]) -> Option<String> {
+    let headers = payload.split(|b| *b == b'\n').take_while(|l| !l.is_empty());
+    for line in headers {
+        let rest = line.strip_prefix(b"committer ").or_else(|| line.strip_prefix(b"tagger "));
+        if let Some(rest) = rest {
+            let s = String::from_utf8_lossy(rest);
+            let start = s.find('<')?;
+            let end = s[start..].find('>')? + start;
+            return Some(s[start + 1..end].to_string());
+        }
+    }
+    None
+}
+
+/// gitsign.matchCommitter: the certificate must name the committer's email.
+pub fn check_committer(cert: &Certificate, committer: Option<&str>) -> Result<(), SignError> {
+    let Some(committer) = committer else {
+        return Err(SignError::Committer(
+            "gitsign.matchCommitter is set but the committer's email is unknown (set user.email)".into(),
+        ));
+    };
+    let ids: Vec<String> = cert.subject_alt_names().unwrap_or_default().iter().filter_map(|n| n.identity()).collect();
+    if ids.iter().any(|i| i.eq_ignore_ascii_case(committer)) {
+        return Ok(());
+    }
+    Err(SignError::Committer(format!(
+        "gitsign.matchCommitter is set and the certificate identity {} does not match the committer {committer}; \
+         sign in as {committer}, or change user.email",
+        ids.first().map(String::as_str).unwrap_or("(none)")
+    )))
+}
