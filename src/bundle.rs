@@ -534,3 +534,50 @@ fn check_body(
         )),
     }
 }
+
+/// Projects an offline-mode git signature onto a Sigstore bundle v0.3 whose
+/// artifact is the DER of the signed attributes (what the signature and the
+/// Rekor entry cover), so other Sigstore clients can verify it. Returns the
+/// bundle JSON and the artifact bytes.
+pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let der = crate::cms::unarmor(signature).map_err(|e| e.0)?;
+    let sd = crate::cms::SignedData::from_der(&der).map_err(|e| e.0)?;
+    let cert = sd.signer_certificate().ok_or("the signature does not carry its certificate")?;
+    let si = &sd.signer;
+    let entry = crate::verify::embedded_entry(&sd, cert).map_err(|e| e.0)?.ok_or(
+        "this is an online-mode signature: its Rekor entry is not embedded, so it cannot be exported offline",
+    )?;
+    let artifact = si.signed_attrs_der.clone();
+    let digest = crypto::sha256(&artifact);
+    let body = entry.body.clone();
+    let proof = entry.proof.as_ref().ok_or("the embedded entry has no inclusion proof")?;
+    let mut tlog = serde_json::json!({
+        "logIndex": entry.log_index.to_string(),
+        "logId": {"keyId": STANDARD.encode(&entry.log_id)},
+        "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+        "integratedTime": entry.integrated_time.to_string(),
+        "canonicalizedBody": STANDARD.encode(&body),
+        "inclusionProof": {
+            "logIndex": proof.log_index.to_string(),
+            "rootHash": STANDARD.encode(&proof.root_hash),
+            "treeSize": proof.tree_size.to_string(),
+            "hashes": proof.hashes.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>(),
+            "checkpoint": {"envelope": proof.checkpoint.clone().unwrap_or_default()}
+        }
+    });
+    if let Some(set) = &entry.set {
+        tlog["inclusionPromise"] = serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
+    }
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "certificate": {"rawBytes": STANDARD.encode(cert.der())},
+            "tlogEntries": [tlog]
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
+            "signature": STANDARD.encode(&si.signature)
+        }
+    });
+    Ok((serde_json::to_string_pretty(&bundle).unwrap_or_default(), artifact))
+}

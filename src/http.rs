@@ -217,6 +217,27 @@ impl Http {
             url,
         )
     }
+
+    /// GET with extra request headers (e.g. `Authorization` for the GitHub
+    /// Actions ID-token endpoint), retried once like [`Http::get`].
+    pub fn get_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Response, HttpError> {
+        let once = || {
+            let mut req = self.client.get(url).header("accept", "application/json");
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            self.send(req, url)
+        };
+        match once() {
+            Ok(r) if matches!(r.status, 502..=504) => once(),
+            Err(e) if e.status.is_none() && !e.message.starts_with("no answer") => once(),
+            other => other,
+        }
+    }
 }
 
 /// Percent-encodes for `application/x-www-form-urlencoded` and query strings.

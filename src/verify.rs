@@ -462,7 +462,7 @@ fn entry_names_certificate(public_key: &[u8], cert: &Certificate) -> bool {
 
 /// The entry embedded in the signature (current protobuf attribute, or the
 /// early split-attribute layout), with its body rebuilt.
-fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogEntry>, TlogError> {
+pub fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogEntry>, TlogError> {
     let si = &sd.signer;
     let mut entry = if let Some(v) = si
         .unsigned_value(oid::REKOR_TLOG_ENTRY, "Rekor log entry")

@@ -67,6 +67,8 @@ pub enum Command {
     VerifyTag(VerifyTagArgs),
     /// Verify a Sigstore bundle over a file or digest.
     VerifyBundle(VerifyBundleArgs),
+    /// Export a commit's or tag's signature as a Sigstore bundle (offline mode).
+    ExportBundle(ExportBundleArgs),
     /// Print the version and the resolved configuration.
     Version,
 }
@@ -150,4 +152,18 @@ pub struct VerifyBundleArgs {
     /// Policy and trust.
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+/// `gitsign export-bundle`.
+#[derive(Args, Debug)]
+pub struct ExportBundleArgs {
+    /// The commit or annotated tag (default HEAD).
+    #[arg(value_name = "REV", default_value = "HEAD")]
+    pub rev: String,
+    /// Where to write the bundle (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// Where to write the artifact the bundle signs (the DER signed attributes).
+    #[arg(long, value_name = "FILE")]
+    pub artifact: std::path::PathBuf,
 }

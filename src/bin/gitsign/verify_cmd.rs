@@ -8,7 +8,7 @@ use gitsign::trust::TrustedRoot;
 use gitsign::verify::{self, Context, FailureKind, ObjectInfo};
 use gitsign::{bundle, report};
 
-use crate::args::{PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs};
+use crate::args::{ExportBundleArgs, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs};
 use crate::exit;
 use crate::gpgmode::tlog_mode;
 
@@ -350,6 +350,38 @@ pub fn version() -> u8 {
         }
         Err(e) => {
             crate::error(format!("configuration error: {e}"));
+            exit::ERROR
+        }
+    }
+}
+
+/// `gitsign export-bundle`.
+pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
+    let run = || -> Result<(), String> {
+        let repo = gix::discover_with_environment_overrides(".").map_err(|e| format!("not in a git repository: {e}"))?;
+        let obj = repo
+            .rev_parse_single(a.rev.as_str())
+            .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?
+            .object()
+            .map_err(|e| format!("cannot read {}: {e}", a.rev))?;
+        let (kind, data) = if obj.kind == gix::object::Kind::Tag {
+            (ObjectKind::Tag, obj.data.clone())
+        } else {
+            let c = obj.peel_to_kind(gix::object::Kind::Commit).map_err(|e| format!("{} is not a commit: {e}", a.rev))?;
+            (ObjectKind::Commit, c.data.clone())
+        };
+        let signed = gitobj::split(&data, kind, algo(&repo))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{} is not signed", a.rev))?;
+        let (json, artifact) = bundle::export_signature(&signed.signature)?;
+        std::fs::write(&a.output, json).map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
+        std::fs::write(&a.artifact, artifact).map_err(|e| format!("cannot write {}: {e}", a.artifact.display()))?;
+        Ok(())
+    };
+    match run() {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            crate::error(e);
             exit::ERROR
         }
     }
