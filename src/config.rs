@@ -61,6 +61,23 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Environment facts the OIDC token providers need.
+#[derive(Debug, Clone, Default)]
+pub struct OidcEnv {
+    /// `SIGSTORE_ID_TOKEN`: a token given directly.
+    pub sigstore_id_token: Option<String>,
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL` (GitHub Actions).
+    pub actions_request_url: Option<String>,
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN` (GitHub Actions).
+    pub actions_request_token: Option<String>,
+    /// `BROWSER`.
+    pub browser: Option<String>,
+    /// `DISPLAY` or `WAYLAND_DISPLAY` is set.
+    pub has_display: bool,
+    /// `SSH_CONNECTION` or `SSH_TTY` is set.
+    pub ssh_session: bool,
+}
+
 /// The identity policy as configured (matched by `policy`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyConfig {
@@ -142,6 +159,11 @@ pub struct Config {
     pub tlog_verification: TlogVerification,
     /// Network timeout for each request.
     pub timeout: Duration,
+    /// How long an interactive or device login may take.
+    pub login_timeout: Duration,
+    /// Values from the process environment the token providers use
+    /// (read here because only this module reads the environment).
+    pub oidc_env: OidcEnv,
     /// Identity policy for `git verify-commit` and friends.
     pub policy: PolicyConfig,
     /// Every setting with its value and origin, for `gitsign version`.
@@ -451,6 +473,19 @@ impl Config {
                     "gitsign.timeout must be a number of seconds from 1 to 3600, not \"{t}\""
                 ))
             })?;
+        let lt = r.string("loginTimeout", Some("300"), Some("gitsign.loginTimeout"), &["GITSIGN_LOGIN_TIMEOUT"]).unwrap_or_default();
+        let login_secs: u64 = lt.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or_else(|| {
+            ConfigError(format!("gitsign.loginTimeout must be a number of seconds from 1 to 3600, not \"{lt}\""))
+        })?;
+        let env_set = |k: &str| (r.env)(k).is_some_and(|v| !v.is_empty());
+        let oidc_env = OidcEnv {
+            sigstore_id_token: (r.env)("SIGSTORE_ID_TOKEN").filter(|v| !v.is_empty()),
+            actions_request_url: (r.env)("ACTIONS_ID_TOKEN_REQUEST_URL").filter(|v| !v.is_empty()),
+            actions_request_token: (r.env)("ACTIONS_ID_TOKEN_REQUEST_TOKEN").filter(|v| !v.is_empty()),
+            browser: (r.env)("BROWSER").filter(|v| !v.is_empty()),
+            has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
+            ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),
+        };
         let policy = PolicyConfig {
             identities: r.list(
                 "certificateIdentity",
@@ -528,6 +563,8 @@ impl Config {
             ct_log_public_key,
             tlog_verification,
             timeout: Duration::from_secs(secs),
+            login_timeout: Duration::from_secs(login_secs),
+            oidc_env,
             policy,
             resolved: r.resolved,
         })
