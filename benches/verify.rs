@@ -42,6 +42,7 @@ fn main() {
             require_sct: true,
             rekor: None,
             missing_tlog: MissingTlog::Search,
+            cache: None,
         };
         verify::verify(&s.payload, &s.signature, object, &ctx).expect("corpus object verifies");
         let t = Instant::now();

@@ -542,7 +542,9 @@ fn check_body(
 pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
     let der = crate::cms::unarmor(signature).map_err(|e| e.0)?;
     let sd = crate::cms::SignedData::from_der(&der).map_err(|e| e.0)?;
-    let cert = sd.signer_certificate().ok_or("the signature does not carry its certificate")?;
+    let cert = sd
+        .signer_certificate()
+        .ok_or("the signature does not carry its certificate")?;
     let si = &sd.signer;
     let entry = crate::verify::embedded_entry(&sd, cert).map_err(|e| e.0)?.ok_or(
         "this is an online-mode signature: its Rekor entry is not embedded, so it cannot be exported offline",
@@ -550,7 +552,10 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
     let artifact = si.signed_attrs_der.clone();
     let digest = crypto::sha256(&artifact);
     let body = entry.body.clone();
-    let proof = entry.proof.as_ref().ok_or("the embedded entry has no inclusion proof")?;
+    let proof = entry
+        .proof
+        .as_ref()
+        .ok_or("the embedded entry has no inclusion proof")?;
     let mut tlog = serde_json::json!({
         "logIndex": entry.log_index.to_string(),
         "logId": {"keyId": STANDARD.encode(&entry.log_id)},
@@ -566,7 +571,8 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
         }
     });
     if let Some(set) = &entry.set {
-        tlog["inclusionPromise"] = serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
+        tlog["inclusionPromise"] =
+            serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
     }
     let bundle = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
@@ -579,5 +585,8 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
             "signature": STANDARD.encode(&si.signature)
         }
     });
-    Ok((serde_json::to_string_pretty(&bundle).unwrap_or_default(), artifact))
+    Ok((
+        serde_json::to_string_pretty(&bundle).unwrap_or_default(),
+        artifact,
+    ))
 }

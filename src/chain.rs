@@ -69,6 +69,35 @@ pub struct Issuers<'r> {
     candidates: Vec<(&'r CertificateAuthority, usize)>,
 }
 
+impl<'r> Issuers<'r> {
+    /// Rebuilds from (CA index, chain index) pairs saved by [`Issuers::to_indices`].
+    pub fn from_indices(root: &'r TrustedRoot, idx: &[(usize, usize)]) -> Issuers<'r> {
+        let candidates = idx
+            .iter()
+            .filter_map(|&(a, i)| {
+                root.certificate_authorities
+                    .get(a)
+                    .filter(|ca| i < ca.chain.len())
+                    .map(|ca| (ca, i))
+            })
+            .collect();
+        Issuers { candidates }
+    }
+
+    /// (CA index, chain index) pairs, for caching.
+    pub fn to_indices(&self, root: &TrustedRoot) -> Vec<(usize, usize)> {
+        self.candidates
+            .iter()
+            .filter_map(|(ca, i)| {
+                root.certificate_authorities
+                    .iter()
+                    .position(|c| std::ptr::eq(c, *ca))
+                    .map(|a| (a, *i))
+            })
+            .collect()
+    }
+}
+
 /// Finds the trusted-root CA certificates that signed `leaf`.
 pub fn find_issuers<'r>(leaf: &Certificate, root: &'r TrustedRoot) -> Result<Issuers<'r>, String> {
     let mut candidates = Vec::new();

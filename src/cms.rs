@@ -424,10 +424,17 @@ fn attribute(id: &[u8], value: &[u8]) -> Vec<u8> {
 pub fn utc_time(t: i64) -> Vec<u8> {
     let s = crate::time::format_time(t); // 2023-06-05T16:11:20Z
     let b = s.as_bytes();
-    let digits: String = [&b[2..4], &b[5..7], &b[8..10], &b[11..13], &b[14..16], &b[17..19]]
-        .iter()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
+    let digits: String = [
+        &b[2..4],
+        &b[5..7],
+        &b[8..10],
+        &b[11..13],
+        &b[14..16],
+        &b[17..19],
+    ]
+    .iter()
+    .map(|p| String::from_utf8_lossy(p).into_owned())
+    .collect();
     asn1::encode(tag::UTC_TIME, format!("{digits}Z").as_bytes())
 }
 
@@ -436,25 +443,39 @@ pub fn utc_time(t: i64) -> Vec<u8> {
 pub fn signed_attributes(payload: &[u8], signing_time: i64) -> Vec<u8> {
     let content_type = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::DATA));
     let time = attribute(oid::SIGNING_TIME, &utc_time(signing_time));
-    let digest = attribute(oid::MESSAGE_DIGEST, &asn1::encode(tag::OCTET_STRING, &crate::crypto::sha256(payload)));
+    let digest = attribute(
+        oid::MESSAGE_DIGEST,
+        &asn1::encode(tag::OCTET_STRING, &crate::crypto::sha256(payload)),
+    );
     der_set_of(vec![content_type, time, digest])
 }
 
 /// The unsigned attribute carrying a Rekor `TransparencyLogEntry` (protobuf).
 pub fn tlog_attribute(entry_protobuf: &[u8]) -> Vec<u8> {
-    attribute(oid::REKOR_TLOG_ENTRY, &asn1::encode(tag::OCTET_STRING, entry_protobuf))
+    attribute(
+        oid::REKOR_TLOG_ENTRY,
+        &asn1::encode(tag::OCTET_STRING, entry_protobuf),
+    )
 }
 
 /// Builds a detached SignedData in Go gitsign's layout: SHA-256, id-data,
 /// the leaf certificate only, one SignerInfo by issuer and serial,
 /// ecdsa-with-SHA256, optional unsigned attributes.
-pub fn build_signed_data(signed_attrs_der: &[u8], signature: &[u8], leaf: &Certificate, unsigned_attrs: &[Vec<u8>]) -> Vec<u8> {
+pub fn build_signed_data(
+    signed_attrs_der: &[u8],
+    signature: &[u8],
+    leaf: &Certificate,
+    unsigned_attrs: &[Vec<u8>],
+) -> Vec<u8> {
     let sha256_alg = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::SHA256));
     let version = asn1::encode(tag::INTEGER, &[1]);
     let digest_algs = asn1::encode(tag::SET, &sha256_alg);
     let encap = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::DATA));
     let certs = asn1::encode(tag::context(0, true), leaf.der());
-    let ias = asn1::encode_parts(tag::SEQUENCE, &[leaf.issuer(), &asn1::encode(tag::INTEGER, leaf.serial())]);
+    let ias = asn1::encode_parts(
+        tag::SEQUENCE,
+        &[leaf.issuer(), &asn1::encode(tag::INTEGER, leaf.serial())],
+    );
     // [0] IMPLICIT: the SET's contents under the context tag.
     let mut signed = signed_attrs_der.to_vec();
     signed[0] = tag::context(0, true);
@@ -471,9 +492,15 @@ pub fn build_signed_data(signed_attrs_der: &[u8], signature: &[u8], leaf: &Certi
     }
     let signer_info = asn1::encode_parts(tag::SEQUENCE, &si_parts);
     let signer_infos = asn1::encode(tag::SET, &signer_info);
-    let sd = asn1::encode_parts(tag::SEQUENCE, &[&version, &digest_algs, &encap, &certs, &signer_infos]);
+    let sd = asn1::encode_parts(
+        tag::SEQUENCE,
+        &[&version, &digest_algs, &encap, &certs, &signer_infos],
+    );
     let content = asn1::encode(tag::context(0, true), &sd);
-    asn1::encode_parts(tag::SEQUENCE, &[&asn1::encode(tag::OID, oid::SIGNED_DATA), &content])
+    asn1::encode_parts(
+        tag::SEQUENCE,
+        &[&asn1::encode(tag::OID, oid::SIGNED_DATA), &content],
+    )
 }
 
 /// PEM armor as git stores CMS signatures.

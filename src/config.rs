@@ -473,15 +473,29 @@ impl Config {
                     "gitsign.timeout must be a number of seconds from 1 to 3600, not \"{t}\""
                 ))
             })?;
-        let lt = r.string("loginTimeout", Some("300"), Some("gitsign.loginTimeout"), &["GITSIGN_LOGIN_TIMEOUT"]).unwrap_or_default();
-        let login_secs: u64 = lt.parse().ok().filter(|n| (1..=3600).contains(n)).ok_or_else(|| {
-            ConfigError(format!("gitsign.loginTimeout must be a number of seconds from 1 to 3600, not \"{lt}\""))
-        })?;
+        let lt = r
+            .string(
+                "loginTimeout",
+                Some("300"),
+                Some("gitsign.loginTimeout"),
+                &["GITSIGN_LOGIN_TIMEOUT"],
+            )
+            .unwrap_or_default();
+        let login_secs: u64 = lt
+            .parse()
+            .ok()
+            .filter(|n| (1..=3600).contains(n))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "gitsign.loginTimeout must be a number of seconds from 1 to 3600, not \"{lt}\""
+                ))
+            })?;
         let env_set = |k: &str| (r.env)(k).is_some_and(|v| !v.is_empty());
         let oidc_env = OidcEnv {
             sigstore_id_token: (r.env)("SIGSTORE_ID_TOKEN").filter(|v| !v.is_empty()),
             actions_request_url: (r.env)("ACTIONS_ID_TOKEN_REQUEST_URL").filter(|v| !v.is_empty()),
-            actions_request_token: (r.env)("ACTIONS_ID_TOKEN_REQUEST_TOKEN").filter(|v| !v.is_empty()),
+            actions_request_token: (r.env)("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+                .filter(|v| !v.is_empty()),
             browser: (r.env)("BROWSER").filter(|v| !v.is_empty()),
             has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
             ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),

@@ -30,7 +30,9 @@ impl std::fmt::Display for FulcioError {
         match self {
             FulcioError::Http(e) => write!(f, "Fulcio: {e}"),
             FulcioError::Malformed(m) => write!(f, "Fulcio: {m}"),
-            FulcioError::Untrusted(m) => write!(f, "the certificate Fulcio issued cannot be trusted: {m}"),
+            FulcioError::Untrusted(m) => {
+                write!(f, "the certificate Fulcio issued cannot be trusted: {m}")
+            }
         }
     }
 }
@@ -87,12 +89,20 @@ pub struct FulcioClient {
 impl FulcioClient {
     /// A client for the CA at `base_url`.
     pub fn new(base_url: &str, http: Http) -> FulcioClient {
-        FulcioClient { base: base_url.trim_end_matches('/').to_string(), http }
+        FulcioClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 
     /// Requests a certificate for `public_key_pem` (SPKI PEM), proving
     /// possession with `proof` (a signature over the token's subject).
-    pub fn signing_cert(&self, id_token: &str, public_key_pem: &str, proof: &[u8]) -> Result<Issued, FulcioError> {
+    pub fn signing_cert(
+        &self,
+        id_token: &str,
+        public_key_pem: &str,
+        proof: &[u8],
+    ) -> Result<Issued, FulcioError> {
         let url = http::join(&self.base, "/api/v2/signingCert");
         let body = json!({
             "credentials": {"oidcIdentityToken": id_token},
@@ -103,14 +113,29 @@ impl FulcioClient {
         });
         let r = self
             .http
-            .post_json(&url, serde_json::to_vec(&body).unwrap_or_default(), &[("authorization", format!("Bearer {id_token}"))], true)
+            .post_json(
+                &url,
+                serde_json::to_vec(&body).unwrap_or_default(),
+                &[("authorization", format!("Bearer {id_token}"))],
+                true,
+            )
             .map_err(FulcioError::Http)?;
         if r.status != 200 && r.status != 201 {
-            return Err(FulcioError::Http(HttpError { url, status: Some(r.status), message: http::server_text(&r.body) }));
+            return Err(FulcioError::Http(HttpError {
+                url,
+                status: Some(r.status),
+                message: http::server_text(&r.body),
+            }));
         }
-        let resp: Response = serde_json::from_slice(&r.body)
-            .map_err(|e| FulcioError::Malformed(format!("{url} answered with something that is not a certificate response: {e}")))?;
-        let (chain, detached) = match (resp.signed_certificate_embedded_sct, resp.signed_certificate_detached_sct) {
+        let resp: Response = serde_json::from_slice(&r.body).map_err(|e| {
+            FulcioError::Malformed(format!(
+                "{url} answered with something that is not a certificate response: {e}"
+            ))
+        })?;
+        let (chain, detached) = match (
+            resp.signed_certificate_embedded_sct,
+            resp.signed_certificate_detached_sct,
+        ) {
             (Some(e), _) => (e.chain, None),
             (None, Some(d)) => {
                 let sct = STANDARD
@@ -118,16 +143,28 @@ impl FulcioClient {
                     .map_err(|_| FulcioError::Malformed("the detached SCT is not base64".into()))?;
                 (d.chain, Some(sct))
             }
-            (None, None) => return Err(FulcioError::Malformed(format!("{url} returned no certificate chain"))),
+            (None, None) => {
+                return Err(FulcioError::Malformed(format!(
+                    "{url} returned no certificate chain"
+                )))
+            }
         };
         let mut certs = Vec::new();
         for pem in &chain.certificates {
-            certs.extend(x509::certificates_from_pem(pem).map_err(|e| FulcioError::Malformed(e.to_string()))?);
+            certs.extend(
+                x509::certificates_from_pem(pem)
+                    .map_err(|e| FulcioError::Malformed(e.to_string()))?,
+            );
         }
         if certs.is_empty() {
-            return Err(FulcioError::Malformed(format!("{url} returned an empty certificate chain")));
+            return Err(FulcioError::Malformed(format!(
+                "{url} returned an empty certificate chain"
+            )));
         }
-        Ok(Issued { chain: certs, detached_sct: detached })
+        Ok(Issued {
+            chain: certs,
+            detached_sct: detached,
+        })
     }
 }
 
@@ -144,10 +181,17 @@ struct JsonSct {
 /// Checks a freshly issued certificate before anything is signed with it:
 /// it certifies our key, chains to a trusted Fulcio CA now, is a signing
 /// leaf, and carries (or comes with) a valid SCT from a trusted CT log.
-pub fn check_issued(issued: &Issued, our_spki: &[u8], root: &TrustedRoot, now: i64) -> Result<(), FulcioError> {
+pub fn check_issued(
+    issued: &Issued,
+    our_spki: &[u8],
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<(), FulcioError> {
     let leaf = issued.leaf();
     if leaf.spki() != our_spki {
-        return Err(FulcioError::Untrusted("it certifies a different public key than ours".into()));
+        return Err(FulcioError::Untrusted(
+            "it certifies a different public key than ours".into(),
+        ));
     }
     let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
     let path = chain::verify_path(leaf, &issuers, now).map_err(FulcioError::Untrusted)?;
@@ -162,15 +206,28 @@ pub fn check_issued(issued: &Issued, our_spki: &[u8], root: &TrustedRoot, now: i
 }
 
 /// Verifies a detached SCT (an `x509_entry` over the final certificate).
-pub fn verify_detached_sct(json: &[u8], leaf: &Certificate, root: &TrustedRoot) -> Result<(), String> {
-    let s: JsonSct = serde_json::from_slice(json).map_err(|e| format!("the detached SCT is malformed: {e}"))?;
+pub fn verify_detached_sct(
+    json: &[u8],
+    leaf: &Certificate,
+    root: &TrustedRoot,
+) -> Result<(), String> {
+    let s: JsonSct =
+        serde_json::from_slice(json).map_err(|e| format!("the detached SCT is malformed: {e}"))?;
     if s.sct_version != 0 {
         return Err("the detached SCT has an unknown version".into());
     }
-    let id = STANDARD.decode(&s.id).map_err(|_| "the detached SCT's log id is not base64".to_string())?;
-    let log = root.ctlog(&id).ok_or("the detached SCT is from a CT log the trusted root does not know")?;
-    let ext = STANDARD.decode(&s.extensions).map_err(|_| "the detached SCT's extensions are not base64".to_string())?;
-    let ds = STANDARD.decode(&s.signature).map_err(|_| "the detached SCT's signature is not base64".to_string())?;
+    let id = STANDARD
+        .decode(&s.id)
+        .map_err(|_| "the detached SCT's log id is not base64".to_string())?;
+    let log = root
+        .ctlog(&id)
+        .ok_or("the detached SCT is from a CT log the trusted root does not know")?;
+    let ext = STANDARD
+        .decode(&s.extensions)
+        .map_err(|_| "the detached SCT's extensions are not base64".to_string())?;
+    let ds = STANDARD
+        .decode(&s.signature)
+        .map_err(|_| "the detached SCT's signature is not base64".to_string())?;
     if ds.len() < 4 || usize::from(u16::from_be_bytes([ds[2], ds[3]])) != ds.len() - 4 {
         return Err("the detached SCT's signature is malformed".into());
     }
@@ -189,5 +246,6 @@ pub fn verify_detached_sct(json: &[u8], leaf: &Certificate, root: &TrustedRoot) 
         (4, 1) => crypto::SigScheme::RsaPkcs1(crypto::Hash::Sha256),
         _ => return Err("the detached SCT uses an unsupported signature algorithm".into()),
     };
-    crypto::verify(&log.key, scheme, &data, &ds[4..]).map_err(|_| "the detached SCT's signature does not verify".to_string())
+    crypto::verify(&log.key, scheme, &data, &ds[4..])
+        .map_err(|_| "the detached SCT's signature does not verify".to_string())
 }

@@ -37,7 +37,10 @@ pub enum SignError {
 impl std::fmt::Display for SignError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SignError::Key(m) | SignError::Rekor(m) | SignError::Committer(m) | SignError::Expired(m) => f.write_str(m),
+            SignError::Key(m)
+            | SignError::Rekor(m)
+            | SignError::Committer(m)
+            | SignError::Expired(m) => f.write_str(m),
             SignError::Fulcio(e) => write!(f, "{e}"),
         }
     }
@@ -85,7 +88,10 @@ impl EphemeralKey {
 
     /// The key as PKCS#8, in a buffer zeroized on drop.
     pub fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, SignError> {
-        let doc = self.pair.to_pkcs8v1().map_err(|_| SignError::Key("cannot export the key".into()))?;
+        let doc = self
+            .pair
+            .to_pkcs8v1()
+            .map_err(|_| SignError::Key("cannot export the key".into()))?;
         Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
     }
 
@@ -135,9 +141,14 @@ pub fn request_credential(
 ) -> Result<Credential, SignError> {
     let key = EphemeralKey::generate()?;
     let proof = key.sign(challenge.as_bytes())?;
-    let issued = fulcio.signing_cert(id_token, &key.public_key_pem(), &proof).map_err(SignError::Fulcio)?;
+    let issued = fulcio
+        .signing_cert(id_token, &key.public_key_pem(), &proof)
+        .map_err(SignError::Fulcio)?;
     fulcio::check_issued(&issued, key.spki(), root, now).map_err(SignError::Fulcio)?;
-    Ok(Credential { key, chain: issued.chain })
+    Ok(Credential {
+        key,
+        chain: issued.chain,
+    })
 }
 
 /// A finished signature.
@@ -162,14 +173,23 @@ fn rekor_err(e: RekorError) -> SignError {
 /// Checks an entry Rekor returned for what we uploaded: the body it logged
 /// is ours, and SET, inclusion proof and checkpoint verify with a log key
 /// of the trusted root, inside the certificate's validity.
-fn check_entry(entry: &LogEntry, expected_body: &[u8], cert: &Certificate, root: &TrustedRoot) -> Result<(), SignError> {
+fn check_entry(
+    entry: &LogEntry,
+    expected_body: &[u8],
+    cert: &Certificate,
+    root: &TrustedRoot,
+) -> Result<(), SignError> {
     if entry.body != expected_body {
-        return Err(SignError::Rekor("Rekor returned an entry for something other than this signature".into()));
+        return Err(SignError::Rekor(
+            "Rekor returned an entry for something other than this signature".into(),
+        ));
     }
     let v = tlog::verify_entry(entry, root)
         .map_err(|e| SignError::Rekor(format!("the entry Rekor returned does not verify: {e}")))?;
     if !v.proof_checked {
-        return Err(SignError::Rekor("Rekor returned no inclusion proof for the entry".into()));
+        return Err(SignError::Rekor(
+            "Rekor returned no inclusion proof for the entry".into(),
+        ));
     }
     if entry.integrated_time < cert.not_before || entry.integrated_time > cert.not_after {
         return Err(SignError::Expired(format!(
@@ -206,13 +226,26 @@ pub fn sign_payload(
     match mode {
         RekorMode::Offline => {
             let digest = crypto::sha256(&signed_attrs);
-            let entry = rekor.create_hashedrekord(&digest, &sig, &cert_pem).map_err(rekor_err)?;
-            check_entry(&entry, &tlog::hashedrekord_body(&digest, &sig, &cert_pem), cert, root)?;
+            let entry = rekor
+                .create_hashedrekord(&digest, &sig, &cert_pem)
+                .map_err(rekor_err)?;
+            check_entry(
+                &entry,
+                &tlog::hashedrekord_body(&digest, &sig, &cert_pem),
+                cert,
+                root,
+            )?;
             let mut embedded = entry.clone();
             embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
             let attr = cms::tlog_attribute(&embedded.to_protobuf(false));
             let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[attr]);
-            Ok(Signature { armored: cms::armor(&der), certificate: cert.clone(), entry, object_id: None, signing_time: now })
+            Ok(Signature {
+                armored: cms::armor(&der),
+                certificate: cert.clone(),
+                entry,
+                object_id: None,
+                signing_time: now,
+            })
         }
         RekorMode::Online => {
             let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[]);
@@ -224,9 +257,22 @@ pub fn sign_payload(
             let id = gitobj::object_id(ObjectKind::Commit, &reencoded, object.algo);
             let digest = crypto::sha256(id.as_bytes());
             let id_sig = cred.key.sign(id.as_bytes())?;
-            let entry = rekor.create_hashedrekord(&digest, &id_sig, &cert_pem).map_err(rekor_err)?;
-            check_entry(&entry, &tlog::hashedrekord_body(&digest, &id_sig, &cert_pem), cert, root)?;
-            Ok(Signature { armored, certificate: cert.clone(), entry, object_id: Some(id), signing_time: now })
+            let entry = rekor
+                .create_hashedrekord(&digest, &id_sig, &cert_pem)
+                .map_err(rekor_err)?;
+            check_entry(
+                &entry,
+                &tlog::hashedrekord_body(&digest, &id_sig, &cert_pem),
+                cert,
+                root,
+            )?;
+            Ok(Signature {
+                armored,
+                certificate: cert.clone(),
+                entry,
+                object_id: Some(id),
+                signing_time: now,
+            })
         }
     }
 }
@@ -235,7 +281,9 @@ pub fn sign_payload(
 pub fn committer_email(payload: &[u8]) -> Option<String> {
     let headers = payload.split(|b| *b == b'\n').take_while(|l| !l.is_empty());
     for line in headers {
-        let rest = line.strip_prefix(b"committer ").or_else(|| line.strip_prefix(b"tagger "));
+        let rest = line
+            .strip_prefix(b"committer ")
+            .or_else(|| line.strip_prefix(b"tagger "));
         if let Some(rest) = rest {
             let s = String::from_utf8_lossy(rest);
             let start = s.find('<')?;
@@ -250,10 +298,16 @@ pub fn committer_email(payload: &[u8]) -> Option<String> {
 pub fn check_committer(cert: &Certificate, committer: Option<&str>) -> Result<(), SignError> {
     let Some(committer) = committer else {
         return Err(SignError::Committer(
-            "gitsign.matchCommitter is set but the committer's email is unknown (set user.email)".into(),
+            "gitsign.matchCommitter is set but the committer's email is unknown (set user.email)"
+                .into(),
         ));
     };
-    let ids: Vec<String> = cert.subject_alt_names().unwrap_or_default().iter().filter_map(|n| n.identity()).collect();
+    let ids: Vec<String> = cert
+        .subject_alt_names()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.identity())
+        .collect();
     if ids.iter().any(|i| i.eq_ignore_ascii_case(committer)) {
         return Ok(());
     }

@@ -60,6 +60,57 @@ pub struct Context<'a> {
     pub rekor: Option<&'a dyn TlogLookup>,
     /// Policy for signatures without an embedded entry.
     pub missing_tlog: MissingTlog,
+    /// Per-certificate results shared across verifications (range checks).
+    pub cache: Option<&'a LeafCache>,
+}
+
+/// Results that depend only on the leaf certificate — which CA signed it
+/// (one P-384 verification) and its SCT — shared by every signature the
+/// same certificate made (a cached credential signs many commits). A cache
+/// belongs to the first trusted root it is used with and is ignored for
+/// any other.
+#[derive(Default)]
+pub struct LeafCache {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedLeaf>>,
+    root: std::sync::OnceLock<usize>,
+}
+
+#[derive(Clone)]
+struct CachedLeaf {
+    issuers: Vec<(usize, usize)>,
+    sct: Option<Result<u64, String>>,
+}
+
+impl LeafCache {
+    /// An empty cache.
+    pub fn new() -> LeafCache {
+        LeafCache::default()
+    }
+
+    fn for_root(&self, root: &TrustedRoot) -> bool {
+        let id = root as *const TrustedRoot as usize;
+        *self.root.get_or_init(|| id) == id
+    }
+
+    fn get(&self, root: &TrustedRoot, fpr: &[u8; 32]) -> Option<CachedLeaf> {
+        if !self.for_root(root) {
+            return None;
+        }
+        self.map.lock().ok()?.get(fpr).cloned()
+    }
+
+    fn put(&self, root: &TrustedRoot, fpr: [u8; 32], v: CachedLeaf) {
+        if !self.for_root(root) {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            // Bounded: a range with more distinct certificates than this
+            // just stops caching new ones.
+            if m.len() < 100_000 {
+                m.insert(fpr, v);
+            }
+        }
+    }
 }
 
 /// How the transparency log vouched for the signature.
@@ -228,8 +279,14 @@ pub fn verify(
 
     // Who issued the certificate comes first; the log then fixes the time
     // at which the path is checked.
-    let issuers =
-        chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let fpr = cert.fingerprint();
+    let cached = ctx.cache.and_then(|cache| cache.get(ctx.root, &fpr));
+    let issuers = match &cached {
+        Some(hit) => chain::Issuers::from_indices(ctx.root, &hit.issuers),
+        None => {
+            chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?
+        }
+    };
     let tlog_status = transparency_log(payload, signature, &sd, cert, object, ctx)?;
     let time = match tlog_status.entry() {
         Some(e) => e.integrated_time,
@@ -263,9 +320,41 @@ pub fn verify(
         }
     }
 
-    let (issuer, claims, sct_time_ms) =
-        certificate_at(cert, &issuers, time, ctx.root, ctx.require_sct)
-            .map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let path =
+        chain::verify_path(cert, &issuers, time).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    chain::check_leaf_profile(cert).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    let claims = Claims::from_certificate(cert)
+        .map_err(|e| fail(FailureKind::Untrusted, e.to_string(), c))?;
+    let sct_time_ms = if ctx.require_sct {
+        let sct = match cached.as_ref().and_then(|h| h.sct.clone()) {
+            Some(r) => r,
+            None => sct::verify_embedded(cert, path.issuer, ctx.root),
+        };
+        if let (Some(cache), None) = (ctx.cache, &cached) {
+            cache.put(
+                ctx.root,
+                fpr,
+                CachedLeaf {
+                    issuers: issuers.to_indices(ctx.root),
+                    sct: Some(sct.clone()),
+                },
+            );
+        }
+        Some(sct.map_err(|e| fail(FailureKind::Untrusted, e, c))?)
+    } else {
+        if let (Some(cache), None) = (ctx.cache, &cached) {
+            cache.put(
+                ctx.root,
+                fpr,
+                CachedLeaf {
+                    issuers: issuers.to_indices(ctx.root),
+                    sct: None,
+                },
+            );
+        }
+        None
+    };
+    let issuer = path.issuer.clone();
     Ok(Verified {
         certificate: cert.clone(),
         claims,

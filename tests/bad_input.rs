@@ -29,6 +29,7 @@ fn verify_bytes(
         require_sct: true,
         rekor: None,
         missing_tlog: MissingTlog::Skip,
+        cache: None,
     };
     verify::verify(payload, sig, ObjectInfo::from_payload(payload), &ctx)
 }

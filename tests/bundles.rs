@@ -248,24 +248,67 @@ fn export_bundle_reproduces_the_corpus_bundles() {
             continue;
         }
         let is_tag = e["objectType"] == "tag";
-        let id = repo.add_object(if is_tag { "tag" } else { "commit" }, &fixtures().join(e["file"].as_str().unwrap()));
-        let (b, a) = (tmp.path().join(format!("b{n}.json")), tmp.path().join(format!("a{n}")));
-        let o = repo.gitsign(&["export-bundle", &id, "--output", &b.display().to_string(), "--artifact", &a.display().to_string()]);
+        let id = repo.add_object(
+            if is_tag { "tag" } else { "commit" },
+            &fixtures().join(e["file"].as_str().unwrap()),
+        );
+        let (b, a) = (
+            tmp.path().join(format!("b{n}.json")),
+            tmp.path().join(format!("a{n}")),
+        );
+        let o = repo.gitsign(&[
+            "export-bundle",
+            &id,
+            "--output",
+            &b.display().to_string(),
+            "--artifact",
+            &a.display().to_string(),
+        ]);
         assert!(o.status.success(), "{}", text(&o));
         let ours: serde_json::Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
-        let theirs: serde_json::Value = serde_json::from_slice(&std::fs::read(fixtures().join(e["bundle"].as_str().unwrap())).unwrap()).unwrap();
-        assert_eq!(ours["messageSignature"], theirs["messageSignature"], "{}", e["label"]);
-        assert_eq!(ours["verificationMaterial"]["certificate"], theirs["verificationMaterial"]["certificate"]);
-        let (o_t, t_t) = (&ours["verificationMaterial"]["tlogEntries"][0], &theirs["verificationMaterial"]["tlogEntries"][0]);
-        for k in ["logIndex", "logId", "integratedTime", "canonicalizedBody", "inclusionPromise", "inclusionProof"] {
+        let theirs: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixtures().join(e["bundle"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ours["messageSignature"], theirs["messageSignature"],
+            "{}",
+            e["label"]
+        );
+        assert_eq!(
+            ours["verificationMaterial"]["certificate"],
+            theirs["verificationMaterial"]["certificate"]
+        );
+        let (o_t, t_t) = (
+            &ours["verificationMaterial"]["tlogEntries"][0],
+            &theirs["verificationMaterial"]["tlogEntries"][0],
+        );
+        for k in [
+            "logIndex",
+            "logId",
+            "integratedTime",
+            "canonicalizedBody",
+            "inclusionPromise",
+            "inclusionProof",
+        ] {
             assert_eq!(o_t[k], t_t[k], "{} {k}", e["label"]);
         }
         n += 1;
     }
     assert_eq!(n, 6);
     // Online-mode signatures have nothing embedded to export.
-    let id = repo.add_object("commit", &fixtures().join("objects/gitsign/gs_td_e2e_online.commit"));
-    let o = repo.gitsign(&["export-bundle", &id, "--output", "/dev/null", "--artifact", "/dev/null"]);
+    let id = repo.add_object(
+        "commit",
+        &fixtures().join("objects/gitsign/gs_td_e2e_online.commit"),
+    );
+    let o = repo.gitsign(&[
+        "export-bundle",
+        &id,
+        "--output",
+        "/dev/null",
+        "--artifact",
+        "/dev/null",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("online-mode"), "{}", text(&o));
 }

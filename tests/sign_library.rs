@@ -19,7 +19,8 @@ const PAYLOAD: &[u8] = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A
 fn sign_and_verify_both_modes() {
     let tb = Testbed::start();
     let http = Http::new(std::time::Duration::from_secs(20)).unwrap();
-    let root = TrustedRoot::from_file(std::path::Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let root =
+        TrustedRoot::from_file(std::path::Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
     let fulcio = FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http.clone());
     let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http.clone());
     let token = tb.token("alice@example.com", 600);
@@ -30,20 +31,56 @@ fn sign_and_verify_both_modes() {
 
     // Offline: the entry travels inside the signature.
     let s = sign::sign_payload(PAYLOAD, &cred, &rekor, &root, RekorMode::Offline, now).unwrap();
-    let ctx = Context { root: &root, require_sct: true, rekor: None, missing_tlog: MissingTlog::Search };
-    let v = verify::verify(PAYLOAD, s.armored.as_bytes(), ObjectInfo::from_payload(PAYLOAD), &ctx).unwrap();
+    let ctx = Context {
+        root: &root,
+        require_sct: true,
+        rekor: None,
+        missing_tlog: MissingTlog::Search,
+        cache: None,
+    };
+    let v = verify::verify(
+        PAYLOAD,
+        s.armored.as_bytes(),
+        ObjectInfo::from_payload(PAYLOAD),
+        &ctx,
+    )
+    .unwrap();
     assert_eq!(v.claims.identity, "alice@example.com");
-    assert_eq!(v.claims.issuer.as_deref(), Some(tb.var("GITSIGN_OIDC_ISSUER")));
+    assert_eq!(
+        v.claims.issuer.as_deref(),
+        Some(tb.var("GITSIGN_OIDC_ISSUER"))
+    );
     assert!(matches!(v.tlog, TlogStatus::Embedded(ref e) if e.proof_checked));
 
     // Online: found by searching Rekor for the commit id.
     let s = sign::sign_payload(PAYLOAD, &cred, &rekor, &root, RekorMode::Online, now).unwrap();
     let commit = gitobj::join_commit(PAYLOAD, s.armored.as_bytes(), HashAlgo::Sha1);
-    assert_eq!(s.object_id.as_deref(), Some(gitobj::object_id(ObjectKind::Commit, &commit, HashAlgo::Sha1).as_str()));
-    let ctx = Context { root: &root, require_sct: true, rekor: Some(&rekor), missing_tlog: MissingTlog::Search };
-    let v = verify::verify(PAYLOAD, s.armored.as_bytes(), ObjectInfo::from_payload(PAYLOAD), &ctx).unwrap();
+    assert_eq!(
+        s.object_id.as_deref(),
+        Some(gitobj::object_id(ObjectKind::Commit, &commit, HashAlgo::Sha1).as_str())
+    );
+    let ctx = Context {
+        root: &root,
+        require_sct: true,
+        rekor: Some(&rekor),
+        missing_tlog: MissingTlog::Search,
+        cache: None,
+    };
+    let v = verify::verify(
+        PAYLOAD,
+        s.armored.as_bytes(),
+        ObjectInfo::from_payload(PAYLOAD),
+        &ctx,
+    )
+    .unwrap();
     assert!(matches!(v.tlog, TlogStatus::Online(_)), "{:?}", v.tlog);
     // Another payload with the same signature is not in the log.
     let other = [PAYLOAD, b"x"].concat();
-    assert!(verify::verify(&other, s.armored.as_bytes(), ObjectInfo::from_payload(&other), &ctx).is_err());
+    assert!(verify::verify(
+        &other,
+        s.armored.as_bytes(),
+        ObjectInfo::from_payload(&other),
+        &ctx
+    )
+    .is_err());
 }

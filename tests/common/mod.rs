@@ -245,36 +245,70 @@ impl Testbed {
             .current_dir(root)
             .output()
             .expect("tests/testbed/start runs");
-        assert!(out.status.success(), "testbed failed to start: {}", String::from_utf8_lossy(&out.stderr));
-        let env: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout).expect("testbed env JSON");
+        assert!(
+            out.status.success(),
+            "testbed failed to start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env: std::collections::BTreeMap<String, String> =
+            serde_json::from_slice(&out.stdout).expect("testbed env JSON");
         Testbed { env }
     }
 
     /// One exported variable.
     pub fn var(&self, k: &str) -> &str {
-        self.env.get(k).map(String::as_str).unwrap_or_else(|| panic!("testbed has no {k}"))
+        self.env
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("testbed has no {k}"))
     }
 
-    fn control(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
         let url = format!("{}{}", self.var("TESTBED_URL"), path);
         let mut c = Command::new("curl");
-        c.args(["-sS", "-X", method, &url, "-H", "content-type: application/json"]);
+        c.args([
+            "-sS",
+            "-X",
+            method,
+            &url,
+            "-H",
+            "content-type: application/json",
+        ]);
         if let Some(b) = body {
             c.args(["--data", &b.to_string()]);
         }
         let o = c.output().expect("curl");
-        assert!(o.status.success(), "control {path}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "control {path}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
     }
 
     /// Mints an ID token for `email` valid for `ttl` seconds (negative: expired).
     pub fn token(&self, email: &str, ttl: i64) -> String {
-        let v = self.control("POST", "/token", Some(serde_json::json!({"email": email, "ttl": ttl})));
+        let v = self.control(
+            "POST",
+            "/token",
+            Some(serde_json::json!({"email": email, "ttl": ttl})),
+        );
         v["id_token"].as_str().expect("id_token").to_string()
     }
 
     /// Arms a fault (sticky when `count` is None).
-    pub fn fault(&self, service: &str, fault: &str, count: Option<u32>, value: Option<serde_json::Value>) {
+    pub fn fault(
+        &self,
+        service: &str,
+        fault: &str,
+        count: Option<u32>,
+        value: Option<serde_json::Value>,
+    ) {
         let mut b = serde_json::json!({"service": service, "fault": fault});
         if let Some(c) = count {
             b["count"] = c.into();
@@ -297,7 +331,11 @@ impl Testbed {
 
     /// Changes the account the automatic login signs in.
     pub fn account(&self, email: &str) {
-        self.control("POST", "/account", Some(serde_json::json!({"email": email})));
+        self.control(
+            "POST",
+            "/account",
+            Some(serde_json::json!({"email": email})),
+        );
     }
 
     /// Sets a testbed config value (certTtl, deviceInterval, ...).
@@ -307,7 +345,11 @@ impl Testbed {
 
     /// The environment for gitsign processes (GITSIGN_* only).
     pub fn gitsign_env(&self) -> Vec<(String, String)> {
-        self.env.iter().filter(|(k, _)| k.starts_with("GITSIGN_")).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.env
+            .iter()
+            .filter(|(k, _)| k.starts_with("GITSIGN_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -315,7 +357,9 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         if let Some(state) = self.env.get("TESTBED_STATE") {
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let _ = Command::new(root.join("tests/testbed/stop")).arg(state).output();
+            let _ = Command::new(root.join("tests/testbed/stop"))
+                .arg(state)
+                .output();
         }
     }
 }

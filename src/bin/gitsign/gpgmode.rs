@@ -161,6 +161,7 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         require_sct: true,
         rekor: Some(&rekor),
         missing_tlog: tlog_mode(&config, false),
+        cache: None,
     };
     match verify::verify(&payload, &sig, ObjectInfo::from_payload(&payload), &ctx) {
         Ok(v) => {

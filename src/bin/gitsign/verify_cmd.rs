@@ -100,6 +100,7 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
         require_sct: !args.insecure_ignore_sct,
         rekor: Some(&rekor),
         missing_tlog: tlog_mode(&s.config, args.insecure_ignore_tlog),
+        cache: None,
     };
     match verify::verify(
         &signed.payload,
@@ -358,7 +359,8 @@ pub fn version() -> u8 {
 /// `gitsign export-bundle`.
 pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
     let run = || -> Result<(), String> {
-        let repo = gix::discover_with_environment_overrides(".").map_err(|e| format!("not in a git repository: {e}"))?;
+        let repo = gix::discover_with_environment_overrides(".")
+            .map_err(|e| format!("not in a git repository: {e}"))?;
         let obj = repo
             .rev_parse_single(a.rev.as_str())
             .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?
@@ -367,15 +369,19 @@ pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
         let (kind, data) = if obj.kind == gix::object::Kind::Tag {
             (ObjectKind::Tag, obj.data.clone())
         } else {
-            let c = obj.peel_to_kind(gix::object::Kind::Commit).map_err(|e| format!("{} is not a commit: {e}", a.rev))?;
+            let c = obj
+                .peel_to_kind(gix::object::Kind::Commit)
+                .map_err(|e| format!("{} is not a commit: {e}", a.rev))?;
             (ObjectKind::Commit, c.data.clone())
         };
         let signed = gitobj::split(&data, kind, algo(&repo))
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{} is not signed", a.rev))?;
         let (json, artifact) = bundle::export_signature(&signed.signature)?;
-        std::fs::write(&a.output, json).map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
-        std::fs::write(&a.artifact, artifact).map_err(|e| format!("cannot write {}: {e}", a.artifact.display()))?;
+        std::fs::write(&a.output, json)
+            .map_err(|e| format!("cannot write {}: {e}", a.output.display()))?;
+        std::fs::write(&a.artifact, artifact)
+            .map_err(|e| format!("cannot write {}: {e}", a.artifact.display()))?;
         Ok(())
     };
     match run() {
