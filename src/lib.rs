@@ -21,6 +21,7 @@ pub mod oid;
 pub mod oidc;
 pub mod pem;
 pub mod policy;
+pub mod policy_file;
 pub mod rekor;
 pub mod report;
 pub mod sct;
