@@ -197,15 +197,16 @@ impl std::fmt::Debug for OidcSettings {
 }
 
 impl OidcSettings {
-    /// The settings that come from the configuration (issuer, client id and
-    /// secret file, redirect URL, connector id, provider, opener, autoclose).
-    /// The environment-derived fields (`browser`, `has_display`,
-    /// `ssh_session`, `env_token`, `actions_*`) are left empty for the caller.
+    /// Everything from the resolved configuration: the `gitsign.*` settings
+    /// (the client secret file is read here), the login timeout, and the
+    /// environment facts `config` collected ([`crate::config::OidcEnv`]).
+    /// The token file stays cosign's default.
     pub fn from_config(cfg: &crate::config::Config) -> Result<OidcSettings, OidcError> {
         let client_secret = match &cfg.client_secret_file {
             Some(p) => Some(read_client_secret(p)?),
             None => None,
         };
+        let env = &cfg.oidc_env;
         Ok(OidcSettings {
             issuer: cfg.issuer.clone(),
             client_id: cfg.client_id.clone(),
@@ -214,9 +215,16 @@ impl OidcSettings {
             connector_id: cfg.connector_id.clone(),
             token_provider: cfg.token_provider.clone(),
             url_opener: cfg.url_opener.clone(),
+            browser: env.browser.clone(),
+            has_display: env.has_display,
+            ssh_session: env.ssh_session,
+            env_token: env.sigstore_id_token.clone(),
+            actions_request_url: env.actions_request_url.clone(),
+            actions_request_token: env.actions_request_token.clone(),
+            token_file: None,
             autoclose: cfg.autoclose,
             autoclose_timeout: cfg.autoclose_timeout,
-            ..OidcSettings::default()
+            login_timeout: cfg.login_timeout,
         })
     }
 
@@ -1727,13 +1735,15 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
     let deadline = start + Duration::from_secs(expires_in);
     let what = "waiting for the device login";
     loop {
-        let wake = Instant::now() + Duration::from_secs(interval);
-        if wake > deadline {
+        if Instant::now() >= deadline {
             return Err(OidcError::TimedOut(format!(
                 "the device code expired after {expires_in} s without a completed login at {}; run the command again and enter the code {user_code} sooner",
                 s.issuer
             )));
         }
+        // The last poll happens at the deadline, so that the server's own
+        // verdict (usually expired_token) is what the user sees.
+        let wake = (Instant::now() + Duration::from_secs(interval)).min(deadline);
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
@@ -1855,7 +1865,9 @@ mod tests {
             opener_argv(r#"C:\x\b.exe "--url={{.URL}}" x"#, "U").unwrap(),
             [r"C:\x\b.exe", "--url=U", "x"]
         );
-        assert_eq!(opener_argv("b {{ .URL }}", "U").unwrap(), ["b", "U"]);
+        assert_eq!(opener_argv("b '{{ .URL }}'", "U").unwrap(), ["b", "U"]);
+        // As in Go, each word is a template of its own.
+        assert!(opener_argv("b {{ .URL }}", "U").is_err());
         assert!(opener_argv("b {{.Other}}", "U").is_err());
         assert!(opener_argv("b 'x", "U").is_err());
         assert!(opener_argv("  ", "U").is_err());

@@ -1,0 +1,528 @@
+//! Identity tokens against the loopback testbed's real OIDC provider
+//! (oidc-provider): the browser flow through the testbed's headless opener,
+//! the device flow, `SIGSTORE_ID_TOKEN`, token files, the GitHub Actions
+//! token, and every failure a user can meet, with its message.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gitsign::http::Http;
+use gitsign::oidc::{self, IdToken, Messages, OidcError, OidcSettings, Provider};
+use serde_json::{json, Value};
+
+/// A private testbed, stopped on drop.
+struct Testbed {
+    env: BTreeMap<String, String>,
+    http: Http,
+}
+
+impl Testbed {
+    fn start() -> Testbed {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(root.join("tests/testbed/start"))
+            .args(["--json", "--parent", &std::process::id().to_string()])
+            .current_dir(root)
+            .output()
+            .expect("tests/testbed/start runs");
+        assert!(
+            out.status.success(),
+            "the testbed did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Testbed {
+            env: serde_json::from_slice(&out.stdout).expect("testbed env JSON"),
+            http: Http::new(Duration::from_secs(20)).unwrap(),
+        }
+    }
+
+    fn var(&self, k: &str) -> &str {
+        self.env
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("the testbed exports no {k}"))
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.var("TESTBED_URL"));
+        let r = self
+            .http
+            .post_json(&url, body.to_string().into_bytes(), &[], false)
+            .unwrap();
+        assert!(r.status < 300, "{path}: HTTP {}", r.status);
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(&format!("{}{path}", self.var("TESTBED_URL")))
+            .unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn fault(&self, fault: &str) {
+        let service = if fault.starts_with("gha") {
+            "gha"
+        } else {
+            "oidc"
+        };
+        let fault = fault.trim_start_matches("gha.");
+        self.post(
+            "/faults",
+            json!({"service": service, "fault": fault, "count": 1}),
+        );
+    }
+
+    fn mint(&self, body: Value) -> String {
+        self.post("/token", body)["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Settings with nothing ambient: no token, no browser, no display.
+    fn settings(&self) -> OidcSettings {
+        OidcSettings {
+            issuer: self.var("GITSIGN_OIDC_ISSUER").into(),
+            client_id: self.var("GITSIGN_OIDC_CLIENT_ID").into(),
+            token_file: Some(PathBuf::from("/nonexistent/gitsign-test/oidc-token")),
+            login_timeout: Duration::from_secs(30),
+            ..OidcSettings::default()
+        }
+    }
+
+    /// Settings for the browser flow through the testbed's headless opener.
+    fn browser_settings(&self) -> OidcSettings {
+        OidcSettings {
+            url_opener: Some(self.var("GITSIGN_URL_OPENER").into()),
+            ..self.settings()
+        }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if let Some(state) = self.env.get("TESTBED_STATE") {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let _ = Command::new(root.join("tests/testbed/stop"))
+                .arg(state)
+                .output();
+        }
+    }
+}
+
+/// Collects what the user would see.
+#[derive(Default)]
+struct Seen(RefCell<Vec<String>>);
+
+impl Messages for Seen {
+    fn say(&self, text: &str) {
+        self.0.borrow_mut().push(text.to_string());
+    }
+}
+
+impl Seen {
+    fn all(&self) -> String {
+        self.0.borrow().join("\n")
+    }
+}
+
+fn http() -> Http {
+    Http::new(Duration::from_secs(20)).unwrap()
+}
+
+fn get(s: &OidcSettings) -> (Result<IdToken, OidcError>, String) {
+    let seen = Seen::default();
+    let r = oidc::get_token(s, &http(), &seen);
+    (r, seen.all())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn browser_login_through_the_opener() {
+    let tb = Testbed::start();
+    let email = tb.var("TESTBED_EMAIL").to_string();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+
+    // The configured opener makes a browser plausible: interactive.
+    let s = OidcSettings {
+        connector_id: Some("testbed-connector".into()),
+        ..tb.browser_settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Interactive);
+    let (r, seen) = get(&s);
+    let t = r.unwrap_or_else(|e| panic!("{e}\nmessages: {seen}"));
+    assert_eq!(t.email.as_deref(), Some(email.as_str()));
+    assert_eq!(t.challenge(), email);
+    assert_eq!(t.email_verified, Some(true));
+    assert_eq!(t.issuer, issuer);
+    assert!(t.audience.iter().any(|a| a == "sigstore"));
+    assert!(t.nonce.is_some(), "the nonce was sent and checked");
+    assert!(t.expires_at > gitsign::time::now());
+    assert!(!format!("{t:?}").contains(t.raw()), "Debug hides the token");
+
+    // The URL is shown to the user whatever the opener does.
+    assert!(seen.contains(&format!("{issuer}/auth?")), "{seen}");
+    for p in [
+        "response_type=code",
+        "client_id=sigstore",
+        "scope=openid%20email",
+        "code_challenge_method=S256",
+        "connector_id=testbed-connector",
+        "redirect_uri=http%3A%2F%2Flocalhost%3A",
+        "%2Fauth%2Fcallback",
+        "nonce=",
+        "state=",
+    ] {
+        assert!(seen.contains(p), "{p} missing from {seen}");
+    }
+    assert!(!seen.contains(t.raw()));
+
+    let stats = tb.get("/stats");
+    assert_eq!(stats["logins"], 1, "{stats}");
+    assert_eq!(stats["tokens"], 1, "{stats}");
+    let opens = tb.get("/opens");
+    let last = opens.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["result"]
+            .as_str()
+            .unwrap()
+            .contains("client answered HTTP 200"),
+        "{last}"
+    );
+
+    // A configured redirect URL fixes host, port and path; the opener is a
+    // template, split like Go gitsign's (not through a shell).
+    let port = free_port();
+    let s = OidcSettings {
+        redirect_url: Some(format!("http://127.0.0.1:{port}/custom/cb")),
+        url_opener: Some(format!("'{}' '{{{{.URL}}}}'", tb.var("GITSIGN_URL_OPENER"))),
+        autoclose: false,
+        ..tb.settings()
+    };
+    let (r, seen) = get(&s);
+    let t = r.unwrap_or_else(|e| panic!("{e}\nmessages: {seen}"));
+    assert_eq!(t.challenge(), email);
+    let opens = tb.get("/opens");
+    let last = opens.as_array().unwrap().last().unwrap().clone();
+    let delivered = last["delivered"].as_str().unwrap();
+    assert!(
+        delivered.starts_with(&format!("http://127.0.0.1:{port}/custom/cb?")),
+        "{last}"
+    );
+    assert!(
+        delivered.contains("iss="),
+        "RFC 9207 iss was checked: {last}"
+    );
+    assert!(last["result"].as_str().unwrap().contains("HTTP 200"));
+}
+
+#[test]
+fn browser_login_failures() {
+    let tb = Testbed::start();
+
+    // The user (or the provider) denies: error=access_denied on the redirect.
+    tb.fault("deny");
+    let (r, seen) = get(&tb.browser_settings());
+    let e = r.unwrap_err();
+    assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
+    assert!(
+        e.message().contains("refused the login: access_denied"),
+        "{e}"
+    );
+    assert!(e.message().contains(tb.var("GITSIGN_OIDC_ISSUER")), "{e}");
+    assert!(seen.contains("/auth?"), "the URL was shown: {seen}");
+    let opens = tb.get("/opens");
+    let last = &opens.as_array().unwrap()[0];
+    assert!(
+        last["result"].as_str().unwrap().contains("HTTP 400"),
+        "the browser shows the failure: {last}"
+    );
+
+    // A redirect whose state is not ours.
+    tb.fault("state-mismatch");
+    let e = get(&tb.browser_settings()).0.unwrap_err();
+    assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
+    assert!(e.message().contains("state that does not belong"), "{e}");
+
+    // Nobody completes the login: a bounded wait and a clear message.
+    tb.fault("never");
+    let s = OidcSettings {
+        login_timeout: Duration::from_secs(3),
+        ..tb.browser_settings()
+    };
+    let t0 = Instant::now();
+    let e = get(&s).0.unwrap_err();
+    let waited = t0.elapsed();
+    assert!(matches!(e, OidcError::TimedOut(_)), "{e:?}");
+    assert!(
+        e.message().starts_with("no login completed within 3 s;"),
+        "{e}"
+    );
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+
+    // An opener that cannot start: said, and the URL stays usable by hand.
+    let s = OidcSettings {
+        url_opener: Some("/nonexistent/gitsign-opener --flag".into()),
+        login_timeout: Duration::from_secs(1),
+        ..tb.settings()
+    };
+    let (r, seen) = get(&s);
+    assert!(matches!(r, Err(OidcError::TimedOut(_))), "{r:?}");
+    assert!(
+        seen.contains("cannot start /nonexistent/gitsign-opener"),
+        "{seen}"
+    );
+
+    // A bad opener template is a configuration error, before any network.
+    let s = OidcSettings {
+        url_opener: Some("browser {{.Nope}}".into()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Config(_)), "{e:?}");
+    assert!(e.message().contains("gitsign.urlOpener"), "{e}");
+
+    // A redirect URL that is not on this machine.
+    let s = OidcSettings {
+        redirect_url: Some("http://example.com:8080/cb".into()),
+        ..tb.browser_settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(e.message().contains("gitsign.redirectURL"), "{e}");
+
+    // An issuer that does not answer.
+    let s = OidcSettings {
+        issuer: "http://127.0.0.1:1".into(),
+        ..tb.browser_settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Network(_)), "{e:?}");
+    assert!(
+        e.message()
+            .contains("discovering the OIDC provider http://127.0.0.1:1"),
+        "{e}"
+    );
+
+    // None of this logged anyone in.
+    assert_eq!(tb.get("/stats")["tokens"], 0);
+}
+
+#[test]
+fn device_flow() {
+    let tb = Testbed::start();
+    let email = tb.var("TESTBED_EMAIL").to_string();
+
+    // An SSH session without a display: the device flow (on Linux; macOS
+    // and Windows over SSH too).
+    let s = OidcSettings {
+        ssh_session: true,
+        ..tb.settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Device);
+    let (r, seen) = get(&s);
+    let t = r.unwrap_or_else(|e| panic!("{e}\nmessages: {seen}"));
+    assert_eq!(t.challenge(), email);
+    assert_eq!(t.issuer, tb.var("GITSIGN_OIDC_ISSUER"));
+    let pending = tb.get("/device/pending");
+    let code = pending[0]["user_code"].as_str().unwrap();
+    assert!(seen.contains(&format!("enter the code {code}")), "{seen}");
+    assert!(seen.contains("/device"), "{seen}");
+    assert!(seen.contains("user_code="), "the complete URI: {seen}");
+    assert_eq!(tb.get("/stats")["device_tokens"], 1);
+
+    // Chosen explicitly.
+    let s = OidcSettings {
+        token_provider: Some("device".into()),
+        has_display: true,
+        ..tb.settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Device);
+
+    tb.fault("device-deny");
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
+    assert!(e.message().contains("denied"), "{e}");
+    assert!(e.message().contains("access_denied"), "{e}");
+
+    tb.fault("device-expire");
+    let t0 = Instant::now();
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::TimedOut(_)), "{e:?}");
+    assert!(e.message().contains("expired"), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+
+    // Without `interval` in the answer, RFC 8628's 5 s apply.
+    tb.post("/config", json!({"deviceInterval": null}));
+    let t0 = Instant::now();
+    let t = get(&s).0.unwrap();
+    assert_eq!(t.challenge(), email);
+    assert!(t0.elapsed() >= Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn ambient_tokens() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+
+    // SIGSTORE_ID_TOKEN wins the auto-detection.
+    let raw = tb.mint(json!({"email": "alice@example.com", "ttl": 600}));
+    let s = OidcSettings {
+        env_token: Some(raw.clone()),
+        ..tb.browser_settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::EnvVar);
+    let t = get(&s).0.unwrap();
+    assert_eq!(t.raw(), raw);
+    assert_eq!(t.challenge(), "alice@example.com");
+    assert_eq!(t.issuer, issuer);
+    assert!(t.subject.starts_with("user-"));
+
+    // Expired: the time is named, the token is not.
+    let expired = tb.mint(json!({"email": "alice@example.com", "ttl": -60}));
+    let s = OidcSettings {
+        env_token: Some(expired.clone()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::InvalidToken(_)), "{e:?}");
+    assert!(
+        e.message().starts_with("the identity token expired at "),
+        "{e}"
+    );
+    assert!(e.message().contains("SIGSTORE_ID_TOKEN"), "{e}");
+    assert!(!e.message().contains(&expired));
+
+    // Wrong audience.
+    let s = OidcSettings {
+        env_token: Some(tb.mint(json!({"email": "alice@example.com", "aud": "other"}))),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(
+        e.message()
+            .contains("has audience other, but Fulcio needs the audience `sigstore`"),
+        "{e}"
+    );
+
+    // Not a token at all.
+    let s = OidcSettings {
+        env_token: Some("not-a-jwt".into()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(e.message().contains("not a JWT"), "{e}");
+
+    // A token file (the configurable path; cosign's default otherwise).
+    let dir = std::env::temp_dir().join(format!("gitsign-oidc-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("oidc-token");
+    let raw = tb.mint(json!({"email": "file@example.com"}));
+    std::fs::write(&file, format!("{raw}\n")).unwrap();
+    let s = OidcSettings {
+        token_file: Some(file.clone()),
+        ..tb.browser_settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Filesystem);
+    assert_eq!(get(&s).0.unwrap().challenge(), "file@example.com");
+    let s = OidcSettings {
+        token_provider: Some("environment".into()),
+        ..s
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Filesystem);
+    std::fs::write(
+        &file,
+        tb.mint(json!({"email": "file@example.com", "ttl": -5})),
+    )
+    .unwrap();
+    let e = get(&s).0.unwrap_err();
+    assert!(
+        e.message().contains("expired") && e.message().contains(&file.display().to_string()),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = OidcSettings {
+        token_provider: Some("filesystem".into()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Config(_)), "{e:?}");
+    assert!(
+        e.message()
+            .contains("cannot read the identity token file /nonexistent/gitsign-test/oidc-token"),
+        "{e}"
+    );
+
+    // GitHub Actions: the ambient token, a workflow identity (PoP over sub).
+    let s = OidcSettings {
+        actions_request_url: Some(tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_URL").into()),
+        actions_request_token: Some(tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN").into()),
+        ..tb.browser_settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::GithubActions);
+    let t = get(&s).0.unwrap();
+    assert_eq!(t.issuer, tb.var("TESTBED_GHA_ISSUER"));
+    assert!(t.audience.iter().any(|a| a == "sigstore"));
+    assert_eq!(t.email, None);
+    assert_eq!(t.challenge(), t.subject);
+    assert!(t.subject.starts_with("repo:"), "{}", t.subject);
+    assert_eq!(tb.get("/stats")["gha_tokens"], 1);
+
+    tb.fault("gha.http500");
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Network(_)), "{e:?}");
+    assert!(
+        e.message().contains("GitHub Actions") && e.message().contains("HTTP 500"),
+        "{e}"
+    );
+    let bad = OidcSettings {
+        actions_request_token: Some("wrong".into()),
+        ..s.clone()
+    };
+    let e = get(&bad).0.unwrap_err();
+    assert!(e.message().contains("id-token: write"), "{e}");
+    assert!(!e.message().contains("wrong"), "no bearer token in: {e}");
+    let missing = OidcSettings {
+        token_provider: Some("github-actions".into()),
+        ..tb.settings()
+    };
+    let e = get(&missing).0.unwrap_err();
+    assert!(e.message().contains("ACTIONS_ID_TOKEN_REQUEST_URL"), "{e}");
+
+    // Provider names.
+    let s = OidcSettings {
+        token_provider: Some("bogus".into()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(matches!(e, OidcError::Config(_)), "{e:?}");
+    assert_eq!(
+        e.message(),
+        "unknown token provider \"bogus\" (gitsign.tokenProvider or GITSIGN_TOKEN_PROVIDER); valid providers: interactive, device, environment, envvar, filesystem, github-actions"
+    );
+    let s = OidcSettings {
+        token_provider: Some("envvar".into()),
+        ..tb.settings()
+    };
+    let e = get(&s).0.unwrap_err();
+    assert!(e.message().contains("SIGSTORE_ID_TOKEN is not set"), "{e}");
+    let s = OidcSettings {
+        token_provider: Some("interactive".into()),
+        env_token: Some(raw),
+        ..tb.settings()
+    };
+    assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Interactive);
+}
