@@ -632,7 +632,7 @@ pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
         "filesystem" => Ok(Provider::Filesystem),
         "github-actions" => Ok(Provider::GithubActions),
         "environment" => {
-            if s.env_token.is_some() {
+            if nonempty(&s.env_token) {
                 Ok(Provider::EnvVar)
             } else if s.token_file_path().exists() {
                 Ok(Provider::Filesystem)
@@ -655,7 +655,7 @@ pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
 }
 
 fn auto_provider(s: &OidcSettings) -> Provider {
-    if s.env_token.is_some() {
+    if nonempty(&s.env_token) {
         Provider::EnvVar
     } else if nonempty(&s.actions_request_url) && nonempty(&s.actions_request_token) {
         Provider::GithubActions
@@ -844,13 +844,25 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
             )))
         }
     };
-    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let doc_issuer = s("issuer").unwrap_or_default();
-    if !same_issuer(&doc_issuer, issuer) {
+    let doc_issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
+    if !same_issuer(doc_issuer, issuer) {
         return Err(OidcError::Protocol(format!(
-            "{what}: the discovery document at {url} names the issuer \"{doc_issuer}\", not {issuer}; check gitsign.issuer"
+            "{what}: the discovery document at {url} names the issuer \"{}\", not {issuer}; check gitsign.issuer",
+            server_text(doc_issuer.as_bytes())
         )));
     }
+    let doc_issuer = doc_issuer.to_string();
+    // Endpoints are shown to the user and handed to a browser command: only
+    // plain http(s) URLs, no spaces or control characters.
+    let s = |k: &str| -> Result<Option<String>, OidcError> {
+        match doc.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(u)) if plain_url(u) => Ok(Some(u.clone())),
+            Some(_) => Err(OidcError::Protocol(format!(
+                "{what}: the discovery document at {url} has an unusable {k} (not a plain http(s) URL)"
+            ))),
+        }
+    };
     let code_challenge_methods = doc
         .get("code_challenge_methods_supported")
         .and_then(Value::as_array)
@@ -862,15 +874,23 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
         });
     Ok(Discovery {
         issuer: doc_issuer,
-        authorization_endpoint: s("authorization_endpoint"),
-        token_endpoint: s("token_endpoint"),
-        device_authorization_endpoint: s("device_authorization_endpoint"),
+        authorization_endpoint: s("authorization_endpoint")?,
+        token_endpoint: s("token_endpoint")?,
+        device_authorization_endpoint: s("device_authorization_endpoint")?,
         code_challenge_methods,
         iss_parameter_supported: doc
             .get("authorization_response_iss_parameter_supported")
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
+}
+
+/// An absolute http(s) URL of sane length without whitespace or control
+/// characters.
+fn plain_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://"))
+        && u.len() <= 2048
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn endpoint<'a>(v: &'a Option<String>, name: &str, issuer: &str) -> Result<&'a str, OidcError> {
@@ -1938,6 +1958,21 @@ mod tests {
         s.token_provider = Some("spiffe".into());
         assert!(choose_provider(&s).is_err());
         assert!(!format!("{s:?}").contains("\"x\""));
+    }
+
+    #[test]
+    fn endpoint_urls() {
+        assert!(plain_url("https://oauth2.sigstore.dev/auth/auth"));
+        assert!(plain_url("http://127.0.0.1:1/auth?x=y"));
+        for bad in [
+            "-o/tmp/x",
+            "file:///etc",
+            "https://a b",
+            "https://a\u{1b}[2J",
+            "javascript:x",
+        ] {
+            assert!(!plain_url(bad), "{bad}");
+        }
     }
 
     #[test]
