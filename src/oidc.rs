@@ -1451,6 +1451,21 @@ fn serve_connection(mut stream: TcpStream, path: &str, tx: &mpsc::Sender<Callbac
 }
 
 fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken, OidcError> {
+    // Go gitsign's redirect is http://localhost:<port>/auth/callback: every
+    // Dex version accepts `localhost` for public clients (loopback IP
+    // literals only since 2024), so that is the default here too.
+    let redirect = match s.redirect_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(u) => parse_redirect(u.trim())?,
+        None => Redirect {
+            host: "localhost".into(),
+            port: 0,
+            path: DEFAULT_CALLBACK_PATH.into(),
+        },
+    };
+    // A bad opener is a configuration error, found before any network.
+    if let Some(cmd) = s.url_opener.as_deref().filter(|c| !c.trim().is_empty()) {
+        opener_argv(cmd, "http://127.0.0.1/")?;
+    }
     let d = discover(&s.issuer, http)?;
     let auth_ep = endpoint(
         &d.authorization_endpoint,
@@ -1467,17 +1482,6 @@ fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdT
             )));
         }
     }
-    // Go gitsign's redirect is http://localhost:<port>/auth/callback: every
-    // Dex version accepts `localhost` for public clients (loopback IP
-    // literals only since 2024), so that is the default here too.
-    let redirect = match s.redirect_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(u) => parse_redirect(u.trim())?,
-        None => Redirect {
-            host: "localhost".into(),
-            port: 0,
-            path: DEFAULT_CALLBACK_PATH.into(),
-        },
-    };
     let listeners = bind(&redirect)?;
     let redirect_uri = format!(
         "http://{}:{}{}",

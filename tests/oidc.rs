@@ -290,6 +290,7 @@ fn browser_login_failures() {
     // A bad opener template is a configuration error, before any network.
     let s = OidcSettings {
         url_opener: Some("browser {{.Nope}}".into()),
+        issuer: "http://127.0.0.1:1".into(),
         ..tb.settings()
     };
     let e = get(&s).0.unwrap_err();
@@ -299,6 +300,7 @@ fn browser_login_failures() {
     // A redirect URL that is not on this machine.
     let s = OidcSettings {
         redirect_url: Some("http://example.com:8080/cb".into()),
+        issuer: "http://127.0.0.1:1".into(),
         ..tb.browser_settings()
     };
     let e = get(&s).0.unwrap_err();
