@@ -166,6 +166,10 @@ pub struct Config {
     pub oidc_env: OidcEnv,
     /// Identity policy for `git verify-commit` and friends.
     pub policy: PolicyConfig,
+    /// A policy file (`gitsign.policy`): signers and per-ref rules.
+    pub policy_file: Option<PathBuf>,
+    /// A policy file in the repository, as `<rev>:<path>` (`gitsign.policyRef`).
+    pub policy_ref: Option<String>,
     /// Every setting with its value and origin, for `gitsign version`.
     pub resolved: BTreeMap<&'static str, (String, Origin)>,
 }
@@ -500,6 +504,8 @@ impl Config {
             has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
             ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),
         };
+        let policy_file = r.string("policy", None, Some("gitsign.policy"), &["GITSIGN_POLICY"]).map(PathBuf::from);
+        let policy_ref = r.string("policyRef", None, Some("gitsign.policyRef"), &["GITSIGN_POLICY_REF"]);
         let policy = PolicyConfig {
             identities: r.list(
                 "certificateIdentity",
@@ -580,6 +586,8 @@ impl Config {
             login_timeout: Duration::from_secs(login_secs),
             oidc_env,
             policy,
+            policy_file,
+            policy_ref,
             resolved: r.resolved,
         })
     }

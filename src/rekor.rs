@@ -207,3 +207,30 @@ impl TlogLookup for LazyRekor {
         format!("Rekor at {}", self.url)
     }
 }
+
+/// A lookup with a time budget: once the deadline passes, lookups fail as
+/// if Rekor were unreachable (the hook's policy then decides).
+pub struct BudgetedLookup<'a> {
+    inner: &'a (dyn TlogLookup + Sync),
+    deadline: std::time::Instant,
+}
+
+impl<'a> BudgetedLookup<'a> {
+    /// Allows lookups for `budget` from now.
+    pub fn new(inner: &'a (dyn TlogLookup + Sync), budget: std::time::Duration) -> BudgetedLookup<'a> {
+        BudgetedLookup { inner, deadline: std::time::Instant::now() + budget }
+    }
+}
+
+impl TlogLookup for BudgetedLookup<'_> {
+    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+        if std::time::Instant::now() > self.deadline {
+            return Err(LookupError("the time budget for transparency log lookups in this push is spent".into()));
+        }
+        self.inner.entries_by_digest(digest)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}

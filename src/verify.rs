@@ -57,7 +57,7 @@ pub struct Context<'a> {
     /// Require an SCT from a trusted CT log (gitsign's default).
     pub require_sct: bool,
     /// Online lookups; `None` means no network.
-    pub rekor: Option<&'a dyn TlogLookup>,
+    pub rekor: Option<&'a (dyn TlogLookup + Sync)>,
     /// Policy for signatures without an embedded entry.
     pub missing_tlog: MissingTlog,
     /// Per-certificate results shared across verifications (range checks).
@@ -482,7 +482,7 @@ pub fn candidate_object_ids(payload: &[u8], signature: &[u8], object: ObjectInfo
 fn find_online_entry(
     ids: &[String],
     cert: &Certificate,
-    rekor: &dyn TlogLookup,
+    rekor: &(dyn TlogLookup + Sync),
     root: &TrustedRoot,
 ) -> Result<VerifiedEntry, OnlineError> {
     let key = cert

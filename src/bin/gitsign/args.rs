@@ -67,10 +67,25 @@ pub enum Command {
     VerifyTag(VerifyTagArgs),
     /// Verify a Sigstore bundle over a file or digest.
     VerifyBundle(VerifyBundleArgs),
+    /// Check a signing policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Server-side hooks that refuse pushes with unsigned or unauthorised commits.
+    #[command(subcommand)]
+    Hook(HookCommand),
     /// Export a commit's or tag's signature as a Sigstore bundle (offline mode).
     ExportBundle(ExportBundleArgs),
     /// Print the version and the resolved configuration.
     Version,
+}
+
+/// Output formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per commit (id, verdict, identity, issuer, tlog index, reason).
+    Json,
 }
 
 /// Identity and trust options shared by the verify commands.
@@ -118,9 +133,27 @@ pub struct PolicyArgs {
 /// `gitsign verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Revisions to verify (default HEAD).
-    #[arg(value_name = "REV")]
+    /// Commits or ranges to verify (`HEAD`, `v1.0..main`, `^A B`); default HEAD.
+    #[arg(value_name = "REV|RANGE", allow_hyphen_values = false)]
     pub revs: Vec<String>,
+    /// Verify every commit reachable from any ref.
+    #[arg(long)]
+    pub all: bool,
+    /// Only commits more recent than this date (as `git rev-list --since`).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Output: human-readable text, or one JSON object per commit.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// A policy file deciding who may sign (instead of identity flags).
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy_file: Option<std::path::PathBuf>,
+    /// With a policy file: judge as if the commits were pushed to this ref.
+    #[arg(long = "ref", value_name = "REF")]
+    pub ref_name: Option<String>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Policy and trust.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -166,4 +199,41 @@ pub struct ExportBundleArgs {
     /// Where to write the artifact the bundle signs (the DER signed attributes).
     #[arg(long, value_name = "FILE")]
     pub artifact: std::path::PathBuf,
+}
+
+/// `gitsign policy ...`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file; errors name the line.
+    Check {
+        /// The policy file (TOML).
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+}
+
+/// `gitsign hook ...`.
+#[derive(Subcommand, Debug)]
+pub enum HookCommand {
+    /// The pre-receive hook: reads `old new ref` lines on stdin.
+    PreReceive {
+        /// The policy file (default: gitsign.policy or gitsign.policyRef).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+    },
+    /// The update hook: one ref at a time.
+    Update {
+        /// The ref being updated.
+        #[arg(value_name = "REF")]
+        ref_name: String,
+        /// Its old value.
+        #[arg(value_name = "OLD")]
+        old: String,
+        /// Its new value.
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// The policy file (default: gitsign.policy or gitsign.policyRef).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+    },
 }

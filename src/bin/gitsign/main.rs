@@ -4,6 +4,7 @@
 
 mod args;
 mod gpgmode;
+mod hook_cmd;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ fn main() -> ExitCode {
         Some(args::Command::Verify(a)) => verify_cmd::verify_commits(&a),
         Some(args::Command::VerifyTag(a)) => verify_cmd::verify_tag(&a),
         Some(args::Command::VerifyBundle(a)) => verify_cmd::verify_bundle(&a),
+        Some(args::Command::Policy(args::PolicyCommand::Check { file })) => hook_cmd::policy_check(&file),
+        Some(args::Command::Hook(h)) => hook_cmd::run(&h),
         Some(args::Command::ExportBundle(a)) => verify_cmd::export_bundle(&a),
         Some(args::Command::Version) => verify_cmd::version(),
         None => gpgmode::run(&cli.gpg),

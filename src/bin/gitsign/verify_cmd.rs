@@ -6,9 +6,11 @@ use gitsign::policy::{Decision, Policy};
 use gitsign::rekor::LazyRekor;
 use gitsign::trust::TrustedRoot;
 use gitsign::verify::{self, Context, FailureKind, ObjectInfo};
+use gitsign::policy_file::PolicyFile;
+use gitsign::range::{self, Outcome, Verdict};
 use gitsign::{bundle, report};
 
-use crate::args::{ExportBundleArgs, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs};
+use crate::args::{ExportBundleArgs, OutputFormat, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs};
 use crate::exit;
 use crate::gpgmode::tlog_mode;
 
@@ -135,50 +137,173 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
     }
 }
 
-fn worst(a: u8, b: u8) -> u8 {
-    a.max(b)
+/// Who decides trust for `gitsign verify`.
+pub enum Decider {
+    /// Identity flags or git config.
+    Identity(Policy),
+    /// A policy file, optionally for one ref.
+    File(Box<PolicyFile>, Option<String>),
 }
 
-/// `gitsign verify [REV...]`.
+impl Decider {
+    /// The decision on a verified signature.
+    pub fn decide(&self, v: &gitsign::verify::Verified) -> Decision {
+        match self {
+            Decider::Identity(p) => p.evaluate(&v.claims),
+            Decider::File(f, None) => f.check_any(v),
+            Decider::File(f, Some(r)) => match f.rule_for(r) {
+                Some(rule) => f.check(rule, v),
+                None if f.reject_unmatched => Decision::Rejected(format!("no rule of the policy covers {r}")),
+                None => Decision::Trusted,
+            },
+        }
+    }
+
+    fn allows_unsigned(&self) -> bool {
+        match self {
+            Decider::File(f, Some(r)) => f.rule_for(r).is_some_and(|rule| rule.allow_unsigned),
+            _ => false,
+        }
+    }
+}
+
+/// Loads the policy file named by the flag or configuration, if any.
+pub fn load_policy_file(flag: Option<&std::path::Path>, config: &Config, git: &gitsign::git::Git) -> Result<Option<PolicyFile>, String> {
+    if let Some(p) = flag.or(config.policy_file.as_deref()) {
+        return PolicyFile::load(p).map(Some).map_err(|e| format!("policy error: {e}"));
+    }
+    if let Some(spec) = &config.policy_ref {
+        let text = git
+            .output(&["cat-file", "blob", spec])
+            .map_err(|e| format!("cannot read the policy {spec} (gitsign.policyRef): {e}"))?;
+        let text = String::from_utf8(text).map_err(|_| format!("the policy {spec} is not UTF-8 text"))?;
+        return PolicyFile::parse(&text, spec).map(Some).map_err(|e| format!("policy error: {e}"));
+    }
+    Ok(None)
+}
+
+fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
+    if json {
+        let mut j = o.to_json();
+        j["passed"] = passed.into();
+        println!("{j}");
+        return;
+    }
+    let short = &o.id[..12.min(o.id.len())];
+    let label = format!("{} {short}", o.kind.name());
+    match &o.verdict {
+        Verdict::Good { verified, decision } => {
+            let lines = report::verified_lines(verified, decision);
+            if detailed {
+                println!("{label}: {}", lines[0]);
+                for l in &lines[1..] {
+                    println!("  {l}");
+                }
+            } else {
+                let mark = if passed { "OK  " } else { "FAIL" };
+                let why = if passed { String::new() } else { format!(": {}", o.reason()) };
+                let tlog = verified.tlog.entry().map(|e| format!(", Rekor {}", e.log_index)).unwrap_or_default();
+                println!(
+                    "{mark} {label} {} ({}{tlog}) \"{}\"{why}",
+                    verified.claims.identity,
+                    verified.claims.issuer.as_deref().unwrap_or("no issuer"),
+                    o.subject
+                );
+            }
+        }
+        _ => {
+            let mark = if passed { "OK  " } else { "FAIL" };
+            let what = if passed { "not signed (allowed by the policy)".to_string() } else { o.reason() };
+            println!("{mark} {label} \"{}\": {what}", o.subject);
+        }
+    }
+}
+
+/// `gitsign verify [REV|RANGE...]`.
 pub fn verify_commits(a: &VerifyArgs) -> u8 {
-    let s = match setup(&a.policy) {
+    let git = gitsign::git::Git::new();
+    let setup = || -> Result<(Config, TrustedRoot, Decider, HashAlgo), String> {
+        let repo = gix::discover_with_environment_overrides(".")
+            .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
+        let config = Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
+        let root = trusted_root(&a.policy, &config)?;
+        let flags_given = !a.policy.certificate_identity.is_empty() || !a.policy.certificate_identity_regexp.is_empty();
+        let decider = match (flags_given, load_policy_file(a.policy_file.as_deref(), &config, &git)?) {
+            (false, Some(f)) => Decider::File(Box::new(f), a.ref_name.clone()),
+            _ => Decider::Identity(policy_from(&a.policy, &config)?),
+        };
+        Ok((config, root, decider, algo(&repo)))
+    };
+    let (config, root, decider, algo) = match setup() {
         Ok(s) => s,
         Err(e) => {
             crate::error(e);
             return exit::ERROR;
         }
     };
-    let revs = if a.revs.is_empty() {
-        vec!["HEAD".to_string()]
-    } else {
-        a.revs.clone()
+    let range_mode = a.all || a.since.is_some() || a.revs.iter().any(|r| r.contains("..") || r.starts_with('^'));
+    let mut args: Vec<String> = Vec::new();
+    if !range_mode {
+        args.push("--no-walk=unsorted".into());
+    }
+    if a.revs.is_empty() && !a.all {
+        args.push("HEAD".into());
+    }
+    args.extend(a.revs.iter().cloned());
+    if a.all {
+        args.push("--all".into());
+    }
+    if let Some(s) = &a.since {
+        args.push(format!("--since={s}"));
+    }
+    args.push("--".into());
+    let rekor = LazyRekor::new(&config.rekor, config.timeout);
+    let cache = gitsign::verify::LeafCache::new();
+    let ctx = Context {
+        root: &root,
+        require_sct: !a.policy.insecure_ignore_sct,
+        rekor: Some(&rekor),
+        missing_tlog: tlog_mode(&config, a.policy.insecure_ignore_tlog),
+        cache: Some(&cache),
     };
-    let mut status = exit::OK;
-    for rev in &revs {
-        let object = s
-            .repo
-            .rev_parse_single(rev.as_str())
-            .map_err(|e| format!("cannot resolve \"{rev}\": {e}"))
-            .and_then(|id| id.object().map_err(|e| format!("cannot read {rev}: {e}")))
-            .and_then(|o| {
-                o.peel_to_kind(gix::object::Kind::Commit)
-                    .map_err(|e| format!("{rev} is not a commit: {e}"))
-            });
-        match object {
-            Ok(obj) => {
-                let label = format!("commit {}", obj.id);
-                status = worst(
-                    status,
-                    check_object(&s, &a.policy, &label, ObjectKind::Commit, &obj.data),
-                );
+    let threads = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let run = || -> Result<(usize, usize), gitsign::git::GitError> {
+        let mut revs = git.rev_list(&args)?;
+        let ids = std::iter::from_fn(move || revs.next_id().transpose());
+        let (mut total, mut failed) = (0usize, 0usize);
+        let detailed = !range_mode && a.revs.len() <= 1;
+        let json = a.format == OutputFormat::Json;
+        let decide = |v: &gitsign::verify::Verified| decider.decide(v);
+        range::verify_stream(ids, git.cat_file()?, algo, &ctx, &decide, threads, |o| {
+            let passed = o.passed() || (matches!(o.verdict, Verdict::Unsigned) && decider.allows_unsigned());
+            total += 1;
+            if !passed {
+                failed += 1;
             }
-            Err(e) => {
-                crate::error(e);
-                status = worst(status, exit::ERROR);
+            print_outcome(&o, detailed, json, passed);
+        })?;
+        Ok((total, failed))
+    };
+    match run() {
+        Ok((0, _)) => {
+            crate::error("no commits to verify");
+            exit::ERROR
+        }
+        Ok((total, failed)) => {
+            if a.format == OutputFormat::Text && total > 1 {
+                eprintln!("gitsign: {total} commits: {} passed, {failed} failed", total - failed);
+            }
+            if failed == 0 {
+                exit::OK
+            } else {
+                exit::INVALID
             }
         }
+        Err(e) => {
+            crate::error(e);
+            exit::ERROR
+        }
     }
-    status
 }
 
 /// `gitsign verify-tag TAG`.

@@ -1,0 +1,134 @@
+//! `gitsign hook pre-receive|update` and `gitsign policy check`.
+
+use std::io::Read;
+
+use gitsign::config::Config;
+use gitsign::git::Git;
+use gitsign::gitobj::HashAlgo;
+use gitsign::hook::{self, RefUpdate};
+use gitsign::policy_file::{PolicyFile, Unreachable};
+use gitsign::rekor::{BudgetedLookup, LazyRekor};
+use gitsign::verify::{Context, LeafCache, MissingTlog};
+
+use crate::args::HookCommand;
+use crate::exit;
+use crate::verify_cmd::load_policy_file;
+
+/// `gitsign policy check FILE`.
+pub fn policy_check(file: &std::path::Path) -> u8 {
+    match PolicyFile::load(file) {
+        Ok(p) => {
+            println!(
+                "{}: valid (version {}, {} signer{}, {} rule{}, unmatched refs {})",
+                file.display(),
+                p.version,
+                p.signers.len(),
+                if p.signers.len() == 1 { "" } else { "s" },
+                p.rules.len(),
+                if p.rules.len() == 1 { "" } else { "s" },
+                if p.reject_unmatched { "rejected" } else { "allowed" }
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            exit::INVALID
+        }
+    }
+}
+
+fn say(lines: &[String]) {
+    for l in lines {
+        eprintln!("gitsign: {l}");
+    }
+}
+
+/// Runs a hook; returns 0 to accept the push, 1 to refuse it.
+pub fn run(cmd: &HookCommand) -> u8 {
+    let (updates, policy_flag) = match cmd {
+        HookCommand::PreReceive { policy } => {
+            let mut input = String::new();
+            if std::io::stdin().lock().take(64 * 1024 * 1024).read_to_string(&mut input).is_err() {
+                say(&["push refused: cannot read the ref updates from stdin".into()]);
+                return exit::INVALID;
+            }
+            match hook::parse_updates(&input) {
+                Ok(u) => (u, policy.clone()),
+                Err(e) => {
+                    say(&[format!("push refused: {e}")]);
+                    return exit::INVALID;
+                }
+            }
+        }
+        HookCommand::Update { ref_name, old, new, policy } => match RefUpdate::new(old, new, ref_name) {
+            Ok(u) => (vec![u], policy.clone()),
+            Err(e) => {
+                say(&[format!("push refused: {e}")]);
+                return exit::INVALID;
+            }
+        },
+    };
+    // Every failure below refuses the push: a hook fails closed.
+    let git = Git::new();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            say(&[format!("push refused: configuration error: {e}")]);
+            return exit::INVALID;
+        }
+    };
+    let policy = match load_policy_file(policy_flag.as_deref(), &config, &git) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            say(&["push refused: no signing policy is configured (set gitsign.policy to a policy file, or pass --policy)".into()]);
+            return exit::INVALID;
+        }
+        Err(e) => {
+            say(&[format!("push refused: {e}"), "fix the policy file; every push is refused until it is valid".into()]);
+            return exit::INVALID;
+        }
+    };
+    let root = match config.trusted_root() {
+        Ok(r) => r,
+        Err(e) => {
+            say(&[format!("push refused: trust configuration error: {e}")]);
+            return exit::INVALID;
+        }
+    };
+    let algo = match git.output(&["rev-parse", "--show-object-format"]) {
+        Ok(o) if String::from_utf8_lossy(&o).trim() == "sha256" => HashAlgo::Sha256,
+        _ => HashAlgo::Sha1,
+    };
+    let rekor = LazyRekor::new(&config.rekor, config.timeout.min(policy.rekor_budget));
+    let budgeted = BudgetedLookup::new(&rekor, policy.rekor_budget);
+    let cache = LeafCache::new();
+    let ctx = Context {
+        root: &root,
+        require_sct: true,
+        rekor: Some(&budgeted),
+        missing_tlog: match policy.rekor_unreachable {
+            Unreachable::Reject => MissingTlog::Search,
+            Unreachable::Warn => MissingTlog::SearchOrSkip,
+        },
+        cache: Some(&cache),
+    };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match hook::check_push(&updates, &git, &policy, &ctx, algo, threads) {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("gitsign: warning: {w}");
+            }
+            if report.rejections.is_empty() {
+                eprintln!("gitsign: {} new object{} verified against the signing policy", report.checked, if report.checked == 1 { "" } else { "s" });
+                exit::OK
+            } else {
+                say(&hook::rejection_text(&report));
+                exit::INVALID
+            }
+        }
+        Err(e) => {
+            say(&[format!("push refused: {e}")]);
+            exit::INVALID
+        }
+    }
+}
