@@ -58,10 +58,7 @@ pub fn run(a: &GpgArgs) -> u8 {
         return gpg_verify(a, &mut status);
     }
     if a.sign || a.detach_sign {
-        crate::error(
-            "signing is not available in this build yet; use `gitsign verify` and `git verify-commit` to verify",
-        );
-        return exit::ERROR;
+        return crate::signmode::run(a, &mut status);
     }
     crate::error("nothing to do: git runs gitsign with --verify or -bsau; see `gitsign --help`");
     exit::ERROR

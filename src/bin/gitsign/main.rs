@@ -5,6 +5,7 @@
 mod args;
 mod gpgmode;
 mod hook_cmd;
+mod signmode;
 mod verify_cmd;
 
 use std::process::ExitCode;

@@ -1,0 +1,164 @@
+//! `gitsign -bsau KEY`: what git runs for `commit -S` and `tag -s`.
+//! stdout carries only the finished signature; everything else goes to the
+//! terminal, stderr and the log.
+
+use std::io::{Read, Write};
+
+use gitsign::config::Config;
+use gitsign::fulcio::FulcioClient;
+use gitsign::http::Http;
+use gitsign::oidc;
+use gitsign::rekor::RekorClient;
+use gitsign::sign::{self, Credential};
+use gitsign::trust::TrustedRoot;
+
+use crate::args::GpgArgs;
+use crate::exit;
+use crate::gpgmode::StatusFd;
+
+/// Largest payload signed (git objects are far smaller).
+const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
+
+/// Where user-facing messages go: the terminal when there is one (git
+/// captures stderr while signing and shows it only on failure), else
+/// stderr; and the log file when configured (`gitsign.logPath`).
+pub struct Terminal {
+    tty: Option<std::fs::File>,
+    log: Option<std::fs::File>,
+}
+
+impl Terminal {
+    /// Opens /dev/tty and the log, when available.
+    pub fn open(log_path: Option<&std::path::Path>) -> Terminal {
+        let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty").ok();
+        let log = log_path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+        Terminal { tty, log }
+    }
+
+    /// Writes a line.
+    pub fn say(&self, text: &str) {
+        let line = format!("gitsign: {text}\n");
+        match self.tty.as_ref() {
+            Some(mut t) => {
+                let _ = t.write_all(line.as_bytes());
+            }
+            None => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
+        if let Some(mut l) = self.log.as_ref() {
+            let _ = l.write_all(format!("{} {line}", gitsign::time::format_time(gitsign::time::now())).as_bytes());
+        }
+    }
+
+    /// Writes an error to stderr (git shows it when signing fails) and the log.
+    pub fn error(&self, text: &str) {
+        let line = format!("gitsign: {text}\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        if let Some(mut l) = self.log.as_ref() {
+            let _ = l.write_all(format!("{} {line}", gitsign::time::format_time(gitsign::time::now())).as_bytes());
+        }
+    }
+}
+
+impl oidc::Messages for Terminal {
+    fn say(&self, text: &str) {
+        Terminal::say(self, text);
+    }
+}
+
+/// Logs in and gets a fresh certificate.
+pub fn fresh_credential(config: &Config, root: &TrustedRoot, http: &Http, term: &Terminal) -> Result<Credential, String> {
+    let settings = oidc::OidcSettings::from_config(config).map_err(|e| e.to_string())?;
+    let token = oidc::get_token(&settings, http, term).map_err(|e| format!("cannot get an identity token: {e}"))?;
+    let fulcio = FulcioClient::new(&config.fulcio, http.clone());
+    sign::request_credential(&fulcio, token.raw(), token.challenge(), root, gitsign::time::now())
+        .map_err(|e| format!("cannot get a signing certificate: {e}"))
+}
+
+fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    match a.files.as_slice() {
+        [] => {
+            std::io::stdin()
+                .lock()
+                .take(MAX_PAYLOAD + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read the data to sign from stdin: {e}"))?;
+        }
+        [f] if f.as_os_str() == "-" => {
+            std::io::stdin()
+                .lock()
+                .take(MAX_PAYLOAD + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read the data to sign from stdin: {e}"))?;
+        }
+        [f] => {
+            std::fs::File::open(f)
+                .and_then(|h| h.take(MAX_PAYLOAD + 1).read_to_end(&mut buf))
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        }
+        _ => return Err("usage: gitsign -bsau KEY [FILE]: sign one input".into()),
+    }
+    if buf.len() as u64 > MAX_PAYLOAD {
+        return Err(format!("the data to sign is larger than {MAX_PAYLOAD} bytes"));
+    }
+    Ok(buf)
+}
+
+/// Runs the signing mode.
+pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::error(format!("configuration error: {e}"));
+            return exit::ERROR;
+        }
+    };
+    let term = Terminal::open(config.log_path.as_deref());
+    match sign_flow(a, &config, &term) {
+        Ok((out, status_text)) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
+                term.error("cannot write the signature to stdout");
+                return exit::ERROR;
+            }
+            status.write(&status_text);
+            exit::OK
+        }
+        Err(e) => {
+            term.error(&format!("signing failed: {e}"));
+            exit::INVALID
+        }
+    }
+}
+
+fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, String), String> {
+    let payload = read_payload(a)?;
+    let root = config.trusted_root().map_err(|e| format!("trust configuration error: {e}"))?;
+    let http = Http::new(config.timeout).map_err(|e| e.to_string())?;
+    let cred = fresh_credential(config, &root, &http, term)?;
+    if config.match_committer {
+        let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
+        sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())?;
+    }
+    let rekor = RekorClient::new(&config.rekor, http);
+    let now = gitsign::time::now();
+    let sig = sign::sign_payload(&payload, &cred, &rekor, &root, config.rekor_mode, now).map_err(|e| e.to_string())?;
+    let ident = gitsign::gpg::uid(&sig.certificate);
+    eprintln!(
+        "gitsign: signed as {ident}; Rekor entry {} ({})",
+        sig.entry.log_index,
+        match config.rekor_mode {
+            gitsign::config::RekorMode::Offline => "embedded in the signature",
+            gitsign::config::RekorMode::Online => "online mode",
+        }
+    );
+    let out = if a.armor {
+        sig.armored.clone().into_bytes()
+    } else {
+        gitsign::cms::unarmor(sig.armored.as_bytes()).map_err(|e| e.0)?
+    };
+    let status_text = format!("{}{}", gitsign::gpg::begin_signing(), gitsign::gpg::sig_created(&sig.certificate, now));
+    Ok((out, status_text))
+}
