@@ -39,6 +39,9 @@ impl std::fmt::Display for FulcioError {
 
 impl std::error::Error for FulcioError {}
 
+/// Clock difference tolerated between us and Fulcio, in seconds.
+pub const CLOCK_SKEW: i64 = 60;
+
 /// What Fulcio returned.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -193,8 +196,12 @@ pub fn check_issued(
             "it certifies a different public key than ours".into(),
         ));
     }
+    // Fulcio's clock may run a little ahead of ours (it sets notBefore to
+    // its "now"): a certificate from up to a minute in the future is checked
+    // as of its notBefore.
+    let at = if now < leaf.not_before && leaf.not_before - now <= CLOCK_SKEW { leaf.not_before } else { now };
     let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
-    let path = chain::verify_path(leaf, &issuers, now).map_err(FulcioError::Untrusted)?;
+    let path = chain::verify_path(leaf, &issuers, at).map_err(FulcioError::Untrusted)?;
     chain::check_leaf_profile(leaf).map_err(FulcioError::Untrusted)?;
     match &issued.detached_sct {
         None => {

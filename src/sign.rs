@@ -212,7 +212,7 @@ pub fn sign_payload(
     now: i64,
 ) -> Result<Signature, SignError> {
     let cert = cred.leaf();
-    if now < cert.not_before - 60 || now > cert.not_after {
+    if now < cert.not_before - fulcio::CLOCK_SKEW || now > cert.not_after {
         return Err(SignError::Expired(format!(
             "the signing certificate is valid from {} to {}, not now ({})",
             crate::time::format_time(cert.not_before),
