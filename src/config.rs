@@ -62,7 +62,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Environment facts the OIDC token providers need.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct OidcEnv {
     /// `SIGSTORE_ID_TOKEN`: a token given directly.
     pub sigstore_id_token: Option<String>,
@@ -76,6 +76,30 @@ pub struct OidcEnv {
     pub has_display: bool,
     /// `SSH_CONNECTION` or `SSH_TTY` is set.
     pub ssh_session: bool,
+}
+
+impl std::fmt::Debug for OidcEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are bearer secrets: never printed.
+        let hidden = |v: &Option<String>| {
+            if v.is_some() {
+                "<set, hidden>"
+            } else {
+                "<unset>"
+            }
+        };
+        f.debug_struct("OidcEnv")
+            .field("sigstore_id_token", &hidden(&self.sigstore_id_token))
+            .field("actions_request_url", &self.actions_request_url)
+            .field(
+                "actions_request_token",
+                &hidden(&self.actions_request_token),
+            )
+            .field("browser", &self.browser)
+            .field("has_display", &self.has_display)
+            .field("ssh_session", &self.ssh_session)
+            .finish()
+    }
 }
 
 /// The identity policy as configured (matched by `policy`).
@@ -504,8 +528,15 @@ impl Config {
             has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
             ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),
         };
-        let policy_file = r.string("policy", None, Some("gitsign.policy"), &["GITSIGN_POLICY"]).map(PathBuf::from);
-        let policy_ref = r.string("policyRef", None, Some("gitsign.policyRef"), &["GITSIGN_POLICY_REF"]);
+        let policy_file = r
+            .string("policy", None, Some("gitsign.policy"), &["GITSIGN_POLICY"])
+            .map(PathBuf::from);
+        let policy_ref = r.string(
+            "policyRef",
+            None,
+            Some("gitsign.policyRef"),
+            &["GITSIGN_POLICY_REF"],
+        );
         let policy = PolicyConfig {
             identities: r.list(
                 "certificateIdentity",

@@ -199,7 +199,11 @@ pub fn check_issued(
     // Fulcio's clock may run a little ahead of ours (it sets notBefore to
     // its "now"): a certificate from up to a minute in the future is checked
     // as of its notBefore.
-    let at = if now < leaf.not_before && leaf.not_before - now <= CLOCK_SKEW { leaf.not_before } else { now };
+    let at = if now < leaf.not_before && leaf.not_before - now <= CLOCK_SKEW {
+        leaf.not_before
+    } else {
+        now
+    };
     let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
     let path = chain::verify_path(leaf, &issuers, at).map_err(FulcioError::Untrusted)?;
     chain::check_leaf_profile(leaf).map_err(FulcioError::Untrusted)?;

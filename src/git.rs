@@ -76,8 +76,15 @@ impl Git {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| GitError(format!("cannot run git rev-list: {e}")))?;
-        let stdout = child.stdout.take().ok_or_else(|| GitError("git rev-list has no output".into()))?;
-        Ok(RevList { child, lines: BufReader::new(stdout), args: args.join(" ") })
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| GitError("git rev-list has no output".into()))?;
+        Ok(RevList {
+            child,
+            lines: BufReader::new(stdout),
+            args: args.join(" "),
+        })
     }
 
     /// A `git cat-file --batch` reader.
@@ -90,9 +97,19 @@ impl Git {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| GitError(format!("cannot run git cat-file: {e}")))?;
-        let stdin = child.stdin.take().ok_or_else(|| GitError("git cat-file has no input".into()))?;
-        let stdout = child.stdout.take().ok_or_else(|| GitError("git cat-file has no output".into()))?;
-        Ok(CatFile { child, stdin, stdout: BufReader::new(stdout) })
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| GitError("git cat-file has no input".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| GitError("git cat-file has no output".into()))?;
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
     }
 }
 
@@ -107,21 +124,33 @@ impl RevList {
     /// The next id; `Ok(None)` at the end; an error if git failed.
     pub fn next_id(&mut self) -> Result<Option<String>, GitError> {
         let mut line = String::new();
-        let n = self.lines.read_line(&mut line).map_err(|e| GitError(format!("reading git rev-list: {e}")))?;
+        let n = self
+            .lines
+            .read_line(&mut line)
+            .map_err(|e| GitError(format!("reading git rev-list: {e}")))?;
         if n == 0 {
             let mut err = String::new();
             if let Some(mut e) = self.child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
-            let status = self.child.wait().map_err(|e| GitError(format!("git rev-list: {e}")))?;
+            let status = self
+                .child
+                .wait()
+                .map_err(|e| GitError(format!("git rev-list: {e}")))?;
             if !status.success() {
-                return Err(GitError(format!("git rev-list {} failed: {}", self.args, err.trim())));
+                return Err(GitError(format!(
+                    "git rev-list {} failed: {}",
+                    self.args,
+                    err.trim()
+                )));
             }
             return Ok(None);
         }
         let id = line.trim().to_string();
         if !(id.len() == 40 || id.len() == 64) || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(GitError(format!("git rev-list printed \"{id}\", not an object id")));
+            return Err(GitError(format!(
+                "git rev-list printed \"{id}\", not an object id"
+            )));
         }
         Ok(Some(id))
     }
@@ -151,21 +180,32 @@ impl CatFile {
             .and_then(|_| self.stdin.flush())
             .map_err(|e| GitError(format!("writing to git cat-file: {e}")))?;
         let mut header = String::new();
-        self.stdout.read_line(&mut header).map_err(|e| GitError(format!("reading git cat-file: {e}")))?;
+        self.stdout
+            .read_line(&mut header)
+            .map_err(|e| GitError(format!("reading git cat-file: {e}")))?;
         let parts: Vec<&str> = header.trim_end().split(' ').collect();
         match parts.as_slice() {
             [_, "missing"] | [_, "ambiguous"] => Ok(None),
             [_, kind, size] => {
-                let size: usize = size.parse().map_err(|_| GitError(format!("git cat-file: bad header \"{}\"", header.trim())))?;
+                let size: usize = size.parse().map_err(|_| {
+                    GitError(format!("git cat-file: bad header \"{}\"", header.trim()))
+                })?;
                 if size > MAX_OBJECT {
-                    return Err(GitError(format!("object {rev} is larger than {MAX_OBJECT} bytes")));
+                    return Err(GitError(format!(
+                        "object {rev} is larger than {MAX_OBJECT} bytes"
+                    )));
                 }
                 let mut data = vec![0u8; size + 1];
-                self.stdout.read_exact(&mut data).map_err(|e| GitError(format!("reading git cat-file: {e}")))?;
+                self.stdout
+                    .read_exact(&mut data)
+                    .map_err(|e| GitError(format!("reading git cat-file: {e}")))?;
                 data.pop(); // the newline after the contents
                 Ok(Some((kind.to_string(), data)))
             }
-            _ => Err(GitError(format!("git cat-file: unexpected answer \"{}\"", header.trim()))),
+            _ => Err(GitError(format!(
+                "git cat-file: unexpected answer \"{}\"",
+                header.trim()
+            ))),
         }
     }
 }

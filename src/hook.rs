@@ -42,10 +42,18 @@ impl RefUpdate {
 
     /// Builds one update, validating its fields.
     pub fn new(old: &str, new: &str, name: &str) -> Result<RefUpdate, String> {
-        if !is_id(old) || !is_id(new) || !name.starts_with("refs/") || name.chars().any(char::is_control) {
+        if !is_id(old)
+            || !is_id(new)
+            || !name.starts_with("refs/")
+            || name.chars().any(char::is_control)
+        {
             return Err(format!("malformed ref update \"{old} {new} {name}\""));
         }
-        Ok(RefUpdate { old: old.into(), new: new.into(), name: name.into() })
+        Ok(RefUpdate {
+            old: old.into(),
+            new: new.into(),
+            name: name.into(),
+        })
     }
 }
 
@@ -61,7 +69,9 @@ pub fn parse_updates(input: &str) -> Result<Vec<RefUpdate>, String> {
         }
         let parts: Vec<&str> = line.split(' ').collect();
         let [old, new, name] = parts.as_slice() else {
-            return Err(format!("malformed ref update \"{line}\" (expected: old new ref)"));
+            return Err(format!(
+                "malformed ref update \"{line}\" (expected: old new ref)"
+            ));
         };
         out.push(RefUpdate::new(old, new, name)?);
     }
@@ -91,7 +101,12 @@ pub struct Report {
 }
 
 /// Decides an outcome under a rule.
-fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, warnings: &mut Vec<String>) -> Option<String> {
+fn judge(
+    policy: &PolicyFile,
+    rule: &Rule,
+    o: &Outcome,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
     match &o.verdict {
         Verdict::Unsigned if rule.allow_unsigned => None,
         Verdict::Unsigned => Some("not signed".into()),
@@ -100,9 +115,14 @@ fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, warnings: &mut Vec<Strin
         Verdict::Good { verified, .. } => {
             if let TlogStatus::NotChecked(why) = &verified.tlog {
                 if rule.require_tlog && policy.rekor_unreachable == Unreachable::Reject {
-                    return Some(format!("its transparency log entry could not be checked ({why})"));
+                    return Some(format!(
+                        "its transparency log entry could not be checked ({why})"
+                    ));
                 }
-                warnings.push(format!("{}: the transparency log was not checked ({why})", &o.id[..12.min(o.id.len())]));
+                warnings.push(format!(
+                    "{}: the transparency log was not checked ({why})",
+                    &o.id[..12.min(o.id.len())]
+                ));
             }
             match policy.check(rule, verified) {
                 Decision::Trusted => None,
@@ -143,12 +163,17 @@ pub fn check_push(
         let mut commit_tip = u.new.clone();
         match tip {
             None => {
-                report.rejections.push(Rejection { ref_name: u.name.clone(), object: None, reason: format!("object {} is missing", u.new) });
+                report.rejections.push(Rejection {
+                    ref_name: u.name.clone(),
+                    object: None,
+                    reason: format!("object {} is missing", u.new),
+                });
                 continue;
             }
             Some((kind, data)) if kind == "tag" => {
                 report.checked += 1;
-                let o = range::verify_object(&u.new, ObjectKind::Tag, &data, algo, ctx, &no_decision);
+                let o =
+                    range::verify_object(&u.new, ObjectKind::Tag, &data, algo, ctx, &no_decision);
                 if rule.signed_tags {
                     if let Some(reason) = judge(policy, rule, &o, &mut report.warnings) {
                         report.rejections.push(Rejection {
@@ -165,7 +190,9 @@ pub fn check_push(
                     report.rejections.push(Rejection {
                         ref_name: u.name.clone(),
                         object: None,
-                        reason: "a lightweight tag; this ref needs a signed annotated tag (git tag -s)".into(),
+                        reason:
+                            "a lightweight tag; this ref needs a signed annotated tag (git tag -s)"
+                                .into(),
                     });
                 }
             }
@@ -184,13 +211,25 @@ pub fn check_push(
         let mut revs = git.rev_list(&[commit_tip, "--not".into(), "--all".into()])?;
         let ids = std::iter::from_fn(move || revs.next_id().transpose());
         let mut found = Vec::new();
-        report.checked += range::verify_stream(ids, git.cat_file()?, algo, ctx, &no_decision, threads, |o| {
-            let mut w = Vec::new();
-            if let Some(reason) = judge(policy, rule, &o, &mut w) {
-                found.push(Rejection { ref_name: u.name.clone(), object: Some((o.id.clone(), o.kind, o.subject.clone())), reason });
-            }
-            report.warnings.extend(w);
-        })?;
+        report.checked += range::verify_stream(
+            ids,
+            git.cat_file()?,
+            algo,
+            ctx,
+            &no_decision,
+            threads,
+            |o| {
+                let mut w = Vec::new();
+                if let Some(reason) = judge(policy, rule, &o, &mut w) {
+                    found.push(Rejection {
+                        ref_name: u.name.clone(),
+                        object: Some((o.id.clone(), o.kind, o.subject.clone())),
+                        reason,
+                    });
+                }
+                report.warnings.extend(w);
+            },
+        )?;
         report.rejections.extend(found);
     }
     Ok(report)
@@ -201,13 +240,22 @@ pub fn rejection_text(report: &Report) -> Vec<String> {
     let mut out = vec![format!(
         "push refused: {} problem{} with signatures (gitsign signing policy)",
         report.rejections.len(),
-        if report.rejections.len() == 1 { "" } else { "s" }
+        if report.rejections.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     )];
     for r in &report.rejections {
         match &r.object {
-            Some((id, kind, subject)) => {
-                out.push(format!("  {}: {} {} \"{}\": {}", r.ref_name, kind.name(), &id[..12.min(id.len())], subject, r.reason))
-            }
+            Some((id, kind, subject)) => out.push(format!(
+                "  {}: {} {} \"{}\": {}",
+                r.ref_name,
+                kind.name(),
+                &id[..12.min(id.len())],
+                subject,
+                r.reason
+            )),
             None => out.push(format!("  {}: {}", r.ref_name, r.reason)),
         }
     }

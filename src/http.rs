@@ -43,7 +43,12 @@ pub struct Response {
 /// A shared blocking client.
 #[derive(Clone, Debug)]
 pub struct Http {
-    client: reqwest::blocking::Client,
+    /// For `http://` URLs (loopback services, tests): no TLS roots to load.
+    plain: std::sync::Arc<std::sync::OnceLock<Result<reqwest::blocking::Client, String>>>,
+    /// For `https://` URLs, built on first use: loading the platform's
+    /// root certificates costs milliseconds a signature should not pay
+    /// when every service is local.
+    tls: std::sync::Arc<std::sync::OnceLock<Result<reqwest::blocking::Client, String>>>,
     timeout: Duration,
 }
 
@@ -85,18 +90,43 @@ pub fn server_text(body: &[u8]) -> String {
 impl Http {
     /// A client whose every request must finish within `timeout`.
     pub fn new(timeout: Duration) -> Result<Http, HttpError> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+        Ok(Http {
+            plain: Default::default(),
+            tls: Default::default(),
+            timeout,
+        })
+    }
+
+    fn builder(&self) -> reqwest::blocking::ClientBuilder {
+        reqwest::blocking::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("gitsign-rs/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| HttpError {
-                url: String::new(),
-                status: None,
-                message: e.to_string(),
-            })?;
-        Ok(Http { client, timeout })
+    }
+
+    /// The client for `url`.
+    fn client(&self, url: &str) -> Result<&reqwest::blocking::Client, HttpError> {
+        let plain = url
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+        let cell = if plain { &self.plain } else { &self.tls };
+        cell.get_or_init(|| {
+            let b = self.builder();
+            // Plain HTTP needs no trust anchors; redirects to https fail.
+            let b = if plain {
+                b.tls_certs_only(Vec::new())
+            } else {
+                b
+            };
+            b.build().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| HttpError {
+            url: url.into(),
+            status: None,
+            message: format!("cannot set up the HTTP client: {e}"),
+        })
     }
 
     /// The configured timeout.
@@ -147,7 +177,9 @@ impl Http {
     pub fn get(&self, url: &str) -> Result<Response, HttpError> {
         let once = || {
             self.send(
-                self.client.get(url).header("accept", "application/json"),
+                self.client(url)?
+                    .get(url)
+                    .header("accept", "application/json"),
                 url,
             )
         };
@@ -168,7 +200,7 @@ impl Http {
     ) -> Result<Response, HttpError> {
         let once = || {
             let mut req = self
-                .client
+                .client(url)?
                 .post(url)
                 .header("content-type", "application/json")
                 .header("accept", "application/json");
@@ -194,7 +226,7 @@ impl Http {
             .collect::<Vec<_>>()
             .join("&");
         let req = self
-            .client
+            .client(url)?
             .post(url)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
@@ -210,7 +242,7 @@ impl Http {
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         self.send(
-            self.client
+            self.client(url)?
                 .post(url)
                 .header("content-type", content_type)
                 .body(body),
@@ -226,7 +258,10 @@ impl Http {
         headers: &[(&str, String)],
     ) -> Result<Response, HttpError> {
         let once = || {
-            let mut req = self.client.get(url).header("accept", "application/json");
+            let mut req = self
+                .client(url)?
+                .get(url)
+                .header("accept", "application/json");
             for (k, v) in headers {
                 req = req.header(*k, v);
             }

@@ -180,7 +180,12 @@ pub struct PolicyFile {
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -198,7 +203,12 @@ impl Ctx<'_> {
             }
             None => (None, None),
         };
-        PolicyError { source: self.source.to_string(), line, column, message: message.into() }
+        PolicyError {
+            source: self.source.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -206,10 +216,19 @@ fn time_value(v: &Spanned<toml::Value>, what: &str, cx: &Ctx<'_>) -> Result<i64,
     let s = match v.get_ref() {
         toml::Value::Datetime(d) => d.to_string(),
         toml::Value::String(s) => s.clone(),
-        _ => return Err(cx.err(Some(v.span()), format!("{what} must be a date-time like 2027-01-01T00:00:00Z"))),
+        _ => {
+            return Err(cx.err(
+                Some(v.span()),
+                format!("{what} must be a date-time like 2027-01-01T00:00:00Z"),
+            ))
+        }
     };
     // A bare date means its first second (UTC).
-    let s = if s.len() == 10 { format!("{s}T00:00:00Z") } else { s };
+    let s = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s
+    };
     parse_rfc3339(&s).ok_or_else(|| {
         cx.err(Some(v.span()), format!("{what} \"{s}\" is not an RFC 3339 date-time with a time zone (e.g. 2027-01-01T00:00:00Z)"))
     })
@@ -220,14 +239,20 @@ impl PolicyFile {
     pub fn parse(text: &str, source: &str) -> Result<PolicyFile, PolicyError> {
         let cx = Ctx { text, source };
         if text.len() > MAX_POLICY {
-            return Err(cx.err(None, format!("the policy file is larger than {MAX_POLICY} bytes")));
+            return Err(cx.err(
+                None,
+                format!("the policy file is larger than {MAX_POLICY} bytes"),
+            ));
         }
-        let raw: RawPolicy =
-            toml::from_str(text).map_err(|e| cx.err(e.span(), e.message().trim_end().replace('\n', " ")))?;
+        let raw: RawPolicy = toml::from_str(text)
+            .map_err(|e| cx.err(e.span(), e.message().trim_end().replace('\n', " ")))?;
         if *raw.version.get_ref() != 1 {
             return Err(cx.err(
                 Some(raw.version.span()),
-                format!("unsupported policy version {}; this gitsign reads version 1", raw.version.get_ref()),
+                format!(
+                    "unsupported policy version {}; this gitsign reads version 1",
+                    raw.version.get_ref()
+                ),
             ));
         }
         let reject_unmatched = match &raw.unmatched_refs {
@@ -235,7 +260,12 @@ impl PolicyFile {
             Some(s) => match s.get_ref().as_str() {
                 "reject" => true,
                 "allow" => false,
-                other => return Err(cx.err(Some(s.span()), format!("unmatched_refs must be \"reject\" or \"allow\", not \"{other}\""))),
+                other => {
+                    return Err(cx.err(
+                        Some(s.span()),
+                        format!("unmatched_refs must be \"reject\" or \"allow\", not \"{other}\""),
+                    ))
+                }
             },
         };
         let mut signers = Vec::new();
@@ -254,7 +284,9 @@ impl PolicyFile {
                 github_workflow_repository: s.github_workflow_repository.clone(),
                 github_workflow_ref: s.github_workflow_ref.clone(),
             };
-            if s.identity.is_some() && s.identity_regexp.is_some() || s.issuer.is_some() && s.issuer_regexp.is_some() {
+            if s.identity.is_some() && s.identity_regexp.is_some()
+                || s.issuer.is_some() && s.issuer_regexp.is_some()
+            {
                 return Err(cx.err(Some(span), format!("signer \"{name}\": give identity or identity_regexp (and issuer or issuer_regexp), not both")));
             }
             let policy = Policy::from_config(&conf).map_err(|e| {
@@ -262,32 +294,60 @@ impl PolicyFile {
                     .identity_regexp
                     .as_ref()
                     .filter(|_| e.contains("identity regular"))
-                    .or(s.issuer_regexp.as_ref().filter(|_| e.contains("issuer regular")))
+                    .or(s
+                        .issuer_regexp
+                        .as_ref()
+                        .filter(|_| e.contains("issuer regular")))
                     .map(|x| x.span())
                     .unwrap_or(span.clone());
                 cx.err(Some(at), format!("signer \"{name}\": {e}"))
             })?;
             if policy.is_empty() {
-                return Err(cx.err(Some(span), format!("signer \"{name}\" needs an identity and an issuer")));
+                return Err(cx.err(
+                    Some(span),
+                    format!("signer \"{name}\" needs an identity and an issuer"),
+                ));
             }
-            let valid_from = s.valid_from.as_ref().map(|v| time_value(v, "valid_from", &cx)).transpose()?;
-            let valid_until = s.valid_until.as_ref().map(|v| time_value(v, "valid_until", &cx)).transpose()?;
+            let valid_from = s
+                .valid_from
+                .as_ref()
+                .map(|v| time_value(v, "valid_from", &cx))
+                .transpose()?;
+            let valid_until = s
+                .valid_until
+                .as_ref()
+                .map(|v| time_value(v, "valid_until", &cx))
+                .transpose()?;
             if let (Some(f), Some(u)) = (valid_from, valid_until) {
                 if f > u {
-                    return Err(cx.err(Some(span), format!("signer \"{name}\": valid_from is after valid_until")));
+                    return Err(cx.err(
+                        Some(span),
+                        format!("signer \"{name}\": valid_from is after valid_until"),
+                    ));
                 }
             }
-            signers.push(Signer { name: name.clone(), policy, valid_from, valid_until });
+            signers.push(Signer {
+                name: name.clone(),
+                policy,
+                valid_from,
+                valid_until,
+            });
         }
         let mut rules = Vec::new();
         for r in &raw.rules {
             let rr = r.get_ref();
             if rr.refs.get_ref().is_empty() {
-                return Err(cx.err(Some(rr.refs.span()), "a rule needs at least one ref pattern in refs"));
+                return Err(cx.err(
+                    Some(rr.refs.span()),
+                    "a rule needs at least one ref pattern in refs",
+                ));
             }
             for p in rr.refs.get_ref() {
                 if !p.starts_with("refs/") {
-                    return Err(cx.err(Some(rr.refs.span()), format!("ref pattern \"{p}\" must start with refs/ (e.g. refs/heads/main)")));
+                    return Err(cx.err(
+                        Some(rr.refs.span()),
+                        format!("ref pattern \"{p}\" must start with refs/ (e.g. refs/heads/main)"),
+                    ));
                 }
             }
             let set = if rr.signers.iter().any(|s| s.get_ref() == "*") {
@@ -295,13 +355,26 @@ impl PolicyFile {
             } else {
                 let mut idx = Vec::new();
                 for s in &rr.signers {
-                    let i = signers.iter().position(|x| &x.name == s.get_ref()).ok_or_else(|| {
-                        cx.err(Some(s.span()), format!("unknown signer \"{}\" (define it under [signers.{}])", s.get_ref(), s.get_ref()))
-                    })?;
+                    let i = signers
+                        .iter()
+                        .position(|x| &x.name == s.get_ref())
+                        .ok_or_else(|| {
+                            cx.err(
+                                Some(s.span()),
+                                format!(
+                                    "unknown signer \"{}\" (define it under [signers.{}])",
+                                    s.get_ref(),
+                                    s.get_ref()
+                                ),
+                            )
+                        })?;
                     idx.push(i);
                 }
                 if idx.is_empty() && !rr.allow_unsigned {
-                    return Err(cx.err(Some(r.span()), "a rule needs signers (names, or \"*\") unless allow_unsigned = true"));
+                    return Err(cx.err(
+                        Some(r.span()),
+                        "a rule needs signers (names, or \"*\") unless allow_unsigned = true",
+                    ));
                 }
                 SignerSet::Named(idx)
             };
@@ -321,47 +394,81 @@ impl PolicyFile {
                     Some(s) => match s.get_ref().as_str() {
                         "reject" => Unreachable::Reject,
                         "warn" => Unreachable::Warn,
-                        o => return Err(cx.err(Some(s.span()), format!("rekor.unreachable must be \"reject\" or \"warn\", not \"{o}\""))),
+                        o => {
+                            return Err(cx.err(
+                                Some(s.span()),
+                                format!(
+                                    "rekor.unreachable must be \"reject\" or \"warn\", not \"{o}\""
+                                ),
+                            ))
+                        }
                     },
                 };
                 let b = match &r.budget_seconds {
                     None => 60,
                     Some(b) if (1..=3600).contains(b.get_ref()) => *b.get_ref() as u64,
-                    Some(b) => return Err(cx.err(Some(b.span()), "rekor.budget_seconds must be from 1 to 3600")),
+                    Some(b) => {
+                        return Err(cx.err(
+                            Some(b.span()),
+                            "rekor.budget_seconds must be from 1 to 3600",
+                        ))
+                    }
                 };
                 (u, Duration::from_secs(b))
             }
         };
-        Ok(PolicyFile { version: 1, reject_unmatched, signers, rules, rekor_unreachable, rekor_budget })
+        Ok(PolicyFile {
+            version: 1,
+            reject_unmatched,
+            signers,
+            rules,
+            rekor_unreachable,
+            rekor_budget,
+        })
     }
 
     /// Reads and parses a file.
     pub fn load(path: &std::path::Path) -> Result<PolicyFile, PolicyError> {
         let source = path.display().to_string();
-        let err = |m: String| PolicyError { source: source.clone(), line: None, column: None, message: m };
-        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read the policy file: {e}")))?;
+        let err = |m: String| PolicyError {
+            source: source.clone(),
+            line: None,
+            column: None,
+            message: m,
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|e| err(format!("cannot read the policy file: {e}")))?;
         if meta.len() > MAX_POLICY as u64 {
-            return Err(err(format!("the policy file is larger than {MAX_POLICY} bytes")));
+            return Err(err(format!(
+                "the policy file is larger than {MAX_POLICY} bytes"
+            )));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the policy file: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("cannot read the policy file: {e}")))?;
         PolicyFile::parse(&text, &source)
     }
 
     /// The first rule covering `refname`.
     pub fn rule_for(&self, refname: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.refs.iter().any(|p| glob(p, refname)))
+        self.rules
+            .iter()
+            .find(|r| r.refs.iter().any(|p| glob(p, refname)))
     }
 
     /// Is a verified signature acceptable under `rule`?
     pub fn check(&self, rule: &Rule, v: &Verified) -> Decision {
         if rule.require_tlog {
             if let TlogStatus::NotChecked(why) = &v.tlog {
-                return Decision::Rejected(format!("the transparency log entry could not be verified ({why})"));
+                return Decision::Rejected(format!(
+                    "the transparency log entry could not be verified ({why})"
+                ));
             }
         }
         match &rule.signers {
             SignerSet::Any => Decision::Trusted,
-            SignerSet::Named(idx) => self.check_signers(idx.iter().map(|i| &self.signers[*i]), &v.claims, v.time),
+            SignerSet::Named(idx) => {
+                self.check_signers(idx.iter().map(|i| &self.signers[*i]), &v.claims, v.time)
+            }
         }
     }
 
@@ -371,13 +478,22 @@ impl PolicyFile {
         self.check_signers(self.signers.iter(), &v.claims, v.time)
     }
 
-    fn check_signers<'a>(&self, signers: impl Iterator<Item = &'a Signer>, claims: &Claims, time: i64) -> Decision {
+    fn check_signers<'a>(
+        &self,
+        signers: impl Iterator<Item = &'a Signer>,
+        claims: &Claims,
+        time: i64,
+    ) -> Decision {
         let mut reasons = Vec::new();
         for s in signers {
             match s.policy.evaluate(claims) {
                 Decision::Trusted => {
                     if s.valid_from.is_some_and(|f| time < f) {
-                        reasons.push(format!("signer \"{}\" may sign only from {}", s.name, format_time(s.valid_from.unwrap_or(0))));
+                        reasons.push(format!(
+                            "signer \"{}\" may sign only from {}",
+                            s.name,
+                            format_time(s.valid_from.unwrap_or(0))
+                        ));
                     } else if s.valid_until.is_some_and(|u| time > u) {
                         reasons.push(format!(
                             "signer \"{}\" could sign only until {} (signed {})",
@@ -471,7 +587,8 @@ allow_unsigned = true
 
     #[test]
     fn errors_name_the_line() {
-        let e = err("version = 1\n[[rules]]\nrefs = [\"refs/heads/main\"]\nsigners = [\"nobody\"]\n");
+        let e =
+            err("version = 1\n[[rules]]\nrefs = [\"refs/heads/main\"]\nsigners = [\"nobody\"]\n");
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.message.contains("unknown signer \"nobody\""), "{e}");
         let e = err("version = 1\n\n[signers.a]\nidentity_regexp = \"(\"\nissuer = \"x\"\n");

@@ -47,15 +47,30 @@ pub struct Outcome {
 impl Outcome {
     /// True when the signature verified and the policy trusts the signer.
     pub fn passed(&self) -> bool {
-        matches!(&self.verdict, Verdict::Good { decision: Decision::Trusted, .. })
+        matches!(
+            &self.verdict,
+            Verdict::Good {
+                decision: Decision::Trusted,
+                ..
+            }
+        )
     }
 
     /// Why it did not pass (empty when it did).
     pub fn reason(&self) -> String {
         match &self.verdict {
-            Verdict::Good { decision: Decision::Trusted, .. } => String::new(),
-            Verdict::Good { decision: Decision::Rejected(why), .. } => why.clone(),
-            Verdict::Good { decision: Decision::NoPolicy, .. } => "no identity policy to check the signer against".into(),
+            Verdict::Good {
+                decision: Decision::Trusted,
+                ..
+            } => String::new(),
+            Verdict::Good {
+                decision: Decision::Rejected(why),
+                ..
+            } => why.clone(),
+            Verdict::Good {
+                decision: Decision::NoPolicy,
+                ..
+            } => "no identity policy to check the signer against".into(),
             Verdict::Unsigned => "not signed".into(),
             Verdict::Failed(f) => f.message.clone(),
             Verdict::BadObject(m) => m.clone(),
@@ -70,13 +85,33 @@ impl Outcome {
                     TlogStatus::Embedded(e) | TlogStatus::Online(e) => json!(e.log_index),
                     TlogStatus::NotChecked(_) => serde_json::Value::Null,
                 };
-                let v = if *decision == Decision::Trusted { "valid" } else { "untrusted" };
-                (v, json!(verified.claims.identity), json!(verified.claims.issuer), tlog, json!(crate::time::format_time(verified.time)))
+                let v = if *decision == Decision::Trusted {
+                    "valid"
+                } else {
+                    "untrusted"
+                };
+                (
+                    v,
+                    json!(verified.claims.identity),
+                    json!(verified.claims.issuer),
+                    tlog,
+                    json!(crate::time::format_time(verified.time)),
+                )
             }
-            Verdict::Unsigned => ("unsigned", json!(null), json!(null), json!(null), json!(null)),
+            Verdict::Unsigned => (
+                "unsigned",
+                json!(null),
+                json!(null),
+                json!(null),
+                json!(null),
+            ),
             Verdict::Failed(f) => {
                 let id = f.certificate.as_ref().map(|c| crate::gpg::uid(c));
-                let v = if f.kind == FailureKind::Unavailable { "error" } else { "invalid" };
+                let v = if f.kind == FailureKind::Unavailable {
+                    "error"
+                } else {
+                    "invalid"
+                };
                 (v, json!(id), json!(null), json!(null), json!(null))
             }
             Verdict::BadObject(_) => ("error", json!(null), json!(null), json!(null), json!(null)),
@@ -108,15 +143,25 @@ pub fn verify_object(
     let verdict = match gitobj::split(data, kind, algo) {
         Err(e) => Verdict::BadObject(e.0),
         Ok(None) => Verdict::Unsigned,
-        Ok(Some(s)) => match verify::verify(&s.payload, &s.signature, ObjectInfo { kind, algo }, ctx) {
-            Ok(v) => {
-                let decision = decide(&v);
-                Verdict::Good { verified: Box::new(v), decision }
+        Ok(Some(s)) => {
+            match verify::verify(&s.payload, &s.signature, ObjectInfo { kind, algo }, ctx) {
+                Ok(v) => {
+                    let decision = decide(&v);
+                    Verdict::Good {
+                        verified: Box::new(v),
+                        decision,
+                    }
+                }
+                Err(f) => Verdict::Failed(f),
             }
-            Err(f) => Verdict::Failed(f),
-        },
+        }
     };
-    Outcome { id: id.to_string(), kind, subject, verdict }
+    Outcome {
+        id: id.to_string(),
+        kind,
+        subject,
+        verdict,
+    }
 }
 
 /// Verifies every object `ids` yields, on `threads` workers, calling `sink`
@@ -163,13 +208,17 @@ where
                 let Ok((seq, id, obj)) = job else { break };
                 let outcome = match obj {
                     Ok(Some((kind, data))) => match kind.as_str() {
-                        "commit" => verify_object(&id, ObjectKind::Commit, &data, algo, ctx, decide),
+                        "commit" => {
+                            verify_object(&id, ObjectKind::Commit, &data, algo, ctx, decide)
+                        }
                         "tag" => verify_object(&id, ObjectKind::Tag, &data, algo, ctx, decide),
                         other => Outcome {
                             id: id.clone(),
                             kind: ObjectKind::Commit,
                             subject: String::new(),
-                            verdict: Verdict::BadObject(format!("{id} is a {other}, not a commit or tag")),
+                            verdict: Verdict::BadObject(format!(
+                                "{id} is a {other}, not a commit or tag"
+                            )),
                         },
                     },
                     Ok(None) => Outcome {
@@ -178,7 +227,12 @@ where
                         subject: String::new(),
                         verdict: Verdict::BadObject(format!("object {id} is missing")),
                     },
-                    Err(e) => Outcome { id: id.clone(), kind: ObjectKind::Commit, subject: String::new(), verdict: Verdict::BadObject(e.0) },
+                    Err(e) => Outcome {
+                        id: id.clone(),
+                        kind: ObjectKind::Commit,
+                        subject: String::new(),
+                        verdict: Verdict::BadObject(e.0),
+                    },
                 };
                 if res_tx.send((seq, outcome)).is_err() {
                     break;

@@ -217,15 +217,23 @@ pub struct BudgetedLookup<'a> {
 
 impl<'a> BudgetedLookup<'a> {
     /// Allows lookups for `budget` from now.
-    pub fn new(inner: &'a (dyn TlogLookup + Sync), budget: std::time::Duration) -> BudgetedLookup<'a> {
-        BudgetedLookup { inner, deadline: std::time::Instant::now() + budget }
+    pub fn new(
+        inner: &'a (dyn TlogLookup + Sync),
+        budget: std::time::Duration,
+    ) -> BudgetedLookup<'a> {
+        BudgetedLookup {
+            inner,
+            deadline: std::time::Instant::now() + budget,
+        }
     }
 }
 
 impl TlogLookup for BudgetedLookup<'_> {
     fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
         if std::time::Instant::now() > self.deadline {
-            return Err(LookupError("the time budget for transparency log lookups in this push is spent".into()));
+            return Err(LookupError(
+                "the time budget for transparency log lookups in this push is spent".into(),
+            ));
         }
         self.inner.entries_by_digest(digest)
     }

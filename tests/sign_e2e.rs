@@ -10,17 +10,26 @@ use common::{text, Repo, Testbed};
 fn signing_repo(tb: &Testbed, tag: &str, provider: &str, mode: &str) -> Repo {
     let mut repo = Repo::new(tag);
     repo.env.extend(tb.gitsign_env());
-    repo.env.push(("GITSIGN_TOKEN_PROVIDER".into(), provider.into()));
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), provider.into()));
     repo.env.push(("GITSIGN_REKOR_MODE".into(), mode.into()));
     if provider == "environment" || provider == "env" {
-        repo.env.push(("SIGSTORE_ID_TOKEN".into(), tb.token(tb.var("TESTBED_EMAIL"), 900)));
+        repo.env.push((
+            "SIGSTORE_ID_TOKEN".into(),
+            tb.token(tb.var("TESTBED_EMAIL"), 900),
+        ));
     }
     let email = tb.var("TESTBED_EMAIL").to_string();
-    repo.env.retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
+    repo.env
+        .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
     repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
     repo.env.push(("GIT_AUTHOR_EMAIL".into(), email.clone()));
     repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-    repo.git_ok(&["config", "gitsign.certificateOidcIssuer", tb.var("GITSIGN_OIDC_ISSUER")]);
+    repo.git_ok(&[
+        "config",
+        "gitsign.certificateOidcIssuer",
+        tb.var("GITSIGN_OIDC_ISSUER"),
+    ]);
     repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
     repo
 }
@@ -45,16 +54,41 @@ fn scenario(provider: &str, mode: &str) {
 
     // commit -S, verified every way.
     let first = commit(&repo, "a.txt", "one\n", "first signed commit", true);
-    assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?|%GS|%GT", &first]), format!("G|{email}|fully"));
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%G?|%GS|%GT", &first]),
+        format!("G|{email}|fully")
+    );
     let o = repo.git(&["verify-commit", &first]);
     assert!(o.status.success(), "{}", text(&o));
-    let expect_tlog = if mode == "offline" { "(embedded;" } else { "(found online;" };
+    let expect_tlog = if mode == "offline" {
+        "(embedded;"
+    } else {
+        "(found online;"
+    };
     assert!(text(&o).contains(expect_tlog), "{}", text(&o));
     let o = repo.git(&["log", "-1", "--show-signature"]);
-    assert!(text(&o).contains(&format!("Good signature from {email}")), "{}", text(&o));
-    let o = repo.gitsign(&["verify", "--certificate-identity", &email, "--certificate-oidc-issuer", &issuer, "HEAD"]);
+    assert!(
+        text(&o).contains(&format!("Good signature from {email}")),
+        "{}",
+        text(&o)
+    );
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        &email,
+        "--certificate-oidc-issuer",
+        &issuer,
+        "HEAD",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = repo.gitsign(&["verify", "--certificate-identity", "mallory@example.com", "--certificate-oidc-issuer", &issuer, "HEAD"]);
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        "mallory@example.com",
+        "--certificate-oidc-issuer",
+        &issuer,
+        "HEAD",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
     // tag -s.
@@ -62,11 +96,25 @@ fn scenario(provider: &str, mode: &str) {
     assert!(o.status.success(), "{}", text(&o));
     let o = repo.git(&["verify-tag", "v1.0"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = repo.gitsign(&["verify-tag", "v1.0", "--certificate-identity", &email, "--certificate-oidc-issuer", &issuer]);
+    let o = repo.gitsign(&[
+        "verify-tag",
+        "v1.0",
+        "--certificate-identity",
+        &email,
+        "--certificate-oidc-issuer",
+        &issuer,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
 
     // commit --amend -S.
-    let o = repo.git(&["commit", "-q", "--amend", "-S", "-m", "first signed commit, amended"]);
+    let o = repo.git(&[
+        "commit",
+        "-q",
+        "--amend",
+        "-S",
+        "-m",
+        "first signed commit, amended",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?"]), "G");
     let base = repo.git_ok(&["rev-parse", "HEAD"]);
@@ -74,19 +122,43 @@ fn scenario(provider: &str, mode: &str) {
     // 20 unsigned commits, signed by rebase --exec.
     repo.git_ok(&["checkout", "-q", "-b", "feature"]);
     for i in 0..20 {
-        commit(&repo, &format!("f{i}.txt"), &format!("{i}\n"), &format!("feature step {i}"), false);
+        commit(
+            &repo,
+            &format!("f{i}.txt"),
+            &format!("{i}\n"),
+            &format!("feature step {i}"),
+            false,
+        );
     }
     assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?"]), "N");
-    let mut rebase = repo.git_cmd(&["rebase", "-q", "-i", "--exec", "git commit -q --amend --no-edit -S", &base]);
+    let mut rebase = repo.git_cmd(&[
+        "rebase",
+        "-q",
+        "-i",
+        "--exec",
+        "git commit -q --amend --no-edit -S",
+        &base,
+    ]);
     rebase.env("GIT_SEQUENCE_EDITOR", "true");
     let o = rebase.output().unwrap();
     assert!(o.status.success(), "rebase failed: {}", text(&o));
     let marks = repo.git_ok(&["log", "--format=%G?", &format!("{base}..HEAD")]);
     assert_eq!(marks.lines().count(), 20);
     assert!(marks.lines().all(|l| l == "G"), "{marks}");
-    let o = repo.gitsign(&["verify", "--certificate-identity", &email, "--certificate-oidc-issuer", &issuer, &format!("{base}..HEAD")]);
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        &email,
+        "--certificate-oidc-issuer",
+        &issuer,
+        &format!("{base}..HEAD"),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("20 commits: 20 passed, 0 failed"), "{}", text(&o));
+    assert!(
+        text(&o).contains("20 commits: 20 passed, 0 failed"),
+        "{}",
+        text(&o)
+    );
 
     // merge --verify-signatures accepts the signed branch, refuses an unsigned one.
     repo.git_ok(&["checkout", "-q", "main"]);
@@ -97,7 +169,11 @@ fn scenario(provider: &str, mode: &str) {
     repo.git_ok(&["checkout", "-q", "main"]);
     let o = repo.git(&["merge", "-q", "--verify-signatures", "unsigned"]);
     assert!(!o.status.success(), "an unsigned branch was merged");
-    assert!(text(&o).contains("does not have a GPG signature"), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not have a GPG signature"),
+        "{}",
+        text(&o)
+    );
 
     let stats = tb.stats();
     assert_eq!(stats["fulcio_certificates"].as_u64(), Some(23), "{stats}");

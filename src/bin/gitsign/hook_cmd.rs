@@ -26,7 +26,11 @@ pub fn policy_check(file: &std::path::Path) -> u8 {
                 if p.signers.len() == 1 { "" } else { "s" },
                 p.rules.len(),
                 if p.rules.len() == 1 { "" } else { "s" },
-                if p.reject_unmatched { "rejected" } else { "allowed" }
+                if p.reject_unmatched {
+                    "rejected"
+                } else {
+                    "allowed"
+                }
             );
             exit::OK
         }
@@ -48,7 +52,12 @@ pub fn run(cmd: &HookCommand) -> u8 {
     let (updates, policy_flag) = match cmd {
         HookCommand::PreReceive { policy } => {
             let mut input = String::new();
-            if std::io::stdin().lock().take(64 * 1024 * 1024).read_to_string(&mut input).is_err() {
+            if std::io::stdin()
+                .lock()
+                .take(64 * 1024 * 1024)
+                .read_to_string(&mut input)
+                .is_err()
+            {
                 say(&["push refused: cannot read the ref updates from stdin".into()]);
                 return exit::INVALID;
             }
@@ -60,7 +69,12 @@ pub fn run(cmd: &HookCommand) -> u8 {
                 }
             }
         }
-        HookCommand::Update { ref_name, old, new, policy } => match RefUpdate::new(old, new, ref_name) {
+        HookCommand::Update {
+            ref_name,
+            old,
+            new,
+            policy,
+        } => match RefUpdate::new(old, new, ref_name) {
             Ok(u) => (vec![u], policy.clone()),
             Err(e) => {
                 say(&[format!("push refused: {e}")]);
@@ -84,7 +98,10 @@ pub fn run(cmd: &HookCommand) -> u8 {
             return exit::INVALID;
         }
         Err(e) => {
-            say(&[format!("push refused: {e}"), "fix the policy file; every push is refused until it is valid".into()]);
+            say(&[
+                format!("push refused: {e}"),
+                "fix the policy file; every push is refused until it is valid".into(),
+            ]);
             return exit::INVALID;
         }
     };
@@ -112,14 +129,20 @@ pub fn run(cmd: &HookCommand) -> u8 {
         },
         cache: Some(&cache),
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     match hook::check_push(&updates, &git, &policy, &ctx, algo, threads) {
         Ok(report) => {
             for w in &report.warnings {
                 eprintln!("gitsign: warning: {w}");
             }
             if report.rejections.is_empty() {
-                eprintln!("gitsign: {} new object{} verified against the signing policy", report.checked, if report.checked == 1 { "" } else { "s" });
+                eprintln!(
+                    "gitsign: {} new object{} verified against the signing policy",
+                    report.checked,
+                    if report.checked == 1 { "" } else { "s" }
+                );
                 exit::OK
             } else {
                 say(&hook::rejection_text(&report));

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
         Some(args::Command::Verify(a)) => verify_cmd::verify_commits(&a),
         Some(args::Command::VerifyTag(a)) => verify_cmd::verify_tag(&a),
         Some(args::Command::VerifyBundle(a)) => verify_cmd::verify_bundle(&a),
-        Some(args::Command::Policy(args::PolicyCommand::Check { file })) => hook_cmd::policy_check(&file),
+        Some(args::Command::Policy(args::PolicyCommand::Check { file })) => {
+            hook_cmd::policy_check(&file)
+        }
         Some(args::Command::Hook(h)) => hook_cmd::run(&h),
         Some(args::Command::ExportBundle(a)) => verify_cmd::export_bundle(&a),
         Some(args::Command::Version) => verify_cmd::version(),

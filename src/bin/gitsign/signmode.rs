@@ -30,8 +30,17 @@ pub struct Terminal {
 impl Terminal {
     /// Opens /dev/tty and the log, when available.
     pub fn open(log_path: Option<&std::path::Path>) -> Terminal {
-        let tty = std::fs::OpenOptions::new().write(true).open("/dev/tty").ok();
-        let log = log_path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+        let tty = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/tty")
+            .ok();
+        let log = log_path.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
         Terminal { tty, log }
     }
 
@@ -47,7 +56,13 @@ impl Terminal {
             }
         }
         if let Some(mut l) = self.log.as_ref() {
-            let _ = l.write_all(format!("{} {line}", gitsign::time::format_time(gitsign::time::now())).as_bytes());
+            let _ = l.write_all(
+                format!(
+                    "{} {line}",
+                    gitsign::time::format_time(gitsign::time::now())
+                )
+                .as_bytes(),
+            );
         }
     }
 
@@ -56,7 +71,13 @@ impl Terminal {
         let line = format!("gitsign: {text}\n");
         let _ = std::io::stderr().write_all(line.as_bytes());
         if let Some(mut l) = self.log.as_ref() {
-            let _ = l.write_all(format!("{} {line}", gitsign::time::format_time(gitsign::time::now())).as_bytes());
+            let _ = l.write_all(
+                format!(
+                    "{} {line}",
+                    gitsign::time::format_time(gitsign::time::now())
+                )
+                .as_bytes(),
+            );
         }
     }
 }
@@ -68,12 +89,24 @@ impl oidc::Messages for Terminal {
 }
 
 /// Logs in and gets a fresh certificate.
-pub fn fresh_credential(config: &Config, root: &TrustedRoot, http: &Http, term: &Terminal) -> Result<Credential, String> {
+pub fn fresh_credential(
+    config: &Config,
+    root: &TrustedRoot,
+    http: &Http,
+    term: &Terminal,
+) -> Result<Credential, String> {
     let settings = oidc::OidcSettings::from_config(config).map_err(|e| e.to_string())?;
-    let token = oidc::get_token(&settings, http, term).map_err(|e| format!("cannot get an identity token: {e}"))?;
+    let token = oidc::get_token(&settings, http, term)
+        .map_err(|e| format!("cannot get an identity token: {e}"))?;
     let fulcio = FulcioClient::new(&config.fulcio, http.clone());
-    sign::request_credential(&fulcio, token.raw(), token.challenge(), root, gitsign::time::now())
-        .map_err(|e| format!("cannot get a signing certificate: {e}"))
+    sign::request_credential(
+        &fulcio,
+        token.raw(),
+        token.challenge(),
+        root,
+        gitsign::time::now(),
+    )
+    .map_err(|e| format!("cannot get a signing certificate: {e}"))
 }
 
 fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
@@ -101,7 +134,9 @@ fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
         _ => return Err("usage: gitsign -bsau KEY [FILE]: sign one input".into()),
     }
     if buf.len() as u64 > MAX_PAYLOAD {
-        return Err(format!("the data to sign is larger than {MAX_PAYLOAD} bytes"));
+        return Err(format!(
+            "the data to sign is larger than {MAX_PAYLOAD} bytes"
+        ));
     }
     Ok(buf)
 }
@@ -135,7 +170,9 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
 
 fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, String), String> {
     let payload = read_payload(a)?;
-    let root = config.trusted_root().map_err(|e| format!("trust configuration error: {e}"))?;
+    let root = config
+        .trusted_root()
+        .map_err(|e| format!("trust configuration error: {e}"))?;
     let http = Http::new(config.timeout).map_err(|e| e.to_string())?;
     let cred = fresh_credential(config, &root, &http, term)?;
     if config.match_committer {
@@ -144,7 +181,8 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     }
     let rekor = RekorClient::new(&config.rekor, http);
     let now = gitsign::time::now();
-    let sig = sign::sign_payload(&payload, &cred, &rekor, &root, config.rekor_mode, now).map_err(|e| e.to_string())?;
+    let sig = sign::sign_payload(&payload, &cred, &rekor, &root, config.rekor_mode, now)
+        .map_err(|e| e.to_string())?;
     let ident = gitsign::gpg::uid(&sig.certificate);
     eprintln!(
         "gitsign: signed as {ident}; Rekor entry {} ({})",
@@ -159,6 +197,10 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     } else {
         gitsign::cms::unarmor(sig.armored.as_bytes()).map_err(|e| e.0)?
     };
-    let status_text = format!("{}{}", gitsign::gpg::begin_signing(), gitsign::gpg::sig_created(&sig.certificate, now));
+    let status_text = format!(
+        "{}{}",
+        gitsign::gpg::begin_signing(),
+        gitsign::gpg::sig_created(&sig.certificate, now)
+    );
     Ok((out, status_text))
 }

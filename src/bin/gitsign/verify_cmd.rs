@@ -3,14 +3,16 @@
 use gitsign::config::{Config, Origin, PolicyConfig};
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::policy::{Decision, Policy};
+use gitsign::policy_file::PolicyFile;
+use gitsign::range::{self, Outcome, Verdict};
 use gitsign::rekor::LazyRekor;
 use gitsign::trust::TrustedRoot;
 use gitsign::verify::{self, Context, FailureKind, ObjectInfo};
-use gitsign::policy_file::PolicyFile;
-use gitsign::range::{self, Outcome, Verdict};
 use gitsign::{bundle, report};
 
-use crate::args::{ExportBundleArgs, OutputFormat, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs};
+use crate::args::{
+    ExportBundleArgs, OutputFormat, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs,
+};
 use crate::exit;
 use crate::gpgmode::tlog_mode;
 
@@ -153,7 +155,9 @@ impl Decider {
             Decider::File(f, None) => f.check_any(v),
             Decider::File(f, Some(r)) => match f.rule_for(r) {
                 Some(rule) => f.check(rule, v),
-                None if f.reject_unmatched => Decision::Rejected(format!("no rule of the policy covers {r}")),
+                None if f.reject_unmatched => {
+                    Decision::Rejected(format!("no rule of the policy covers {r}"))
+                }
                 None => Decision::Trusted,
             },
         }
@@ -168,16 +172,25 @@ impl Decider {
 }
 
 /// Loads the policy file named by the flag or configuration, if any.
-pub fn load_policy_file(flag: Option<&std::path::Path>, config: &Config, git: &gitsign::git::Git) -> Result<Option<PolicyFile>, String> {
+pub fn load_policy_file(
+    flag: Option<&std::path::Path>,
+    config: &Config,
+    git: &gitsign::git::Git,
+) -> Result<Option<PolicyFile>, String> {
     if let Some(p) = flag.or(config.policy_file.as_deref()) {
-        return PolicyFile::load(p).map(Some).map_err(|e| format!("policy error: {e}"));
+        return PolicyFile::load(p)
+            .map(Some)
+            .map_err(|e| format!("policy error: {e}"));
     }
     if let Some(spec) = &config.policy_ref {
         let text = git
             .output(&["cat-file", "blob", spec])
             .map_err(|e| format!("cannot read the policy {spec} (gitsign.policyRef): {e}"))?;
-        let text = String::from_utf8(text).map_err(|_| format!("the policy {spec} is not UTF-8 text"))?;
-        return PolicyFile::parse(&text, spec).map(Some).map_err(|e| format!("policy error: {e}"));
+        let text =
+            String::from_utf8(text).map_err(|_| format!("the policy {spec} is not UTF-8 text"))?;
+        return PolicyFile::parse(&text, spec)
+            .map(Some)
+            .map_err(|e| format!("policy error: {e}"));
     }
     Ok(None)
 }
@@ -201,8 +214,16 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
                 }
             } else {
                 let mark = if passed { "OK  " } else { "FAIL" };
-                let why = if passed { String::new() } else { format!(": {}", o.reason()) };
-                let tlog = verified.tlog.entry().map(|e| format!(", Rekor {}", e.log_index)).unwrap_or_default();
+                let why = if passed {
+                    String::new()
+                } else {
+                    format!(": {}", o.reason())
+                };
+                let tlog = verified
+                    .tlog
+                    .entry()
+                    .map(|e| format!(", Rekor {}", e.log_index))
+                    .unwrap_or_default();
                 println!(
                     "{mark} {label} {} ({}{tlog}) \"{}\"{why}",
                     verified.claims.identity,
@@ -213,7 +234,11 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
         }
         _ => {
             let mark = if passed { "OK  " } else { "FAIL" };
-            let what = if passed { "not signed (allowed by the policy)".to_string() } else { o.reason() };
+            let what = if passed {
+                "not signed (allowed by the policy)".to_string()
+            } else {
+                o.reason()
+            };
             println!("{mark} {label} \"{}\": {what}", o.subject);
         }
     }
@@ -225,10 +250,15 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     let setup = || -> Result<(Config, TrustedRoot, Decider, HashAlgo), String> {
         let repo = gix::discover_with_environment_overrides(".")
             .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
-        let config = Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
+        let config =
+            Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
         let root = trusted_root(&a.policy, &config)?;
-        let flags_given = !a.policy.certificate_identity.is_empty() || !a.policy.certificate_identity_regexp.is_empty();
-        let decider = match (flags_given, load_policy_file(a.policy_file.as_deref(), &config, &git)?) {
+        let flags_given = !a.policy.certificate_identity.is_empty()
+            || !a.policy.certificate_identity_regexp.is_empty();
+        let decider = match (
+            flags_given,
+            load_policy_file(a.policy_file.as_deref(), &config, &git)?,
+        ) {
             (false, Some(f)) => Decider::File(Box::new(f), a.ref_name.clone()),
             _ => Decider::Identity(policy_from(&a.policy, &config)?),
         };
@@ -241,7 +271,11 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let range_mode = a.all || a.since.is_some() || a.revs.iter().any(|r| r.contains("..") || r.starts_with('^'));
+    let range_mode = a.all
+        || a.since.is_some()
+        || a.revs
+            .iter()
+            .any(|r| r.contains("..") || r.starts_with('^'));
     let mut args: Vec<String> = Vec::new();
     if !range_mode {
         args.push("--no-walk=unsorted".into());
@@ -266,7 +300,11 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         missing_tlog: tlog_mode(&config, a.policy.insecure_ignore_tlog),
         cache: Some(&cache),
     };
-    let threads = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let run = || -> Result<(usize, usize), gitsign::git::GitError> {
         let mut revs = git.rev_list(&args)?;
         let ids = std::iter::from_fn(move || revs.next_id().transpose());
@@ -275,7 +313,8 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         let json = a.format == OutputFormat::Json;
         let decide = |v: &gitsign::verify::Verified| decider.decide(v);
         range::verify_stream(ids, git.cat_file()?, algo, &ctx, &decide, threads, |o| {
-            let passed = o.passed() || (matches!(o.verdict, Verdict::Unsigned) && decider.allows_unsigned());
+            let passed =
+                o.passed() || (matches!(o.verdict, Verdict::Unsigned) && decider.allows_unsigned());
             total += 1;
             if !passed {
                 failed += 1;
@@ -291,7 +330,10 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         }
         Ok((total, failed)) => {
             if a.format == OutputFormat::Text && total > 1 {
-                eprintln!("gitsign: {total} commits: {} passed, {failed} failed", total - failed);
+                eprintln!(
+                    "gitsign: {total} commits: {} passed, {failed} failed",
+                    total - failed
+                );
             }
             if failed == 0 {
                 exit::OK
