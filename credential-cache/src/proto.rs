@@ -1,0 +1,208 @@
+//! The wire protocol between gitsign and the cache daemon.
+//!
+//! Transport: a Unix stream socket, owner-only (directory 0700, socket
+//! 0600), every peer's uid checked against the daemon's. Framing: each
+//! message is a 4-byte big-endian length followed by that many bytes of
+//! JSON; frames larger than [`MAX_FRAME`] are refused. Every request
+//! carries [`VERSION`]; a daemon answers a request of another version
+//! with [`Response::Error`] naming both versions, so neither side guesses.
+//!
+//! Operations:
+//! - `Get { key, claim: false }`: the cached credential, or `Miss`.
+//! - `Get { key, claim: true, wait_ms }`: single flight. If cached:
+//!   `Hit`. If nobody is fetching it: `Claimed` — this connection now owns
+//!   the login; the client logs in and sends `Store` (or `Release` on
+//!   failure) on the SAME connection. If another client holds the claim:
+//!   the daemon answers only when that client stores (`Hit`), releases or
+//!   disconnects (then the claim passes to the next waiter: `Claimed`),
+//!   or `wait_ms` runs out (`Timeout`). A claim also lapses after
+//!   [`CLAIM_LEASE_MS`] without a store.
+//! - `Store { key, credential }`: cache it until `expires_at`.
+//! - `List`: what is cached, for whom, until when (no secrets).
+//! - `Clear`: forget everything (keys zeroized).
+//! - `Shutdown`: the daemon exits.
+//!
+//! Entries are served only while `now < expires_at` by the wall clock at
+//! the time of serving (a clock jump past expiry is honoured).
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Protocol version.
+pub const VERSION: u32 = 1;
+
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 1024 * 1024;
+
+/// How long a claim lasts without a store (the login's upper bound).
+pub const CLAIM_LEASE_MS: u64 = 10 * 60 * 1000;
+
+/// The environment variable (Go gitsign's name) that names the socket.
+pub const SOCKET_ENV: &str = "GITSIGN_CREDENTIAL_CACHE";
+
+/// What decides which certificate a signature needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CacheKey {
+    /// Fulcio URL.
+    pub fulcio: String,
+    /// OIDC issuer URL.
+    pub issuer: String,
+    /// OIDC client id.
+    pub client_id: String,
+    /// An extra scope, e.g. the repository path with `gitsign.cachePerRepo`
+    /// (Go gitsign caches per directory); empty for one entry per user.
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// A signing credential: the private key and its certificate chain.
+/// Zeroized on drop; its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct Credential {
+    /// PKCS#8 DER of the private key, base64.
+    pub private_key_pkcs8_b64: String,
+    /// The certificate chain, PEM, leaf first.
+    pub chain_pem: String,
+    /// The identity the certificate names (for `List`).
+    pub identity: String,
+    /// Serve until this Unix time (the certificate's notAfter minus a margin).
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("private_key_pkcs8_b64", &"<hidden>")
+            .field("identity", &self.identity)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Must be [`VERSION`].
+    pub version: u32,
+    /// The operation.
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// Operations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Look up a credential (see the module docs for `claim`).
+    Get {
+        /// Which credential.
+        key: CacheKey,
+        /// Single flight: claim the login on a miss, or wait for the claimer.
+        #[serde(default)]
+        claim: bool,
+        /// Longest wait for another client's login, in milliseconds.
+        #[serde(default)]
+        wait_ms: u64,
+    },
+    /// Cache a credential.
+    Store {
+        /// Under which key.
+        key: CacheKey,
+        /// The credential.
+        credential: Credential,
+    },
+    /// Give up a claim without storing (the login failed).
+    Release {
+        /// The claimed key.
+        key: CacheKey,
+    },
+    /// List entries (no secrets).
+    List,
+    /// Forget every entry.
+    Clear,
+    /// Stop the daemon.
+    Shutdown,
+}
+
+/// One entry as `List` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInfo {
+    /// Its key.
+    pub key: CacheKey,
+    /// The certificate identity.
+    pub identity: String,
+    /// Served until (Unix time).
+    pub expires_at: i64,
+}
+
+/// A response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Response {
+    /// The credential.
+    Hit {
+        /// It.
+        credential: Credential,
+    },
+    /// Not cached (and not claimed: `claim` was false).
+    Miss,
+    /// This connection now owns the login for the key.
+    Claimed,
+    /// Waited `wait_ms` for another client's login in vain.
+    Timeout,
+    /// Done (Store, Release, Clear, Shutdown).
+    Ok,
+    /// The entries.
+    Entries {
+        /// Each entry.
+        entries: Vec<EntryInfo>,
+        /// The daemon's process id.
+        pid: u32,
+        /// The daemon's protocol version.
+        version: u32,
+    },
+    /// A failure, as a sentence.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Encodes one frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, String> {
+    let body = serde_json::to_vec(msg).map_err(|e| format!("cannot encode a cache message: {e}"))?;
+    if body.len() > MAX_FRAME {
+        return Err("a cache message is too large".into());
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads a frame's length header; refuses oversized frames.
+pub fn frame_len(header: [u8; 4]) -> Result<usize, String> {
+    let n = u32::from_be_bytes(header) as usize;
+    if n > MAX_FRAME {
+        return Err(format!("a cache message of {n} bytes exceeds the {MAX_FRAME}-byte limit"));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let key = CacheKey { fulcio: "f".into(), issuer: "i".into(), client_id: "c".into(), scope: String::new() };
+        let r = Request { version: VERSION, op: Op::Get { key, claim: true, wait_ms: 5 } };
+        let bytes = encode(&r).unwrap();
+        let n = frame_len(bytes[..4].try_into().unwrap()).unwrap();
+        let back: Request = serde_json::from_slice(&bytes[4..4 + n]).unwrap();
+        assert!(matches!(back.op, Op::Get { claim: true, wait_ms: 5, .. }));
+        assert!(frame_len((MAX_FRAME as u32 + 1).to_be_bytes()).is_err());
+        let c = Credential { private_key_pkcs8_b64: "SECRET".into(), chain_pem: String::new(), identity: "a".into(), expires_at: 1 };
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+}
