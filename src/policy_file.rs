@@ -457,7 +457,9 @@ impl PolicyFile {
 
     /// Is a verified signature acceptable under `rule`?
     pub fn check(&self, rule: &Rule, v: &Verified) -> Decision {
-        if rule.require_tlog {
+        // Unchecked log entries pass only where the policy says an
+        // unreachable Rekor is a warning, not a refusal.
+        if rule.require_tlog && self.rekor_unreachable == Unreachable::Reject {
             if let TlogStatus::NotChecked(why) = &v.tlog {
                 return Decision::Rejected(format!(
                     "the transparency log entry could not be verified ({why})"

@@ -170,7 +170,8 @@ pub enum Response {
 
 /// Encodes one frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec(msg).map_err(|e| format!("cannot encode a cache message: {e}"))?;
+    let body =
+        serde_json::to_vec(msg).map_err(|e| format!("cannot encode a cache message: {e}"))?;
     if body.len() > MAX_FRAME {
         return Err("a cache message is too large".into());
     }
@@ -184,7 +185,9 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, String> {
 pub fn frame_len(header: [u8; 4]) -> Result<usize, String> {
     let n = u32::from_be_bytes(header) as usize;
     if n > MAX_FRAME {
-        return Err(format!("a cache message of {n} bytes exceeds the {MAX_FRAME}-byte limit"));
+        return Err(format!(
+            "a cache message of {n} bytes exceeds the {MAX_FRAME}-byte limit"
+        ));
     }
     Ok(n)
 }
@@ -195,14 +198,38 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let key = CacheKey { fulcio: "f".into(), issuer: "i".into(), client_id: "c".into(), scope: String::new() };
-        let r = Request { version: VERSION, op: Op::Get { key, claim: true, wait_ms: 5 } };
+        let key = CacheKey {
+            fulcio: "f".into(),
+            issuer: "i".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+        };
+        let r = Request {
+            version: VERSION,
+            op: Op::Get {
+                key,
+                claim: true,
+                wait_ms: 5,
+            },
+        };
         let bytes = encode(&r).unwrap();
         let n = frame_len(bytes[..4].try_into().unwrap()).unwrap();
         let back: Request = serde_json::from_slice(&bytes[4..4 + n]).unwrap();
-        assert!(matches!(back.op, Op::Get { claim: true, wait_ms: 5, .. }));
+        assert!(matches!(
+            back.op,
+            Op::Get {
+                claim: true,
+                wait_ms: 5,
+                ..
+            }
+        ));
         assert!(frame_len((MAX_FRAME as u32 + 1).to_be_bytes()).is_err());
-        let c = Credential { private_key_pkcs8_b64: "SECRET".into(), chain_pem: String::new(), identity: "a".into(), expires_at: 1 };
+        let c = Credential {
+            private_key_pkcs8_b64: "SECRET".into(),
+            chain_pem: String::new(),
+            identity: "a".into(),
+            expires_at: 1,
+        };
         assert!(!format!("{c:?}").contains("SECRET"));
     }
 }
