@@ -200,3 +200,38 @@ fn trust_given_piecewise_like_go_gitsign() {
     let o = verify(&[("SIGSTORE_ROOT_FILE", Path::new("/nonexistent/root.pem"))]);
     assert!(text(&o).contains("/nonexistent/root.pem"), "{}", text(&o));
 }
+
+/// Fulcio's other response shape: the SCT comes beside the certificate.
+/// It is verified before signing; as the signature cannot carry it,
+/// verifying needs `--insecure-ignore-sct`, and says so otherwise.
+#[test]
+fn detached_sct_response() {
+    let tb = Testbed::start();
+    let repo = env_token_repo(&tb, "detached");
+    tb.fault("fulcio", "detached-sct", None, None);
+    std::fs::write(repo.path().join("f"), "x").unwrap();
+    repo.git_ok(&["add", "f"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "detached sct"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (email, issuer) = (tb.var("TESTBED_EMAIL"), tb.var("GITSIGN_OIDC_ISSUER"));
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        email,
+        "--certificate-oidc-issuer",
+        issuer,
+        "HEAD",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("no embedded SCT"), "{}", text(&o));
+    let o = repo.gitsign(&[
+        "verify",
+        "--insecure-ignore-sct",
+        "--certificate-identity",
+        email,
+        "--certificate-oidc-issuer",
+        issuer,
+        "HEAD",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
