@@ -26,7 +26,7 @@
 //! the time of serving (a clock jump past expiry is honoured).
 
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Protocol version.
 pub const VERSION: u32 = 1;
@@ -192,6 +192,78 @@ pub fn frame_len(header: [u8; 4]) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Encodes one frame into a buffer that is zeroized when dropped, sized
+/// exactly so that no reallocation leaves a copy of a key behind.
+pub fn encode_secret<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>, String> {
+    /// Counts bytes without storing them.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, msg)
+        .map_err(|e| format!("cannot encode a cache message: {e}"))?;
+    if count.0 > MAX_FRAME {
+        return Err(format!(
+            "a cache message of {} bytes exceeds the {MAX_FRAME}-byte limit",
+            count.0
+        ));
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0 + 4));
+    out.extend_from_slice(&(count.0 as u32).to_be_bytes());
+    serde_json::to_writer(&mut *out, msg)
+        .map_err(|e| format!("cannot encode a cache message: {e}"))?;
+    if out.len() != count.0 + 4 {
+        return Err("a cache message encoded to two different lengths".into());
+    }
+    Ok(out)
+}
+
+/// The only field a daemon reads before it knows the request's version, so
+/// that a request of another version (perhaps with operations this daemon
+/// does not know) is answered with [`version_mismatch_message`].
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct VersionProbe {
+    /// The request's protocol version.
+    pub version: u32,
+}
+
+/// The start of the daemon's answer to a request of another version.
+const MISMATCH_PREFIX: &str =
+    "protocol version mismatch: gitsign-credential-cache speaks protocol ";
+
+/// The daemon's message for a request of protocol `client` when it speaks
+/// `daemon`; [`parse_version_mismatch`] reads both numbers back.
+pub fn version_mismatch_message(daemon: u32, client: u32) -> String {
+    format!(
+        "{MISMATCH_PREFIX}{daemon}, the client sent protocol {client}: restart the daemon so that it and gitsign come from the same release"
+    )
+}
+
+/// Reads `(daemon, client)` versions from a [`version_mismatch_message`].
+pub fn parse_version_mismatch(message: &str) -> Option<(u32, u32)> {
+    let rest = message.strip_prefix(MISMATCH_PREFIX)?;
+    let (daemon, rest) = rest.split_once(", the client sent protocol ")?;
+    let (client, _) = rest.split_once(':')?;
+    Some((daemon.parse().ok()?, client.parse().ok()?))
+}
+
+/// The start of the daemon's answer to a peer of another uid.
+pub const PEER_REFUSED_PREFIX: &str = "refused: this gitsign-credential-cache serves only uid ";
+
+/// The daemon's message to a peer whose uid is not its own.
+pub fn peer_refused_message(daemon_uid: u32, peer_uid: u32) -> String {
+    format!(
+        "{PEER_REFUSED_PREFIX}{daemon_uid} and the connection came from uid {peer_uid}; run a cache daemon as your own user"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +303,28 @@ mod tests {
             expires_at: 1,
         };
         assert!(!format!("{c:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn secret_encoding_matches_plain() {
+        let c = Credential {
+            private_key_pkcs8_b64: "SECRET".into(),
+            chain_pem: "a\nb".into(),
+            identity: "a".into(),
+            expires_at: 1,
+        };
+        let r = Response::Hit { credential: c };
+        assert_eq!(encode(&r).unwrap(), encode_secret(&r).unwrap().to_vec());
+    }
+
+    #[test]
+    fn version_messages_round_trip() {
+        let m = version_mismatch_message(1, 7);
+        assert_eq!(parse_version_mismatch(&m), Some((1, 7)));
+        assert_eq!(parse_version_mismatch("something else"), None);
+        let probe: VersionProbe =
+            serde_json::from_str(r#"{"version":9,"op":"future_op","x":[1]}"#).unwrap();
+        assert_eq!(probe.version, 9);
+        assert!(peer_refused_message(1000, 65534).starts_with(PEER_REFUSED_PREFIX));
     }
 }

@@ -1,0 +1,660 @@
+//! A blocking client of the cache daemon (std only).
+//!
+//! Every call opens its own connection with bounded connect, read and write
+//! times, sends one request and reads one answer. A [`ClaimHandle`] (from
+//! [`Client::get_or_claim`]) keeps its connection open: the daemon ties the
+//! claim to it, and closing it (dropping the handle) releases the claim.
+//!
+//! Nothing here reads the environment: the caller passes what it read in a
+//! [`SocketEnv`] to [`default_socket_path`].
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::proto::{
+    self, CacheKey, Credential, EntryInfo, Op, Request, Response, PEER_REFUSED_PREFIX, VERSION,
+};
+
+/// The socket's file name inside its directory.
+pub const SOCKET_FILE_NAME: &str = "credential-cache.sock";
+
+/// The directory (under the runtime or cache directory) that holds the socket.
+pub const SOCKET_DIR_NAME: &str = "gitsign";
+
+/// The environment values that choose the socket path, read by the caller
+/// (gitsign's `config`, or the daemon's `main`). Empty values count as unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketEnv {
+    /// `GITSIGN_CREDENTIAL_CACHE`: the socket path, when set.
+    pub gitsign_credential_cache: Option<String>,
+    /// `XDG_RUNTIME_DIR`: the per-user runtime directory (`/run/user/UID`).
+    pub xdg_runtime_dir: Option<String>,
+    /// `XDG_CACHE_HOME`: the user's cache directory, when set.
+    pub xdg_cache_home: Option<String>,
+    /// `HOME` (or the passwd entry's home directory when `HOME` is unset).
+    pub home: Option<String>,
+}
+
+/// Where gitsign and the daemon look for the socket, in this order:
+/// `GITSIGN_CREDENTIAL_CACHE`; `$XDG_RUNTIME_DIR/gitsign/credential-cache.sock`;
+/// the user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`; on macOS
+/// `~/Library/Caches`) + `gitsign/credential-cache.sock` (containers often
+/// lack `XDG_RUNTIME_DIR`). Relative paths are refused: git runs gitsign in
+/// each repository's directory, so a relative path would name a different
+/// socket in each.
+pub fn default_socket_path(env: &SocketEnv) -> Result<PathBuf, CacheError> {
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|s| !s.is_empty())
+    }
+    if let Some(p) = set(&env.gitsign_credential_cache) {
+        let path = PathBuf::from(p);
+        if !path.is_absolute() {
+            return Err(CacheError::SocketPath {
+                reason: format!(
+                    "{} is `{p}`, a relative path; set it to an absolute path such as \
+                     /run/user/1000/gitsign/{SOCKET_FILE_NAME}",
+                    proto::SOCKET_ENV
+                ),
+            });
+        }
+        return Ok(path);
+    }
+    if let Some(dir) = set(&env.xdg_runtime_dir).filter(|d| Path::new(d).is_absolute()) {
+        return Ok(Path::new(dir).join(SOCKET_DIR_NAME).join(SOCKET_FILE_NAME));
+    }
+    let home = set(&env.home).filter(|d| Path::new(d).is_absolute());
+    let cache = if cfg!(target_os = "macos") {
+        home.map(|h| Path::new(h).join("Library").join("Caches"))
+    } else {
+        match set(&env.xdg_cache_home).filter(|d| Path::new(d).is_absolute()) {
+            Some(c) => Some(PathBuf::from(c)),
+            None => home.map(|h| Path::new(h).join(".cache")),
+        }
+    };
+    match cache {
+        Some(c) => Ok(c.join(SOCKET_DIR_NAME).join(SOCKET_FILE_NAME)),
+        None => Err(CacheError::SocketPath {
+            reason: format!(
+                "none of {}, XDG_RUNTIME_DIR and HOME names a directory; set {} to the \
+                 daemon's socket path",
+                proto::SOCKET_ENV,
+                proto::SOCKET_ENV
+            ),
+        }),
+    }
+}
+
+/// A failure to use the cache daemon, as a sentence a user can act on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// No daemon listens on the socket (no file, or a stale one).
+    NotRunning {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// The socket or its directory is not ours, or the daemon serves
+    /// another user.
+    PermissionDenied {
+        /// The socket path.
+        path: PathBuf,
+        /// What refused (the operating system's or the daemon's words).
+        detail: String,
+    },
+    /// The daemon speaks another protocol version.
+    VersionMismatch {
+        /// The daemon's version.
+        daemon: u32,
+        /// This client's version ([`VERSION`]).
+        client: u32,
+    },
+    /// The daemon did not answer in time.
+    Timeout {
+        /// The socket path.
+        path: PathBuf,
+        /// What timed out ("connecting", "sending the request", ...).
+        action: &'static str,
+        /// The time allowed.
+        after: Duration,
+    },
+    /// The daemon answered with an error.
+    Daemon {
+        /// The socket path.
+        path: PathBuf,
+        /// The daemon's sentence.
+        message: String,
+    },
+    /// The daemon's answer was not what the protocol allows.
+    Protocol {
+        /// The socket path.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Another input/output failure.
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// No socket path could be chosen.
+    SocketPath {
+        /// Why, and what to set.
+        reason: String,
+    },
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::NotRunning { path } => write!(
+                f,
+                "the gitsign credential cache is not running at {}: start `gitsign-credential-cache` \
+                 (or its systemd socket), or unset {} to sign without it",
+                path.display(),
+                proto::SOCKET_ENV
+            ),
+            CacheError::PermissionDenied { path, detail } => write!(
+                f,
+                "the gitsign credential cache at {} refused this user ({detail}): the socket must \
+                 belong to the user who runs gitsign; start a daemon as yourself or point {} at yours",
+                path.display(),
+                proto::SOCKET_ENV
+            ),
+            CacheError::VersionMismatch { daemon, client } => write!(
+                f,
+                "gitsign-credential-cache speaks protocol {daemon}, this gitsign {client}: restart \
+                 the daemon (from the same release as gitsign)"
+            ),
+            CacheError::Timeout { path, action, after } => write!(
+                f,
+                "the gitsign credential cache at {} did not respond within {} ms while {action}: \
+                 restart the daemon if it hangs",
+                path.display(),
+                after.as_millis()
+            ),
+            CacheError::Daemon { path, message } => write!(
+                f,
+                "the gitsign credential cache at {} answered: {message}",
+                path.display()
+            ),
+            CacheError::Protocol { path, detail } => write!(
+                f,
+                "the gitsign credential cache at {} answered something unexpected ({detail}): make \
+                 sure the socket belongs to gitsign-credential-cache and restart it",
+                path.display()
+            ),
+            CacheError::Io { path, action, source } => write!(
+                f,
+                "the gitsign credential cache at {} failed while {action}: {source}",
+                path.display()
+            ),
+            CacheError::SocketPath { reason } => {
+                write!(f, "cannot choose the credential cache's socket: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CacheError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CacheError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Client::list`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The cached entries (no secrets).
+    pub entries: Vec<EntryInfo>,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// The daemon's protocol version.
+    pub version: u32,
+}
+
+/// The outcome of [`Client::get_or_claim`].
+#[derive(Debug)]
+pub enum Claim {
+    /// The credential was cached, or another client's login stored it
+    /// while this one waited.
+    Hit(Credential),
+    /// This client must log in, then [`ClaimHandle::store`] the credential
+    /// (or [`ClaimHandle::release`] the claim if the login failed).
+    Claimed(ClaimHandle),
+    /// Another client's login did not finish within the wait.
+    Timeout,
+}
+
+/// A blocking client bound to one socket path.
+#[derive(Debug, Clone)]
+pub struct Client {
+    path: PathBuf,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+}
+
+impl Client {
+    /// A client of the daemon at `path`, with 1 s to connect and 5 s for
+    /// each read or write.
+    pub fn new(path: impl Into<PathBuf>) -> Client {
+        Client {
+            path: path.into(),
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets the time allowed to connect, and for each read or write
+    /// (a claim's wait is added to the read time of
+    /// [`get_or_claim`](Client::get_or_claim)). Zero durations become 1 ms.
+    pub fn with_timeouts(mut self, connect: Duration, io: Duration) -> Client {
+        self.connect_timeout = connect.max(Duration::from_millis(1));
+        self.io_timeout = io.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The socket path.
+    pub fn socket_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The cached credential for `key`, if any (never waits for a login).
+    pub fn get(&self, key: &CacheKey) -> Result<Option<Credential>, CacheError> {
+        let mut conn = self.connect()?;
+        let op = Op::Get {
+            key: key.clone(),
+            claim: false,
+            wait_ms: 0,
+        };
+        match conn.call(op, self.io_timeout)? {
+            Response::Hit { credential } => Ok(Some(credential)),
+            Response::Miss => Ok(None),
+            other => Err(conn.unexpected(&other, "Hit or Miss")),
+        }
+    }
+
+    /// Single flight: the cached credential; or, if nobody is logging in
+    /// for `key`, a claim that makes this client the one to log in; or, if
+    /// another client is, waits up to `wait` for its credential (and takes
+    /// over the claim if that client gives up or disconnects).
+    pub fn get_or_claim(&self, key: &CacheKey, wait: Duration) -> Result<Claim, CacheError> {
+        let mut conn = self.connect()?;
+        let wait_ms = u64::try_from(wait.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(proto::CLAIM_LEASE_MS);
+        let op = Op::Get {
+            key: key.clone(),
+            claim: true,
+            wait_ms,
+        };
+        let read_time = self
+            .io_timeout
+            .saturating_add(Duration::from_millis(wait_ms));
+        match conn.call(op, read_time)? {
+            Response::Hit { credential } => Ok(Claim::Hit(credential)),
+            Response::Claimed => Ok(Claim::Claimed(ClaimHandle {
+                conn: Some(conn),
+                key: key.clone(),
+                io_timeout: self.io_timeout,
+            })),
+            Response::Timeout => Ok(Claim::Timeout),
+            other => Err(conn.unexpected(&other, "Hit, Claimed or Timeout")),
+        }
+    }
+
+    /// Caches `credential` under `key` until its `expires_at`.
+    pub fn store(&self, key: &CacheKey, credential: &Credential) -> Result<(), CacheError> {
+        let mut conn = self.connect()?;
+        let op = Op::Store {
+            key: key.clone(),
+            credential: credential.clone(),
+        };
+        conn.expect_ok(op, self.io_timeout)
+    }
+
+    /// What the daemon holds (no secrets), its pid and protocol version.
+    pub fn list(&self) -> Result<Listing, CacheError> {
+        let mut conn = self.connect()?;
+        match conn.call(Op::List, self.io_timeout)? {
+            Response::Entries {
+                entries,
+                pid,
+                version,
+            } => Ok(Listing {
+                entries,
+                pid,
+                version,
+            }),
+            other => Err(conn.unexpected(&other, "Entries")),
+        }
+    }
+
+    /// Forgets every cached credential.
+    pub fn clear(&self) -> Result<(), CacheError> {
+        self.connect()?.expect_ok(Op::Clear, self.io_timeout)
+    }
+
+    /// Stops the daemon.
+    pub fn shutdown(&self) -> Result<(), CacheError> {
+        self.connect()?.expect_ok(Op::Shutdown, self.io_timeout)
+    }
+
+    /// Connects within the connect timeout. `connect(2)` on a Unix socket
+    /// blocks only when the daemon's backlog is full (it is hung); std has
+    /// no connect timeout, so a helper thread connects and this one waits
+    /// at most the timeout (the thread then ends when the connect does).
+    fn connect(&self) -> Result<Conn, CacheError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let path = self.path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gitsign-cache-connect".into())
+            .spawn(move || {
+                let _ = tx.send(UnixStream::connect(&path));
+            });
+        let result = match spawned {
+            Ok(_) => match rx.recv_timeout(self.connect_timeout) {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(CacheError::Timeout {
+                        path: self.path.clone(),
+                        action: "connecting",
+                        after: self.connect_timeout,
+                    })
+                }
+            },
+            // No thread to spare: connect directly (unbounded only if hung).
+            Err(_) => UnixStream::connect(&self.path),
+        };
+        let stream = result.map_err(|e| self.connect_error(e))?;
+        Ok(Conn {
+            stream,
+            path: self.path.clone(),
+        })
+    }
+
+    fn connect_error(&self, e: io::Error) -> CacheError {
+        let path = self.path.clone();
+        match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                CacheError::NotRunning { path }
+            }
+            io::ErrorKind::PermissionDenied => CacheError::PermissionDenied {
+                path,
+                detail: format!("connecting was denied: {e}"),
+            },
+            _ => CacheError::Io {
+                path,
+                action: "connecting",
+                source: e,
+            },
+        }
+    }
+}
+
+/// A claim on a key's login, held by an open connection. Dropping it
+/// without storing releases the claim (the next waiting client gets it).
+#[derive(Debug)]
+pub struct ClaimHandle {
+    conn: Option<Conn>,
+    key: CacheKey,
+    io_timeout: Duration,
+}
+
+impl ClaimHandle {
+    /// The claimed key.
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    /// Stores the credential the login produced; waiting clients get it.
+    pub fn store(mut self, credential: &Credential) -> Result<(), CacheError> {
+        let op = Op::Store {
+            key: self.key.clone(),
+            credential: credential.clone(),
+        };
+        self.finish(op)
+    }
+
+    /// Gives the claim up (the login failed); the next waiting client
+    /// becomes the claimer.
+    pub fn release(mut self) -> Result<(), CacheError> {
+        let op = Op::Release {
+            key: self.key.clone(),
+        };
+        self.finish(op)
+    }
+
+    fn finish(&mut self, op: Op) -> Result<(), CacheError> {
+        match self.conn.take() {
+            Some(mut conn) => conn.expect_ok(op, self.io_timeout),
+            None => Err(CacheError::Protocol {
+                path: PathBuf::new(),
+                detail: "the claim was already finished".into(),
+            }),
+        }
+    }
+}
+
+impl Drop for ClaimHandle {
+    fn drop(&mut self) {
+        // Closing the connection releases the claim; say so explicitly too
+        // (best effort, without waiting for the answer).
+        if let Some(mut conn) = self.conn.take() {
+            let release = Request {
+                version: VERSION,
+                op: Op::Release {
+                    key: self.key.clone(),
+                },
+            };
+            if let Ok(frame) = proto::encode(&release) {
+                let _ = conn
+                    .stream
+                    .set_write_timeout(Some(Duration::from_millis(100)));
+                let _ = conn.stream.write_all(&frame);
+            }
+        }
+    }
+}
+
+/// One open connection.
+#[derive(Debug)]
+struct Conn {
+    stream: UnixStream,
+    path: PathBuf,
+}
+
+impl Conn {
+    fn call(&mut self, op: Op, read_time: Duration) -> Result<Response, CacheError> {
+        let request = Request {
+            version: VERSION,
+            op,
+        };
+        let frame = proto::encode_secret(&request).map_err(|detail| CacheError::Protocol {
+            path: self.path.clone(),
+            detail,
+        })?;
+        let write_time = read_time.min(Duration::from_secs(60));
+        self.stream
+            .set_write_timeout(Some(write_time))
+            .and_then(|_| self.stream.set_read_timeout(Some(read_time)))
+            .map_err(|e| self.io(e, "setting socket timeouts"))?;
+        let written = self.stream.write_all(&frame);
+        // A daemon that refuses this peer answers and closes at once, so a
+        // failed write may still leave its answer to read.
+        let answer = self.read_response(read_time);
+        let response = match (written, answer) {
+            (_, Ok(r)) => r,
+            (Err(e), Err(_)) => return Err(self.io_error(e, "sending the request", write_time)),
+            (Ok(()), Err(e)) => return Err(e),
+        };
+        if let Response::Error { message } = &response {
+            return Err(self.daemon_error(message));
+        }
+        Ok(response)
+    }
+
+    fn expect_ok(&mut self, op: Op, time: Duration) -> Result<(), CacheError> {
+        match self.call(op, time)? {
+            Response::Ok => Ok(()),
+            other => Err(self.unexpected(&other, "Ok")),
+        }
+    }
+
+    fn read_response(&mut self, time: Duration) -> Result<Response, CacheError> {
+        let mut header = [0u8; 4];
+        self.stream
+            .read_exact(&mut header)
+            .map_err(|e| self.io_error(e, "reading the answer", time))?;
+        let n = proto::frame_len(header).map_err(|detail| CacheError::Protocol {
+            path: self.path.clone(),
+            detail,
+        })?;
+        let mut body = Zeroizing::new(vec![0u8; n]);
+        self.stream
+            .read_exact(&mut body)
+            .map_err(|e| self.io_error(e, "reading the answer", time))?;
+        serde_json::from_slice(&body).map_err(|e| {
+            // A daemon of another version may answer in a shape we do not know.
+            CacheError::Protocol {
+                path: self.path.clone(),
+                detail: format!("not a protocol {VERSION} answer: {e}"),
+            }
+        })
+    }
+
+    fn daemon_error(&self, message: &str) -> CacheError {
+        if let Some((daemon, client)) = proto::parse_version_mismatch(message) {
+            return CacheError::VersionMismatch { daemon, client };
+        }
+        if message.starts_with(PEER_REFUSED_PREFIX) {
+            return CacheError::PermissionDenied {
+                path: self.path.clone(),
+                detail: message.to_string(),
+            };
+        }
+        CacheError::Daemon {
+            path: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    fn unexpected(&self, got: &Response, wanted: &str) -> CacheError {
+        let name = match got {
+            Response::Hit { .. } => "Hit",
+            Response::Miss => "Miss",
+            Response::Claimed => "Claimed",
+            Response::Timeout => "Timeout",
+            Response::Ok => "Ok",
+            Response::Entries { .. } => "Entries",
+            Response::Error { .. } => "Error",
+        };
+        CacheError::Protocol {
+            path: self.path.clone(),
+            detail: format!("{name} where {wanted} was due"),
+        }
+    }
+
+    fn io(&self, e: io::Error, action: &'static str) -> CacheError {
+        CacheError::Io {
+            path: self.path.clone(),
+            action,
+            source: e,
+        }
+    }
+
+    fn io_error(&self, e: io::Error, action: &'static str, after: Duration) -> CacheError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => CacheError::Timeout {
+                path: self.path.clone(),
+                action,
+                after,
+            },
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => CacheError::Protocol {
+                path: self.path.clone(),
+                detail: format!("the daemon closed the connection while {action}"),
+            },
+            _ => self.io(e, action),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(cache: Option<&str>, xdg: Option<&str>, home: Option<&str>) -> SocketEnv {
+        SocketEnv {
+            gitsign_credential_cache: cache.map(String::from),
+            xdg_runtime_dir: xdg.map(String::from),
+            xdg_cache_home: None,
+            home: home.map(String::from),
+        }
+    }
+
+    #[test]
+    fn socket_path_order() {
+        let p =
+            default_socket_path(&env(Some("/s/c.sock"), Some("/run/user/1"), Some("/h"))).unwrap();
+        assert_eq!(p, PathBuf::from("/s/c.sock"));
+        let p = default_socket_path(&env(Some(""), Some("/run/user/1"), Some("/h"))).unwrap();
+        assert_eq!(
+            p,
+            PathBuf::from("/run/user/1/gitsign/credential-cache.sock")
+        );
+        let p = default_socket_path(&env(None, None, Some("/h"))).unwrap();
+        if cfg!(target_os = "macos") {
+            assert_eq!(
+                p,
+                PathBuf::from("/h/Library/Caches/gitsign/credential-cache.sock")
+            );
+        } else {
+            assert_eq!(p, PathBuf::from("/h/.cache/gitsign/credential-cache.sock"));
+            let mut e = env(None, Some("relative"), Some("/h"));
+            e.xdg_cache_home = Some("/xc".into());
+            assert_eq!(
+                default_socket_path(&e).unwrap(),
+                PathBuf::from("/xc/gitsign/credential-cache.sock")
+            );
+        }
+        let err = default_socket_path(&env(Some("rel.sock"), None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("relative path"), "{err}");
+        let err = default_socket_path(&env(None, None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GITSIGN_CREDENTIAL_CACHE"), "{err}");
+    }
+
+    #[test]
+    fn not_running_is_a_sentence() {
+        let dir = std::env::temp_dir().join(format!("gitsign-cc-unit-{}", std::process::id()));
+        let client = Client::new(dir.join("none.sock"));
+        let err = client.list().unwrap_err();
+        assert!(matches!(err, CacheError::NotRunning { .. }), "{err:?}");
+        assert!(err.to_string().contains("is not running"));
+        let v = CacheError::VersionMismatch {
+            daemon: 1,
+            client: 2,
+        }
+        .to_string();
+        assert!(v.starts_with(
+            "gitsign-credential-cache speaks protocol 1, this gitsign 2: restart the daemon"
+        ));
+    }
+}

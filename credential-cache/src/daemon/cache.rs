@@ -1,0 +1,392 @@
+//! The cache proper: entries, and single-flight claims with their waiters.
+//!
+//! Pure state, no I/O: the server holds it under a mutex for the few
+//! microseconds each operation takes, and wakes waiting connections through
+//! one-shot channels. Every path that drops a waiter first tells it what
+//! happened (a hit, or the claim), except a waiter that left.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gitsign_credential_cache::proto::{CacheKey, Credential, EntryInfo};
+use tokio::sync::oneshot;
+
+/// Identifies one client connection.
+pub type ConnId = u64;
+
+/// The most entries the daemon keeps (a credential per identity, Fulcio
+/// and scope; real use needs a handful).
+pub const MAX_ENTRIES: usize = 1024;
+
+/// The most clients waiting on one key's login.
+pub const MAX_WAITERS: usize = 1024;
+
+/// What a waiting connection is woken with.
+#[derive(Debug)]
+pub enum Wake {
+    /// The claimer stored this credential.
+    Hit(Credential),
+    /// The claim passed to the waiter.
+    Claimed,
+}
+
+/// The outcome of a `Get`.
+#[derive(Debug)]
+pub enum GetOutcome {
+    /// Cached and not expired.
+    Hit(Credential),
+    /// Not cached (`claim` was false).
+    Miss,
+    /// The connection now owns the login.
+    Claimed,
+    /// Another connection owns it and `wait_ms` was zero.
+    Timeout,
+    /// Another connection owns it: wait on this.
+    Wait(oneshot::Receiver<Wake>),
+    /// Refused, with a sentence.
+    Refused(String),
+}
+
+struct Waiter {
+    conn: ConnId,
+    tx: oneshot::Sender<Wake>,
+}
+
+struct ClaimState {
+    owner: ConnId,
+    deadline: Instant,
+    waiters: VecDeque<Waiter>,
+}
+
+/// The daemon's state.
+pub struct Cache {
+    entries: HashMap<CacheKey, Credential>,
+    claims: HashMap<CacheKey, ClaimState>,
+    lease: Duration,
+}
+
+/// The wall clock as Unix seconds (0 before 1970, which no credential
+/// outlives).
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Cache {
+    /// An empty cache whose claims last `lease` without a store.
+    pub fn new(lease: Duration) -> Cache {
+        Cache {
+            entries: HashMap::new(),
+            claims: HashMap::new(),
+            lease,
+        }
+    }
+
+    /// The live entry for `key`; an expired one is dropped (zeroized).
+    fn live(&mut self, key: &CacheKey, now_unix: i64) -> Option<Credential> {
+        match self.entries.get(key) {
+            Some(c) if c.expires_at > now_unix => Some(c.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// `Get`: see the protocol's module docs.
+    pub fn get(
+        &mut self,
+        conn: ConnId,
+        key: &CacheKey,
+        claim: bool,
+        wait: bool,
+        now_unix: i64,
+        now: Instant,
+    ) -> GetOutcome {
+        self.lapse_claims(now);
+        if let Some(c) = self.live(key, now_unix) {
+            return GetOutcome::Hit(c);
+        }
+        if !claim {
+            return GetOutcome::Miss;
+        }
+        let lease = self.lease;
+        match self.claims.get_mut(key) {
+            None => {
+                self.claims.insert(
+                    key.clone(),
+                    ClaimState {
+                        owner: conn,
+                        deadline: now + lease,
+                        waiters: VecDeque::new(),
+                    },
+                );
+                GetOutcome::Claimed
+            }
+            Some(c) if c.owner == conn => GetOutcome::Claimed,
+            Some(_) if !wait => GetOutcome::Timeout,
+            Some(c) if c.waiters.len() >= MAX_WAITERS => GetOutcome::Refused(format!(
+                "{MAX_WAITERS} clients already wait for this login; try again later"
+            )),
+            Some(c) => {
+                let (tx, rx) = oneshot::channel();
+                c.waiters.push_back(Waiter { conn, tx });
+                GetOutcome::Wait(rx)
+            }
+        }
+    }
+
+    /// A waiter gives up (its wait ran out). True if it was still waiting;
+    /// false if it was woken meanwhile (its receiver holds the news).
+    pub fn cancel_wait(&mut self, conn: ConnId, key: &CacheKey) -> bool {
+        match self.claims.get_mut(key) {
+            Some(c) => {
+                let before = c.waiters.len();
+                c.waiters.retain(|w| w.conn != conn);
+                c.waiters.len() != before
+            }
+            None => false,
+        }
+    }
+
+    /// `Store`: caches the credential and hands it to every waiter.
+    pub fn store(
+        &mut self,
+        key: CacheKey,
+        credential: Credential,
+        now_unix: i64,
+    ) -> Result<(), String> {
+        if credential.expires_at <= now_unix {
+            return Err(format!(
+                "the credential expired at Unix time {} (now {now_unix}), so it was not cached; \
+                 log in again",
+                credential.expires_at
+            ));
+        }
+        if credential.private_key_pkcs8_b64.is_empty() {
+            return Err("the credential has no private key, so it was not cached".into());
+        }
+        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
+            self.purge_expired(now_unix);
+            if self.entries.len() >= MAX_ENTRIES {
+                return Err(format!(
+                    "the cache already holds {MAX_ENTRIES} credentials, its limit; clear it \
+                     (op clear) or wait for them to expire"
+                ));
+            }
+        }
+        if let Some(claim) = self.claims.remove(&key) {
+            for w in claim.waiters {
+                let _ = w.tx.send(Wake::Hit(credential.clone()));
+            }
+        }
+        self.entries.insert(key, credential);
+        Ok(())
+    }
+
+    /// `Release`: the owner gives its claim up; the next waiter gets it.
+    pub fn release(&mut self, conn: ConnId, key: &CacheKey, now: Instant) -> Result<(), String> {
+        match self.claims.get(key) {
+            Some(c) if c.owner == conn => {
+                self.pass_on(key, now);
+                Ok(())
+            }
+            Some(_) => {
+                Err("another client holds the claim on this key; only it can release it".into())
+            }
+            None => Err(
+                "nobody holds a claim on this key (it was stored, released, or its lease \
+                         ran out)"
+                    .into(),
+            ),
+        }
+    }
+
+    /// A connection closed: it stops waiting, and its claims pass on.
+    pub fn disconnect(&mut self, conn: ConnId, now: Instant) {
+        let mut owned = Vec::new();
+        for (key, c) in self.claims.iter_mut() {
+            c.waiters.retain(|w| w.conn != conn);
+            if c.owner == conn {
+                owned.push(key.clone());
+            }
+        }
+        for key in owned {
+            self.pass_on(&key, now);
+        }
+    }
+
+    /// The earliest lease deadline among `conn`'s claims.
+    pub fn claim_deadline(&self, conn: ConnId) -> Option<Instant> {
+        self.claims
+            .values()
+            .filter(|c| c.owner == conn)
+            .map(|c| c.deadline)
+            .min()
+    }
+
+    /// `List`: live entries, sorted by key.
+    pub fn list(&mut self, now_unix: i64) -> Vec<EntryInfo> {
+        self.purge_expired(now_unix);
+        let mut out: Vec<EntryInfo> = self
+            .entries
+            .iter()
+            .map(|(k, c)| EntryInfo {
+                key: k.clone(),
+                identity: c.identity.clone(),
+                expires_at: c.expires_at,
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// `Clear`: drops (and so zeroizes) every entry; logins in flight go on.
+    pub fn clear(&mut self) -> usize {
+        let n = self.entries.len();
+        self.entries.clear();
+        n
+    }
+
+    /// Drops expired entries and lapsed claims; returns how long until the
+    /// next thing can expire (at most one second while anything is held,
+    /// so a wall-clock jump is noticed), or `None` when nothing is held.
+    pub fn sweep(&mut self, now_unix: i64, now: Instant) -> Option<Duration> {
+        self.purge_expired(now_unix);
+        self.lapse_claims(now);
+        let second = Duration::from_secs(1);
+        let mut next: Option<Duration> = None;
+        if !self.entries.is_empty() {
+            next = Some(second);
+        }
+        for c in self.claims.values() {
+            let d = c.deadline.saturating_duration_since(now).min(second);
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+        next
+    }
+
+    /// How many entries and claims are held.
+    #[cfg(test)]
+    pub fn counts(&self) -> (usize, usize) {
+        (self.entries.len(), self.claims.len())
+    }
+
+    fn purge_expired(&mut self, now_unix: i64) {
+        self.entries.retain(|_, c| c.expires_at > now_unix);
+    }
+
+    fn lapse_claims(&mut self, now: Instant) {
+        let lapsed: Vec<CacheKey> = self
+            .claims
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in lapsed {
+            self.pass_on(&key, now);
+        }
+    }
+
+    /// Gives `key`'s claim to the first waiter still there, or drops it.
+    fn pass_on(&mut self, key: &CacheKey, now: Instant) {
+        let lease = self.lease;
+        let Some(c) = self.claims.get_mut(key) else {
+            return;
+        };
+        while let Some(w) = c.waiters.pop_front() {
+            if w.tx.send(Wake::Claimed).is_ok() {
+                c.owner = w.conn;
+                c.deadline = now + lease;
+                return;
+            }
+        }
+        self.claims.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CacheKey {
+        CacheKey {
+            fulcio: "f".into(),
+            issuer: "i".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+        }
+    }
+
+    fn cred(expires_at: i64) -> Credential {
+        Credential {
+            private_key_pkcs8_b64: "KEY".into(),
+            chain_pem: "PEM".into(),
+            identity: "a@example.com".into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn single_flight_hands_over() {
+        let mut c = Cache::new(Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(matches!(
+            c.get(1, &key(), true, true, 100, now),
+            GetOutcome::Claimed
+        ));
+        let GetOutcome::Wait(mut rx2) = c.get(2, &key(), true, true, 100, now) else {
+            panic!()
+        };
+        let GetOutcome::Wait(mut rx3) = c.get(3, &key(), true, true, 100, now) else {
+            panic!()
+        };
+        assert!(matches!(
+            c.get(4, &key(), true, false, 100, now),
+            GetOutcome::Timeout
+        ));
+        // The owner leaves: 2 is next.
+        c.disconnect(1, now);
+        assert!(matches!(rx2.try_recv(), Ok(Wake::Claimed)));
+        assert!(rx3.try_recv().is_err());
+        // 3 gives up waiting; 2 stores.
+        assert!(c.cancel_wait(3, &key()));
+        c.store(key(), cred(200), 100).unwrap();
+        assert!(matches!(
+            c.get(5, &key(), false, false, 100, now),
+            GetOutcome::Hit(_)
+        ));
+        assert!(matches!(
+            c.get(5, &key(), false, false, 200, now),
+            GetOutcome::Miss
+        ));
+    }
+
+    #[test]
+    fn lease_lapses() {
+        let mut c = Cache::new(Duration::from_millis(10));
+        let now = Instant::now();
+        assert!(matches!(
+            c.get(1, &key(), true, true, 100, now),
+            GetOutcome::Claimed
+        ));
+        let GetOutcome::Wait(mut rx) = c.get(2, &key(), true, true, 100, now) else {
+            panic!()
+        };
+        assert!(c.sweep(100, now + Duration::from_millis(20)).is_some());
+        assert!(matches!(rx.try_recv(), Ok(Wake::Claimed)));
+        assert!(c.release(1, &key(), now).is_err());
+        assert!(c.release(2, &key(), now).is_ok());
+        assert_eq!(c.counts(), (0, 0));
+    }
+
+    #[test]
+    fn refuses_expired_store() {
+        let mut c = Cache::new(Duration::from_secs(1));
+        assert!(c.store(key(), cred(100), 100).is_err());
+        assert_eq!(c.counts(), (0, 0));
+    }
+}

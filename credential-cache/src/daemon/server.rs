@@ -1,0 +1,439 @@
+//! Serving connections: the peer's uid, bounded frames and idle times,
+//! requests dispatched to the cache, waiters woken.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gitsign_credential_cache::proto::{
+    self, CacheKey, Op, Request, Response, VersionProbe, VERSION,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Notify, Semaphore};
+use zeroize::Zeroizing;
+
+use super::cache::{unix_now, Cache, ConnId, GetOutcome, Wake};
+use super::log::{debug, info};
+
+/// The most connections served at once; more are answered with an error.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A connection idle this long between requests (or this slow to send
+    /// one) is closed; a claimer's lease extends it.
+    pub idle: Duration,
+    /// How long a claim lasts without a store.
+    pub lease: Duration,
+    /// The only uid served.
+    pub euid: u32,
+}
+
+/// State shared by all connections.
+pub struct Shared {
+    cache: Mutex<Cache>,
+    /// Woken when something is cached or claimed (the sweeper sleeps
+    /// otherwise).
+    changed: Notify,
+    /// Woken by `Shutdown`.
+    pub shutdown: Notify,
+    config: Config,
+    slots: Arc<Semaphore>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// New state.
+    pub fn new(config: Config) -> Arc<Shared> {
+        Arc::new(Shared {
+            cache: Mutex::new(Cache::new(config.lease)),
+            changed: Notify::new(),
+            shutdown: Notify::new(),
+            config,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The cache, even if a panic poisoned the lock (the state stays
+    /// consistent: each operation completes or does nothing).
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets everything (on exit).
+    pub fn clear(&self) -> usize {
+        self.cache().clear()
+    }
+}
+
+/// Accepts connections until the task is dropped.
+pub async fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { serve(stream, shared).await });
+            }
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before it
+                // was accepted: keep serving.
+                info!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Purges expired entries and lapsed claims as their times come.
+pub async fn sweeper(shared: Arc<Shared>) {
+    loop {
+        let next = shared.cache().sweep(unix_now(), Instant::now());
+        match next {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d.max(Duration::from_millis(5))) => {}
+                    _ = shared.changed.notified() => {}
+                }
+            }
+            None => shared.changed.notified().await,
+        }
+    }
+}
+
+/// Releases a connection's claims and waits however it ends.
+struct ConnGuard {
+    shared: Arc<Shared>,
+    id: ConnId,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.shared.cache().disconnect(self.id, Instant::now());
+        self.shared.changed.notify_one();
+    }
+}
+
+enum FrameError {
+    /// The length header exceeds the limit (answered, then closed).
+    Oversized(String),
+    /// The connection ended inside a frame.
+    Truncated,
+    /// Another I/O error.
+    Io(std::io::Error),
+}
+
+/// Reads one frame; `None` at a clean end of the connection.
+async fn read_frame(stream: &mut UnixStream) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match stream.read(&mut header[got..]).await {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(FrameError::Truncated),
+            Ok(n) => got += n,
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let n = proto::frame_len(header).map_err(FrameError::Oversized)?;
+    let mut body = Zeroizing::new(vec![0u8; n]);
+    match stream.read_exact(&mut body).await {
+        Ok(_) => Ok(Some(body)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
+        Err(e) => Err(FrameError::Io(e)),
+    }
+}
+
+/// Writes one response within `limit`; false if the client is gone or slow.
+async fn write_response(stream: &mut UnixStream, response: &Response, limit: Duration) -> bool {
+    let frame = match proto::encode_secret(response) {
+        Ok(f) => f,
+        Err(e) => {
+            info!("cannot encode an answer: {e}");
+            return false;
+        }
+    };
+    matches!(
+        tokio::time::timeout(limit, stream.write_all(&frame)).await,
+        Ok(Ok(()))
+    )
+}
+
+fn error(message: impl Into<String>) -> Response {
+    Response::Error {
+        message: message.into(),
+    }
+}
+
+/// Parses a request: its version first, so another version's request is
+/// answered with both versions named whatever its shape.
+fn parse(body: &[u8]) -> Result<Request, String> {
+    let probe: VersionProbe = serde_json::from_slice(body).map_err(|_| {
+        "the request is not a gitsign-credential-cache message (a JSON object with a version); \
+         check that the client is gitsign"
+            .to_string()
+    })?;
+    if probe.version != VERSION {
+        return Err(proto::version_mismatch_message(VERSION, probe.version));
+    }
+    serde_json::from_slice::<Request>(body).map_err(|e| {
+        // serde's message can quote a field's value: it goes to the client
+        // (the same user), never to the log.
+        format!("the request is not a valid protocol {VERSION} request: {e}")
+    })
+}
+
+fn describe(key: &CacheKey) -> String {
+    if key.scope.is_empty() {
+        format!("{} via {} ({})", key.issuer, key.fulcio, key.client_id)
+    } else {
+        format!(
+            "{} via {} ({}, scope {})",
+            key.issuer, key.fulcio, key.client_id, key.scope
+        )
+    }
+}
+
+/// Serves one connection.
+async fn serve(mut stream: UnixStream, shared: Arc<Shared>) {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let idle = shared.config.idle;
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == shared.config.euid => {}
+        Ok(cred) => {
+            let pid = cred
+                .pid()
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default();
+            info!(
+                "refused a connection from uid {}{pid}: this daemon serves only uid {}",
+                cred.uid(),
+                shared.config.euid
+            );
+            let msg = proto::peer_refused_message(shared.config.euid, cred.uid());
+            write_response(&mut stream, &error(msg), Duration::from_millis(200)).await;
+            return;
+        }
+        Err(e) => {
+            info!("refused a connection whose peer cannot be identified: {e}");
+            let msg = "refused: the daemon cannot identify this connection's user";
+            write_response(&mut stream, &error(msg), Duration::from_millis(200)).await;
+            return;
+        }
+    }
+    let Ok(_slot) = shared.slots.clone().try_acquire_owned() else {
+        info!("refused a connection: {MAX_CONNECTIONS} are already open");
+        let msg = format!(
+            "the daemon already serves {MAX_CONNECTIONS} connections, its limit; try again shortly"
+        );
+        write_response(&mut stream, &error(msg), Duration::from_millis(200)).await;
+        return;
+    };
+    let _guard = ConnGuard {
+        shared: shared.clone(),
+        id,
+    };
+    debug!("connection {id}: opened");
+
+    loop {
+        // A claimer may take minutes to log in: its lease bounds the wait.
+        let limit = match shared.cache().claim_deadline(id) {
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()) + idle,
+            None => idle,
+        };
+        let body = match tokio::time::timeout(limit, read_frame(&mut stream)).await {
+            Err(_) => {
+                debug!(
+                    "connection {id}: closed after {} ms without a request",
+                    limit.as_millis()
+                );
+                return;
+            }
+            Ok(Ok(None)) => {
+                debug!("connection {id}: closed by the client");
+                return;
+            }
+            Ok(Ok(Some(body))) => body,
+            Ok(Err(FrameError::Oversized(msg))) => {
+                info!("connection {id}: {msg}; closing it");
+                write_response(&mut stream, &error(msg), idle).await;
+                return;
+            }
+            Ok(Err(FrameError::Truncated)) => {
+                debug!("connection {id}: ended inside a message");
+                return;
+            }
+            Ok(Err(FrameError::Io(e))) => {
+                debug!("connection {id}: {e}");
+                return;
+            }
+        };
+        let request = match parse(&body) {
+            Ok(r) => r,
+            Err(msg) => {
+                info!(
+                    "connection {id}: refused a malformed or foreign request ({} bytes)",
+                    body.len()
+                );
+                write_response(&mut stream, &error(msg), idle).await;
+                return;
+            }
+        };
+        drop(body);
+        let shutdown = matches!(request.op, Op::Shutdown);
+        let Some(response) = handle(&shared, id, request.op, &mut stream).await else {
+            return;
+        };
+        if !write_response(&mut stream, &response, idle).await {
+            debug!("connection {id}: the client did not take the answer");
+            return;
+        }
+        drop(response);
+        if shutdown {
+            shared.shutdown.notify_one();
+            return;
+        }
+    }
+}
+
+/// Handles one request; `None` when the connection must close unanswered
+/// (it went away while waiting).
+async fn handle(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    op: Op,
+    stream: &mut UnixStream,
+) -> Option<Response> {
+    let response = match op {
+        Op::Get {
+            key,
+            claim,
+            wait_ms,
+        } => {
+            let outcome =
+                shared
+                    .cache()
+                    .get(id, &key, claim, wait_ms > 0, unix_now(), Instant::now());
+            let what = describe(&key);
+            match outcome {
+                GetOutcome::Hit(credential) => {
+                    debug!("connection {id}: get {what}: hit");
+                    Response::Hit { credential }
+                }
+                GetOutcome::Miss => {
+                    debug!("connection {id}: get {what}: miss");
+                    Response::Miss
+                }
+                GetOutcome::Claimed => {
+                    shared.changed.notify_one();
+                    debug!("connection {id}: get {what}: claimed the login");
+                    Response::Claimed
+                }
+                GetOutcome::Timeout => {
+                    debug!("connection {id}: get {what}: another client is logging in");
+                    Response::Timeout
+                }
+                GetOutcome::Refused(msg) => error(msg),
+                GetOutcome::Wait(rx) => {
+                    debug!("connection {id}: get {what}: waiting for another client's login");
+                    let wait = Duration::from_millis(wait_ms).min(shared.config.lease);
+                    wait_for(shared, id, &key, rx, wait, stream).await?
+                }
+            }
+        }
+        Op::Store { key, credential } => {
+            let what = describe(&key);
+            let result = shared.cache().store(key, credential, unix_now());
+            match result {
+                Ok(()) => {
+                    shared.changed.notify_one();
+                    debug!("connection {id}: stored a credential for {what}");
+                    Response::Ok
+                }
+                Err(msg) => {
+                    debug!("connection {id}: refused to store a credential for {what}");
+                    error(msg)
+                }
+            }
+        }
+        Op::Release { key } => {
+            let what = describe(&key);
+            let result = shared.cache().release(id, &key, Instant::now());
+            shared.changed.notify_one();
+            match result {
+                Ok(()) => {
+                    debug!("connection {id}: released the claim on {what}");
+                    Response::Ok
+                }
+                Err(msg) => error(msg),
+            }
+        }
+        Op::List => {
+            let entries = shared.cache().list(unix_now());
+            debug!("connection {id}: list ({} entries)", entries.len());
+            Response::Entries {
+                entries,
+                pid: std::process::id(),
+                version: VERSION,
+            }
+        }
+        Op::Clear => {
+            let n = shared.cache().clear();
+            info!("cleared {n} cached credential(s) on request");
+            Response::Ok
+        }
+        Op::Shutdown => {
+            info!("shutting down on request");
+            Response::Ok
+        }
+    };
+    Some(response)
+}
+
+/// Waits for another connection's login: its credential, the claim, the
+/// end of `wait`, or this client leaving (then `None`).
+async fn wait_for(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    key: &CacheKey,
+    mut rx: tokio::sync::oneshot::Receiver<Wake>,
+    wait: Duration,
+    stream: &mut UnixStream,
+) -> Option<Response> {
+    let mut probe = [0u8; 1];
+    let woken = tokio::select! {
+        r = &mut rx => r.ok(),
+        _ = tokio::time::sleep(wait) => {
+            if shared.cache().cancel_wait(id, key) {
+                debug!("connection {id}: waited {} ms in vain", wait.as_millis());
+                return Some(Response::Timeout);
+            }
+            // Woken in the same instant: the news is in the channel.
+            rx.try_recv().ok()
+        }
+        r = stream.read(&mut probe) => {
+            // The protocol has the client wait in silence: an end of the
+            // connection, or anything sent now, ends it (the guard passes
+            // on a claim it may just have received).
+            match r {
+                Ok(0) => debug!("connection {id}: left while waiting"),
+                _ => debug!("connection {id}: sent data while waiting; closing it"),
+            }
+            return None;
+        }
+    };
+    Some(match woken {
+        Some(Wake::Hit(credential)) => {
+            debug!("connection {id}: the login it waited for stored a credential");
+            Response::Hit { credential }
+        }
+        Some(Wake::Claimed) => {
+            shared.changed.notify_one();
+            debug!("connection {id}: took over the claim");
+            Response::Claimed
+        }
+        None => error("the login this client waited for was abandoned; try again"),
+    })
+}
