@@ -366,3 +366,28 @@ fn policy_check_command() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("bad.toml:4:"), "{}", text(&o));
 }
+
+/// With `gitsign.policy` set, plain `git verify-commit` and `%G?` report G
+/// only for signers the policy file names.
+#[test]
+fn policy_file_drives_git_trust() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let tmp = TempDir::new("gitpolicy");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, policy_text(&issuer, "")).unwrap();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    for (who, want) in [
+        ("alice@example.com", "G|fully"),
+        ("mallory@example.com", "U|never"),
+    ] {
+        let repo = client(&tb, &srv, &format!("trust-{who}"), who);
+        repo.git_ok(&["config", "gitsign.policy", &policy.display().to_string()]);
+        commit(&repo, 1, "signed", true);
+        assert_eq!(
+            repo.git_ok(&["log", "-1", "--format=%G?|%GT"]),
+            want,
+            "{who}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use gitsign::{gpg, report};
 
 use crate::args::GpgArgs;
 use crate::exit;
+use crate::verify_cmd::{load_policy_file, Decider};
 
 /// Largest payload read from stdin (git objects are far smaller).
 const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
@@ -82,15 +83,25 @@ fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
     read_bounded(f, limit, what)
 }
 
-/// Loads configuration, trust and policy for verification.
-pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Policy), String> {
+/// Loads configuration, trust and policy for verification: the identity
+/// policy in git config, else the policy file (`gitsign.policy`), whose
+/// signers then decide whether `%G?` says G.
+pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Decider), String> {
     let config = Config::load().map_err(|e| format!("configuration error: {e}"))?;
     let root = config
         .trusted_root()
         .map_err(|e| format!("trust configuration error: {e}"))?;
     let policy = Policy::from_config(&config.policy)
         .map_err(|e| format!("identity policy in git config: {e}"))?;
-    Ok((config, root, policy))
+    let decider = if policy.is_empty() {
+        match load_policy_file(None, &config, &gitsign::git::Git::new())? {
+            Some(f) => Decider::File(Box::new(f), None),
+            None => Decider::Identity(policy),
+        }
+    } else {
+        Decider::Identity(policy)
+    };
+    Ok((config, root, decider))
 }
 
 /// The transparency-log handling a configuration asks for.
@@ -162,7 +173,7 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     };
     match verify::verify(&payload, &sig, ObjectInfo::from_payload(&payload), &ctx) {
         Ok(v) => {
-            let decision = policy.evaluate(&v.claims);
+            let decision = policy.decide(&v);
             status.write(&gpg::good(&v, &decision));
             for l in report::verified_lines(&v, &decision) {
                 eprintln!("gitsign: {l}");
