@@ -126,3 +126,31 @@ fn detached_sct_is_verified() {
     let e = gitsign::fulcio::check_issued(&issued, other.spki(), &root, now).unwrap_err();
     assert!(e.to_string().contains("different public key"), "{e}");
 }
+
+/// Uploading the same entry twice is not an error: Rekor answers 409 and
+/// the client returns the entry already logged.
+#[test]
+fn rekor_upload_is_idempotent() {
+    let tb = Testbed::start();
+    let http = Http::new(std::time::Duration::from_secs(20)).unwrap();
+    let root =
+        TrustedRoot::from_file(std::path::Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let fulcio = FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http.clone());
+    let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http);
+    let cred = sign::request_credential(
+        &fulcio,
+        &tb.token("alice@example.com", 600),
+        "alice@example.com",
+        &root,
+        gitsign::time::now(),
+    )
+    .unwrap();
+    let digest = gitsign::crypto::sha256(b"artifact");
+    let sig = cred.key.sign(b"artifact").unwrap();
+    let pem = gitsign::pem::encode("CERTIFICATE", cred.leaf().der());
+    let first = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();
+    let second = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();
+    assert_eq!(first.log_index, second.log_index);
+    assert_eq!(first.body, second.body);
+    assert!(gitsign::tlog::verify_entry(&second, &root).is_ok());
+}
