@@ -526,7 +526,7 @@ impl Conn {
         self.stream
             .read_exact(&mut body)
             .map_err(|e| self.io_error(e, "reading the answer", time))?;
-        serde_json::from_slice(&body).map_err(|e| {
+        proto::decode_response(&body).map_err(|e| {
             // A daemon of another version may answer in a shape we do not know.
             CacheError::Protocol {
                 path: self.path.clone(),

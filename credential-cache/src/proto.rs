@@ -225,6 +225,82 @@ pub fn encode_secret<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>, String
     Ok(out)
 }
 
+/// Decodes a request as [`Request`]'s `Deserialize` would, but straight
+/// into its fields: serde's tagged and flattened enums first copy every
+/// value into an intermediate buffer, which would leave copies of a
+/// private key in freed memory, never zeroized.
+pub fn decode_request(body: &[u8]) -> Result<Request, String> {
+    #[derive(Deserialize)]
+    struct Wire {
+        version: u32,
+        op: String,
+        key: Option<CacheKey>,
+        #[serde(default)]
+        claim: bool,
+        #[serde(default)]
+        wait_ms: u64,
+        credential: Option<Credential>,
+    }
+    let w: Wire = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let missing = |field: &str| format!("missing field `{field}` for op `{}`", w.op);
+    let op = match w.op.as_str() {
+        "get" => Op::Get {
+            key: w.key.ok_or_else(|| missing("key"))?,
+            claim: w.claim,
+            wait_ms: w.wait_ms,
+        },
+        "store" => Op::Store {
+            key: w.key.ok_or_else(|| missing("key"))?,
+            credential: w.credential.ok_or_else(|| missing("credential"))?,
+        },
+        "release" => Op::Release {
+            key: w.key.ok_or_else(|| missing("key"))?,
+        },
+        "list" => Op::List,
+        "clear" => Op::Clear,
+        "shutdown" => Op::Shutdown,
+        other => return Err(format!("unknown op `{other}`")),
+    };
+    Ok(Request {
+        version: w.version,
+        op,
+    })
+}
+
+/// Decodes a response as [`Response`]'s `Deserialize` would, without the
+/// intermediate copies (see [`decode_request`]).
+pub fn decode_response(body: &[u8]) -> Result<Response, String> {
+    #[derive(Deserialize)]
+    struct Wire {
+        status: String,
+        credential: Option<Credential>,
+        entries: Option<Vec<EntryInfo>>,
+        pid: Option<u32>,
+        version: Option<u32>,
+        message: Option<String>,
+    }
+    let w: Wire = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let missing = |field: &str| format!("missing field `{field}` for status `{}`", w.status);
+    Ok(match w.status.as_str() {
+        "hit" => Response::Hit {
+            credential: w.credential.ok_or_else(|| missing("credential"))?,
+        },
+        "miss" => Response::Miss,
+        "claimed" => Response::Claimed,
+        "timeout" => Response::Timeout,
+        "ok" => Response::Ok,
+        "entries" => Response::Entries {
+            entries: w.entries.ok_or_else(|| missing("entries"))?,
+            pid: w.pid.ok_or_else(|| missing("pid"))?,
+            version: w.version.ok_or_else(|| missing("version"))?,
+        },
+        "error" => Response::Error {
+            message: w.message.ok_or_else(|| missing("message"))?,
+        },
+        other => return Err(format!("unknown status `{other}`")),
+    })
+}
+
 /// The only field a daemon reads before it knows the request's version, so
 /// that a request of another version (perhaps with operations this daemon
 /// does not know) is answered with [`version_mismatch_message`].
@@ -326,5 +402,82 @@ mod tests {
             serde_json::from_str(r#"{"version":9,"op":"future_op","x":[1]}"#).unwrap();
         assert_eq!(probe.version, 9);
         assert!(peer_refused_message(1000, 65534).starts_with(PEER_REFUSED_PREFIX));
+    }
+
+    #[test]
+    fn direct_decoders_agree_with_serde() {
+        let key = CacheKey {
+            fulcio: "f".into(),
+            issuer: "i".into(),
+            client_id: "c".into(),
+            scope: "s".into(),
+        };
+        let credential = Credential {
+            private_key_pkcs8_b64: "K".into(),
+            chain_pem: "P\n".into(),
+            identity: "a".into(),
+            expires_at: 9,
+        };
+        let ops = vec![
+            Op::Get {
+                key: key.clone(),
+                claim: true,
+                wait_ms: 7,
+            },
+            Op::Store {
+                key: key.clone(),
+                credential: credential.clone(),
+            },
+            Op::Release { key: key.clone() },
+            Op::List,
+            Op::Clear,
+            Op::Shutdown,
+        ];
+        for op in ops {
+            let bytes = serde_json::to_vec(&Request {
+                version: VERSION,
+                op,
+            })
+            .unwrap();
+            let ours = decode_request(&bytes).unwrap();
+            let serdes: Request = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(format!("{ours:?}"), format!("{serdes:?}"));
+        }
+        // Defaults as serde has them.
+        let r = decode_request(
+            br#"{"version":1,"op":"get","key":{"fulcio":"f","issuer":"i","client_id":"c"}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(r.op, Op::Get { claim: false, wait_ms: 0, ref key } if key.scope.is_empty())
+        );
+        assert!(decode_request(br#"{"version":1,"op":"get"}"#).is_err());
+        assert!(decode_request(br#"{"version":1,"op":"fly"}"#).is_err());
+        let responses = vec![
+            Response::Hit { credential },
+            Response::Miss,
+            Response::Claimed,
+            Response::Timeout,
+            Response::Ok,
+            Response::Entries {
+                entries: vec![EntryInfo {
+                    key,
+                    identity: "a".into(),
+                    expires_at: 3,
+                }],
+                pid: 4,
+                version: 1,
+            },
+            Response::Error {
+                message: "m".into(),
+            },
+        ];
+        for r in responses {
+            let bytes = serde_json::to_vec(&r).unwrap();
+            let ours = decode_response(&bytes).unwrap();
+            let serdes: Response = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(format!("{ours:?}"), format!("{serdes:?}"));
+        }
+        assert!(decode_response(br#"{"status":"hit"}"#).is_err());
     }
 }

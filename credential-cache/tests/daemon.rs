@@ -19,10 +19,14 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_gitsign-credential-cache");
 
 /// A PKCS#8 prefix (P-256) plus a marker: what must never reach a file.
-const SECRET: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgU0VDUkVULU1BUktFUi0xMjM0NTY3ODkw";
+const SECRET: &str =
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgU0VDUkVULU1BUktFUi0xMjM0NTY3ODkw";
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn key(scope: &str) -> CacheKey {
@@ -44,7 +48,9 @@ fn cred(secret: &str, lifetime: i64) -> Credential {
 }
 
 fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// A daemon started by a test; killed (by its pid) when dropped.
@@ -61,7 +67,12 @@ impl Daemon {
         let sock = root.path().join("s").join("credential-cache.sock");
         let log = root.path().join("daemon.log");
         let child = spawn(&sock, &log, args);
-        let d = Daemon { child, root, sock, log };
+        let d = Daemon {
+            child,
+            root,
+            sock,
+            log,
+        };
         d.wait_ready();
         d
     }
@@ -72,7 +83,11 @@ impl Daemon {
             if self.log_text().contains("listening on") && self.client().list().is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "the daemon did not start: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not start: {}",
+                self.log_text()
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -185,7 +200,11 @@ fn key_json(scope: &str) -> Value {
 fn wait_log(d: &Daemon, needle: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while d.log_text().matches(needle).count() < n {
-        assert!(Instant::now() < deadline, "no {n}× `{needle}` in the log: {}", d.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no {n}× `{needle}` in the log: {}",
+            d.log_text()
+        );
         thread::sleep(Duration::from_millis(5));
     }
 }
@@ -194,7 +213,11 @@ fn wait_log(d: &Daemon, needle: &str, n: usize) {
 fn store_get_list_clear_shutdown() {
     let mut d = Daemon::start(&[]);
     let dir = d.sock.parent().unwrap();
-    assert_eq!(fs::metadata(dir).unwrap().mode() & 0o777, 0o700, "socket directory mode");
+    assert_eq!(
+        fs::metadata(dir).unwrap().mode() & 0o777,
+        0o700,
+        "socket directory mode"
+    );
     let sm = fs::symlink_metadata(&d.sock).unwrap();
     assert!(sm.file_type().is_socket());
     assert_eq!(sm.mode() & 0o777, 0o600, "socket mode");
@@ -204,7 +227,10 @@ fn store_get_list_clear_shutdown() {
     let stored = cred(SECRET, 600);
     c.store(&key("a"), &stored).unwrap();
     assert_eq!(c.get(&key("a")).unwrap().as_ref(), Some(&stored));
-    assert!(c.get(&key("b")).unwrap().is_none(), "scopes are separate keys");
+    assert!(
+        c.get(&key("b")).unwrap().is_none(),
+        "scopes are separate keys"
+    );
 
     let listing = c.list().unwrap();
     assert_eq!(listing.pid, d.child.id());
@@ -237,12 +263,22 @@ fn entries_expire_by_the_wall_clock() {
     let c = d.client();
     let short = cred(SECRET, 2);
     c.store(&key("e"), &short).unwrap();
-    assert_eq!(c.get(&key("e")).unwrap().as_ref(), Some(&short), "served before expiry");
+    assert_eq!(
+        c.get(&key("e")).unwrap().as_ref(),
+        Some(&short),
+        "served before expiry"
+    );
     thread::sleep(Duration::from_secs(3));
-    assert!(c.get(&key("e")).unwrap().is_none(), "not served after expires_at");
+    assert!(
+        c.get(&key("e")).unwrap().is_none(),
+        "not served after expires_at"
+    );
     assert!(c.list().unwrap().entries.is_empty(), "purged");
     // A claim on an expired key is a fresh login, not a hit.
-    assert!(matches!(c.get_or_claim(&key("e"), Duration::ZERO).unwrap(), Claim::Claimed(_)));
+    assert!(matches!(
+        c.get_or_claim(&key("e"), Duration::ZERO).unwrap(),
+        Claim::Claimed(_)
+    ));
 }
 
 #[test]
@@ -279,8 +315,15 @@ fn single_flight_eight_claimers() {
     for h in hits {
         assert_eq!(h, &stored, "every waiter gets the claimer's credential");
     }
-    let waited = d.log_text().matches("waiting for another client's login").count();
-    assert!(waited >= 1, "some clients waited on the claim: {}", d.log_text());
+    let waited = d
+        .log_text()
+        .matches("waiting for another client's login")
+        .count();
+    assert!(
+        waited >= 1,
+        "some clients waited on the claim: {}",
+        d.log_text()
+    );
     eprintln!("{waited} of 7 clients waited on the claim; the rest hit the cache");
 }
 
@@ -290,21 +333,29 @@ fn a_dead_claimer_passes_the_claim_on() {
     let k = key("dead");
     // A raw client claims, then dies without storing or releasing.
     let mut a = raw(&d.sock);
-    send(&mut a, &json!({"version": 1, "op": "get", "key": key_json("dead"), "claim": true}));
+    send(
+        &mut a,
+        &json!({"version": 1, "op": "get", "key": key_json("dead"), "claim": true}),
+    );
     assert_eq!(recv(&mut a).unwrap()["status"], "claimed");
 
     let c = d.client();
     let kb = k.clone();
-    let b = thread::spawn(move || match c.get_or_claim(&kb, Duration::from_secs(20)).unwrap() {
-        Claim::Claimed(h) => {
-            h.store(&cred(SECRET, 600)).unwrap();
-            true
-        }
-        _ => false,
-    });
+    let b = thread::spawn(
+        move || match c.get_or_claim(&kb, Duration::from_secs(20)).unwrap() {
+            Claim::Claimed(h) => {
+                h.store(&cred(SECRET, 600)).unwrap();
+                true
+            }
+            _ => false,
+        },
+    );
     wait_log(&d, "waiting for another client's login", 1);
     drop(a);
-    assert!(b.join().unwrap(), "the waiter became the claimer when the claimer died");
+    assert!(
+        b.join().unwrap(),
+        "the waiter became the claimer when the claimer died"
+    );
     assert!(d.client().get(&k).unwrap().is_some());
 
     // The same through the client API: dropping a ClaimHandle releases it,
@@ -318,7 +369,9 @@ fn a_dead_claimer_passes_the_claim_on() {
     let waiter = thread::spawn(move || c.get_or_claim(&kb, Duration::from_secs(20)).unwrap());
     wait_log(&d, "waiting for another client's login", 2);
     drop(first);
-    let Claim::Claimed(second) = waiter.join().unwrap() else { panic!("expected the claim") };
+    let Claim::Claimed(second) = waiter.join().unwrap() else {
+        panic!("expected the claim")
+    };
     let c = d.client();
     let kb = k2.clone();
     let waiter = thread::spawn(move || c.get_or_claim(&kb, Duration::from_secs(20)).unwrap());
@@ -335,12 +388,23 @@ fn waiting_is_bounded() {
         panic!("expected a claim")
     };
     let t = Instant::now();
-    assert!(matches!(d.client().get_or_claim(&k, Duration::from_millis(400)).unwrap(), Claim::Timeout));
+    assert!(matches!(
+        d.client()
+            .get_or_claim(&k, Duration::from_millis(400))
+            .unwrap(),
+        Claim::Timeout
+    ));
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(390) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(390) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     // wait 0: no waiting at all.
     let t = Instant::now();
-    assert!(matches!(d.client().get_or_claim(&k, Duration::ZERO).unwrap(), Claim::Timeout));
+    assert!(matches!(
+        d.client().get_or_claim(&k, Duration::ZERO).unwrap(),
+        Claim::Timeout
+    ));
     assert!(t.elapsed() < Duration::from_secs(1));
     // A plain get never waits and never claims.
     assert!(d.client().get(&k).unwrap().is_none());
@@ -355,10 +419,19 @@ fn a_claim_lapses_after_its_lease() {
         panic!("expected a claim")
     };
     let t = Instant::now();
-    let next = d.client().get_or_claim(&k, Duration::from_secs(20)).unwrap();
-    assert!(matches!(next, Claim::Claimed(_)), "the lease ran out and the waiter took over");
+    let next = d
+        .client()
+        .get_or_claim(&k, Duration::from_secs(20))
+        .unwrap();
+    assert!(
+        matches!(next, Claim::Claimed(_)),
+        "the lease ran out and the waiter took over"
+    );
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(400) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     assert!(d.client().get(&k).unwrap().is_none());
 }
 
@@ -366,11 +439,17 @@ fn a_claim_lapses_after_its_lease() {
 fn version_mismatch_names_both_versions() {
     let d = Daemon::start(&[]);
     let mut s = raw(&d.sock);
-    send(&mut s, &json!({"version": 99, "op": "teleport", "key": key_json("v")}));
+    send(
+        &mut s,
+        &json!({"version": 99, "op": "teleport", "key": key_json("v")}),
+    );
     let r = recv(&mut s).unwrap();
     assert_eq!(r["status"], "error");
     let msg = r["message"].as_str().unwrap();
-    assert!(msg.contains("protocol 1") && msg.contains("protocol 99"), "{msg}");
+    assert!(
+        msg.contains("protocol 1") && msg.contains("protocol 99"),
+        "{msg}"
+    );
     assert_eq!(proto::parse_version_mismatch(msg), Some((1, 99)));
 
     // The client turns a daemon's mismatch into its sentence.
@@ -383,14 +462,27 @@ fn version_mismatch_names_both_versions() {
         s.read_exact(&mut h).unwrap();
         let mut b = vec![0u8; u32::from_be_bytes(h) as usize];
         s.read_exact(&mut b).unwrap();
-        let answer = proto::Response::Error { message: proto::version_mismatch_message(2, 1) };
+        let answer = proto::Response::Error {
+            message: proto::version_mismatch_message(2, 1),
+        };
         s.write_all(&proto::encode(&answer).unwrap()).unwrap();
     });
     let err = Client::new(&path).list().unwrap_err();
     server.join().unwrap();
-    assert!(matches!(err, CacheError::VersionMismatch { daemon: 2, client: 1 }), "{err:?}");
     assert!(
-        err.to_string().starts_with("gitsign-credential-cache speaks protocol 2, this gitsign 1: restart the daemon"),
+        matches!(
+            err,
+            CacheError::VersionMismatch {
+                daemon: 2,
+                client: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with(
+            "gitsign-credential-cache speaks protocol 2, this gitsign 1: restart the daemon"
+        ),
         "{err}"
     );
 }
@@ -413,7 +505,10 @@ fn client_timeouts_and_errors_are_sentences() {
         .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(matches!(err, CacheError::Timeout { .. }), "{err:?}");
-    assert!(err.to_string().contains("did not respond within 300 ms"), "{err}");
+    assert!(
+        err.to_string().contains("did not respond within 300 ms"),
+        "{err}"
+    );
     keep.join().unwrap();
 
     // A stale socket file: not running.
@@ -435,7 +530,10 @@ fn hostile_frames_do_not_hurt_the_daemon() {
     s.write_all(b"not json").unwrap();
     let r = recv(&mut s).unwrap();
     assert_eq!(r["status"], "error");
-    assert!(r["message"].as_str().unwrap().contains("not a gitsign-credential-cache message"));
+    assert!(r["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a gitsign-credential-cache message"));
     assert!(closed(&mut s));
 
     // Valid JSON, unknown operation of this version.
@@ -461,7 +559,11 @@ fn hostile_frames_do_not_hurt_the_daemon() {
     }
 
     // Truncated frames: the header alone, half a header, half a body.
-    for bytes in [&[0u8, 0, 0, 100][..], &[0u8, 0][..], &[0u8, 0, 0, 100, b'{', b'"'][..]] {
+    for bytes in [
+        &[0u8, 0, 0, 100][..],
+        &[0u8, 0][..],
+        &[0u8, 0, 0, 100, b'{', b'"'][..],
+    ] {
         let mut s = raw(&d.sock);
         s.write_all(bytes).unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
@@ -509,13 +611,20 @@ fn stalled_clients_are_dropped_without_blocking_others() {
     for _ in 0..20 {
         let t = Instant::now();
         c.list().unwrap();
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
     // The stalled ones are closed after the idle time.
     assert!(closed(&mut silent));
     assert!(closed(&mut half));
     let e = t0.elapsed();
-    assert!(e >= Duration::from_millis(900) && e < Duration::from_secs(5), "{e:?}");
+    assert!(
+        e >= Duration::from_millis(900) && e < Duration::from_secs(5),
+        "{e:?}"
+    );
     // A client that reads nothing back does not block the daemon either.
     let mut deaf = raw(&d.sock);
     for _ in 0..50 {
@@ -558,15 +667,27 @@ fn a_stale_socket_is_replaced_and_a_live_daemon_kept() {
     assert!(sock.exists());
     let log = root.path().join("daemon.log");
     let child = spawn(&sock, &log, &[]);
-    let mut d = Daemon { child, root, sock: sock.clone(), log };
+    let mut d = Daemon {
+        child,
+        root,
+        sock: sock.clone(),
+        log,
+    };
     d.wait_ready();
-    assert!(d.log_text().contains("removed a stale socket"), "{}", d.log_text());
+    assert!(
+        d.log_text().contains("removed a stale socket"),
+        "{}",
+        d.log_text()
+    );
 
     // A second daemon on the same socket refuses to displace the first.
     let out = run_daemon(&sock, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already serves") && err.contains(&format!("pid {}", d.child.id())), "{err}");
+    assert!(
+        err.contains("already serves") && err.contains(&format!("pid {}", d.child.id())),
+        "{err}"
+    );
     assert!(d.alive());
     d.client().list().unwrap();
 
@@ -591,7 +712,10 @@ fn unsafe_socket_directories_are_refused() {
     let out = run_daemon(&loose.join("c.sock"), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("mode is 0755") && err.contains("chmod 700"), "{err}");
+    assert!(
+        err.contains("mode is 0755") && err.contains("chmod 700"),
+        "{err}"
+    );
     assert!(!loose.join("c.sock").exists());
 
     // A missing directory is created 0700, with its missing parents.
@@ -638,14 +762,18 @@ fn unsafe_socket_directories_are_refused() {
 /// the socket named in the environment and prints what it got.
 #[test]
 fn child_client_as_another_user() {
-    let Ok(sock) = std::env::var("GITSIGN_CC_TEST_CHILD_SOCKET") else { return };
+    let Ok(sock) = std::env::var("GITSIGN_CC_TEST_CHILD_SOCKET") else {
+        return;
+    };
     let sock = PathBuf::from(sock);
     let mut out = String::new();
     match UnixStream::connect(&sock) {
         Ok(mut s) => {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let _ = s.write_all(&{
-                let body = serde_json::to_vec(&json!({"version": 1, "op": "get", "key": key_json("x")})).unwrap();
+                let body =
+                    serde_json::to_vec(&json!({"version": 1, "op": "get", "key": key_json("x")}))
+                        .unwrap();
                 let mut f = (body.len() as u32).to_be_bytes().to_vec();
                 f.extend(body);
                 f
@@ -682,15 +810,30 @@ fn another_uid_is_refused() {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
-        .args(["--exact", "child_client_as_another_user", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_client_as_another_user",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("GITSIGN_CC_TEST_CHILD_SOCKET", &d.sock)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("CHILD-UID:65534"), "the child ran as nobody: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("CHILD-UID:65534"),
+        "the child ran as nobody: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!text.contains(SECRET), "no key for another user: {text}");
-    assert!(text.contains("refused: this gitsign-credential-cache serves only uid 0"), "{text}");
-    assert!(text.contains("CLIENT-ERR:") && text.contains("refused this user"), "{text}");
+    assert!(
+        text.contains("refused: this gitsign-credential-cache serves only uid 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CLIENT-ERR:") && text.contains("refused this user"),
+        "{text}"
+    );
     assert!(!text.contains("CLIENT-OK"), "{text}");
     wait_log(&d, "refused a connection from uid 65534", 2);
     // The owner is still served.
@@ -722,22 +865,45 @@ fn hardened_process_run_as_another_user() {
         .unwrap();
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !fs::read_to_string(&log).unwrap_or_default().contains("listening on") {
-        assert!(child.try_wait().unwrap().is_none(), "{}", fs::read_to_string(&log).unwrap_or_default());
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
         assert!(Instant::now() < deadline);
         thread::sleep(Duration::from_millis(10));
     }
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(status.lines().any(|l| l.starts_with("Uid:\t65534")), "{status}");
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t65534")),
+        "{status}"
+    );
     // Not dumpable: /proc/PID belongs to root, not to the process's user.
-    assert_eq!(fs::metadata(format!("/proc/{pid}/status")).unwrap().uid(), 0);
+    assert_eq!(
+        fs::metadata(format!("/proc/{pid}/status")).unwrap().uid(),
+        0
+    );
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
-    assert_eq!(core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(), ["0", "0"], "{core}");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"],
+        "{core}"
+    );
     // Its socket is its own and root is refused like any other uid.
     assert_eq!(fs::metadata(&sock).unwrap().uid(), 65534);
     let err = Client::new(&sock).list().unwrap_err();
-    assert!(matches!(err, CacheError::PermissionDenied { .. }), "{err:?}");
+    assert!(
+        matches!(err, CacheError::PermissionDenied { .. }),
+        "{err:?}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -754,11 +920,24 @@ fn systemd_socket_activation() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no socket was passed"));
     // LISTEN_FDS naming a descriptor that is not a socket: refused.
-    let out = Command::new(BIN).env("LISTEN_FDS", "1").env_remove("LISTEN_PID").output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used"));
 
-    if Command::new("systemd-socket-activate").arg("--version").output().is_err() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped the activation itself: systemd-socket-activate is not installed");
         return;
     }
@@ -793,7 +972,10 @@ fn systemd_socket_activation() {
     c.shutdown().unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert!(sock.exists(), "the activated daemon leaves systemd's socket in place");
+    assert!(
+        sock.exists(),
+        "the activated daemon leaves systemd's socket in place"
+    );
 }
 
 #[test]
@@ -808,7 +990,12 @@ fn detaches_unless_told_to_stay() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("listening on"));
     let c = Client::new(&sock);
     let pid = c.list().unwrap().pid;
@@ -816,7 +1003,10 @@ fn detaches_unless_told_to_stay() {
     c.shutdown().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while sock.exists() {
-        assert!(Instant::now() < deadline, "the detached daemon did not stop");
+        assert!(
+            Instant::now() < deadline,
+            "the detached daemon did not stop"
+        );
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -827,12 +1017,17 @@ fn no_key_bytes_in_any_file() {
     let c = d.client();
     c.store(&key("f"), &cred(SECRET, 600)).unwrap();
     assert!(c.get(&key("f")).unwrap().is_some());
-    let Claim::Hit(_) = c.get_or_claim(&key("f"), Duration::from_secs(1)).unwrap() else { panic!() };
+    let Claim::Hit(_) = c.get_or_claim(&key("f"), Duration::from_secs(1)).unwrap() else {
+        panic!()
+    };
     c.list().unwrap();
     // A malformed store that quotes the key back must not log it either.
     let mut s = raw(&d.sock);
-    send(&mut s, &json!({"version": 1, "op": "store", "key": key_json("f"),
-        "credential": {"private_key_pkcs8_b64": SECRET, "expires_at": SECRET}}));
+    send(
+        &mut s,
+        &json!({"version": 1, "op": "store", "key": key_json("f"),
+        "credential": {"private_key_pkcs8_b64": SECRET, "expires_at": SECRET}}),
+    );
     let _ = recv(&mut s);
     c.clear().unwrap();
     c.shutdown().unwrap();
@@ -857,7 +1052,11 @@ fn no_key_bytes_in_any_file() {
         }
     }
     assert!(files >= 2, "the log and the lock file were searched");
-    assert!(d.log_text().contains("stored a credential"), "the log is verbose: {}", d.log_text());
+    assert!(
+        d.log_text().contains("stored a credential"),
+        "the log is verbose: {}",
+        d.log_text()
+    );
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn parse(body: &[u8]) -> Result<Request, String> {
     if probe.version != VERSION {
         return Err(proto::version_mismatch_message(VERSION, probe.version));
     }
-    serde_json::from_slice::<Request>(body).map_err(|e| {
+    proto::decode_request(body).map_err(|e| {
         // serde's message can quote a field's value: it goes to the client
         // (the same user), never to the log.
         format!("the request is not a valid protocol {VERSION} request: {e}")
