@@ -425,9 +425,24 @@ async fn wait_for(
         }
     };
     Some(match woken {
-        Some(Wake::Hit(credential)) => {
+        Some(Wake::Hit(credential)) if credential.expires_at > unix_now() => {
             debug!("connection {id}: the login it waited for stored a credential");
             Response::Hit { credential }
+        }
+        Some(Wake::Hit(_)) => {
+            // Stored already expired by the time it is served (a clock
+            // jump): never serve it; try again without waiting.
+            let again = shared
+                .cache()
+                .get(id, key, true, false, unix_now(), Instant::now());
+            match again {
+                GetOutcome::Hit(credential) => Response::Hit { credential },
+                GetOutcome::Claimed => {
+                    shared.changed.notify_one();
+                    Response::Claimed
+                }
+                _ => Response::Timeout,
+            }
         }
         Some(Wake::Claimed) => {
             shared.changed.notify_one();
