@@ -140,7 +140,13 @@ fn run(n: usize, env: &BTreeMap<String, String>, _top: &Path) {
             );
         }
     }
-    let mut hash = Command::new("git")
+    // Paths from a file: piping both ways would deadlock on full pipes.
+    let list_file = dir.join("paths");
+    std::fs::File::create(&list_file)
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let ids = Command::new("git")
         .arg("-C")
         .arg(&repo)
         .args([
@@ -151,16 +157,9 @@ fn run(n: usize, env: &BTreeMap<String, String>, _top: &Path) {
             "commit",
             "--stdin-paths",
         ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .stdin(Stdio::from(std::fs::File::open(&list_file).unwrap()))
+        .output()
         .unwrap();
-    hash.stdin
-        .take()
-        .unwrap()
-        .write_all(list.as_bytes())
-        .unwrap();
-    let ids = hash.wait_with_output().unwrap();
     let last = String::from_utf8_lossy(&ids.stdout)
         .lines()
         .last()
