@@ -307,6 +307,7 @@ impl Client {
             Response::Hit { credential } => Ok(Claim::Hit(credential)),
             Response::Claimed => Ok(Claim::Claimed(ClaimHandle {
                 conn: Some(conn),
+                path: self.path.clone(),
                 key: key.clone(),
                 io_timeout: self.io_timeout,
             })),
@@ -409,6 +410,7 @@ impl Client {
 #[derive(Debug)]
 pub struct ClaimHandle {
     conn: Option<Conn>,
+    path: PathBuf,
     key: CacheKey,
     io_timeout: Duration,
 }
@@ -441,7 +443,7 @@ impl ClaimHandle {
         match self.conn.take() {
             Some(mut conn) => conn.expect_ok(op, self.io_timeout),
             None => Err(CacheError::Protocol {
-                path: PathBuf::new(),
+                path: self.path.clone(),
                 detail: "the claim was already finished".into(),
             }),
         }

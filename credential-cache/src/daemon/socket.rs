@@ -181,12 +181,21 @@ pub fn bind(path: &Path, euid: u32) -> Result<Bound, Fatal> {
             ))
         })?;
     if let Err(e) = flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+        let pid = daemon_pid(path);
+        let why = if e == rustix::io::Errno::WOULDBLOCK {
+            String::new()
+        } else {
+            format!(" (locking it failed: {e})")
+        };
         return Err(Fatal::failed(format!(
-            "another gitsign-credential-cache{} already serves {} (it holds {}): stop it first, or \
-             choose another path with --socket ({e})",
-            daemon_pid(path).map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            "another gitsign-credential-cache{} already serves {} (it holds {}){why}: stop it \
+             first ({}), or choose another path with --socket",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
             path.display(),
-            lock_path.display()
+            lock_path.display(),
+            pid.map(|p| format!("`kill {p}`")).unwrap_or_else(|| {
+                "`systemctl --user stop gitsign-credential-cache`, or kill it".into()
+            })
         )));
     }
 
