@@ -61,6 +61,20 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Which credential cache signing uses (`gitsign.credentialCache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheSetting {
+    /// The daemon when its socket exists or `GITSIGN_CREDENTIAL_CACHE`
+    /// names one; otherwise none.
+    Auto,
+    /// The daemon (`gitsign-credential-cache`).
+    Daemon,
+    /// The Linux kernel keyring, no daemon.
+    Keyring,
+    /// No cache: every signature logs in.
+    Off,
+}
+
 /// Environment facts the OIDC token providers need.
 #[derive(Clone, Default)]
 pub struct OidcEnv {
@@ -190,6 +204,12 @@ pub struct Config {
     pub oidc_env: OidcEnv,
     /// Identity policy for `git verify-commit` and friends.
     pub policy: PolicyConfig,
+    /// Credential caching for signing.
+    pub credential_cache: CacheSetting,
+    /// Cache one credential per repository (Go gitsign's per-directory cache).
+    pub cache_per_repo: bool,
+    /// Environment facts that locate the cache daemon's socket.
+    pub cache_socket_env: gitsign_credential_cache::client::SocketEnv,
     /// A policy file (`gitsign.policy`): signers and per-ref rules.
     pub policy_file: Option<PathBuf>,
     /// A policy file in the repository, as `<rev>:<path>` (`gitsign.policyRef`).
@@ -528,6 +548,36 @@ impl Config {
             has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
             ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),
         };
+        let cc = r.string(
+            "credentialCache",
+            Some("auto"),
+            Some("gitsign.credentialCache"),
+            &["GITSIGN_CREDENTIAL_CACHE_MODE"],
+        );
+        let credential_cache = match cc.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("auto") | None => CacheSetting::Auto,
+            Some("daemon") => CacheSetting::Daemon,
+            Some("keyring") => CacheSetting::Keyring,
+            Some("off") | Some("none") | Some("false") => CacheSetting::Off,
+            Some(o) => {
+                return Err(ConfigError(format!(
+                    "gitsign.credentialCache must be \"auto\", \"daemon\", \"keyring\" or \"off\", not \"{o}\""
+                )))
+            }
+        };
+        let cache_per_repo = r.boolean(
+            "cachePerRepo",
+            false,
+            "gitsign.cachePerRepo",
+            &["GITSIGN_CACHE_PER_REPO"],
+        )?;
+        let cache_socket_env = gitsign_credential_cache::client::SocketEnv {
+            gitsign_credential_cache: (r.env)(gitsign_credential_cache::proto::SOCKET_ENV)
+                .filter(|v| !v.is_empty()),
+            xdg_runtime_dir: (r.env)("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
+            xdg_cache_home: (r.env)("XDG_CACHE_HOME").filter(|v| !v.is_empty()),
+            home: (r.env)("HOME").filter(|v| !v.is_empty()),
+        };
         let policy_file = r
             .string("policy", None, Some("gitsign.policy"), &["GITSIGN_POLICY"])
             .map(PathBuf::from);
@@ -617,6 +667,9 @@ impl Config {
             login_timeout: Duration::from_secs(login_secs),
             oidc_env,
             policy,
+            credential_cache,
+            cache_per_repo,
+            cache_socket_env,
             policy_file,
             policy_ref,
             resolved: r.resolved,

@@ -8,6 +8,7 @@
 
 pub mod asn1;
 pub mod bundle;
+pub mod cache;
 pub mod chain;
 pub mod claims;
 pub mod cms;

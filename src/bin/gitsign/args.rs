@@ -73,6 +73,9 @@ pub enum Command {
     /// Server-side hooks that refuse pushes with unsigned or unauthorised commits.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Inspect or clear the credential cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Export a commit's or tag's signature as a Sigstore bundle (offline mode).
     ExportBundle(ExportBundleArgs),
     /// Print the version and the resolved configuration.
@@ -236,4 +239,13 @@ pub enum HookCommand {
         #[arg(long, value_name = "FILE")]
         policy: Option<std::path::PathBuf>,
     },
+}
+
+/// `gitsign cache ...`.
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// What is cached, for whom, until when (never the keys).
+    Status,
+    /// Forget every cached credential.
+    Clear,
 }

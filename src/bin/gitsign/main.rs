@@ -3,6 +3,7 @@
 //! parsing, exit codes, where output goes.
 
 mod args;
+mod cache_cmd;
 mod gpgmode;
 mod hook_cmd;
 mod signmode;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             hook_cmd::policy_check(&file)
         }
         Some(args::Command::Hook(h)) => hook_cmd::run(&h),
+        Some(args::Command::Cache(c)) => cache_cmd::run(&c),
         Some(args::Command::ExportBundle(a)) => verify_cmd::export_bundle(&a),
         Some(args::Command::Version) => verify_cmd::version(),
         None => gpgmode::run(&cli.gpg),

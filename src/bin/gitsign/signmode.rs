@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 
+use gitsign::cache;
 use gitsign::config::Config;
 use gitsign::fulcio::FulcioClient;
 use gitsign::http::Http;
@@ -66,6 +67,19 @@ impl Terminal {
         }
     }
 
+    /// Writes a line to the log file only (routine facts not worth the terminal).
+    pub fn log(&self, text: &str) {
+        if let Some(mut l) = self.log.as_ref() {
+            let _ = l.write_all(
+                format!(
+                    "{} gitsign: {text}\n",
+                    gitsign::time::format_time(gitsign::time::now())
+                )
+                .as_bytes(),
+            );
+        }
+    }
+
     /// Writes an error to stderr (git shows it when signing fails) and the log.
     pub fn error(&self, text: &str) {
         let line = format!("gitsign: {text}\n");
@@ -107,6 +121,41 @@ pub fn fresh_credential(
         gitsign::time::now(),
     )
     .map_err(|e| format!("cannot get a signing certificate: {e}"))
+}
+
+/// The cache scope: the repository with `gitsign.cachePerRepo`.
+fn cache_scope(config: &Config) -> Option<String> {
+    if !config.cache_per_repo {
+        return None;
+    }
+    gix::discover_with_environment_overrides(".").ok().map(|r| {
+        r.git_dir()
+            .canonicalize()
+            .unwrap_or_else(|_| r.git_dir().to_path_buf())
+            .display()
+            .to_string()
+    })
+}
+
+/// A credential from the cache, or a login (stored for the next signature).
+pub fn cached_credential(
+    config: &Config,
+    root: &TrustedRoot,
+    http: &Http,
+    term: &Terminal,
+) -> Result<Credential, String> {
+    let backend = cache::Backend::from_config(config)?;
+    let key = cache::key_for(config, cache_scope(config));
+    // Wait for another process's login at most as long as a login may take.
+    let wait = config.login_timeout + std::time::Duration::from_secs(30);
+    let mut login = || fresh_credential(config, root, http, term);
+    let (cred, outcome) = cache::credential(&backend, &key, wait, &mut login)?;
+    term.log(&match outcome {
+        cache::Outcome::Hit => "credential served from the cache".to_string(),
+        cache::Outcome::Stored => "new credential stored in the cache".to_string(),
+        cache::Outcome::Bypassed(why) => format!("credential cache not used: {why}"),
+    });
+    Ok(cred)
 }
 
 fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
@@ -174,7 +223,7 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         .trusted_root()
         .map_err(|e| format!("trust configuration error: {e}"))?;
     let http = Http::new(config.timeout).map_err(|e| e.to_string())?;
-    let cred = fresh_credential(config, &root, &http, term)?;
+    let cred = cached_credential(config, &root, &http, term)?;
     if config.match_committer {
         let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
         sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())?;

@@ -1,0 +1,116 @@
+//! `gitsign cache status|clear`.
+
+use gitsign::cache::{self, Backend};
+use gitsign::config::Config;
+use gitsign_credential_cache::client::{CacheError, Client};
+
+use crate::args::CacheCommand;
+use crate::exit;
+
+/// Runs a cache command.
+pub fn run(cmd: &CacheCommand) -> u8 {
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::error(format!("configuration error: {e}"));
+            return exit::ERROR;
+        }
+    };
+    let backend = match Backend::from_config(&config) {
+        Ok(b) => b,
+        Err(e) => {
+            crate::error(e);
+            return exit::ERROR;
+        }
+    };
+    match backend {
+        Backend::Off => {
+            println!(
+                "no credential cache is in use: start gitsign-credential-cache (see install/README.md) \
+                 or set gitsign.credentialCache=keyring"
+            );
+            exit::INVALID
+        }
+        Backend::Daemon(path) => daemon(cmd, &Client::new(path)),
+        Backend::Keyring => keyring(cmd, &config),
+    }
+}
+
+fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
+    let path = client.socket_path().display().to_string();
+    let result = match cmd {
+        CacheCommand::Status => client.list().map(|l| {
+            println!(
+                "gitsign-credential-cache (pid {}, protocol {}) at {path}",
+                l.pid, l.version
+            );
+            if l.entries.is_empty() {
+                println!("  no credentials cached");
+            }
+            let now = gitsign::time::now();
+            for e in &l.entries {
+                let left = e.expires_at - now;
+                println!(
+                    "  {} via {} (Fulcio {}{}): expires {} (in {}m{:02}s)",
+                    e.identity,
+                    e.key.issuer,
+                    e.key.fulcio,
+                    if e.key.scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", repository {}", e.key.scope)
+                    },
+                    gitsign::time::format_time(e.expires_at),
+                    left.max(0) / 60,
+                    left.max(0) % 60
+                );
+            }
+        }),
+        CacheCommand::Clear => client
+            .clear()
+            .map(|_| println!("cleared every cached credential at {path}")),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(e @ CacheError::NotRunning { .. }) => {
+            println!("{e}");
+            exit::INVALID
+        }
+        Err(e) => {
+            crate::error(e);
+            exit::ERROR
+        }
+    }
+}
+
+fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
+    let key = cache::key_for(config, None);
+    let now = gitsign::time::now();
+    let result = match cmd {
+        CacheCommand::Status => cache::keyring::get(&key, now).map(|c| match c {
+            Some(c) => println!(
+                "kernel keyring: a credential for {} until {}",
+                gitsign::gpg::uid(c.leaf()),
+                gitsign::time::format_time(c.leaf().not_after - cache::margin(c.leaf()))
+            ),
+            None => println!("kernel keyring: no credential cached"),
+        }),
+        CacheCommand::Clear => cache::keyring::clear(&key).map(|found| {
+            println!(
+                "{}",
+                if found {
+                    "kernel keyring: credential removed"
+                } else {
+                    "kernel keyring: nothing to remove"
+                }
+            )
+        }),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            crate::error(e);
+            exit::ERROR
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Where signing credentials are kept between signatures: the
+//! `gitsign-credential-cache` daemon (single flight: one login however many
+//! git processes sign at once), or the Linux kernel keyring for users who
+//! will not run a daemon. Either way keys stay in memory and expire with
+//! their certificate.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use gitsign_credential_cache::client::{self, CacheError, Claim, Client};
+use gitsign_credential_cache::proto::{self, CacheKey};
+use zeroize::Zeroizing;
+
+use crate::config::{CacheSetting, Config};
+use crate::sign::{Credential, EphemeralKey};
+use crate::x509::{self, Certificate};
+
+/// The cache a configuration selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// No cache.
+    Off,
+    /// The daemon at this socket.
+    Daemon(PathBuf),
+    /// The kernel keyring (Linux).
+    Keyring,
+}
+
+impl Backend {
+    /// Resolves `gitsign.credentialCache`.
+    pub fn from_config(config: &Config) -> Result<Backend, String> {
+        let path =
+            || client::default_socket_path(&config.cache_socket_env).map_err(|e| e.to_string());
+        Ok(match config.credential_cache {
+            CacheSetting::Off => Backend::Off,
+            CacheSetting::Keyring => Backend::Keyring,
+            CacheSetting::Daemon => Backend::Daemon(path()?),
+            CacheSetting::Auto => {
+                let named = config.cache_socket_env.gitsign_credential_cache.is_some();
+                match path() {
+                    Ok(p) if named || p.exists() => Backend::Daemon(p),
+                    Ok(_) => Backend::Off,
+                    Err(e) if named => return Err(e),
+                    Err(_) => Backend::Off,
+                }
+            }
+        })
+    }
+}
+
+/// The key a credential is cached under: what decides the certificate.
+pub fn key_for(config: &Config, scope: Option<String>) -> CacheKey {
+    CacheKey {
+        fulcio: config.fulcio.clone(),
+        issuer: config.issuer.clone(),
+        client_id: config.client_id.clone(),
+        scope: scope.unwrap_or_default(),
+    }
+}
+
+/// How long before the certificate's notAfter a cached credential stops
+/// being served: a signature needs the certificate valid until Rekor logs
+/// it. A tenth of the lifetime, at most a minute.
+pub fn margin(cert: &Certificate) -> i64 {
+    ((cert.not_after - cert.not_before) / 10).clamp(1, 60)
+}
+
+/// The credential as the cache stores it.
+pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
+    let pkcs8 = cred.key.to_pkcs8().map_err(|e| e.to_string())?;
+    let leaf = cred.leaf();
+    let identity = crate::gpg::uid(leaf);
+    let chain_pem: String = cred
+        .chain
+        .iter()
+        .map(|c| crate::pem::encode("CERTIFICATE", c.der()))
+        .collect();
+    Ok(proto::Credential {
+        private_key_pkcs8_b64: STANDARD.encode(&pkcs8[..]),
+        chain_pem,
+        identity,
+        expires_at: leaf.not_after - margin(leaf),
+    })
+}
+
+/// A cached credential back in usable form, refused when it expired, its
+/// key does not match its certificate, or anything is malformed.
+pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String> {
+    if c.expires_at <= now {
+        return Err("the cached credential has expired".into());
+    }
+    let der = Zeroizing::new(
+        STANDARD
+            .decode(&c.private_key_pkcs8_b64)
+            .map_err(|_| "the cached key is not base64")?,
+    );
+    let key = EphemeralKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
+    let chain = x509::certificates_from_pem(&c.chain_pem).map_err(|e| e.to_string())?;
+    let leaf = chain
+        .first()
+        .ok_or("the cached credential has no certificate")?;
+    if leaf.spki() != key.spki() {
+        return Err("the cached certificate does not belong to the cached key".into());
+    }
+    if now > leaf.not_after - margin(leaf) {
+        return Err("the cached certificate is about to expire".into());
+    }
+    Ok(Credential { key, chain })
+}
+
+/// What happened at the cache, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served from the cache.
+    Hit,
+    /// Logged in and stored.
+    Stored,
+    /// Logged in; the cache was not used (off, unavailable, or failing).
+    Bypassed(String),
+}
+
+/// Gets a credential through the configured cache, calling `login` only
+/// when none is cached. With the daemon, concurrent signers share one
+/// login; waiting for another process's login is bounded by `wait`.
+pub fn credential(
+    backend: &Backend,
+    key: &CacheKey,
+    wait: Duration,
+    login: &mut dyn FnMut() -> Result<Credential, String>,
+) -> Result<(Credential, Outcome), String> {
+    let now = crate::time::now();
+    match backend {
+        Backend::Off => login().map(|c| {
+            (
+                c,
+                Outcome::Bypassed("no credential cache is configured".into()),
+            )
+        }),
+        Backend::Daemon(path) => {
+            let client = Client::new(path.clone());
+            match client.get_or_claim(key, wait) {
+                Ok(Claim::Hit(c)) => match from_cache(&c, now) {
+                    Ok(cred) => Ok((cred, Outcome::Hit)),
+                    Err(why) => login().map(|c| (c, Outcome::Bypassed(why))),
+                },
+                Ok(Claim::Claimed(handle)) => match login() {
+                    Ok(cred) => {
+                        let stored = to_cache(&cred)
+                            .and_then(|c| handle.store(&c).map_err(|e| e.to_string()));
+                        match stored {
+                            Ok(()) => Ok((cred, Outcome::Stored)),
+                            Err(e) => Ok((
+                                cred,
+                                Outcome::Bypassed(format!("could not store the credential: {e}")),
+                            )),
+                        }
+                    }
+                    Err(e) => {
+                        let _ = handle.release();
+                        Err(e)
+                    }
+                },
+                Ok(Claim::Timeout) => Err(format!(
+                    "another gitsign process has been logging in for {} s and has not finished; \
+                     finish that login (check your browser) or raise gitsign.loginTimeout",
+                    wait.as_secs()
+                )),
+                // A missing or broken cache never stops signing.
+                Err(e @ CacheError::NotRunning { .. }) => {
+                    login().map(|c| (c, Outcome::Bypassed(e.to_string())))
+                }
+                Err(e) => login().map(|c| {
+                    (
+                        c,
+                        Outcome::Bypassed(format!("the credential cache failed: {e}")),
+                    )
+                }),
+            }
+        }
+        Backend::Keyring => keyring::credential(key, now, login),
+    }
+}
+
+/// The Linux kernel keyring: entries in the user keyring with a kernel
+/// timeout equal to the credential's remaining life, so the kernel drops
+/// them on expiry. No single flight: concurrent signers may each log in.
+pub mod keyring {
+    use super::*;
+
+    /// The keyring entry name for a cache key.
+    pub fn description(key: &CacheKey) -> String {
+        let h = crate::crypto::sha256(
+            format!(
+                "{}\n{}\n{}\n{}",
+                key.fulcio, key.issuer, key.client_id, key.scope
+            )
+            .as_bytes(),
+        );
+        format!("gitsign:credential:{}", &crate::asn1::hex_lower(&h)[..32])
+    }
+
+    #[cfg(target_os = "linux")]
+    fn ring() -> Result<linux_keyutils::KeyRing, String> {
+        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::User, false)
+            .map_err(|e| format!("the kernel keyring is not available ({e:?})"))
+    }
+
+    /// The cached credential, if any.
+    #[cfg(target_os = "linux")]
+    pub fn get(key: &CacheKey, now: i64) -> Result<Option<Credential>, String> {
+        let ring = ring()?;
+        let Ok(k) = ring.search(&description(key)) else {
+            return Ok(None);
+        };
+        let data = Zeroizing::new(
+            k.read_to_vec()
+                .map_err(|e| format!("reading the keyring entry failed ({e:?})"))?,
+        );
+        let c: proto::Credential = serde_json::from_slice(&data)
+            .map_err(|_| "the keyring entry is malformed".to_string())?;
+        match from_cache(&c, now) {
+            Ok(cred) => Ok(Some(cred)),
+            Err(_) => {
+                let _ = k.invalidate();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a credential until it expires.
+    #[cfg(target_os = "linux")]
+    pub fn store(key: &CacheKey, cred: &Credential, now: i64) -> Result<(), String> {
+        let c = to_cache(cred)?;
+        let life = c.expires_at - now;
+        if life <= 0 {
+            return Ok(());
+        }
+        let data = Zeroizing::new(serde_json::to_vec(&c).map_err(|e| e.to_string())?);
+        let ring = ring()?;
+        let k = ring
+            .add_key(&description(key), &data[..])
+            .map_err(|e| format!("adding to the keyring failed ({e:?})"))?;
+        k.set_timeout(life as usize)
+            .map_err(|e| format!("setting the keyring timeout failed ({e:?})"))?;
+        Ok(())
+    }
+
+    /// Removes every gitsign entry.
+    #[cfg(target_os = "linux")]
+    pub fn clear(key: &CacheKey) -> Result<bool, String> {
+        let ring = ring()?;
+        match ring.search(&description(key)) {
+            Ok(k) => k
+                .invalidate()
+                .map(|_| true)
+                .map_err(|e| format!("removing the keyring entry failed ({e:?})")),
+            Err(_) => Ok(false),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    /// The keyring cache is Linux-only.
+    pub fn get(_: &CacheKey, _: i64) -> Result<Option<Credential>, String> {
+        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    /// The keyring cache is Linux-only.
+    pub fn store(_: &CacheKey, _: &Credential, _: i64) -> Result<(), String> {
+        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    /// The keyring cache is Linux-only.
+    pub fn clear(_: &CacheKey) -> Result<bool, String> {
+        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
+    }
+
+    pub(super) fn credential(
+        key: &CacheKey,
+        now: i64,
+        login: &mut dyn FnMut() -> Result<Credential, String>,
+    ) -> Result<(Credential, Outcome), String> {
+        match get(key, now) {
+            Ok(Some(c)) => return Ok((c, Outcome::Hit)),
+            Ok(None) => {}
+            Err(e) => return login().map(|c| (c, Outcome::Bypassed(e))),
+        }
+        let cred = login()?;
+        match store(key, &cred, now) {
+            Ok(()) => Ok((cred, Outcome::Stored)),
+            Err(e) => Ok((cred, Outcome::Bypassed(e))),
+        }
+    }
+}
