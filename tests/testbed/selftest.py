@@ -864,6 +864,84 @@ def rekor():
     REKOR_STATE.update(uuid=uuid)
 
 
+def pae(payload_type, payload):
+    # DSSE v1 pre-authentication encoding
+    t = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def dsse_envelope(payload, signers, payload_type="application/vnd.in-toto+json", over=None):
+    """Envelope JSON string (sigstore-python's compact form) signed by each key in `signers`."""
+    msg = pae(payload_type, payload) if over is None else over
+    sigs = [{"sig": base64.b64encode(k.sign(msg, ec.ECDSA(hashes.SHA256()))).decode(), "keyid": ""} for k in signers]
+    return json.dumps({"payload": base64.b64encode(payload).decode(), "payloadType": payload_type, "signatures": sigs}, separators=(",", ":"))
+
+
+def dsse_entry(envelope, verifier_pems):
+    return {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {"envelope": envelope, "verifiers": [base64.b64encode(v.encode()).decode() for v in verifier_pems]}}}
+
+
+def dsse_expected_body(envelope, sig_to_pem):
+    """Rekor's dsse 0.0.1 canonical body, computed here from the Go source's rules."""
+    env = json.loads(envelope)
+    return canonical({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+        "envelopeHash": {"algorithm": "sha256", "value": sha256(envelope.encode()).hex()},
+        "payloadHash": {"algorithm": "sha256", "value": sha256(base64.b64decode(env["payload"])).hex()},
+        "signatures": sorted(({"signature": s, "verifier": base64.b64encode(p.encode()).decode()} for s, p in sig_to_pem.items()), key=lambda x: x["signature"]),
+    }})
+
+
+@section
+def rekor_dsse():
+    key, leaf_pem = FULCIO_STATE["key"], FULCIO_STATE["leaf_pem"]
+    subject = sha256(b"dsse subject " + secrets.token_bytes(8)).hex()
+    material = sha256(b"dsse material " + secrets.token_bytes(8)).hex()
+    stmt = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "thing", "digest": {"sha256": subject}}],
+                       "predicateType": "https://slsa.dev/provenance/v0.2",
+                       "predicate": {"builder": {"id": "https://example.com/b"}, "buildType": "x", "materials": [{"uri": "git+https://example.com/r", "digest": {"sha256": material}}]}}).encode()
+    envelope = dsse_envelope(stmt, [key])
+    entry = dsse_entry(envelope, [leaf_pem])
+    s, h, r = jpost(REKOR + "/api/v1/log/entries", entry)
+    ok("create dsse: 201", s == 201, (s, r))
+    if s != 201:
+        return
+    (uuid, e), = r.items()
+    expect = dsse_expected_body(envelope, {json.loads(envelope)["signatures"][0]["sig"]: leaf_pem})
+    ok("dsse body is the canonical {envelopeHash, payloadHash, signatures[{signature, verifier}]}, byte for byte", base64.b64decode(e["body"]) == expect, base64.b64decode(e["body"]))
+    probs = verify_entry(uuid, e, expect)
+    ok("dsse entry: SET, inclusion proof and checkpoint verify", not probs, probs)
+    s, h, _ = jpost(REKOR + "/api/v1/log/entries", entry)
+    ok("dsse duplicate: 409 with Location", s == 409 and h.get("Location") == f"/api/v1/log/entries/{uuid}", s)
+    body = json.loads(expect)
+    for what, q in (("payload hash", {"hash": "sha256:" + body["spec"]["payloadHash"]["value"]}), ("envelope hash", {"hash": body["spec"]["envelopeHash"]["value"]}),
+                    ("in-toto subject", {"hash": "sha256:" + subject}), ("SLSA v0.2 material", {"hash": "sha256:" + material}), ("email", {"email": EMAIL})):
+        s, _, g = jpost(f"{REKOR}/api/v1/index/retrieve", q)
+        ok(f"dsse index search by {what}", s == 200 and uuid in g, (q, g))
+    s, _, g = jpost(f"{REKOR}/api/v1/log/entries/retrieve", {"entries": [body]})
+    ok("dsse retrieve by the canonical body", s == 200 and isinstance(g, list) and g and list(g[0]) == [uuid], g)
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", body)
+    ok("dsse canonical body is not insertable: 400", s == 400 and "missing proposed content" in r.get("message", ""), (s, r))
+    # two signatures, a certificate and a bare public key: sorted by signature, each with its verifier
+    k2, k2_pem = new_key()
+    env2 = dsse_envelope(stmt, [key, k2])
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", dsse_entry(env2, [k2_pem, leaf_pem]))
+    sigs = [x["sig"] for x in json.loads(env2)["signatures"]]
+    ok("dsse with two signatures and two verifiers", s == 201 and base64.b64decode(next(iter(r.values()))["body"]) == dsse_expected_body(env2, {sigs[0]: leaf_pem, sigs[1]: k2_pem}), (s, r))
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", dsse_entry(env2, [leaf_pem]))
+    ok("dsse signature without a verifier: 400", s == 400 and "all signatures must have a key" in r.get("message", ""), (s, r))
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", dsse_entry(dsse_envelope(stmt, [key], over=stmt), [leaf_pem]))
+    ok("dsse signature over the payload, not the PAE: 400", s == 400 and "could not verify envelope" in r.get("message", ""), (s, r))
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", dsse_entry(dsse_envelope(stmt, [k2]), [leaf_pem]))
+    ok("dsse signature by another key: 400", s == 400, (s, r))
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", dsse_entry(json.dumps({"payload": "", "payloadType": "x", "signatures": []}), [leaf_pem]))
+    ok("dsse envelope without signatures: 400", s == 400 and "1 or more signatures" in r.get("message", ""), (s, r))
+    # a real public-good dsse entry, reproduced byte for byte from its envelope and certificate
+    real = json.load(open(os.path.join(HERE, "testdata", "rekor_dsse_prod.json")))
+    s, _, r = jpost(REKOR + "/api/v1/log/entries", real["proposedEntry"])
+    got = base64.b64decode(next(iter(r.values()))["body"]) if s == 201 else r
+    ok("real Rekor dsse entry re-canonicalized byte for byte (testdata/rekor_dsse_prod.json)", got == base64.b64decode(real["canonicalizedBody"]), got)
+
+
 @section
 def rekor_faults():
     uuid = REKOR_STATE["uuid"]
@@ -974,6 +1052,20 @@ def sigstore_python():
     ok("sigstore-python verifies the bundle (identity, issuer, chain, SCT, tlog, TSA)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
     r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC"], "verify", "identity", "--bundle", bundle, "--cert-identity", "someone-else@example.com", "--cert-oidc-issuer", ISSUER, art], capture_output=True, text=True, timeout=120)
     ok("sigstore-python rejects the wrong identity", r.returncode != 0)
+    # a DSSE in-toto attestation: Rekor dsse 0.0.1
+    pred = write("sp-predicate.json", json.dumps({"builder": {"id": "https://example.com/testbed-builder"}, "buildType": "https://example.com/build/v1"}))
+    att = os.path.join(TMP, "sp.att.sigstore.json")
+    token = ctl("POST", "/token", {"email": email})["id_token"]
+    r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC"], "attest", "--predicate-type", "https://slsa.dev/provenance/v0.2", "--predicate", pred, "--identity-token", token, "--bundle", att, art], capture_output=True, text=True, timeout=120)
+    ok("sigstore-python attests against the testbed (Rekor dsse 0.0.1)", r.returncode == 0 and os.path.exists(att), r.stdout[-2000:] + r.stderr[-2000:])
+    if r.returncode == 0:
+        a = json.load(open(att))
+        kv = a["verificationMaterial"]["tlogEntries"][0]["kindVersion"]
+        ok("the attestation bundle holds a DSSE envelope logged as dsse 0.0.1", "dsseEnvelope" in a and kv == {"kind": "dsse", "version": "0.0.1"}, kv)
+        r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC"], "verify", "identity", "--bundle", att, "--cert-identity", email, "--cert-oidc-issuer", ISSUER, art], capture_output=True, text=True, timeout=120)
+        ok("sigstore-python verifies the attestation (payload hash and signatures against the dsse entry)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
+        r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC"], "verify", "identity", "--bundle", att, "--cert-identity", email, "--cert-oidc-issuer", ISSUER, bundle], capture_output=True, text=True, timeout=120)
+        ok("sigstore-python refuses the attestation for a file that is not its subject", r.returncode != 0)
     # sigstore-python must refuse what a forged SET or SCT would give it
     fault("rekor", "bad-set")
     token = ctl("POST", "/token", {"email": email})["id_token"]
@@ -995,7 +1087,7 @@ def main():
         return 2
     t = time.time()
     for fn in (oidc_discovery, oidc_auth_code_pkce, oidc_device_flow, oidc_faults, control_token, fulcio_email, gha_and_fulcio_workflow,
-               fulcio_faults, rekor, rekor_faults, tsa, trust_files, stats, sigstore_python):
+               fulcio_faults, rekor, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python):
         clear_faults()
         fn()
     shutil.rmtree(TMP, ignore_errors=True)

@@ -1,4 +1,4 @@
-// Rekor v1 stand-in: hashedrekord 0.0.1 entries in a real RFC 6962 tree.
+// Rekor v1 stand-in: hashedrekord 0.0.1 and dsse 0.0.1 entries in a real RFC 6962 tree.
 import crypto from 'node:crypto';
 import * as d from './der.mjs';
 import { MerkleTree } from './merkle.mjs';
@@ -28,6 +28,251 @@ function parseSubjectEmails(certDer) {
     }
   } catch { /* not indexable */ }
   return out;
+}
+
+// ---- dsse 0.0.1 (sigstore/rekor pkg/types/dsse/v0.0.1/entry.go) ----------
+// The proposed entry is spec.proposedContent {envelope: the DSSE envelope as a
+// JSON string, verifiers: [base64 of a PEM public key or certificate (chain)]}.
+// Rekor decodes the envelope with Go's encoding/json, verifies every signature
+// over PAE(payloadType, payload) (go-securesystemslib dsse, one verifier per
+// key, keyids ignored because Rekor's adapter has no public key to derive one
+// from), and stores only {envelopeHash: sha256 of the envelope string as sent,
+// payloadHash: sha256 of the decoded payload, signatures: [{signature: the
+// envelope's sig string verbatim, verifier: base64 of the canonical PEM}]
+// sorted by signature}.
+
+const B64_STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const B64_URL = /^(?:[A-Za-z0-9\-_]{4})*(?:[A-Za-z0-9\-_]{2}==|[A-Za-z0-9\-_]{3}=)?$/;
+// Go's base64.StdEncoding / URLEncoding DecodeString (padding required, CR/LF ignored); null if invalid.
+function goB64(s, url = false) {
+  if (typeof s !== 'string') return null;
+  const t = s.replace(/[\r\n]/g, '');
+  if (!(url ? B64_URL : B64_STD).test(t)) return null;
+  return Buffer.from(t, url ? 'base64url' : 'base64');
+}
+// go-securesystemslib's b64Decode: standard, then URL-safe alphabet.
+const dsseB64 = (s) => goB64(s) ?? goB64(s, true);
+
+const jsonType = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+// Go's encoding/json into a struct: keys match fields case-insensitively (the
+// last matching key wins), unknown keys are ignored, null leaves the zero
+// value, any other type mismatch is an error.
+function goStruct(v, fields, type) {
+  if (v === null || v === undefined) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new Error(`json: cannot unmarshal ${jsonType(v)} into Go value of type ${type}`);
+  const out = {};
+  for (const k of Object.keys(v)) {
+    const f = fields.find((x) => x.toLowerCase() === k.toLowerCase());
+    if (f !== undefined) out[f] = v[k];
+  }
+  return out;
+}
+function goString(v, where) {
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'string') throw new Error(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${where} of type string`);
+  return v;
+}
+function goArray(v, where, type) {
+  if (v === null || v === undefined) return [];
+  if (!Array.isArray(v)) throw new Error(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${where} of type ${type}`);
+  return v;
+}
+
+// dsse.Envelope {payloadType, payload, signatures [{keyid, sig}]}
+function parseEnvelope(text) {
+  const raw = JSON.parse(text);
+  const e = goStruct(raw, ['payloadType', 'payload', 'signatures'], 'dsse.Envelope');
+  return {
+    payloadType: goString(e.payloadType, 'Envelope.payloadType'),
+    payload: goString(e.payload, 'Envelope.payload'),
+    signatures: goArray(e.signatures, 'Envelope.signatures', '[]dsse.Signature').map((s) => {
+      const f = goStruct(s, ['keyid', 'sig'], 'dsse.Signature');
+      return { keyid: goString(f.keyid, 'Signature.keyid'), sig: goString(f.sig, 'Signature.sig') };
+    }),
+  };
+}
+
+function pae(payloadType, body) {
+  return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${body.length} `), body]);
+}
+
+// rekor pkg/pki/x509 NewPublicKey + CanonicalValue: one PEM public key, one
+// certificate, or (when anything follows the first block) a chain of at most
+// 10 certificates; the key of a chain is its first certificate's.
+function parseVerifierPem(bytes) {
+  const text = bytes.toString('latin1').trim();
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+  const blocks = []; let end = 0; let m;
+  while ((m = re.exec(text)) !== null) {
+    blocks.push({ label: m[1], der: Buffer.from(m[2].replace(/\s+/g, ''), 'base64') });
+    end = re.lastIndex;
+  }
+  if (!blocks.length) throw new Error('invalid public key: failure decoding PEM');
+  if (blocks.length > 1 || text.slice(end).trim()) {
+    if (text.slice(end).trim()) throw new Error('error during PEM decoding');
+    if (blocks.length > 10) throw new Error('too many certificates specified in PEM block');
+    const certs = blocks.map((b) => new crypto.X509Certificate(b.der));
+    return { publicKey: certs[0].publicKey, canonical: blocks.map((b) => d.toPem(b.der)).join(''), subjects: parseSubjectEmails(blocks[0].der) };
+  }
+  const b = blocks[0];
+  if (b.label === 'PUBLIC KEY') {
+    const k = crypto.createPublicKey({ key: b.der, format: 'der', type: 'spki' });
+    return { publicKey: k, canonical: d.toPem(k.export({ type: 'spki', format: 'der' }), 'PUBLIC KEY'), subjects: [] };
+  }
+  if (b.label === 'CERTIFICATE') {
+    const c = new crypto.X509Certificate(b.der);
+    return { publicKey: c.publicKey, canonical: d.toPem(b.der), subjects: parseSubjectEmails(b.der) };
+  }
+  throw new Error(`invalid public key: cannot handle type ${b.label}`);
+}
+
+// sigstore signature.LoadVerifier(key, crypto.SHA256): ECDSA (any curve) and
+// RSA PKCS#1 v1.5 with SHA-256 over the message, Ed25519 over the message.
+function loadVerifier(publicKey) {
+  const t = publicKey.asymmetricKeyType;
+  const attempt = (f) => (data, sig) => { try { return f(data, sig); } catch { return false; } };
+  if (t === 'ec') return attempt((data, sig) => crypto.verify('sha256', data, { key: publicKey, dsaEncoding: 'der' }, sig));
+  if (t === 'rsa') return attempt((data, sig) => crypto.verify('sha256', data, { key: publicKey, padding: crypto.constants.RSA_PKCS1_PADDING }, sig));
+  if (t === 'ed25519') return attempt((data, sig) => crypto.verify(null, data, publicKey, sig));
+  throw new Error(`could not load verifier: unsupported public key type ${t}`);
+}
+
+// go-securesystemslib EnvelopeVerifier.Verify with a single verifier
+// (threshold 1): returns the envelope signatures it accepted (at most one).
+function verifyWithKey(verify, env) {
+  if (!env.signatures.length) throw new Error('no signature found');
+  const body = dsseB64(env.payload);
+  if (!body) throw new Error('unable to base64 decode payload (is payload in the right format?)');
+  const msg = pae(env.payloadType, body);
+  const accepted = [];
+  for (const s of env.signatures) {
+    const sig = dsseB64(s.sig);
+    if (!sig) throw new Error('unable to base64 decode payload (is payload in the right format?)');
+    if (accepted.length) continue; // the verifier is used up
+    if (verify(msg, sig)) accepted.push(s);
+  }
+  if (!accepted.length) throw new Error('accepted signatures do not match threshold, Found: 0, Expected 1');
+  return accepted;
+}
+
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+// The schema checks of models.DSSEV001Schema.Validate that matter here.
+function checkDsseSchema(spec) {
+  for (const h of ['envelopeHash', 'payloadHash']) {
+    const v = spec[h];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'object') throw validation(`validation failure: ${h} in body must be of type object`);
+    if (v.algorithm !== 'sha256') throw validation(`validation failure: ${h}.algorithm in body should be one of [sha256]`);
+    if (typeof v.value !== 'string') throw validation(`validation failure: ${h}.value in body is required`);
+  }
+  if (spec.signatures !== undefined && spec.signatures !== null) {
+    if (!Array.isArray(spec.signatures)) throw validation('validation failure: signatures in body must be of type array');
+    spec.signatures.forEach((s, i) => {
+      if (!s || typeof s.signature !== 'string' || !B64_STD.test(s.signature)) throw validation(`validation failure: signatures.${i}.signature in body should match base64`);
+      if (goB64(s.verifier) === null) throw validation(`validation failure: signatures.${i}.verifier in body must be of type byte`);
+    });
+  }
+  const pc = spec.proposedContent;
+  if (pc !== undefined && pc !== null) {
+    if (typeof pc !== 'object' || Array.isArray(pc)) throw validation('validation failure: proposedContent in body must be of type object');
+    if (typeof pc.envelope !== 'string') throw validation('validation failure: proposedContent.envelope in body is required');
+    if (!Array.isArray(pc.verifiers)) throw validation('validation failure: proposedContent.verifiers in body is required');
+    if (pc.verifiers.length < 1) throw validation('validation failure: proposedContent.verifiers in body should have at least 1 items');
+    pc.verifiers.forEach((v, i) => {
+      if (v === null) throw validation('an invalid null verifier was provided in ProposedContent');
+      if (goB64(v) === null) throw validation(`validation failure: proposedContent.verifiers.${i} in body must be of type byte`);
+    });
+  }
+}
+
+// in-toto subjects (and SLSA v0.2 materials) of a statement, as IndexKeys does;
+// a statement Go cannot decode makes Rekor index nothing at all (null).
+function statementDigests(payload) {
+  const out = [];
+  try {
+    const st = goStruct(JSON.parse(payload.toString('utf8')), ['_type', 'predicateType', 'subject', 'predicate'], 'in_toto.Statement');
+    goString(st._type, 'Statement._type'); goString(st.predicateType, 'Statement.predicateType');
+    for (const sub of goArray(st.subject, 'Statement.subject', '[]in_toto.Subject')) {
+      const f = goStruct(sub, ['name', 'digest'], 'in_toto.Subject');
+      goString(f.name, 'Subject.name');
+      const dg = f.digest;
+      if (dg === null || dg === undefined) continue;
+      if (typeof dg !== 'object' || Array.isArray(dg)) throw new Error('digest must be an object');
+      for (const [alg, v] of Object.entries(dg)) out.push(`${alg}:${goString(v, 'Subject.digest')}`);
+    }
+  } catch { return null; }
+  try {
+    const st = JSON.parse(payload.toString('utf8'));
+    const mats = goStruct(st.predicate, ['materials'], 'slsa02.ProvenancePredicate').materials;
+    for (const mt of goArray(mats, 'ProvenancePredicate.materials', '[]common.ProvenanceMaterial')) {
+      const dg = goStruct(mt, ['uri', 'digest'], 'common.ProvenanceMaterial').digest;
+      if (dg && typeof dg === 'object' && !Array.isArray(dg)) for (const [alg, v] of Object.entries(dg)) if (typeof v === 'string') out.push(`${alg}:${v}`);
+    }
+  } catch { /* not a SLSA v0.2 predicate: no materials */ }
+  return out;
+}
+
+// dsse 0.0.1 spec -> {canonical body Buffer, index keys}
+function canonicalizeDsse(specIn, { search }) {
+  const spec = specIn && typeof specIn === 'object' && !Array.isArray(specIn) ? specIn : {};
+  checkDsseSchema(spec);
+  const pc = spec.proposedContent ?? null;
+  const sigsIn = Array.isArray(spec.signatures) ? spec.signatures : [];
+  const mkBody = (envelopeHash, payloadHash, signatures) => Buffer.from(canonicalJson({
+    apiVersion: '0.0.1',
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: envelopeHash },
+      payloadHash: { algorithm: 'sha256', value: payloadHash },
+      signatures: [...signatures].sort((a, b) => byteOrder(a.signature, b.signature)),
+    },
+  }));
+  if (pc === null) {
+    if (!spec.envelopeHash || !spec.payloadHash || !sigsIn.length) throw validation('either proposedContent or envelopeHash, payloadHash, and signatures must be present');
+    // Rekor's Insertable(): a canonical body can be searched for, not logged
+    if (!search) throw validation('entry not insertable into log: missing proposed content');
+    const sigs = sigsIn.map((s) => ({ signature: s.signature, verifier: goB64(s.verifier).toString('base64') }));
+    return { body: mkBody(spec.envelopeHash.value, spec.payloadHash.value, sigs), keys: [] };
+  }
+  if (spec.envelopeHash || spec.payloadHash || sigsIn.length) throw validation('either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both');
+  let env;
+  try { env = parseEnvelope(pc.envelope); } catch (e) { throw validation(e.message); }
+  if (!env.signatures.length) throw validation('DSSE envelope must contain 1 or more signatures');
+
+  // verifyEnvelope: each key in turn until every signature (by its string) is accounted for
+  const pending = new Set(env.signatures.map((s) => s.sig));
+  const keyBySig = new Map();
+  for (const vb64 of pc.verifiers) {
+    if (!pending.size) break;
+    let key;
+    try { key = parseVerifierPem(goB64(vb64)); } catch (e) { throw validation(`could not parse public key as x509: ${e.message}`); }
+    let verify;
+    try { verify = loadVerifier(key.publicKey); } catch (e) { throw validation(e.message); }
+    let accepted;
+    try { accepted = verifyWithKey(verify, env); } catch (e) { throw validation(`could not verify envelope: ${e.message}`); }
+    for (const a of accepted) { pending.delete(a.sig); keyBySig.set(a.sig, key); }
+  }
+  if (pending.size) throw validation('all signatures must have a key that verifies it');
+
+  const payload = dsseB64(env.payload);
+  const payloadHash = crypto.createHash('sha256').update(payload).digest('hex');
+  const envelopeHash = crypto.createHash('sha256').update(Buffer.from(pc.envelope, 'utf8')).digest('hex');
+  const sigs = [...keyBySig].map(([signature, k]) => ({ signature, verifier: Buffer.from(k.canonical, 'latin1').toString('base64') }));
+
+  // IndexKeys: key hash ("sha256:" + hex, unlike hashedrekord's bare hex) and
+  // SANs per signature, payload and envelope hashes, in-toto subjects.
+  const keys = [];
+  for (const k of keyBySig.values()) {
+    keys.push(`sha256:${crypto.createHash('sha256').update(Buffer.from(k.canonical, 'latin1')).digest('hex')}`, ...k.subjects);
+  }
+  keys.push(`sha256:${payloadHash}`, `sha256:${envelopeHash}`);
+  let indexKeys = keys;
+  if (env.payloadType === 'application/vnd.in-toto+json' && env.payload !== '') {
+    const digests = statementDigests(payload);
+    indexKeys = digests === null ? [] : [...keys, ...digests];
+  }
+  return { body: mkBody(envelopeHash, payloadHash, sigs), keys: indexKeys.map((k) => k.toLowerCase()) };
 }
 
 export function makeRekor({ state, hostname }) {
@@ -102,10 +347,16 @@ export function makeRekor({ state, hostname }) {
     };
   }
 
-  // hashedrekord 0.0.1 -> {canonical body Buffer, index keys}
-  function canonicalize(proposed) {
+  // proposed entry -> {canonical body Buffer, index keys}. `search`: the form
+  // POST /log/entries/retrieve accepts (Rekor's UnmarshalEntry without the
+  // Insertable check, so a dsse entry may be given in its canonical form).
+  function canonicalize(proposed, { search = false } = {}) {
     if (!proposed || typeof proposed !== 'object') throw validation('proposed entry must be an object');
-    if (proposed.kind !== 'hashedrekord') throw err(400, `error processing entry: ${proposed.kind} is not a supported kind (the testbed supports hashedrekord)`);
+    if (proposed.kind === 'dsse') {
+      if (proposed.apiVersion !== '0.0.1') throw err(400, `error processing entry: ${proposed.apiVersion} is not a supported version for dsse`);
+      return canonicalizeDsse(proposed.spec, { search });
+    }
+    if (proposed.kind !== 'hashedrekord') throw err(400, `error processing entry: ${proposed.kind} is not a supported kind (the testbed supports hashedrekord and dsse)`);
     if (proposed.apiVersion !== '0.0.1') throw err(400, `error processing entry: ${proposed.apiVersion} is not a supported version for hashedrekord`);
     const spec = proposed.spec || {};
     const h = spec.data?.hash;
@@ -202,7 +453,7 @@ export function makeRekor({ state, hostname }) {
       const out = [];
       for (const u of uuids) { const e = findUuid(u); if (e) out.push(logEntry(e)); }
       for (const pe of props) {
-        const { body: canon } = canonicalize(pe);
+        const { body: canon } = canonicalize(pe, { search: true });
         const e = byUuid.get(crypto.createHash('sha256').update(Buffer.from([0])).update(canon).digest('hex'));
         if (e) out.push(logEntry(e));
       }
