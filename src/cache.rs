@@ -50,6 +50,21 @@ impl Backend {
     }
 }
 
+/// The cache scope: with `gitsign.cachePerRepo`, the repository (its git
+/// directory) around the current directory; otherwise one scope per user.
+pub fn scope(config: &Config) -> Option<String> {
+    if !config.cache_per_repo {
+        return None;
+    }
+    gix::discover_with_environment_overrides(".").ok().map(|r| {
+        r.git_dir()
+            .canonicalize()
+            .unwrap_or_else(|_| r.git_dir().to_path_buf())
+            .display()
+            .to_string()
+    })
+}
+
 /// The key a credential is cached under: what decides the certificate.
 pub fn key_for(config: &Config, scope: Option<String>) -> CacheKey {
     CacheKey {

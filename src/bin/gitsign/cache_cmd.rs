@@ -84,7 +84,7 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
 }
 
 fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
-    let key = cache::key_for(config, None);
+    let key = cache::key_for(config, cache::scope(config));
     let now = gitsign::time::now();
     let result = match cmd {
         CacheCommand::Status => cache::keyring::get(&key, now).map(|c| match c {

@@ -123,20 +123,6 @@ pub fn fresh_credential(
     .map_err(|e| format!("cannot get a signing certificate: {e}"))
 }
 
-/// The cache scope: the repository with `gitsign.cachePerRepo`.
-fn cache_scope(config: &Config) -> Option<String> {
-    if !config.cache_per_repo {
-        return None;
-    }
-    gix::discover_with_environment_overrides(".").ok().map(|r| {
-        r.git_dir()
-            .canonicalize()
-            .unwrap_or_else(|_| r.git_dir().to_path_buf())
-            .display()
-            .to_string()
-    })
-}
-
 /// A credential from the cache, or a login (stored for the next signature).
 pub fn cached_credential(
     config: &Config,
@@ -145,7 +131,7 @@ pub fn cached_credential(
     term: &Terminal,
 ) -> Result<Credential, String> {
     let backend = cache::Backend::from_config(config)?;
-    let key = cache::key_for(config, cache_scope(config));
+    let key = cache::key_for(config, cache::scope(config));
     // Wait for another process's login at most as long as a login may take.
     let wait = config.login_timeout + std::time::Duration::from_secs(30);
     let mut login = || fresh_credential(config, root, http, term);

@@ -1,0 +1,311 @@
+//! The credential cache with real signing: one login for a 50-commit
+//! rebase, one login for 8 concurrent cold signers, expired entries never
+//! served, a killed daemon recovers, no key bytes in any file, and the
+//! daemon-less kernel keyring.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{gitsign_bin, text, Repo, TempDir, Testbed};
+
+fn daemon_bin() -> PathBuf {
+    let p = gitsign_bin().with_file_name("gitsign-credential-cache");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// A daemon on a private socket, killed on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = TempDir::new("cachesock");
+        let sockdir = dir.path().join("s");
+        std::fs::create_dir(&sockdir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Self::start_at(sockdir.join("cache.sock"), dir)
+    }
+
+    fn start_at(socket: PathBuf, dir: TempDir) -> Daemon {
+        let child = Command::new(daemon_bin())
+            .args(["--foreground", "--socket"])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(socket.exists(), "the daemon did not start");
+        Daemon {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
+    let mut repo = Repo::new(tag);
+    repo.env.extend(tb.gitsign_env());
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), "interactive".into()));
+    if let Some(s) = socket {
+        repo.env
+            .push(("GITSIGN_CREDENTIAL_CACHE".into(), s.display().to_string()));
+    }
+    repo.env.push((
+        "GITSIGN_LOG".into(),
+        repo.dir.path().join("gitsign.log").display().to_string(),
+    ));
+    repo
+}
+
+fn commit(repo: &Repo, n: usize, sign: bool) {
+    std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
+    repo.git_ok(&["add", "."]);
+    let mut args = vec!["commit", "-q", "-m", "change"];
+    if sign {
+        args.push("-S");
+    }
+    let o = repo.git(&args);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+fn logins(tb: &Testbed) -> u64 {
+    tb.stats()["opener_calls"].as_u64().unwrap()
+}
+
+#[test]
+fn a_50_commit_rebase_logs_in_once() {
+    let tb = Testbed::start();
+    let d = Daemon::start();
+    let repo = signer(&tb, "rebase50", Some(&d.socket));
+    commit(&repo, 0, false);
+    let base = repo.git_ok(&["rev-parse", "HEAD"]);
+    for i in 1..=50 {
+        commit(&repo, i, false);
+    }
+    let mut rebase = repo.git_cmd(&[
+        "rebase",
+        "-q",
+        "-i",
+        "--exec",
+        "git commit -q --amend --no-edit -S",
+        &base,
+    ]);
+    rebase.env("GIT_SEQUENCE_EDITOR", "true");
+    let o = rebase.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let marks = repo.git_ok(&["log", "--format=%G?", &format!("{base}..HEAD")]);
+    assert_eq!(
+        marks.lines().filter(|l| *l == "U" || *l == "G").count(),
+        50,
+        "{marks}"
+    );
+    assert_eq!(logins(&tb), 1, "{}", tb.stats());
+    assert_eq!(tb.stats()["fulcio_certificates"].as_u64(), Some(1));
+    assert_eq!(tb.stats()["rekor_entries"].as_u64(), Some(50));
+    let o = repo.gitsign(&["cache", "status"]);
+    assert!(
+        o.status.success() && text(&o).contains(tb.var("TESTBED_EMAIL")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn eight_concurrent_cold_signers_log_in_once() {
+    let tb = Testbed::start();
+    // A slower browser widens the window in which the others must wait.
+    tb.fault("oidc", "slow", None, Some(800.into()));
+    let d = Daemon::start();
+    let repo = signer(&tb, "conc8", Some(&d.socket));
+    let payload = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm\n";
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = Command::new(gitsign_bin());
+            c.args(["--status-fd=2", "-bsau", "x"])
+                .current_dir(repo.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            for (k, v) in &repo.env {
+                c.env(k, v);
+            }
+            let mut child = c.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(payload.as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for h in handles {
+        let o = h.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("-----BEGIN SIGNED MESSAGE-----"));
+    }
+    assert_eq!(logins(&tb), 1, "{}", tb.stats());
+    assert_eq!(tb.stats()["fulcio_certificates"].as_u64(), Some(1));
+}
+
+#[test]
+fn expired_entries_are_never_served() {
+    let tb = Testbed::start();
+    tb.config("certTtl", 20.into()); // served for 20 - 2 = 18 s
+    let d = Daemon::start();
+    let repo = signer(&tb, "expiry", Some(&d.socket));
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    assert_eq!(logins(&tb), 1);
+    std::thread::sleep(Duration::from_secs(19));
+    commit(&repo, 3, true);
+    assert_eq!(logins(&tb), 2, "an expired credential was served");
+    // Every signature verifies at its log time, inside its certificate.
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        tb.var("TESTBED_EMAIL"),
+        "--certificate-oidc-issuer",
+        tb.var("GITSIGN_OIDC_ISSUER"),
+        "HEAD~2..HEAD",
+        "HEAD~2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_killed_daemon_recovers() {
+    let tb = Testbed::start();
+    let mut d = Daemon::start();
+    let socket = d.socket.clone();
+    let repo = signer(&tb, "killed", Some(&socket));
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    assert_eq!(logins(&tb), 1);
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    // The socket file is stale now: signing logs in again, without hanging.
+    let start = std::time::Instant::now();
+    commit(&repo, 3, true);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(logins(&tb), 2);
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+    assert!(log.contains("credential cache not used"), "{log}");
+    // A new daemon on the same path takes over the stale socket.
+    let dir = std::mem::replace(&mut d._dir, TempDir::new("unused"));
+    let _d2 = Daemon::start_at(socket.clone(), dir);
+    commit(&repo, 4, true);
+    commit(&repo, 5, true);
+    assert_eq!(logins(&tb), 3);
+}
+
+#[test]
+fn no_private_key_bytes_in_files() {
+    use base64::Engine;
+    let tb = Testbed::start();
+    let d = Daemon::start();
+    let repo = signer(&tb, "nokeys", Some(&d.socket));
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    let client = gitsign_credential_cache::client::Client::new(d.socket.clone());
+    let key = gitsign_credential_cache::proto::CacheKey {
+        fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
+        issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
+        client_id: "sigstore".into(),
+        scope: String::new(),
+    };
+    let cred = client.get(&key).unwrap().expect("a cached credential");
+    let b64 = cred.private_key_pkcs8_b64.clone();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .unwrap();
+    // The private scalar is the 32 bytes after the ECPrivateKey OCTET STRING header.
+    let scalar_at = der.windows(2).position(|w| w == [0x04, 0x20]).unwrap() + 2;
+    let scalar = &der[scalar_at..scalar_at + 32];
+    let mut files = Vec::new();
+    for root in [
+        repo.dir.path(),
+        d._dir.path(),
+        Path::new(tb.var("TESTBED_STATE")),
+    ] {
+        collect(root, &mut files);
+    }
+    assert!(files.len() > 10);
+    for f in files {
+        let data = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !contains(&data, b64.as_bytes()),
+            "key (base64) in {}",
+            f.display()
+        );
+        assert!(!contains(&data, scalar), "key (raw) in {}", f.display());
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn kernel_keyring_without_a_daemon() {
+    let tb = Testbed::start();
+    let mut repo = signer(&tb, "keyring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    // A per-test scope keeps parallel tests' keyring entries apart.
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    commit(&repo, 3, true);
+    assert_eq!(logins(&tb), 1, "{}", tb.stats());
+    let o = repo.gitsign(&["cache", "status"]);
+    assert!(text(&o).contains("a credential for"), "{}", text(&o));
+    let o = repo.gitsign(&["cache", "clear"]);
+    assert!(
+        o.status.success() && text(&o).contains("credential removed"),
+        "{}",
+        text(&o)
+    );
+    commit(&repo, 4, true);
+    assert_eq!(logins(&tb), 2, "cleared, so a new login");
+}
