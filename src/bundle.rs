@@ -481,13 +481,16 @@ fn check_body(
         }
         ("dsse", Content::Dsse { payload, signature }) => {
             let spec = &v["spec"];
-            if spec["payloadHash"]["value"].as_str()
-                != Some(hex_lower(&crypto::sha256(payload)).as_str())
+            if spec["payloadHash"]["algorithm"].as_str() != Some("sha256")
+                || spec["payloadHash"]["value"].as_str()
+                    != Some(hex_lower(&crypto::sha256(payload)).as_str())
             {
                 return Err(mismatch("payload"));
             }
+            // The entry must be for exactly this one-signature envelope
+            // (as sigstore-python requires).
             let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
-            let ok = sigs.iter().any(|s| {
+            let ok = sigs.len() == 1 && sigs.iter().all(|s| {
                 s["signature"]
                     .as_str()
                     .and_then(|x| STANDARD.decode(x).ok())
