@@ -3,10 +3,6 @@
 //! (embedded in offline mode, keyed by the object id in online mode).
 //! Every service answer is verified before it is used.
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
-
 use crate::cms;
 use crate::config::RekorMode;
 use crate::crypto;
@@ -48,10 +44,11 @@ impl std::fmt::Display for SignError {
 
 impl std::error::Error for SignError {}
 
-/// An ephemeral ECDSA P-256 key. It lives in memory only; aws-lc frees it
-/// with a cleansing free when dropped.
+/// An ephemeral ECDSA P-256 key. It lives in memory only and is zeroized
+/// on drop (RustCrypto's `SigningKey` is `ZeroizeOnDrop`). Signing uses
+/// RFC 6979 deterministic nonces, so no random generator has to start up.
 pub struct EphemeralKey {
-    pair: EcdsaKeyPair,
+    key: p256::ecdsa::SigningKey,
     spki: Vec<u8>,
 }
 
@@ -62,37 +59,38 @@ impl std::fmt::Debug for EphemeralKey {
 }
 
 impl EphemeralKey {
-    /// A fresh key.
+    /// A fresh key from the operating system's random source.
     pub fn generate() -> Result<EphemeralKey, SignError> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
-            .map_err(|_| SignError::Key("cannot generate a P-256 key".into()))?;
-        Self::from_pair(pair)
+        Self::from_key(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng))
     }
 
-    fn from_pair(pair: EcdsaKeyPair) -> Result<EphemeralKey, SignError> {
-        let spki = pair
-            .public_key()
-            .as_der()
+    fn from_key(key: p256::ecdsa::SigningKey) -> Result<EphemeralKey, SignError> {
+        use p256::pkcs8::EncodePublicKey;
+        let spki = key
+            .verifying_key()
+            .to_public_key_der()
             .map_err(|_| SignError::Key("cannot encode the public key".into()))?
-            .as_ref()
+            .as_bytes()
             .to_vec();
-        Ok(EphemeralKey { pair, spki })
+        Ok(EphemeralKey { key, spki })
     }
 
     /// Restores a key from PKCS#8 (the credential cache hands keys over this way).
     pub fn from_pkcs8(der: &[u8]) -> Result<EphemeralKey, SignError> {
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
+        use p256::pkcs8::DecodePrivateKey;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_der(der)
             .map_err(|_| SignError::Key("the cached key is not a P-256 PKCS#8 key".into()))?;
-        Self::from_pair(pair)
+        Self::from_key(key)
     }
 
     /// The key as PKCS#8, in a buffer zeroized on drop.
     pub fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, SignError> {
+        use p256::pkcs8::EncodePrivateKey;
         let doc = self
-            .pair
-            .to_pkcs8v1()
+            .key
+            .to_pkcs8_der()
             .map_err(|_| SignError::Key("cannot export the key".into()))?;
-        Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
+        Ok(zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
     /// The public key, DER SubjectPublicKeyInfo.
@@ -107,10 +105,12 @@ impl EphemeralKey {
 
     /// ECDSA-SHA256 over `message`, ASN.1 DER.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.pair
-            .sign(&SystemRandom::new(), message)
-            .map(|s| s.as_ref().to_vec())
-            .map_err(|_| SignError::Key("signing failed".into()))
+        use p256::ecdsa::signature::Signer;
+        let sig: p256::ecdsa::DerSignature = self
+            .key
+            .try_sign(message)
+            .map_err(|_| SignError::Key("signing failed".into()))?;
+        Ok(sig.as_bytes().to_vec())
     }
 }
 
