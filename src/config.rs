@@ -729,7 +729,7 @@ impl GixConfig {
         if let Ok(repo) = gix::discover_with_environment_overrides(".") {
             return GixConfig::from_repo(&repo);
         }
-        let mut file = gix::config::File::from_globals().ok();
+        let mut file = globals();
         if let (Some(f), Ok(env)) = (
             file.as_mut(),
             gix::config::File::from_environment_overrides(),
@@ -769,6 +769,36 @@ impl GitConfig for GixConfig {
         );
         out
     }
+}
+
+/// System and global config files (outside a repository). Unlike gix's
+/// `File::from_globals`, this skips the git installation's own config,
+/// whose location gix finds by running `git config` (milliseconds).
+fn globals() -> Option<gix::config::File> {
+    use gix::config::file::{includes, init, Metadata};
+    use gix::config::source::Kind;
+    let metas = [Kind::System, Kind::Global]
+        .iter()
+        .flat_map(|k| k.sources())
+        .filter_map(|source| {
+            let path = source
+                .storage_location(&mut gix::path::env::var)
+                .and_then(|p| p.is_file().then_some(p));
+            Some(Metadata {
+                path,
+                source: *source,
+                level: 0,
+                trust: gix::sec::Trust::Full,
+            })
+        });
+    let home = gix::path::env::home_dir();
+    let options = init::Options {
+        includes: includes::Options::follow_without_conditional(home.as_deref()),
+        ..Default::default()
+    };
+    gix::config::File::from_paths_metadata(metas, options)
+        .ok()
+        .flatten()
 }
 
 fn command_line_params() -> Vec<(String, String)> {
