@@ -78,6 +78,39 @@ function doubleMul(u1, G, u2, Q, p) {
 
 const b64uInt = (s) => BigInt('0x' + Buffer.from(s, 'base64url').toString('hex'));
 
+// Fixed-point combs: for a point used again and again (the generator, and a
+// signer's key across a burst of hashedrekord uploads) precompute
+// j * 16^i * P, so a scalar multiplication is one addition per 4-bit digit.
+function comb(P, c) {
+  const rows = [];
+  let base = P;
+  for (let i = 0; i < c.bits / 4; i++) {
+    const row = [[1n, 1n, 0n], base];
+    for (let j = 2; j < 16; j++) row.push(jAdd(row[j - 1], base, c.p));
+    rows.push(row);
+    for (let k = 0; k < 4; k++) base = jDouble(base, c.p);
+  }
+  return rows;
+}
+function combMul(rows, k, p, acc = [1n, 1n, 0n]) {
+  for (let i = 0; i < rows.length && k > 0n; i++, k >>= 4n) {
+    const d = Number(k & 15n);
+    if (d) acc = jAdd(acc, rows[i][d], p);
+  }
+  return acc;
+}
+const seenKeys = new Set();
+const genCombs = new Map(); // curve name -> comb of G
+const keyCombs = new Map(); // "crv:x:y" -> comb of Q (small LRU)
+function combFor(map, key, make) {
+  let t = map.get(key);
+  if (t) { map.delete(key); map.set(key, t); return t; }
+  t = make();
+  map.set(key, t);
+  if (map.size > 32) map.delete(map.keys().next().value);
+  return t;
+}
+
 // Parse a DER ECDSA-Sig-Value strictly.
 function parseEcdsaSig(sig) {
   const top = parse(sig, 0);
@@ -101,7 +134,15 @@ export function verifyEcdsaPrehashed(publicKey, digest, sig) {
   if (mod(qy * qy - (qx * qx * qx - 3n * qx + c.b), c.p) !== 0n) return false;
   const w = inv(s, c.n);
   const u1 = (e * w) % c.n; const u2 = (r * w) % c.n;
-  const R = doubleMul(u1, [c.gx, c.gy, 1n], u2, [qx, qy, 1n], c.p);
+  // First use of a key: Shamir's trick. Again: the key's comb (built once).
+  const gComb = combFor(genCombs, jwk.crv, () => comb([c.gx, c.gy, 1n], c));
+  const id = `${jwk.crv}:${jwk.x}:${jwk.y}`;
+  const seen = keyCombs.has(id) || seenKeys.has(id);
+  seenKeys.add(id);
+  if (seenKeys.size > 1024) seenKeys.clear();
+  const R = seen
+    ? combMul(combFor(keyCombs, id, () => comb([qx, qy, 1n], c)), u2, c.p, combMul(gComb, u1, c.p))
+    : doubleMul(u1, [c.gx, c.gy, 1n], u2, [qx, qy, 1n], c.p);
   if (R[2] === 0n) return false;
   const zi = inv(R[2], c.p);
   const x = (R[0] * zi * zi) % c.p;
