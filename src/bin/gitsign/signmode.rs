@@ -237,5 +237,10 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         gitsign::gpg::begin_signing(),
         gitsign::gpg::sig_created(&sig.certificate, now)
     );
+    // The key (`cred`) is dropped, and so zeroized, here as usual. The HTTP
+    // client is not: dropping it only joins its I/O thread, a millisecond
+    // of the process's exit that a signature does not need to wait for.
+    drop(cred);
+    std::mem::forget(rekor);
     Ok((out, status_text))
 }
