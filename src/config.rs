@@ -780,16 +780,16 @@ fn globals() -> Option<gix::config::File> {
     let metas = [Kind::System, Kind::Global]
         .iter()
         .flat_map(|k| k.sources())
-        .filter_map(|source| {
+        .map(|source| {
             let path = source
                 .storage_location(&mut gix::path::env::var)
                 .and_then(|p| p.is_file().then_some(p));
-            Some(Metadata {
+            Metadata {
                 path,
                 source: *source,
                 level: 0,
                 trust: gix::sec::Trust::Full,
-            })
+            }
         });
     let home = gix::path::env::home_dir();
     let options = init::Options {
