@@ -490,17 +490,18 @@ fn check_body(
             // The entry must be for exactly this one-signature envelope
             // (as sigstore-python requires).
             let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
-            let ok = sigs.len() == 1 && sigs.iter().all(|s| {
-                s["signature"]
-                    .as_str()
-                    .and_then(|x| STANDARD.decode(x).ok())
-                    .as_ref()
-                    == Some(signature)
-                    && s["verifier"]
+            let ok = sigs.len() == 1
+                && sigs.iter().all(|s| {
+                    s["signature"]
                         .as_str()
                         .and_then(|x| STANDARD.decode(x).ok())
-                        .is_some_and(|pk| names_signer(&pk, cert, key))
-            });
+                        .as_ref()
+                        == Some(signature)
+                        && s["verifier"]
+                            .as_str()
+                            .and_then(|x| STANDARD.decode(x).ok())
+                            .is_some_and(|pk| names_signer(&pk, cert, key))
+                });
             if !ok {
                 return Err(mismatch("signature"));
             }
