@@ -398,7 +398,6 @@ fn transparency_log(
     object: ObjectInfo,
     ctx: &Context<'_>,
 ) -> Result<TlogStatus, Failure> {
-    let si = &sd.signer;
     let c = Some(cert);
     if let Some(entry) =
         embedded_entry(sd, cert).map_err(|e| fail(FailureKind::Untrusted, e.0, c))?
@@ -449,7 +448,6 @@ fn transparency_log(
             }
         }
     };
-    let _ = si;
     Ok(TlogStatus::NotChecked(format!(
         "Rekor could not be searched: {reason}"
     )))

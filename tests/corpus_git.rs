@@ -4,39 +4,9 @@
 
 mod common;
 
-use common::{empty_rekor, fixtures, manifest, text, Repo};
+use common::{empty_rekor, fixtures, manifest, reason_words, text, Repo};
 use gitsign::cms::SignedData;
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-
-/// Words the user-facing message must contain for each manifest reason.
-fn reason_words(expected: &str) -> &'static str {
-    let table: &[(&str, &str)] = &[
-        ("no (valid) embedded SCT", "SCT"),
-        (
-            "does not chain to a Fulcio CA",
-            "does not chain to a Fulcio CA",
-        ),
-        (
-            "CMS signature does not verify",
-            "CMS signature does not verify over the signed attributes",
-        ),
-        (
-            "messageDigest != sha256(payload)",
-            "messageDigest != sha256(payload)",
-        ),
-        ("signer cert not found", "signer cert not found"),
-        ("unparseable signature", "unparseable signature"),
-        ("rekorInclusionProof", "rekorInclusionProof"),
-        ("rekorSET", "rekorSET"),
-        ("no embedded tlog entry", "no transparency log entry found"),
-        ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
-    ];
-    table
-        .iter()
-        .find(|(k, _)| expected.contains(k))
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no mapping for {expected}"))
-}
 
 fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind) -> String {
     let data = std::fs::read(file).unwrap();

@@ -1,7 +1,9 @@
 //! Every case of the real-signature corpus through the library, with the
 //! verdict and reason the manifest gives (tests/fixtures/CORPUS.md).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{fixtures, manifest, reason_words};
 
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::tlog::LogEntry;
@@ -9,16 +11,6 @@ use gitsign::trust::TrustedRoot;
 use gitsign::verify::{
     self, Context, LookupError, MissingTlog, ObjectInfo, TlogLookup, TlogStatus,
 };
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn manifest() -> Vec<serde_json::Value> {
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures().join("manifest.json")).unwrap()).unwrap();
-    m["entries"].as_array().unwrap().clone()
-}
 
 /// A Rekor that has nothing: what the public log answers for an object id
 /// it never saw.
@@ -30,36 +22,6 @@ impl TlogLookup for EmptyRekor {
     fn describe(&self) -> String {
         "an empty Rekor".into()
     }
-}
-
-/// Words the error must contain for each manifest reason.
-fn reason_words(expected: &str) -> &'static str {
-    let table: &[(&str, &str)] = &[
-        ("no (valid) embedded SCT", "SCT"),
-        (
-            "does not chain to a Fulcio CA",
-            "does not chain to a Fulcio CA",
-        ),
-        (
-            "CMS signature does not verify",
-            "CMS signature does not verify over the signed attributes",
-        ),
-        (
-            "messageDigest != sha256(payload)",
-            "messageDigest != sha256(payload)",
-        ),
-        ("signer cert not found", "signer cert not found"),
-        ("unparseable signature", "unparseable signature"),
-        ("rekorInclusionProof", "rekorInclusionProof"),
-        ("rekorSET", "rekorSET"),
-        ("no embedded tlog entry", "no transparency log entry found"),
-        ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
-    ];
-    table
-        .iter()
-        .find(|(k, _)| expected.contains(k))
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no mapping for {expected}"))
 }
 
 #[test]

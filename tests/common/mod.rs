@@ -102,7 +102,13 @@ impl Repo {
 
     /// A git command in the work tree.
     pub fn git_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("git");
+        self.command(Path::new("git"), args)
+    }
+
+    /// A command in the work tree with the repository's environment (and
+    /// none of the caller's GIT_DIR or trust settings).
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
         c.args(args).current_dir(self.path());
         for k in [
             "GIT_DIR",
@@ -160,21 +166,7 @@ impl Repo {
 
     /// Runs gitsign in the work tree with the repo's environment.
     pub fn gitsign(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(gitsign_bin());
-        c.args(args).current_dir(self.path());
-        for k in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GITSIGN_TRUSTED_ROOT",
-            "GITSIGN_REKOR_URL",
-            "SIGSTORE_ROOT_FILE",
-        ] {
-            c.env_remove(k);
-        }
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
+        self.command(&gitsign_bin(), args).output().unwrap()
     }
 }
 
@@ -362,4 +354,34 @@ impl Drop for Testbed {
                 .output();
         }
     }
+}
+
+/// Words the user-facing message must contain for each manifest reason.
+pub fn reason_words(expected: &str) -> &'static str {
+    let table: &[(&str, &str)] = &[
+        ("no (valid) embedded SCT", "SCT"),
+        (
+            "does not chain to a Fulcio CA",
+            "does not chain to a Fulcio CA",
+        ),
+        (
+            "CMS signature does not verify",
+            "CMS signature does not verify over the signed attributes",
+        ),
+        (
+            "messageDigest != sha256(payload)",
+            "messageDigest != sha256(payload)",
+        ),
+        ("signer cert not found", "signer cert not found"),
+        ("unparseable signature", "unparseable signature"),
+        ("rekorInclusionProof", "rekorInclusionProof"),
+        ("rekorSET", "rekorSET"),
+        ("no embedded tlog entry", "no transparency log entry found"),
+        ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
+    ];
+    table
+        .iter()
+        .find(|(k, _)| expected.contains(k))
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no mapping for {expected}"))
 }

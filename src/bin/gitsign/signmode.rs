@@ -45,7 +45,7 @@ impl Terminal {
         Terminal { tty, log }
     }
 
-    /// Writes a line.
+    /// Writes a line to the terminal (stderr when there is none) and the log.
     pub fn say(&self, text: &str) {
         let line = format!("gitsign: {text}\n");
         match self.tty.as_ref() {
@@ -56,43 +56,21 @@ impl Terminal {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
-        if let Some(mut l) = self.log.as_ref() {
-            let _ = l.write_all(
-                format!(
-                    "{} {line}",
-                    gitsign::time::format_time(gitsign::time::now())
-                )
-                .as_bytes(),
-            );
-        }
+        self.log(text);
     }
 
     /// Writes a line to the log file only (routine facts not worth the terminal).
     pub fn log(&self, text: &str) {
         if let Some(mut l) = self.log.as_ref() {
-            let _ = l.write_all(
-                format!(
-                    "{} gitsign: {text}\n",
-                    gitsign::time::format_time(gitsign::time::now())
-                )
-                .as_bytes(),
-            );
+            let stamp = gitsign::time::format_time(gitsign::time::now());
+            let _ = l.write_all(format!("{stamp} gitsign: {text}\n").as_bytes());
         }
     }
 
     /// Writes an error to stderr (git shows it when signing fails) and the log.
     pub fn error(&self, text: &str) {
-        let line = format!("gitsign: {text}\n");
-        let _ = std::io::stderr().write_all(line.as_bytes());
-        if let Some(mut l) = self.log.as_ref() {
-            let _ = l.write_all(
-                format!(
-                    "{} {line}",
-                    gitsign::time::format_time(gitsign::time::now())
-                )
-                .as_bytes(),
-            );
-        }
+        let _ = std::io::stderr().write_all(format!("gitsign: {text}\n").as_bytes());
+        self.log(text);
     }
 }
 
