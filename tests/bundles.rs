@@ -312,3 +312,63 @@ fn export_bundle_reproduces_the_corpus_bundles() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("online-mode"), "{}", text(&o));
 }
+
+/// The older bundle media types: v0.1 and v0.2 carry an
+/// `x509CertificateChain`; v0.1 may omit the inclusion proof (SET only),
+/// v0.2 may not.
+#[test]
+fn bundle_media_types_v01_and_v02() {
+    let repo = Repo::new("bundle-versions");
+    let tmp = TempDir::new("bundle-versions");
+    let c = &cases()[0];
+    let art = tmp.path().join("artifact");
+    std::fs::write(&art, &c.artifact).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c.bundle).unwrap()).unwrap();
+    let variant = |media: &str, keep_proof: bool| {
+        let mut b = original.clone();
+        b["mediaType"] = media.into();
+        let cert = b["verificationMaterial"]["certificate"].take();
+        b["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("certificate");
+        b["verificationMaterial"]["x509CertificateChain"] =
+            serde_json::json!({"certificates": [cert]});
+        if !keep_proof {
+            b["verificationMaterial"]["tlogEntries"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("inclusionProof");
+        }
+        let p = tmp
+            .path()
+            .join(format!("{}-{keep_proof}.json", media.len()));
+        std::fs::write(&p, serde_json::to_vec(&b).unwrap()).unwrap();
+        run(
+            &repo,
+            &p,
+            &art.display().to_string(),
+            &c.identity,
+            &c.issuer,
+        )
+    };
+    for media in [
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    ] {
+        let o = variant(media, true);
+        assert!(o.status.success(), "{media}: {}", text(&o));
+    }
+    let o = variant(
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        false,
+    );
+    assert!(o.status.success(), "v0.1 without a proof: {}", text(&o));
+    let o = variant(
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+        false,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no inclusion proof"), "{}", text(&o));
+}

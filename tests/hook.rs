@@ -391,3 +391,141 @@ fn policy_file_drives_git_trust() {
         );
     }
 }
+
+/// Merge commits, garbage signatures and refs to non-commits: verdicts,
+/// not crashes.
+#[test]
+fn merges_garbage_and_non_commits() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-merge", "alice@example.com");
+    commit(&alice, 1, "base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    alice.git_ok(&["checkout", "-q", "-b", "feature/side"]);
+    commit(&alice, 2, "side", true);
+    alice.git_ok(&["checkout", "-q", "main"]);
+    commit(&alice, 3, "main", true);
+    // An unsigned merge of signed parents is refused, naming the merge.
+    let o = alice.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "unsigned merge",
+        "feature/side",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let merge = alice.git_ok(&["rev-parse", "HEAD"]);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(
+        !ok && out.contains(&merge[..12]) && out.contains("\"unsigned merge\": not signed"),
+        "{out}"
+    );
+    // Signed, it is accepted with both parents' new history checked.
+    let o = alice.git(&["commit", "-q", "--amend", "--no-edit", "-S"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("3 new objects verified"), "{out}");
+
+    // A commit whose signature header holds garbage.
+    let raw = alice.git_ok(&["cat-file", "commit", "HEAD"]);
+    let headers_end = raw.find("\n\n").unwrap();
+    let garbage = format!(
+        "tree {}\nparent {}\nauthor A <alice@example.com> 1700000000 +0000\ncommitter A <alice@example.com> 1700000000 +0000\ngpgsig -----BEGIN SIGNED MESSAGE-----\n AAAAgarbage==\n -----END SIGNED MESSAGE-----\n\ngarbage signature\n",
+        alice.git_ok(&["rev-parse", "HEAD^{tree}"]),
+        alice.git_ok(&["rev-parse", "HEAD"])
+    );
+    assert!(headers_end > 0);
+    let f = alice.path().join("garbage.commit");
+    std::fs::write(&f, garbage).unwrap();
+    let id = alice.git_ok(&[
+        "hash-object",
+        "-w",
+        "-t",
+        "commit",
+        &f.display().to_string(),
+    ]);
+    alice.git_ok(&["reset", "-q", "--hard", &id]);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(
+        !ok && out.contains(&id[..12]) && out.contains("unparseable signature"),
+        "{out}"
+    );
+    alice.git_ok(&["reset", "-q", "--hard", "origin/main"]);
+
+    // A tag of a tree where signed tags are required.
+    let tree = alice.git_ok(&["rev-parse", "HEAD^{tree}"]);
+    let (ok, out) = push(&alice, &[&format!("{tree}:refs/tags/just-a-tree")]);
+    assert!(!ok && out.contains("points at a tree"), "{out}");
+}
+
+/// `gitsign verify --since` and JSON output over a signed history.
+#[test]
+fn verify_since_and_json() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-since", "alice@example.com");
+    for (i, date) in [
+        "2020-01-01T00:00:00",
+        "2021-01-01T00:00:00",
+        "2022-01-01T00:00:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(alice.path().join(format!("s{i}")), "x").unwrap();
+        alice.git_ok(&["add", "."]);
+        let o = alice
+            .git_cmd(&["commit", "-q", "-S", "-m", &format!("dated {i}")])
+            .env("GIT_COMMITTER_DATE", date)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = alice.gitsign(&[
+        "verify",
+        "--all",
+        "--since=2020-06-01",
+        "--format",
+        "json",
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &issuer,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for l in &lines {
+        assert_eq!(l["verdict"], "valid");
+        assert_eq!(l["passed"], true);
+        assert_eq!(l["identity"], "alice@example.com");
+        assert!(l["tlog_index"].is_u64());
+    }
+    // One unsigned commit makes the exit status 1 and says why.
+    std::fs::write(alice.path().join("u"), "x").unwrap();
+    alice.git_ok(&["add", "."]);
+    alice.git_ok(&["commit", "-q", "-m", "unsigned"]);
+    let o = alice.gitsign(&[
+        "verify",
+        "--all",
+        "--format",
+        "json",
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        &issuer,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["verdict"], "unsigned");
+    assert_eq!(first["reason"], "not signed");
+}
