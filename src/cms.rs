@@ -253,16 +253,49 @@ impl SignedData {
         } else {
             (input.to_vec(), false)
         };
-        Self::parse_der(&der, was_ber).map_err(|e| {
-            if e.0.starts_with("unparseable") || e.0.starts_with("certificate") {
-                e
-            } else {
-                CmsError(format!("unparseable signature: {e}"))
-            }
-        })
+        Self::parse_der(&der, was_ber, None)
+            .map(|(sd, _)| sd)
+            .map_err(|e| {
+                if e.0.starts_with("unparseable") || e.0.starts_with("certificate") {
+                    e
+                } else {
+                    CmsError(format!("unparseable signature: {e}"))
+                }
+            })
     }
 
-    fn parse_der(der: &[u8], was_ber: bool) -> Result<SignedData, CmsError> {
+    /// Parses a SignedData with exactly one signer that encapsulates its
+    /// content, of type `content_type` (an RFC 3161 TimeStampToken carries
+    /// its TSTInfo this way). Returns the SignedData and the eContent
+    /// octets. Git signatures never take this path: [`SignedData::from_der`]
+    /// stays detached-only.
+    pub fn from_der_encapsulated(
+        input: &[u8],
+        content_type: &[u8],
+    ) -> Result<(SignedData, Vec<u8>), CmsError> {
+        if input.len() > MAX_SIGNATURE_LEN {
+            return Err(CmsError(
+                "the CMS structure is larger than the size limit".into(),
+            ));
+        }
+        let (der, was_ber) = if asn1::needs_ber_normalisation(input) {
+            (asn1::ber_to_der(input)?, true)
+        } else {
+            (input.to_vec(), false)
+        };
+        let (sd, content) = Self::parse_der(&der, was_ber, Some(content_type))?;
+        let content =
+            content.ok_or_else(|| CmsError("the encapsulated content is missing".into()))?;
+        Ok((sd, content))
+    }
+
+    /// `encapsulated`: `None` for a detached id-data signature (git's), or
+    /// the content type that must be encapsulated.
+    fn parse_der(
+        der: &[u8],
+        was_ber: bool,
+        encapsulated: Option<&[u8]>,
+    ) -> Result<(SignedData, Option<Vec<u8>>), CmsError> {
         let ci = asn1::parse_single(der, tag::SEQUENCE, "ContentInfo")?;
         let mut r = ci.reader();
         let ct = r.read(tag::OID, "ContentInfo contentType")?;
@@ -281,21 +314,37 @@ impl SignedData {
         let eci = s.read(tag::SEQUENCE, "encapContentInfo")?;
         let mut er = eci.reader();
         let ect = er.read(tag::OID, "eContentType")?;
-        if ect.value != oid::DATA {
-            return Err(CmsError(format!(
-                "the signed content type is {}, not id-data",
-                asn1::oid_to_string(ect.value)
-            )));
-        }
-        if er
-            .read_optional(tag::context(0, true), "eContent")?
-            .is_some()
-        {
-            return Err(CmsError(
-                "the signature embeds its content; git signatures are detached".into(),
-            ));
-        }
+        let econtent = er.read_optional(tag::context(0, true), "eContent")?;
         er.finish("encapContentInfo")?;
+        let content = match encapsulated {
+            None => {
+                if ect.value != oid::DATA {
+                    return Err(CmsError(format!(
+                        "the signed content type is {}, not id-data",
+                        asn1::oid_to_string(ect.value)
+                    )));
+                }
+                if econtent.is_some() {
+                    return Err(CmsError(
+                        "the signature embeds its content; git signatures are detached".into(),
+                    ));
+                }
+                None
+            }
+            Some(expected) => {
+                if ect.value != expected {
+                    return Err(CmsError(format!(
+                        "the encapsulated content type is {}, not {}",
+                        asn1::oid_to_string(ect.value),
+                        asn1::oid_to_string(expected)
+                    )));
+                }
+                let ec = econtent
+                    .ok_or_else(|| CmsError("the encapsulated content is missing".into()))?;
+                let os = asn1::parse_single(ec.value, tag::OCTET_STRING, "eContent")?;
+                Some(os.value.to_vec())
+            }
+        };
         let mut certificates = Vec::new();
         if let Some(certs) = s.read_optional(tag::context(0, true), "certificates")? {
             let mut cr = certs.reader();
@@ -327,11 +376,14 @@ impl SignedData {
                 )))
             }
         };
-        Ok(SignedData {
-            certificates,
-            signer,
-            was_ber,
-        })
+        Ok((
+            SignedData {
+                certificates,
+                signer,
+                was_ber,
+            },
+            content,
+        ))
     }
 
     /// The certificate the SignerInfo names, if carried.
@@ -379,13 +431,24 @@ impl SignerInfo {
 
     /// Checks the contentType attribute says id-data.
     pub fn check_content_type(&self) -> Result<(), CmsError> {
-        let v = Self::single_value(&self.signed_attrs, oid::CONTENT_TYPE, "contentType")?
-            .ok_or_else(|| CmsError("the signature has no contentType attribute".into()))?;
-        let t = asn1::parse_single(&v, tag::OID, "contentType")?;
-        if t.value != oid::DATA {
+        if self.content_type()? != oid::DATA {
             return Err(CmsError("the contentType attribute is not id-data".into()));
         }
         Ok(())
+    }
+
+    /// The contentType attribute's OBJECT IDENTIFIER contents.
+    pub fn content_type(&self) -> Result<Vec<u8>, CmsError> {
+        let v = Self::single_value(&self.signed_attrs, oid::CONTENT_TYPE, "contentType")?
+            .ok_or_else(|| CmsError("the signature has no contentType attribute".into()))?;
+        Ok(asn1::parse_single(&v, tag::OID, "contentType")?
+            .value
+            .to_vec())
+    }
+
+    /// The single value of signed attribute `id`, if present.
+    pub fn signed_value(&self, id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+        Self::single_value(&self.signed_attrs, id, name)
     }
 
     /// The signingTime attribute, if present (an unverified claim of the signer).

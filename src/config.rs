@@ -689,7 +689,9 @@ impl Config {
     }
 
     /// The trusted root: a trusted_root.json if configured, else the
-    /// embedded public-good root; then the Fulcio/Rekor/CT overrides.
+    /// embedded public-good root; then the Fulcio/Rekor/CT overrides, and
+    /// the TSA chain of `gitsign.timestampCertChain` as one more timestamp
+    /// authority.
     pub fn trusted_root(&self) -> Result<TrustedRoot, TrustError> {
         let mut root = match &self.trusted_root {
             Some(p) => TrustedRoot::from_file(p)?,
@@ -703,6 +705,9 @@ impl Config {
         }
         if let Some(p) = &self.ct_log_public_key {
             root.set_ct_key_pem(p)?;
+        }
+        if let Some(p) = &self.timestamp_cert_chain {
+            crate::tsa::add_cert_chain(&mut root, p)?;
         }
         Ok(root)
     }

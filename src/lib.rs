@@ -33,5 +33,6 @@ pub mod sign;
 pub mod time;
 pub mod tlog;
 pub mod trust;
+pub mod tsa;
 pub mod verify;
 pub mod x509;

@@ -34,14 +34,33 @@ pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
             ));
         }
         TlogStatus::NotChecked(why) => {
-            out.push(format!(
-                "Signed at {} (signer's clock; NOT confirmed by a transparency log)",
-                format_time(v.time)
-            ));
+            if v.timestamp.is_some() {
+                out.push(format!(
+                    "Signed at {} (timestamp authority time; NOT confirmed by a transparency log)",
+                    format_time(v.time)
+                ));
+            } else {
+                out.push(format!(
+                    "Signed at {} (signer's clock; NOT confirmed by a transparency log)",
+                    format_time(v.time)
+                ));
+            }
             out.push(format!(
                 "WARNING: the transparency log was not checked: {why}"
             ));
         }
+    }
+    if let Some(ts) = &v.timestamp {
+        // Right after the "Signed at" line.
+        out.insert(
+            2.min(out.len()),
+            format!(
+                "Timestamped by {} at {} (RFC 3161 token, serial {}, verified)",
+                ts.tsa_name(),
+                format_time(ts.gen_time),
+                ts.serial
+            ),
+        );
     }
     out.push(format!(
         "Certificate SHA256:{} issued by {}",

@@ -12,6 +12,7 @@ use crate::pem;
 use crate::rekor::{RekorClient, RekorError};
 use crate::tlog::{self, LogEntry};
 use crate::trust::TrustedRoot;
+use crate::tsa::{self, TsaClient, VerifiedTimestamp};
 use crate::verify::ObjectInfo;
 use crate::x509::Certificate;
 
@@ -28,6 +29,8 @@ pub enum SignError {
     Committer(String),
     /// The credential expired before it could be used.
     Expired(String),
+    /// The timestamp authority failed or returned a token that does not verify.
+    Timestamp(String),
 }
 
 impl std::fmt::Display for SignError {
@@ -36,7 +39,8 @@ impl std::fmt::Display for SignError {
             SignError::Key(m)
             | SignError::Rekor(m)
             | SignError::Committer(m)
-            | SignError::Expired(m) => f.write_str(m),
+            | SignError::Expired(m)
+            | SignError::Timestamp(m) => f.write_str(m),
             SignError::Fulcio(e) => write!(f, "{e}"),
         }
     }
@@ -164,6 +168,9 @@ pub struct Signature {
     pub object_id: Option<String>,
     /// The signing time written into the signature.
     pub signing_time: i64,
+    /// The RFC 3161 timestamp embedded in the signature (verified), when
+    /// a timestamp authority was configured.
+    pub timestamp: Option<VerifiedTimestamp>,
 }
 
 fn rekor_err(e: RekorError) -> SignError {
@@ -211,6 +218,51 @@ pub fn sign_payload(
     mode: RekorMode,
     now: i64,
 ) -> Result<Signature, SignError> {
+    sign_payload_timestamped(payload, cred, rekor, root, mode, now, None)
+}
+
+/// Asks `tsa` for an RFC 3161 timestamp over the CMS signature value (the
+/// bytes Go gitsign and smimesign imprint), verifies it against the trusted
+/// root's timestamp authorities and the certificate's validity, and
+/// returns the unsigned attribute that carries it.
+fn timestamp_attribute(
+    tsa: &TsaClient,
+    sig: &[u8],
+    cert: &Certificate,
+    root: &TrustedRoot,
+) -> Result<(Vec<u8>, VerifiedTimestamp), SignError> {
+    let ts = tsa
+        .timestamp(sig, root)
+        .map_err(|e| SignError::Timestamp(e.to_string()))?;
+    let (earliest, latest) = ts.verified.window();
+    // Strict, as Go gitsign's verifier checks it: genTime (widened by the
+    // token's accuracy) inside the certificate's validity.
+    if earliest < cert.not_before || latest > cert.not_after {
+        return Err(SignError::Timestamp(format!(
+            "the timestamp authority {} dated the signature {}, outside the signing certificate's \
+             validity ({} to {}); check the clocks, or sign again",
+            tsa.url(),
+            crate::time::format_time(ts.verified.gen_time),
+            crate::time::format_time(cert.not_before),
+            crate::time::format_time(cert.not_after)
+        )));
+    }
+    Ok((tsa::token_attribute(&ts.token), ts.verified))
+}
+
+/// Signs `payload` like [`sign_payload`]; with `tsa`, the signature also
+/// carries an RFC 3161 timestamp over its signature value (unsigned
+/// attribute 1.2.840.113549.1.9.16.2.14), obtained and verified before
+/// anything is logged in Rekor.
+pub fn sign_payload_timestamped(
+    payload: &[u8],
+    cred: &Credential,
+    rekor: &RekorClient,
+    root: &TrustedRoot,
+    mode: RekorMode,
+    now: i64,
+    tsa: Option<&TsaClient>,
+) -> Result<Signature, SignError> {
     let cert = cred.leaf();
     if now < cert.not_before - fulcio::CLOCK_SKEW || now > cert.not_after {
         return Err(SignError::Expired(format!(
@@ -222,6 +274,13 @@ pub fn sign_payload(
     }
     let signed_attrs = cms::signed_attributes(payload, now);
     let sig = cred.key.sign(&signed_attrs)?;
+    let (ts_attr, timestamp) = match tsa {
+        Some(tsa) => {
+            let (attr, v) = timestamp_attribute(tsa, &sig, cert, root)?;
+            (Some(attr), Some(v))
+        }
+        None => (None, None),
+    };
     let cert_pem = pem::encode("CERTIFICATE", cert.der());
     match mode {
         RekorMode::Offline => {
@@ -237,18 +296,21 @@ pub fn sign_payload(
             )?;
             let mut embedded = entry.clone();
             embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
-            let attr = cms::tlog_attribute(&embedded.to_protobuf(false));
-            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[attr]);
+            let mut attrs = vec![cms::tlog_attribute(&embedded.to_protobuf(false))];
+            attrs.extend(ts_attr);
+            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &attrs);
             Ok(Signature {
                 armored: cms::armor(&der),
                 certificate: cert.clone(),
                 entry,
                 object_id: None,
                 signing_time: now,
+                timestamp,
             })
         }
         RekorMode::Online => {
-            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &[]);
+            let attrs: Vec<Vec<u8>> = ts_attr.into_iter().collect();
+            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &attrs);
             let armored = cms::armor(&der);
             // Keyed like Go gitsign: the id of the object go-git re-encodes
             // (equal to git's id for ordinary commits), signed with the same key.
@@ -272,6 +334,7 @@ pub fn sign_payload(
                 entry,
                 object_id: Some(id),
                 signing_time: now,
+                timestamp,
             })
         }
     }

@@ -18,6 +18,7 @@ use crate::pem;
 use crate::sct;
 use crate::tlog::{self, LogEntry, TlogError, VerifiedEntry};
 use crate::trust::TrustedRoot;
+use crate::tsa::{self, VerifiedTimestamp};
 use crate::x509::Certificate;
 
 /// How far a signingTime may precede the certificate's notBefore when no
@@ -143,11 +144,14 @@ pub struct Verified {
     pub claims: Claims,
     /// The certificate that issued it.
     pub issuer: Certificate,
-    /// The time the checks used: the log's integration time, or the
-    /// signer's own signingTime when the log was not checked.
+    /// The time the checks used: the log's integration time; else the
+    /// RFC 3161 timestamp's genTime; else (log not checked, no timestamp)
+    /// the signer's own signingTime.
     pub time: i64,
     /// The transparency log result.
     pub tlog: TlogStatus,
+    /// The verified RFC 3161 timestamp, when the signature carries one.
+    pub timestamp: Option<VerifiedTimestamp>,
     /// The SCT's time, when one was checked.
     pub sct_time_ms: Option<u64>,
 }
@@ -288,9 +292,36 @@ pub fn verify(
         }
     };
     let tlog_status = transparency_log(payload, signature, &sd, cert, object, ctx)?;
-    let time = match tlog_status.entry() {
-        Some(e) => e.integrated_time,
-        None => {
+    // A timestamp token is always checked: over the signature value, by a
+    // timestamp authority of the trusted root, inside the certificate's
+    // validity (as Go gitsign checks it).
+    let timestamp = tsa::verify_embedded(si, ctx.root).map_err(|e| {
+        fail(
+            FailureKind::Untrusted,
+            format!("the signature's RFC 3161 timestamp does not verify: {e}"),
+            c,
+        )
+    })?;
+    if let Some(ts) = &timestamp {
+        let (earliest, latest) = ts.window();
+        if earliest < cert.not_before || latest > cert.not_after {
+            return Err(fail(
+                FailureKind::Untrusted,
+                format!(
+                    "the signature's RFC 3161 timestamp ({}, by {}) lies outside the certificate's validity ({} to {})",
+                    crate::time::format_time(ts.gen_time),
+                    ts.tsa_name(),
+                    crate::time::format_time(cert.not_before),
+                    crate::time::format_time(cert.not_after)
+                ),
+                c,
+            ));
+        }
+    }
+    let time = match (tlog_status.entry(), &timestamp) {
+        (Some(e), _) => e.integrated_time,
+        (None, Some(ts)) => ts.gen_time,
+        (None, None) => {
             let st = si.signing_time().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?.ok_or_else(|| {
                 fail(
                     FailureKind::Untrusted,
@@ -361,6 +392,7 @@ pub fn verify(
         issuer,
         time,
         tlog: tlog_status,
+        timestamp,
         sct_time_ms,
     })
 }

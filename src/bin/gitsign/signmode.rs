@@ -12,6 +12,7 @@ use gitsign::oidc;
 use gitsign::rekor::RekorClient;
 use gitsign::sign::{self, Credential};
 use gitsign::trust::TrustedRoot;
+use gitsign::tsa::TsaClient;
 
 use crate::args::GpgArgs;
 use crate::exit;
@@ -192,13 +193,33 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
         sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())?;
     }
+    let tsa = config
+        .timestamp_url
+        .as_deref()
+        .map(|url| TsaClient::new(url, http.clone()));
     let rekor = RekorClient::new(&config.rekor, http);
     let now = gitsign::time::now();
-    let sig = sign::sign_payload(&payload, &cred, &rekor, &root, config.rekor_mode, now)
-        .map_err(|e| e.to_string())?;
+    let sig = sign::sign_payload_timestamped(
+        &payload,
+        &cred,
+        &rekor,
+        &root,
+        config.rekor_mode,
+        now,
+        tsa.as_ref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let stamped = match &sig.timestamp {
+        Some(ts) => format!(
+            "; timestamped by {} at {}",
+            ts.tsa_name(),
+            gitsign::time::format_time(ts.gen_time)
+        ),
+        None => String::new(),
+    };
     let ident = gitsign::gpg::uid(&sig.certificate);
     eprintln!(
-        "gitsign: signed as {ident}; Rekor entry {} ({})",
+        "gitsign: signed as {ident}; Rekor entry {} ({}){stamped}",
         sig.entry.log_index,
         match config.rekor_mode {
             gitsign::config::RekorMode::Offline => "embedded in the signature",
@@ -220,5 +241,6 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     // of the process's exit that a signature does not need to wait for.
     drop(cred);
     std::mem::forget(rekor);
+    std::mem::forget(tsa);
     Ok((out, status_text))
 }
