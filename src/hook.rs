@@ -6,7 +6,7 @@
 use crate::git::{Git, GitError};
 use crate::gitobj::{HashAlgo, ObjectKind};
 use crate::policy::Decision;
-use crate::policy_file::{PolicyFile, Rule, Unreachable};
+use crate::policy_file::{PolicyFile, Rule, SignerSet, Unreachable};
 use crate::range::{self, Outcome, Verdict};
 use crate::verify::{Context, TlogStatus};
 
@@ -144,6 +144,15 @@ pub fn check_push(
 ) -> Result<Report, GitError> {
     let mut report = Report::default();
     let no_decision = |_: &crate::verify::Verified| Decision::Trusted;
+    // The repository's refs before this push (the quarantine keeps them).
+    let listing = git.output(&["for-each-ref", "--format=%(objectname) %(refname)"])?;
+    let existing: Vec<(String, String)> = String::from_utf8_lossy(&listing)
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(id, name)| (id.to_string(), name.to_string()))
+        })
+        .collect();
     for u in updates {
         if u.is_delete() {
             continue;
@@ -158,6 +167,10 @@ pub fn check_push(
             }
             continue;
         };
+        // A rule that requires nothing (allow_unsigned, no signers) checks nothing.
+        if rule.allow_unsigned && matches!(&rule.signers, SignerSet::Named(s) if s.is_empty()) {
+            continue;
+        }
         let mut cat = git.cat_file()?;
         let tip = cat.get(&u.new)?;
         let mut commit_tip = u.new.clone();
@@ -208,7 +221,18 @@ pub fn check_push(
                 continue;
             }
         }
-        let mut revs = git.rev_list(&[commit_tip, "--not".into(), "--all".into()])?;
+        // Only history already accepted under this same rule is skipped:
+        // commits reachable from refs with laxer rules (allow_unsigned
+        // scratch branches, other signers) are checked again, or pushing
+        // them first to a lax ref would smuggle them past this one.
+        let mut args = vec![commit_tip];
+        let rule_idx = policy.rule_index(&u.name);
+        for (id, name) in &existing {
+            if policy.rule_index(name) == rule_idx {
+                args.push(format!("^{id}"));
+            }
+        }
+        let mut revs = git.rev_list(&args)?;
         let ids = std::iter::from_fn(move || revs.next_id().transpose());
         let mut found = Vec::new();
         report.checked += range::verify_stream(

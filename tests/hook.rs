@@ -529,3 +529,36 @@ fn verify_since_and_json() {
     assert_eq!(first["verdict"], "unsigned");
     assert_eq!(first["reason"], "not signed");
 }
+
+/// History accepted under a lax rule is not trusted by a strict one:
+/// unsigned commits pushed first to an allow_unsigned branch are still
+/// refused when the same commits are then pushed to main.
+#[test]
+fn lax_refs_do_not_launder_history() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-launder", "alice@example.com");
+    commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let bad = commit(&alice, 2, "unsigned, via scratch", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/launder"]);
+    assert!(ok, "{out}");
+    let (ok, out) = push(&alice, &["HEAD:main"]);
+    assert!(
+        !ok,
+        "unsigned history reached main through a scratch branch: {out}"
+    );
+    assert!(
+        out.contains(&bad[..12]) && out.contains("not signed"),
+        "{out}"
+    );
+    // History accepted under the same rule is not checked again.
+    alice.git_ok(&["reset", "-q", "--hard", "HEAD~1"]);
+    commit(&alice, 3, "signed on a feature branch", true);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/feature/a"]);
+    assert!(ok && out.contains("1 new object verified"), "{out}");
+    let (ok, out) = push(&alice, &["HEAD:main"]);
+    assert!(ok && out.contains("0 new objects verified"), "{out}");
+}
