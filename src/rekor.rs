@@ -174,6 +174,9 @@ pub struct LazyRekor {
     url: String,
     timeout: std::time::Duration,
     client: std::sync::OnceLock<Result<RekorClient, String>>,
+    /// The first "cannot reach" error: later lookups fail at once instead of
+    /// waiting for the same timeout once per commit of a range.
+    unreachable: std::sync::OnceLock<LookupError>,
 }
 
 impl LazyRekor {
@@ -183,6 +186,7 @@ impl LazyRekor {
             url: url.to_string(),
             timeout,
             client: std::sync::OnceLock::new(),
+            unreachable: std::sync::OnceLock::new(),
         }
     }
 
@@ -200,7 +204,16 @@ impl LazyRekor {
 
 impl TlogLookup for LazyRekor {
     fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
-        self.client()?.entries_by_digest(digest)
+        if let Some(e) = self.unreachable.get() {
+            return Err(e.clone());
+        }
+        let r = self.client()?.entries_by_digest(digest);
+        if let Err(e) = &r {
+            if e.0.contains("cannot reach") {
+                let _ = self.unreachable.set(e.clone());
+            }
+        }
+        r
     }
 
     fn describe(&self) -> String {
