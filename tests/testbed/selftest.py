@@ -847,7 +847,7 @@ def rekor():
     ok("signature not over the digest: 400", s == 400 and r.get("code") == 400, (s, r))
     # real public-good entries: the testbed must canonicalize them byte for byte as Rekor did
     reals = [("testdata/rekor_hashedrekord_prod.json", json.load(open(os.path.join(HERE, "testdata", "rekor_hashedrekord_prod.json")))["canonicalizedBody"])]
-    corpus = next((d for d in (E.get("GITSIGN_CORPUS"), os.path.join(HERE, "..", "..", "..", "shared", "corpus"), "/work/shared/corpus") if d and os.path.isdir(os.path.join(d, "bundles"))), None)
+    corpus = next((d for d in (E.get("GITSIGN_CORPUS"), os.path.join(HERE, "..", "fixtures")) if d and os.path.isdir(os.path.join(d, "bundles"))), None)
     if corpus:
         for f in sorted(os.listdir(os.path.join(corpus, "bundles"))):
             for te in json.load(open(os.path.join(corpus, "bundles", f)))["verificationMaterial"]["tlogEntries"]:
