@@ -154,3 +154,108 @@ fn rekor_upload_is_idempotent() {
     assert_eq!(first.body, second.body);
     assert!(gitsign::tlog::verify_entry(&second, &root).is_ok());
 }
+
+/// `verify-bundle --key`: a bundle signed with a plain key (no
+/// certificate), logged in Rekor, verified with that key; another key and
+/// a tampered artifact are refused.
+#[test]
+fn key_signed_bundle() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tb = Testbed::start();
+    let http = Http::new(std::time::Duration::from_secs(20)).unwrap();
+    let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http);
+    let key = sign::EphemeralKey::generate().unwrap();
+    let artifact = b"release artifact\n";
+    let digest = gitsign::crypto::sha256(artifact);
+    let sig = key.sign(artifact).unwrap();
+    let entry = rekor
+        .create_hashedrekord(&digest, &sig, &key.public_key_pem())
+        .unwrap();
+    let proof = entry.proof.as_ref().unwrap();
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "publicKey": {"hint": "release-key"},
+            "tlogEntries": [{
+                "logIndex": entry.log_index.to_string(),
+                "logId": {"keyId": b64.encode(&entry.log_id)},
+                "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                "integratedTime": entry.integrated_time.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": b64.encode(entry.set.as_ref().unwrap())},
+                "inclusionProof": {
+                    "logIndex": proof.log_index.to_string(),
+                    "rootHash": b64.encode(&proof.root_hash),
+                    "treeSize": proof.tree_size.to_string(),
+                    "hashes": proof.hashes.iter().map(|h| b64.encode(h)).collect::<Vec<_>>(),
+                    "checkpoint": {"envelope": proof.checkpoint.clone().unwrap()}
+                },
+                "canonicalizedBody": b64.encode(&entry.body)
+            }]
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
+            "signature": b64.encode(&sig)
+        }
+    });
+    let dir = common::TempDir::new("keybundle");
+    let (bf, af, kf, other) = (
+        dir.path().join("b.json"),
+        dir.path().join("a"),
+        dir.path().join("k.pem"),
+        dir.path().join("o.pem"),
+    );
+    std::fs::write(&bf, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    std::fs::write(&af, artifact).unwrap();
+    std::fs::write(&kf, key.public_key_pem()).unwrap();
+    std::fs::write(
+        &other,
+        sign::EphemeralKey::generate().unwrap().public_key_pem(),
+    )
+    .unwrap();
+    let repo = common::Repo::new("keybundle");
+    let run = |k: &std::path::Path, a: &str| {
+        repo.gitsign(&[
+            "verify-bundle",
+            "--bundle",
+            &bf.display().to_string(),
+            "--key",
+            &k.display().to_string(),
+            "--trusted-root",
+            tb.var("GITSIGN_TRUSTED_ROOT"),
+            a,
+        ])
+    };
+    let o = run(&kf, &af.display().to_string());
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("signed by the given key"),
+        "{}",
+        common::text(&o)
+    );
+    let o = run(&other, &af.display().to_string());
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+    let o = run(
+        &kf,
+        &format!(
+            "sha256:{}",
+            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(b"something else"))
+        ),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+    // Without --key the bundle cannot be checked, and says so.
+    let o = repo.gitsign(&[
+        "verify-bundle",
+        "--bundle",
+        &bf.display().to_string(),
+        "--trusted-root",
+        tb.var("GITSIGN_TRUSTED_ROOT"),
+        "--certificate-identity",
+        "x",
+        "--certificate-oidc-issuer",
+        "y",
+        &af.display().to_string(),
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(common::text(&o).contains("--key"), "{}", common::text(&o));
+}
