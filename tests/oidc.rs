@@ -3,67 +3,39 @@
 //! the device flow, `SIGSTORE_ID_TOKEN`, token files, the GitHub Actions
 //! token, and every failure a user can meet, with its message.
 
+mod common;
+
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gitsign::http::Http;
 use gitsign::oidc::{self, IdToken, Messages, OidcError, OidcSettings, Provider};
 use serde_json::{json, Value};
 
-/// A private testbed, stopped on drop.
-struct Testbed {
-    env: BTreeMap<String, String>,
-    http: Http,
+use common::Testbed;
+
+/// What these tests need beyond the shared testbed handle.
+trait OidcTestbed {
+    fn post(&self, path: &str, body: Value) -> Value;
+    fn get(&self, path: &str) -> Value;
+    fn oidc_fault(&self, fault: &str);
+    fn mint(&self, body: Value) -> String;
+    fn settings(&self) -> OidcSettings;
+    fn browser_settings(&self) -> OidcSettings;
 }
 
-impl Testbed {
-    fn start() -> Testbed {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new(root.join("tests/testbed/start"))
-            .args(["--json", "--parent", &std::process::id().to_string()])
-            .current_dir(root)
-            .output()
-            .expect("tests/testbed/start runs");
-        assert!(
-            out.status.success(),
-            "the testbed did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Testbed {
-            env: serde_json::from_slice(&out.stdout).expect("testbed env JSON"),
-            http: Http::new(Duration::from_secs(20)).unwrap(),
-        }
-    }
-
-    fn var(&self, k: &str) -> &str {
-        self.env
-            .get(k)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("the testbed exports no {k}"))
-    }
-
+impl OidcTestbed for Testbed {
     fn post(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.var("TESTBED_URL"));
-        let r = self
-            .http
-            .post_json(&url, body.to_string().into_bytes(), &[], false)
-            .unwrap();
-        assert!(r.status < 300, "{path}: HTTP {}", r.status);
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+        self.control("POST", path, Some(body))
     }
 
     fn get(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(&format!("{}{path}", self.var("TESTBED_URL")))
-            .unwrap();
-        serde_json::from_slice(&r.body).unwrap()
+        self.control("GET", path, None)
     }
 
-    fn fault(&self, fault: &str) {
+    /// A one-shot fault: `gha.X` for the Actions issuer, else the provider's.
+    fn oidc_fault(&self, fault: &str) {
         let service = if fault.starts_with("gha") {
             "gha"
         } else {
@@ -99,17 +71,6 @@ impl Testbed {
         OidcSettings {
             url_opener: Some(self.var("GITSIGN_URL_OPENER").into()),
             ..self.settings()
-        }
-    }
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        if let Some(state) = self.env.get("TESTBED_STATE") {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let _ = Command::new(root.join("tests/testbed/stop"))
-                .arg(state)
-                .output();
         }
     }
 }
@@ -232,7 +193,7 @@ fn browser_login_failures() {
     let tb = Testbed::start();
 
     // The user (or the provider) denies: error=access_denied on the redirect.
-    tb.fault("deny");
+    tb.oidc_fault("deny");
     let (r, seen) = get(&tb.browser_settings());
     let e = r.unwrap_err();
     assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
@@ -250,13 +211,13 @@ fn browser_login_failures() {
     );
 
     // A redirect whose state is not ours.
-    tb.fault("state-mismatch");
+    tb.oidc_fault("state-mismatch");
     let e = get(&tb.browser_settings()).0.unwrap_err();
     assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
     assert!(e.message().contains("state that does not belong"), "{e}");
 
     // Nobody completes the login: a bounded wait and a clear message.
-    tb.fault("never");
+    tb.oidc_fault("never");
     let s = OidcSettings {
         login_timeout: Duration::from_secs(3),
         ..tb.browser_settings()
@@ -354,13 +315,13 @@ fn device_flow() {
     };
     assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Device);
 
-    tb.fault("device-deny");
+    tb.oidc_fault("device-deny");
     let e = get(&s).0.unwrap_err();
     assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
     assert!(e.message().contains("denied"), "{e}");
     assert!(e.message().contains("access_denied"), "{e}");
 
-    tb.fault("device-expire");
+    tb.oidc_fault("device-expire");
     let t0 = Instant::now();
     let e = get(&s).0.unwrap_err();
     assert!(matches!(e, OidcError::TimedOut(_)), "{e:?}");
@@ -483,7 +444,7 @@ fn ambient_tokens() {
     assert!(t.subject.starts_with("repo:"), "{}", t.subject);
     assert_eq!(tb.get("/stats")["gha_tokens"], 1);
 
-    tb.fault("gha.http500");
+    tb.oidc_fault("gha.http500");
     let e = get(&s).0.unwrap_err();
     assert!(matches!(e, OidcError::Network(_)), "{e:?}");
     assert!(

@@ -4,60 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::{gitsign_bin, text, Repo, Testbed};
-
-const PAYLOAD: &str = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor T <testbed-user@example.com> 1700000000 +0000\ncommitter T <testbed-user@example.com> 1700000000 +0000\n\nmsg\n";
-
-/// Runs `gitsign --status-fd=2 -bsau KEY` as git does; returns (exit, stdout, stderr).
-fn sign_direct(tb: &Testbed, extra: &[(&str, String)]) -> (Option<i32>, Vec<u8>, String) {
-    let mut c = Command::new(gitsign_bin());
-    c.args(["--status-fd=2", "-bsau", "testbed-user@example.com"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in tb.gitsign_env() {
-        c.env(k, v);
-    }
-    for (k, v) in extra {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PAYLOAD.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code(),
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn expect_failure(tb: &Testbed, what: &str, extra: &[(&str, String)], words: &[&str]) {
-    let (code, stdout, stderr) = sign_direct(tb, extra);
-    assert_ne!(code, Some(0), "{what}: signing succeeded: {stderr}");
-    assert!(
-        stdout.is_empty(),
-        "{what}: something reached stdout: {}",
-        String::from_utf8_lossy(&stdout)
-    );
-    assert!(!stderr.contains("SIG_CREATED"), "{what}: {stderr}");
-    for w in words {
-        assert!(stderr.contains(w), "{what}: expected {w:?} in:\n{stderr}");
-    }
-}
+use common::{expect_sign_failure as expect_failure, sign_direct, text, Repo, Testbed};
 
 /// service, fault, fault value, extra environment, words the error must hold.
 type Case<'a> = (

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{gitsign_bin, text, Repo, Testbed};
+use common::{text, Repo, Testbed};
 use gitsign::cms::{self, SignedData};
 use gitsign::gitobj::{self, HashAlgo};
 use gitsign::oid;
@@ -338,60 +337,25 @@ fn tampered_tokens_are_rejected() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-const PAYLOAD: &str = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor T <testbed-user@example.com> 1700000000 +0000\ncommitter T <testbed-user@example.com> 1700000000 +0000\n\nmsg\n";
-
-/// Runs `gitsign --status-fd=2 -bsau KEY` as git does; (exit, stdout, stderr).
-fn sign_direct(tb: &Testbed, extra: &[(&str, String)]) -> (Option<i32>, Vec<u8>, String) {
-    let mut c = Command::new(gitsign_bin());
-    c.args(["--status-fd=2", "-bsau", "testbed-user@example.com"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GITSIGN_TOKEN_PROVIDER", "environment")
-        .env(
+/// Signing with the testbed's TSA and an environment token, plus `extra`.
+fn tsa_env<'a>(tb: &Testbed, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut env = vec![
+        ("GITSIGN_TOKEN_PROVIDER", "environment".to_string()),
+        (
             "SIGSTORE_ID_TOKEN",
             tb.token("testbed-user@example.com", 900),
-        )
-        .env("GITSIGN_TIMESTAMP_SERVER_URL", tb.var("TESTBED_TSA_URL"))
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in tb.gitsign_env() {
-        c.env(k, v);
-    }
-    for (k, v) in extra {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PAYLOAD.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code(),
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+        ),
+        (
+            "GITSIGN_TIMESTAMP_SERVER_URL",
+            tb.var("TESTBED_TSA_URL").to_string(),
+        ),
+    ];
+    env.extend(extra.iter().cloned());
+    env
 }
 
 fn expect_failure(tb: &Testbed, what: &str, extra: &[(&str, String)], words: &[&str]) {
-    let (code, stdout, stderr) = sign_direct(tb, extra);
-    assert_ne!(code, Some(0), "{what}: signing succeeded: {stderr}");
-    assert!(
-        stdout.is_empty(),
-        "{what}: something reached stdout: {}",
-        String::from_utf8_lossy(&stdout)
-    );
-    assert!(!stderr.contains("SIG_CREATED"), "{what}: {stderr}");
-    for w in words {
-        assert!(stderr.contains(w), "{what}: expected {w:?} in:\n{stderr}");
-    }
+    common::expect_sign_failure(tb, what, &tsa_env(tb, extra), words);
 }
 
 #[test]
@@ -400,7 +364,7 @@ fn tsa_failures_stop_signing_cleanly() {
     let url = tb.var("TESTBED_TSA_URL").to_string();
 
     // Works when nothing is wrong (the baseline of this test).
-    let (code, stdout, stderr) = sign_direct(&tb, &[]);
+    let (code, stdout, stderr) = common::sign_direct(&tb, &tsa_env(&tb, &[]));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&stdout).contains("BEGIN SIGNED MESSAGE"));
     assert!(stderr.contains("timestamped by "), "{stderr}");
@@ -469,12 +433,15 @@ fn untrusted_tsa_is_refused_unless_its_chain_is_configured() {
         ],
     );
     let chain = Path::new(tb.var("TESTBED_STATE")).join("tsa_chain.pem");
-    let (code, stdout, stderr) = sign_direct(
+    let (code, stdout, stderr) = common::sign_direct(
         &tb,
-        &[
-            ("GITSIGN_TRUSTED_ROOT", other),
-            ("GITSIGN_TIMESTAMP_CERT_CHAIN", chain.display().to_string()),
-        ],
+        &tsa_env(
+            &tb,
+            &[
+                ("GITSIGN_TRUSTED_ROOT", other),
+                ("GITSIGN_TIMESTAMP_CERT_CHAIN", chain.display().to_string()),
+            ],
+        ),
     );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&stdout).contains("BEGIN SIGNED MESSAGE"));

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The gitsign binary under test.
 pub fn gitsign_bin() -> PathBuf {
@@ -255,7 +255,8 @@ impl Testbed {
             .unwrap_or_else(|| panic!("testbed has no {k}"))
     }
 
-    fn control(
+    /// A control-API request; panics on an HTTP error (tests only).
+    pub fn control(
         &self,
         method: &str,
         path: &str,
@@ -265,6 +266,7 @@ impl Testbed {
         let mut c = Command::new("curl");
         c.args([
             "-sS",
+            "--fail-with-body",
             "-X",
             method,
             &url,
@@ -384,4 +386,59 @@ pub fn reason_words(expected: &str) -> &'static str {
         .find(|(k, _)| expected.contains(k))
         .map(|(_, v)| *v)
         .unwrap_or_else(|| panic!("no mapping for {expected}"))
+}
+
+/// A commit payload as git hands it to the signing program.
+pub const SIGN_PAYLOAD: &str = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor T <testbed-user@example.com> 1700000000 +0000\ncommitter T <testbed-user@example.com> 1700000000 +0000\n\nmsg\n";
+
+/// Runs `gitsign --status-fd=2 -bsau KEY` as git does, with the testbed's
+/// GITSIGN_* variables plus `extra`, outside any repository; returns
+/// (exit, stdout, stderr).
+pub fn sign_direct(tb: &Testbed, extra: &[(&str, String)]) -> (Option<i32>, Vec<u8>, String) {
+    let mut c = Command::new(gitsign_bin());
+    c.args(["--status-fd=2", "-bsau", "testbed-user@example.com"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in tb.gitsign_env() {
+        c.env(k, v);
+    }
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SIGN_PAYLOAD.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Signing must fail: non-zero exit, nothing on stdout, no SIG_CREATED,
+/// and every word of `words` in the message.
+pub fn expect_sign_failure(tb: &Testbed, what: &str, extra: &[(&str, String)], words: &[&str]) {
+    let (code, stdout, stderr) = sign_direct(tb, extra);
+    assert_ne!(code, Some(0), "{what}: signing succeeded: {stderr}");
+    assert!(
+        stdout.is_empty(),
+        "{what}: something reached stdout: {}",
+        String::from_utf8_lossy(&stdout)
+    );
+    assert!(!stderr.contains("SIG_CREATED"), "{what}: {stderr}");
+    for w in words {
+        assert!(stderr.contains(w), "{what}: expected {w:?} in:\n{stderr}");
+    }
 }
