@@ -45,8 +45,8 @@ export function send(res, status, body, headers = {}) {
 export async function listen(name, handler, log) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
-    const t = Date.now();
-    res.on('finish', () => log?.(`${name} ${req.method} ${url.pathname} -> ${res.statusCode} (${Date.now() - t} ms)`));
+    const t = performance.now();
+    res.on('finish', () => log?.(`${name} ${req.method} ${url.pathname} -> ${res.statusCode} (${(performance.now() - t).toFixed(2)} ms)`));
     try {
       await handler(req, res, url);
     } catch (e) {
