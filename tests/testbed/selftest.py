@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 E = os.environ
@@ -864,6 +864,58 @@ def rekor():
     REKOR_STATE.update(uuid=uuid)
 
 
+@section
+def rekor_ecdsa_corners():
+    """hashedrekord ECDSA at the corners of the arithmetic (nonces chosen here),
+    each judged by `cryptography` (OpenSSL's ECDSA over a digest)."""
+    p = 2**256 - 2**224 + 2**192 + 2**96 - 1
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+    def kx(k):
+        return ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers().x
+
+    def sign(d, e, k):  # e < n, nonce k
+        r = kx(k) % n
+        return r, pow(k, -1, n) * (e + r * d) % n
+
+    def pem(pub):
+        return pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def case(name, pub, e, r, s, expect):
+        digest, sig = e.to_bytes(32, "big"), encode_dss_signature(r, s)
+        try:
+            pub.verify(sig, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            truth = True
+        except InvalidSignature:
+            truth = False
+        entry = {"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {"data": {"hash": {"algorithm": "sha256", "value": digest.hex()}},
+                 "signature": {"content": base64.b64encode(sig).decode(), "publicKey": {"content": base64.b64encode(pem(pub).encode()).decode()}}}}
+        st, _, r = jpost(REKOR + "/api/v1/log/entries", entry)
+        ok(f"ECDSA corner: {name}: {'201' if expect else '400'}, as cryptography says", truth == expect and st == (201 if expect else 400), (st, r, truth))
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    d, pub = key.private_numbers().private_value, key.public_key()
+    q = pub.public_numbers()
+    neg = ec.EllipticCurvePublicNumbers(q.x, p - q.y, ec.SECP256R1()).public_key()
+    rnd = lambda: secrets.randbelow(n - 1) + 1  # noqa: E731
+    e = int.from_bytes(secrets.token_bytes(32), "big") % n
+    r, s = sign(d, e, rnd())
+    case("ordinary signature", pub, e, r, s, True)
+    case("high s (n - s)", pub, e, r, n - s, True)
+    case("the same under the key (x, p - y)", neg, e, r, s, False)
+    case("r + n", pub, e, r + n, s, False)
+    r, s = sign(d, 0, rnd())
+    case("digest 0 (u1 = 0)", pub, 0, r, s, True)
+    case("digest 0 under the key (x, p - y): valid too", neg, 0, r, s, True)
+    k = rnd()
+    r = kx(k) % n
+    e = r * d % n
+    case("(e/r)G = Q (a point doubling)", pub, e, *sign(d, e, k), True)
+    case("(e/r)G = Q under the key (x, p - y): infinity", neg, e, *sign(d, e, k), False)
+    r = rnd()
+    case("(e/r)G = -Q: infinity", pub, -r * d % n, r, rnd(), False)
+
+
 def pae(payload_type, payload):
     # DSSE v1 pre-authentication encoding
     t = payload_type.encode()
@@ -1086,10 +1138,15 @@ def main():
         print("selftest needs the openssl CLI", file=sys.stderr)
         return 2
     t = time.time()
+    # the Node-side ECDSA-over-a-digest check (no testbed needed) runs meanwhile
+    check = subprocess.Popen(["node", os.path.join(HERE, "prehash-check.mjs"), "--quick"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for fn in (oidc_discovery, oidc_auth_code_pkce, oidc_device_flow, oidc_faults, control_token, fulcio_email, gha_and_fulcio_workflow,
-               fulcio_faults, rekor, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python):
+               fulcio_faults, rekor, rekor_ecdsa_corners, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python):
         clear_faults()
         fn()
+    print("# prehash_check", flush=True)
+    out = check.communicate(timeout=300)[0]
+    ok("prehash-check.mjs --quick: ECDSA over a digest = the BigInt reference = OpenSSL (" + (out.strip().splitlines() or ["no output"])[-1] + ")", check.returncode == 0, out[-3000:])
     shutil.rmtree(TMP, ignore_errors=True)
     print(f"# selftest took {time.time() - t:.1f} s")
     if FAILED:

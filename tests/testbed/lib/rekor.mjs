@@ -30,6 +30,45 @@ function parseSubjectEmails(certDer) {
   return out;
 }
 
+// hashedrekord's spec.signature.publicKey (the PEM text) -> {publicKey,
+// canonicalKey, subjects}, or a 400. A signer with cached credentials sends the
+// same certificate for every entry, so successful parses are kept in a small
+// LRU keyed by the exact PEM text (the result depends on nothing else;
+// failures are not kept).
+function parseHashedrekordKey(pemText) {
+  const blocks = d.fromPem(pemText);
+  if (!blocks.length) throw validation('invalid public key: failure decoding PEM');
+  try {
+    if (blocks[0].label === 'CERTIFICATE') {
+      const certs = blocks.filter((b) => b.label === 'CERTIFICATE');
+      return {
+        publicKey: new crypto.X509Certificate(certs[0].der).publicKey,
+        canonicalKey: certs.map((c) => d.toPem(c.der)).join(''),
+        subjects: parseSubjectEmails(certs[0].der),
+      };
+    }
+    if (blocks[0].label === 'PUBLIC KEY') {
+      const publicKey = crypto.createPublicKey({ key: blocks[0].der, format: 'der', type: 'spki' });
+      return { publicKey, canonicalKey: d.toPem(publicKey.export({ type: 'spki', format: 'der' }), 'PUBLIC KEY'), subjects: [] };
+    }
+    throw new Error(`unsupported PEM type ${blocks[0].label}`);
+  } catch (e) { throw validation(`invalid public key: ${e.message}`); }
+}
+const KEY_CACHE_SIZE = 64;
+const keyCache = new Map(); // PEM text -> frozen parse result, least recently used first
+function hashedrekordKey(pemText) {
+  let k = keyCache.get(pemText);
+  if (k) {
+    keyCache.delete(pemText);
+  } else {
+    const parsed = parseHashedrekordKey(pemText); // throws: nothing cached
+    k = Object.freeze({ ...parsed, subjects: Object.freeze(parsed.subjects) });
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value);
+  }
+  keyCache.set(pemText, k);
+  return k;
+}
+
 // ---- dsse 0.0.1 (sigstore/rekor pkg/types/dsse/v0.0.1/entry.go) ----------
 // The proposed entry is spec.proposedContent {envelope: the DSSE envelope as a
 // JSON string, verifiers: [base64 of a PEM public key or certificate (chain)]}.
@@ -367,21 +406,7 @@ export function makeRekor({ state, hostname }) {
     if (typeof sigB64 !== 'string' || !sigB64) throw validation('missing signature');
     if (typeof keyB64 !== 'string' || !keyB64) throw validation('missing public key');
     const sig = Buffer.from(sigB64, 'base64');
-    const pemText = Buffer.from(keyB64, 'base64').toString('latin1');
-    const blocks = d.fromPem(pemText);
-    if (!blocks.length) throw validation('invalid public key: failure decoding PEM');
-    let publicKey; let canonicalKey; const subjects = [];
-    try {
-      if (blocks[0].label === 'CERTIFICATE') {
-        const certs = blocks.filter((b) => b.label === 'CERTIFICATE');
-        publicKey = new crypto.X509Certificate(certs[0].der).publicKey;
-        canonicalKey = certs.map((c) => d.toPem(c.der)).join('');
-        subjects.push(...parseSubjectEmails(certs[0].der));
-      } else if (blocks[0].label === 'PUBLIC KEY') {
-        publicKey = crypto.createPublicKey({ key: blocks[0].der, format: 'der', type: 'spki' });
-        canonicalKey = d.toPem(publicKey.export({ type: 'spki', format: 'der' }), 'PUBLIC KEY');
-      } else throw new Error(`unsupported PEM type ${blocks[0].label}`);
-    } catch (e) { throw validation(`invalid public key: ${e.message}`); }
+    const { publicKey, canonicalKey, subjects } = hashedrekordKey(Buffer.from(keyB64, 'base64').toString('latin1'));
     let ok = false;
     try { ok = verifyPrehashed(publicKey, Buffer.from(h.value, 'hex'), sig); } catch (e) { throw validation(`verifying signature: ${e.message}`); }
     if (!ok) throw validation('verifying signature: invalid signature when validating ASN.1 encoded signature');
