@@ -1,7 +1,6 @@
 //! The one HTTP client the service clients share: bounded timeouts,
 //! bounded response sizes, errors that name the URL.
 
-use std::io::Read;
 use std::time::Duration;
 
 /// Largest response body read from any service.
@@ -43,31 +42,23 @@ pub struct Response {
 /// A shared blocking client.
 #[derive(Clone, Debug)]
 pub struct Http {
-    /// For `http://` URLs (loopback services, tests): no TLS roots to load.
-    plain: std::sync::Arc<std::sync::OnceLock<Result<reqwest::blocking::Client, String>>>,
-    /// For `https://` URLs, built on first use: loading the platform's
-    /// root certificates costs milliseconds a signature should not pay
-    /// when every service is local.
-    tls: std::sync::Arc<std::sync::OnceLock<Result<reqwest::blocking::Client, String>>>,
+    /// Built on first use; the platform verifier (root certificates) is
+    /// loaded by the TLS layer only when an `https://` URL is first used,
+    /// so a signature against loopback services never pays for it.
+    agent: std::sync::Arc<std::sync::OnceLock<ureq::Agent>>,
     timeout: Duration,
 }
 
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        format!(
+fn describe(e: &ureq::Error, timeout: Duration) -> String {
+    match e {
+        ureq::Error::Timeout(_) => format!(
             "no answer within {} s (raise gitsign.timeout if the service is slow)",
             timeout.as_secs()
-        )
-    } else if e.is_connect() {
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        let mut last = e.to_string();
-        while let Some(s) = src {
-            last = s.to_string();
-            src = s.source();
-        }
-        format!("connection failed ({last})")
-    } else {
-        e.to_string()
+        ),
+        ureq::Error::Io(io) => format!("connection failed ({io})"),
+        ureq::Error::HostNotFound => "connection failed (host not found)".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        other => other.to_string(),
     }
 }
 
@@ -87,45 +78,74 @@ pub fn server_text(body: &[u8]) -> String {
     }
 }
 
+/// Resolves IP-literal hosts (loopback services) directly: ureq's default
+/// resolver starts a thread per lookup when a timeout is set, even for a
+/// literal. Names go to the default resolver.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(auth) = uri.authority() {
+            let host = auth.host();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                let https = uri.scheme_str() == Some("https");
+                let port = auth.port_u16().unwrap_or(if https { 443 } else { 80 });
+                let mut out = self.empty();
+                out.push(std::net::SocketAddr::new(ip, port));
+                return Ok(out);
+            }
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
 impl Http {
     /// A client whose every request must finish within `timeout`.
     pub fn new(timeout: Duration) -> Result<Http, HttpError> {
         Ok(Http {
-            plain: Default::default(),
-            tls: Default::default(),
+            agent: Default::default(),
             timeout,
         })
     }
 
-    fn builder(&self) -> reqwest::blocking::ClientBuilder {
-        reqwest::blocking::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("gitsign-rs/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5))
-    }
-
-    /// The client for `url`.
-    fn client(&self, url: &str) -> Result<&reqwest::blocking::Client, HttpError> {
-        let plain = url
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
-        let cell = if plain { &self.plain } else { &self.tls };
-        cell.get_or_init(|| {
-            let b = self.builder();
-            // Plain HTTP needs no trust anchors; redirects to https fail.
-            let b = if plain {
-                b.tls_certs_only(Vec::new())
-            } else {
-                b
-            };
-            b.build().map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| HttpError {
-            url: url.into(),
-            status: None,
-            message: format!("cannot set up the HTTP client: {e}"),
+    fn agent(&self) -> &ureq::Agent {
+        self.agent.get_or_init(|| {
+            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let tls = ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::Rustls)
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .unversioned_rustls_crypto_provider(provider)
+                .build();
+            let config = ureq::Agent::config_builder()
+                .timeout_global(Some(self.timeout))
+                .timeout_connect(Some(self.timeout.min(Duration::from_secs(10))))
+                .user_agent(concat!("gitsign-rs/", env!("CARGO_PKG_VERSION")))
+                .max_redirects(5)
+                // Statuses are answers the callers interpret (409, 404, 5xx).
+                .http_status_as_error(false)
+                .tls_config(tls)
+                // ureq's 128 KiB defaults are allocated (and zeroed) per
+                // connection; answers here are a few KiB of JSON, and
+                // bodies stream through the buffer anyway.
+                .input_buffer_size(32 * 1024)
+                .output_buffer_size(16 * 1024)
+                .max_response_header_size(32 * 1024)
+                .build();
+            ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::default(),
+                LiteralFirst::default(),
+            )
         })
     }
 
@@ -134,37 +154,54 @@ impl Http {
         self.timeout
     }
 
+    /// Sends one request: `body` None for GET.
     fn send(
         &self,
-        req: reqwest::blocking::RequestBuilder,
+        method: &str,
         url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
     ) -> Result<Response, HttpError> {
-        let resp = req.send().map_err(|e| HttpError {
+        let fail = |status: Option<u16>, message: String| HttpError {
             url: url.into(),
-            status: None,
-            message: describe(&e, self.timeout),
-        })?;
+            status,
+            message,
+        };
+        let agent = self.agent();
+        let result = if method == "GET" {
+            let mut req = agent.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.call()
+        } else {
+            let mut req = agent.post(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send(body.unwrap_or_default())
+        };
+        let mut resp = result.map_err(|e| fail(None, describe(&e, self.timeout)))?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut body = Vec::new();
-        resp.take(MAX_RESPONSE + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| HttpError {
-                url: url.into(),
-                status: Some(status),
-                message: format!("reading the answer failed: {e}"),
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => {
+                    fail(Some(status), "the answer is too large".into())
+                }
+                e => fail(
+                    Some(status),
+                    format!("reading the answer failed: {}", describe(&e, self.timeout)),
+                ),
             })?;
-        if body.len() as u64 > MAX_RESPONSE {
-            return Err(HttpError {
-                url: url.into(),
-                status: Some(status),
-                message: "the answer is too large".into(),
-            });
-        }
         Ok(Response {
             status,
             location,
@@ -175,19 +212,7 @@ impl Http {
     /// GET, retried once when the connection fails or the server is
     /// briefly unavailable (GETs are safe to repeat).
     pub fn get(&self, url: &str) -> Result<Response, HttpError> {
-        let once = || {
-            self.send(
-                self.client(url)?
-                    .get(url)
-                    .header("accept", "application/json"),
-                url,
-            )
-        };
-        match once() {
-            Ok(r) if matches!(r.status, 502..=504) => once(),
-            Err(e) if e.status.is_none() && !e.message.starts_with("no answer") => once(),
-            other => other,
-        }
+        self.get_with_headers(url, &[])
     }
 
     /// POST a JSON body, with extra headers. `idempotent` allows one retry.
@@ -198,22 +223,15 @@ impl Http {
         headers: &[(&str, String)],
         idempotent: bool,
     ) -> Result<Response, HttpError> {
-        let once = || {
-            let mut req = self
-                .client(url)?
-                .post(url)
-                .header("content-type", "application/json")
-                .header("accept", "application/json");
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            self.send(req.body(body.clone()), url)
-        };
+        let mut all: Vec<(&str, &str)> = vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+        let once = || self.send("POST", url, &all, Some(&body));
         match once() {
             Ok(r) if idempotent && matches!(r.status, 502..=504) => once(),
-            Err(e) if idempotent && e.status.is_none() && !e.message.starts_with("no answer") => {
-                once()
-            }
+            Err(e) if idempotent && retryable(&e) => once(),
             other => other,
         }
     }
@@ -225,13 +243,15 @@ impl Http {
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let req = self
-            .client(url)?
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
-        self.send(req, url)
+        self.send(
+            "POST",
+            url,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("accept", "application/json"),
+            ],
+            Some(body.as_bytes()),
+        )
     }
 
     /// POST raw bytes with a content type (RFC 3161 requests).
@@ -241,13 +261,7 @@ impl Http {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
-        self.send(
-            self.client(url)?
-                .post(url)
-                .header("content-type", content_type)
-                .body(body),
-            url,
-        )
+        self.send("POST", url, &[("content-type", content_type)], Some(&body))
     }
 
     /// GET with extra request headers (e.g. `Authorization` for the GitHub
@@ -257,22 +271,21 @@ impl Http {
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<Response, HttpError> {
-        let once = || {
-            let mut req = self
-                .client(url)?
-                .get(url)
-                .header("accept", "application/json");
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            self.send(req, url)
-        };
+        let mut all: Vec<(&str, &str)> = vec![("accept", "application/json")];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+        let once = || self.send("GET", url, &all, None);
         match once() {
             Ok(r) if matches!(r.status, 502..=504) => once(),
-            Err(e) if e.status.is_none() && !e.message.starts_with("no answer") => once(),
+            Err(e) if retryable(&e) => once(),
             other => other,
         }
     }
+}
+
+/// A failure worth one more try: the connection failed (not a timeout,
+/// which already used the whole budget).
+fn retryable(e: &HttpError) -> bool {
+    e.status.is_none() && !e.message.starts_with("no answer")
 }
 
 /// Percent-encodes for `application/x-www-form-urlencoded` and query strings.

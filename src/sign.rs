@@ -49,10 +49,12 @@ impl std::fmt::Display for SignError {
 impl std::error::Error for SignError {}
 
 /// An ephemeral ECDSA P-256 key. It lives in memory only and is zeroized
-/// on drop (RustCrypto's `SigningKey` is `ZeroizeOnDrop`). Signing uses
-/// RFC 6979 deterministic nonces, so no random generator has to start up.
+/// on drop. Signing uses RFC 6979 deterministic nonces, so no random
+/// generator has to start up. Only the secret scalar is kept: a key restored
+/// from the cache takes its public half from the PKCS#8 it came in, so a
+/// warm signature does one scalar multiplication (the nonce's), not three.
 pub struct EphemeralKey {
-    key: p256::ecdsa::SigningKey,
+    secret: zeroize::Zeroizing<p256::NonZeroScalar>,
     spki: Vec<u8>,
 }
 
@@ -62,36 +64,60 @@ impl std::fmt::Debug for EphemeralKey {
     }
 }
 
+fn spki_of(public: &p256::PublicKey) -> Result<Vec<u8>, SignError> {
+    use p256::pkcs8::EncodePublicKey;
+    Ok(public
+        .to_public_key_der()
+        .map_err(|_| SignError::Key("cannot encode the public key".into()))?
+        .as_bytes()
+        .to_vec())
+}
+
 impl EphemeralKey {
     /// A fresh key from the operating system's random source.
     pub fn generate() -> Result<EphemeralKey, SignError> {
-        Self::from_key(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng))
+        let secret = zeroize::Zeroizing::new(p256::NonZeroScalar::random(&mut rand_core::OsRng));
+        let spki = spki_of(&p256::PublicKey::from_secret_scalar(&secret))?;
+        Ok(EphemeralKey { secret, spki })
     }
 
-    fn from_key(key: p256::ecdsa::SigningKey) -> Result<EphemeralKey, SignError> {
-        use p256::pkcs8::EncodePublicKey;
-        let spki = key
-            .verifying_key()
-            .to_public_key_der()
-            .map_err(|_| SignError::Key("cannot encode the public key".into()))?
-            .as_bytes()
-            .to_vec();
-        Ok(EphemeralKey { key, spki })
-    }
-
-    /// Restores a key from PKCS#8 (the credential cache hands keys over this way).
+    /// Restores a key from PKCS#8 (the credential cache hands keys over
+    /// this way). The public key is the one the PKCS#8 carries (ours always
+    /// do; it is computed when absent). A pairing of a scalar with another
+    /// key's public half cannot produce a usable signature: the caller
+    /// compares the public key with the certificate's, and Rekor verifies
+    /// every signature against the certificate before logging it.
     pub fn from_pkcs8(der: &[u8]) -> Result<EphemeralKey, SignError> {
-        use p256::pkcs8::DecodePrivateKey;
-        let key = p256::ecdsa::SigningKey::from_pkcs8_der(der)
-            .map_err(|_| SignError::Key("the cached key is not a P-256 PKCS#8 key".into()))?;
-        Self::from_key(key)
+        use p256::pkcs8::der::Decode;
+        let bad = || SignError::Key("the cached key is not a P-256 PKCS#8 key".into());
+        let info = p256::pkcs8::PrivateKeyInfo::from_der(der).map_err(|_| bad())?;
+        let p256_oid = p256::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+        let ec_oid = p256::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+        if info.algorithm.oid != ec_oid
+            || info.algorithm.parameters_oid().map_err(|_| bad())? != p256_oid
+        {
+            return Err(bad());
+        }
+        let ec = sec1::EcPrivateKey::from_der(info.private_key).map_err(|_| bad())?;
+        let raw: zeroize::Zeroizing<[u8; 32]> =
+            zeroize::Zeroizing::new(ec.private_key.try_into().map_err(|_| bad())?);
+        let bytes = zeroize::Zeroizing::new(p256::FieldBytes::from(*raw));
+        let scalar: Option<p256::NonZeroScalar> = p256::NonZeroScalar::from_repr(*bytes).into();
+        let secret = zeroize::Zeroizing::new(scalar.ok_or_else(bad)?);
+        let public = match ec.public_key {
+            Some(point) => p256::PublicKey::from_sec1_bytes(point).map_err(|_| bad())?,
+            None => p256::PublicKey::from_secret_scalar(&secret),
+        };
+        Ok(EphemeralKey {
+            spki: spki_of(&public)?,
+            secret,
+        })
     }
 
-    /// The key as PKCS#8, in a buffer zeroized on drop.
+    /// The key as PKCS#8 (with its public key), in a buffer zeroized on drop.
     pub fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, SignError> {
         use p256::pkcs8::EncodePrivateKey;
-        let doc = self
-            .key
+        let doc = p256::SecretKey::from(&*self.secret)
             .to_pkcs8_der()
             .map_err(|_| SignError::Key("cannot export the key".into()))?;
         Ok(zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
@@ -107,14 +133,16 @@ impl EphemeralKey {
         pem::encode("PUBLIC KEY", &self.spki)
     }
 
-    /// ECDSA-SHA256 over `message`, ASN.1 DER.
+    /// ECDSA-SHA256 over `message`, ASN.1 DER (RFC 6979 nonce, exactly
+    /// what RustCrypto's `SigningKey` produces).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        use p256::ecdsa::signature::Signer;
-        let sig: p256::ecdsa::DerSignature = self
-            .key
-            .try_sign(message)
+        use ecdsa::hazmat::SignPrimitive;
+        let z = p256::FieldBytes::from(crypto::sha256(message));
+        let scalar: &p256::Scalar = &self.secret;
+        let (sig, _) = scalar
+            .try_sign_prehashed_rfc6979::<sha2::Sha256>(&z, &[])
             .map_err(|_| SignError::Key("signing failed".into()))?;
-        Ok(sig.as_bytes().to_vec())
+        Ok(sig.to_der().as_bytes().to_vec())
     }
 }
 
@@ -379,4 +407,57 @@ pub fn check_committer(cert: &Certificate, committer: Option<&str>) -> Result<()
          sign in as {committer}, or change user.email",
         ids.first().map(String::as_str).unwrap_or("(none)")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_scalar_signing_matches_rustcrypto_signing_key() {
+        use p256::ecdsa::signature::Signer;
+        use p256::pkcs8::DecodePrivateKey;
+        let key = EphemeralKey::generate().unwrap();
+        let pkcs8 = key.to_pkcs8().unwrap();
+        let reference = p256::ecdsa::SigningKey::from_pkcs8_der(&pkcs8).unwrap();
+        let restored = EphemeralKey::from_pkcs8(&pkcs8).unwrap();
+        assert_eq!(restored.spki(), key.spki());
+        for msg in [&b""[..], b"payload", &[7u8; 1000]] {
+            let want: p256::ecdsa::DerSignature = reference.sign(msg);
+            assert_eq!(key.sign(msg).unwrap(), want.as_bytes());
+            assert_eq!(restored.sign(msg).unwrap(), want.as_bytes());
+            let public = crypto::PublicKey::from_spki(key.spki()).unwrap();
+            let scheme = crypto::default_scheme(&public);
+            crypto::verify(&public, scheme, msg, &key.sign(msg).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn pkcs8_without_public_key_and_bad_keys() {
+        use p256::pkcs8::EncodePrivateKey;
+        let key = EphemeralKey::generate().unwrap();
+        // A PKCS#8 whose ECPrivateKey omits the public key: it is computed.
+        let sk = p256::SecretKey::from(&*key.secret);
+        let sec1_der = sk.to_sec1_der().unwrap();
+        let mut ec = sec1::EcPrivateKey::try_from(&sec1_der[..]).unwrap();
+        ec.public_key = None;
+        use p256::pkcs8::der::Encode;
+        let ec_der = ec.to_der().unwrap();
+        let curve = p256::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+        let info = p256::pkcs8::PrivateKeyInfo::new(
+            p256::pkcs8::AlgorithmIdentifierRef {
+                oid: p256::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1"),
+                parameters: Some((&curve).into()),
+            },
+            &ec_der,
+        );
+        let der = info.to_der().unwrap();
+        assert_eq!(EphemeralKey::from_pkcs8(&der).unwrap().spki(), key.spki());
+        // Garbage, truncations and other curves are refused, never a panic.
+        let good = sk.to_pkcs8_der().unwrap();
+        for n in 0..good.as_bytes().len() {
+            assert!(EphemeralKey::from_pkcs8(&good.as_bytes()[..n]).is_err());
+        }
+        assert!(EphemeralKey::from_pkcs8(b"not a key").is_err());
+    }
 }

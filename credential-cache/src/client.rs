@@ -12,7 +12,6 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -354,32 +353,64 @@ impl Client {
     }
 
     /// Connects within the connect timeout. `connect(2)` on a Unix socket
-    /// blocks only when the daemon's backlog is full (it is hung); std has
-    /// no connect timeout, so a helper thread connects and this one waits
-    /// at most the timeout (the thread then ends when the connect does).
+    /// blocks only when the daemon's backlog is full (it is hung), so the
+    /// socket is non-blocking while connecting: a full backlog answers
+    /// EAGAIN (Linux; retried until the timeout) or EINPROGRESS (waited
+    /// for with poll). No helper thread: a warm signature pays for none.
     fn connect(&self) -> Result<Conn, CacheError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let path = self.path.clone();
-        let spawned = std::thread::Builder::new()
-            .name("gitsign-cache-connect".into())
-            .spawn(move || {
-                let _ = tx.send(UnixStream::connect(&path));
-            });
-        let result = match spawned {
-            Ok(_) => match rx.recv_timeout(self.connect_timeout) {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(CacheError::Timeout {
-                        path: self.path.clone(),
-                        action: "connecting",
-                        after: self.connect_timeout,
-                    })
-                }
-            },
-            // No thread to spare: connect directly (unbounded only if hung).
-            Err(_) => UnixStream::connect(&self.path),
+        use rustix::net::{self as rnet, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let deadline = std::time::Instant::now() + self.connect_timeout;
+        let timeout = || CacheError::Timeout {
+            path: self.path.clone(),
+            action: "connecting",
+            after: self.connect_timeout,
         };
-        let stream = result.map_err(|e| self.connect_error(e))?;
+        let addr =
+            SocketAddrUnix::new(self.path.as_path()).map_err(|e| self.connect_error(e.into()))?;
+        let fd = rnet::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| self.connect_error(e.into()))?;
+        loop {
+            match rnet::connect(&fd, &addr) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(timeout());
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(rustix::io::Errno::INPROGRESS) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let ts = rustix::event::Timespec {
+                        tv_sec: left.as_secs() as _,
+                        tv_nsec: left.subsec_nanos() as _,
+                    };
+                    let mut pfd = [rustix::event::PollFd::new(
+                        &fd,
+                        rustix::event::PollFlags::OUT,
+                    )];
+                    match rustix::event::poll(&mut pfd, Some(&ts)) {
+                        Ok(0) => return Err(timeout()),
+                        Ok(_) => {}
+                        Err(e) => return Err(self.connect_error(e.into())),
+                    }
+                    match rnet::sockopt::socket_error(&fd) {
+                        Ok(Ok(())) => break,
+                        Ok(Err(e)) | Err(e) => return Err(self.connect_error(e.into())),
+                    }
+                }
+                Err(e) => return Err(self.connect_error(e.into())),
+            }
+        }
+        let stream = UnixStream::from(fd);
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| self.connect_error(e))?;
         Ok(Conn {
             stream,
             path: self.path.clone(),

@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 /// The flags git passes (`--status-fd=2 -bsau KEY`, `--status-fd=1 --verify FILE -`).
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, PartialEq, Eq)]
 pub struct GpgArgs {
     /// Write machine-readable status lines to this file descriptor.
     #[arg(long = "status-fd", value_name = "FD")]
@@ -248,4 +248,162 @@ pub enum CacheCommand {
     Status,
     /// Forget every cached credential.
     Clear,
+}
+
+/// The gpg flags git passes, parsed without building clap's whole command
+/// (a measurable part of every signature's start-up). Returns `None` for
+/// anything else (subcommands, help, unknown or malformed flags), and clap
+/// then parses, and explains errors, as usual. Agrees with clap on every
+/// argument list it accepts (tested).
+pub fn fast_gpg(argv: &[std::ffi::OsString]) -> Option<GpgArgs> {
+    let mut a = GpgArgs::default();
+    let mut it = argv.iter().skip(1).map(|s| s.to_str());
+    let mut files_only = false;
+    let mut any_flag = false;
+    // A repeated flag is an error for clap; let it say so.
+    let mut seen = std::collections::HashSet::new();
+    let mut once = |name: char| seen.insert(name);
+    while let Some(arg) = it.next() {
+        let arg = arg?;
+        if files_only || arg == "-" || !arg.starts_with('-') {
+            // A subcommand name is not a file: clap decides.
+            if !any_flag && a.files.is_empty() && !files_only {
+                return None;
+            }
+            a.files.push(PathBuf::from(arg));
+            continue;
+        }
+        any_flag = true;
+        if arg == "--" {
+            files_only = true;
+            continue;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let mut value = || -> Option<String> {
+                match inline {
+                    Some(v) => Some(v.to_string()),
+                    None => it.next()?.map(str::to_string),
+                }
+            };
+            let short = match name {
+                "status-fd" => 'f',
+                "include-certs" => 'i',
+                "keyid-format" => 'k',
+                "local-user" => 'u',
+                "verify" => 'v',
+                "sign" => 's',
+                "detach-sign" => 'b',
+                "armor" => 'a',
+                _ => return None,
+            };
+            if !once(short) {
+                return None;
+            }
+            match name {
+                "status-fd" => a.status_fd = Some(value()?.parse().ok()?),
+                "include-certs" => a.include_certs = Some(value()?.parse().ok()?),
+                "keyid-format" => a.keyid_format = Some(value()?),
+                "local-user" => a.local_user = Some(value()?),
+                "verify" | "sign" | "detach-sign" | "armor" if inline.is_none() => match name {
+                    "verify" => a.verify = true,
+                    "sign" => a.sign = true,
+                    "detach-sign" => a.detach_sign = true,
+                    _ => a.armor = true,
+                },
+                _ => return None,
+            }
+            continue;
+        }
+        // Bundled short flags: -bsau KEY, -uKEY, -v.
+        let shorts = &arg[1..];
+        for (i, c) in shorts.char_indices() {
+            if !once(c) {
+                return None;
+            }
+            match c {
+                'v' => a.verify = true,
+                's' => a.sign = true,
+                'b' => a.detach_sign = true,
+                'a' => a.armor = true,
+                'u' => {
+                    let rest = &shorts[i + 1..];
+                    let rest = rest.strip_prefix('=').unwrap_or(rest);
+                    a.local_user = Some(if rest.is_empty() {
+                        it.next()??.to_string()
+                    } else {
+                        rest.to_string()
+                    });
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    any_flag.then_some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn argv(s: &str) -> Vec<std::ffi::OsString> {
+        std::iter::once("gitsign")
+            .chain(s.split(' ').filter(|a| !a.is_empty()))
+            .map(Into::into)
+            .collect()
+    }
+
+    #[test]
+    fn fast_path_agrees_with_clap() {
+        let accepted = [
+            "--status-fd=2 -bsau KEY",
+            "--status-fd 2 -bsau KEY",
+            "--status-fd=1 --verify /tmp/sig -",
+            "--status-fd=1 -v /tmp/sig -",
+            "-bsau KEY --include-certs=-1",
+            "-bsau KEY --include-certs -1",
+            "--sign --detach-sign --armor --local-user KEY file",
+            "--local-user=KEY -s -b -a",
+            "-bsauKEY",
+            "-bsau=KEY",
+            "-s -b -a -u KEY --keyid-format=long",
+            "--status-fd=2 -bsau KEY -- -strange-file",
+            "-bsa -u KEY data",
+            "-bsaux",
+        ];
+        for line in accepted {
+            let fast = fast_gpg(&argv(line)).unwrap_or_else(|| panic!("fast path refused {line}"));
+            let cli = Cli::try_parse_from(argv(line)).unwrap();
+            assert!(cli.command.is_none(), "{line}");
+            assert_eq!(fast, cli.gpg, "{line}");
+        }
+        // Left to clap: subcommands, help, unknown, repeated or malformed flags.
+        let declined = [
+            "",
+            "verify --all",
+            "version",
+            "--help",
+            "-h",
+            "--version",
+            "-V",
+            "--status-fd=x -bsau KEY",
+            "--status-fd",
+            "-bsau",
+            "-bsz KEY",
+            "--sign --sign",
+            "-s -s",
+            "--status-fd=1 --status-fd=2 -v sig",
+            "--frobnicate",
+            "--verify=yes sig",
+            "cache status",
+        ];
+        for line in declined {
+            assert!(fast_gpg(&argv(line)).is_none(), "fast path took {line:?}");
+        }
+    }
 }

@@ -29,7 +29,11 @@ pub fn error(msg: impl std::fmt::Display) {
 }
 
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(gpg) = args::fast_gpg(&argv) {
+        return ExitCode::from(gpgmode::run(&gpg));
+    }
+    let cli = match args::Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {

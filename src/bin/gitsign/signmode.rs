@@ -218,14 +218,16 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         None => String::new(),
     };
     let ident = gitsign::gpg::uid(&sig.certificate);
-    eprintln!(
-        "gitsign: signed as {ident}; Rekor entry {} ({}){stamped}",
+    // One write: stderr is unbuffered.
+    let line = format!(
+        "gitsign: signed as {ident}; Rekor entry {} ({}){stamped}\n",
         sig.entry.log_index,
         match config.rekor_mode {
             gitsign::config::RekorMode::Offline => "embedded in the signature",
             gitsign::config::RekorMode::Online => "online mode",
         }
     );
+    let _ = std::io::stderr().write_all(line.as_bytes());
     let out = if a.armor {
         sig.armored.clone().into_bytes()
     } else {
@@ -236,11 +238,5 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         gitsign::gpg::begin_signing(),
         gitsign::gpg::sig_created(&sig.certificate, now)
     );
-    // The key (`cred`) is dropped, and so zeroized, here as usual. The HTTP
-    // client is not: dropping it only joins its I/O thread, a millisecond
-    // of the process's exit that a signature does not need to wait for.
-    drop(cred);
-    std::mem::forget(rekor);
-    std::mem::forget(tsa);
     Ok((out, status_text))
 }
