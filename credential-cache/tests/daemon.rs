@@ -281,6 +281,89 @@ fn entries_expire_by_the_wall_clock() {
     ));
 }
 
+/// libfaketime, which the test below preloads into the daemon to move its
+/// wall clock (Debian/Ubuntu package `faketime`; `.ci/run` installs it).
+fn libfaketime() -> PathBuf {
+    let candidates = fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .chain([PathBuf::from("/usr/lib/faketime/libfaketime.so.1")]);
+    for c in candidates {
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!("libfaketime is needed for the clock-jump test: install the `faketime` package");
+}
+
+#[test]
+fn a_wall_clock_jump_past_expiry_is_honoured() {
+    // The daemon's wall clock is the real one plus the offset in `offset`
+    // (re-read on every call); its monotonic clock is left alone, as a
+    // suspended laptop or an NTP step would.
+    let dir = tempfile::tempdir().unwrap();
+    let offset = dir.path().join("offset");
+    fs::write(&offset, "+0\n").unwrap();
+    let sock = dir.path().join("s").join("credential-cache.sock");
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new(BIN)
+        .args(["--foreground", "--verbose", "--socket"])
+        .arg(&sock)
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove(proto::SOCKET_ENV)
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME_TIMESTAMP_FILE", &offset)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let c = Client::new(&sock).with_timeouts(Duration::from_secs(2), Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.list().is_err() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let ten_minutes = cred(SECRET, 600);
+    c.store(&key("jump"), &ten_minutes).unwrap();
+    assert_eq!(c.get(&key("jump")).unwrap().as_ref(), Some(&ten_minutes));
+
+    // The clock jumps 20 minutes ahead: the credential is past its expiry
+    // and is not served, though only milliseconds passed on the monotonic clock.
+    fs::write(&offset, "+20m\n").unwrap();
+    assert!(
+        c.get(&key("jump")).unwrap().is_none(),
+        "served after a jump past expiry"
+    );
+    assert!(
+        c.list().unwrap().entries.is_empty(),
+        "kept after a jump past expiry"
+    );
+    assert!(matches!(
+        c.get_or_claim(&key("jump"), Duration::ZERO).unwrap(),
+        Claim::Claimed(_)
+    ));
+
+    // Back to the real time: what expired stays gone, and the daemon works.
+    fs::write(&offset, "+0\n").unwrap();
+    assert!(c.get(&key("jump")).unwrap().is_none());
+    c.store(&key("after"), &ten_minutes).unwrap();
+    assert_eq!(c.get(&key("after")).unwrap().as_ref(), Some(&ten_minutes));
+    // A clock set back an hour does not resurrect or extend anything, and
+    // a credential stored now still expires at its own expires_at.
+    fs::write(&offset, "-1h\n").unwrap();
+    assert!(c.get(&key("jump")).unwrap().is_none(), "resurrected");
+    assert_eq!(c.get(&key("after")).unwrap().as_ref(), Some(&ten_minutes));
+    assert!(child.try_wait().unwrap().is_none(), "the daemon died");
+    c.shutdown().unwrap();
+    let _ = child.wait();
+}
+
 #[test]
 fn single_flight_eight_claimers() {
     let d = Daemon::start(&[]);
@@ -516,6 +599,47 @@ fn client_timeouts_and_errors_are_sentences() {
     drop(UnixListener::bind(&stale).unwrap());
     let err = Client::new(&stale).list().unwrap_err();
     assert!(matches!(err, CacheError::NotRunning { .. }), "{err:?}");
+}
+
+#[test]
+fn connecting_to_a_hung_daemon_is_bounded() {
+    // A "daemon" that never accepts: once its backlog is full, connect(2)
+    // would block forever; the client gives up after its connect timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hung.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let filler_path = path.clone();
+    // Fill the backlog from a helper thread: the connect that finds it full
+    // blocks there, which is the moment to test.
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        loop {
+            match UnixStream::connect(&filler_path) {
+                Ok(s) => {
+                    held.push(s);
+                    if tx.send(held.len()).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    let mut filled = 0;
+    while let Ok(n) = rx.recv_timeout(Duration::from_millis(500)) {
+        filled = n;
+    }
+    assert!(filled > 0, "no connection was queued");
+    let t = Instant::now();
+    let err = Client::new(&path)
+        .with_timeouts(Duration::from_millis(300), Duration::from_millis(300))
+        .list()
+        .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(matches!(err, CacheError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("while connecting"), "{err}");
+    drop(listener);
 }
 
 #[test]
