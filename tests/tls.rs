@@ -1,0 +1,300 @@
+//! Signing over https: the testbed's Fulcio and Rekor behind a
+//! TLS-terminating proxy (tests/tls_proxy.py) whose certificate comes from a
+//! throwaway CA, trusted through SSL_CERT_FILE (rustls-platform-verifier on
+//! Linux reads it via rustls-native-certs). Trusted: `git commit -S` signs
+//! and verifies. Not trusted: it fails naming the URL and the certificate.
+//! A plaintext server behind an https URL: it fails fast, naming the URL.
+
+mod common;
+
+use common::{text, Repo, TempDir, Testbed};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the `openssl` CLI in `dir` (arguments split on whitespace); panics
+/// on failure.
+fn openssl(dir: &Path, args: &str) {
+    let o = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        o.status.success(),
+        "openssl {args} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `openssl req` arguments for a new unencrypted P-256 key.
+const P256: &str = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+
+/// Throwaway PKI: `ca.pem` (issuer of `leaf.pem`/`leaf.key`, a server
+/// certificate for IP 127.0.0.1), `other-ca.pem` (an unrelated CA), and an
+/// empty directory for SSL_CERT_DIR.
+struct Pki {
+    dir: TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = TempDir::new("tls-pki");
+        let d = dir.path();
+        for ca in ["ca", "other-ca"] {
+            openssl(
+                d,
+                &format!(
+                    "req -x509 {P256} -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=gitsign-tls-test-{ca}"
+                ),
+            );
+        }
+        openssl(
+            d,
+            &format!("req -new {P256} -keyout leaf.key -out leaf.csr -subj /CN=127.0.0.1"),
+        );
+        std::fs::write(
+            d.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -sha256 \
+             -extfile leaf.ext -out leaf.pem",
+        );
+        std::fs::create_dir(d.join("no-certs")).unwrap();
+        Pki { dir }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A running tls_proxy.py; killed on drop (closing its stdin also ends it).
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(pki: &Pki, upstream: &str) -> Proxy {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls_proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--cert")
+            .arg(pki.file("leaf.pem"))
+            .arg("--key")
+            .arg(pki.file("leaf.key"))
+            .args(["--upstream", upstream])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = match line.trim().parse() {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("tls_proxy.py printed {line:?}, not a port");
+            }
+        };
+        Proxy { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `http://127.0.0.1:PORT` → `127.0.0.1:PORT`.
+fn host_port(url: &str) -> String {
+    url.strip_prefix("http://")
+        .unwrap_or_else(|| panic!("not a plain http URL: {url}"))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// A testbed whose Fulcio and Rekor are also reachable over https.
+struct Https {
+    fulcio: Proxy,
+    rekor: Proxy,
+    pki: Pki,
+    tb: Testbed,
+}
+
+impl Https {
+    fn start() -> Https {
+        let tb = Testbed::start();
+        let pki = Pki::new();
+        let fulcio = Proxy::start(&pki, &host_port(tb.var("GITSIGN_FULCIO_URL")));
+        let rekor = Proxy::start(&pki, &host_port(tb.var("GITSIGN_REKOR_URL")));
+        Https {
+            fulcio,
+            rekor,
+            pki,
+            tb,
+        }
+    }
+
+    /// A repository signing with an environment token against the https
+    /// Fulcio and Rekor (online Rekor mode, so verification searches the
+    /// log over https too), trusting the roots in `ca_file` only.
+    fn repo(&self, tag: &str, ca_file: &Path) -> Repo {
+        let tb = &self.tb;
+        let email = tb.var("TESTBED_EMAIL").to_string();
+        let mut repo = Repo::new(tag);
+        repo.env.extend(tb.gitsign_env());
+        repo.env.retain(|(k, _)| {
+            ![
+                "GITSIGN_FULCIO_URL",
+                "GITSIGN_REKOR_URL",
+                "GIT_COMMITTER_EMAIL",
+                "GIT_AUTHOR_EMAIL",
+            ]
+            .contains(&k.as_str())
+        });
+        let env = [
+            ("GITSIGN_FULCIO_URL", self.fulcio.url()),
+            ("GITSIGN_REKOR_URL", self.rekor.url()),
+            ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+            ("SIGSTORE_ID_TOKEN", tb.token(&email, 900)),
+            ("GITSIGN_REKOR_MODE", "online".into()),
+            ("GIT_COMMITTER_EMAIL", email.clone()),
+            ("GIT_AUTHOR_EMAIL", email.clone()),
+            // Only `ca_file`: with SSL_CERT_DIR set too (CI images often
+            // set it), its roots would be added.
+            ("SSL_CERT_FILE", ca_file.display().to_string()),
+            (
+                "SSL_CERT_DIR",
+                self.pki.file("no-certs").display().to_string(),
+            ),
+        ];
+        repo.env
+            .extend(env.into_iter().map(|(k, v)| (k.to_string(), v)));
+        repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
+        repo.git_ok(&[
+            "config",
+            "gitsign.certificateOidcIssuer",
+            tb.var("GITSIGN_OIDC_ISSUER"),
+        ]);
+        repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+        repo
+    }
+}
+
+/// Overrides one variable of the repository's environment.
+fn set_env(repo: &mut Repo, key: &str, value: &str) {
+    repo.env.retain(|(k, _)| k != key);
+    repo.env.push((key.into(), value.into()));
+}
+
+/// An unsigned first commit; returns its id.
+fn base_commit(repo: &Repo) -> String {
+    std::fs::write(repo.path().join("base.txt"), "base\n").unwrap();
+    repo.git_ok(&["add", "base.txt"]);
+    repo.git_ok(&["commit", "-q", "-m", "unsigned base"]);
+    repo.git_ok(&["rev-parse", "HEAD"])
+}
+
+/// Stages a change and runs `git commit -S`; returns its output and time.
+fn commit_signed(repo: &Repo) -> (Output, Duration) {
+    std::fs::write(repo.path().join("a.txt"), "signed over https\n").unwrap();
+    repo.git_ok(&["add", "a.txt"]);
+    let t = Instant::now();
+    let o = repo.git(&["commit", "-q", "-S", "-m", "signed over https"]);
+    (o, t.elapsed())
+}
+
+/// Nothing was committed: HEAD is still `base`, the change still staged.
+fn assert_not_committed(repo: &Repo, base: &str) {
+    assert_eq!(repo.git_ok(&["rev-parse", "HEAD"]), base);
+    assert_eq!(
+        repo.git_ok(&["diff", "--cached", "--name-only"]),
+        "a.txt",
+        "the staged change is gone"
+    );
+}
+
+#[test]
+fn signs_and_verifies_over_https_with_trusted_ca() {
+    let h = Https::start();
+    let repo = h.repo("tls-trusted", &h.pki.file("ca.pem"));
+    let email = h.tb.var("TESTBED_EMAIL").to_string();
+
+    let (o, _) = commit_signed(&repo);
+    assert!(o.status.success(), "git commit -S failed: {}", text(&o));
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%G?|%GS"]),
+        format!("G|{email}")
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Online mode: the entry was found by searching Rekor over https.
+    assert!(text(&o).contains("(found online;"), "{}", text(&o));
+
+    let stats = h.tb.stats();
+    assert_eq!(stats["fulcio_certificates"].as_u64(), Some(1), "{stats}");
+    assert_eq!(stats["rekor_entries"].as_u64(), Some(1), "{stats}");
+}
+
+#[test]
+fn untrusted_certificate_fails_naming_url() {
+    let h = Https::start();
+    // Another CA, so the outcome does not depend on the machine's store.
+    let repo = h.repo("tls-untrusted", &h.pki.file("other-ca.pem"));
+    let base = base_commit(&repo);
+
+    let (o, _) = commit_signed(&repo);
+    assert!(!o.status.success(), "signed with an untrusted certificate");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let url = format!("{}/api/v2/signingCert", h.fulcio.url());
+    assert!(err.contains(&url), "expected {url:?} in:\n{err}");
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains("no answer within"), "{err}");
+    assert_not_committed(&repo, &base);
+    // The request never got through to Fulcio.
+    let stats = h.tb.stats();
+    assert_eq!(stats["fulcio_certificates"].as_u64(), Some(0), "{stats}");
+}
+
+#[test]
+fn plaintext_server_behind_https_url_fails_fast() {
+    let h = Https::start();
+    let mut repo = h.repo("tls-plaintext", &h.pki.file("ca.pem"));
+    // The testbed's own Rekor port speaks plain HTTP.
+    let url = format!("https://{}", host_port(h.tb.var("GITSIGN_REKOR_URL")));
+    set_env(&mut repo, "GITSIGN_REKOR_URL", &url);
+    let timeout = 20;
+    repo.git_ok(&["config", "gitsign.timeout", &timeout.to_string()]);
+    let base = base_commit(&repo);
+
+    let (o, elapsed) = commit_signed(&repo);
+    assert!(!o.status.success(), "signed against a plaintext Rekor");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&url), "expected {url:?} in:\n{err}");
+    assert!(!err.contains("no answer within"), "{err}");
+    assert!(
+        elapsed < Duration::from_secs(timeout / 4),
+        "took {elapsed:?} with gitsign.timeout = {timeout} s:\n{err}"
+    );
+    assert_not_committed(&repo, &base);
+    // Fulcio (over https, trusted) did issue the certificate first.
+    let stats = h.tb.stats();
+    assert_eq!(stats["fulcio_certificates"].as_u64(), Some(1), "{stats}");
+    assert_eq!(stats["rekor_entries"].as_u64(), Some(0), "{stats}");
+}
