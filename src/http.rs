@@ -50,15 +50,33 @@ pub struct Http {
 }
 
 fn describe(e: &ureq::Error, timeout: Duration) -> String {
-    match e {
-        ureq::Error::Timeout(_) => format!(
-            "no answer within {} s (raise gitsign.timeout if the service is slow)",
-            timeout.as_secs()
-        ),
+    let text = match e {
+        ureq::Error::Timeout(_) => {
+            return format!(
+                "no answer within {} s (raise gitsign.timeout if the service is slow)",
+                timeout.as_secs()
+            )
+        }
         ureq::Error::Io(io) => format!("connection failed ({io})"),
         ureq::Error::HostNotFound => "connection failed (host not found)".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         other => other.to_string(),
+    };
+    // rustls' words, with what a user can do about them.
+    if text.contains("corrupt message") || text.contains("InvalidContentType") {
+        format!("{text}; the server does not seem to speak TLS: check whether the URL should be http://")
+    } else if text.contains("invalid peer certificate") {
+        format!(
+            "{text}; the server's certificate is not trusted here (a private CA can be added with \
+             SSL_CERT_FILE or SSL_CERT_DIR)"
+        )
+    } else if text.contains("No CA certificates were loaded") {
+        format!(
+            "TLS cannot start: no trusted CA certificates could be loaded from the system ({text}); \
+             install the system's CA bundle or set SSL_CERT_FILE"
+        )
+    } else {
+        text
     }
 }
 

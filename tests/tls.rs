@@ -265,6 +265,8 @@ fn untrusted_certificate_fails_naming_url() {
     let url = format!("{}/api/v2/signingCert", h.fulcio.url());
     assert!(err.contains(&url), "expected {url:?} in:\n{err}");
     assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("not trusted here"), "the fix is named: {err}");
+    assert!(err.contains("SSL_CERT_FILE"), "the fix is named: {err}");
     assert!(!err.contains("no answer within"), "{err}");
     assert_not_committed(&repo, &base);
     // The request never got through to Fulcio.
@@ -288,6 +290,10 @@ fn plaintext_server_behind_https_url_fails_fast() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&url), "expected {url:?} in:\n{err}");
     assert!(!err.contains("no answer within"), "{err}");
+    assert!(
+        err.contains("does not seem to speak TLS"),
+        "the cause is named: {err}"
+    );
     assert!(
         elapsed < Duration::from_secs(timeout / 4),
         "took {elapsed:?} with gitsign.timeout = {timeout} s:\n{err}"
