@@ -19,7 +19,7 @@ export function readBody(req, limit = 4 * 1024 * 1024) {
       if (n > limit) { reject(new HttpError(413, { code: 413, message: 'request body too large' })); req.destroy(); return; }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => { req.bodyDoneAt = performance.now(); resolve(Buffer.concat(chunks)); });
     req.on('error', reject);
   });
 }
@@ -46,7 +46,13 @@ export async function listen(name, handler, log) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const t = performance.now();
-    res.on('finish', () => log?.(`${name} ${req.method} ${url.pathname} -> ${res.statusCode} (${(performance.now() - t).toFixed(2)} ms)`));
+    // Total time since the request line; with a body, also the time spent
+    // after the whole body had arrived (the service's own work).
+    res.on('finish', () => {
+      const end = performance.now();
+      const work = req.bodyDoneAt ? `, ${(end - req.bodyDoneAt).toFixed(2)} ms after the body` : '';
+      log?.(`${name} ${req.method} ${url.pathname} -> ${res.statusCode} (${(end - t).toFixed(2)} ms${work})`);
+    });
     try {
       await handler(req, res, url);
     } catch (e) {
