@@ -278,6 +278,28 @@ fn timestamp_attribute(
     Ok((tsa::token_attribute(&ts.token), ts.verified))
 }
 
+/// Uploads a hashedrekord entry for `signature` over `digest` and checks
+/// what Rekor returns (the body is ours, SET, proof, checkpoint, time).
+fn log_checked(
+    rekor: &RekorClient,
+    digest: &[u8; 32],
+    signature: &[u8],
+    cert_pem: &str,
+    cert: &Certificate,
+    root: &TrustedRoot,
+) -> Result<LogEntry, SignError> {
+    let entry = rekor
+        .create_hashedrekord(digest, signature, cert_pem)
+        .map_err(rekor_err)?;
+    check_entry(
+        &entry,
+        &tlog::hashedrekord_body(digest, signature, cert_pem),
+        cert,
+        root,
+    )?;
+    Ok(entry)
+}
+
 /// Signs `payload` like [`sign_payload`]; with `tsa`, the signature also
 /// carries an RFC 3161 timestamp over its signature value (unsigned
 /// attribute 1.2.840.113549.1.9.16.2.14), obtained and verified before
@@ -313,15 +335,7 @@ pub fn sign_payload_timestamped(
     match mode {
         RekorMode::Offline => {
             let digest = crypto::sha256(&signed_attrs);
-            let entry = rekor
-                .create_hashedrekord(&digest, &sig, &cert_pem)
-                .map_err(rekor_err)?;
-            check_entry(
-                &entry,
-                &tlog::hashedrekord_body(&digest, &sig, &cert_pem),
-                cert,
-                root,
-            )?;
+            let entry = log_checked(rekor, &digest, &sig, &cert_pem, cert, root)?;
             let mut embedded = entry.clone();
             embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
             let mut attrs = vec![cms::tlog_attribute(&embedded.to_protobuf(false))];
@@ -347,15 +361,7 @@ pub fn sign_payload_timestamped(
             let id = gitobj::object_id(ObjectKind::Commit, &reencoded, object.algo);
             let digest = crypto::sha256(id.as_bytes());
             let id_sig = cred.key.sign(id.as_bytes())?;
-            let entry = rekor
-                .create_hashedrekord(&digest, &id_sig, &cert_pem)
-                .map_err(rekor_err)?;
-            check_entry(
-                &entry,
-                &tlog::hashedrekord_body(&digest, &id_sig, &cert_pem),
-                cert,
-                root,
-            )?;
+            let entry = log_checked(rekor, &digest, &id_sig, &cert_pem, cert, root)?;
             Ok(Signature {
                 armored,
                 certificate: cert.clone(),
