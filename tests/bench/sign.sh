@@ -39,6 +39,7 @@ inner() {
 import json, socket, struct, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 b = json.dumps({"version": 1, "op": "shutdown"}).encode(); s.sendall(struct.pack(">I", len(b)) + b)
+s.settimeout(5); s.recv(4096)  # the answer: the daemon took the request
 PY
   rm -rf "$sockdir"
   ANCHOR_LABEL=noop-floor "$here/anchor.sh" --json sign-overhead "program:$NOOP" "$N" | tail -1 | tee -a "$out"
