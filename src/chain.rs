@@ -8,8 +8,8 @@ use crate::trust::{CertificateAuthority, TrustedRoot};
 use crate::x509::{name_to_string, Certificate};
 
 /// Extensions a leaf may mark critical: the ones this verifier enforces or
-/// that carry no constraint we could violate.
-const KNOWN_CRITICAL: &[&[u8]] = &[
+/// that carry no constraint we could violate (TSA certificates too).
+pub(crate) const KNOWN_CRITICAL: &[&[u8]] = &[
     oid::KEY_USAGE,
     oid::EXT_KEY_USAGE,
     oid::SUBJECT_ALT_NAME,

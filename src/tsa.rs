@@ -59,15 +59,8 @@ const KU_NON_REPUDIATION: u16 = 0x4000;
 /// keyUsage keyCertSign.
 const KU_KEY_CERT_SIGN: u16 = 0x0400;
 
-/// Extensions a TSA certificate may mark critical.
-const KNOWN_CRITICAL: &[&[u8]] = &[
-    oid::KEY_USAGE,
-    oid::EXT_KEY_USAGE,
-    oid::SUBJECT_ALT_NAME,
-    oid::BASIC_CONSTRAINTS,
-    oid::SUBJECT_KEY_ID,
-    oid::AUTHORITY_KEY_ID,
-];
+/// Extensions a TSA certificate may mark critical: the same as a leaf's.
+use crate::chain::KNOWN_CRITICAL;
 
 /// A timestamp failure, as a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
