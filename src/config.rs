@@ -209,7 +209,7 @@ pub struct Config {
     /// Cache one credential per repository (Go gitsign's per-directory cache).
     pub cache_per_repo: bool,
     /// Environment facts that locate the cache daemon's socket.
-    pub cache_socket_env: gitsign_credential_cache::client::SocketEnv,
+    pub cache_socket_env: crate::cache::client::SocketEnv,
     /// A policy file (`gitsign.policy`): signers and per-ref rules.
     pub policy_file: Option<PathBuf>,
     /// A policy file in the repository, as `<rev>:<path>` (`gitsign.policyRef`).
@@ -571,8 +571,8 @@ impl Config {
             "gitsign.cachePerRepo",
             &["GITSIGN_CACHE_PER_REPO"],
         )?;
-        let cache_socket_env = gitsign_credential_cache::client::SocketEnv {
-            gitsign_credential_cache: (r.env)(gitsign_credential_cache::proto::SOCKET_ENV)
+        let cache_socket_env = crate::cache::client::SocketEnv {
+            gitsign_credential_cache: (r.env)(crate::cache::proto::SOCKET_ENV)
                 .filter(|v| !v.is_empty()),
             xdg_runtime_dir: (r.env)("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
             xdg_cache_home: (r.env)("XDG_CACHE_HOME").filter(|v| !v.is_empty()),

@@ -235,8 +235,8 @@ fn no_private_key_bytes_in_files() {
     let repo = signer(&tb, "nokeys", Some(&d.socket));
     commit(&repo, 1, true);
     commit(&repo, 2, true);
-    let client = gitsign_credential_cache::client::Client::new(d.socket.clone());
-    let key = gitsign_credential_cache::proto::CacheKey {
+    let client = gitsign::cache::client::Client::new(d.socket.clone());
+    let key = gitsign::cache::proto::CacheKey {
         fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
         issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
         client_id: "sigstore".into(),

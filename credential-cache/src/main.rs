@@ -13,8 +13,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use gitsign_credential_cache::client::{default_socket_path, SocketEnv};
-use gitsign_credential_cache::proto::{self, CLAIM_LEASE_MS};
+use gitsign::cache::client::{default_socket_path, SocketEnv};
+use gitsign::cache::proto::{self, CLAIM_LEASE_MS};
 
 use daemon::log::{self, info};
 use daemon::server::{self, Config, Shared};

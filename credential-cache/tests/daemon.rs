@@ -12,8 +12,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gitsign_credential_cache::client::{CacheError, Claim, Client};
-use gitsign_credential_cache::proto::{self, CacheKey, Credential, MAX_FRAME};
+use gitsign::cache::client::{CacheError, Claim, Client};
+use gitsign::cache::proto::{self, CacheKey, Credential, MAX_FRAME};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gitsign-credential-cache");

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gitsign_credential_cache::proto::{CacheKey, Credential, EntryInfo};
+use gitsign::cache::proto::{CacheKey, Credential, EntryInfo};
 use tokio::sync::oneshot;
 
 /// Identifies one client connection.

@@ -5,9 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use gitsign_credential_cache::proto::{
-    self, CacheKey, Op, Request, Response, VersionProbe, VERSION,
-};
+use gitsign::cache::proto::{self, CacheKey, Op, Request, Response, VersionProbe, VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore};

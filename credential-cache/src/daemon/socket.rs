@@ -9,7 +9,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gitsign_credential_cache::client::Client;
+use gitsign::cache::client::Client;
 use rustix::fs::{flock, FlockOperation};
 
 use super::log::{debug, info};

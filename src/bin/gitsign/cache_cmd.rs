@@ -1,8 +1,8 @@
 //! `gitsign cache status|clear`.
 
+use gitsign::cache::client::{CacheError, Client};
 use gitsign::cache::{self, Backend};
 use gitsign::config::Config;
-use gitsign_credential_cache::client::{CacheError, Client};
 
 use crate::args::CacheCommand;
 use crate::exit;

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use gitsign_credential_cache::client::{self, CacheError, Claim, Client};
-use gitsign_credential_cache::proto::{self, CacheKey};
+pub mod client;
+pub mod proto;
+
+use client::{CacheError, Claim, Client};
+use proto::CacheKey;
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::proto::{
+use super::proto::{
     self, CacheKey, Credential, EntryInfo, Op, Request, Response, PEER_REFUSED_PREFIX, VERSION,
 };
 
