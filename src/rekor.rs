@@ -58,6 +58,11 @@ impl RekorClient {
         &self.base
     }
 
+    /// Each request's time limit.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.http.timeout()
+    }
+
     fn fail_status(&self, url: &str, r: &http::Response) -> RekorError {
         RekorError::Http(HttpError {
             url: url.into(),
@@ -112,6 +117,26 @@ impl RekorClient {
         signature: &[u8],
         public_key_pem: &str,
     ) -> Result<LogEntry, RekorError> {
+        let url = RekorClient::entries_url(&self.base);
+        let proposal = RekorClient::hashedrekord_proposal(digest, signature, public_key_pem);
+        let r = self
+            .http
+            .post_json(&url, proposal, &[], true)
+            .map_err(RekorError::Http)?;
+        self.created(&r)
+    }
+
+    /// Where new entries are posted, under Rekor's base URL.
+    pub fn entries_url(base: &str) -> String {
+        http::join(base, "/api/v1/log/entries")
+    }
+
+    /// The JSON of a proposed hashedrekord v0.0.1 entry.
+    pub fn hashedrekord_proposal(
+        digest: &[u8; 32],
+        signature: &[u8],
+        public_key_pem: &str,
+    ) -> Vec<u8> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         let proposed = json!({
@@ -122,16 +147,14 @@ impl RekorClient {
                 "signature": {"content": b64.encode(signature), "publicKey": {"content": b64.encode(public_key_pem)}}
             }
         });
-        let url = http::join(&self.base, "/api/v1/log/entries");
-        let r = self
-            .http
-            .post_json(
-                &url,
-                serde_json::to_vec(&proposed).unwrap_or_default(),
-                &[],
-                true,
-            )
-            .map_err(RekorError::Http)?;
+        serde_json::to_vec(&proposed).unwrap_or_default()
+    }
+
+    /// Reads Rekor's answer to a posted entry (ours, or one the credential
+    /// cache posted for us): the new entry; on 409 (already logged) the
+    /// existing entry, fetched.
+    pub fn created(&self, r: &http::Response) -> Result<LogEntry, RekorError> {
+        let url = RekorClient::entries_url(&self.base);
         match r.status {
             201 | 200 => LogEntry::from_rekor_json(&r.body)?
                 .into_iter()
@@ -142,11 +165,11 @@ impl RekorClient {
                 let loc = r
                     .location
                     .clone()
-                    .ok_or_else(|| self.fail_status(&url, &r))?;
+                    .ok_or_else(|| self.fail_status(&url, r))?;
                 let uuid = loc.rsplit('/').next().unwrap_or_default().to_string();
                 self.get_entry(&uuid)
             }
-            _ => Err(self.fail_status(&url, &r)),
+            _ => Err(self.fail_status(&url, r)),
         }
     }
 }

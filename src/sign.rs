@@ -31,6 +31,8 @@ pub enum SignError {
     Expired(String),
     /// The timestamp authority failed or returned a token that does not verify.
     Timestamp(String),
+    /// The credential cache failed while signing with the key it holds.
+    Agent(String),
 }
 
 impl std::fmt::Display for SignError {
@@ -40,7 +42,8 @@ impl std::fmt::Display for SignError {
             | SignError::Rekor(m)
             | SignError::Committer(m)
             | SignError::Expired(m)
-            | SignError::Timestamp(m) => f.write_str(m),
+            | SignError::Timestamp(m)
+            | SignError::Agent(m) => f.write_str(m),
             SignError::Fulcio(e) => write!(f, "{e}"),
         }
     }
@@ -146,11 +149,36 @@ impl EphemeralKey {
     }
 }
 
+/// A key held by another process (the credential cache daemon) that signs
+/// on request, as ssh-agent does, and can post the signature's Rekor entry
+/// on a connection it keeps alive.
+pub trait RemoteKey: std::fmt::Debug {
+    /// ECDSA P-256 SHA-256 over `message`, DER. With `rekor` (base URL and
+    /// time limit) the holder also posts the signature's hashedrekord entry
+    /// there: `Some(Ok(answer))` is Rekor's answer, unchecked;
+    /// `Some(Err(why))` says why there is none (the caller posts it itself).
+    #[allow(clippy::type_complexity)]
+    fn sign(
+        &self,
+        message: &[u8],
+        rekor: Option<(&str, std::time::Duration)>,
+    ) -> Result<(Vec<u8>, Option<Result<crate::http::Response, String>>), String>;
+}
+
+/// Who holds a credential's private key.
+#[derive(Debug)]
+pub enum KeyHolder {
+    /// This process.
+    Local(EphemeralKey),
+    /// Another process, which signs on request.
+    Remote(Box<dyn RemoteKey>),
+}
+
 /// A key and the certificate Fulcio issued for it.
 #[derive(Debug)]
 pub struct Credential {
-    /// The private key.
-    pub key: EphemeralKey,
+    /// The private key, or who holds it.
+    pub key: KeyHolder,
     /// Leaf first, then its issuers.
     pub chain: Vec<Certificate>,
 }
@@ -159,6 +187,71 @@ impl Credential {
     /// The signing certificate.
     pub fn leaf(&self) -> &Certificate {
         &self.chain[0]
+    }
+
+    /// ECDSA-SHA256 over `message` by the credential's key; a signature
+    /// made elsewhere is verified against the certificate before use.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        match &self.key {
+            KeyHolder::Local(key) => key.sign(message),
+            KeyHolder::Remote(remote) => {
+                let (sig, _) = remote.sign(message, None).map_err(SignError::Agent)?;
+                self.check_remote(message, &sig)?;
+                Ok(sig)
+            }
+        }
+    }
+
+    fn check_remote(&self, message: &[u8], sig: &[u8]) -> Result<(), SignError> {
+        let key = self
+            .leaf()
+            .public_key()
+            .map_err(|e| SignError::Key(format!("the certificate's key is unusable: {e}")))?;
+        crypto::verify(&key, crypto::default_scheme(&key), message, sig).map_err(|_| {
+            SignError::Agent(
+                "the credential cache returned a signature that its certificate does not \
+                 verify; run `gitsign cache clear` and sign again"
+                    .into(),
+            )
+        })
+    }
+
+    /// Signs `message` and logs the signature in Rekor (hashedrekord over
+    /// its SHA-256), checking the entry Rekor returns. A remote key holder
+    /// posts the entry on its kept-alive connection; when it cannot reach
+    /// Rekor, this process posts the entry itself.
+    fn sign_logged(
+        &self,
+        message: &[u8],
+        rekor: &RekorClient,
+        cert_pem: &str,
+        root: &TrustedRoot,
+    ) -> Result<(Vec<u8>, LogEntry), SignError> {
+        let cert = self.leaf();
+        let digest = crypto::sha256(message);
+        let remote = match &self.key {
+            KeyHolder::Local(key) => {
+                let sig = key.sign(message)?;
+                let entry = log_checked(rekor, &digest, &sig, cert_pem, cert, root)?;
+                return Ok((sig, entry));
+            }
+            KeyHolder::Remote(remote) => remote,
+        };
+        let (sig, answer) = remote
+            .sign(message, Some((rekor.url(), rekor.timeout())))
+            .map_err(SignError::Agent)?;
+        self.check_remote(message, &sig)?;
+        let entry = match answer {
+            Some(Ok(answer)) => rekor.created(&answer).map_err(rekor_err)?,
+            // The holder could not reach Rekor (say, its environment lacks
+            // this shell's proxy or CA settings): post it from here.
+            _ => rekor
+                .create_hashedrekord(&digest, &sig, cert_pem)
+                .map_err(rekor_err)?,
+        };
+        let body = tlog::hashedrekord_body(&digest, &sig, cert_pem);
+        check_entry(&entry, &body, cert, root)?;
+        Ok((sig, entry))
     }
 }
 
@@ -178,7 +271,7 @@ pub fn request_credential(
         .map_err(SignError::Fulcio)?;
     fulcio::check_issued(&issued, key.spki(), root, now).map_err(SignError::Fulcio)?;
     Ok(Credential {
-        key,
+        key: KeyHolder::Local(key),
         chain: issued.chain,
     })
 }
@@ -323,7 +416,16 @@ pub fn sign_payload_timestamped(
         )));
     }
     let signed_attrs = cms::signed_attributes(payload, now);
-    let sig = cred.key.sign(&signed_attrs)?;
+    let cert_pem = pem::encode("CERTIFICATE", cert.der());
+    // Offline mode without a timestamp: the signature over the attributes
+    // is the one logged, so it is made and logged in one step.
+    let logged_now = matches!(mode, RekorMode::Offline) && tsa.is_none();
+    let (sig, early_entry) = if logged_now {
+        let (sig, entry) = cred.sign_logged(&signed_attrs, rekor, &cert_pem, root)?;
+        (sig, Some(entry))
+    } else {
+        (cred.sign(&signed_attrs)?, None)
+    };
     let (ts_attr, timestamp) = match tsa {
         Some(tsa) => {
             let (attr, v) = timestamp_attribute(tsa, &sig, cert, root)?;
@@ -331,11 +433,16 @@ pub fn sign_payload_timestamped(
         }
         None => (None, None),
     };
-    let cert_pem = pem::encode("CERTIFICATE", cert.der());
     match mode {
         RekorMode::Offline => {
-            let digest = crypto::sha256(&signed_attrs);
-            let entry = log_checked(rekor, &digest, &sig, &cert_pem, cert, root)?;
+            let entry = match early_entry {
+                Some(entry) => entry,
+                // Timestamped first: the signature exists; post it from here.
+                None => {
+                    let digest = crypto::sha256(&signed_attrs);
+                    log_checked(rekor, &digest, &sig, &cert_pem, cert, root)?
+                }
+            };
             let mut embedded = entry.clone();
             embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
             let mut attrs = vec![cms::tlog_attribute(&embedded.to_protobuf(false))];
@@ -359,9 +466,7 @@ pub fn sign_payload_timestamped(
             let object = ObjectInfo::from_payload(payload);
             let reencoded = gitobj::gogit_commit_reencoding(payload, armored.as_bytes());
             let id = gitobj::object_id(ObjectKind::Commit, &reencoded, object.algo);
-            let digest = crypto::sha256(id.as_bytes());
-            let id_sig = cred.key.sign(id.as_bytes())?;
-            let entry = log_checked(rekor, &digest, &id_sig, &cert_pem, cert, root)?;
+            let (_, entry) = cred.sign_logged(id.as_bytes(), rekor, &cert_pem, root)?;
             Ok(Signature {
                 armored,
                 certificate: cert.clone(),

@@ -7,67 +7,10 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{gitsign_bin, text, Repo, TempDir, Testbed};
-
-fn daemon_bin() -> PathBuf {
-    let p = gitsign_bin().with_file_name("gitsign-credential-cache");
-    assert!(
-        p.exists(),
-        "{} is missing: build the workspace (cargo test --workspace)",
-        p.display()
-    );
-    p
-}
-
-/// A daemon on a private socket, killed on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _dir: TempDir,
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = TempDir::new("cachesock");
-        let sockdir = dir.path().join("s");
-        std::fs::create_dir(&sockdir).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        Self::start_at(sockdir.join("cache.sock"), dir)
-    }
-
-    fn start_at(socket: PathBuf, dir: TempDir) -> Daemon {
-        let child = Command::new(daemon_bin())
-            .args(["--foreground", "--socket"])
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if socket.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(socket.exists(), "the daemon did not start");
-        Daemon {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{gitsign_bin, text, Daemon, Repo, TempDir, Testbed};
 
 fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
     let mut repo = Repo::new(tag);
@@ -233,8 +176,8 @@ fn no_private_key_bytes_in_files() {
     let tb = Testbed::start();
     let d = Daemon::start();
     let repo = signer(&tb, "nokeys", Some(&d.socket));
+    // A login through gitsign: its key goes to the daemon and never back.
     commit(&repo, 1, true);
-    commit(&repo, 2, true);
     let client = gitsign::cache::client::Client::new(d.socket.clone());
     let key = gitsign::cache::proto::CacheKey {
         fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
@@ -242,14 +185,37 @@ fn no_private_key_bytes_in_files() {
         client_id: "sigstore".into(),
         scope: String::new(),
     };
-    let cred = client.get(&key).unwrap().expect("a cached credential");
-    let b64 = cred.private_key_pkcs8_b64.clone();
+    let cached = client.get(&key).unwrap().expect("a cached credential");
+    assert!(!cached.chain_pem.contains("PRIVATE"));
+    // A credential whose key this test knows, handed to the daemon as a
+    // login would hand it; the next signatures are made with it.
+    let email = "test@example.com";
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let root =
+        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    let token = tb.token(email, 600);
+    let now = gitsign::time::now();
+    let cred = gitsign::sign::request_credential(&fulcio, &token, email, &root, now).unwrap();
+    let stored = gitsign::cache::to_cache(&cred).unwrap();
+    client.clear().unwrap();
+    client.store(&key, &stored).unwrap();
+    let before = logins(&tb);
+    commit(&repo, 2, true);
+    commit(&repo, 3, true);
+    assert_eq!(logins(&tb), before, "served from the cache: {}", tb.stats());
+    let b64 = stored.private_key_pkcs8_b64.clone();
     let der = base64::engine::general_purpose::STANDARD
         .decode(&b64)
         .unwrap();
     // The private scalar is the 32 bytes after the ECPrivateKey OCTET STRING header.
     let scalar_at = der.windows(2).position(|w| w == [0x04, 0x20]).unwrap() + 2;
     let scalar = &der[scalar_at..scalar_at + 32];
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+    assert!(
+        log.matches("credential served from the cache").count() >= 2,
+        "{log}"
+    );
     let mut files = Vec::new();
     for root in [
         repo.dir.path(),
@@ -268,6 +234,16 @@ fn no_private_key_bytes_in_files() {
         );
         assert!(!contains(&data, scalar), "key (raw) in {}", f.display());
     }
+    // The signature is the stored key's: it verifies, with its certificate.
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let object = repo.git(&["cat-file", "commit", "HEAD"]).stdout;
+    let signed = gitsign::gitobj::split_commit(&object, gitsign::gitobj::HashAlgo::Sha1)
+        .unwrap()
+        .expect("a signed commit");
+    let der = gitsign::cms::unarmor(&signed.signature).unwrap();
+    let sd = gitsign::cms::SignedData::from_der(&der).unwrap();
+    assert_eq!(sd.signer_certificate().unwrap().der(), cred.leaf().der());
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -308,4 +284,88 @@ fn kernel_keyring_without_a_daemon() {
     );
     commit(&repo, 4, true);
     assert_eq!(logins(&tb), 2, "cleared, so a new login");
+}
+
+/// A stand-in for the daemon that serves `chain_pem` on `get` and answers
+/// `sign` with `sign_answer` (`None`: it closes the connection, as a
+/// daemon killed mid-signature would).
+fn fake_daemon(
+    socket: &Path,
+    chain_pem: String,
+    sign_answer: Option<serde_json::Value>,
+) -> std::thread::JoinHandle<()> {
+    use std::io::Read;
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut header = [0u8; 4];
+            if conn.read_exact(&mut header).is_err() {
+                continue;
+            }
+            let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+            if conn.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let answer = match request["op"].as_str() {
+                Some("get") => serde_json::json!({"status": "hit", "credential": {
+                    "chain_pem": chain_pem, "identity": "test@example.com",
+                    "expires_at": gitsign::time::now() + 300}}),
+                Some("sign") => match &sign_answer {
+                    Some(a) => a.clone(),
+                    None => continue,
+                },
+                Some("shutdown") => return,
+                _ => serde_json::json!({"status": "error", "message": "not in this test"}),
+            };
+            let bytes = serde_json::to_vec(&answer).unwrap();
+            let _ = conn.write_all(&(bytes.len() as u32).to_be_bytes());
+            let _ = conn.write_all(&bytes);
+        }
+    })
+}
+
+#[test]
+fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
+    use base64::Engine;
+    let tb = Testbed::start();
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let root =
+        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    let token = tb.token("test@example.com", 600);
+    let now = gitsign::time::now();
+    let cred =
+        gitsign::sign::request_credential(&fulcio, &token, "test@example.com", &root, now).unwrap();
+    let chain_pem: String = cred
+        .chain
+        .iter()
+        .map(|c| gitsign::pem::encode("CERTIFICATE", c.der()))
+        .collect();
+    // A signature by some other key: the certificate does not verify it.
+    let stranger = gitsign::sign::EphemeralKey::generate().unwrap();
+    let forged = base64::engine::general_purpose::STANDARD.encode(stranger.sign(b"x").unwrap());
+    let cases = [
+        ("killed", None, "the credential cache failed while signing"),
+        (
+            "forged",
+            Some(serde_json::json!({"status": "signed", "signature_b64": forged})),
+            "returned a signature that its certificate does not verify",
+        ),
+    ];
+    for (tag, answer, logged) in cases {
+        let dir = TempDir::new(tag);
+        let socket = dir.path().join("cache.sock");
+        let _fake = fake_daemon(&socket, chain_pem.clone(), answer);
+        let repo = signer(&tb, tag, Some(&socket));
+        let before = logins(&tb);
+        commit(&repo, 1, true);
+        assert_eq!(logins(&tb), before + 1, "{tag}: logged in instead");
+        let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+        assert!(log.contains("credential served from the cache"), "{log}");
+        assert!(log.contains(logged), "{tag}: {log}");
+        let o = repo.git(&["verify-commit", "HEAD"]);
+        assert!(o.status.success(), "{tag}: {}", text(&o));
+    }
 }

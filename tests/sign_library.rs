@@ -146,7 +146,7 @@ fn rekor_upload_is_idempotent() {
     )
     .unwrap();
     let digest = gitsign::crypto::sha256(b"artifact");
-    let sig = cred.key.sign(b"artifact").unwrap();
+    let sig = cred.sign(b"artifact").unwrap();
     let pem = gitsign::pem::encode("CERTIFICATE", cred.leaf().der());
     let first = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();
     let second = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();

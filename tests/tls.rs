@@ -4,10 +4,12 @@
 //! Linux reads it via rustls-native-certs). Trusted: `git commit -S` signs
 //! and verifies. Not trusted: it fails naming the URL and the certificate.
 //! A plaintext server behind an https URL: it fails fast, naming the URL.
+//! With the credential cache: the daemon logs warm signatures over https
+//! itself; a daemon that does not trust the CA leaves that to gitsign.
 
 mod common;
 
-use common::{text, Repo, TempDir, Testbed};
+use common::{text, Daemon, Repo, TempDir, Testbed};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -303,4 +305,63 @@ fn plaintext_server_behind_https_url_fails_fast() {
     let stats = h.tb.stats();
     assert_eq!(stats["fulcio_certificates"].as_u64(), Some(1), "{stats}");
     assert_eq!(stats["rekor_entries"].as_u64(), Some(0), "{stats}");
+}
+
+/// Three signed commits through a cache daemon whose environment trusts
+/// `daemon_ca`; returns the daemon's log.
+fn three_cached_commits(h: &Https, tag: &str, daemon_ca: &Path) -> String {
+    let log = h.pki.file(&format!("{tag}-daemon.log"));
+    let ca = daemon_ca.display().to_string();
+    let no_certs = h.pki.file("no-certs").display().to_string();
+    let d = Daemon::start_env(
+        &[("SSL_CERT_FILE", &ca), ("SSL_CERT_DIR", &no_certs)],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let mut repo = h.repo(tag, &h.pki.file("ca.pem"));
+    set_env(
+        &mut repo,
+        "GITSIGN_CREDENTIAL_CACHE",
+        &d.socket.display().to_string(),
+    );
+    base_commit(&repo);
+    for n in 0..3 {
+        std::fs::write(repo.path().join("a.txt"), format!("{n}\n")).unwrap();
+        repo.git_ok(&["add", "a.txt"]);
+        let o = repo.git(&["commit", "-q", "-S", "-m", "cached, over https"]);
+        assert!(o.status.success(), "git commit -S failed: {}", text(&o));
+        let o = repo.git(&["verify-commit", "HEAD"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let stats = h.tb.stats();
+    assert_eq!(stats["fulcio_certificates"].as_u64(), Some(1), "{stats}");
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn the_cache_daemon_logs_warm_signatures_over_https() {
+    let h = Https::start();
+    let log = three_cached_commits(&h, "tls-daemon", &h.pki.file("ca.pem"));
+    assert!(!log.contains("the client posts the entry itself"), "{log}");
+    // The two warm signatures' entries went up from the daemon, over https.
+    let posted = format!("posted the entry to {}: HTTP 201", h.rekor.url());
+    assert_eq!(log.matches(&posted).count(), 2, "{log}");
+    // Online mode logs the object id's signature: one entry per commit.
+    let stats = h.tb.stats();
+    assert_eq!(stats["rekor_entries"].as_u64(), Some(3), "{stats}");
+}
+
+#[test]
+fn a_cache_daemon_without_the_ca_leaves_the_upload_to_gitsign() {
+    let h = Https::start();
+    let log = three_cached_commits(&h, "tls-daemon-noca", &h.pki.file("other-ca.pem"));
+    // The two warm signatures: the daemon signed, could not reach Rekor
+    // (naming why), and gitsign posted the entries itself.
+    assert_eq!(
+        log.matches("the client posts the entry itself").count(),
+        2,
+        "{log}"
+    );
+    assert!(log.contains("not trusted here"), "{log}");
+    let stats = h.tb.stats();
+    assert_eq!(stats["rekor_entries"].as_u64(), Some(3), "{stats}");
 }

@@ -13,14 +13,15 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gitsign::cache::client::{CacheError, Claim, Client};
-use gitsign::cache::proto::{self, CacheKey, Credential, MAX_FRAME};
+use gitsign::cache::proto::{self, CacheKey, Certified, Credential, MAX_FRAME};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gitsign-credential-cache");
 
-/// A PKCS#8 prefix (P-256) plus a marker: what must never reach a file.
-const SECRET: &str =
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgU0VDUkVULU1BUktFUi0xMjM0NTY3ODkw";
+/// A test key (PKCS#8, base64): what must never reach a file or an answer.
+const SECRET: &str = include_str!("fixtures/key-a.pkcs8.b64");
+/// Its certificate (self-signed; the daemon checks that it is for the key).
+const CERT: &str = include_str!("fixtures/cert-a.pem");
 
 fn now() -> i64 {
     SystemTime::now()
@@ -38,12 +39,25 @@ fn key(scope: &str) -> CacheKey {
     }
 }
 
-fn cred(secret: &str, lifetime: i64) -> Credential {
+fn cred(lifetime: i64) -> Credential {
+    cred_as("alice@example.com", lifetime)
+}
+
+fn cred_as(identity: &str, lifetime: i64) -> Credential {
     Credential {
-        private_key_pkcs8_b64: secret.into(),
-        chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
-        identity: "alice@example.com".into(),
+        private_key_pkcs8_b64: SECRET.trim().into(),
+        chain_pem: CERT.into(),
+        identity: identity.into(),
         expires_at: now() + lifetime,
+    }
+}
+
+/// What `Get` shows of a stored credential.
+fn public(c: &Credential) -> Certified {
+    Certified {
+        chain_pem: c.chain_pem.clone(),
+        identity: c.identity.clone(),
+        expires_at: c.expires_at,
     }
 }
 
@@ -224,9 +238,9 @@ fn store_get_list_clear_shutdown() {
 
     let c = d.client();
     assert!(c.get(&key("a")).unwrap().is_none());
-    let stored = cred(SECRET, 600);
+    let stored = cred(600);
     c.store(&key("a"), &stored).unwrap();
-    assert_eq!(c.get(&key("a")).unwrap().as_ref(), Some(&stored));
+    assert_eq!(c.get(&key("a")).unwrap().as_ref(), Some(&public(&stored)));
     assert!(
         c.get(&key("b")).unwrap().is_none(),
         "scopes are separate keys"
@@ -241,7 +255,7 @@ fn store_get_list_clear_shutdown() {
     assert_eq!(listing.entries[0].expires_at, stored.expires_at);
 
     // An already-expired credential is refused with a sentence.
-    let err = c.store(&key("b"), &cred(SECRET, -1)).unwrap_err();
+    let err = c.store(&key("b"), &cred(-1)).unwrap_err();
     assert!(matches!(err, CacheError::Daemon { .. }), "{err:?}");
     assert!(err.to_string().contains("expired"), "{err}");
 
@@ -261,11 +275,11 @@ fn store_get_list_clear_shutdown() {
 fn entries_expire_by_the_wall_clock() {
     let d = Daemon::start(&[]);
     let c = d.client();
-    let short = cred(SECRET, 2);
+    let short = cred(2);
     c.store(&key("e"), &short).unwrap();
     assert_eq!(
         c.get(&key("e")).unwrap().as_ref(),
-        Some(&short),
+        Some(&public(&short)),
         "served before expiry"
     );
     thread::sleep(Duration::from_secs(3));
@@ -329,9 +343,12 @@ fn a_wall_clock_jump_past_expiry_is_honoured() {
         assert!(Instant::now() < deadline, "the daemon did not start");
         thread::sleep(Duration::from_millis(10));
     }
-    let ten_minutes = cred(SECRET, 600);
+    let ten_minutes = cred(600);
     c.store(&key("jump"), &ten_minutes).unwrap();
-    assert_eq!(c.get(&key("jump")).unwrap().as_ref(), Some(&ten_minutes));
+    assert_eq!(
+        c.get(&key("jump")).unwrap().as_ref(),
+        Some(&public(&ten_minutes))
+    );
 
     // The clock jumps 20 minutes ahead: the credential is past its expiry
     // and is not served, though only milliseconds passed on the monotonic clock.
@@ -353,12 +370,18 @@ fn a_wall_clock_jump_past_expiry_is_honoured() {
     fs::write(&offset, "+0\n").unwrap();
     assert!(c.get(&key("jump")).unwrap().is_none());
     c.store(&key("after"), &ten_minutes).unwrap();
-    assert_eq!(c.get(&key("after")).unwrap().as_ref(), Some(&ten_minutes));
+    assert_eq!(
+        c.get(&key("after")).unwrap().as_ref(),
+        Some(&public(&ten_minutes))
+    );
     // A clock set back an hour does not resurrect or extend anything, and
     // a credential stored now still expires at its own expires_at.
     fs::write(&offset, "-1h\n").unwrap();
     assert!(c.get(&key("jump")).unwrap().is_none(), "resurrected");
-    assert_eq!(c.get(&key("after")).unwrap().as_ref(), Some(&ten_minutes));
+    assert_eq!(
+        c.get(&key("after")).unwrap().as_ref(),
+        Some(&public(&ten_minutes))
+    );
     assert!(child.try_wait().unwrap().is_none(), "the daemon died");
     c.shutdown().unwrap();
     let _ = child.wait();
@@ -380,7 +403,7 @@ fn single_flight_eight_claimers() {
                     Claim::Claimed(h) => {
                         // The "login".
                         thread::sleep(Duration::from_millis(800));
-                        h.store(&cred(SECRET, 600)).unwrap();
+                        h.store(&cred(600)).unwrap();
                         None
                     }
                     Claim::Hit(c) => Some(c),
@@ -389,10 +412,10 @@ fn single_flight_eight_claimers() {
             })
         })
         .collect();
-    let results: Vec<Option<Credential>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let results: Vec<Option<Certified>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let claimed = results.iter().filter(|r| r.is_none()).count();
     assert_eq!(claimed, 1, "exactly one client logs in");
-    let hits: Vec<&Credential> = results.iter().flatten().collect();
+    let hits: Vec<&Certified> = results.iter().flatten().collect();
     assert_eq!(hits.len(), 7);
     let stored = d.client().get(&k).unwrap().unwrap();
     for h in hits {
@@ -418,7 +441,7 @@ fn a_dead_claimer_passes_the_claim_on() {
     let mut a = raw(&d.sock);
     send(
         &mut a,
-        &json!({"version": 1, "op": "get", "key": key_json("dead"), "claim": true}),
+        &json!({"version": proto::VERSION, "op": "get", "key": key_json("dead"), "claim": true}),
     );
     assert_eq!(recv(&mut a).unwrap()["status"], "claimed");
 
@@ -427,7 +450,7 @@ fn a_dead_claimer_passes_the_claim_on() {
     let b = thread::spawn(
         move || match c.get_or_claim(&kb, Duration::from_secs(20)).unwrap() {
             Claim::Claimed(h) => {
-                h.store(&cred(SECRET, 600)).unwrap();
+                h.store(&cred(600)).unwrap();
                 true
             }
             _ => false,
@@ -530,10 +553,13 @@ fn version_mismatch_names_both_versions() {
     assert_eq!(r["status"], "error");
     let msg = r["message"].as_str().unwrap();
     assert!(
-        msg.contains("protocol 1") && msg.contains("protocol 99"),
+        msg.contains(&format!("protocol {}", proto::VERSION)) && msg.contains("protocol 99"),
         "{msg}"
     );
-    assert_eq!(proto::parse_version_mismatch(msg), Some((1, 99)));
+    assert_eq!(
+        proto::parse_version_mismatch(msg),
+        Some((proto::VERSION, 99))
+    );
 
     // The client turns a daemon's mismatch into its sentence.
     let dir = tempfile::tempdir().unwrap();
@@ -646,7 +672,7 @@ fn connecting_to_a_hung_daemon_is_bounded() {
 fn hostile_frames_do_not_hurt_the_daemon() {
     let mut d = Daemon::start(&[]);
     let c = d.client();
-    c.store(&key("h"), &cred(SECRET, 600)).unwrap();
+    c.store(&key("h"), &cred(600)).unwrap();
 
     // Garbage inside a well-formed frame: an Error, then the end.
     let mut s = raw(&d.sock);
@@ -662,7 +688,7 @@ fn hostile_frames_do_not_hurt_the_daemon() {
 
     // Valid JSON, unknown operation of this version.
     let mut s = raw(&d.sock);
-    send(&mut s, &json!({"version": 1, "op": "steal"}));
+    send(&mut s, &json!({"version": proto::VERSION, "op": "steal"}));
     let r = recv(&mut s).unwrap();
     assert_eq!(r["status"], "error");
     assert!(!r.to_string().contains(SECRET));
@@ -752,7 +778,7 @@ fn stalled_clients_are_dropped_without_blocking_others() {
     // A client that reads nothing back does not block the daemon either.
     let mut deaf = raw(&d.sock);
     for _ in 0..50 {
-        send(&mut deaf, &json!({"version": 1, "op": "list"}));
+        send(&mut deaf, &json!({"version": proto::VERSION, "op": "list"}));
     }
     c.list().unwrap();
 }
@@ -766,9 +792,9 @@ fn many_concurrent_clients() {
             thread::spawn(move || {
                 let k = key(&format!("c{i}"));
                 for j in 0..20 {
-                    let cr = cred(&format!("{SECRET}{i}x{j}"), 600);
+                    let cr = cred_as(&format!("c{i}x{j}@example.com"), 600);
                     c.store(&k, &cr).unwrap();
-                    assert_eq!(c.get(&k).unwrap().unwrap(), cr);
+                    assert_eq!(c.get(&k).unwrap().unwrap(), public(&cr));
                 }
             })
         })
@@ -895,9 +921,10 @@ fn child_client_as_another_user() {
         Ok(mut s) => {
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let _ = s.write_all(&{
-                let body =
-                    serde_json::to_vec(&json!({"version": 1, "op": "get", "key": key_json("x")}))
-                        .unwrap();
+                let body = serde_json::to_vec(
+                    &json!({"version": proto::VERSION, "op": "get", "key": key_json("x")}),
+                )
+                .unwrap();
                 let mut f = (body.len() as u32).to_be_bytes().to_vec();
                 f.extend(body);
                 f
@@ -923,7 +950,7 @@ fn another_uid_is_refused() {
         return;
     }
     let d = Daemon::start(&[]);
-    d.client().store(&key("x"), &cred(SECRET, 600)).unwrap();
+    d.client().store(&key("x"), &cred(600)).unwrap();
     // Open the way for nobody: the directories and the socket (the daemon
     // checked them at start; the peer uid check must still refuse).
     for p in [d.root.path(), d.sock.parent().unwrap()] {
@@ -1091,7 +1118,7 @@ fn systemd_socket_activation() {
     assert_eq!(listing.pid, child.id());
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains("socket activation"), "{text}");
-    c.store(&key("sd"), &cred(SECRET, 600)).unwrap();
+    c.store(&key("sd"), &cred(600)).unwrap();
     assert!(c.get(&key("sd")).unwrap().is_some());
     c.shutdown().unwrap();
     let status = child.wait().unwrap();
@@ -1139,7 +1166,7 @@ fn detaches_unless_told_to_stay() {
 fn no_key_bytes_in_any_file() {
     let mut d = Daemon::start(&[]);
     let c = d.client();
-    c.store(&key("f"), &cred(SECRET, 600)).unwrap();
+    c.store(&key("f"), &cred(600)).unwrap();
     assert!(c.get(&key("f")).unwrap().is_some());
     let Claim::Hit(_) = c.get_or_claim(&key("f"), Duration::from_secs(1)).unwrap() else {
         panic!()
@@ -1149,7 +1176,7 @@ fn no_key_bytes_in_any_file() {
     let mut s = raw(&d.sock);
     send(
         &mut s,
-        &json!({"version": 1, "op": "store", "key": key_json("f"),
+        &json!({"version": proto::VERSION, "op": "store", "key": key_json("f"),
         "credential": {"private_key_pkcs8_b64": SECRET, "expires_at": SECRET}}),
     );
     let _ = recv(&mut s);
@@ -1187,7 +1214,7 @@ fn no_key_bytes_in_any_file() {
 fn get_hit_round_trip_time() {
     let d = Daemon::start(&[]);
     let c = d.client();
-    c.store(&key("rtt"), &cred(SECRET, 600)).unwrap();
+    c.store(&key("rtt"), &cred(600)).unwrap();
     for _ in 0..50 {
         c.get(&key("rtt")).unwrap().unwrap();
     }
@@ -1203,7 +1230,7 @@ fn get_hit_round_trip_time() {
     let (median, p99) = (times[n / 2], times[n * 99 / 100]);
     // On one open connection (the request/response alone).
     let mut s = raw(&d.sock);
-    let req = json!({"version": 1, "op": "get", "key": key_json("rtt")});
+    let req = json!({"version": proto::VERSION, "op": "get", "key": key_json("rtt")});
     let mut warm = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -1220,4 +1247,207 @@ fn get_hit_round_trip_time() {
     );
     // Generous for a loaded debug build; the release figure is in the README.
     assert!(median < Duration::from_millis(5), "median {median:?}");
+}
+
+/// Verifies an ECDSA P-256 SHA-256 signature with the test certificate.
+fn verifies(message: &[u8], signature: &[u8]) -> bool {
+    let cert = gitsign::x509::Certificate::from_pem(CERT).unwrap();
+    let key = cert.public_key().unwrap();
+    gitsign::crypto::verify(
+        &key,
+        gitsign::crypto::default_scheme(&key),
+        message,
+        signature,
+    )
+    .is_ok()
+}
+
+#[test]
+fn the_daemon_signs_and_never_hands_the_key_back() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    assert_eq!(c.sign(&key("s"), b"nothing cached", None).unwrap(), None);
+    c.store(&key("s"), &cred(600)).unwrap();
+    let signed = c.sign(&key("s"), b"a commit", None).unwrap().unwrap();
+    assert!(verifies(b"a commit", &signed.signature));
+    assert!(!verifies(b"another commit", &signed.signature));
+    assert_eq!(signed.rekor, None);
+    // Every answer about the entry, raw: the key is in none of them.
+    let mut s = raw(&d.sock);
+    let requests = [
+        json!({"version": proto::VERSION, "op": "get", "key": key_json("s")}),
+        json!({"version": proto::VERSION, "op": "get", "key": key_json("s"), "claim": true}),
+        json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": "eA=="}),
+        json!({"version": proto::VERSION, "op": "list"}),
+    ];
+    for r in &requests {
+        send(&mut s, r);
+        let answer = recv(&mut s).unwrap().to_string();
+        assert!(!answer.contains(SECRET.trim()), "{answer}");
+        assert!(!answer.contains("private"), "{answer}");
+    }
+    // Garbage to sign is refused with a sentence; the daemon lives on.
+    send(
+        &mut s,
+        &json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": "%%"}),
+    );
+    let r = recv(&mut s).unwrap();
+    assert_eq!(r["message"], "the message to sign is not base64");
+    c.clear().unwrap();
+    assert_eq!(c.sign(&key("s"), b"a commit", None).unwrap(), None);
+    assert!(!d.log_text().contains(SECRET.trim()));
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_is_not_cached() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    let mut other = cred(600);
+    other.chain_pem = include_str!("fixtures/cert-b.pem").into();
+    let e = c.store(&key("m"), &other).unwrap_err().to_string();
+    assert!(e.contains("not for its key"), "{e}");
+    let mut bad = cred(600);
+    bad.private_key_pkcs8_b64 = "bm90IGEga2V5".into();
+    let e = c.store(&key("m"), &bad).unwrap_err().to_string();
+    assert!(e.contains("not a P-256 PKCS#8 key"), "{e}");
+    assert!(c.list().unwrap().entries.is_empty());
+}
+
+/// A one-thread HTTP/1.1 server standing in for Rekor: answers every POST
+/// with 201 and `answer`, keeps connections alive, and reports each
+/// request's body and how many connections it accepted.
+fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = Vec::new();
+            loop {
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break 0,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                };
+                if head_end == 0 {
+                    break;
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let body = buf[head_end..head_end + len].to_vec();
+                buf.drain(..head_end + len);
+                let _ = tx.send((n + 1, body));
+                let reply = format!(
+                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nlocation: /api/v1/log/entries/ab\r\ncontent-length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                if conn.write_all(reply.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    c.store(&key("r"), &cred(600)).unwrap();
+    let (url, requests) = fake_rekor(r#"{"an":"entry"}"#);
+    let target = proto::RekorTarget {
+        url: url.clone(),
+        timeout_ms: 10_000,
+    };
+    for message in [&b"first"[..], b"second", b"third"] {
+        let signed = c
+            .sign(&key("r"), message, Some(target.clone()))
+            .unwrap()
+            .unwrap();
+        assert!(verifies(message, &signed.signature));
+        let answer = signed.rekor.unwrap().unwrap();
+        assert_eq!(answer.status, 201);
+        assert_eq!(answer.location.as_deref(), Some("/api/v1/log/entries/ab"));
+        assert_eq!(b64.decode(answer.body_b64).unwrap(), br#"{"an":"entry"}"#);
+        // What was posted: a hashedrekord of this signature, over the
+        // message's SHA-256, naming the certificate.
+        let (connection, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(connection, 1, "one connection serves every upload");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["kind"], "hashedrekord");
+        let spec = &v["spec"];
+        assert_eq!(
+            spec["data"]["hash"]["value"],
+            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(message))
+        );
+        assert_eq!(
+            b64.decode(spec["signature"]["content"].as_str().unwrap())
+                .unwrap(),
+            signed.signature
+        );
+        let cert = b64
+            .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
+            .unwrap();
+        let cert = String::from_utf8(cert).unwrap();
+        assert_eq!(
+            gitsign::x509::Certificate::from_pem(&cert).unwrap().der(),
+            gitsign::x509::Certificate::from_pem(CERT).unwrap().der()
+        );
+    }
+    // Nobody listening: the signature still comes, with why Rekor did not.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let signed = c
+        .sign(
+            &key("r"),
+            b"x",
+            Some(proto::RekorTarget {
+                url: dead_url.clone(),
+                timeout_ms: 5_000,
+            }),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(verifies(b"x", &signed.signature));
+    let why = signed.rekor.unwrap().unwrap_err();
+    assert!(
+        why.contains("cannot reach") && why.contains(&dead_url),
+        "{why}"
+    );
+    let signed = c
+        .sign(
+            &key("r"),
+            b"x",
+            Some(proto::RekorTarget {
+                url: "file:///etc/passwd".into(),
+                timeout_ms: 5_000,
+            }),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(signed
+        .rekor
+        .unwrap()
+        .unwrap_err()
+        .contains("not an http(s) URL"));
 }

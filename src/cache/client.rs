@@ -16,8 +16,12 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
 use super::proto::{
-    self, CacheKey, Credential, EntryInfo, Op, Request, Response, PEER_REFUSED_PREFIX, VERSION,
+    self, CacheKey, Certified, Credential, EntryInfo, Op, RekorAnswer, RekorTarget, Request,
+    Response, PEER_REFUSED_PREFIX, VERSION,
 };
 
 /// The socket's file name inside its directory.
@@ -224,12 +228,21 @@ pub struct Listing {
     pub version: u32,
 }
 
+/// What [`Client::sign`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// ECDSA P-256 SHA-256, DER.
+    pub signature: Vec<u8>,
+    /// When asked to log: Rekor's answer, or why the daemon got none.
+    pub rekor: Option<Result<RekorAnswer, String>>,
+}
+
 /// The outcome of [`Client::get_or_claim`].
 #[derive(Debug)]
 pub enum Claim {
     /// The credential was cached, or another client's login stored it
     /// while this one waited.
-    Hit(Credential),
+    Hit(Certified),
     /// This client must log in, then [`ClaimHandle::store`] the credential
     /// (or [`ClaimHandle::release`] the claim if the login failed).
     Claimed(ClaimHandle),
@@ -271,7 +284,7 @@ impl Client {
     }
 
     /// The cached credential for `key`, if any (never waits for a login).
-    pub fn get(&self, key: &CacheKey) -> Result<Option<Credential>, CacheError> {
+    pub fn get(&self, key: &CacheKey) -> Result<Option<Certified>, CacheError> {
         let mut conn = self.connect()?;
         let op = Op::Get {
             key: key.clone(),
@@ -312,6 +325,53 @@ impl Client {
             })),
             Response::Timeout => Ok(Claim::Timeout),
             other => Err(conn.unexpected(&other, "Hit, Claimed or Timeout")),
+        }
+    }
+
+    /// Has the daemon sign `message` with the key cached under `key`
+    /// (`None`: nothing live is cached); with `rekor`, the daemon also logs
+    /// the signature there (the read may take that long as well).
+    pub fn sign(
+        &self,
+        key: &CacheKey,
+        message: &[u8],
+        rekor: Option<RekorTarget>,
+    ) -> Result<Option<Signed>, CacheError> {
+        let mut conn = self.connect()?;
+        let read_time = self.io_timeout.saturating_add(Duration::from_millis(
+            rekor.as_ref().map_or(0, |r| r.timeout_ms),
+        ));
+        let logging = rekor.is_some();
+        let op = Op::Sign {
+            key: key.clone(),
+            message_b64: STANDARD.encode(message),
+            rekor,
+        };
+        match conn.call(op, read_time)? {
+            Response::Signed {
+                signature_b64,
+                rekor,
+                rekor_error,
+            } => {
+                let signature =
+                    STANDARD
+                        .decode(signature_b64)
+                        .map_err(|_| CacheError::Protocol {
+                            path: self.path.clone(),
+                            detail: "the daemon's signature is not base64".into(),
+                        })?;
+                let rekor = match (rekor, rekor_error) {
+                    (Some(answer), _) => Some(Ok(answer)),
+                    (None, Some(why)) => Some(Err(why)),
+                    (None, None) if logging => {
+                        Some(Err("the daemon did not say what Rekor answered".to_string()))
+                    }
+                    (None, None) => None,
+                };
+                Ok(Some(Signed { signature, rekor }))
+            }
+            Response::Miss => Ok(None),
+            other => Err(conn.unexpected(&other, "Signed or Miss")),
         }
     }
 
@@ -587,6 +647,7 @@ impl Conn {
     fn unexpected(&self, got: &Response, wanted: &str) -> CacheError {
         let name = match got {
             Response::Hit { .. } => "Hit",
+            Response::Signed { .. } => "Signed",
             Response::Miss => "Miss",
             Response::Claimed => "Claimed",
             Response::Timeout => "Timeout",

@@ -1,8 +1,9 @@
 //! Where signing credentials are kept between signatures: the
 //! `gitsign-credential-cache` daemon (single flight: one login however many
-//! git processes sign at once), or the Linux kernel keyring for users who
-//! will not run a daemon. Either way keys stay in memory and expire with
-//! their certificate.
+//! git processes sign at once; the daemon keeps the key and signs on
+//! request, as ssh-agent does, and posts Rekor entries on a connection it
+//! keeps alive), or the Linux kernel keyring for users who will not run a
+//! daemon. Either way keys stay in memory and expire with their certificate.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,11 +14,11 @@ pub mod client;
 pub mod proto;
 
 use client::{CacheError, Claim, Client};
-use proto::CacheKey;
+use proto::{CacheKey, Certified, RekorTarget};
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};
-use crate::sign::{Credential, EphemeralKey};
+use crate::sign::{Credential, EphemeralKey, KeyHolder, RemoteKey};
 use crate::x509::{self, Certificate};
 
 /// The cache a configuration selects.
@@ -87,7 +88,10 @@ pub fn margin(cert: &Certificate) -> i64 {
 
 /// The credential as the cache stores it.
 pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
-    let pkcs8 = cred.key.to_pkcs8().map_err(|e| e.to_string())?;
+    let KeyHolder::Local(key) = &cred.key else {
+        return Err("the key is held by the credential cache and cannot be stored again".into());
+    };
+    let pkcs8 = key.to_pkcs8().map_err(|e| e.to_string())?;
     let leaf = cred.leaf();
     let identity = crate::gpg::uid(leaf);
     let chain_pem: String = cred
@@ -125,7 +129,76 @@ pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String>
     if now > leaf.not_after - margin(leaf) {
         return Err("the cached certificate is about to expire".into());
     }
-    Ok(Credential { key, chain })
+    Ok(Credential {
+        key: KeyHolder::Local(key),
+        chain,
+    })
+}
+
+/// The certificate of a credential the daemon holds, refused when it
+/// expired or is malformed; the daemon keeps the key and signs with it.
+fn from_daemon(
+    c: &Certified,
+    client: Client,
+    key: &CacheKey,
+    now: i64,
+) -> Result<Credential, String> {
+    if c.expires_at <= now {
+        return Err("the cached credential has expired".into());
+    }
+    let chain = x509::certificates_from_pem(&c.chain_pem).map_err(|e| e.to_string())?;
+    let leaf = chain
+        .first()
+        .ok_or("the cached credential has no certificate")?;
+    if now > leaf.not_after - margin(leaf) {
+        return Err("the cached certificate is about to expire".into());
+    }
+    Ok(Credential {
+        key: KeyHolder::Remote(Box::new(DaemonKey {
+            client,
+            key: key.clone(),
+        })),
+        chain,
+    })
+}
+
+/// A key the daemon holds.
+#[derive(Debug)]
+struct DaemonKey {
+    client: Client,
+    key: CacheKey,
+}
+
+impl RemoteKey for DaemonKey {
+    fn sign(
+        &self,
+        message: &[u8],
+        rekor: Option<(&str, Duration)>,
+    ) -> Result<(Vec<u8>, Option<Result<crate::http::Response, String>>), String> {
+        let target = rekor.map(|(url, timeout)| RekorTarget {
+            url: url.to_string(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        let signed = self
+            .client
+            .sign(&self.key, message, target)
+            .map_err(|e| format!("the credential cache failed while signing: {e}"))?
+            .ok_or(
+                "the credential cache no longer holds the credential (it expired or was cleared)",
+            )?;
+        let answer = signed.rekor.map(|r| {
+            r.and_then(|a| {
+                Ok(crate::http::Response {
+                    status: a.status,
+                    location: a.location,
+                    body: STANDARD
+                        .decode(a.body_b64)
+                        .map_err(|_| "the daemon's copy of Rekor's answer is not base64")?,
+                })
+            })
+        });
+        Ok((signed.signature, answer))
+    }
 }
 
 /// What happened at the cache, for the log.
@@ -159,7 +232,7 @@ pub fn credential(
         Backend::Daemon(path) => {
             let client = Client::new(path.clone());
             match client.get_or_claim(key, wait) {
-                Ok(Claim::Hit(c)) => match from_cache(&c, now) {
+                Ok(Claim::Hit(c)) => match from_daemon(&c, client, key, now) {
                     Ok(cred) => Ok((cred, Outcome::Hit)),
                     Err(why) => login().map(|c| (c, Outcome::Bypassed(why))),
                 },

@@ -8,7 +8,8 @@
 //! with [`Response::Error`] naming both versions, so neither side guesses.
 //!
 //! Operations:
-//! - `Get { key, claim: false }`: the cached credential, or `Miss`.
+//! - `Get { key, claim: false }`: the cached certificate (never the key),
+//!   or `Miss`.
 //! - `Get { key, claim: true, wait_ms }`: single flight. If cached:
 //!   `Hit`. If nobody is fetching it: `Claimed` — this connection now owns
 //!   the login; the client logs in and sends `Store` (or `Release` on
@@ -17,7 +18,15 @@
 //!   disconnects (then the claim passes to the next waiter: `Claimed`),
 //!   or `wait_ms` runs out (`Timeout`). A claim also lapses after
 //!   [`CLAIM_LEASE_MS`] without a store.
-//! - `Store { key, credential }`: cache it until `expires_at`.
+//! - `Store { key, credential }`: cache it until `expires_at`. The key goes
+//!   in and never comes out again.
+//! - `Sign { key, message_b64, rekor }`: the daemon signs `message` with the
+//!   cached key (ECDSA P-256, SHA-256, DER), like ssh-agent: the key never
+//!   leaves it. With `rekor`, it also posts the hashedrekord entry for that
+//!   signature to that Rekor over its kept-alive connection and returns
+//!   Rekor's answer verbatim for the client to check (or why it could not
+//!   reach Rekor, so the client can post the entry itself). `Miss` when
+//!   nothing live is cached.
 //! - `List`: what is cached, for whom, until when (no secrets).
 //! - `Clear`: forget everything (keys zeroized).
 //! - `Shutdown`: the daemon exits.
@@ -28,8 +37,8 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// Protocol version.
-pub const VERSION: u32 = 1;
+/// Protocol version (2: the daemon signs; `Get` no longer returns keys).
+pub const VERSION: u32 = 2;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -111,6 +120,16 @@ pub enum Op {
         /// The credential.
         credential: Credential,
     },
+    /// Sign with a cached key (and log the signature in Rekor).
+    Sign {
+        /// Which credential.
+        key: CacheKey,
+        /// What to sign, base64.
+        message_b64: String,
+        /// Also post the hashedrekord entry for the signature here.
+        #[serde(default)]
+        rekor: Option<RekorTarget>,
+    },
     /// Give up a claim without storing (the login failed).
     Release {
         /// The claimed key.
@@ -122,6 +141,38 @@ pub enum Op {
     Clear,
     /// Stop the daemon.
     Shutdown,
+}
+
+/// A cached credential's public part: what `Get` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certified {
+    /// The certificate chain, PEM, leaf first.
+    pub chain_pem: String,
+    /// The identity the certificate names.
+    pub identity: String,
+    /// Served until this Unix time.
+    pub expires_at: i64,
+}
+
+/// Where the daemon should log a signature it makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekorTarget {
+    /// Rekor's base URL; the entry goes to `{url}/api/v1/log/entries`.
+    pub url: String,
+    /// The whole request's time limit, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Rekor's answer to the daemon's upload, verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekorAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Location` header, when present.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The body, base64.
+    pub body_b64: String,
 }
 
 /// One entry as `List` shows it.
@@ -139,10 +190,21 @@ pub struct EntryInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Response {
-    /// The credential.
+    /// The cached credential's certificate.
     Hit {
         /// It.
-        credential: Credential,
+        credential: Certified,
+    },
+    /// A signature by the cached key.
+    Signed {
+        /// ECDSA P-256 SHA-256, DER, base64.
+        signature_b64: String,
+        /// Rekor's answer, when asked to log and Rekor answered.
+        #[serde(default)]
+        rekor: Option<RekorAnswer>,
+        /// Why the daemon could not get an answer from Rekor.
+        #[serde(default)]
+        rekor_error: Option<String>,
     },
     /// Not cached (and not claimed: `claim` was false).
     Miss,
@@ -240,6 +302,9 @@ pub fn decode_request(body: &[u8]) -> Result<Request, String> {
         #[serde(default)]
         wait_ms: u64,
         credential: Option<Credential>,
+        message_b64: Option<String>,
+        #[serde(default)]
+        rekor: Option<RekorTarget>,
     }
     let w: Wire = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let missing = |field: &str| format!("missing field `{field}` for op `{}`", w.op);
@@ -252,6 +317,11 @@ pub fn decode_request(body: &[u8]) -> Result<Request, String> {
         "store" => Op::Store {
             key: w.key.ok_or_else(|| missing("key"))?,
             credential: w.credential.ok_or_else(|| missing("credential"))?,
+        },
+        "sign" => Op::Sign {
+            key: w.key.ok_or_else(|| missing("key"))?,
+            message_b64: w.message_b64.ok_or_else(|| missing("message_b64"))?,
+            rekor: w.rekor,
         },
         "release" => Op::Release {
             key: w.key.ok_or_else(|| missing("key"))?,
@@ -273,7 +343,12 @@ pub fn decode_response(body: &[u8]) -> Result<Response, String> {
     #[derive(Deserialize)]
     struct Wire {
         status: String,
-        credential: Option<Credential>,
+        credential: Option<Certified>,
+        signature_b64: Option<String>,
+        #[serde(default)]
+        rekor: Option<RekorAnswer>,
+        #[serde(default)]
+        rekor_error: Option<String>,
         entries: Option<Vec<EntryInfo>>,
         pid: Option<u32>,
         version: Option<u32>,
@@ -284,6 +359,11 @@ pub fn decode_response(body: &[u8]) -> Result<Response, String> {
     Ok(match w.status.as_str() {
         "hit" => Response::Hit {
             credential: w.credential.ok_or_else(|| missing("credential"))?,
+        },
+        "signed" => Response::Signed {
+            signature_b64: w.signature_b64.ok_or_else(|| missing("signature_b64"))?,
+            rekor: w.rekor,
+            rekor_error: w.rekor_error,
         },
         "miss" => Response::Miss,
         "claimed" => Response::Claimed,
@@ -389,7 +469,18 @@ mod tests {
             identity: "a".into(),
             expires_at: 1,
         };
-        let r = Response::Hit { credential: c };
+        let r = Request {
+            version: VERSION,
+            op: Op::Store {
+                key: CacheKey {
+                    fulcio: "f".into(),
+                    issuer: "i".into(),
+                    client_id: "c".into(),
+                    scope: String::new(),
+                },
+                credential: c,
+            },
+        };
         assert_eq!(encode(&r).unwrap(), encode_secret(&r).unwrap().to_vec());
     }
 
@@ -428,6 +519,19 @@ mod tests {
                 key: key.clone(),
                 credential: credential.clone(),
             },
+            Op::Sign {
+                key: key.clone(),
+                message_b64: "bWVzc2FnZQ==".into(),
+                rekor: None,
+            },
+            Op::Sign {
+                key: key.clone(),
+                message_b64: "bWVzc2FnZQ==".into(),
+                rekor: Some(RekorTarget {
+                    url: "http://127.0.0.1:1".into(),
+                    timeout_ms: 30_000,
+                }),
+            },
             Op::Release { key: key.clone() },
             Op::List,
             Op::Clear,
@@ -453,8 +557,29 @@ mod tests {
         );
         assert!(decode_request(br#"{"version":1,"op":"get"}"#).is_err());
         assert!(decode_request(br#"{"version":1,"op":"fly"}"#).is_err());
+        let certified = Certified {
+            chain_pem: credential.chain_pem.clone(),
+            identity: credential.identity.clone(),
+            expires_at: credential.expires_at,
+        };
         let responses = vec![
-            Response::Hit { credential },
+            Response::Hit {
+                credential: certified,
+            },
+            Response::Signed {
+                signature_b64: "c2ln".into(),
+                rekor: Some(RekorAnswer {
+                    status: 201,
+                    location: Some("/api/v1/log/entries/ab".into()),
+                    body_b64: "e30=".into(),
+                }),
+                rekor_error: None,
+            },
+            Response::Signed {
+                signature_b64: "c2ln".into(),
+                rekor: None,
+                rekor_error: Some("cannot reach".into()),
+            },
             Response::Miss,
             Response::Claimed,
             Response::Timeout,
@@ -479,5 +604,10 @@ mod tests {
             assert_eq!(format!("{ours:?}"), format!("{serdes:?}"));
         }
         assert!(decode_response(br#"{"status":"hit"}"#).is_err());
+        assert!(decode_response(br#"{"status":"signed"}"#).is_err());
+        assert!(decode_request(
+            br#"{"version":2,"op":"sign","key":{"fulcio":"f","issuer":"i","client_id":"c"}}"#
+        )
+        .is_err());
     }
 }

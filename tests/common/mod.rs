@@ -5,7 +5,8 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 /// The gitsign binary under test.
 pub fn gitsign_bin() -> PathBuf {
@@ -440,5 +441,81 @@ pub fn expect_sign_failure(tb: &Testbed, what: &str, extra: &[(&str, String)], w
     assert!(!stderr.contains("SIG_CREATED"), "{what}: {stderr}");
     for w in words {
         assert!(stderr.contains(w), "{what}: expected {w:?} in:\n{stderr}");
+    }
+}
+
+/// The credential cache daemon binary (built with the workspace).
+pub fn daemon_bin() -> PathBuf {
+    let p = gitsign_bin().with_file_name("gitsign-credential-cache");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// A daemon on a private socket, killed on drop.
+pub struct Daemon {
+    /// The daemon process.
+    pub child: Child,
+    /// Its socket.
+    pub socket: PathBuf,
+    /// The directory holding the socket.
+    pub _dir: TempDir,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Self::start_env(&[], Stdio::null())
+    }
+
+    /// A daemon with extra environment variables, its stderr to `stderr`.
+    pub fn start_env(env: &[(&str, &str)], stderr: Stdio) -> Daemon {
+        let dir = TempDir::new("cachesock");
+        let sockdir = dir.path().join("s");
+        std::fs::create_dir(&sockdir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Self::start_with(sockdir.join("cache.sock"), dir, env, stderr)
+    }
+
+    pub fn start_at(socket: PathBuf, dir: TempDir) -> Daemon {
+        Self::start_with(socket, dir, &[], Stdio::null())
+    }
+
+    pub fn start_with(
+        socket: PathBuf,
+        dir: TempDir,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Daemon {
+        let child = Command::new(daemon_bin())
+            .args(["--foreground", "--verbose", "--socket"])
+            .arg(&socket)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(socket.exists(), "the daemon did not start");
+        Daemon {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

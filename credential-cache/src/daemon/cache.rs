@@ -6,10 +6,15 @@
 //! happened (a hit, or the claim), except a waiter that left.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gitsign::cache::proto::{CacheKey, Credential, EntryInfo};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use gitsign::cache::proto::{CacheKey, Certified, Credential, EntryInfo};
+use gitsign::sign::EphemeralKey;
 use tokio::sync::oneshot;
+use zeroize::Zeroizing;
 
 /// Identifies one client connection.
 pub type ConnId = u64;
@@ -21,11 +26,57 @@ pub const MAX_ENTRIES: usize = 1024;
 /// The most clients waiting on one key's login.
 pub const MAX_WAITERS: usize = 1024;
 
+/// A cached credential: the key, parsed once when stored (it never leaves
+/// the daemon again), and its certificate.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// What `Get` shows.
+    pub certified: Certified,
+    /// The private key (zeroized when the last holder drops it).
+    pub key: Arc<EphemeralKey>,
+    /// The leaf certificate, PEM: what a hashedrekord entry names.
+    pub leaf_pem: Arc<str>,
+}
+
+impl Entry {
+    /// Checks a credential a client stores: the key is a P-256 PKCS#8 key,
+    /// the chain parses, and its leaf certifies that key.
+    pub fn from_credential(c: &Credential) -> Result<Entry, String> {
+        let der = Zeroizing::new(
+            STANDARD
+                .decode(&c.private_key_pkcs8_b64)
+                .map_err(|_| "the credential's key is not base64, so it was not cached")?,
+        );
+        let key = EphemeralKey::from_pkcs8(&der)
+            .map_err(|_| "the credential's key is not a P-256 PKCS#8 key, so it was not cached")?;
+        let chain = gitsign::x509::certificates_from_pem(&c.chain_pem).map_err(|e| {
+            format!("the credential's certificate chain does not parse ({e}), so it was not cached")
+        })?;
+        let leaf = chain
+            .first()
+            .ok_or("the credential has no certificate, so it was not cached")?;
+        if leaf.spki() != key.spki() {
+            return Err(
+                "the credential's certificate is not for its key, so it was not cached".into(),
+            );
+        }
+        Ok(Entry {
+            certified: Certified {
+                chain_pem: c.chain_pem.clone(),
+                identity: c.identity.clone(),
+                expires_at: c.expires_at,
+            },
+            key: Arc::new(key),
+            leaf_pem: gitsign::pem::encode("CERTIFICATE", leaf.der()).into(),
+        })
+    }
+}
+
 /// What a waiting connection is woken with.
 #[derive(Debug)]
 pub enum Wake {
     /// The claimer stored this credential.
-    Hit(Credential),
+    Hit(Certified),
     /// The claim passed to the waiter.
     Claimed,
 }
@@ -34,7 +85,7 @@ pub enum Wake {
 #[derive(Debug)]
 pub enum GetOutcome {
     /// Cached and not expired.
-    Hit(Credential),
+    Hit(Certified),
     /// Not cached (`claim` was false).
     Miss,
     /// The connection now owns the login.
@@ -60,7 +111,7 @@ struct ClaimState {
 
 /// The daemon's state.
 pub struct Cache {
-    entries: HashMap<CacheKey, Credential>,
+    entries: HashMap<CacheKey, Entry>,
     claims: HashMap<CacheKey, ClaimState>,
     lease: Duration,
 }
@@ -85,9 +136,9 @@ impl Cache {
     }
 
     /// The live entry for `key`; an expired one is dropped (zeroized).
-    fn live(&mut self, key: &CacheKey, now_unix: i64) -> Option<Credential> {
+    pub fn live(&mut self, key: &CacheKey, now_unix: i64) -> Option<Entry> {
         match self.entries.get(key) {
-            Some(c) if c.expires_at > now_unix => Some(c.clone()),
+            Some(e) if e.certified.expires_at > now_unix => Some(e.clone()),
             Some(_) => {
                 self.entries.remove(key);
                 None
@@ -107,8 +158,8 @@ impl Cache {
         now: Instant,
     ) -> GetOutcome {
         self.lapse_claims(now);
-        if let Some(c) = self.live(key, now_unix) {
-            return GetOutcome::Hit(c);
+        if let Some(e) = self.live(key, now_unix) {
+            return GetOutcome::Hit(e.certified);
         }
         if !claim {
             return GetOutcome::Miss;
@@ -152,7 +203,8 @@ impl Cache {
         }
     }
 
-    /// `Store`: caches the credential and hands it to every waiter.
+    /// `Store`: checks and caches the credential and hands its certificate
+    /// to every waiter.
     pub fn store(
         &mut self,
         key: CacheKey,
@@ -169,6 +221,8 @@ impl Cache {
         if credential.private_key_pkcs8_b64.is_empty() {
             return Err("the credential has no private key, so it was not cached".into());
         }
+        let entry = Entry::from_credential(&credential)?;
+        drop(credential);
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.purge_expired(now_unix);
             if self.entries.len() >= MAX_ENTRIES {
@@ -180,10 +234,10 @@ impl Cache {
         }
         if let Some(claim) = self.claims.remove(&key) {
             for w in claim.waiters {
-                let _ = w.tx.send(Wake::Hit(credential.clone()));
+                let _ = w.tx.send(Wake::Hit(entry.certified.clone()));
             }
         }
-        self.entries.insert(key, credential);
+        self.entries.insert(key, entry);
         Ok(())
     }
 
@@ -234,10 +288,10 @@ impl Cache {
         let mut out: Vec<EntryInfo> = self
             .entries
             .iter()
-            .map(|(k, c)| EntryInfo {
+            .map(|(k, e)| EntryInfo {
                 key: k.clone(),
-                identity: c.identity.clone(),
-                expires_at: c.expires_at,
+                identity: e.certified.identity.clone(),
+                expires_at: e.certified.expires_at,
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -276,7 +330,8 @@ impl Cache {
     }
 
     fn purge_expired(&mut self, now_unix: i64) {
-        self.entries.retain(|_, c| c.expires_at > now_unix);
+        self.entries
+            .retain(|_, e| e.certified.expires_at > now_unix);
     }
 
     fn lapse_claims(&mut self, now: Instant) {
@@ -323,11 +378,38 @@ mod tests {
 
     fn cred(expires_at: i64) -> Credential {
         Credential {
-            private_key_pkcs8_b64: "KEY".into(),
-            chain_pem: "PEM".into(),
+            private_key_pkcs8_b64: include_str!("../../tests/fixtures/key-a.pkcs8.b64")
+                .trim()
+                .into(),
+            chain_pem: include_str!("../../tests/fixtures/cert-a.pem").into(),
             identity: "a@example.com".into(),
             expires_at,
         }
+    }
+
+    #[test]
+    fn refuses_keys_that_do_not_parse_or_match() {
+        let mut c = Cache::new(Duration::from_secs(60));
+        let now = unix_now();
+        let mut other = cred(now + 600);
+        other.chain_pem = include_str!("../../tests/fixtures/cert-b.pem").into();
+        let e = c.store(key(), other, now).unwrap_err();
+        assert!(e.contains("not for its key"), "{e}");
+        let mut garbage = cred(now + 600);
+        garbage.private_key_pkcs8_b64 = "S0VZ".into();
+        let e = c.store(key(), garbage, now).unwrap_err();
+        assert!(e.contains("not a P-256 PKCS#8 key"), "{e}");
+        let mut no_chain = cred(now + 600);
+        no_chain.chain_pem = "PEM".into();
+        let e = c.store(key(), no_chain, now).unwrap_err();
+        assert!(
+            e.contains("no certificate") || e.contains("does not parse"),
+            "{e}"
+        );
+        assert_eq!(c.counts(), (0, 0));
+        c.store(key(), cred(now + 600), now).unwrap();
+        let entry = c.live(&key(), now).unwrap();
+        assert!(entry.leaf_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! Serving connections: the peer's uid, bounded frames and idle times,
 //! requests dispatched to the cache, waiters woken.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use gitsign::cache::proto::{self, CacheKey, Op, Request, Response, VersionProbe, VERSION};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use gitsign::cache::proto::{
+    self, CacheKey, Op, RekorAnswer, RekorTarget, Request, Response, VersionProbe, VERSION,
+};
+use gitsign::http::Http;
+use gitsign::rekor::RekorClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore};
@@ -40,7 +47,16 @@ pub struct Shared {
     config: Config,
     slots: Arc<Semaphore>,
     next_id: AtomicU64,
+    /// HTTP clients by time limit (in practice one): each keeps its
+    /// connections to Rekor alive between signatures.
+    http: Mutex<HashMap<u64, Http>>,
 }
+
+/// The most distinct Rekor time limits with a client of their own.
+const MAX_HTTP_CLIENTS: usize = 8;
+
+/// The largest Rekor answer passed on: it must fit in one frame as base64.
+const MAX_REKOR_ANSWER: usize = proto::MAX_FRAME / 2;
 
 impl Shared {
     /// New state.
@@ -52,7 +68,22 @@ impl Shared {
             config,
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             next_id: AtomicU64::new(1),
+            http: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The HTTP client for requests limited to `timeout_ms`.
+    fn http(&self, timeout_ms: u64) -> Result<Http, String> {
+        let mut clients = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = clients.get(&timeout_ms) {
+            return Ok(h.clone());
+        }
+        if clients.len() >= MAX_HTTP_CLIENTS {
+            clients.clear();
+        }
+        let h = Http::new(Duration::from_millis(timeout_ms)).map_err(|e| e.to_string())?;
+        clients.insert(timeout_ms, h.clone());
+        Ok(h)
     }
 
     /// The cache, even if a panic poisoned the lock (the state stays
@@ -356,6 +387,52 @@ async fn handle(
                 }
             }
         }
+        Op::Sign {
+            key,
+            message_b64,
+            rekor,
+        } => {
+            let what = describe(&key);
+            let Some(entry) = shared.cache().live(&key, unix_now()) else {
+                debug!("connection {id}: sign {what}: nothing cached");
+                return Some(Response::Miss);
+            };
+            let Ok(message) = STANDARD.decode(&message_b64) else {
+                return Some(error("the message to sign is not base64"));
+            };
+            let signature = match entry.key.sign(&message) {
+                Ok(s) => s,
+                Err(e) => return Some(error(format!("signing failed: {e}"))),
+            };
+            let (rekor, rekor_error) = match rekor {
+                None => (None, None),
+                Some(target) => {
+                    let digest = gitsign::crypto::sha256(&message);
+                    match log(shared, &target, &digest, &signature, &entry.leaf_pem).await {
+                        Ok(answer) => {
+                            debug!(
+                                "connection {id}: posted the entry to {}: HTTP {}",
+                                target.url, answer.status
+                            );
+                            (Some(answer), None)
+                        }
+                        Err(why) => {
+                            info!(
+                                "could not log a signature for {what} in Rekor ({why}); \
+                                 the client posts the entry itself"
+                            );
+                            (None, Some(why))
+                        }
+                    }
+                }
+            };
+            debug!("connection {id}: signed for {what}");
+            Response::Signed {
+                signature_b64: STANDARD.encode(&signature),
+                rekor,
+                rekor_error,
+            }
+        }
         Op::Release { key } => {
             let what = describe(&key);
             let result = shared.cache().release(id, &key, Instant::now());
@@ -388,6 +465,40 @@ async fn handle(
         }
     };
     Some(response)
+}
+
+/// Posts the hashedrekord entry for `signature` over `digest` to the Rekor
+/// `target` names, on a connection kept alive for the next signature.
+/// Rekor's answer, whatever its status, goes back to the client to check.
+async fn log(
+    shared: &Arc<Shared>,
+    target: &RekorTarget,
+    digest: &[u8; 32],
+    signature: &[u8],
+    leaf_pem: &str,
+) -> Result<RekorAnswer, String> {
+    if !(target.url.starts_with("https://") || target.url.starts_with("http://")) {
+        return Err(format!("{} is not an http(s) URL", target.url));
+    }
+    let timeout_ms = target.timeout_ms.clamp(1, proto::CLAIM_LEASE_MS);
+    let http = shared.http(timeout_ms)?;
+    let url = RekorClient::entries_url(&target.url);
+    let body = RekorClient::hashedrekord_proposal(digest, signature, leaf_pem);
+    let posted = tokio::task::spawn_blocking(move || http.post_json(&url, body, &[], true))
+        .await
+        .map_err(|e| format!("the upload task failed ({e})"))?;
+    let r = posted.map_err(|e| e.to_string())?;
+    if r.body.len() > MAX_REKOR_ANSWER {
+        return Err(format!(
+            "Rekor's answer of {} bytes is larger than the daemon passes on",
+            r.body.len()
+        ));
+    }
+    Ok(RekorAnswer {
+        status: r.status,
+        location: r.location,
+        body_b64: STANDARD.encode(&r.body),
+    })
 }
 
 /// Waits for another connection's login: its credential, the claim, the

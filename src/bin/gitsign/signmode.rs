@@ -10,7 +10,7 @@ use gitsign::fulcio::FulcioClient;
 use gitsign::http::Http;
 use gitsign::oidc;
 use gitsign::rekor::RekorClient;
-use gitsign::sign::{self, Credential};
+use gitsign::sign::{self, Credential, SignError};
 use gitsign::trust::TrustedRoot;
 use gitsign::tsa::TsaClient;
 
@@ -188,27 +188,40 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         .trusted_root()
         .map_err(|e| format!("trust configuration error: {e}"))?;
     let http = Http::new(config.timeout).map_err(|e| e.to_string())?;
-    let cred = cached_credential(config, &root, &http, term)?;
-    if config.match_committer {
-        let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
-        sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())?;
-    }
     let tsa = config
         .timestamp_url
         .as_deref()
         .map(|url| TsaClient::new(url, http.clone()));
-    let rekor = RekorClient::new(&config.rekor, http);
-    let now = gitsign::time::now();
-    let sig = sign::sign_payload_timestamped(
-        &payload,
-        &cred,
-        &rekor,
-        &root,
-        config.rekor_mode,
-        now,
-        tsa.as_ref(),
-    )
-    .map_err(|e| e.to_string())?;
+    let rekor = RekorClient::new(&config.rekor, http.clone());
+    let attempt = |cred: &Credential| {
+        if config.match_committer {
+            let committer =
+                sign::committer_email(&payload).or_else(|| config.committer_email.clone());
+            sign::check_committer(cred.leaf(), committer.as_deref())?;
+        }
+        let now = gitsign::time::now();
+        sign::sign_payload_timestamped(
+            &payload,
+            cred,
+            &rekor,
+            &root,
+            config.rekor_mode,
+            now,
+            tsa.as_ref(),
+        )
+        .map(|sig| (sig, now))
+    };
+    let cred = cached_credential(config, &root, &http, term)?;
+    let (sig, now) = match attempt(&cred) {
+        // The daemon holding the key died or lost it mid-signature: a
+        // cache failure never stops signing, so log in as without one.
+        Err(SignError::Agent(why)) => {
+            term.log(&format!("credential cache not used: {why}"));
+            let cred = fresh_credential(config, &root, &http, term)?;
+            attempt(&cred).map_err(|e| e.to_string())?
+        }
+        other => other.map_err(|e| e.to_string())?,
+    };
     let stamped = match &sig.timestamp {
         Some(ts) => format!(
             "; timestamped by {} at {}",
