@@ -1451,3 +1451,17 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         .unwrap_err()
         .contains("not an http(s) URL"));
 }
+
+#[test]
+fn a_shutdown_whose_client_leaves_at_once_still_stops_the_daemon() {
+    let mut d = Daemon::start(&[]);
+    d.client().store(&key("bye"), &cred(600)).unwrap();
+    let mut s = raw(&d.sock);
+    send(
+        &mut s,
+        &json!({"version": proto::VERSION, "op": "shutdown"}),
+    );
+    drop(s);
+    assert_eq!(d.wait_exit(), 0);
+    assert!(!d.sock.exists(), "the socket is removed on exit");
+}

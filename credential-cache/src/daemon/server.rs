@@ -315,13 +315,15 @@ async fn serve(mut stream: UnixStream, shared: Arc<Shared>) {
         let Some(response) = handle(&shared, id, request.op, &mut stream).await else {
             return;
         };
-        if !write_response(&mut stream, &response, idle).await {
-            debug!("connection {id}: the client did not take the answer");
-            return;
-        }
+        let delivered = write_response(&mut stream, &response, idle).await;
         drop(response);
+        // A shutdown stands whether or not its client stayed for the answer.
         if shutdown {
             shared.shutdown.notify_one();
+            return;
+        }
+        if !delivered {
+            debug!("connection {id}: the client did not take the answer");
             return;
         }
     }
