@@ -1449,7 +1449,26 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         .rekor
         .unwrap()
         .unwrap_err()
-        .contains("not an http(s) URL"));
+        .contains("not a plain http(s) base URL"));
+    // Only the entries path under a base URL: no query to redirect it.
+    let sneaky = format!("{url}/private?x=");
+    let signed = c
+        .sign(
+            &key("r"),
+            b"x",
+            Some(proto::RekorTarget {
+                url: sneaky,
+                timeout_ms: 5_000,
+            }),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(signed
+        .rekor
+        .unwrap()
+        .unwrap_err()
+        .contains("not a plain http(s) base URL"));
+    assert!(requests.try_recv().is_err(), "nothing more was posted");
 }
 
 #[test]

@@ -479,8 +479,18 @@ async fn log(
     signature: &[u8],
     leaf_pem: &str,
 ) -> Result<RekorAnswer, String> {
-    if !(target.url.starts_with("https://") || target.url.starts_with("http://")) {
-        return Err(format!("{} is not an http(s) URL", target.url));
+    // A base URL and nothing else: the entry always goes to
+    // `{url}/api/v1/log/entries`, never to a path a query or fragment
+    // would smuggle in (a forwarded socket's remote end is a client too).
+    let plain = target.url.len() <= 2048
+        && !target.url.contains(|c: char| {
+            matches!(c, '?' | '#' | '@') || c.is_whitespace() || c.is_control()
+        });
+    if !(target.url.starts_with("https://") || target.url.starts_with("http://")) || !plain {
+        return Err(format!(
+            "{} is not a plain http(s) base URL (no query, fragment or user)",
+            target.url
+        ));
     }
     let timeout_ms = target.timeout_ms.clamp(1, proto::CLAIM_LEASE_MS);
     let http = shared.http(timeout_ms)?;
