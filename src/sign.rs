@@ -229,28 +229,27 @@ impl Credential {
     ) -> Result<(Vec<u8>, LogEntry), SignError> {
         let cert = self.leaf();
         let digest = crypto::sha256(message);
-        let remote = match &self.key {
-            KeyHolder::Local(key) => {
-                let sig = key.sign(message)?;
-                let entry = log_checked(rekor, &digest, &sig, cert_pem, cert, root)?;
-                return Ok((sig, entry));
+        let (sig, answer) = match &self.key {
+            KeyHolder::Local(key) => (key.sign(message)?, None),
+            KeyHolder::Remote(remote) => {
+                let (sig, answer) = remote
+                    .sign(message, Some((rekor.url(), rekor.timeout())))
+                    .map_err(SignError::Agent)?;
+                self.check_remote(message, &sig)?;
+                (sig, answer)
             }
-            KeyHolder::Remote(remote) => remote,
         };
-        let (sig, answer) = remote
-            .sign(message, Some((rekor.url(), rekor.timeout())))
-            .map_err(SignError::Agent)?;
-        self.check_remote(message, &sig)?;
         let entry = match answer {
-            Some(Ok(answer)) => rekor.created(&answer).map_err(rekor_err)?,
-            // The holder could not reach Rekor (say, its environment lacks
-            // this shell's proxy or CA settings): post it from here.
-            _ => rekor
-                .create_hashedrekord(&digest, &sig, cert_pem)
-                .map_err(rekor_err)?,
+            Some(Ok(answer)) => {
+                let entry = rekor.created(&answer).map_err(rekor_err)?;
+                let body = tlog::hashedrekord_body(&digest, &sig, cert_pem);
+                check_entry(&entry, &body, cert, root)?;
+                entry
+            }
+            // Ours to post: a local key, or a holder that could not reach
+            // Rekor (say, its environment lacks this shell's proxy or CA).
+            _ => log_checked(rekor, &digest, &sig, cert_pem, cert, root)?,
         };
-        let body = tlog::hashedrekord_body(&digest, &sig, cert_pem);
-        check_entry(&entry, &body, cert, root)?;
         Ok((sig, entry))
     }
 }
