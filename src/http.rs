@@ -35,6 +35,8 @@ pub struct Response {
     pub status: u16,
     /// `Location` header, when present.
     pub location: Option<String>,
+    /// `Content-Type` header, when present.
+    pub content_type: Option<String>,
     /// Body.
     pub body: Vec<u8>,
 }
@@ -201,11 +203,14 @@ impl Http {
         };
         let mut resp = result.map_err(|e| fail(None, describe(&e, self.timeout)))?;
         let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let location = header("location");
+        let content_type = header("content-type");
         let body = resp
             .body_mut()
             .with_config()
@@ -223,6 +228,7 @@ impl Http {
         Ok(Response {
             status,
             location,
+            content_type,
             body,
         })
     }

@@ -44,6 +44,9 @@ const MAX_TOKEN_INTERMEDIATES: usize = 4;
 /// The HTTP content type of a TimeStampReq.
 pub const CONTENT_TYPE_QUERY: &str = "application/timestamp-query";
 
+/// The media type of a TSA's answer (RFC 3161 section 3.4).
+pub const CONTENT_TYPE_REPLY: &str = "application/timestamp-reply";
+
 /// Random bytes in a request nonce (as Go gitsign: 16).
 const NONCE_BYTES: usize = 16;
 
@@ -860,6 +863,18 @@ impl TsaClient {
                 resp.status,
                 http::server_text(&resp.body)
             )));
+        }
+        // RFC 3161 section 3.4; a server that names no type gets the benefit
+        // of the doubt (the reply is parsed strictly either way).
+        if let Some(ct) = &resp.content_type {
+            let mime = ct.split(';').next().unwrap_or_default().trim();
+            if !mime.eq_ignore_ascii_case(CONTENT_TYPE_REPLY) {
+                return Err(bad(format!(
+                    "it answered with {}, not a timestamp reply ({CONTENT_TYPE_REPLY}): check that \
+                     gitsign.timestampServerURL names the authority's timestamp endpoint",
+                    http::server_text(mime.as_bytes())
+                )));
+            }
         }
         parse_response(&resp.body)
     }

@@ -414,7 +414,11 @@ fn tsa_failures_stop_signing_cleanly() {
             "GITSIGN_TIMESTAMP_SERVER_URL",
             format!("{}/api/v1/index/retrieve", common::empty_rekor()),
         )],
-        &["timestamp authority", "unparseable TimeStampResp"],
+        &[
+            "timestamp authority",
+            "answered with application/json, not a timestamp reply",
+            "gitsign.timestampServerURL",
+        ],
     );
 }
 

@@ -191,6 +191,7 @@ impl RemoteKey for DaemonKey {
                 Ok(crate::http::Response {
                     status: a.status,
                     location: a.location,
+                    content_type: None,
                     body: STANDARD
                         .decode(a.body_b64)
                         .map_err(|_| "the daemon's copy of Rekor's answer is not base64")?,
