@@ -92,7 +92,25 @@ struct Material {
     public_key: Option<serde_json::Value>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
+    timestamp_verification_data: Option<TimestampData>,
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimestampData {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<SignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTimestamp {
+    signed_timestamp: String,
+}
+
+/// The most RFC 3161 timestamps one bundle may carry (each costs a chain
+/// verification).
+const MAX_TIMESTAMPS: usize = 16;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -397,6 +415,50 @@ pub fn verify_bundle(
     }
     let time = time.unwrap_or_default();
 
+    // RFC 3161 timestamps over the signature bytes: each must verify
+    // against the trusted root's timestamp authorities and, with a
+    // certificate, date the signature inside its validity.
+    let stamps = m
+        .timestamp_verification_data
+        .as_ref()
+        .map(|t| t.rfc3161_timestamps.as_slice())
+        .unwrap_or_default();
+    if stamps.len() > MAX_TIMESTAMPS {
+        return Err(format!(
+            "the bundle carries {} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} accepted",
+            stamps.len()
+        ));
+    }
+    let signature = match &content {
+        Content::Message { signature, .. } | Content::Dsse { signature, .. } => signature,
+    };
+    for (i, st) in stamps.iter().enumerate() {
+        let n = i + 1;
+        // A whole TimeStampResp (the bundle format says so), not a bare token.
+        let response = b64(&st.signed_timestamp, "RFC 3161 timestamp")?;
+        let token = crate::tsa::parse_response(&response)
+            .map_err(|e| format!("the bundle's RFC 3161 timestamp {n}: {}", e.0))?;
+        let v = crate::tsa::verify_token(&token, signature, None, opts.root)
+            .map_err(|e| format!("the bundle's RFC 3161 timestamp {n}: {}", e.0))?;
+        let (earliest, latest) = v.window();
+        if let Some(c) = &cert {
+            if earliest < c.not_before || latest > c.not_after {
+                return Err(format!(
+                    "the bundle's RFC 3161 timestamp {n} dates the signature {}, outside the \
+                     certificate's validity ({} to {})",
+                    crate::time::format_time(v.gen_time),
+                    crate::time::format_time(c.not_before),
+                    crate::time::format_time(c.not_after)
+                ));
+            }
+        }
+        details.push(format!(
+            "RFC 3161 timestamp by {} at {}",
+            v.tsa_name(),
+            crate::time::format_time(v.gen_time)
+        ));
+    }
+
     let claims = match &cert {
         Some(c) => {
             if time < c.not_before || time > c.not_after {
@@ -578,12 +640,21 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
         tlog["inclusionPromise"] =
             serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
     }
+    let mut material = serde_json::json!({
+        "certificate": {"rawBytes": STANDARD.encode(cert.der())},
+        "tlogEntries": [tlog]
+    });
+    // A timestamp the signature carries is over its signature value: the
+    // bundle's message signature, so it travels along unchanged.
+    if let Some(token) = crate::tsa::embedded_token(si).map_err(|e| e.0)? {
+        let response = crate::tsa::encode_granted_response(&token);
+        material["timestampVerificationData"] = serde_json::json!({
+            "rfc3161Timestamps": [{"signedTimestamp": STANDARD.encode(response)}]
+        });
+    }
     let bundle = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": STANDARD.encode(cert.der())},
-            "tlogEntries": [tlog]
-        },
+        "verificationMaterial": material,
         "messageSignature": {
             "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
             "signature": STANDARD.encode(&si.signature)

@@ -234,6 +234,13 @@ fn free_text(t: Tlv<'_>) -> Vec<String> {
     out
 }
 
+/// A granted TimeStampResp (status 0) around `token`: the form Sigstore
+/// bundles carry in `rfc3161Timestamps[].signedTimestamp`.
+pub fn encode_granted_response(token: &[u8]) -> Vec<u8> {
+    let status = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::INTEGER, &[0]));
+    asn1::encode_parts(tag::SEQUENCE, &[&status, token])
+}
+
 /// Parses a TimeStampResp and returns the TimeStampToken's DER (the
 /// ContentInfo, as the TSA encoded it), or a sentence naming the PKIStatus
 /// and failure information when the TSA did not grant the request.

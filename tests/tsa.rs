@@ -460,3 +460,108 @@ fn untrusted_tsa_is_refused_unless_its_chain_is_configured() {
         &["/nonexistent/chain.pem"],
     );
 }
+
+/// `gitsign export-bundle` carries the signature's RFC 3161 timestamp into
+/// the bundle (`timestampVerificationData`); `gitsign verify-bundle`
+/// verifies it (and refuses a tampered or foreign one), and so does
+/// sigstore-python, independently.
+#[test]
+fn exported_bundles_carry_the_timestamp() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tb = Testbed::start();
+    let repo = tsa_repo(&tb, "tsa-bundle", "offline");
+    let email = tb.var("TESTBED_EMAIL").to_string();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let id = signed_commit(&repo, "timestamped, exported\n");
+    let dir = common::TempDir::new("tsa-bundle");
+    let (bundle, artifact) = (dir.path().join("b.json"), dir.path().join("artifact"));
+    let o = repo.gitsign(&[
+        "export-bundle",
+        &id,
+        "--output",
+        &bundle.display().to_string(),
+        "--artifact",
+        &artifact.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let stamps = &json["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{json}");
+    let (_, der) = commit_parts(&repo, &id);
+    let (token, _) = embedded_token(&der);
+    // A TimeStampResp (status granted) around the embedded token.
+    let response = b64
+        .decode(stamps[0]["signedTimestamp"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(tsa::parse_response(&response).unwrap(), token);
+
+    let verify = |bundle: &Path| {
+        repo.gitsign(&[
+            "verify-bundle",
+            "--bundle",
+            &bundle.display().to_string(),
+            "--certificate-identity",
+            &email,
+            "--certificate-oidc-issuer",
+            &issuer,
+            &artifact.display().to_string(),
+        ])
+    };
+    let o = verify(&bundle);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("RFC 3161 timestamp by "), "{}", text(&o));
+
+    // A flipped bit in the token, and a token over other data (another
+    // signature's): refused, naming the timestamp.
+    let mut flipped = token.clone();
+    let at = flipped.len() - 10;
+    flipped[at] ^= 0x01;
+    let other = {
+        let id2 = signed_commit(&repo, "another\n");
+        let (_, der2) = commit_parts(&repo, &id2);
+        embedded_token(&der2).0
+    };
+    // And a bare token where a TimeStampResp belongs.
+    {
+        let mut j = json.clone();
+        j["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
+            ["signedTimestamp"] = b64.encode(&token).into();
+        let p = dir.path().join("bare.json");
+        std::fs::write(&p, serde_json::to_vec(&j).unwrap()).unwrap();
+        let o = verify(&p);
+        assert_eq!(o.status.code(), Some(1), "bare token: {}", text(&o));
+        assert!(text(&o).contains("TimeStampResp"), "{}", text(&o));
+    }
+    for (what, t) in [("flipped", flipped), ("another signature's", other)] {
+        let mut j = json.clone();
+        j["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
+            ["signedTimestamp"] = b64.encode(tsa::encode_granted_response(&t)).into();
+        let p = dir.path().join("tampered.json");
+        std::fs::write(&p, serde_json::to_vec(&j).unwrap()).unwrap();
+        let o = verify(&p);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+        assert!(
+            text(&o).contains("RFC 3161 timestamp 1"),
+            "{what}: {}",
+            text(&o)
+        );
+    }
+
+    // Independently: sigstore-python verifies the exported bundle,
+    // timestamp included (the testbed's trust config lists its TSA).
+    if let Err(why) = common::ensure_sigstore_python() {
+        eprintln!("SKIPPED the sigstore-python check: {why}");
+        return;
+    }
+    let o = Command::new(common::sigstore_python())
+        .arg("--trust-config")
+        .arg(tb.var("TESTBED_CTC"))
+        .args(["verify", "identity", "--bundle"])
+        .arg(&bundle)
+        .args(["--cert-identity", &email, "--cert-oidc-issuer", &issuer])
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "sigstore-python: {}", text(&o));
+}

@@ -519,3 +519,55 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// The sigstore-python wrapper (tests/testbed/sigstore-python).
+pub fn sigstore_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/sigstore-python")
+}
+
+/// What pip prints when it cannot reach the package index (with retries,
+/// the default, it logs every failed connection).
+const NETWORK_ERRORS: &[&str] = &[
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "No route to host",
+    "Connection refused",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ProxyError",
+];
+
+/// True when pip's output says the index could not be reached: a connection
+/// error, or (with `PIP_RETRIES=0`, which hides those) no release of
+/// sigstore at all, which PyPI only answers when it is not there. A Python
+/// too old for sigstore 4.5.1 also ends in "from versions: none", but pip
+/// then says which versions it ignored: that is a failure, not a skip.
+fn index_unreachable(pip_output: &str) -> bool {
+    NETWORK_ERRORS.iter().any(|e| pip_output.contains(e))
+        || (pip_output.contains("(from versions: none)")
+            && !pip_output.contains("Ignored the following versions"))
+}
+
+/// Makes sure the sigstore-python venv exists. `Err(why)` only when it
+/// cannot be created because PyPI is unreachable; panics on anything else.
+pub fn ensure_sigstore_python() -> Result<(), String> {
+    let o = Command::new(sigstore_python())
+        .arg("--venv")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("tests/testbed/sigstore-python runs");
+    if o.status.success() {
+        return Ok(());
+    }
+    let out = text(&o);
+    if index_unreachable(&out) {
+        return Err(format!(
+            "the sigstore-python venv cannot be created, PyPI is unreachable:\n{}",
+            out.trim()
+        ));
+    }
+    panic!("tests/testbed/sigstore-python --venv failed (not a network problem):\n{out}");
+}
