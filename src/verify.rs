@@ -351,15 +351,12 @@ pub fn verify(
         }
     }
 
-    let path =
-        chain::verify_path(cert, &issuers, time).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
-    chain::check_leaf_profile(cert).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
-    let claims = Claims::from_certificate(cert)
-        .map_err(|e| fail(FailureKind::Untrusted, e.to_string(), c))?;
-    let sct_time_ms = if ctx.require_sct {
+    // The SCT check's result is cached with the issuers, so a range of
+    // commits by one certificate checks its SCT once.
+    let mut sct_of = |issuer: &Certificate| {
         let sct = match cached.as_ref().and_then(|h| h.sct.clone()) {
             Some(r) => r,
-            None => sct::verify_embedded(cert, path.issuer, ctx.root),
+            None => sct::verify_embedded(cert, issuer, ctx.root),
         };
         if let (Some(cache), None) = (ctx.cache, &cached) {
             cache.put(
@@ -371,8 +368,12 @@ pub fn verify(
                 },
             );
         }
-        Some(sct.map_err(|e| fail(FailureKind::Untrusted, e, c))?)
-    } else {
+        sct
+    };
+    let (issuer, claims, sct_time_ms) =
+        leaf_checks(cert, &issuers, time, ctx.require_sct, &mut sct_of)
+            .map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+    if !ctx.require_sct {
         if let (Some(cache), None) = (ctx.cache, &cached) {
             cache.put(
                 ctx.root,
@@ -383,9 +384,7 @@ pub fn verify(
                 },
             );
         }
-        None
-    };
-    let issuer = path.issuer.clone();
+    }
     Ok(Verified {
         certificate: cert.clone(),
         claims,
@@ -406,11 +405,25 @@ pub fn certificate_at(
     root: &TrustedRoot,
     require_sct: bool,
 ) -> Result<(Certificate, Claims, Option<u64>), String> {
+    leaf_checks(cert, issuers, at, require_sct, &mut |issuer| {
+        sct::verify_embedded(cert, issuer, root)
+    })
+}
+
+/// The checks of [`certificate_at`], with the SCT check supplied (so that
+/// [`verify`] can serve it from its cache).
+fn leaf_checks(
+    cert: &Certificate,
+    issuers: &chain::Issuers<'_>,
+    at: i64,
+    require_sct: bool,
+    sct_of: &mut dyn FnMut(&Certificate) -> Result<u64, String>,
+) -> Result<(Certificate, Claims, Option<u64>), String> {
     let path = chain::verify_path(cert, issuers, at)?;
     chain::check_leaf_profile(cert)?;
     let claims = Claims::from_certificate(cert).map_err(|e| e.to_string())?;
     let sct = if require_sct {
-        Some(sct::verify_embedded(cert, path.issuer, root)?)
+        Some(sct_of(path.issuer)?)
     } else {
         None
     };
