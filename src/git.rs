@@ -67,15 +67,44 @@ impl Git {
 
     /// `git rev-list ARGS`, streamed.
     pub fn rev_list(&self, args: &[String]) -> Result<RevList, GitError> {
+        self.rev_list_with(args, None)
+    }
+
+    /// `git rev-list --stdin` with `revs` (tips and `^exclusions`, as many
+    /// as a repository has refs) written to its standard input: no
+    /// command-line length limit applies.
+    pub fn rev_list_stdin(&self, revs: &[String]) -> Result<RevList, GitError> {
+        let mut input = Vec::with_capacity(revs.len() * 42);
+        for r in revs {
+            if r.contains('\n') || r.is_empty() {
+                return Err(GitError(format!("not a revision: {r:?}")));
+            }
+            input.extend_from_slice(r.as_bytes());
+            input.push(b'\n');
+        }
+        self.rev_list_with(&["--stdin".to_string()], Some(input))
+    }
+
+    fn rev_list_with(&self, args: &[String], input: Option<Vec<u8>>) -> Result<RevList, GitError> {
         let mut child = self
             .command()
             .arg("rev-list")
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| GitError(format!("cannot run git rev-list: {e}")))?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // rev-list reads all of its input before it prints anything, so
+            // writing it first cannot deadlock on the output pipe. A write
+            // error means git exited early; its status says why.
+            let _ = stdin.write_all(&input);
+        }
         let stdout = child
             .stdout
             .take()

@@ -14,6 +14,8 @@ use crate::verify::{Context, TlogStatus};
 const MAX_UPDATES: usize = 100_000;
 /// Longest input line (`old new ref`).
 const MAX_LINE: usize = 4096;
+/// Most problems a refusal lists one by one (the count is always given).
+const MAX_LISTED: usize = 50;
 
 /// One ref update: `old new refname`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,14 +227,19 @@ pub fn check_push(
         // commits reachable from refs with laxer rules (allow_unsigned
         // scratch branches, other signers) are checked again, or pushing
         // them first to a lax ref would smuggle them past this one.
-        let mut args = vec![commit_tip];
+        // Through stdin: a repository may have more refs than a command
+        // line can hold.
         let rule_idx = policy.rule_index(&u.name);
-        for (id, name) in &existing {
-            if policy.rule_index(name) == rule_idx {
-                args.push(format!("^{id}"));
-            }
-        }
-        let mut revs = git.rev_list(&args)?;
+        let mut excluded: Vec<&str> = existing
+            .iter()
+            .filter(|(_, name)| policy.rule_index(name) == rule_idx)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let mut args = vec![commit_tip];
+        args.extend(excluded.iter().map(|id| format!("^{id}")));
+        let mut revs = git.rev_list_stdin(&args)?;
         let ids = std::iter::from_fn(move || revs.next_id().transpose());
         let mut found = Vec::new();
         report.checked += range::verify_stream(
@@ -270,7 +277,7 @@ pub fn rejection_text(report: &Report) -> Vec<String> {
             "s"
         }
     )];
-    for r in &report.rejections {
+    for r in report.rejections.iter().take(MAX_LISTED) {
         match &r.object {
             Some((id, kind, subject)) => out.push(format!(
                 "  {}: {} {} \"{}\": {}",
@@ -282,6 +289,12 @@ pub fn rejection_text(report: &Report) -> Vec<String> {
             )),
             None => out.push(format!("  {}: {}", r.ref_name, r.reason)),
         }
+    }
+    if report.rejections.len() > MAX_LISTED {
+        out.push(format!(
+            "  ... and {} more (the first {MAX_LISTED} are listed)",
+            report.rejections.len() - MAX_LISTED
+        ));
     }
     out.push(
         "to fix: sign the commits (git rebase --exec 'git commit --amend --no-edit -S' <base>) or tags (git tag -s), \

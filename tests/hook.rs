@@ -562,3 +562,129 @@ fn lax_refs_do_not_launder_history() {
     let (ok, out) = push(&alice, &["HEAD:main"]);
     assert!(ok && out.contains("0 new objects verified"), "{out}");
 }
+
+/// Runs `git fast-import` in `dir` with `stream`; returns the marks file's
+/// `:mark id` lines.
+fn fast_import(dir: &std::path::Path, stream: &str) -> Vec<String> {
+    use std::io::Write;
+    let marks = dir.join("fast-import.marks");
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["fast-import", "--quiet"])
+        .arg(format!("--export-marks={}", marks.display()))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    std::fs::read_to_string(marks)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `n` unsigned commits on `branch` (a chain after `from`, when given), as
+/// fast-import writes them.
+fn unsigned_chain(branch: &str, from: Option<&str>, n: usize) -> String {
+    let mut s = String::new();
+    for i in 1..=n {
+        s.push_str(&format!(
+            "commit {branch}\nmark :{i}\ncommitter Bulk <bulk@example.com> 1700000000 +0000\ndata <<END\nbulk change {i}\nEND\n"
+        ));
+        if i == 1 {
+            if let Some(f) = from {
+                s.push_str(&format!("from {f}\n"));
+            }
+        }
+        s.push_str(&format!("M 644 inline bulk.txt\ndata <<END\n{i}\nEND\n\n"));
+    }
+    s
+}
+
+/// Large repositories and large pushes: a server with 60,000 refs under
+/// the rule of the pushed branch (more excluded tips than a command line
+/// holds) still checks a push; a push of 20,000 unsigned commits is
+/// refused with a bounded list.
+#[test]
+fn many_refs_and_many_commits() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-bulk", "alice@example.com");
+    let first = commit(&alice, 1, "first", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+
+    // 60,000 accepted branches, each at its own commit.
+    let marks = fast_import(
+        &srv.path,
+        &unsigned_chain("refs/heads/bulk-import", Some(&first), 60_000),
+    );
+    let mut packed = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+    let mut lines: Vec<String> = marks
+        .iter()
+        .map(|l| {
+            let (mark, id) = l.split_once(' ').unwrap();
+            format!(
+                "{id} refs/heads/feature/r{:06}\n",
+                mark[1..].parse::<u32>().unwrap()
+            )
+        })
+        .collect();
+    lines.sort_by(|a, b| a[41..].cmp(&b[41..]));
+    packed.extend(lines);
+    std::fs::write(srv.path.join("packed-refs"), packed).unwrap();
+    let count = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&srv.path)
+        .args([
+            "for-each-ref",
+            "--count=70000",
+            "--format=x",
+            "refs/heads/feature/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).lines().count(),
+        60_000
+    );
+
+    commit(&alice, 2, "second", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 new object verified"), "{out}");
+
+    // 20,000 unsigned commits: refused, all counted, 50 listed.
+    let tip = alice.git_ok(&["rev-parse", "HEAD"]);
+    fast_import(
+        &alice.path(),
+        &unsigned_chain("refs/heads/main", Some(&tip), 20_000),
+    );
+    alice.git_ok(&["reset", "-q", "--hard", "main"]);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok, "{}", &out[..out.len().min(2000)]);
+    assert!(
+        out.contains("push refused: 20000 problems"),
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+    assert!(
+        out.contains("... and 19950 more (the first 50 are listed)"),
+        "{}",
+        &out[out.len().saturating_sub(2000)..]
+    );
+    assert_eq!(
+        out.matches(": not signed").count(),
+        50,
+        "{}",
+        &out[..out.len().min(2000)]
+    );
+}
