@@ -410,7 +410,7 @@ async fn handle(
                 None => (None, None),
                 Some(target) => {
                     let digest = gitsign::crypto::sha256(&message);
-                    match log(shared, &target, &digest, &signature, &entry.leaf_pem).await {
+                    match post_entry(shared, &target, &digest, &signature, &entry.leaf_pem).await {
                         Ok(answer) => {
                             debug!(
                                 "connection {id}: posted the entry to {}: HTTP {}",
@@ -472,7 +472,7 @@ async fn handle(
 /// Posts the hashedrekord entry for `signature` over `digest` to the Rekor
 /// `target` names, on a connection kept alive for the next signature.
 /// Rekor's answer, whatever its status, goes back to the client to check.
-async fn log(
+async fn post_entry(
     shared: &Arc<Shared>,
     target: &RekorTarget,
     digest: &[u8; 32],
