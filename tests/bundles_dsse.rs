@@ -4,7 +4,8 @@
 //! envelope logged as a Rekor dsse 0.0.1 entry) against a private testbed.
 //! Our verifier must accept both (artifact given as a file and as
 //! `sha256:HEX`) and refuse the wrong identity, another artifact and tampered
-//! copies (payload, signature, log entry, a log entry of another envelope).
+//! copies (payload, signature, log entry, a log entry of another envelope,
+//! the RFC 3161 timestamp the testbed's TSA adds).
 //!
 //! The only skip: the sigstore-python venv cannot be created because PyPI is
 //! unreachable. Any other failure fails.
@@ -265,6 +266,28 @@ fn sigstore_python_message_signature_bundle() {
     );
 
     env.expect_ok("message signature, file", &bundle, email, &art);
+    // The testbed's signing config names its TSA, so sigstore-python's
+    // bundle carries an RFC 3161 timestamp; ours verifies it, and refuses
+    // it altered.
+    let stamps = &b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{b}");
+    let o = env.verify(&bundle, email, &art);
+    assert!(text(&o).contains("RFC 3161 timestamp by "), "{}", text(&o));
+    let p = tampered(&env, &b, "tsa-flipped.json", |b| {
+        let slot = &mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+            [0]["signedTimestamp"];
+        let mut ts = b64d(slot, "timestamp");
+        let n = ts.len() - 20;
+        ts[n] ^= 0x01;
+        *slot = STANDARD.encode(ts).into();
+    });
+    env.expect_refused(
+        "message signature, tampered timestamp",
+        &p,
+        email,
+        &art,
+        &["FAILED", "RFC 3161 timestamp 1"],
+    );
     env.expect_ok(
         "message signature, sha256:HEX",
         &bundle,
@@ -364,6 +387,11 @@ fn sigstore_python_dsse_attestation_bundle() {
 
     // Accepted.
     env.expect_ok("DSSE, file", &bundle, email, &art);
+    // Its RFC 3161 timestamp is over the envelope's signature.
+    let stamps = &b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{b}");
+    let o = env.verify(&bundle, email, &art);
+    assert!(text(&o).contains("RFC 3161 timestamp by "), "{}", text(&o));
     env.expect_ok("DSSE, sha256:HEX", &bundle, email, &sha256_arg(&data));
 
     // Refused.
