@@ -286,12 +286,13 @@ fn kernel_keyring_without_a_daemon() {
     assert_eq!(logins(&tb), 2, "cleared, so a new login");
 }
 
-/// A stand-in for the daemon that serves `chain_pem` on `get` and answers
-/// `sign` with `sign_answer` (`None`: it closes the connection, as a
-/// daemon killed mid-signature would).
+/// A stand-in for the daemon that serves `chain_pem` on `get` (or answers
+/// `get_answer`) and answers `sign` with `sign_answer` (`None`: it closes
+/// the connection, as a daemon killed mid-signature would).
 fn fake_daemon(
     socket: &Path,
     chain_pem: String,
+    get_answer: Option<serde_json::Value>,
     sign_answer: Option<serde_json::Value>,
 ) -> std::thread::JoinHandle<()> {
     use std::io::Read;
@@ -309,9 +310,11 @@ fn fake_daemon(
             }
             let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
             let answer = match request["op"].as_str() {
-                Some("get") => serde_json::json!({"status": "hit", "credential": {
-                    "chain_pem": chain_pem, "identity": "test@example.com",
-                    "expires_at": gitsign::time::now() + 300}}),
+                Some("get") => get_answer.clone().unwrap_or_else(|| {
+                    serde_json::json!({"status": "hit", "credential": {
+                        "chain_pem": chain_pem, "identity": "test@example.com",
+                        "expires_at": gitsign::time::now() + 300}})
+                }),
                 Some("sign") => match &sign_answer {
                     Some(a) => a.clone(),
                     None => continue,
@@ -357,7 +360,7 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
     for (tag, answer, logged) in cases {
         let dir = TempDir::new(tag);
         let socket = dir.path().join("cache.sock");
-        let _fake = fake_daemon(&socket, chain_pem.clone(), answer);
+        let _fake = fake_daemon(&socket, chain_pem.clone(), None, answer);
         let repo = signer(&tb, tag, Some(&socket));
         let before = logins(&tb);
         commit(&repo, 1, true);
@@ -368,4 +371,42 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
         let o = repo.git(&["verify-commit", "HEAD"]);
         assert!(o.status.success(), "{tag}: {}", text(&o));
     }
+}
+
+/// A daemon from another release (say, still running after an upgrade):
+/// signing works, by logging in, and gitsign says on the terminal (not
+/// only in its log) why and what to do, since every signature would log
+/// in until the daemon is restarted.
+#[test]
+fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
+    let tb = Testbed::start();
+    let dir = TempDir::new("oldproto");
+    let socket = dir.path().join("cache.sock");
+    let mismatch =
+        gitsign::cache::proto::version_mismatch_message(1, gitsign::cache::proto::VERSION);
+    let _fake = fake_daemon(
+        &socket,
+        String::new(),
+        Some(serde_json::json!({"status": "error", "message": mismatch})),
+        None,
+    );
+    let (code, stdout, stderr) = common::sign_direct(
+        &tb,
+        &[
+            ("GITSIGN_CREDENTIAL_CACHE", socket.display().to_string()),
+            ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+            (
+                "SIGSTORE_ID_TOKEN",
+                tb.token("testbed-user@example.com", 600),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&stdout).contains("BEGIN SIGNED MESSAGE"));
+    assert!(
+        stderr.contains("credential cache not used")
+            && stderr.contains("speaks protocol 1")
+            && stderr.contains("restart the daemon"),
+        "{stderr}"
+    );
 }

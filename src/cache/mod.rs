@@ -211,6 +211,10 @@ pub enum Outcome {
     Stored,
     /// Logged in; the cache was not used (off, unavailable, or failing).
     Bypassed(String),
+    /// Logged in because the daemon cannot serve this gitsign until the
+    /// user acts (another protocol version, another user's socket, not a
+    /// cache daemon): every signature would log in until then.
+    Broken(String),
 }
 
 /// Gets a credential through the configured cache, calling `login` only
@@ -263,6 +267,11 @@ pub fn credential(
                 Err(e @ CacheError::NotRunning { .. }) => {
                     login().map(|c| (c, Outcome::Bypassed(e.to_string())))
                 }
+                Err(
+                    e @ (CacheError::VersionMismatch { .. }
+                    | CacheError::PermissionDenied { .. }
+                    | CacheError::Protocol { .. }),
+                ) => login().map(|c| (c, Outcome::Broken(e.to_string()))),
                 Err(e) => login().map(|c| {
                     (
                         c,

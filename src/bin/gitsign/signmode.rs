@@ -115,11 +115,14 @@ pub fn cached_credential(
     let wait = config.login_timeout + std::time::Duration::from_secs(30);
     let mut login = || fresh_credential(config, root, http, term);
     let (cred, outcome) = cache::credential(&backend, &key, wait, &mut login)?;
-    term.log(&match outcome {
-        cache::Outcome::Hit => "credential served from the cache".to_string(),
-        cache::Outcome::Stored => "new credential stored in the cache".to_string(),
-        cache::Outcome::Bypassed(why) => format!("credential cache not used: {why}"),
-    });
+    match outcome {
+        cache::Outcome::Hit => term.log("credential served from the cache"),
+        cache::Outcome::Stored => term.log("new credential stored in the cache"),
+        cache::Outcome::Bypassed(why) => term.log(&format!("credential cache not used: {why}")),
+        // Every signature logs in until the user fixes this: say so where
+        // they look, not only in the log.
+        cache::Outcome::Broken(why) => term.say(&format!("credential cache not used: {why}")),
+    }
     Ok(cred)
 }
 
