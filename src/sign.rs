@@ -155,15 +155,17 @@ impl EphemeralKey {
 pub trait RemoteKey: std::fmt::Debug {
     /// ECDSA P-256 SHA-256 over `message`, DER. With `rekor` (base URL and
     /// time limit) the holder also posts the signature's hashedrekord entry
-    /// there: `Some(Ok(answer))` is Rekor's answer, unchecked;
-    /// `Some(Err(why))` says why there is none (the caller posts it itself).
-    #[allow(clippy::type_complexity)]
+    /// there (see [`HolderUpload`]).
     fn sign(
         &self,
         message: &[u8],
         rekor: Option<(&str, std::time::Duration)>,
-    ) -> Result<(Vec<u8>, Option<Result<crate::http::Response, String>>), String>;
+    ) -> Result<(Vec<u8>, Option<HolderUpload>), String>;
 }
+
+/// What a key holder's Rekor upload came to: Rekor's answer, unchecked, or
+/// why there is none (the caller then posts the entry itself).
+pub type HolderUpload = Result<crate::http::Response, String>;
 
 /// Who holds a credential's private key.
 #[derive(Debug)]

@@ -160,6 +160,25 @@ impl Env {
         );
     }
 
+    /// Expects the bundle (`b`, parsed) to carry one RFC 3161 timestamp
+    /// and `verify-bundle` to report it verified.
+    fn expect_timestamp_verified(
+        &self,
+        b: &serde_json::Value,
+        bundle: &Path,
+        email: &str,
+        artifact: &str,
+    ) {
+        let stamps = &b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+        assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{b}");
+        let o = self.verify(bundle, email, artifact);
+        assert!(
+            o.status.success() && text(&o).contains("RFC 3161 timestamp by "),
+            "{}",
+            text(&o)
+        );
+    }
+
     /// Expects `verify-bundle` to refuse with exit 1 and every `needles` in its output.
     fn expect_refused(
         &self,
@@ -269,10 +288,7 @@ fn sigstore_python_message_signature_bundle() {
     // The testbed's signing config names its TSA, so sigstore-python's
     // bundle carries an RFC 3161 timestamp; ours verifies it, and refuses
     // it altered.
-    let stamps = &b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
-    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{b}");
-    let o = env.verify(&bundle, email, &art);
-    assert!(text(&o).contains("RFC 3161 timestamp by "), "{}", text(&o));
+    env.expect_timestamp_verified(&b, &bundle, email, &art);
     let p = tampered(&env, &b, "tsa-flipped.json", |b| {
         let slot = &mut b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
             [0]["signedTimestamp"];
@@ -388,10 +404,7 @@ fn sigstore_python_dsse_attestation_bundle() {
     // Accepted.
     env.expect_ok("DSSE, file", &bundle, email, &art);
     // Its RFC 3161 timestamp is over the envelope's signature.
-    let stamps = &b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
-    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{b}");
-    let o = env.verify(&bundle, email, &art);
-    assert!(text(&o).contains("RFC 3161 timestamp by "), "{}", text(&o));
+    env.expect_timestamp_verified(&b, &bundle, email, &art);
     env.expect_ok("DSSE, sha256:HEX", &bundle, email, &sha256_arg(&data));
 
     // Refused.

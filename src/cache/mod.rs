@@ -18,7 +18,7 @@ use proto::{CacheKey, Certified, RekorTarget};
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};
-use crate::sign::{Credential, EphemeralKey, KeyHolder, RemoteKey};
+use crate::sign::{Credential, EphemeralKey, HolderUpload, KeyHolder, RemoteKey};
 use crate::x509::{self, Certificate};
 
 /// The cache a configuration selects.
@@ -110,29 +110,37 @@ pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
 /// A cached credential back in usable form, refused when it expired, its
 /// key does not match its certificate, or anything is malformed.
 pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String> {
-    if c.expires_at <= now {
-        return Err("the cached credential has expired".into());
-    }
+    let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
     let der = Zeroizing::new(
         STANDARD
             .decode(&c.private_key_pkcs8_b64)
             .map_err(|_| "the cached key is not base64")?,
     );
     let key = EphemeralKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
-    let chain = x509::certificates_from_pem(&c.chain_pem).map_err(|e| e.to_string())?;
-    let leaf = chain
-        .first()
-        .ok_or("the cached credential has no certificate")?;
-    if leaf.spki() != key.spki() {
+    if chain[0].spki() != key.spki() {
         return Err("the cached certificate does not belong to the cached key".into());
-    }
-    if now > leaf.not_after - margin(leaf) {
-        return Err("the cached certificate is about to expire".into());
     }
     Ok(Credential {
         key: KeyHolder::Local(key),
         chain,
     })
+}
+
+/// A cached certificate chain still fit to sign with: not expired by the
+/// cache's clock, parseable, not empty, and not within the margin of its
+/// leaf's notAfter.
+fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certificate>, String> {
+    if expires_at <= now {
+        return Err("the cached credential has expired".into());
+    }
+    let chain = x509::certificates_from_pem(chain_pem).map_err(|e| e.to_string())?;
+    let leaf = chain
+        .first()
+        .ok_or("the cached credential has no certificate")?;
+    if now > leaf.not_after - margin(leaf) {
+        return Err("the cached certificate is about to expire".into());
+    }
+    Ok(chain)
 }
 
 /// The certificate of a credential the daemon holds, refused when it
@@ -143,16 +151,7 @@ fn from_daemon(
     key: &CacheKey,
     now: i64,
 ) -> Result<Credential, String> {
-    if c.expires_at <= now {
-        return Err("the cached credential has expired".into());
-    }
-    let chain = x509::certificates_from_pem(&c.chain_pem).map_err(|e| e.to_string())?;
-    let leaf = chain
-        .first()
-        .ok_or("the cached credential has no certificate")?;
-    if now > leaf.not_after - margin(leaf) {
-        return Err("the cached certificate is about to expire".into());
-    }
+    let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
     Ok(Credential {
         key: KeyHolder::Remote(Box::new(DaemonKey {
             client,
@@ -174,7 +173,7 @@ impl RemoteKey for DaemonKey {
         &self,
         message: &[u8],
         rekor: Option<(&str, Duration)>,
-    ) -> Result<(Vec<u8>, Option<Result<crate::http::Response, String>>), String> {
+    ) -> Result<(Vec<u8>, Option<HolderUpload>), String> {
         let target = rekor.map(|(url, timeout)| RekorTarget {
             url: url.to_string(),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
