@@ -41,10 +41,9 @@ pub fn uid(cert: &Certificate) -> String {
         .iter()
         .find_map(|s| s.identity())
         .unwrap_or_else(|| name_to_string(cert.subject()));
-    // One line: git takes the rest of the line.
-    id.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    // One line (git takes the rest of the line), nothing that could steer
+    // the terminal `git log` prints %GS on.
+    crate::text::printable(&id).into_owned()
 }
 
 /// Status lines for a verified signature and the policy's decision.

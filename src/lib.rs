@@ -30,6 +30,7 @@ pub mod rekor;
 pub mod report;
 pub mod sct;
 pub mod sign;
+pub mod text;
 pub mod time;
 pub mod tlog;
 pub mod trust;

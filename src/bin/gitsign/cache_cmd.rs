@@ -25,7 +25,7 @@ pub fn run(cmd: &CacheCommand) -> u8 {
     };
     match backend {
         Backend::Off => {
-            println!(
+            say!(
                 "no credential cache is in use: start gitsign-credential-cache (see install/README.md) \
                  or set gitsign.credentialCache=keyring"
             );
@@ -40,17 +40,18 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
     let path = client.socket_path().display().to_string();
     let result = match cmd {
         CacheCommand::Status => client.list().map(|l| {
-            println!(
+            say!(
                 "gitsign-credential-cache (pid {}, protocol {}) at {path}",
-                l.pid, l.version
+                l.pid,
+                l.version
             );
             if l.entries.is_empty() {
-                println!("  no credentials cached");
+                say!("  no credentials cached");
             }
             let now = gitsign::time::now();
             for e in &l.entries {
                 let left = e.expires_at - now;
-                println!(
+                say!(
                     "  {} via {} (Fulcio {}{}): expires {} (in {}m{:02}s)",
                     e.identity,
                     e.key.issuer,
@@ -68,12 +69,12 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
         }),
         CacheCommand::Clear => client
             .clear()
-            .map(|_| println!("cleared every cached credential at {path}")),
+            .map(|_| say!("cleared every cached credential at {path}")),
     };
     match result {
         Ok(()) => exit::OK,
         Err(e @ CacheError::NotRunning { .. }) => {
-            println!("{e}");
+            say!("{e}");
             exit::INVALID
         }
         Err(e) => {
@@ -88,15 +89,15 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
     let now = gitsign::time::now();
     let result = match cmd {
         CacheCommand::Status => cache::keyring::get(&key, now).map(|c| match c {
-            Some(c) => println!(
+            Some(c) => say!(
                 "kernel keyring: a credential for {} until {}",
                 gitsign::gpg::uid(c.leaf()),
                 gitsign::time::format_time(c.leaf().not_after - cache::margin(c.leaf()))
             ),
-            None => println!("kernel keyring: no credential cached"),
+            None => say!("kernel keyring: no credential cached"),
         }),
         CacheCommand::Clear => cache::keyring::clear(&key).map(|found| {
-            println!(
+            say!(
                 "{}",
                 if found {
                     "kernel keyring: credential removed"

@@ -176,7 +176,7 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
             let decision = policy.decide(&v);
             status.write(&gpg::good(&v, &decision));
             for l in report::verified_lines(&v, &decision) {
-                eprintln!("gitsign: {l}");
+                tell!("gitsign: {l}");
             }
             if matches!(decision, Decision::Rejected(_)) {
                 exit::INVALID
@@ -187,7 +187,7 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         Err(f) => {
             status.write(&gpg::failed(&f));
             for l in report::failure_lines(&f) {
-                eprintln!("gitsign: {l}");
+                tell!("gitsign: {l}");
             }
             match f.kind {
                 FailureKind::BadSignature | FailureKind::Untrusted => exit::INVALID,

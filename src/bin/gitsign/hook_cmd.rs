@@ -18,7 +18,7 @@ use crate::verify_cmd::load_policy_file;
 pub fn policy_check(file: &std::path::Path) -> u8 {
     match PolicyFile::load(file) {
         Ok(p) => {
-            println!(
+            say!(
                 "{}: valid (version {}, {} signer{}, {} rule{}, unmatched refs {})",
                 file.display(),
                 p.version,
@@ -35,7 +35,7 @@ pub fn policy_check(file: &std::path::Path) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("{e}");
+            tell!("{e}");
             exit::INVALID
         }
     }
@@ -43,7 +43,7 @@ pub fn policy_check(file: &std::path::Path) -> u8 {
 
 fn say(lines: &[String]) {
     for l in lines {
-        eprintln!("gitsign: {l}");
+        tell!("gitsign: {l}");
     }
 }
 
@@ -135,10 +135,10 @@ pub fn run(cmd: &HookCommand) -> u8 {
     match hook::check_push(&updates, &git, &policy, &ctx, algo, threads) {
         Ok(report) => {
             for w in &report.warnings {
-                eprintln!("gitsign: warning: {w}");
+                tell!("gitsign: warning: {w}");
             }
             if report.rejections.is_empty() {
-                eprintln!(
+                tell!(
                     "gitsign: {} new object{} verified against the signing policy",
                     report.checked,
                     if report.checked == 1 { "" } else { "s" }

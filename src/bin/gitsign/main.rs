@@ -2,6 +2,18 @@
 //! `verify-bundle` and `version`. A thin layer over the library: argument
 //! parsing, exit codes, where output goes.
 
+/// `println!` for lines that may carry input (subjects, claims, names):
+/// control and bidi characters are escaped so input cannot redraw the
+/// terminal (see `gitsign::text`).
+macro_rules! say {
+    ($($t:tt)*) => { println!("{}", gitsign::text::printable(&format!($($t)*))) };
+}
+
+/// `eprintln!` with the same escaping as [`say!`].
+macro_rules! tell {
+    ($($t:tt)*) => { eprintln!("{}", gitsign::text::printable(&format!($($t)*))) };
+}
+
 mod args;
 mod cache_cmd;
 mod gpgmode;
@@ -25,7 +37,7 @@ pub mod exit {
 
 /// Prints an error sentence to stderr.
 pub fn error(msg: impl std::fmt::Display) {
-    eprintln!("gitsign: {msg}");
+    tell!("gitsign: {msg}");
 }
 
 fn main() -> ExitCode {

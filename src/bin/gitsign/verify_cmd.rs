@@ -90,11 +90,11 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
     let signed = match gitobj::split(data, kind, algo) {
         Ok(Some(x)) => x,
         Ok(None) => {
-            println!("{label}: NOT signed");
+            say!("{label}: NOT signed");
             return exit::INVALID;
         }
         Err(e) => {
-            println!("{label}: invalid object: {e}");
+            say!("{label}: invalid object: {e}");
             return exit::INVALID;
         }
     };
@@ -115,9 +115,9 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
         Ok(v) => {
             let decision = s.policy.evaluate(&v.claims);
             let lines = report::verified_lines(&v, &decision);
-            println!("{label}: {}", lines[0]);
+            say!("{label}: {}", lines[0]);
             for l in &lines[1..] {
-                println!("  {l}");
+                say!("  {l}");
             }
             if decision == Decision::Trusted {
                 exit::OK
@@ -127,9 +127,9 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
         }
         Err(f) => {
             let lines = report::failure_lines(&f);
-            println!("{label}: {}", lines[0]);
+            say!("{label}: {}", lines[0]);
             for l in &lines[1..] {
-                println!("  {l}");
+                say!("  {l}");
             }
             match f.kind {
                 FailureKind::Unavailable => exit::ERROR,
@@ -208,9 +208,9 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
         Verdict::Good { verified, decision } => {
             let lines = report::verified_lines(verified, decision);
             if detailed {
-                println!("{label}: {}", lines[0]);
+                say!("{label}: {}", lines[0]);
                 for l in &lines[1..] {
-                    println!("  {l}");
+                    say!("  {l}");
                 }
             } else {
                 let mark = if passed { "OK  " } else { "FAIL" };
@@ -224,7 +224,7 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
                     .entry()
                     .map(|e| format!(", Rekor {}", e.log_index))
                     .unwrap_or_default();
-                println!(
+                say!(
                     "{mark} {label} {} ({}{tlog}) \"{}\"{why}",
                     verified.claims.identity,
                     verified.claims.issuer.as_deref().unwrap_or("no issuer"),
@@ -239,7 +239,7 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
             } else {
                 o.reason()
             };
-            println!("{mark} {label} \"{}\": {what}", o.subject);
+            say!("{mark} {label} \"{}\": {what}", o.subject);
         }
     }
 }
@@ -330,7 +330,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         }
         Ok((total, failed)) => {
             if a.format == OutputFormat::Text && total > 1 {
-                eprintln!(
+                tell!(
                     "gitsign: {total} commits: {} passed, {failed} failed",
                     total - failed
                 );
@@ -469,13 +469,13 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
             if let Some(claims) = &v.claims {
                 match policy.evaluate(claims) {
                     Decision::Rejected(why) => {
-                        println!(
+                        say!(
                             "bundle {}: signature valid but signer REJECTED: {why}",
                             a.bundle.display()
                         );
                         return exit::INVALID;
                     }
-                    _ => println!(
+                    _ => say!(
                         "bundle {}: Verified OK: signed by {} (OIDC issuer {})",
                         a.bundle.display(),
                         claims.identity,
@@ -483,18 +483,18 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
                     ),
                 }
             } else {
-                println!(
+                say!(
                     "bundle {}: Verified OK: signed by the given key",
                     a.bundle.display()
                 );
             }
             for l in &v.details {
-                println!("  {l}");
+                say!("  {l}");
             }
             exit::OK
         }
         Err(e) => {
-            println!("bundle {}: verification FAILED: {e}", a.bundle.display());
+            say!("bundle {}: verification FAILED: {e}", a.bundle.display());
             exit::INVALID
         }
     }
@@ -502,17 +502,17 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
 
 /// `gitsign version`.
 pub fn version() -> u8 {
-    println!("gitsign {} (Rust)", env!("CARGO_PKG_VERSION"));
+    say!("gitsign {} (Rust)", env!("CARGO_PKG_VERSION"));
     match Config::load() {
         Ok(c) => {
-            println!("configuration (defaults < git config < environment):");
+            say!("configuration (defaults < git config < environment):");
             for (k, (v, o)) in &c.resolved {
                 let o = match o {
                     Origin::Default => "default",
                     Origin::Git => "git config",
                     Origin::Env => "environment",
                 };
-                println!("  {k:<36} {v}  [{o}]");
+                say!("  {k:<36} {v}  [{o}]");
             }
             exit::OK
         }
