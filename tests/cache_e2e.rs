@@ -28,6 +28,14 @@ fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
     repo
 }
 
+/// A temporary directory only we can enter, as a socket's must be.
+fn private_dir(tag: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 fn commit(repo: &Repo, n: usize, sign: bool) {
     std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
     repo.git_ok(&["add", "."]);
@@ -358,7 +366,7 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
         ),
     ];
     for (tag, answer, logged) in cases {
-        let dir = TempDir::new(tag);
+        let dir = private_dir(tag);
         let socket = dir.path().join("cache.sock");
         let _fake = fake_daemon(&socket, chain_pem.clone(), None, answer);
         let repo = signer(&tb, tag, Some(&socket));
@@ -380,7 +388,7 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
 #[test]
 fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
     let tb = Testbed::start();
-    let dir = TempDir::new("oldproto");
+    let dir = private_dir("oldproto");
     let socket = dir.path().join("cache.sock");
     let mismatch =
         gitsign::cache::proto::version_mismatch_message(1, gitsign::cache::proto::VERSION);
@@ -409,4 +417,168 @@ fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
             && stderr.contains("restart the daemon"),
         "{stderr}"
     );
+}
+
+/// True when this process may use `setpriv` to run a stand-in as `nobody`.
+/// Without root the tests that need it fail loudly, unless
+/// `GITSIGN_TEST_SKIP_ROOT=1` says to skip them.
+fn root_or_skip(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: it needs root to run a stand-in as nobody");
+        return false;
+    }
+    panic!("{test} needs root (setpriv runs a stand-in as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
+}
+
+/// Run as `nobody` by `a_stand_in_socket_of_another_user_gets_nothing`
+/// (inert otherwise): listens on the socket named in the environment,
+/// answers like a daemon that wants the login (`claimed`, then `ok`), and
+/// prints every byte it receives, hex, one line per read.
+#[test]
+fn stand_in_listener_as_another_user() {
+    use std::io::Read;
+    let Ok(socket) = std::env::var("GITSIGN_TEST_STAND_IN_SOCKET") else {
+        return;
+    };
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { return };
+        let mut answered = false;
+        loop {
+            let mut buf = [0u8; 65536];
+            let n = match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            println!("GOT:{}", gitsign::asn1::hex_lower(&buf[..n]));
+            std::io::stdout().flush().unwrap();
+            let status = if answered { "ok" } else { "claimed" };
+            answered = true;
+            let body = format!("{{\"status\":\"{status}\"}}");
+            let _ = conn.write_all(&(body.len() as u32).to_be_bytes());
+            let _ = conn.write_all(body.as_bytes());
+        }
+    }
+}
+
+/// Starts `stand_in_listener_as_another_user` as nobody on `socket`.
+fn stand_in_as_nobody(socket: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "stand_in_listener_as_another_user",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GITSIGN_TEST_STAND_IN_SOCKET", socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("READY") {
+        line.clear();
+    }
+    assert!(line.contains("READY"), "the stand-in did not start");
+    // Keep reading in the background so the stand-in never blocks.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut all);
+        let _ = tx.send(all);
+    });
+    STAND_IN_OUTPUT.with(|o| *o.borrow_mut() = Some(rx));
+    child
+}
+
+thread_local! {
+    static STAND_IN_OUTPUT: std::cell::RefCell<Option<std::sync::mpsc::Receiver<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Stops the stand-in; everything it printed after READY.
+fn stand_in_output(mut child: std::process::Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    STAND_IN_OUTPUT
+        .with(|o| o.borrow_mut().take())
+        .and_then(|rx| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .unwrap_or_default()
+}
+
+/// Another local user's stand-in on the cache socket (in their directory,
+/// or bound in ours while it was open to them) receives nothing, and
+/// signing still works, by a login, with the problem named on the terminal.
+#[test]
+fn a_stand_in_socket_of_another_user_gets_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("a_stand_in_socket_of_another_user_gets_nothing") {
+        return;
+    }
+    let tb = Testbed::start();
+    let base = TempDir::new("standin");
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // 1. nobody's own directory (0700), nobody's socket.
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // 2. our directory, closed again (0700) after nobody bound a socket in it.
+    let ours = base.path().join("ours");
+    std::fs::create_dir(&ours).unwrap();
+    for (case, dir, words) in [
+        ("their directory", &theirs, "belongs to uid 65534"),
+        ("their listener", &ours, "runs as uid 65534"),
+    ] {
+        let socket = dir.join("cache.sock");
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let child = stand_in_as_nobody(&socket);
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let repo = signer(&tb, "standin", Some(&socket));
+        let before = logins(&tb);
+        commit(&repo, 1, true);
+        commit(&repo, 2, true);
+        assert_eq!(logins(&tb), before + 2, "{case}: each signature logs in");
+        let o = repo.git(&["verify-commit", "HEAD"]);
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        let (code, _, stderr) = common::sign_direct(
+            &tb,
+            &[
+                ("GITSIGN_CREDENTIAL_CACHE", socket.display().to_string()),
+                ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+                (
+                    "SIGSTORE_ID_TOKEN",
+                    tb.token("testbed-user@example.com", 600),
+                ),
+            ],
+        );
+        let got = stand_in_output(child);
+        // Hex of `"private_key_pkcs8_b64"`: a Store reached the stand-in.
+        let store = gitsign::asn1::hex_lower(b"private_key_pkcs8_b64");
+        assert!(
+            !got.contains(&store),
+            "{case}: the stand-in received the private key: {got}"
+        );
+        assert!(
+            !got.contains("GOT:"),
+            "{case}: the stand-in received bytes: {got}"
+        );
+        assert_eq!(code, Some(0), "{case}: {stderr}");
+        assert!(
+            stderr.contains("credential cache not used") && stderr.contains(words),
+            "{case}: the terminal names the problem: {stderr}"
+        );
+        let _ = std::fs::remove_file(&socket);
+    }
 }

@@ -61,6 +61,14 @@ fn public(c: &Credential) -> Certified {
     }
 }
 
+/// A temporary directory only we can enter, as gitsign's client requires
+/// of a socket's directory.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -562,7 +570,7 @@ fn version_mismatch_names_both_versions() {
     );
 
     // The client turns a daemon's mismatch into its sentence.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("fake.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let server = thread::spawn(move || {
@@ -598,7 +606,7 @@ fn version_mismatch_names_both_versions() {
 
 #[test]
 fn client_timeouts_and_errors_are_sentences() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     // A "daemon" that accepts and never answers.
     let path = dir.path().join("mute.sock");
     let listener = UnixListener::bind(&path).unwrap();
@@ -631,7 +639,7 @@ fn client_timeouts_and_errors_are_sentences() {
 fn connecting_to_a_hung_daemon_is_bounded() {
     // A "daemon" that never accepts: once its backlog is full, connect(2)
     // would block forever; the client gives up after its connect timeout.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("hung.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -981,13 +989,15 @@ fn another_uid_is_refused() {
         text.contains("refused: this gitsign-credential-cache serves only uid 0"),
         "{text}"
     );
+    // gitsign's client refuses first: the directory is not the child's.
     assert!(
-        text.contains("CLIENT-ERR:") && text.contains("refused this user"),
+        text.contains("CLIENT-ERR:") && text.contains("sent nothing"),
         "{text}"
     );
     assert!(!text.contains("CLIENT-OK"), "{text}");
-    wait_log(&d, "refused a connection from uid 65534", 2);
-    // The owner is still served.
+    wait_log(&d, "refused a connection from uid 65534", 1);
+    // The owner is still served (once the directory is closed again).
+    fs::set_permissions(d.sock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
     assert!(d.client().get(&key("x")).unwrap().is_some());
 }
 
@@ -1048,13 +1058,21 @@ fn hardened_process_run_as_another_user() {
         ["0", "0"],
         "{core}"
     );
-    // Its socket is its own and root is refused like any other uid.
+    // Its socket is its own and root is refused like any other uid (the
+    // raw connection), and gitsign's client sends it nothing.
     assert_eq!(fs::metadata(&sock).unwrap().uid(), 65534);
-    let err = Client::new(&sock).list().unwrap_err();
+    let mut s = raw(&sock);
+    send(&mut s, &json!({"version": proto::VERSION, "op": "list"}));
+    let answer = recv(&mut s).unwrap();
     assert!(
-        matches!(err, CacheError::PermissionDenied { .. }),
-        "{err:?}"
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(proto::PEER_REFUSED_PREFIX),
+        "{answer}"
     );
+    let err = Client::new(&sock).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
     let _ = child.kill();
     let _ = child.wait();
 }

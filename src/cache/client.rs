@@ -110,6 +110,14 @@ pub enum CacheError {
         /// What refused (the operating system's or the daemon's words).
         detail: String,
     },
+    /// The socket's directory or the process listening on it is not this
+    /// user's own: nothing was sent.
+    NotOurs {
+        /// The socket path.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        detail: String,
+    },
     /// The daemon speaks another protocol version.
     VersionMismatch {
         /// The daemon's version.
@@ -172,6 +180,11 @@ impl fmt::Display for CacheError {
                  belong to the user who runs gitsign; start a daemon as yourself or point {} at yours",
                 path.display(),
                 proto::SOCKET_ENV
+            ),
+            CacheError::NotOurs { path, detail } => write!(
+                f,
+                "gitsign sent nothing to the credential cache at {}: {detail}",
+                path.display()
             ),
             CacheError::VersionMismatch { daemon, client } => write!(
                 f,
@@ -425,6 +438,23 @@ impl Client {
             action: "connecting",
             after: self.connect_timeout,
         };
+        // A directory another user controls lets them swap the socket:
+        // refuse it before connecting (the daemon refuses to listen there).
+        let euid = super::socket::euid();
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(detail) = super::socket::check_dir(dir, euid, proto::SOCKET_ENV) {
+                // A missing directory is a daemon that is not running.
+                if !dir.exists() {
+                    return Err(CacheError::NotRunning {
+                        path: self.path.clone(),
+                    });
+                }
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail,
+                });
+            }
+        }
         let addr =
             SocketAddrUnix::new(self.path.as_path()).map_err(|e| self.connect_error(e.into()))?;
         let fd = rnet::socket_with(
@@ -465,6 +495,29 @@ impl Client {
                     }
                 }
                 Err(e) => return Err(self.connect_error(e.into())),
+            }
+        }
+        // Whoever listens must be this user (the kernel's word, not the
+        // peer's): a Store carries the private key.
+        match super::socket::peer_uid(&fd) {
+            Ok(uid) if uid == euid => {}
+            Ok(uid) => {
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the process listening on it runs as uid {uid}, not as you (uid {euid});                          start gitsign-credential-cache as yourself, or unset {} to sign without it",
+                        proto::SOCKET_ENV
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the user of the process listening on it cannot be checked ({e}); unset {}                          to sign without the cache",
+                        proto::SOCKET_ENV
+                    ),
+                })
             }
         }
         let stream = UnixStream::from(fd);

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub mod client;
 pub mod proto;
+pub mod socket;
 
 use client::{CacheError, Claim, Client};
 use proto::{CacheKey, Certified, RekorTarget};
@@ -268,6 +269,7 @@ pub fn credential(
                 }
                 Err(
                     e @ (CacheError::VersionMismatch { .. }
+                    | CacheError::NotOurs { .. }
                     | CacheError::PermissionDenied { .. }
                     | CacheError::Protocol { .. }),
                 ) => login().map(|c| (c, Outcome::Broken(e.to_string()))),

@@ -30,24 +30,26 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Opens /dev/tty and the log, when available.
+    /// Opens /dev/tty and the log, when available. A log that cannot be
+    /// used safely (a symbolic link, another user's file, not a file) is
+    /// named on the terminal and not written.
     pub fn open(log_path: Option<&std::path::Path>) -> Terminal {
         let tty = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/tty")
             .ok();
-        let log = log_path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
-        Terminal { tty, log }
+        let mut term = Terminal { tty, log: None };
+        if let Some(p) = log_path {
+            match gitsign::logfile::open(p) {
+                Ok(f) => term.log = Some(f),
+                Err(why) => term.show(&format!("{why}; nothing is logged")),
+            }
+        }
+        term
     }
 
-    /// Writes a line to the terminal (stderr when there is none) and the log.
-    pub fn say(&self, text: &str) {
+    /// Writes a line to the terminal (stderr when there is none) only.
+    fn show(&self, text: &str) {
         let line = format!("gitsign: {text}\n");
         match self.tty.as_ref() {
             Some(mut t) => {
@@ -57,6 +59,11 @@ impl Terminal {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
+    }
+
+    /// Writes a line to the terminal (stderr when there is none) and the log.
+    pub fn say(&self, text: &str) {
+        self.show(text);
         self.log(text);
     }
 
@@ -78,6 +85,15 @@ impl Terminal {
 impl oidc::Messages for Terminal {
     fn say(&self, text: &str) {
         Terminal::say(self, text);
+    }
+
+    /// The login URL and device codes: the terminal only. Whoever can read
+    /// the log could finish the login with their own account.
+    fn say_private(&self, text: &str) {
+        self.show(text);
+        self.log(
+            "login instructions shown on the terminal (not logged: they carry the login's secrets)",
+        );
     }
 }
 
