@@ -865,9 +865,19 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
     let doc_issuer = doc_issuer.to_string();
     // Endpoints are shown to the user and handed to a browser command: only
     // plain http(s) URLs, no spaces or control characters.
+    // Fetched over https, the document must not send the login to plain
+    // http (a network attacker would answer there); an http issuer (a
+    // loopback test deployment) is the user's own choice.
+    let https = issuer.starts_with("https://");
     let s = |k: &str| -> Result<Option<String>, OidcError> {
         match doc.get(k) {
             None | Some(Value::Null) => Ok(None),
+            Some(Value::String(u)) if https && !u.starts_with("https://") => {
+                Err(OidcError::Protocol(format!(
+                    "{what}: the discovery document at {url} (fetched over https) names {k} {},                      which is not https; gitsign refuses to send a login over plain http: check                      gitsign.issuer, or ask the provider's operator",
+                    server_text(u.as_bytes())
+                )))
+            }
             Some(Value::String(u)) if plain_url(u) => Ok(Some(u.clone())),
             Some(_) => Err(OidcError::Protocol(format!(
                 "{what}: the discovery document at {url} has an unusable {k} (not a plain http(s) URL)"
