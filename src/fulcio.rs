@@ -181,14 +181,6 @@ pub fn check_issued(
     now: i64,
 ) -> Result<(), FulcioError> {
     let leaf = issued.leaf();
-    // Fulcio's clock may run a little ahead of ours (it sets notBefore to
-    // its "now"): a certificate from up to a minute in the future is checked
-    // as of its notBefore.
-    let at = if now < leaf.not_before && leaf.not_before - now <= CLOCK_SKEW {
-        leaf.not_before
-    } else {
-        now
-    };
     // A detached SCT has no place in a signature, and verification (ours
     // and every Sigstore verifier that reads the SCT from the certificate)
     // requires one embedded in it: a signature made with this certificate
@@ -202,7 +194,7 @@ pub fn check_issued(
                 .into(),
         ));
     }
-    check_certificate(leaf, our_spki, root, at)
+    check_certificate(leaf, our_spki, root, now)
 }
 
 /// The checks every certificate passes before gitsign signs with it, fresh
@@ -214,13 +206,21 @@ pub fn check_certificate(
     leaf: &Certificate,
     spki: &[u8],
     root: &TrustedRoot,
-    at: i64,
+    now: i64,
 ) -> Result<(), FulcioError> {
     if leaf.spki() != spki {
         return Err(FulcioError::Untrusted(
             "it certifies a different public key than ours".into(),
         ));
     }
+    // Fulcio's clock may run a little ahead of ours (it sets notBefore to
+    // its "now"): a certificate from up to a minute in the future is checked
+    // as of its notBefore.
+    let at = if now < leaf.not_before && leaf.not_before - now <= CLOCK_SKEW {
+        leaf.not_before
+    } else {
+        now
+    };
     let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
     let path = chain::verify_path(leaf, &issuers, at).map_err(FulcioError::Untrusted)?;
     chain::check_leaf_profile(leaf).map_err(FulcioError::Untrusted)?;

@@ -192,6 +192,7 @@ fn no_private_key_bytes_in_files() {
         issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
         client_id: "sigstore".into(),
         scope: String::new(),
+        identity: "test@example.com".into(),
     };
     let cached = client.get(&key).unwrap().expect("a cached credential");
     assert!(!cached.chain_pem.contains("PRIVATE"));
@@ -581,4 +582,197 @@ fn a_stand_in_socket_of_another_user_gets_nothing() {
         );
         let _ = std::fs::remove_file(&socket);
     }
+}
+
+/// A credential from a CA the trusted root does not know (the testbed's
+/// rogue CA): what a poisoned cache entry would hold. Its key is ours.
+fn rogue_credential(tb: &Testbed, email: &str) -> gitsign::sign::Credential {
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    tb.fault("fulcio", "bad-chain", Some(1), None);
+    let key = gitsign::sign::EphemeralKey::generate().unwrap();
+    let proof = key.sign(email.as_bytes()).unwrap();
+    let issued = fulcio
+        .signing_cert(&tb.token(email, 600), &key.public_key_pem(), &proof)
+        .unwrap();
+    gitsign::sign::Credential {
+        key: gitsign::sign::KeyHolder::Local(key),
+        chain: issued.chain,
+    }
+}
+
+/// A stand-in daemon (ours, same uid) whose cache is poisoned: it serves
+/// `cred`'s chain on `get` and signs with its key on `sign`.
+fn poisoned_daemon(socket: &Path, cred: gitsign::sign::Credential) {
+    use base64::Engine;
+    use std::io::Read;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let chain_pem: String = cred
+        .chain
+        .iter()
+        .map(|c| gitsign::pem::encode("CERTIFICATE", c.der()))
+        .collect();
+    let gitsign::sign::KeyHolder::Local(key) = cred.key else {
+        panic!("a local key")
+    };
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            loop {
+                let mut header = [0u8; 4];
+                if conn.read_exact(&mut header).is_err() {
+                    break;
+                }
+                let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                if conn.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let answer = match request["op"].as_str() {
+                    Some("get") => serde_json::json!({"status": "hit", "credential": {
+                        "chain_pem": chain_pem, "identity": "test@example.com",
+                        "expires_at": gitsign::time::now() + 300}}),
+                    Some("sign") => {
+                        let m = b64
+                            .decode(request["message_b64"].as_str().unwrap())
+                            .unwrap();
+                        let sig = key.sign(&m).unwrap();
+                        serde_json::json!({"status": "signed", "signature_b64": b64.encode(sig)})
+                    }
+                    _ => serde_json::json!({"status": "ok"}),
+                };
+                let bytes = serde_json::to_vec(&answer).unwrap();
+                let _ = conn.write_all(&(bytes.len() as u32).to_be_bytes());
+                let _ = conn.write_all(&bytes);
+            }
+        }
+    });
+}
+
+/// A cached credential is checked as a fresh one would be: one that does
+/// not chain to the trusted root (from the daemon, or from the kernel
+/// keyring) is refused, a login follows, and the commit verifies.
+#[test]
+fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
+    let tb = Testbed::start();
+    // The daemon.
+    let dir = private_dir("poisoned");
+    let socket = dir.path().join("cache.sock");
+    poisoned_daemon(&socket, rogue_credential(&tb, "test@example.com"));
+    let repo = signer(&tb, "poisoned", Some(&socket));
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(logins(&tb), before + 1, "the poisoned entry was used");
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+    assert!(log.contains("does not chain"), "{log}");
+
+    // The kernel keyring, under the entry gitsign would read.
+    let mut repo = signer(&tb, "poisoned-ring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let scope = repo.path().join(".git").canonicalize().unwrap();
+    let key = gitsign::cache::proto::CacheKey {
+        fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
+        issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
+        client_id: "sigstore".into(),
+        scope: scope.display().to_string(),
+        identity: "test@example.com".into(),
+    };
+    let rogue = rogue_credential(&tb, "test@example.com");
+    gitsign::cache::keyring::store(&key, &rogue, gitsign::time::now()).unwrap();
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(
+        logins(&tb),
+        before + 1,
+        "the poisoned keyring entry was used"
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = gitsign::cache::keyring::clear(&key);
+}
+
+/// Under gitsign.matchCommitter the committer is part of the cache's key:
+/// two repositories with different committers each get their own identity
+/// from one daemon, and each is served its own afterwards.
+#[test]
+fn different_committers_get_their_own_identities() {
+    let tb = Testbed::start();
+    let d = Daemon::start();
+    let mut repos = Vec::new();
+    for who in ["alice", "bob"] {
+        let mut repo = signer(&tb, who, Some(&d.socket));
+        let email = format!("{who}@example.com");
+        repo.env.retain(|(k, _)| !k.ends_with("_EMAIL"));
+        repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
+        repo.env.push(("GIT_AUTHOR_EMAIL".into(), email.clone()));
+        repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+        // Each repository's login yields its committer's identity.
+        repo.env.retain(|(k, _)| k != "GITSIGN_TOKEN_PROVIDER");
+        repo.env
+            .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+        repo.env
+            .push(("SIGSTORE_ID_TOKEN".into(), tb.token(&email, 900)));
+        repos.push((repo, email));
+    }
+    let certificates = || tb.stats()["fulcio_certificates"].as_u64().unwrap();
+    for (n, (repo, email)) in repos.iter().enumerate() {
+        commit(repo, n, true);
+        assert_eq!(certificates(), n as u64 + 1);
+        assert_eq!(repo.git_ok(&["log", "-1", "--format=%GS"]), *email);
+    }
+    // Warm: each repository is served its own committer's credential.
+    for (repo, email) in &repos {
+        commit(repo, 9, true);
+        assert_eq!(repo.git_ok(&["log", "-1", "--format=%GS"]), *email);
+    }
+    assert_eq!(certificates(), 2, "{}", tb.stats());
+}
+
+/// A client that claimed a login and never finishes it (a hung browser
+/// tab, or a hostile process at a forwarded socket) does not make other
+/// signers fail: after waiting at most the login timeout they log in.
+#[test]
+fn a_held_claim_does_not_block_another_signer() {
+    use std::io::Read;
+    let tb = Testbed::start();
+    let d = Daemon::start();
+    let mut repo = signer(&tb, "heldclaim", Some(&d.socket));
+    repo.env.push(("GITSIGN_LOGIN_TIMEOUT".into(), "3".into()));
+    let key = serde_json::json!({
+        "fulcio": tb.var("GITSIGN_FULCIO_URL"),
+        "issuer": tb.var("GITSIGN_OIDC_ISSUER"),
+        "client_id": "sigstore",
+        "scope": "",
+        "identity": "test@example.com",
+    });
+    let request = serde_json::json!({
+        "version": gitsign::cache::proto::VERSION,
+        "op": "get", "key": key, "claim": true, "wait_ms": 0,
+    });
+    let mut held = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+    held.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    held.write_all(&body).unwrap();
+    let mut header = [0u8; 4];
+    held.read_exact(&mut header).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(header) as usize];
+    held.read_exact(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains("claimed"));
+    let start = std::time::Instant::now();
+    commit(&repo, 1, true);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(logins(&tb), 1);
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    drop(held);
 }

@@ -36,6 +36,7 @@ fn key(scope: &str) -> CacheKey {
         issuer: "https://issuer.example".into(),
         client_id: "sigstore".into(),
         scope: scope.into(),
+        identity: "alice@example.com".into(),
     }
 }
 

@@ -62,6 +62,11 @@ pub struct CacheKey {
     /// (Go gitsign caches per directory); empty for one entry per user.
     #[serde(default)]
     pub scope: String,
+    /// The identity the signature asks for (the committer's email under
+    /// `gitsign.matchCommitter`, else the key git passes with `-u`), so
+    /// that a login as one identity never signs for another.
+    #[serde(default)]
+    pub identity: String,
 }
 
 /// A signing credential: the private key and its certificate chain.
@@ -431,6 +436,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: String::new(),
+            identity: String::new(),
         };
         let r = Request {
             version: VERSION,
@@ -477,6 +483,7 @@ mod tests {
                     issuer: "i".into(),
                     client_id: "c".into(),
                     scope: String::new(),
+                    identity: "a@example.com".into(),
                 },
                 credential: c,
             },
@@ -502,6 +509,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: "s".into(),
+            identity: "a@example.com".into(),
         };
         let credential = Credential {
             private_key_pkcs8_b64: "K".into(),

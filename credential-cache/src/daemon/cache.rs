@@ -373,6 +373,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: String::new(),
+            identity: String::new(),
         }
     }
 

@@ -215,14 +215,15 @@ fn parse(body: &[u8]) -> Result<Request, String> {
 }
 
 fn describe(key: &CacheKey) -> String {
-    if key.scope.is_empty() {
-        format!("{} via {} ({})", key.issuer, key.fulcio, key.client_id)
-    } else {
-        format!(
-            "{} via {} ({}, scope {})",
-            key.issuer, key.fulcio, key.client_id, key.scope
-        )
+    let mut s = format!("{} via {} ({}", key.issuer, key.fulcio, key.client_id);
+    if !key.identity.is_empty() {
+        s.push_str(&format!(", for {}", key.identity));
     }
+    if !key.scope.is_empty() {
+        s.push_str(&format!(", scope {}", key.scope));
+    }
+    s.push(')');
+    s
 }
 
 /// Serves one connection.
