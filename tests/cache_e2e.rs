@@ -54,7 +54,7 @@ fn logins(tb: &Testbed) -> u64 {
 #[test]
 fn a_50_commit_rebase_logs_in_once() {
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "rebase50", Some(&d.socket));
     commit(&repo, 0, false);
     let base = repo.git_ok(&["rev-parse", "HEAD"]);
@@ -94,7 +94,7 @@ fn eight_concurrent_cold_signers_log_in_once() {
     let tb = Testbed::start();
     // A slower browser widens the window in which the others must wait.
     tb.fault("oidc", "slow", None, Some(800.into()));
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "conc8", Some(&d.socket));
     let payload = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm\n";
     let handles: Vec<_> = (0..8)
@@ -131,7 +131,7 @@ fn eight_concurrent_cold_signers_log_in_once() {
 fn expired_entries_are_never_served() {
     let tb = Testbed::start();
     tb.config("certTtl", 20.into()); // served for 20 - 2 = 18 s
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "expiry", Some(&d.socket));
     commit(&repo, 1, true);
     commit(&repo, 2, true);
@@ -155,7 +155,7 @@ fn expired_entries_are_never_served() {
 #[test]
 fn a_killed_daemon_recovers() {
     let tb = Testbed::start();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start(&tb);
     let socket = d.socket.clone();
     let repo = signer(&tb, "killed", Some(&socket));
     commit(&repo, 1, true);
@@ -172,7 +172,7 @@ fn a_killed_daemon_recovers() {
     assert!(log.contains("credential cache not used"), "{log}");
     // A new daemon on the same path takes over the stale socket.
     let dir = std::mem::replace(&mut d._dir, TempDir::new("unused"));
-    let _d2 = Daemon::start_at(socket.clone(), dir);
+    let _d2 = Daemon::start_at(&tb, socket.clone(), dir);
     commit(&repo, 4, true);
     commit(&repo, 5, true);
     assert_eq!(logins(&tb), 3);
@@ -182,7 +182,7 @@ fn a_killed_daemon_recovers() {
 fn no_private_key_bytes_in_files() {
     use base64::Engine;
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "nokeys", Some(&d.socket));
     // A login through gitsign: its key goes to the daemon and never back.
     commit(&repo, 1, true);
@@ -703,7 +703,7 @@ fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
 #[test]
 fn different_committers_get_their_own_identities() {
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let mut repos = Vec::new();
     for who in ["alice", "bob"] {
         let mut repo = signer(&tb, who, Some(&d.socket));
@@ -741,7 +741,7 @@ fn different_committers_get_their_own_identities() {
 fn a_held_claim_does_not_block_another_signer() {
     use std::io::Read;
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let mut repo = signer(&tb, "heldclaim", Some(&d.socket));
     repo.env.push(("GITSIGN_LOGIN_TIMEOUT".into(), "3".into()));
     let key = serde_json::json!({

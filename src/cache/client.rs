@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::proto::{
-    self, CacheKey, Certified, Credential, EntryInfo, Op, RekorAnswer, RekorTarget, Request,
-    Response, PEER_REFUSED_PREFIX, VERSION,
+    self, CacheKey, Certified, Credential, EntryInfo, Op, RekorTarget, Request, Response,
+    PEER_REFUSED_PREFIX, VERSION,
 };
 
 /// The socket's file name inside its directory.
@@ -246,8 +246,9 @@ pub struct Listing {
 pub struct Signed {
     /// ECDSA P-256 SHA-256, DER.
     pub signature: Vec<u8>,
-    /// When asked to log: Rekor's answer, or why the daemon got none.
-    pub rekor: Option<Result<RekorAnswer, String>>,
+    /// When asked to log: the entry Rekor created (parsed, not yet
+    /// checked), or why the daemon has none.
+    pub rekor: Option<Result<crate::tlog::LogEntry, String>>,
 }
 
 /// The outcome of [`Client::get_or_claim`].
@@ -363,7 +364,7 @@ impl Client {
         match conn.call(op, read_time)? {
             Response::Signed {
                 signature_b64,
-                rekor,
+                entry_b64,
                 rekor_error,
             } => {
                 let signature =
@@ -373,8 +374,15 @@ impl Client {
                             path: self.path.clone(),
                             detail: "the daemon's signature is not base64".into(),
                         })?;
-                let rekor = match (rekor, rekor_error) {
-                    (Some(answer), _) => Some(Ok(answer)),
+                let rekor = match (entry_b64, rekor_error) {
+                    (Some(entry), _) => Some(
+                        STANDARD
+                            .decode(entry)
+                            .map_err(|_| "the daemon's log entry is not base64".to_string())
+                            .and_then(|der| {
+                                crate::tlog::LogEntry::from_protobuf(&der).map_err(|e| e.0)
+                            }),
+                    ),
                     (None, Some(why)) => Some(Err(why)),
                     (None, None) if logging => {
                         Some(Err("the daemon did not say what Rekor answered".to_string()))

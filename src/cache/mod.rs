@@ -226,19 +226,7 @@ impl RemoteKey for DaemonKey {
             .ok_or(
                 "the credential cache no longer holds the credential (it expired or was cleared)",
             )?;
-        let answer = signed.rekor.map(|r| {
-            r.and_then(|a| {
-                Ok(crate::http::Response {
-                    status: a.status,
-                    location: a.location,
-                    content_type: None,
-                    body: STANDARD
-                        .decode(a.body_b64)
-                        .map_err(|_| "the daemon's copy of Rekor's answer is not base64")?,
-                })
-            })
-        });
-        Ok((signed.signature, answer))
+        Ok((signed.signature, signed.rekor))
     }
 }
 
