@@ -742,7 +742,7 @@ impl GixConfig {
         if let Ok(repo) = gix::discover_with_environment_overrides(".") {
             return GixConfig::from_repo(&repo);
         }
-        GixConfig::global()
+        Ok(GixConfig::global())
     }
 
     /// System and global config (and `GIT_CONFIG_*` overrides), whatever
@@ -756,10 +756,10 @@ impl GixConfig {
             // A failed merge of the override layer leaves the globals usable.
             let _ = f.append(env);
         }
-        Ok(GixConfig {
+        GixConfig {
             file,
             params: command_line_params(),
-        })
+        }
     }
 
     /// Config of an opened repository, refused when git would refuse the
