@@ -776,3 +776,36 @@ fn a_held_claim_does_not_block_another_signer() {
     assert!(o.status.success(), "{}", text(&o));
     drop(held);
 }
+
+/// A daemon that trusts another root than gitsign (here the embedded
+/// public-good one, not the testbed's) refuses to cache the testbed's
+/// credentials: signing works, and the terminal says why, since every
+/// signature would log in until the daemon is configured.
+#[test]
+fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
+    let tb = Testbed::start();
+    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], Stdio::null());
+    let (code, stdout, stderr) = common::sign_direct(
+        &tb,
+        &[
+            ("GITSIGN_CREDENTIAL_CACHE", d.socket.display().to_string()),
+            ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+            (
+                "SIGSTORE_ID_TOKEN",
+                tb.token("testbed-user@example.com", 600),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&stdout).contains("BEGIN SIGNED MESSAGE"));
+    assert!(
+        stderr.contains("could not store the credential")
+            && stderr.contains("not cached")
+            && stderr.contains("trusted root"),
+        "{stderr}"
+    );
+    let listing = gitsign::cache::client::Client::new(d.socket.clone())
+        .list()
+        .unwrap();
+    assert!(listing.entries.is_empty());
+}

@@ -290,14 +290,20 @@ pub fn credential(
                 }
                 Ok(Claim::Claimed(handle)) => match login() {
                     Ok(cred) => {
-                        let stored = to_cache(&cred)
-                            .and_then(|c| handle.store(&c).map_err(|e| e.to_string()));
+                        let stored = match to_cache(&cred) {
+                            Ok(c) => handle.store(&c).map_err(|e| {
+                                // The daemon refused it (another trusted
+                                // root): every signature would log in.
+                                let refused = matches!(e, CacheError::Daemon { .. });
+                                (refused, e.to_string())
+                            }),
+                            Err(e) => Err((false, e)),
+                        };
+                        let why = |e: String| format!("could not store the credential: {e}");
                         match stored {
                             Ok(()) => Ok((cred, Outcome::Stored)),
-                            Err(e) => Ok((
-                                cred,
-                                Outcome::Bypassed(format!("could not store the credential: {e}")),
-                            )),
+                            Err((true, e)) => Ok((cred, Outcome::Broken(why(e)))),
+                            Err((false, e)) => Ok((cred, Outcome::Bypassed(why(e)))),
                         }
                     }
                     Err(e) => {
