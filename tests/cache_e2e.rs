@@ -809,3 +809,171 @@ fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
         .unwrap();
     assert!(listing.entries.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Attacks by a client of the daemon that is not the user's own gitsign (the
+// far end of an SSH-forwarded socket, or any process that reaches it).
+
+/// A credential the testbed's Fulcio issued for `email` (valid for the
+/// trusted root), with a certificate living `ttl` seconds when given: what
+/// a stranger with their own account gets from the same Fulcio.
+fn credential_of(tb: &Testbed, email: &str, ttl: Option<u64>) -> gitsign::sign::Credential {
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let root =
+        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    if let Some(s) = ttl {
+        tb.fault("fulcio", "cert-ttl", Some(1), Some(s.into()));
+    }
+    gitsign::sign::request_credential(
+        &fulcio,
+        &tb.token(email, 600),
+        email,
+        &root,
+        gitsign::time::now(),
+    )
+    .unwrap()
+}
+
+/// The cache key the user's signatures in `signer` repositories ask for
+/// (git passes `-u "Test <test@example.com>"`; under matchCommitter the
+/// committer is the same address).
+fn users_key(tb: &Testbed) -> gitsign::cache::proto::CacheKey {
+    gitsign::cache::proto::CacheKey {
+        fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
+        issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
+        client_id: "sigstore".into(),
+        scope: String::new(),
+        identity: "test@example.com".into(),
+    }
+}
+
+/// Another client of the daemon (the far end of a forwarded socket) stores
+/// a credential of its own identity, valid for the trusted root, under the
+/// key the user's signatures ask for (`Store` needs no claim and the daemon
+/// does not compare the certificate's identity with the key's). Under
+/// gitsign.matchCommitter the user's next signature must not fail because
+/// of it: an entry for another identity than the one asked for is refused
+/// like a poisoned one, a login follows, and the commit is signed by the
+/// committer. Today the entry is served and `git commit -S` fails
+/// ("the certificate identity mallory@... does not match the committer").
+#[test]
+fn a_credential_another_client_stored_for_another_identity_does_not_fail_signing() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let mut repo = signer(&tb, "foreign-identity", Some(&d.socket));
+    repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+    repo.env.retain(|(k, _)| k != "GITSIGN_TOKEN_PROVIDER");
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+    repo.env.push((
+        "SIGSTORE_ID_TOKEN".into(),
+        tb.token("test@example.com", 900),
+    ));
+    let mallory = credential_of(&tb, "mallory@example.com", None);
+    gitsign::cache::client::Client::new(d.socket.clone())
+        .store(
+            &users_key(&tb),
+            &gitsign::cache::to_cache(&mallory).unwrap(),
+        )
+        .expect("the daemon caches another identity's credential under the user's key");
+    commit(&repo, 1, true);
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Another client stores a valid credential whose `expires_at` (the
+/// client's word) lies an hour past its certificate's notAfter. The daemon
+/// keeps serving it after the certificate expired; gitsign treats the hit
+/// as "about to expire", logs in and does not replace it (only refused
+/// entries are replaced), so every later signature logs in too, silently
+/// (the reason goes to the log only), until the daemon restarts. Expected:
+/// a credential is never served past its certificate (or a stale hit is
+/// replaced by the login it caused): one login serves the three commits.
+#[test]
+fn an_entry_stored_to_outlive_its_certificate_does_not_make_every_signature_log_in() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "outlive", Some(&d.socket));
+    let short = credential_of(&tb, "mallory@example.com", Some(3));
+    let not_after = short.leaf().not_after;
+    let mut stored = gitsign::cache::to_cache(&short).unwrap();
+    stored.expires_at = gitsign::time::now() + 3600;
+    gitsign::cache::client::Client::new(d.socket.clone())
+        .store(&users_key(&tb), &stored)
+        .unwrap();
+    while gitsign::time::now() <= not_after {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = logins(&tb);
+    for n in 1..=3 {
+        commit(&repo, n, true);
+    }
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        logins(&tb),
+        before + 1,
+        "every signature logged in: the stale entry was never replaced ({})",
+        std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap_or_default()
+    );
+}
+
+/// `a_held_claim_does_not_block_another_signer` sets gitsign.loginTimeout
+/// to 3 s. With the default (300 s), a client that claims the user's key
+/// and never stores (the far end of a forwarded socket can re-claim it
+/// forever) makes every signature hang, silently, for five minutes before
+/// it logs in: a 50-commit rebase takes over four hours. Expected: a held
+/// claim costs a signer no more than a bounded, short wait (here: the
+/// commit, whose own login takes about a second, finishes within 30 s).
+#[test]
+fn a_held_claim_does_not_hang_a_signer_for_the_default_login_timeout() {
+    use std::io::Read;
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "heldclaim-default", Some(&d.socket));
+    let request = serde_json::json!({
+        "version": gitsign::cache::proto::VERSION,
+        "op": "get", "key": users_key(&tb), "claim": true, "wait_ms": 0,
+    });
+    let mut held = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+    held.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    held.write_all(&body).unwrap();
+    let mut header = [0u8; 4];
+    held.read_exact(&mut header).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(header) as usize];
+    held.read_exact(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains("claimed"));
+    std::fs::write(repo.path().join("f1"), "1\n").unwrap();
+    repo.git_ok(&["add", "."]);
+    let mut git = repo
+        .git_cmd(&["commit", "-q", "-S", "-m", "change"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = git.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            // Ours to stop: the git we started (its gitsign child exits
+            // when the daemon connection goes with the daemon below).
+            let _ = git.kill();
+            let _ = git.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(held);
+    drop(d);
+    let status = status
+        .unwrap_or_else(|| panic!("the commit still waited for another client's claim after 30 s"));
+    assert!(status.success());
+}
