@@ -1687,3 +1687,35 @@ fn the_daemon_signs_only_what_gitsign_signs() {
         "the daemon signed an arbitrary artifact with the user's key (logged in Rekor: {logged})"
     );
 }
+
+/// A client's `Store` is kept as sent apart from the leaf's checks: its
+/// chain may carry up to a frame (1 MiB) of further certificates nobody
+/// checks, under each of 1024 keys, so one client of the socket (the far
+/// end of a forwarded socket) grows the daemon by a gigabyte (measured:
+/// 200 such entries, 215 MB resident), and every `Get` hands the user's
+/// gitsign a megabyte of certificates to parse per signature. Expected: the
+/// daemon keeps only what the certificate needs (the leaf and the path the
+/// trusted root vouches for), so an entry stays a few kilobytes.
+#[test]
+fn a_stored_chain_is_bounded_to_what_the_certificate_needs() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    let leaf = CERT
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap()
+        .to_string();
+    let mut padded = cred(600);
+    padded.chain_pem = leaf.repeat(600);
+    assert!(padded.chain_pem.len() > 500 * 1024);
+    let stored = c.store(&key("pad"), &padded);
+    let kept = c
+        .get(&key("pad"))
+        .unwrap()
+        .map(|h| h.chain_pem.len())
+        .unwrap_or(0);
+    assert!(
+        stored.is_err() || kept < 64 * 1024,
+        "the daemon keeps and serves {kept} bytes of certificates for one entry"
+    );
+}
