@@ -420,3 +420,78 @@ fn the_login_url_is_in_no_command_line_another_user_can_read() {
         "another user read this login's URL, state included: {seen}"
     );
 }
+
+/// The login's loopback listener serves at most 16 connections at once and
+/// drops any beyond, while each accepted connection may idle 10 s before
+/// it is closed. Another local user who keeps opening connections that
+/// send nothing holds every slot, and the browser's real callback is
+/// dropped: the login never completes and the signature fails at the login
+/// timeout (here 20 s), however the state check is done. Expected: idle
+/// connections of others cannot keep the browser's callback out.
+#[test]
+fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
+    if !root_or_skip("idle_connections_from_another_user_do_not_starve_the_login_callback") {
+        return;
+    }
+    let tb = Testbed::start();
+    tb.fault("oidc", "slow", Some(1), Some(2000.into()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut repo = signing_repo(&tb, "starved-callback", "interactive", "offline");
+    repo.env.push((
+        "GITSIGN_OIDC_REDIRECT_URL".into(),
+        format!("http://127.0.0.1:{port}/auth/callback"),
+    ));
+    repo.env.push(("GITSIGN_LOGIN_TIMEOUT".into(), "20".into()));
+    let exe = std::env::current_exe().unwrap();
+    let mut stranger = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "stranger_holding_loopback_connections",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GITSIGN_TEST_HOLD_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(repo.path().join("a.txt"), "one\n").unwrap();
+    repo.git_ok(&["add", "a.txt"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
+    // Ours to stop: the stranger we started.
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert!(
+        o.status.success(),
+        "another user's idle connections kept the login out: {}",
+        text(&o)
+    );
+}
+
+/// Run as nobody by `idle_connections_from_another_user_do_not_starve_the_
+/// login_callback` (inert otherwise): for 25 s, opens a connection to the
+/// port every 20 ms and keeps them all open, sending nothing.
+#[test]
+fn stranger_holding_loopback_connections() {
+    let Ok(port) = std::env::var("GITSIGN_TEST_HOLD_PORT") else {
+        return;
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut held = Vec::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    while std::time::Instant::now() < end {
+        if let Ok(c) =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
+        {
+            held.push(c);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    println!("HELD {}", held.len());
+}
