@@ -977,3 +977,40 @@ fn a_held_claim_does_not_hang_a_signer_for_the_default_login_timeout() {
         .unwrap_or_else(|| panic!("the commit still waited for another client's claim after 30 s"));
     assert!(status.success());
 }
+
+/// Under gitsign.matchCommitter, a login as the wrong account (another
+/// browser profile; or another local user who read the login URL and
+/// finished the login with their own account) is refused for this commit,
+/// as it should be, but it is cached under the committer's key first: the
+/// next signatures are served that credential and fail the same way for
+/// the certificate's whole life (ten minutes), although the error says to
+/// "sign in as" the committer, and no login is offered. Expected: after
+/// logging in as the right account, the next commit signs.
+#[test]
+fn a_login_as_the_wrong_account_under_match_committer_does_not_stick() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "wrong-account", Some(&d.socket));
+    repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+    tb.account("someone-else@example.com");
+    std::fs::write(repo.path().join("f1"), "1\n").unwrap();
+    repo.git_ok(&["add", "."]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "first"]);
+    assert!(
+        !o.status.success() && text(&o).contains("does not match the committer"),
+        "{}",
+        text(&o)
+    );
+    // The user signs in as the committer this time.
+    tb.account("test@example.com");
+    let o = repo.git(&["commit", "-q", "-S", "-m", "second"]);
+    assert!(
+        o.status.success(),
+        "the wrong account's cached credential still answers: {}",
+        text(&o)
+    );
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
+    );
+}
