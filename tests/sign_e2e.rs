@@ -495,3 +495,60 @@ fn stranger_holding_loopback_connections() {
     }
     println!("HELD {}", held.len());
 }
+
+/// From the login until the signature is logged (a Fulcio and a Rekor
+/// request, each allowed gitsign.timeout, 30 s), gitsign holds the
+/// identity token and the ephemeral private key in memory (for every
+/// signature without a cache; with the kernel keyring, the cached key).
+/// The daemon disables core dumps before it holds a key; gitsign does not:
+/// where core dumps are enabled with the common `core_pattern=core`, a
+/// crash or a SIGQUIT (Ctrl-\\) in that window writes the key and the token
+/// into the repository's work tree (git runs gitsign there), one `git add
+/// -A` away from a push. Expected: gitsign disables its core dumps (core
+/// limit 0) as the daemon does.
+#[test]
+fn the_signing_process_dumps_no_core() {
+    use std::io::Write;
+    let tb = Testbed::start();
+    tb.fault("oidc", "slow", Some(1), Some(3000.into()));
+    // Core dumps enabled as a user may have them (`ulimit -c unlimited`),
+    // so that the test sees gitsign's own setting, not the runner's.
+    let mut c = std::process::Command::new("prlimit");
+    c.args(["--core=unlimited:unlimited", "--"])
+        .arg(common::gitsign_bin())
+        .args(["--status-fd=2", "-bsau", "testbed-user@example.com"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GITSIGN_TOKEN_PROVIDER", "interactive")
+        .env("GITSIGN_CREDENTIAL_CACHE_MODE", "off")
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in tb.gitsign_env() {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(common::SIGN_PAYLOAD.as_bytes())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.wait();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(1).collect::<Vec<_>>(),
+        ["0"],
+        "gitsign may dump core while it holds the key: {core}"
+    );
+}
