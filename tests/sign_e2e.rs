@@ -502,7 +502,7 @@ fn stranger_holding_loopback_connections() {
 /// signature without a cache; with the kernel keyring, the cached key).
 /// The daemon disables core dumps before it holds a key; gitsign does not:
 /// where core dumps are enabled with the common `core_pattern=core`, a
-/// crash or a SIGQUIT (Ctrl-\\) in that window writes the key and the token
+/// crash or a SIGQUIT (Ctrl-\) in that window writes the key and the token
 /// into the repository's work tree (git runs gitsign there), one `git add
 /// -A` away from a push. Expected: gitsign disables its core dumps (core
 /// limit 0) as the daemon does.
