@@ -963,8 +963,14 @@ fn a_held_claim_does_not_hang_a_signer_for_the_default_login_timeout() {
             break Some(s);
         }
         if start.elapsed() > Duration::from_secs(30) {
-            // Ours to stop: the git we started (its gitsign child exits
-            // when the daemon connection goes with the daemon below).
+            // Ours to stop, by pid: the gitsign that git started, then git.
+            let children = format!("/proc/{0}/task/{0}/children", git.id());
+            for pid in std::fs::read_to_string(children)
+                .unwrap_or_default()
+                .split_whitespace()
+            {
+                let _ = Command::new("kill").arg(pid).status();
+            }
             let _ = git.kill();
             let _ = git.wait();
             break None;
