@@ -868,13 +868,15 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
     // Fetched over https, the document must not send the login to plain
     // http (a network attacker would answer there); an http issuer (a
     // loopback test deployment) is the user's own choice.
-    let https = issuer.starts_with("https://");
+    let https = http::is_https(issuer);
     let s = |k: &str| -> Result<Option<String>, OidcError> {
         match doc.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(u)) if https && !u.starts_with("https://") => {
+            Some(Value::String(u)) if https && !http::is_https(u) => {
                 Err(OidcError::Protocol(format!(
-                    "{what}: the discovery document at {url} (fetched over https) names {k} {},                      which is not https; gitsign refuses to send a login over plain http: check                      gitsign.issuer, or ask the provider's operator",
+                    "{what}: the discovery document at {url} (fetched over https) names {k} {}, \
+                     which is not https; gitsign refuses to send a login over plain http: check \
+                     gitsign.issuer, or ask the provider's operator",
                     server_text(u.as_bytes())
                 )))
             }
@@ -909,7 +911,7 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
 /// An absolute http(s) URL of sane length without whitespace or control
 /// characters.
 fn plain_url(u: &str) -> bool {
-    (u.starts_with("https://") || u.starts_with("http://"))
+    http::is_http_or_https(u)
         && u.len() <= 2048
         && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }

@@ -513,7 +513,8 @@ impl Client {
                 return Err(CacheError::NotOurs {
                     path: self.path.clone(),
                     detail: format!(
-                        "the process listening on it runs as uid {uid}, not as you (uid {euid});                          start gitsign-credential-cache as yourself, or unset {} to sign without it",
+                        "the process listening on it runs as uid {uid}, not as you (uid {euid}); \
+                         start gitsign-credential-cache as yourself, or unset {} to sign without it",
                         proto::SOCKET_ENV
                     ),
                 })
@@ -522,7 +523,8 @@ impl Client {
                 return Err(CacheError::NotOurs {
                     path: self.path.clone(),
                     detail: format!(
-                        "the user of the process listening on it cannot be checked ({e}); unset {}                          to sign without the cache",
+                        "the user of the process listening on it cannot be checked ({e}); unset {} \
+                         to sign without the cache",
                         proto::SOCKET_ENV
                     ),
                 })
