@@ -18,6 +18,7 @@ pub mod fulcio;
 pub mod git;
 pub mod gitobj;
 pub mod gpg;
+pub mod harden;
 pub mod hook;
 pub mod http;
 pub mod logfile;

@@ -180,6 +180,10 @@ fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
 
 /// Runs the signing mode.
 pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
+    // Before any key or token is in memory: a crash or a SIGQUIT must not
+    // write them into a core file (git runs gitsign in the work tree, where
+    // `core_pattern=core` would put it).
+    let hardened = gitsign::harden::no_core_dumps();
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -188,6 +192,12 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         }
     };
     let term = Terminal::open(config.log_path.as_deref());
+    if let Err(why) = hardened {
+        term.say(&format!(
+            "{why}; signing goes on, but a crash now could write the signing key into a core \
+             file: run `ulimit -c 0` in the shell that runs git"
+        ));
+    }
     match sign_flow(a, &config, &term) {
         Ok((out, status_text)) => {
             let mut stdout = std::io::stdout().lock();
