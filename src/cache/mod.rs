@@ -146,14 +146,24 @@ pub fn from_cache(
     })
 }
 
-/// [`fulcio::check_certificate`] for a cached certificate, as a sentence.
+/// [`fulcio::check_certificate`] for a cached certificate, as a sentence:
+/// one that merely expired (or is about to) is said to be so, an ordinary
+/// miss; anything else is a refusal ([`REFUSED`]).
 fn check_cached(
     leaf: &Certificate,
     spki: &[u8],
     root: &TrustedRoot,
     now: i64,
 ) -> Result<(), String> {
-    fulcio::check_certificate(leaf, spki, root, now).map_err(|e| format!("{REFUSED}: {e}"))
+    if now > leaf.not_after - margin(leaf) {
+        return Err(format!(
+            "the cached certificate expire{} at {}",
+            if now > leaf.not_after { "d" } else { "s" },
+            crate::time::format_time(leaf.not_after)
+        ));
+    }
+    fulcio::check_certificate(leaf, spki, root, now)
+        .map_err(|e| format!("{REFUSED}: {}", fulcio::reason(&e)))
 }
 
 /// How every refusal of [`check_cached`] starts: a cached credential that
@@ -161,19 +171,65 @@ fn check_cached(
 /// trusted root), as opposed to one that merely expired.
 const REFUSED: &str = "the cached certificate was refused";
 
+/// A cached certificate chain as a cache may hold it: at most
+/// [`proto::MAX_CHAIN_CERTS`] certificates in at most
+/// [`proto::MAX_CHAIN_PEM`] bytes, leaf first, each one issued (signed) by
+/// the next. What it chains to is [`fulcio::check_certificate`]'s to say.
+/// The daemon keeps nothing else, and gitsign reads nothing else back.
+pub fn checked_chain(chain_pem: &str) -> Result<Vec<Certificate>, String> {
+    if chain_pem.len() > proto::MAX_CHAIN_PEM {
+        return Err(format!(
+            "its certificate chain takes {} bytes, more than the {} a Fulcio chain needs",
+            chain_pem.len(),
+            proto::MAX_CHAIN_PEM
+        ));
+    }
+    let chain = x509::certificates_from_pem(chain_pem)
+        .map_err(|e| format!("its certificate chain does not parse ({e})"))?;
+    if chain.is_empty() {
+        return Err("it has no certificate".into());
+    }
+    if chain.len() > proto::MAX_CHAIN_CERTS {
+        return Err(format!(
+            "its certificate chain holds {} certificates, more than the {} a Fulcio chain needs",
+            chain.len(),
+            proto::MAX_CHAIN_CERTS
+        ));
+    }
+    for (i, pair) in chain.windows(2).enumerate() {
+        if pair[0].issuer() != pair[1].subject() || pair[0].verify_signed_by(&pair[1]).is_err() {
+            return Err(format!(
+                "certificate {} of its chain did not issue certificate {} (a chain is the leaf, \
+                 then each certificate's issuer)",
+                i + 2,
+                i + 1
+            ));
+        }
+    }
+    Ok(chain)
+}
+
+/// When a credential whose leaf is `leaf` may be served until: the
+/// certificate's notAfter less [`margin`], or `claimed` (what the storing
+/// client said) if earlier. A client's word never extends it.
+pub fn serve_until(leaf: &Certificate, claimed: i64) -> i64 {
+    claimed.min(leaf.not_after - margin(leaf))
+}
+
 /// A cached certificate chain still fit to sign with: not expired by the
-/// cache's clock, parseable, not empty, and not within the margin of its
-/// leaf's notAfter.
+/// cache's clock, bounded and chained ([`checked_chain`]), and not within
+/// the margin of its leaf's notAfter.
 fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certificate>, String> {
     if expires_at <= now {
         return Err("the cached credential has expired".into());
     }
-    let chain = x509::certificates_from_pem(chain_pem).map_err(|e| e.to_string())?;
-    let leaf = chain
-        .first()
-        .ok_or("the cached credential has no certificate")?;
+    let chain = checked_chain(chain_pem).map_err(|e| format!("{REFUSED}: {e}"))?;
+    let leaf = &chain[0];
     if now > leaf.not_after - margin(leaf) {
-        return Err("the cached certificate is about to expire".into());
+        return Err(format!(
+            "the cached certificate expires at {}, too soon to sign with",
+            crate::time::format_time(leaf.not_after)
+        ));
     }
     Ok(chain)
 }
