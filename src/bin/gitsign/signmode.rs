@@ -121,20 +121,25 @@ pub fn fresh_credential(
 /// A credential from the cache, or a login (stored for the next signature).
 /// `identity` is what the signature asks for (the committer under
 /// gitsign.matchCommitter, else git's `-u`): part of the cache key.
+/// `accept` says whether a credential may sign this signature: a cached
+/// one it refuses is not used, a fresh one it refuses is not cached.
 pub fn cached_credential(
     config: &Config,
     root: &TrustedRoot,
     http: &Http,
     term: &Terminal,
     identity: &str,
+    accept: &dyn Fn(&Credential) -> Result<(), String>,
 ) -> Result<Credential, String> {
     let backend = cache::Backend::from_config(config)?;
     let key = cache::key_for(config, cache::scope(config), identity);
     // Wait for another process's login at most as long as a login may
-    // take; then log in ourselves.
+    // take, and at most cache::MAX_CLAIM_WAIT; then log in ourselves.
     let wait = config.login_timeout;
     let mut login = || fresh_credential(config, root, http, term);
-    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &mut login)?;
+    let say = |text: &str| term.say(text);
+    let checks = cache::Checks { accept, say: &say };
+    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &checks, &mut login)?;
     match outcome {
         cache::Outcome::Hit => term.log("credential served from the cache"),
         cache::Outcome::Stored => term.log("new credential stored in the cache"),
@@ -250,7 +255,16 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     } else {
         a.local_user.clone().unwrap_or_default()
     };
-    let cred = cached_credential(config, &root, &http, term, &identity)?;
+    // Under gitsign.matchCommitter a credential for another identity
+    // neither serves this signature from the cache nor is cached.
+    let accept = |cred: &Credential| {
+        if config.match_committer {
+            sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let cred = cached_credential(config, &root, &http, term, &identity, &accept)?;
     let (sig, now) = match attempt(&cred) {
         // The daemon holding the key died or lost it mid-signature: a
         // cache failure never stops signing, so log in as without one.
