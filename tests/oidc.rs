@@ -214,11 +214,34 @@ fn browser_login_failures() {
         "the browser shows the failure: {last}"
     );
 
-    // A redirect whose state is not ours.
+    // A redirect whose state is not ours (a stale tab, or another local
+    // user's forgery) is answered 400 and ignored: the login waits on for
+    // its own until the login timeout, and then says both.
     tb.oidc_fault("state-mismatch");
-    let e = get(&tb.browser_settings()).0.unwrap_err();
-    assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
-    assert!(e.message().contains("state that does not belong"), "{e}");
+    let s = OidcSettings {
+        login_timeout: Duration::from_secs(3),
+        ..tb.browser_settings()
+    };
+    let (r, seen) = get(&s);
+    let e = r.unwrap_err();
+    assert!(matches!(e, OidcError::TimedOut(_)), "{e:?}");
+    assert!(
+        e.message().starts_with("no login completed within 3 s")
+            && e.message()
+                .contains("1 login callback with another state was ignored"),
+        "{e}"
+    );
+    assert!(
+        seen.contains("A login callback with another state was ignored")
+            && seen.contains("possibly another program on this machine"),
+        "{seen}"
+    );
+    let opens = tb.get("/opens");
+    let last = opens.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["result"].as_str().unwrap().contains("HTTP 400"),
+        "the browser shows the refusal: {last}"
+    );
 
     // Nobody completes the login: a bounded wait and a clear message.
     tb.oidc_fault("never");
