@@ -943,6 +943,31 @@ fn unsafe_socket_directories_are_refused() {
     let out = run_daemon(&inner.join("c.sock"), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("who could replace it"));
+
+    // A path through another user's symbolic link, to a directory of ours:
+    // that user could point the link elsewhere (in a sticky /tmp, remove
+    // and recreate it), so the path as written is checked, not only where
+    // it leads; and nothing is created through the link.
+    let target = root.path().join("target");
+    fs::create_dir(&target).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    for sock in [link.join("c.sock"), link.join("s").join("c.sock")] {
+        let out = run_daemon(&sock, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", sock.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("its path goes through")
+                && err.contains("a symbolic link owned by uid 65534"),
+            "{err}"
+        );
+    }
+    assert!(!target.join("s").exists(), "created through the link");
+    // gitsign's client refuses it too.
+    let err = Client::new(link.join("c.sock")).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
 }
 
 /// Run as another user by `another_uid_is_refused` (inert otherwise): tries
