@@ -50,7 +50,7 @@ impl Terminal {
 
     /// Writes a line to the terminal (stderr when there is none) only.
     fn show(&self, text: &str) {
-        let line = format!("gitsign: {text}\n");
+        let line = format!("gitsign: {}\n", escaped(text));
         match self.tty.as_ref() {
             Some(mut t) => {
                 let _ = t.write_all(line.as_bytes());
@@ -71,15 +71,26 @@ impl Terminal {
     pub fn log(&self, text: &str) {
         if let Some(mut l) = self.log.as_ref() {
             let stamp = gitsign::time::format_time(gitsign::time::now());
-            let _ = l.write_all(format!("{stamp} gitsign: {text}\n").as_bytes());
+            let _ = l.write_all(format!("{stamp} gitsign: {}\n", escaped(text)).as_bytes());
         }
     }
 
     /// Writes an error to stderr (git shows it when signing fails) and the log.
     pub fn error(&self, text: &str) {
-        let _ = std::io::stderr().write_all(format!("gitsign: {text}\n").as_bytes());
+        let _ = std::io::stderr().write_all(format!("gitsign: {}\n", escaped(text)).as_bytes());
         self.log(text);
     }
+}
+
+/// `text` with every line made printable (`gitsign::text::printable`):
+/// messages carry certificate identities, server words and cached
+/// entries' fields, none of which may steer the terminal; our own line
+/// breaks stay.
+fn escaped(text: &str) -> String {
+    text.split('\n')
+        .map(|l| gitsign::text::printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl oidc::Messages for Terminal {
