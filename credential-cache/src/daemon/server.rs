@@ -406,7 +406,12 @@ async fn handle(
                     Response::Ok
                 }
                 Err(msg) => {
-                    debug!("connection {id}: refused to store a credential for {what}: {msg}");
+                    // The sentence may quote the client's certificate
+                    // (an issuer's name): escaped like every client word.
+                    debug!(
+                        "connection {id}: refused to store a credential for {what}: {}",
+                        gitsign::text::excerpt(&msg, 500)
+                    );
                     error(msg)
                 }
             }
