@@ -8,66 +8,18 @@ mod daemon;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use gitsign::cache::client::{default_socket_path, SocketEnv};
-use gitsign::cache::proto::{self, CLAIM_LEASE_MS};
+use gitsign::cache::daemon_cli::DaemonCli as Cli;
+use gitsign::cache::proto;
 
 use daemon::log::{self, info};
 use daemon::server::{self, Config, Shared};
 use daemon::socket::{self, Activation};
 use daemon::Fatal;
-
-/// `--version`'s text: the release and the wire protocol.
-const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 3)");
-
-/// Keeps gitsign's signing credentials in memory for this user.
-///
-/// The socket is, in order: --socket; $GITSIGN_CREDENTIAL_CACHE;
-/// $XDG_RUNTIME_DIR/gitsign/credential-cache.sock; the user's cache
-/// directory + gitsign/credential-cache.sock. Started by systemd socket
-/// activation (LISTEN_FDS), it serves the socket it is given.
-///
-/// Trust and Rekor come from the user's own gitsign configuration as the
-/// daemon starts (global git config and its environment, never a
-/// repository's): it caches only credentials that chain to that trusted
-/// root, and posts Rekor entries only to that Rekor (and --rekor-url).
-///
-/// Exit status: 0 stopped normally; 1 refused or failed (an unsafe socket
-/// directory, another daemon already running); 2 usage or configuration.
-#[derive(Debug, Parser)]
-#[command(name = "gitsign-credential-cache", version = VERSION_TEXT)]
-struct Cli {
-    /// The socket to listen on.
-    #[arg(long, value_name = "PATH", conflicts_with = "systemd")]
-    socket: Option<PathBuf>,
-    /// Require a socket passed by systemd socket activation (used
-    /// automatically whenever LISTEN_FDS and LISTEN_PID name this process).
-    #[arg(long)]
-    systemd: bool,
-    /// Stay in the foreground (otherwise the daemon detaches once it
-    /// listens; under systemd or launchd it always stays).
-    #[arg(long)]
-    foreground: bool,
-    /// Log every connection and request (never a key) to stderr.
-    #[arg(long, short)]
-    verbose: bool,
-    /// Close a connection that sends no request for this long.
-    #[arg(long, value_name = "MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    idle_timeout_ms: u64,
-    /// How long a client's claim on a login lasts without a store.
-    #[arg(long, value_name = "MS", default_value_t = CLAIM_LEASE_MS,
-          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
-    claim_lease_ms: u64,
-    /// Another Rekor (base URL) the daemon may post entries to, besides the
-    /// one gitsign's configuration names (repeatable).
-    #[arg(long, value_name = "URL")]
-    rekor_url: Vec<String>,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -300,11 +252,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_text_names_the_protocol() {
-        assert!(VERSION_TEXT.ends_with(&format!("(cache protocol {})", proto::VERSION)));
-    }
-
-    #[test]
     fn cache_dir_matches_the_directories_crate() {
         // The library's fallback rule must agree with `directories` (which
         // the daemon is documented to follow) for this environment.
@@ -317,13 +264,5 @@ mod tests {
                 b.cache_dir().join("gitsign").join("credential-cache.sock")
             );
         }
-    }
-
-    #[test]
-    fn cli_parses() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-        assert!(Cli::try_parse_from(["x", "--socket", "/a", "--systemd"]).is_err());
-        assert!(Cli::try_parse_from(["x", "--idle-timeout-ms", "0"]).is_err());
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub mod client;
+pub mod daemon_cli;
 pub mod proto;
 pub mod socket;
 

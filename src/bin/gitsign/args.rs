@@ -5,12 +5,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `gitsign --help` and the manual page's description.
+const LONG_ABOUT: &str = "Keyless git signing and verification with Sigstore.
+
+Set as git's signing program (git config --global gpg.format x509; git config --global \
+gpg.x509.program gitsign), gitsign signs commits and tags for `git commit -S` and `git tag -s` \
+with a short-lived Fulcio certificate for your OIDC identity, logged in Rekor, and verifies \
+them for `git verify-commit`, `git log --show-signature` and `%G?`. Without a subcommand it \
+takes the gpgsm flags git passes (--status-fd, -bsau KEY, --verify).
+
+Configuration: git config gitsign.* and the GITSIGN_* and SIGSTORE_* environment variables; \
+`gitsign version` prints every resolved value and where it came from.
+
+Exit status: 0 success; 1 a signature is bad, untrusted or rejected by policy (or a commit is \
+unsigned); 2 nothing could be decided (usage, configuration, unreadable input, unreachable \
+service).";
+
 /// Keyless git signing and verification with Sigstore.
 #[derive(Parser, Debug)]
 #[command(
     name = "gitsign",
     version,
     about = "Keyless git signing and verification with Sigstore (set as git's gpg.x509.program)",
+    long_about = LONG_ABOUT,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -80,6 +97,29 @@ pub enum Command {
     ExportBundle(ExportBundleArgs),
     /// Print the version and the resolved configuration.
     Version,
+    /// Print a shell completion script for gitsign (bash, zsh or fish) on stdout.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: CompletionShell,
+    },
+    /// Write the manual pages (gitsign, each subcommand, gitsign-credential-cache) into DIR.
+    Man {
+        /// The directory to write the pages into (created if missing), e.g. ~/.local/share/man/man1.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Shells `gitsign completions` writes scripts for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionShell {
+    /// Bash (source the script, or put it in bash-completion's completions directory).
+    Bash,
+    /// Zsh (put the script, named _gitsign, in a directory of $fpath).
+    Zsh,
+    /// Fish (put the script in ~/.config/fish/completions/gitsign.fish).
+    Fish,
 }
 
 /// Output formats.

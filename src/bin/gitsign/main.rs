@@ -16,6 +16,7 @@ macro_rules! tell {
 
 mod args;
 mod cache_cmd;
+mod generate_cmd;
 mod gpgmode;
 mod hook_cmd;
 mod signmode;
@@ -68,6 +69,8 @@ fn main() -> ExitCode {
         Some(args::Command::Cache(c)) => cache_cmd::run(&c),
         Some(args::Command::ExportBundle(a)) => verify_cmd::export_bundle(&a),
         Some(args::Command::Version) => verify_cmd::version(),
+        Some(args::Command::Completions { shell }) => generate_cmd::completions(shell),
+        Some(args::Command::Man { dir }) => generate_cmd::man(&dir),
         None => gpgmode::run(&cli.gpg),
     })
 }
