@@ -1,5 +1,7 @@
 //! `gitsign verify`, `verify-tag`, `verify-bundle`, `version`.
 
+use std::io::IsTerminal;
+
 use gitsign::config::{Config, Origin, PolicyConfig};
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::policy::{Decision, Policy};
@@ -306,11 +308,21 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let run = || -> Result<(usize, usize), gitsign::git::GitError> {
+    let detailed = !range_mode && a.revs.len() <= 1;
+    // Progress on a terminal, for more than one commit: the count so far,
+    // and the total once a second `git rev-list --count` has it.
+    let mut progress = gitsign::progress::Progress::new(
+        (!detailed && std::io::stderr().is_terminal()).then(std::io::stderr),
+        "verifying",
+        "commits",
+    );
+    let total_rx = progress.enabled().then(|| count_in_background(&git, &args));
+    let stdout_tty = std::io::stdout().is_terminal();
+    let mut run = || -> Result<(usize, usize), gitsign::git::GitError> {
         let mut revs = git.rev_list(&args)?;
         let ids = std::iter::from_fn(move || revs.next_id().transpose());
         let (mut total, mut failed) = (0usize, 0usize);
-        let detailed = !range_mode && a.revs.len() <= 1;
+        let mut known_total = None;
         let json = a.format == OutputFormat::Json;
         let decide = |v: &gitsign::verify::Verified| decider.decide(v);
         range::verify_stream(ids, git.cat_file()?, algo, &ctx, &decide, threads, |o| {
@@ -320,11 +332,26 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             if !passed {
                 failed += 1;
             }
+            if stdout_tty {
+                // The same terminal: the result line goes where the
+                // progress line was, which is drawn again below it.
+                progress.hide();
+            }
             print_outcome(&o, detailed, json, passed);
+            if known_total.is_none() {
+                known_total = total_rx.as_ref().and_then(|rx| rx.try_recv().ok());
+            }
+            progress.update(gitsign::progress::Count {
+                done: total as u64,
+                total: known_total,
+                failed: failed as u64,
+            });
         })?;
         Ok((total, failed))
     };
-    match run() {
+    let result = run();
+    progress.finish();
+    match result {
         Ok((0, _)) => {
             crate::error("no commits to verify");
             exit::ERROR
@@ -347,6 +374,28 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             exit::ERROR
         }
     }
+}
+
+/// `git rev-list --count ARGS` on a thread: the total number of commits
+/// for the progress line, sent when known (never, if git fails: the line
+/// then shows the count alone).
+fn count_in_background(git: &gitsign::git::Git, args: &[String]) -> std::sync::mpsc::Receiver<u64> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let git = git.clone();
+    let mut count_args = vec!["rev-list".to_string(), "--count".to_string()];
+    count_args.extend(args.iter().cloned());
+    std::thread::spawn(move || {
+        let args: Vec<&str> = count_args.iter().map(String::as_str).collect();
+        if let Some(n) = git
+            .output(&args)
+            .ok()
+            .and_then(|out| String::from_utf8(out).ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
+            let _ = tx.send(n);
+        }
+    });
+    rx
 }
 
 /// `gitsign verify-tag TAG`.
