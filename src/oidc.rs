@@ -87,6 +87,14 @@ pub trait Messages {
     /// URL with its state and PKCE challenge, a device code) to the user
     /// only: the terminal, never a log file another process could read.
     fn say_private(&self, text: &str);
+
+    /// Shows a status line that replaces the previous one (how long a
+    /// login still waits), on a terminal only; by default nothing. Called
+    /// about once a second while a login waits.
+    fn waiting(&self, _text: &str) {}
+
+    /// Erases the status line [`Messages::waiting`] drew, if any.
+    fn done_waiting(&self) {}
 }
 
 impl<F: Fn(&str)> Messages for F {
@@ -1746,6 +1754,10 @@ fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdT
         None => None,
     };
 
+    msgs.say(&format!(
+        "Waiting up to {} for the browser login (gitsign.loginTimeout).",
+        crate::progress::duration(s.login_timeout)
+    ));
     let waited = wait_for_callback(
         &listeners,
         &redirect.path,
@@ -1754,6 +1766,7 @@ fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdT
         opener,
         msgs,
     );
+    msgs.done_waiting();
     drop(page);
     let cb = waited?;
     let Callback { query, mut stream } = cb;
@@ -1878,6 +1891,7 @@ fn wait_for_callback(
             .map_err(|e| OidcError::Config(format!("cannot poll the login listener: {e}")))?;
     }
     let deadline = Instant::now() + timeout;
+    let mut told: Option<Instant> = None;
     let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
     let mut ignored = 0usize;
     // A callback with another state: answered, counted, said once.
@@ -1974,6 +1988,13 @@ fn wait_for_callback(
             }
         }
         let now = Instant::now();
+        if now < deadline && told.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            told = Some(now);
+            msgs.waiting(&format!(
+                "waiting for the browser login: {} left",
+                time_left(deadline, now)
+            ));
+        }
         if now >= deadline {
             let also = match ignored {
                 0 => String::new(),
@@ -2102,6 +2123,43 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
 
     let start = Instant::now();
     let deadline = start + Duration::from_secs(expires_in);
+    let polled = poll_device(
+        s,
+        http,
+        token_ep,
+        device_code,
+        &verifier,
+        deadline,
+        expires_in,
+        &mut interval,
+        msgs,
+    );
+    msgs.done_waiting();
+    polled
+}
+
+/// The time from `now` to `deadline`, in whole seconds rounded up, as
+/// `4 min 05 s`.
+fn time_left(deadline: Instant, now: Instant) -> String {
+    let left = deadline.saturating_duration_since(now);
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    crate::progress::duration(Duration::from_secs(secs))
+}
+
+/// Polls the token endpoint for a device code until the login completes,
+/// fails, or `deadline` passes, saying on the terminal how long is left.
+#[allow(clippy::too_many_arguments)]
+fn poll_device(
+    s: &OidcSettings,
+    http: &Http,
+    token_ep: &str,
+    device_code: &str,
+    verifier: &str,
+    deadline: Instant,
+    expires_in: u64,
+    interval: &mut u64,
+    msgs: &dyn Messages,
+) -> Result<IdToken, OidcError> {
     let what = "waiting for the device login";
     loop {
         if Instant::now() >= deadline {
@@ -2112,13 +2170,23 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
         }
         // The last poll happens at the deadline, so that the server's own
         // verdict (usually expired_token) is what the user sees.
-        let wake = (Instant::now() + Duration::from_secs(interval)).min(deadline);
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        let wake = (Instant::now() + Duration::from_secs(*interval)).min(deadline);
+        loop {
+            let now = Instant::now();
+            if now >= wake {
+                break;
+            }
+            msgs.waiting(&format!("{what}: {} left", time_left(deadline, now)));
+            std::thread::sleep(
+                wake.saturating_duration_since(now)
+                    .min(Duration::from_secs(1)),
+            );
+        }
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", device_code),
             ("client_id", &s.client_id),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ];
         if let Some(sec) = s.client_secret.as_deref().filter(|c| !c.is_empty()) {
             form.push(("client_secret", sec));
@@ -2140,7 +2208,7 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
         };
         match err.as_str() {
             "authorization_pending" => {}
-            "slow_down" => interval = (interval + 5).min(MAX_DEVICE_INTERVAL),
+            "slow_down" => *interval = (*interval + 5).min(MAX_DEVICE_INTERVAL),
             "access_denied" => {
                 return Err(OidcError::Denied(format!(
                     "the device login was denied at {} ({}); run the command again and approve the login",

@@ -179,3 +179,100 @@ fn one_commit_draws_no_progress_line() {
     let (tty, _) = on_a_terminal(&verify_line(&repo, &ids[..1], &out), &repo.env);
     assert!(!tty.contains("verifying:"), "{tty:?}");
 }
+
+/// A repository that signs through `tb` with `provider`.
+fn signing_repo(tb: &common::Testbed, provider: &str) -> Repo {
+    let mut repo = Repo::new(&format!("progress-{provider}"));
+    repo.env.extend(tb.gitsign_env());
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), provider.into()));
+    let email = tb.var("TESTBED_EMAIL").to_string();
+    repo.env
+        .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
+    repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
+    repo.env.push(("GIT_AUTHOR_EMAIL".into(), email));
+    repo
+}
+
+#[test]
+fn a_login_says_what_it_waits_for_and_counts_down_on_a_terminal() {
+    let tb = common::Testbed::start();
+    for (provider, waits_for) in [
+        ("interactive", "waiting for the browser login: "),
+        ("device", "waiting for the device login: "),
+    ] {
+        let repo = signing_repo(&tb, provider);
+        std::fs::write(repo.path().join("a.txt"), "a\n").unwrap();
+        repo.git_ok(&["add", "a.txt"]);
+        // The browser takes 2.5 s to start (the device code is approved
+        // after 300 ms and polled every second).
+        tb.fault("oidc", "slow", Some(1), Some(2500.into()));
+        let (tty, status) = on_a_terminal(
+            &format!(
+                "cd {} && git commit -q -S -m signed",
+                sh_quote(&repo.path().display().to_string())
+            ),
+            &repo.env,
+        );
+        tb.clear_faults();
+        assert_eq!(status, Some(0), "{provider}: {tty}");
+        if provider == "interactive" {
+            assert!(
+                tty.contains(
+                    "Waiting up to 5 min 00 s for the browser login (gitsign.loginTimeout)."
+                ),
+                "{tty:?}"
+            );
+        } else {
+            assert!(tty.contains("The code is valid for "), "{tty:?}");
+        }
+        let at = tty
+            .find(waits_for)
+            .unwrap_or_else(|| panic!("{provider}: no countdown on the terminal:\n{tty:?}"));
+        assert!(tty[at..].contains(" left"), "{tty:?}");
+        assert!(tty[..at].ends_with("\r\x1b[Kgitsign: "), "{tty:?}");
+        // Erased when the login ends: no countdown is left on the screen.
+        let last = tty.rfind(waits_for).unwrap();
+        assert!(tty[last..].contains("\r\x1b[K"), "{tty:?}");
+        assert_eq!(repo.git_ok(&["log", "-1", "--format=%G?"]), "U");
+    }
+
+    // Without a terminal (no controlling terminal, stderr a pipe): the
+    // wait is said once, with its length, and nothing is redrawn.
+    let repo = signing_repo(&tb, "interactive");
+    tb.fault("oidc", "slow", Some(1), Some(1500.into()));
+    let mut c = Command::new("setsid");
+    c.args(["-w"])
+        .arg(gitsign_bin())
+        .args(["--status-fd=2", "-bsau", "x"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in &repo.env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("setsid (util-linux) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nm\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    tb.clear_faults();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Waiting up to 5 min 00 s for the browser login"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("waiting for the browser login:"),
+        "{stderr:?}"
+    );
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+}

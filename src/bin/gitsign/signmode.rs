@@ -3,6 +3,7 @@
 //! terminal, stderr and the log.
 
 use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
 
 use gitsign::cache;
 use gitsign::config::Config;
@@ -27,6 +28,9 @@ const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
 pub struct Terminal {
     tty: Option<std::fs::File>,
     log: Option<std::fs::File>,
+    /// A status line (`waiting`) is on the terminal, to be erased before
+    /// anything else is written there.
+    status_shown: std::sync::atomic::AtomicBool,
 }
 
 impl Terminal {
@@ -38,7 +42,11 @@ impl Terminal {
             .write(true)
             .open("/dev/tty")
             .ok();
-        let mut term = Terminal { tty, log: None };
+        let mut term = Terminal {
+            tty,
+            log: None,
+            status_shown: std::sync::atomic::AtomicBool::new(false),
+        };
         if let Some(p) = log_path {
             match gitsign::logfile::open(p) {
                 Ok(f) => term.log = Some(f),
@@ -50,7 +58,10 @@ impl Terminal {
 
     /// Writes a line to the terminal (stderr when there is none) only.
     fn show(&self, text: &str) {
-        let line = format!("gitsign: {}\n", escaped(text));
+        let mut line = format!("gitsign: {}\n", escaped(text));
+        if self.status_shown.swap(false, Ordering::Relaxed) {
+            line.insert_str(0, ERASE_LINE);
+        }
         match self.tty.as_ref() {
             Some(mut t) => {
                 let _ = t.write_all(line.as_bytes());
@@ -106,7 +117,32 @@ impl oidc::Messages for Terminal {
             "login instructions shown on the terminal (not logged: they carry the login's secrets)",
         );
     }
+
+    /// A countdown while a login waits: redrawn in place, on the terminal
+    /// only (not stderr, which git keeps until signing ends; not the log).
+    fn waiting(&self, text: &str) {
+        if let Some(mut t) = self.tty.as_ref() {
+            let line = format!("{ERASE_LINE}gitsign: {}", gitsign::text::printable(text));
+            if t.write_all(line.as_bytes())
+                .and_then(|()| t.flush())
+                .is_ok()
+            {
+                self.status_shown.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn done_waiting(&self) {
+        if self.status_shown.swap(false, Ordering::Relaxed) {
+            if let Some(mut t) = self.tty.as_ref() {
+                let _ = t.write_all(ERASE_LINE.as_bytes());
+            }
+        }
+    }
 }
+
+/// Moves to the start of the terminal's line and erases it.
+const ERASE_LINE: &str = "\r\x1b[K";
 
 /// Logs in and gets a fresh certificate.
 pub fn fresh_credential(
