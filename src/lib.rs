@@ -25,6 +25,7 @@ pub mod oidc;
 pub mod pem;
 pub mod policy;
 pub mod policy_file;
+pub mod policy_source;
 pub mod range;
 pub mod rekor;
 pub mod report;

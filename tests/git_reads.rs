@@ -92,7 +92,10 @@ fn replace_refs_are_not_followed_for_commits() {
     let o = verify(&repo, &["--all"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains(&format!("commit {} \"an unsigned commit\": not signed", &unsigned[..12])),
+        text(&o).contains(&format!(
+            "commit {} \"an unsigned commit\": not signed",
+            &unsigned[..12]
+        )),
         "{}",
         text(&o)
     );
