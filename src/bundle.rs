@@ -388,7 +388,7 @@ pub fn verify_bundle(
     if m.tlog_entries.is_empty() {
         return Err("the bundle has no transparency log entry".into());
     }
-    let mut time = None;
+    let mut logged = Vec::new();
     for e in &m.tlog_entries {
         let le = entry(e)?;
         if version >= 2 && le.proof.is_none() {
@@ -404,16 +404,8 @@ pub fn verify_bundle(
             }
         }
         check_body(&le.body, &content, cert.as_ref(), &key)?;
-        let v = tlog::verify_entry(&le, opts.root).map_err(|e| e.0)?;
-        details.push(format!(
-            "Rekor entry {} at {} integrated {}",
-            v.log_index,
-            v.log_url,
-            crate::time::format_time(v.integrated_time)
-        ));
-        time = Some(v.integrated_time);
+        logged.push(tlog::verify_entry(&le, opts.root).map_err(|e| e.0)?);
     }
-    let time = time.unwrap_or_default();
 
     // RFC 3161 timestamps over the signature bytes: each must verify
     // against the trusted root's timestamp authorities and, with a
@@ -432,6 +424,7 @@ pub fn verify_bundle(
     let signature = match &content {
         Content::Message { signature, .. } | Content::Dsse { signature, .. } => signature,
     };
+    let mut stamp_times = Vec::new();
     for (i, st) in stamps.iter().enumerate() {
         let n = i + 1;
         // A whole TimeStampResp (the bundle format says so), not a bare token.
@@ -457,19 +450,61 @@ pub fn verify_bundle(
             v.tsa_name(),
             crate::time::format_time(v.gen_time)
         ));
+        stamp_times.push(v.gen_time);
     }
 
+    // The verified times: those the logs signed (SETs) and the verified
+    // timestamps'. An entry without a SET is dated by the timestamps alone
+    // (its integratedTime is covered by no signature), and its log's key
+    // must have been valid then.
+    let mut times = Vec::new();
+    for v in &logged {
+        match (v.time(), stamp_times.first()) {
+            (Some(t), _) => {
+                details.push(format!(
+                    "{} integrated {}",
+                    v.describe(),
+                    crate::time::format_time(t)
+                ));
+                times.push(t);
+            }
+            (None, Some(&t)) => {
+                v.check_log_valid_at(t).map_err(|e| e.0)?;
+                details.push(v.describe());
+            }
+            (None, None) => {
+                return Err(
+                    "the bundle's log entry carries no signed entry timestamp (SET) and the bundle no RFC 3161 \
+                     timestamp: nothing the trusted root vouches for says when it was signed (rekorSET)"
+                        .into(),
+                )
+            }
+        }
+    }
+    times.extend(stamp_times);
+
+    // The certificate must hold at every verified time (as sigstore-go
+    // checks it).
+    times.sort_unstable();
+    times.dedup();
     let claims = match &cert {
         Some(c) => {
-            if time < c.not_before || time > c.not_after {
-                return Err(
-                    "the log integrated the signature outside the certificate's validity".into(),
-                );
-            }
             let issuers = chain::find_issuers(c, opts.root)?;
-            let (_, claims, _) =
-                crate::verify::certificate_at(c, &issuers, time, opts.root, opts.require_sct)?;
-            Some(claims)
+            let mut claims = None;
+            for &t in &times {
+                if t < c.not_before || t > c.not_after {
+                    return Err(format!(
+                        "the signature is dated {} (verified), outside the certificate's validity ({} to {})",
+                        crate::time::format_time(t),
+                        crate::time::format_time(c.not_before),
+                        crate::time::format_time(c.not_after)
+                    ));
+                }
+                let (_, cl, _) =
+                    crate::verify::certificate_at(c, &issuers, t, opts.root, opts.require_sct)?;
+                claims = Some(cl);
+            }
+            claims
         }
         None => None,
     };

@@ -82,7 +82,7 @@ impl Outcome {
         let (verdict, identity, issuer, tlog, time) = match &self.verdict {
             Verdict::Good { verified, decision } => {
                 let tlog = match &verified.tlog {
-                    TlogStatus::Embedded(e) | TlogStatus::Online(e) => json!(e.log_index),
+                    TlogStatus::Embedded(e) | TlogStatus::Online(e) => json!(e.log_index()),
                     TlogStatus::NotChecked(_) => serde_json::Value::Null,
                 };
                 let v = if *decision == Decision::Trusted {

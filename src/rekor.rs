@@ -6,10 +6,14 @@ use serde_json::json;
 use crate::asn1::hex_lower;
 use crate::http::{self, Http, HttpError};
 use crate::tlog::{LogEntry, TlogError};
-use crate::verify::{LookupError, TlogLookup};
+use crate::verify::{Candidates, LookupError, TlogLookup};
 
-/// Most entries examined for one search (a digest normally has one).
-const MAX_SEARCH_RESULTS: usize = 32;
+/// Most entries fetched for one search. A search is by digest and
+/// certificate, which only the certificate's key holder can add to, so a
+/// real answer lists one entry; the verifier reports any it did not fetch.
+const MAX_SEARCH_RESULTS: usize = 64;
+/// Most entry ids read from one search answer.
+const MAX_SEARCH_IDS: usize = 100_000;
 
 /// A Rekor client.
 #[derive(Clone, Debug)]
@@ -71,11 +75,21 @@ impl RekorClient {
         })
     }
 
-    /// UUIDs of entries whose artifact digest is `digest` (SHA-256).
-    pub fn search_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<String>, RekorError> {
+    /// Ids of entries over the artifact digest `digest` (SHA-256) logged
+    /// with the certificate `cert_pem`: Rekor's index searched by hash AND
+    /// public key (format x509), the query Go gitsign makes.
+    pub fn search(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Vec<String>, RekorError> {
+        use base64::Engine;
         let url = http::join(&self.base, "/api/v1/index/retrieve");
-        let body = serde_json::to_vec(&json!({"hash": format!("sha256:{}", hex_lower(digest))}))
-            .unwrap_or_default();
+        let query = json!({
+            "hash": format!("sha256:{}", hex_lower(digest)),
+            "publicKey": {
+                "format": "x509",
+                "content": base64::engine::general_purpose::STANDARD.encode(cert_pem),
+            },
+            "operator": "and",
+        });
+        let body = serde_json::to_vec(&query).unwrap_or_default();
         let r = self
             .http
             .post_json(&url, body, &[], true)
@@ -86,6 +100,12 @@ impl RekorClient {
         let uuids: Vec<String> = serde_json::from_slice(&r.body).map_err(|_| {
             RekorError::Malformed(format!("{url} did not answer with a list of entry ids"))
         })?;
+        if uuids.len() > MAX_SEARCH_IDS {
+            return Err(RekorError::Malformed(format!(
+                "{url} listed {} entries for one object and certificate",
+                uuids.len()
+            )));
+        }
         Ok(uuids)
     }
 
@@ -175,15 +195,18 @@ impl RekorClient {
 }
 
 impl TlogLookup for RekorClient {
-    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+    fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError> {
         let uuids = self
-            .search_by_digest(digest)
+            .search(digest, cert_pem)
             .map_err(|e| LookupError(e.to_string()))?;
-        let mut out = Vec::new();
+        let mut entries = Vec::new();
         for u in uuids.iter().take(MAX_SEARCH_RESULTS) {
-            out.push(self.get_entry(u).map_err(|e| LookupError(e.to_string()))?);
+            entries.push(self.get_entry(u).map_err(|e| LookupError(e.to_string()))?);
         }
-        Ok(out)
+        Ok(Candidates {
+            entries,
+            listed: uuids.len(),
+        })
     }
 
     fn describe(&self) -> String {
@@ -226,11 +249,11 @@ impl LazyRekor {
 }
 
 impl TlogLookup for LazyRekor {
-    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+    fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError> {
         if let Some(e) = self.unreachable.get() {
             return Err(e.clone());
         }
-        let r = self.client()?.entries_by_digest(digest);
+        let r = self.client()?.entries_for(digest, cert_pem);
         if let Err(e) = &r {
             if e.0.contains("cannot reach") {
                 let _ = self.unreachable.set(e.clone());
@@ -273,12 +296,11 @@ impl<'a> BudgetedLookup<'a> {
 }
 
 impl TlogLookup for BudgetedLookup<'_> {
-    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
+    fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError> {
         if std::time::Instant::now() >= self.deadline {
             return Err(LookupError(BUDGET_SPENT.into()));
         }
-        let r = self.inner.entries_by_digest(digest);
-        match r {
+        match self.inner.entries_for(digest, cert_pem) {
             Err(e) if std::time::Instant::now() >= self.deadline => {
                 Err(LookupError(format!("{BUDGET_SPENT} ({})", e.0)))
             }

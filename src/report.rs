@@ -4,7 +4,7 @@
 use crate::gpg::fingerprint;
 use crate::policy::Decision;
 use crate::time::format_time;
-use crate::verify::{Failure, FailureKind, TlogStatus, Verified};
+use crate::verify::{Failure, FailureKind, TimeSource, TlogStatus, Verified};
 use crate::x509::name_to_string;
 
 /// Lines describing a verified signature (no trailing newline on the last).
@@ -21,16 +21,15 @@ pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
             } else {
                 "found online"
             };
-            let proof = if e.proof_checked {
-                "SET, inclusion proof and checkpoint verified"
-            } else {
-                "SET verified"
+            let when = match v.time_source {
+                TimeSource::Log => "transparency log time",
+                TimeSource::Timestamp => "timestamp authority time",
+                TimeSource::SignerClock => "signer's clock",
             };
             out.push(format!(
-                "Signed at {} (transparency log time): Rekor entry {} at {} ({how}; {proof})",
+                "Signed at {} ({when}; log entry {how}): {}",
                 format_time(v.time),
-                e.log_index,
-                e.log_url
+                e.describe()
             ));
         }
         TlogStatus::NotChecked(why) => {

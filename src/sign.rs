@@ -300,8 +300,11 @@ fn rekor_err(e: RekorError) -> SignError {
 }
 
 /// Checks an entry Rekor returned for what we uploaded: the body it logged
-/// is ours, and SET, inclusion proof and checkpoint verify with a log key
-/// of the trusted root, inside the certificate's validity.
+/// is ours; its SET and its inclusion proof (against a checkpoint the log
+/// signed) verify with a log key of the trusted root; the time the SET
+/// signs lies inside the certificate's validity. Rekor v1 always returns
+/// both, and verification will need them, so an answer without either is
+/// refused before it is embedded.
 fn check_entry(
     entry: &LogEntry,
     expected_body: &[u8],
@@ -315,15 +318,22 @@ fn check_entry(
     }
     let v = tlog::verify_entry(entry, root)
         .map_err(|e| SignError::Rekor(format!("the entry Rekor returned does not verify: {e}")))?;
-    if !v.proof_checked {
+    let Some(time) = v.time() else {
+        return Err(SignError::Rekor(
+            "Rekor returned no signed entry timestamp (SET) for the entry, so nothing would vouch for when it \
+             was logged"
+                .into(),
+        ));
+    };
+    if v.inclusion.is_none() {
         return Err(SignError::Rekor(
             "Rekor returned no inclusion proof for the entry".into(),
         ));
     }
-    if entry.integrated_time < cert.not_before || entry.integrated_time > cert.not_after {
+    if time < cert.not_before || time > cert.not_after {
         return Err(SignError::Expired(format!(
             "Rekor logged the signature at {}, outside the certificate's validity ({} to {}); sign again",
-            crate::time::format_time(entry.integrated_time),
+            crate::time::format_time(time),
             crate::time::format_time(cert.not_before),
             crate::time::format_time(cert.not_after)
         )));

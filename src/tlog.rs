@@ -11,8 +11,8 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::asn1::{hex_decode, hex_lower};
-use crate::crypto::{self, SigScheme};
-use crate::trust::{TransparencyLog, TrustedRoot};
+use crate::crypto;
+use crate::trust::{TransparencyLog, TrustedRoot, Validity};
 
 /// Largest serialized entry accepted (real ones are ~1–3 KiB).
 pub const MAX_ENTRY_LEN: usize = 256 * 1024;
@@ -428,6 +428,12 @@ pub fn root_from_inclusion_proof(
     (sn == 0).then_some(r)
 }
 
+/// Largest checkpoint (signed note) accepted; real ones are ~300 bytes,
+/// with witness cosignatures a few KiB.
+const MAX_CHECKPOINT_LEN: usize = 64 * 1024;
+/// Most signature lines read from one checkpoint.
+const MAX_CHECKPOINT_SIGNATURES: usize = 64;
+
 /// A parsed signed note (checkpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -439,28 +445,41 @@ pub struct Checkpoint {
     pub root_hash: Vec<u8>,
     /// The signed text (lines through the blank separator, exclusive).
     pub signed_text: String,
-    /// Signatures: (signer name, key hint, signature).
+    /// Signatures: (key name, key hash, signature).
     pub signatures: Vec<(String, [u8; 4], Vec<u8>)>,
 }
 
-/// Parses a signed-note checkpoint.
+/// Parses a signed-note checkpoint: the note text (origin, tree size, root
+/// hash, optional extension lines), a blank line, then one or more
+/// signature lines `— <key name> <base64(key hash || signature)>`.
 pub fn parse_checkpoint(note: &str) -> Result<Checkpoint, TlogError> {
+    if note.len() > MAX_CHECKPOINT_LEN {
+        return err("the checkpoint is too large");
+    }
     let Some((text, sigs)) = note.split_once("\n\n") else {
         return err("the checkpoint is not a signed note (no blank line before its signatures)");
     };
     let signed_text = format!("{text}\n");
     let mut lines = text.split('\n');
     let origin = lines.next().unwrap_or("").to_string();
+    if origin.is_empty() {
+        return err("the checkpoint has no origin line");
+    }
     let size = lines
         .next()
+        .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|l| l.parse::<u64>().ok())
         .ok_or_else(|| TlogError("the checkpoint has no tree size".into()))?;
     let root_hash = lines
         .next()
         .and_then(|l| STANDARD.decode(l).ok())
+        .filter(|h| h.len() == 32)
         .ok_or_else(|| TlogError("the checkpoint has no root hash".into()))?;
     let mut signatures = Vec::new();
     for line in sigs.lines().filter(|l| !l.is_empty()) {
+        if signatures.len() == MAX_CHECKPOINT_SIGNATURES {
+            return err("the checkpoint carries too many signatures");
+        }
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             return err("the checkpoint has a malformed signature line");
         };
@@ -489,22 +508,96 @@ pub fn parse_checkpoint(note: &str) -> Result<Checkpoint, TlogError> {
     })
 }
 
-/// What a verified entry establishes.
+/// What the log signed about an entry in its SET (inclusion promise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promise {
+    /// Global log index.
+    pub log_index: u64,
+    /// When the log integrated the entry (seconds since the epoch).
+    pub integrated_time: i64,
+}
+
+/// An inclusion proven against a checkpoint the log signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The checkpoint's origin (the log and its tree).
+    pub origin: String,
+    /// The size of the signed tree.
+    pub tree_size: u64,
+    /// The entry's leaf index in that tree.
+    pub leaf_index: u64,
+}
+
+/// What a verified entry establishes. Only what a signature of the log
+/// covers is here: an entry's integration time and global index count only
+/// through its SET; an inclusion proof only through a signed checkpoint.
 #[derive(Debug, Clone)]
 pub struct VerifiedEntry {
     /// The log that holds it.
     pub log_url: String,
-    /// Global log index.
-    pub log_index: u64,
-    /// Integration time, now proven by the log's signature.
-    pub integrated_time: i64,
-    /// Whether an inclusion proof (with checkpoint) was checked, not only the SET.
-    pub proof_checked: bool,
+    /// When the log's key may be used (checked here at the SET's time; the
+    /// caller checks it at a timestamp authority's time when there is no SET).
+    pub log_valid_for: Validity,
+    /// The verified SET.
+    pub promise: Option<Promise>,
+    /// The verified inclusion proof.
+    pub inclusion: Option<Inclusion>,
 }
 
-/// Verifies an entry whose `body` is set: log known and key valid at the
-/// integration time, SET, inclusion proof and checkpoint (when present).
-/// At least one of SET and inclusion proof is required.
+impl VerifiedEntry {
+    /// The integration time the log signed, if it signed one.
+    pub fn time(&self) -> Option<i64> {
+        self.promise.map(|p| p.integrated_time)
+    }
+
+    /// The global log index the log signed, if it signed one.
+    pub fn log_index(&self) -> Option<u64> {
+        self.promise.map(|p| p.log_index)
+    }
+
+    /// Checks that the log's key was valid at `t` (a time established by
+    /// something else, e.g. an RFC 3161 timestamp).
+    pub fn check_log_valid_at(&self, t: i64) -> Result<(), TlogError> {
+        if self.log_valid_for.contains(t) {
+            Ok(())
+        } else {
+            err(format!(
+                "the key of the transparency log {} was not valid at {} (valid {})",
+                self.log_url,
+                crate::time::format_time(t),
+                self.log_valid_for.describe()
+            ))
+        }
+    }
+
+    /// Names the entry and what was verified about it, for reports.
+    pub fn describe(&self) -> String {
+        let what = match (&self.promise, &self.inclusion) {
+            (Some(p), Some(i)) => format!(
+                "entry {} (signed entry timestamp verified; inclusion proven in tree {} of size {}, checkpoint signed by the log)",
+                p.log_index, i.origin, i.tree_size
+            ),
+            (Some(p), None) => format!(
+                "entry {} (signed entry timestamp verified; no inclusion proof)",
+                p.log_index
+            ),
+            (None, Some(i)) => format!(
+                "leaf {} of tree {} (inclusion proven against a checkpoint signed by the log of size {}; no signed entry timestamp)",
+                i.leaf_index, i.origin, i.tree_size
+            ),
+            (None, None) => "entry (nothing verified)".into(),
+        };
+        format!("Rekor {what} at {}", self.log_url)
+    }
+}
+
+/// Verifies an entry whose `body` is set, against a log of the trusted
+/// root: the SET, when present, with the log's key (and the key valid at
+/// the integration time it signs); the inclusion proof, when present,
+/// against a checkpoint that log signed (a proof without one, or with an
+/// unsigned, foreign or mismatched one, is refused). At least one of the
+/// two is required. Which time the signature then has is the caller's
+/// question: [`VerifiedEntry::time`] is `None` without a SET.
 pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntry, TlogError> {
     let log = root.tlog(&entry.log_id).ok_or_else(|| {
         TlogError(format!(
@@ -513,30 +606,39 @@ pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntr
             root.source
         ))
     })?;
-    if !log.valid_for.contains(entry.integrated_time) {
-        return err(format!(
-            "the Rekor key of {} was not valid at the entry's integrated time {} (valid {})",
-            log.base_url,
-            crate::time::format_time(entry.integrated_time),
-            log.valid_for.describe()
-        ));
-    }
     if entry.set.is_none() && entry.proof.is_none() {
-        return err("the transparency log entry has neither a signed entry timestamp nor an inclusion proof");
+        return err(
+            "the transparency log entry has neither a signed entry timestamp (SET) nor an inclusion proof: \
+             nothing the log signed vouches for it (rekorSET)",
+        );
     }
-    if let Some(set) = &entry.set {
-        verify_set(entry, set, log)?;
-    }
-    let mut proof_checked = false;
-    if let Some(proof) = &entry.proof {
-        verify_inclusion(entry, proof, log)?;
-        proof_checked = true;
-    }
+    let promise = match &entry.set {
+        Some(set) => {
+            verify_set(entry, set, log)?;
+            if !log.valid_for.contains(entry.integrated_time) {
+                return err(format!(
+                    "the Rekor key of {} was not valid at the entry's integrated time {} (valid {})",
+                    log.base_url,
+                    crate::time::format_time(entry.integrated_time),
+                    log.valid_for.describe()
+                ));
+            }
+            Some(Promise {
+                log_index: entry.log_index,
+                integrated_time: entry.integrated_time,
+            })
+        }
+        None => None,
+    };
+    let inclusion = match &entry.proof {
+        Some(proof) => Some(verify_inclusion(entry, proof, log)?),
+        None => None,
+    };
     Ok(VerifiedEntry {
         log_url: log.base_url.clone(),
-        log_index: entry.log_index,
-        integrated_time: entry.integrated_time,
-        proof_checked,
+        log_valid_for: log.valid_for,
+        promise,
+        inclusion,
     })
 }
 
@@ -560,7 +662,26 @@ fn verify_inclusion(
     entry: &LogEntry,
     proof: &InclusionProof,
     log: &TransparencyLog,
-) -> Result<(), TlogError> {
+) -> Result<Inclusion, TlogError> {
+    // The proof's root means nothing until the log has signed it.
+    let Some(note) = &proof.checkpoint else {
+        return err(
+            "the transparency log entry's inclusion proof has no signed checkpoint, so nothing ties its root to \
+             the log (rekorCheckpoint)",
+        );
+    };
+    let cp = parse_checkpoint(note).map_err(|e| TlogError(format!("{e} (rekorCheckpoint)")))?;
+    verify_checkpoint(&cp, log)?;
+    if cp.size != proof.tree_size || cp.root_hash != proof.root_hash {
+        return err(format!(
+            "the inclusion proof is for a tree of size {} with root {}, but the log's signed checkpoint is for \
+             size {} with root {} (rekorCheckpoint)",
+            proof.tree_size,
+            hex_lower(&proof.root_hash),
+            cp.size,
+            hex_lower(&cp.root_hash)
+        ));
+    }
     let leaf = leaf_hash(&entry.body);
     let root = root_from_inclusion_proof(proof.log_index, proof.tree_size, &leaf, &proof.hashes);
     if root.as_ref().map(|r| r.as_slice()) != Some(proof.root_hash.as_slice()) {
@@ -571,37 +692,69 @@ fn verify_inclusion(
             hex_lower(&proof.root_hash)
         ));
     }
-    let Some(note) = &proof.checkpoint else {
-        return Ok(());
-    };
-    let cp = parse_checkpoint(note)?;
-    if cp.size != proof.tree_size || cp.root_hash != proof.root_hash {
-        return err(
-            "the signed checkpoint does not match the inclusion proof's tree size and root",
-        );
-    }
+    Ok(Inclusion {
+        origin: cp.origin,
+        tree_size: cp.size,
+        leaf_index: proof.log_index,
+    })
+}
+
+/// The key name a log signs its checkpoints under: the host (and port) of
+/// its URL, as Rekor does (`rekor.sigstore.dev`). `None` for a log known
+/// only by its key (`SIGSTORE_REKOR_PUBLIC_KEY`).
+fn log_key_name(log: &TransparencyLog) -> Option<&str> {
+    let rest = log
+        .base_url
+        .strip_prefix("https://")
+        .or_else(|| log.base_url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (!authority.is_empty()).then_some(authority)
+}
+
+/// Whether `origin` names the log whose key name is `name`: Rekor v1 writes
+/// `<name> - <tree id>` (one origin per shard), other logs `<name>`.
+fn origin_names(origin: &str, name: &str) -> bool {
+    origin == name
+        || origin
+            .strip_prefix(name)
+            .and_then(|r| r.strip_prefix(" - "))
+            .is_some_and(|tree| !tree.is_empty() && tree.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A checkpoint counts only when a signature line whose key name and key
+/// hash are both the log's verifies with the log's key, and its origin names
+/// that log. Other lines (witnesses, other logs) are ignored.
+fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog) -> Result<(), TlogError> {
     let hint = crypto::sha256(&log.key_spki);
-    let signed = cp.signatures.iter().any(|(_, h, sig)| {
-        h[..] == hint[..4]
+    let name = log_key_name(log);
+    let signed_by = cp.signatures.iter().find(|(n, h, sig)| {
+        name.is_none_or(|name| n == name)
+            && h[..] == hint[..4]
             && crypto::verify(
                 &log.key,
-                checkpoint_scheme(log),
+                crypto::default_scheme(&log.key),
                 cp.signed_text.as_bytes(),
                 sig,
             )
             .is_ok()
     });
-    if !signed {
+    let Some((signer, _, _)) = signed_by else {
         return err(format!(
-            "the transparency log checkpoint \"{}\" is not signed by the key of {} (rekorCheckpointSig)",
-            cp.origin, log.base_url
+            "the transparency log checkpoint \"{}\" is not signed by the key of {} under its name {} \
+             (rekorCheckpointSig)",
+            cp.origin,
+            if log.base_url.is_empty() { "the configured Rekor key" } else { &log.base_url },
+            name.unwrap_or("(any)")
+        ));
+    };
+    if !origin_names(&cp.origin, name.unwrap_or(signer)) {
+        return err(format!(
+            "the transparency log checkpoint's origin \"{}\" is not the log {} (rekorCheckpointOrigin)",
+            cp.origin,
+            name.unwrap_or(signer)
         ));
     }
     Ok(())
-}
-
-fn checkpoint_scheme(log: &TransparencyLog) -> SigScheme {
-    crypto::default_scheme(&log.key)
 }
 
 #[cfg(test)]
@@ -672,12 +825,180 @@ mod tests {
         assert_eq!(parsed.public_key, b"PEM\n");
     }
 
+    /// A log with a fresh P-256 key at `url`, and a signer of notes.
+    fn test_log(url: &str) -> (TransparencyLog, p256::ecdsa::SigningKey) {
+        use p256::pkcs8::EncodePublicKey;
+        let sk = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let spki = sk
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        let log = TransparencyLog {
+            base_url: url.into(),
+            key: crypto::PublicKey::from_spki(&spki).unwrap(),
+            log_id: crypto::sha256(&spki).to_vec(),
+            key_spki: spki,
+            valid_for: Validity::default(),
+        };
+        (log, sk)
+    }
+
+    /// A signed note over `text` with one line per (name, key, hint).
+    fn note(text: &str, lines: &[(&str, &p256::ecdsa::SigningKey, [u8; 4])]) -> String {
+        use p256::ecdsa::signature::Signer;
+        let mut out = format!("{text}\n");
+        for (name, key, hint) in lines {
+            let sig: p256::ecdsa::Signature = key.sign(text.as_bytes());
+            let mut raw = hint.to_vec();
+            raw.extend_from_slice(sig.to_der().as_bytes());
+            out.push_str(&format!("\u{2014} {name} {}\n", STANDARD.encode(raw)));
+        }
+        out
+    }
+
+    #[test]
+    fn checkpoints_count_only_under_the_logs_name_key_and_origin() {
+        let (log, sk) = test_log("https://rekor.example.dev");
+        let other = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let hint: [u8; 4] = crypto::sha256(&log.key_spki)[..4].try_into().unwrap();
+        let root = STANDARD.encode([1u8; 32]);
+        let text = format!("rekor.example.dev - 42\n5\n{root}\n");
+        let check = |n: &str| verify_checkpoint(&parse_checkpoint(n).unwrap(), &log);
+
+        assert!(check(&note(&text, &[("rekor.example.dev", &sk, hint)])).is_ok());
+        // Extra lines (witnesses, other logs) are ignored, in any order.
+        assert!(check(&note(
+            &text,
+            &[
+                ("witness.example", &other, [1, 2, 3, 4]),
+                ("rekor.example.dev", &sk, hint)
+            ]
+        ))
+        .is_ok());
+        // The log's key under another name, another key under its name,
+        // its name and key with another key hash: none counts.
+        let e = check(&note(&text, &[("other.example", &sk, hint)])).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointSig"), "{e}");
+        let e = check(&note(&text, &[("rekor.example.dev", &other, hint)])).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointSig"), "{e}");
+        let e = check(&note(&text, &[("rekor.example.dev", &sk, [0; 4])])).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointSig"), "{e}");
+        // Signed by the log, but naming another log or not a Rekor origin.
+        for origin in [
+            "other.example - 42",
+            "rekor.example.dev - x",
+            "rekor.example.dev.evil - 1",
+            "rekor.example.devx",
+        ] {
+            let t = format!("{origin}\n5\n{root}\n");
+            let e = check(&note(&t, &[("rekor.example.dev", &sk, hint)])).unwrap_err();
+            assert!(e.0.contains("rekorCheckpointOrigin"), "{origin}: {e}");
+        }
+        // The bare name is an origin too (Rekor v2 style).
+        let t = format!("rekor.example.dev\n5\n{root}\n");
+        assert!(check(&note(&t, &[("rekor.example.dev", &sk, hint)])).is_ok());
+        // A log known only by its key (SIGSTORE_REKOR_PUBLIC_KEY): any name,
+        // but the origin must be the name that signed.
+        let mut keyonly = log.clone();
+        keyonly.base_url.clear();
+        let cp = parse_checkpoint(&note(
+            &format!("my.log - 1\n5\n{root}\n"),
+            &[("my.log", &sk, hint)],
+        ))
+        .unwrap();
+        assert!(verify_checkpoint(&cp, &keyonly).is_ok());
+        let cp = parse_checkpoint(&note(
+            &format!("their.log - 1\n5\n{root}\n"),
+            &[("my.log", &sk, hint)],
+        ))
+        .unwrap();
+        assert!(verify_checkpoint(&cp, &keyonly).is_err());
+    }
+
+    #[test]
+    fn a_proof_counts_only_against_the_signed_checkpoint() {
+        let (log, sk) = test_log("http://127.0.0.1:1234");
+        let hint: [u8; 4] = crypto::sha256(&log.key_spki)[..4].try_into().unwrap();
+        let leaves: Vec<[u8; 32]> = (0..5u8).map(|i| leaf_hash(&[i])).collect();
+        let root = build_tree(&leaves);
+        let body = vec![3u8];
+        let signed = |size: u64, root: &[u8]| {
+            note(
+                &format!("127.0.0.1:1234 - 9\n{size}\n{}\n", STANDARD.encode(root)),
+                &[("127.0.0.1:1234", &sk, hint)],
+            )
+        };
+        let entry =
+            |cp: Option<String>, size: u64, root: &[u8], hashes: Vec<Vec<u8>>, index: u64| {
+                LogEntry {
+                    log_index: 99,
+                    log_id: log.log_id.clone(),
+                    integrated_time: 5,
+                    body: body.clone(),
+                    set: None,
+                    proof: Some(InclusionProof {
+                        log_index: index,
+                        root_hash: root.to_vec(),
+                        tree_size: size,
+                        hashes,
+                        checkpoint: cp,
+                    }),
+                    kind_version: None,
+                }
+            };
+        let good = entry(Some(signed(5, &root)), 5, &root, proof(&leaves, 3), 3);
+        let inc = verify_inclusion(&good, good.proof.as_ref().unwrap(), &log).unwrap();
+        assert_eq!(inc.tree_size, 5);
+        assert_eq!(inc.origin, "127.0.0.1:1234 - 9");
+        // Self-rooted: one leaf, no checkpoint.
+        let own = leaf_hash(&body);
+        let e = entry(None, 1, &own, vec![], 0);
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log)
+            .unwrap_err()
+            .0
+            .contains("no signed checkpoint"));
+        // Self-rooted with a checkpoint the log signed for another tree.
+        let e = entry(Some(signed(5, &root)), 1, &own, vec![], 0);
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log).is_err());
+        // The log signed a checkpoint for the self-rooted "tree": the proof
+        // is then the log's claim, and it does hold (the log vouched).
+        let e = entry(Some(signed(1, &own)), 1, &own, vec![], 0);
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log).is_ok());
+        // Right checkpoint, wrong index.
+        let e = entry(Some(signed(5, &root)), 5, &root, proof(&leaves, 3), 2);
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log)
+            .unwrap_err()
+            .0
+            .contains("rekorInclusionProof"));
+    }
+
     #[test]
     fn checkpoint_parsing() {
-        let note = "rekor.sigstore.dev - 1\n5\nAAAA\n\n\u{2014} rekor.sigstore.dev AAAAAAAA\n";
-        let cp = parse_checkpoint(note).unwrap();
+        let root = STANDARD.encode([0xab; 32]);
+        let note = format!(
+            "rekor.sigstore.dev - 1\n5\n{root}\nTimestamp: 1\n\n\u{2014} rekor.sigstore.dev AAAAAAAA\n"
+        );
+        let cp = parse_checkpoint(&note).unwrap();
         assert_eq!(cp.size, 5);
-        assert_eq!(cp.signed_text, "rekor.sigstore.dev - 1\n5\nAAAA\n");
-        assert!(parse_checkpoint("x\n5\nAAAA\n").is_err());
+        assert_eq!(cp.root_hash, [0xab; 32]);
+        assert_eq!(
+            cp.signed_text,
+            format!("rekor.sigstore.dev - 1\n5\n{root}\nTimestamp: 1\n")
+        );
+        for bad in [
+            format!("x\n5\n{root}\n"),
+            format!("\n5\n{root}\n\n\u{2014} a AAAAAAAA\n"),
+            format!("x\n+5\n{root}\n\n\u{2014} a AAAAAAAA\n"),
+            "x\n5\nAAAA\n\n\u{2014} a AAAAAAAA\n".to_string(),
+            format!("x\n5\n{root}\n\n- a AAAAAAAA\n"),
+            format!("x\n5\n{root}\n\n\u{2014} a AAAA\n"),
+            format!("x\n5\n{root}\n\n"),
+        ] {
+            assert!(parse_checkpoint(&bad).is_err(), "{bad:?}");
+        }
+        let many = format!("x\n5\n{root}\n\n{}", "\u{2014} a AAAAAAAA\n".repeat(65));
+        assert!(parse_checkpoint(&many).is_err());
     }
 }

@@ -29,10 +29,23 @@ pub const SIGNING_TIME_SKEW: i64 = 60;
 /// Looks up online-mode entries in a Rekor log (implemented by the Rekor
 /// client; verification itself does no I/O).
 pub trait TlogLookup {
-    /// Entries whose hashedrekord digest is `digest` (SHA-256).
-    fn entries_by_digest(&self, digest: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError>;
+    /// Entries over the artifact digest `digest` (SHA-256) logged with the
+    /// certificate `cert_pem` (Rekor's search by hash AND public key, as Go
+    /// gitsign searches): only the certificate's key holder can add to them,
+    /// so a stranger's entries cannot crowd the signer's out.
+    fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError>;
     /// Where the lookup goes, for messages.
     fn describe(&self) -> String;
+}
+
+/// What an online search found.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// The entries fetched, in Rekor's order.
+    pub entries: Vec<LogEntry>,
+    /// How many entries the search listed (more than `entries` when the
+    /// client stopped at its limit; verification then says so).
+    pub listed: usize,
 }
 
 /// A failed online lookup.
@@ -144,16 +157,31 @@ pub struct Verified {
     pub claims: Claims,
     /// The certificate that issued it.
     pub issuer: Certificate,
-    /// The time the checks used: the log's integration time; else the
-    /// RFC 3161 timestamp's genTime; else (log not checked, no timestamp)
-    /// the signer's own signingTime.
+    /// The time the checks used: the integration time the log signed (SET);
+    /// else the verified RFC 3161 timestamp's genTime; else (log not
+    /// checked by an explicit opt-out, no timestamp) the signer's own
+    /// signingTime.
     pub time: i64,
+    /// Which of those `time` is.
+    pub time_source: TimeSource,
     /// The transparency log result.
     pub tlog: TlogStatus,
     /// The verified RFC 3161 timestamp, when the signature carries one.
     pub timestamp: Option<VerifiedTimestamp>,
     /// The SCT's time, when one was checked.
     pub sct_time_ms: Option<u64>,
+}
+
+/// Where a verified signature's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The transparency log's signed entry timestamp (SET).
+    Log,
+    /// A verified RFC 3161 timestamp.
+    Timestamp,
+    /// The signer's own clock (signingTime); only when the log was not
+    /// checked by an explicit opt-out and there is no timestamp.
+    SignerClock,
 }
 
 /// The class of failure, which decides the gpg status line.
@@ -291,10 +319,10 @@ pub fn verify(
             chain::find_issuers(cert, ctx.root).map_err(|e| fail(FailureKind::Untrusted, e, c))?
         }
     };
-    let tlog_status = transparency_log(payload, signature, &sd, cert, object, ctx)?;
-    // A timestamp token is always checked: over the signature value, by a
-    // timestamp authority of the trusted root, inside the certificate's
-    // validity (as Go gitsign checks it).
+    // The timestamp first: when the log entry carries no signed time, the
+    // timestamp is what dates the signature. It is always checked: over
+    // the signature value, by a timestamp authority of the trusted root,
+    // inside the certificate's validity (as Go gitsign checks it).
     let timestamp = tsa::verify_embedded(si, ctx.root).map_err(|e| {
         fail(
             FailureKind::Untrusted,
@@ -318,9 +346,18 @@ pub fn verify(
             ));
         }
     }
-    let time = match (tlog_status.entry(), &timestamp) {
-        (Some(e), _) => e.integrated_time,
-        (None, Some(ts)) => ts.gen_time,
+    let (tlog_status, logged_time) = transparency_log(
+        payload,
+        signature,
+        &sd,
+        cert,
+        object,
+        timestamp.as_ref(),
+        ctx,
+    )?;
+    let (time, time_source) = match (logged_time, &timestamp) {
+        (Some(t), _) => t,
+        (None, Some(ts)) => (ts.gen_time, TimeSource::Timestamp),
         (None, None) => {
             let st = si.signing_time().map_err(|e| fail(FailureKind::BadSignature, e.0, c))?.ok_or_else(|| {
                 fail(
@@ -329,27 +366,14 @@ pub fn verify(
                     c,
                 )
             })?;
-            if st < cert.not_before && cert.not_before - st <= SIGNING_TIME_SKEW {
+            let st = if st < cert.not_before && cert.not_before - st <= SIGNING_TIME_SKEW {
                 cert.not_before
             } else {
                 st
-            }
+            };
+            (st, TimeSource::SignerClock)
         }
     };
-    if let Some(e) = tlog_status.entry() {
-        if e.integrated_time < cert.not_before || e.integrated_time > cert.not_after {
-            return Err(fail(
-                FailureKind::Untrusted,
-                format!(
-                    "the transparency log integrated the signature at {}, outside the certificate's validity ({} to {})",
-                    crate::time::format_time(e.integrated_time),
-                    crate::time::format_time(cert.not_before),
-                    crate::time::format_time(cert.not_after)
-                ),
-                c,
-            ));
-        }
-    }
 
     // The SCT check's result is cached with the issuers, so a range of
     // commits by one certificate checks its SCT once.
@@ -390,6 +414,7 @@ pub fn verify(
         claims,
         issuer,
         time,
+        time_source,
         tlog: tlog_status,
         timestamp,
         sct_time_ms,
@@ -435,34 +460,78 @@ pub fn certificate_pem(cert: &Certificate) -> String {
     pem::encode("CERTIFICATE", cert.der())
 }
 
+/// The time a verified entry dates the signature at, and where it comes
+/// from: the integration time the log signed (SET), else the verified
+/// RFC 3161 timestamp (the log's key must have been valid then). Either
+/// way inside the certificate's validity. Without both there is no time:
+/// the entry's own `integratedTime` is not covered by any signature.
+fn entry_time(
+    v: &VerifiedEntry,
+    timestamp: Option<&VerifiedTimestamp>,
+    cert: &Certificate,
+) -> Result<(i64, TimeSource), String> {
+    if let Some(t) = v.time() {
+        if t < cert.not_before || t > cert.not_after {
+            return Err(format!(
+                "the transparency log integrated the signature at {}, outside the certificate's validity ({} to {})",
+                crate::time::format_time(t),
+                crate::time::format_time(cert.not_before),
+                crate::time::format_time(cert.not_after)
+            ));
+        }
+        return Ok((t, TimeSource::Log));
+    }
+    match timestamp {
+        // Already checked inside the certificate's validity.
+        Some(ts) => {
+            v.check_log_valid_at(ts.gen_time).map_err(|e| e.0)?;
+            Ok((ts.gen_time, TimeSource::Timestamp))
+        }
+        None => Err(
+            "the transparency log entry carries no signed entry timestamp (SET) and the signature no RFC 3161 \
+             timestamp: nothing the trusted root vouches for says when it was signed (rekorSET)"
+                .into(),
+        ),
+    }
+}
+
 fn transparency_log(
     payload: &[u8],
     signature: &[u8],
     sd: &SignedData,
     cert: &Certificate,
     object: ObjectInfo,
+    timestamp: Option<&VerifiedTimestamp>,
     ctx: &Context<'_>,
-) -> Result<TlogStatus, Failure> {
+) -> Result<(TlogStatus, Option<(i64, TimeSource)>), Failure> {
     let c = Some(cert);
     if let Some(entry) =
         embedded_entry(sd, cert).map_err(|e| fail(FailureKind::Untrusted, e.0, c))?
     {
+        // An embedded entry is always checked, whatever the opt-outs say:
+        // they concern signatures that carry none.
         let v = tlog::verify_entry(&entry, ctx.root)
             .map_err(|e| fail(FailureKind::Untrusted, e.0, c))?;
-        return Ok(TlogStatus::Embedded(v));
+        let time =
+            entry_time(&v, timestamp, cert).map_err(|e| fail(FailureKind::Untrusted, e, c))?;
+        return Ok((TlogStatus::Embedded(v), Some(time)));
     }
     // Online mode: Rekor holds a hashedrekord over sha256(hex object id).
     let reason = match (ctx.missing_tlog, ctx.rekor) {
         (MissingTlog::Skip, _) => {
-            return Ok(TlogStatus::NotChecked(
-                "transparency log checks were turned off".into(),
+            return Ok((
+                TlogStatus::NotChecked("transparency log checks were turned off".into()),
+                None,
             ))
         }
         (_, None) => {
             if ctx.missing_tlog == MissingTlog::SearchOrSkip {
-                return Ok(TlogStatus::NotChecked(
-                    "the signature has no embedded log entry and no Rekor lookup was possible"
-                        .into(),
+                return Ok((
+                    TlogStatus::NotChecked(
+                        "the signature has no embedded log entry and no Rekor lookup was possible"
+                            .into(),
+                    ),
+                    None,
                 ));
             }
             return Err(fail(
@@ -475,8 +544,8 @@ fn transparency_log(
         }
         (_, Some(rekor)) => {
             let ids = candidate_object_ids(payload, signature, object);
-            match find_online_entry(&ids, cert, rekor, ctx.root) {
-                Ok(v) => return Ok(TlogStatus::Online(v)),
+            match find_online_entry(&ids, cert, timestamp, rekor, ctx.root) {
+                Ok((v, time)) => return Ok((TlogStatus::Online(v), Some(time))),
                 Err(OnlineError::Unreachable(e)) if ctx.missing_tlog == MissingTlog::SearchOrSkip => e,
                 Err(OnlineError::Unreachable(e)) => {
                     return Err(fail(
@@ -493,9 +562,10 @@ fn transparency_log(
             }
         }
     };
-    Ok(TlogStatus::NotChecked(format!(
-        "Rekor could not be searched: {reason}"
-    )))
+    Ok((
+        TlogStatus::NotChecked(format!("Rekor could not be searched: {reason}")),
+        None,
+    ))
 }
 
 enum OnlineError {
@@ -522,22 +592,31 @@ pub fn candidate_object_ids(payload: &[u8], signature: &[u8], object: ObjectInfo
     ids
 }
 
+/// Searches Rekor for an entry by this certificate over one of the object
+/// ids, and accepts the signature when any candidate fully verifies: body
+/// names this certificate and digest, signature by its key, log signatures,
+/// and a signed time inside the certificate's validity. Candidates that
+/// fail are named in the refusal, so nothing is dropped silently.
 fn find_online_entry(
     ids: &[String],
     cert: &Certificate,
+    timestamp: Option<&VerifiedTimestamp>,
     rekor: &(dyn TlogLookup + Sync),
     root: &TrustedRoot,
-) -> Result<VerifiedEntry, OnlineError> {
+) -> Result<(VerifiedEntry, (i64, TimeSource)), OnlineError> {
     let key = cert
         .public_key()
         .map_err(|e| OnlineError::Invalid(e.to_string()))?;
+    let cert_pem = certificate_pem(cert);
     let mut rejected = Vec::new();
+    let mut unexamined = 0;
     for id in ids {
         let digest = crypto::sha256(id.as_bytes());
-        let entries = rekor
-            .entries_by_digest(&digest)
+        let found = rekor
+            .entries_for(&digest, &cert_pem)
             .map_err(|e| OnlineError::Unreachable(e.0))?;
-        for entry in entries {
+        unexamined += found.listed.saturating_sub(found.entries.len());
+        for entry in found.entries {
             let body = match tlog::parse_hashedrekord(&entry.body) {
                 Ok(b) => b,
                 Err(e) => {
@@ -546,6 +625,10 @@ fn find_online_entry(
                 }
             };
             if body.digest != digest || !entry_names_certificate(&body.public_key, cert) {
+                rejected.push(
+                    "an entry the search returned is not over this object by this certificate"
+                        .into(),
+                );
                 continue;
             }
             if crypto::verify_prehashed(
@@ -559,17 +642,30 @@ fn find_online_entry(
                 rejected.push("an entry's signature over the object id does not verify".into());
                 continue;
             }
-            match tlog::verify_entry(&entry, root) {
-                Ok(v) => return Ok(v),
-                Err(TlogError(e)) => rejected.push(e),
+            let checked = tlog::verify_entry(&entry, root)
+                .map_err(|e| e.0)
+                .and_then(|v| entry_time(&v, timestamp, cert).map(|t| (v, t)));
+            match checked {
+                Ok(found) => return Ok(found),
+                Err(e) => rejected.push(e),
             }
         }
     }
-    let detail = if rejected.is_empty() {
+    if rejected.len() > 8 {
+        let more = rejected.len() - 8;
+        rejected.truncate(8);
+        rejected.push(format!("{more} more"));
+    }
+    let mut detail = if rejected.is_empty() {
         String::new()
     } else {
         format!(" ({})", rejected.join("; "))
     };
+    if unexamined > 0 {
+        detail.push_str(&format!(
+            "; {unexamined} further entries Rekor listed were not examined"
+        ));
+    }
     Err(OnlineError::Invalid(format!(
         "no transparency log entry found for this signature: {} has no valid entry for object {} signed by this \
          certificate{detail}",
@@ -578,16 +674,17 @@ fn find_online_entry(
     )))
 }
 
+/// Whether a hashedrekord's `publicKey` is this certificate (as Go gitsign
+/// requires): an entry under the bare public key could be logged by anyone
+/// who ever held the key, after the certificate expired.
 fn entry_names_certificate(public_key: &[u8], cert: &Certificate) -> bool {
     let Ok(text) = std::str::from_utf8(public_key) else {
         return false;
     };
     match pem::decode_all(text) {
-        Ok(blocks) => blocks.iter().any(|b| match b.label.as_str() {
-            "CERTIFICATE" => b.der == cert.der(),
-            "PUBLIC KEY" => b.der == cert.spki(),
-            _ => false,
-        }),
+        Ok(blocks) => blocks
+            .first()
+            .is_some_and(|b| b.label == "CERTIFICATE" && b.der == cert.der()),
         Err(_) => false,
     }
 }

@@ -11,6 +11,11 @@ use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 
 type Tamper<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
 
+/// The first log entry of a bundle.
+fn entry0(b: &mut serde_json::Value) -> &mut serde_json::Value {
+    &mut b["verificationMaterial"]["tlogEntries"][0]
+}
+
 struct Case {
     bundle: std::path::PathBuf,
     artifact: Vec<u8>,
@@ -125,9 +130,19 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
         let original: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&c.bundle).unwrap()).unwrap();
         let b64 = base64::engine::general_purpose::STANDARD;
-        let tampers: Vec<(&str, Tamper)> = vec![
+        // Another corpus bundle's checkpoint: signed by the same log, for
+        // another tree.
+        let other_bundle: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cases[(i + 1) % cases.len()].bundle).unwrap())
+                .unwrap();
+        let other_cp = other_bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+            ["checkpoint"]
+            .clone();
+        // Each tamper with the words of the check that must refuse it.
+        let tampers: Vec<(&str, &str, Tamper)> = vec![
             (
                 "signature",
+                "the bundle's signature does not verify over the artifact",
                 Box::new(|b: &mut serde_json::Value| {
                     let mut sig = b64
                         .decode(b["messageSignature"]["signature"].as_str().unwrap())
@@ -139,17 +154,62 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
             ),
             (
                 "integrated time",
+                "(rekorSET)",
                 Box::new(|b: &mut serde_json::Value| {
-                    let e = &mut b["verificationMaterial"]["tlogEntries"][0];
+                    let e = entry0(b);
                     let t: i64 = e["integratedTime"].as_str().unwrap().parse().unwrap();
                     e["integratedTime"] = (t + 1).to_string().into();
                 }),
             ),
             (
-                "inclusion proof",
+                "SET removed, time moved",
+                "no signed entry timestamp (SET) and the bundle no RFC 3161 timestamp",
                 Box::new(|b: &mut serde_json::Value| {
-                    let h = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
-                        ["hashes"][0];
+                    let e = entry0(b);
+                    e.as_object_mut().unwrap().remove("inclusionPromise");
+                    let t: i64 = e["integratedTime"].as_str().unwrap().parse().unwrap();
+                    e["integratedTime"] = (t - 100).to_string().into();
+                }),
+            ),
+            (
+                "checkpoint removed",
+                "no signed checkpoint",
+                Box::new(|b: &mut serde_json::Value| {
+                    entry0(b)["inclusionProof"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("checkpoint");
+                }),
+            ),
+            (
+                "self-rooted proof, no SET, no checkpoint",
+                "no signed checkpoint",
+                Box::new(|b: &mut serde_json::Value| {
+                    let e = entry0(b);
+                    let body = b64
+                        .decode(e["canonicalizedBody"].as_str().unwrap())
+                        .unwrap();
+                    e.as_object_mut().unwrap().remove("inclusionPromise");
+                    e["inclusionProof"] = serde_json::json!({
+                        "logIndex": "0",
+                        "rootHash": b64.encode(gitsign::tlog::leaf_hash(&body)),
+                        "treeSize": "1",
+                        "hashes": [],
+                    });
+                }),
+            ),
+            (
+                "another tree's checkpoint",
+                "but the log's signed checkpoint is for size",
+                Box::new(|b: &mut serde_json::Value| {
+                    entry0(b)["inclusionProof"]["checkpoint"] = other_cp.clone();
+                }),
+            ),
+            (
+                "inclusion proof",
+                "(rekorInclusionProof)",
+                Box::new(|b: &mut serde_json::Value| {
+                    let h = &mut entry0(b)["inclusionProof"]["hashes"][0];
                     let mut raw = b64.decode(h.as_str().unwrap()).unwrap();
                     raw[0] ^= 0x80;
                     *h = b64.encode(raw).into();
@@ -157,18 +217,20 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
             ),
             (
                 "no log entry",
+                "the bundle has no transparency log entry",
                 Box::new(|b: &mut serde_json::Value| {
                     b["verificationMaterial"]["tlogEntries"] = serde_json::json!([]);
                 }),
             ),
             (
                 "media type",
+                "unsupported bundle media type",
                 Box::new(|b: &mut serde_json::Value| {
                     b["mediaType"] = "application/vnd.dev.sigstore.bundle.v9+json".into();
                 }),
             ),
         ];
-        for (what, f) in tampers {
+        for (what, reason, f) in tampers {
             let mut t = original.clone();
             f(&mut t);
             let p = tmp.path().join(format!("tampered-{i}.json"));
@@ -180,17 +242,13 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
                 &c.identity,
                 &c.issuer,
             );
-            assert_ne!(
-                o.status.code(),
-                Some(0),
-                "tampered {what} accepted: {}",
-                text(&o)
-            );
+            assert_eq!(o.status.code(), Some(1), "tampered {what}: {}", text(&o));
             assert!(
-                text(&o).contains("FAILED") || text(&o).contains("error"),
-                "{what}: {}",
+                text(&o).contains("verification FAILED") && text(&o).contains(reason),
+                "tampered {what}: expected {reason:?} in {}",
                 text(&o)
             );
+            assert!(!text(&o).contains("Verified OK"), "{what}: {}", text(&o));
         }
 
         // The wrong trust root.
@@ -221,7 +279,13 @@ fn verify_bundle_requires_an_identity_or_a_key() {
         &c.bundle.display().to_string(),
         "sha256:00",
     ]);
+    // A malformed digest is named as such (before any identity question).
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("\"sha256:00\" is not a SHA-256 digest"),
+        "{}",
+        text(&o)
+    );
     let digest = format!(
         "sha256:{}",
         gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact))

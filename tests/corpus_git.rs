@@ -118,8 +118,11 @@ fn corpus_through_git_and_gitsign_verify() {
                     "{label}: {plain}"
                 );
             } else {
+                // The report states what the log's signatures covered.
                 assert!(
-                    plain.contains("inclusion proof and checkpoint verified"),
+                    plain.contains("(transparency log time; log entry embedded): Rekor entry ")
+                        && plain.contains("signed entry timestamp verified; inclusion proven in tree rekor.sigstore.dev - ")
+                        && plain.contains("checkpoint signed by the log"),
                     "{label}: {plain}"
                 );
             }

@@ -6,18 +6,18 @@ mod common;
 use common::{fixtures, manifest, reason_words};
 
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::tlog::LogEntry;
 use gitsign::trust::TrustedRoot;
 use gitsign::verify::{
-    self, Context, LookupError, MissingTlog, ObjectInfo, TlogLookup, TlogStatus,
+    self, Candidates, Context, LookupError, MissingTlog, ObjectInfo, TimeSource, TlogLookup,
+    TlogStatus,
 };
 
 /// A Rekor that has nothing: what the public log answers for an object id
 /// it never saw.
 struct EmptyRekor;
 impl TlogLookup for EmptyRekor {
-    fn entries_by_digest(&self, _: &[u8; 32]) -> Result<Vec<LogEntry>, LookupError> {
-        Ok(Vec::new())
+    fn entries_for(&self, _: &[u8; 32], _: &str) -> Result<Candidates, LookupError> {
+        Ok(Candidates::default())
     }
     fn describe(&self) -> String {
         "an empty Rekor".into()
@@ -128,12 +128,16 @@ fn every_corpus_case_gets_its_verdict() {
                     assert_eq!(f.kind, verify::FailureKind::Unavailable, "{label}: {f}");
                 }
                 (TlogStatus::Embedded(entry), false) => {
+                    // Real offline signatures carry both a SET and a
+                    // checkpoint-backed proof; the time is the SET's.
+                    assert_eq!(entry.log_index(), e["tlog"]["logIndex"].as_u64(), "{label}");
+                    assert!(entry.inclusion.is_some(), "{label}");
+                    assert_eq!(v.time_source, TimeSource::Log, "{label}");
                     assert_eq!(
-                        entry.log_index,
-                        e["tlog"]["logIndex"].as_u64().unwrap(),
+                        Some(v.time),
+                        e["tlog"]["integratedTime"].as_i64(),
                         "{label}"
                     );
-                    assert!(entry.proof_checked, "{label}");
                 }
                 (other, _) => panic!("{label}: unexpected tlog status {other:?}"),
             }

@@ -61,9 +61,9 @@ fn scenario(provider: &str, mode: &str) {
     let o = repo.git(&["verify-commit", &first]);
     assert!(o.status.success(), "{}", text(&o));
     let expect_tlog = if mode == "offline" {
-        "(embedded;"
+        "(transparency log time; log entry embedded): Rekor entry "
     } else {
-        "(found online;"
+        "(transparency log time; log entry found online): Rekor entry "
     };
     assert!(text(&o).contains(expect_tlog), "{}", text(&o));
     let o = repo.git(&["log", "-1", "--show-signature"]);

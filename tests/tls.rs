@@ -247,7 +247,11 @@ fn signs_and_verifies_over_https_with_trusted_ca() {
     let o = repo.git(&["verify-commit", "HEAD"]);
     assert!(o.status.success(), "{}", text(&o));
     // Online mode: the entry was found by searching Rekor over https.
-    assert!(text(&o).contains("(found online;"), "{}", text(&o));
+    assert!(
+        text(&o).contains("(transparency log time; log entry found online): Rekor entry "),
+        "{}",
+        text(&o)
+    );
 
     let stats = h.tb.stats();
     assert_eq!(stats["fulcio_certificates"].as_u64(), Some(1), "{stats}");

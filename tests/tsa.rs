@@ -168,7 +168,11 @@ fn timestamped_commit_verifies_with_git_gitsign_and_openssl() {
     let o = repo.git(&["verify-commit", &id]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Timestamped by "), "{}", text(&o));
-    assert!(text(&o).contains("(transparency log time)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("(transparency log time; log entry embedded): Rekor entry "),
+        "{}",
+        text(&o)
+    );
     assert_eq!(
         repo.git_ok(&["log", "-1", "--format=%G?", &id]),
         "G",
@@ -236,7 +240,11 @@ fn online_mode_without_the_log_takes_the_tsa_time() {
     // With the log: found online, log time authoritative, token checked.
     let o = repo.git(&["verify-commit", &id]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("(found online;"), "{}", text(&o));
+    assert!(
+        text(&o).contains("(transparency log time; log entry found online): Rekor entry "),
+        "{}",
+        text(&o)
+    );
     assert!(text(&o).contains("Timestamped by "), "{}", text(&o));
 
     // Without the log: the TSA's genTime is the signing time.

@@ -198,7 +198,8 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
                 let tlog = verified
                     .tlog
                     .entry()
-                    .map(|e| format!(", Rekor {}", e.log_index))
+                    .and_then(|e| e.log_index())
+                    .map(|i| format!(", Rekor {i}"))
                     .unwrap_or_default();
                 say!(
                     "{mark} {label} {} ({}{tlog}) \"{}\"{why}",

@@ -327,15 +327,15 @@ export function makeRekor({ state, hostname }) {
   const checkpointCache = new Map();
 
   const keyhint = (spki) => crypto.createHash('sha256').update(spki).digest().subarray(0, 4);
-  function signCheckpoint(size, { key = rk.key, spki = rk.spki, corrupt = false } = {}) {
+  function signCheckpoint(size, { key = rk.key, spki = rk.spki, corrupt = false, noteOrigin = origin, name = hostname, claimedSize = size } = {}) {
     const root = tree.root(size);
-    const note = `${origin}\n${size}\n${root.toString('base64')}\n`;
+    const note = `${noteOrigin}\n${claimedSize}\n${root.toString('base64')}\n`;
     const sig = crypto.sign('sha256', Buffer.from(note), key);
     if (corrupt) sig[sig.length - 3] ^= 0x01;
-    return `${note}\n\u2014 ${hostname} ${Buffer.concat([keyhint(spki), sig]).toString('base64')}\n`;
+    return `${note}\n\u2014 ${name} ${Buffer.concat([keyhint(spki), sig]).toString('base64')}\n`;
   }
   function checkpoint(size, opts = {}) {
-    const custom = opts.key || opts.corrupt;
+    const custom = Object.keys(opts).length > 0;
     if (custom) return signCheckpoint(size, opts);
     if (!checkpointCache.has(size)) checkpointCache.set(size, signCheckpoint(size));
     return checkpointCache.get(size);
@@ -354,8 +354,17 @@ export function makeRekor({ state, hostname }) {
     const badSet = faults.take('rekor', 'bad-set');
     const badProof = faults.take('rekor', 'bad-proof');
     const badCp = faults.take('rekor', 'bad-checkpoint');
+    // Entries nobody signed, or signed for something else (the forgeries a
+    // verifier must refuse): no SET, no checkpoint, a one-leaf proof rooted
+    // in the entry itself, checkpoints of another origin, key name or size.
+    const noSet = faults.take('rekor', 'no-set');
+    const noCp = faults.take('rekor', 'no-checkpoint');
+    const selfRooted = faults.take('rekor', 'self-rooted');
+    const cpOrigin = faults.take('rekor', 'checkpoint-origin');
+    const cpName = faults.take('rekor', 'checkpoint-name');
+    const cpSize = faults.take('rekor', 'checkpoint-size');
     const logIdHex = wrong ? rk.altLogIdHex : rk.logIdHex;
-    const hashes = tree.inclusionProof(e.logIndex, atSize).map((h) => Buffer.from(h));
+    let hashes = tree.inclusionProof(e.logIndex, atSize).map((h) => Buffer.from(h));
     let rootHash = tree.root(atSize);
     if (badProof) {
       if (hashes.length) hashes[0][0] ^= 0x01;
@@ -364,24 +373,38 @@ export function makeRekor({ state, hostname }) {
     let set = e.set;
     if (wrong) set = setFor(e, rk.altKey, logIdHex);
     else if (badSet) set = setFor(e, rk.altKey, rk.logIdHex);
-    const cp = wrong ? checkpoint(atSize, { key: rk.altKey, spki: rk.altSpki })
-      : badCp ? checkpoint(atSize, { corrupt: true }) : checkpoint(atSize);
+    let cp = wrong ? checkpoint(atSize, { key: rk.altKey, spki: rk.altSpki })
+      : badCp ? checkpoint(atSize, { corrupt: true })
+        : cpOrigin ? checkpoint(atSize, { noteOrigin: String(cpOrigin.value || 'rekor.example.org - 1') })
+          : cpName ? checkpoint(atSize, { name: String(cpName.value || 'rekor.example.org') })
+            : cpSize ? checkpoint(atSize, { claimedSize: atSize + 1 })
+              : checkpoint(atSize);
+    let proofIndex = e.logIndex;
+    let size = atSize;
+    if (selfRooted) {
+      // A "tree" of one leaf: the entry's own leaf hash as the root.
+      hashes = []; proofIndex = 0; size = 1;
+      rootHash = crypto.createHash('sha256').update(Buffer.from([0])).update(Buffer.from(e.bodyB64, 'base64')).digest();
+      cp = undefined; set = undefined;
+    }
+    if (noSet) set = undefined;
+    if (noCp) cp = undefined;
+    const inclusionProof = {
+      hashes: hashes.map((h) => h.toString('hex')),
+      logIndex: proofIndex,
+      rootHash: rootHash.toString('hex'),
+      treeSize: size,
+    };
+    if (cp !== undefined) inclusionProof.checkpoint = cp;
+    const verification = { inclusionProof };
+    if (set !== undefined) verification.signedEntryTimestamp = set;
     return {
       [entryId(e)]: {
         body: e.bodyB64,
         integratedTime: e.integratedTime,
         logID: logIdHex,
         logIndex: e.logIndex,
-        verification: {
-          inclusionProof: {
-            checkpoint: cp,
-            hashes: hashes.map((h) => h.toString('hex')),
-            logIndex: e.logIndex,
-            rootHash: rootHash.toString('hex'),
-            treeSize: atSize,
-          },
-          signedEntryTimestamp: set,
-        },
+        verification,
       },
     };
   }
