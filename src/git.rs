@@ -1,6 +1,5 @@
-//! git plumbing for reading many objects fast: `git rev-list` (or `git
-//! log --source`) to choose them and one `git cat-file --batch` to read
-//! them. Running git itself (rather than reading the object store
+//! git plumbing for reading many objects fast: `git rev-list` to choose
+//! them and one `git cat-file --batch` to read them. Running git itself (rather than reading the object store
 //! directly) gives hooks the quarantine environment and alternates for free.
 //!
 //! What git hands back is not trusted blindly:
@@ -152,23 +151,14 @@ impl Git {
         self.walk(args, Some(stdin_revs(revs)?), false)
     }
 
-    /// Like [`Git::rev_list_stdin`], but each id comes with the tip (as
-    /// written in `revs`) it was reached from (`git log --source`): one
-    /// walk serves many tips and still says which one brought each commit.
-    pub fn walk_with_sources(&self, revs: &[String]) -> Result<RevList, GitError> {
-        let args = [
-            "log",
-            // Nothing from the server's log.* settings may change the output
-            // or run programs (log.showSignature would run gpg per commit).
-            "--no-show-signature",
-            "--no-decorate",
-            "--no-color",
-            "--no-notes",
-            "--no-mailmap",
-            "--source",
-            "--format=%H %S",
-            "--stdin",
-        ];
+    /// Like [`Git::rev_list_stdin`], children before parents
+    /// (`--topo-order`) and each id with its parents (`--parents`), so a
+    /// caller can tell which tip brought each commit while holding only
+    /// the walk's frontier. (`git log --source` would say it directly, but
+    /// keeps every commit's text in memory during a walk with exclusions:
+    /// 800 MB for 40 commits of 20 MiB.)
+    pub fn rev_list_with_parents(&self, revs: &[String]) -> Result<RevList, GitError> {
+        let args = ["rev-list", "--topo-order", "--parents", "--stdin"];
         self.walk(
             args.iter().map(|s| s.to_string()).collect(),
             Some(stdin_revs(revs)?),
@@ -180,7 +170,7 @@ impl Git {
         &self,
         args: Vec<String>,
         input: Option<Vec<u8>>,
-        sources: bool,
+        parents: bool,
     ) -> Result<RevList, GitError> {
         let mut child = self
             .command()
@@ -208,7 +198,7 @@ impl Git {
             child,
             lines: BufReader::new(stdout),
             args: args.join(" "),
-            sources,
+            parents,
         })
     }
 
@@ -252,26 +242,28 @@ fn stdin_revs(revs: &[String]) -> Result<Vec<u8>, GitError> {
     Ok(input)
 }
 
-/// Longest line read from rev-list or log (an id and a source id).
-const MAX_WALK_LINE: u64 = 1024;
+/// Longest line read from rev-list: an id and its parents (an octopus
+/// merge of about 25,000 parents).
+const MAX_WALK_LINE: u64 = 1024 * 1024;
 
-/// Object ids from `git rev-list` (or `git log --source`), one per line.
+/// Object ids from `git rev-list`, one per line (with `--parents`, each
+/// followed by its parents).
 pub struct RevList {
     child: Child,
     lines: BufReader<ChildStdout>,
     args: String,
-    sources: bool,
+    parents: bool,
 }
 
 impl RevList {
     /// The next id; `Ok(None)` at the end; an error if git failed.
     pub fn next_id(&mut self) -> Result<Option<String>, GitError> {
-        Ok(self.next_with_source()?.map(|(id, _)| id))
+        Ok(self.next_with_parents()?.map(|(id, _)| id))
     }
 
-    /// The next id and, from [`Git::walk_with_sources`], the tip it was
-    /// reached from (empty otherwise).
-    pub fn next_with_source(&mut self) -> Result<Option<(String, String)>, GitError> {
+    /// The next id and, from [`Git::rev_list_with_parents`], its parents
+    /// (none otherwise).
+    pub fn next_with_parents(&mut self) -> Result<Option<(String, Vec<String>)>, GitError> {
         let mut line = String::new();
         let n = (&mut self.lines)
             .take(MAX_WALK_LINE)
@@ -295,19 +287,27 @@ impl RevList {
             }
             return Ok(None);
         }
-        let line = line.trim_end_matches('\n');
-        let (id, source) = if self.sources {
-            line.split_once(' ').unwrap_or((line, ""))
-        } else {
-            (line, "")
-        };
-        if !is_object_id(id) {
+        if !line.ends_with('\n') {
             return Err(GitError(format!(
-                "git {} printed {line:?}, not an object id",
+                "git {} printed a line longer than {MAX_WALK_LINE} bytes",
                 self.args
             )));
         }
-        Ok(Some((id.to_string(), source.to_string())))
+        let mut words = line.trim_end_matches('\n').split(' ');
+        let id = words.next().unwrap_or_default().to_string();
+        let parents: Vec<String> = if self.parents {
+            words.map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        if !is_object_id(&id) || !parents.iter().all(|p| is_object_id(p)) {
+            return Err(GitError(format!(
+                "git {} printed {:?}, not object ids",
+                self.args,
+                &line[..line.len().min(200)]
+            )));
+        }
+        Ok(Some((id, parents)))
     }
 }
 

@@ -15,14 +15,15 @@
 //!   `signed_tags`;
 //! - resource use: the refs already accepted under a rule are excluded
 //!   once per rule, not once per pushed ref, so one walk per rule covers
-//!   all the refs of a push; objects are streamed with bounded memory and
-//!   the report keeps 50 problems and a count ([`report`]).
+//!   all the refs of a push ([`walk`]); objects are streamed with bounded
+//!   memory and the report keeps 50 problems and a count ([`report`]).
 //!
 //! Only the objects a push introduces are checked: history already
 //! reachable from refs governed by the same rule was accepted under it.
 
 pub mod refs;
 pub mod report;
+pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,7 +32,7 @@ use crate::gitobj::{HashAlgo, ObjectKind};
 use crate::policy::Decision;
 use crate::policy_file::{fold_case, glob, PolicyFile, Rule, SymbolicRefs, Unreachable};
 use crate::range::{self, Outcome, Verdict};
-use crate::verify::{Context, TlogStatus};
+use crate::verify::{Context, TimeSource, TlogStatus};
 
 pub use report::{rejection_text, warning_text, Rejection, Report, MAX_LISTED};
 
@@ -111,16 +112,17 @@ fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, report: &mut Report) -> 
         Verdict::BadObject(m) => Some(m.clone()),
         Verdict::Good { verified, .. } => {
             if let TlogStatus::NotChecked(why) = &verified.tlog {
+                let own_clock = verified.time_source == TimeSource::SignerClock;
                 if rule.require_tlog {
-                    if why.contains(crate::rekor::BUDGET_SPENT) {
+                    if own_clock && why.contains(crate::rekor::BUDGET_SPENT) {
                         // "warn" tolerates a Rekor that cannot be reached,
-                        // not a lookup the pusher's own push crowded out:
-                        // the time would be the signer's claim.
+                        // not a lookup the pusher's own push crowded out,
+                        // when the only time is the signer's claim.
                         return Some(
                             "its transparency log lookup was cut off by the push's time budget \
-                             (rekor.budget_seconds); unreachable = \"warn\" covers an unreachable Rekor, \
-                             not an unfinished lookup: push fewer online-mode commits at once, or raise \
-                             budget_seconds"
+                             (rekor.budget_seconds), and its only time is the signer's own claim; \
+                             unreachable = \"warn\" covers an unreachable Rekor, not an unfinished \
+                             lookup: push fewer online-mode commits at once, or raise budget_seconds"
                                 .into(),
                         );
                     }
@@ -130,11 +132,17 @@ fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, report: &mut Report) -> 
                         ));
                     }
                 }
+                let time = crate::time::format_time(verified.time);
                 report.warn(format!(
-                    "{}: accepted without a transparency log check ({why}); the signing time its checks \
-                     used, {}, is the signer's own claim",
+                    "{}: accepted without a transparency log check ({why}); {}",
                     &o.id[..12.min(o.id.len())],
-                    crate::time::format_time(verified.time)
+                    if own_clock {
+                        format!(
+                            "the signing time its checks used, {time}, is the signer's own claim"
+                        )
+                    } else {
+                        format!("its time, {time}, comes from a verified RFC 3161 timestamp")
+                    }
                 ));
             }
             match policy.check(rule, verified) {
@@ -417,16 +425,15 @@ pub fn check_push(
         // commits reachable from refs with laxer rules (allow_unsigned
         // scratch branches, other signers) are checked again, or pushing
         // them first to a lax ref would smuggle them past this one.
-        let mut source_of: HashMap<&str, usize> = HashMap::new();
+        let mut tip_of: HashMap<String, usize> = HashMap::new();
         for (id, u) in tips {
-            source_of.entry(id.as_str()).or_insert(*u);
+            tip_of.entry(id.clone()).or_insert(*u);
         }
-        let mut revs: Vec<String> = source_of.keys().map(|s| s.to_string()).collect();
+        let mut revs: Vec<String> = tip_of.keys().cloned().collect();
         revs.extend(excluded.iter().map(|id| format!("^{id}")));
         drop(excluded);
-        let mut walk = git.walk_with_sources(&revs)?;
+        let ids = walk::Attributed::new(git.rev_list_with_parents(&revs)?, tip_of);
         drop(revs);
-        let ids = std::iter::from_fn(move || walk.next_with_source().transpose());
         let no_decision = |_: &crate::verify::Verified| Decision::Trusted;
         let mut found = Report::default();
         report.checked += range::verify_stream_tagged(
@@ -438,9 +445,8 @@ pub fn check_push(
             threads,
             |o, source| {
                 if let Some(reason) = judge(policy, rule, &o, &mut found) {
-                    let u = source_of.get(source.as_str()).copied();
                     found.reject(Rejection {
-                        ref_name: u
+                        ref_name: source
                             .map(|u| labels[u].clone())
                             .unwrap_or_else(|| "(a pushed ref)".into()),
                         object: Some((o.id.clone(), o.kind, o.subject.clone())),

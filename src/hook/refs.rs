@@ -68,9 +68,12 @@ impl ServerRefs {
             "for-each-ref",
             "--format=%(objectname) %(refname) %(symref)",
         ])?;
-        let text = String::from_utf8(out).map_err(|_| {
-            GitError("git for-each-ref printed a ref name that is not UTF-8".into())
-        })?;
+        // git allows ref names that are not UTF-8; such a name (never one a
+        // policy pattern names literally) must not stop every push.
+        let text = match String::from_utf8(out) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
         let refs = ServerRefs::from_listing(text, files_dir(git))?;
         Ok(refs)
     }
