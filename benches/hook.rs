@@ -17,7 +17,10 @@
 //!   one-line messages to the protected branch.
 //!
 //! `tests/bench/hook.sh` runs it with two message sizes. BENCH_GITSIGN
-//! names another gitsign binary for the hook (to compare builds).
+//! names other gitsign binaries for the hook, separated by `:` (to compare
+//! builds on the same server and pushes: the refs a round creates are
+//! deleted before the next, so each hook sees the same ref updates; only
+//! the first round transfers the objects).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -242,7 +245,7 @@ fn hook_stats(file: &Path) -> (f64, u64) {
     (secs, kb)
 }
 
-/// Pushes `refspecs` (from a file when many); reports one JSON line.
+/// Pushes `refspecs`; reports one JSON line.
 fn push(
     name: &str,
     client: &Path,
@@ -284,11 +287,17 @@ fn push(
         .unwrap_or(0);
     let key = if expect_ok { "verified" } else { "problems" };
     println!(
-        "{{\"bench\":\"hook\",\"scenario\":\"{name}\",\"push_seconds\":{wall:.2},\"hook_seconds\":{hook_s:.2},\"hook_peak_rss_mib\":{:.1},\"{key}\":{said},\"output_bytes\":{}{extra}}}",
+        "{{\"bench\":\"hook\",\"build\":\"{}\",\"scenario\":\"{name}\",\"push_seconds\":{wall:.2},\"hook_seconds\":{hook_s:.2},\"hook_peak_rss_mib\":{:.1},\"{key}\":{said},\"output_bytes\":{}{extra}}}",
+        BUILD.with(|b| b.borrow().clone()),
         hook_kb as f64 / 1024.0,
         text.len()
     );
     text
+}
+
+thread_local! {
+    /// The gitsign binary the hook runs, for the report.
+    static BUILD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 fn run(env: &BTreeMap<String, String>) {
@@ -297,8 +306,9 @@ fn run(env: &BTreeMap<String, String>) {
     let signed_every = env_usize("BENCH_SIGNED_EVERY", 2);
     let message_bytes = env_usize("BENCH_MESSAGE_BYTES", 64);
     let large = std::env::var("BENCH_LARGE").is_ok_and(|v| v == "1");
-    let bin = std::env::var("BENCH_GITSIGN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_gitsign").to_string());
+    let bins: Vec<String> = std::env::var("BENCH_GITSIGN")
+        .map(|v| v.split(':').map(str::to_string).collect())
+        .unwrap_or_else(|_| vec![env!("CARGO_BIN_EXE_gitsign").to_string()]);
     let http = Http::new(Duration::from_secs(30)).unwrap();
     let root = TrustedRoot::from_file(Path::new(&env["GITSIGN_TRUSTED_ROOT"])).unwrap();
     let mut signer = Signer {
@@ -444,16 +454,6 @@ allow_unsigned = true
     }
     let stats = dir.join("hook-time");
     let hook = server.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\nexec /usr/bin/time -v -o '{}' '{bin}' hook pre-receive\n",
-            stats.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     eprintln!(
         "bench: server with {} refs ready ({:.0} s)",
         n_refs + 1,
@@ -484,85 +484,113 @@ allow_unsigned = true
         t.elapsed().as_secs_f64()
     );
 
-    // 1,000 branches at 1,000 new commits, one push.
-    let branches = 1000.min(n);
-    let specs: Vec<String> = (0..branches)
-        .map(|i| format!("{}:refs/heads/mixed/b{i:04}", ids[i]))
-        .collect();
-    push(
-        "refs-1000",
-        &client,
-        &stats,
-        &specs,
-        true,
-        &format!(",\"refs_pushed\":{branches},\"server_refs\":{}", n_refs + 1),
-    );
-    // The whole chain where unsigned commits are allowed: accepted.
-    push(
-        "push-accepted",
-        &client,
-        &stats,
-        &[format!("{tip}:refs/heads/mixed/all")],
-        true,
-        &format!(",\"commits\":{n},\"message_bytes\":{message_bytes}"),
-    );
-    // The whole chain to main: refused, every unsigned commit counted.
-    let out = push(
-        "push-refused",
-        &client,
-        &stats,
-        &[format!("{tip}:refs/heads/main")],
-        unsigned == 0,
-        &format!(",\"commits\":{n},\"unsigned\":{unsigned},\"message_bytes\":{message_bytes}"),
-    );
-    if unsigned > 0 {
-        assert!(
-            out.contains(&format!("push refused: {unsigned} problems")),
-            "{}",
-            &out[..out.len().min(2000)]
-        );
-    }
-    if large {
-        let t = Instant::now();
-        let mut list = String::new();
-        let mut parent = base.clone();
-        let objects = dir.join("large");
-        std::fs::create_dir_all(&objects).unwrap();
-        let pad = "y".repeat(20 << 20);
-        for i in 0..40 {
-            let obj = format!(
-                "tree {EMPTY_TREE}\nparent {parent}\nauthor Bench <{EMAIL}> 1700000000 +0000\ncommitter Bench <{EMAIL}> 1700000000 +0000\n\nhuge {i} {pad}\n"
-            );
-            let id = gitobj::object_id(ObjectKind::Commit, obj.as_bytes(), HashAlgo::Sha1);
-            let f = objects.join(&id);
-            std::fs::File::create(&f)
-                .unwrap()
-                .write_all(obj.as_bytes())
-                .unwrap();
-            list.push_str(&format!("{}\n", f.display()));
-            parent = id;
-        }
-        let paths = dir.join("large-paths");
-        std::fs::write(&paths, list).unwrap();
-        let ids = store(&client, &paths);
-        let _ = std::fs::remove_dir_all(&objects);
-        eprintln!(
-            "bench: 40 large commits written ({:.0} s)",
-            t.elapsed().as_secs_f64()
-        );
-        let out = push(
-            "large-messages",
+    for bin in &bins {
+        BUILD.with(|b| *b.borrow_mut() = bin.clone());
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/time -v -o '{}' '{bin}' hook pre-receive\n",
+                stats.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // 1,000 branches at 1,000 new commits, one push.
+        let branches = 1000.min(n);
+        let specs: Vec<String> = (0..branches)
+            .map(|i| format!("{}:refs/heads/mixed/b{i:04}", ids[i]))
+            .collect();
+        push(
+            "refs-1000",
             &client,
             &stats,
-            &[format!("{}:refs/heads/main", ids.last().unwrap())],
-            false,
-            ",\"commits\":40,\"message_bytes\":20971520",
+            &specs,
+            true,
+            &format!(",\"refs_pushed\":{branches},\"server_refs\":{}", n_refs + 1),
         );
-        assert!(
-            out.contains("push refused: 40 problems"),
-            "{}",
-            &out[..out.len().min(2000)]
+        // The whole chain where unsigned commits are allowed: accepted.
+        push(
+            "push-accepted",
+            &client,
+            &stats,
+            &[format!("{tip}:refs/heads/mixed/all")],
+            true,
+            &format!(",\"commits\":{n},\"message_bytes\":{message_bytes}"),
         );
+        // The whole chain to main: refused, every unsigned commit counted.
+        let out = push(
+            "push-refused",
+            &client,
+            &stats,
+            &[format!("{tip}:refs/heads/main")],
+            unsigned == 0,
+            &format!(",\"commits\":{n},\"unsigned\":{unsigned},\"message_bytes\":{message_bytes}"),
+        );
+        if unsigned > 0 {
+            assert!(
+                out.contains(&format!("push refused: {unsigned} problems")),
+                "{}",
+                &out[..out.len().min(2000)]
+            );
+        }
+        if large {
+            let t = Instant::now();
+            let mut list = String::new();
+            let mut parent = base.clone();
+            let objects = dir.join("large");
+            std::fs::create_dir_all(&objects).unwrap();
+            let pad = "y".repeat(20 << 20);
+            for i in 0..40 {
+                let obj = format!(
+                    "tree {EMPTY_TREE}\nparent {parent}\nauthor Bench <{EMAIL}> 1700000000 +0000\ncommitter Bench <{EMAIL}> 1700000000 +0000\n\nhuge {i} {pad}\n"
+                );
+                let id = gitobj::object_id(ObjectKind::Commit, obj.as_bytes(), HashAlgo::Sha1);
+                let f = objects.join(&id);
+                std::fs::File::create(&f)
+                    .unwrap()
+                    .write_all(obj.as_bytes())
+                    .unwrap();
+                list.push_str(&format!("{}\n", f.display()));
+                parent = id;
+            }
+            let paths = dir.join("large-paths");
+            std::fs::write(&paths, list).unwrap();
+            let ids = store(&client, &paths);
+            let _ = std::fs::remove_dir_all(&objects);
+            eprintln!(
+                "bench: 40 large commits written ({:.0} s)",
+                t.elapsed().as_secs_f64()
+            );
+            let out = push(
+                "large-messages",
+                &client,
+                &stats,
+                &[format!("{}:refs/heads/main", ids.last().unwrap())],
+                false,
+                ",\"commits\":40,\"message_bytes\":20971520",
+            );
+            assert!(
+                out.contains("push refused: 40 problems"),
+                "{}",
+                &out[..out.len().min(2000)]
+            );
+        }
+        // Back to the server as it was, for the next build.
+        let created: String = git(
+            &server,
+            &[
+                "for-each-ref",
+                "--format=delete %(refname)",
+                "refs/heads/mixed/b*",
+                "refs/heads/mixed/all",
+            ],
+        );
+        if !created.is_empty() {
+            let f = dir.join("deletes");
+            std::fs::write(&f, created + "\n").unwrap();
+            git_stdin(&server, &["update-ref", "--stdin"], &f);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
