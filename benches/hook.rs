@@ -5,7 +5,8 @@
 //! messages carry BENCH_MESSAGE_BYTES bytes (default 64). Each scenario
 //! prints one JSON line with the push's wall time and the hook's own
 //! (`/usr/bin/time -v` around `gitsign hook pre-receive`: elapsed and peak
-//! RSS, the largest of gitsign and the git processes it waited for):
+//! RSS, the largest of gitsign and the git processes it waited for), and
+//! gitsign's own peak (VmHWM):
 //!
 //! - `refs-1000`: one push creating 1,000 branches at 1,000 new commits
 //!   (the refs × refs case: one walk, not one per ref);
@@ -227,6 +228,41 @@ fn chain(
     ids
 }
 
+/// The hook under measurement: `/usr/bin/time -v` around it (the peak of
+/// gitsign and of the git processes it ran, whichever is largest), and
+/// gitsign's own high-water mark (VmHWM) sampled every 50 ms until it
+/// exits, written to `<stats>.own`.
+fn hook_script(bin: &str, stats: &Path) -> String {
+    let own = format!("{}.own", stats.display());
+    format!(
+        r#"#!/bin/sh
+exec /usr/bin/time -v -o '{}' sh -c '
+exec 3<&0
+"$0" hook pre-receive <&3 3<&- &
+pid=$!
+hwm=0
+while s=$(cat /proc/$pid/status 2>/dev/null); do
+  case "$s" in *"State:	Z"*) break;; esac
+  h=$(printf "%s\n" "$s" | sed -n "s/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p")
+  [ -n "$h" ] && hwm=$h
+  sleep 0.05
+done
+wait $pid; rc=$?
+echo "$hwm" > "$1"
+exit $rc' '{bin}' '{own}'
+"#,
+        stats.display()
+    )
+}
+
+/// gitsign's own peak, in KiB (see [`hook_script`]).
+fn own_peak(stats: &Path) -> u64 {
+    std::fs::read_to_string(format!("{}.own", stats.display()))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// What `/usr/bin/time -v` reported for the hook.
 fn hook_stats(file: &Path) -> (f64, u64) {
     let text = std::fs::read_to_string(file).unwrap_or_default();
@@ -255,6 +291,7 @@ fn push(
     extra: &str,
 ) -> String {
     let _ = std::fs::remove_file(stats);
+    let _ = std::fs::remove_file(format!("{}.own", stats.display()));
     let t = Instant::now();
     let o = Command::new("git")
         .arg("-C")
@@ -272,6 +309,7 @@ fn push(
         &text[..text.len().min(4000)]
     );
     let (hook_s, hook_kb) = hook_stats(stats);
+    let own_kb = own_peak(stats);
     // What the hook said: objects verified, or problems found.
     let said = text
         .lines()
@@ -287,9 +325,10 @@ fn push(
         .unwrap_or(0);
     let key = if expect_ok { "verified" } else { "problems" };
     println!(
-        "{{\"bench\":\"hook\",\"build\":\"{}\",\"scenario\":\"{name}\",\"push_seconds\":{wall:.2},\"hook_seconds\":{hook_s:.2},\"hook_peak_rss_mib\":{:.1},\"{key}\":{said},\"output_bytes\":{}{extra}}}",
+        "{{\"bench\":\"hook\",\"build\":\"{}\",\"scenario\":\"{name}\",\"push_seconds\":{wall:.2},\"hook_seconds\":{hook_s:.2},\"hook_peak_rss_mib\":{:.1},\"gitsign_peak_rss_mib\":{:.1},\"{key}\":{said},\"output_bytes\":{}{extra}}}",
         BUILD.with(|b| b.borrow().clone()),
         hook_kb as f64 / 1024.0,
+        own_kb as f64 / 1024.0,
         text.len()
     );
     text
@@ -486,14 +525,7 @@ allow_unsigned = true
 
     for bin in &bins {
         BUILD.with(|b| *b.borrow_mut() = bin.clone());
-        std::fs::write(
-            &hook,
-            format!(
-                "#!/bin/sh\nexec /usr/bin/time -v -o '{}' '{bin}' hook pre-receive\n",
-                stats.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&hook, hook_script(bin, &stats)).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
         // 1,000 branches at 1,000 new commits, one push.
