@@ -1078,6 +1078,31 @@ fn symbolic_refs_are_resolved_to_the_ref_updated() {
     );
     let (ok, out) = push(&alice, &["HEAD:refs/heads/main"]);
     assert!(ok, "{out}");
+
+    // A loop of symbolic refs is refused, naming the chain.
+    set_policy(&srv, &policy_text(&issuer, ""));
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/heads/scratch/a",
+            "refs/heads/scratch/b",
+        ],
+    );
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/heads/scratch/b",
+            "refs/heads/scratch/a",
+        ],
+    );
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/a"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("a chain of symbolic refs longer than 5 (or a loop)"),
+        "{out}"
+    );
 }
 
 /// A signed tag of an unsigned annotated tag: every tag on the way to the
@@ -1113,6 +1138,17 @@ fn nested_tags_are_checked_all_the_way() {
     let (ok, out) = push(&alice, &["refs/tags/outer2"]);
     assert!(ok, "{out}");
     assert!(out.contains("2 new objects verified"), "{out}");
+    // A chain deeper than gitsign follows is refused, not walked.
+    let mut prev = "HEAD".to_string();
+    for i in 0..65 {
+        alice.git_ok(&["tag", "-a", &format!("deep{i}"), "-m", "deep", &prev]);
+        prev = format!("refs/tags/deep{i}");
+    }
+    let (ok, out) = push(&alice, &[&format!("{prev}:refs/tags/deep")]);
+    assert!(
+        !ok && out.contains("tags nested more than 64 deep"),
+        "{out}"
+    );
 }
 
 /// Ref names that differ only in case are one file on a case-insensitive
