@@ -28,6 +28,14 @@ fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
     repo
 }
 
+/// A temporary directory only we can enter, as a socket's must be.
+fn private_dir(tag: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 fn commit(repo: &Repo, n: usize, sign: bool) {
     std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
     repo.git_ok(&["add", "."]);
@@ -46,7 +54,7 @@ fn logins(tb: &Testbed) -> u64 {
 #[test]
 fn a_50_commit_rebase_logs_in_once() {
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "rebase50", Some(&d.socket));
     commit(&repo, 0, false);
     let base = repo.git_ok(&["rev-parse", "HEAD"]);
@@ -86,7 +94,7 @@ fn eight_concurrent_cold_signers_log_in_once() {
     let tb = Testbed::start();
     // A slower browser widens the window in which the others must wait.
     tb.fault("oidc", "slow", None, Some(800.into()));
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "conc8", Some(&d.socket));
     let payload = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm\n";
     let handles: Vec<_> = (0..8)
@@ -123,7 +131,7 @@ fn eight_concurrent_cold_signers_log_in_once() {
 fn expired_entries_are_never_served() {
     let tb = Testbed::start();
     tb.config("certTtl", 20.into()); // served for 20 - 2 = 18 s
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "expiry", Some(&d.socket));
     commit(&repo, 1, true);
     commit(&repo, 2, true);
@@ -147,7 +155,7 @@ fn expired_entries_are_never_served() {
 #[test]
 fn a_killed_daemon_recovers() {
     let tb = Testbed::start();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start(&tb);
     let socket = d.socket.clone();
     let repo = signer(&tb, "killed", Some(&socket));
     commit(&repo, 1, true);
@@ -164,7 +172,7 @@ fn a_killed_daemon_recovers() {
     assert!(log.contains("credential cache not used"), "{log}");
     // A new daemon on the same path takes over the stale socket.
     let dir = std::mem::replace(&mut d._dir, TempDir::new("unused"));
-    let _d2 = Daemon::start_at(socket.clone(), dir);
+    let _d2 = Daemon::start_at(&tb, socket.clone(), dir);
     commit(&repo, 4, true);
     commit(&repo, 5, true);
     assert_eq!(logins(&tb), 3);
@@ -174,7 +182,7 @@ fn a_killed_daemon_recovers() {
 fn no_private_key_bytes_in_files() {
     use base64::Engine;
     let tb = Testbed::start();
-    let d = Daemon::start();
+    let d = Daemon::start(&tb);
     let repo = signer(&tb, "nokeys", Some(&d.socket));
     // A login through gitsign: its key goes to the daemon and never back.
     commit(&repo, 1, true);
@@ -184,6 +192,7 @@ fn no_private_key_bytes_in_files() {
         issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
         client_id: "sigstore".into(),
         scope: String::new(),
+        identity: "test@example.com".into(),
     };
     let cached = client.get(&key).unwrap().expect("a cached credential");
     assert!(!cached.chain_pem.contains("PRIVATE"));
@@ -276,12 +285,17 @@ fn kernel_keyring_without_a_daemon() {
     assert_eq!(logins(&tb), 1, "{}", tb.stats());
     let o = repo.gitsign(&["cache", "status"]);
     assert!(text(&o).contains("a credential for"), "{}", text(&o));
+    // Every gitsign entry goes (other tests' too, which may be there).
     let o = repo.gitsign(&["cache", "clear"]);
     assert!(
-        o.status.success() && text(&o).contains("credential removed"),
+        o.status.success()
+            && text(&o).contains("removed")
+            && !text(&o).contains("nothing to remove"),
         "{}",
         text(&o)
     );
+    let o = repo.gitsign(&["cache", "status"]);
+    assert!(text(&o).contains("no credential cached"), "{}", text(&o));
     commit(&repo, 4, true);
     assert_eq!(logins(&tb), 2, "cleared, so a new login");
 }
@@ -358,7 +372,7 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
         ),
     ];
     for (tag, answer, logged) in cases {
-        let dir = TempDir::new(tag);
+        let dir = private_dir(tag);
         let socket = dir.path().join("cache.sock");
         let _fake = fake_daemon(&socket, chain_pem.clone(), None, answer);
         let repo = signer(&tb, tag, Some(&socket));
@@ -380,7 +394,7 @@ fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
 #[test]
 fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
     let tb = Testbed::start();
-    let dir = TempDir::new("oldproto");
+    let dir = private_dir("oldproto");
     let socket = dir.path().join("cache.sock");
     let mismatch =
         gitsign::cache::proto::version_mismatch_message(1, gitsign::cache::proto::VERSION);
@@ -408,5 +422,745 @@ fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
             && stderr.contains("speaks protocol 1")
             && stderr.contains("restart the daemon"),
         "{stderr}"
+    );
+}
+
+/// True when this process may use `setpriv` to run a stand-in as `nobody`.
+/// Without root the tests that need it fail loudly, unless
+/// `GITSIGN_TEST_SKIP_ROOT=1` says to skip them.
+fn root_or_skip(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: it needs root to run a stand-in as nobody");
+        return false;
+    }
+    panic!("{test} needs root (setpriv runs a stand-in as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
+}
+
+/// Run as `nobody` by `a_stand_in_socket_of_another_user_gets_nothing`
+/// (inert otherwise): listens on the socket named in the environment,
+/// answers like a daemon that wants the login (`claimed`, then `ok`), and
+/// prints every byte it receives, hex, one line per read.
+#[test]
+fn stand_in_listener_as_another_user() {
+    use std::io::Read;
+    let Ok(socket) = std::env::var("GITSIGN_TEST_STAND_IN_SOCKET") else {
+        return;
+    };
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { return };
+        let mut answered = false;
+        loop {
+            let mut buf = [0u8; 65536];
+            let n = match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            println!("GOT:{}", gitsign::asn1::hex_lower(&buf[..n]));
+            std::io::stdout().flush().unwrap();
+            let status = if answered { "ok" } else { "claimed" };
+            answered = true;
+            let body = format!("{{\"status\":\"{status}\"}}");
+            let _ = conn.write_all(&(body.len() as u32).to_be_bytes());
+            let _ = conn.write_all(body.as_bytes());
+        }
+    }
+}
+
+/// Starts `stand_in_listener_as_another_user` as nobody on `socket`.
+fn stand_in_as_nobody(socket: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "stand_in_listener_as_another_user",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GITSIGN_TEST_STAND_IN_SOCKET", socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("READY") {
+        line.clear();
+    }
+    assert!(line.contains("READY"), "the stand-in did not start");
+    // Keep reading in the background so the stand-in never blocks.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut all);
+        let _ = tx.send(all);
+    });
+    STAND_IN_OUTPUT.with(|o| *o.borrow_mut() = Some(rx));
+    child
+}
+
+thread_local! {
+    static STAND_IN_OUTPUT: std::cell::RefCell<Option<std::sync::mpsc::Receiver<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Stops the stand-in; everything it printed after READY.
+fn stand_in_output(mut child: std::process::Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    STAND_IN_OUTPUT
+        .with(|o| o.borrow_mut().take())
+        .and_then(|rx| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .unwrap_or_default()
+}
+
+/// Another local user's stand-in on the cache socket (in their directory,
+/// or bound in ours while it was open to them) receives nothing, and
+/// signing still works, by a login, with the problem named on the terminal.
+#[test]
+fn a_stand_in_socket_of_another_user_gets_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("a_stand_in_socket_of_another_user_gets_nothing") {
+        return;
+    }
+    let tb = Testbed::start();
+    let base = TempDir::new("standin");
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // 1. nobody's own directory (0700), nobody's socket.
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // 2. our directory, closed again (0700) after nobody bound a socket in it.
+    let ours = base.path().join("ours");
+    std::fs::create_dir(&ours).unwrap();
+    for (case, dir, words) in [
+        ("their directory", &theirs, "belongs to uid 65534"),
+        ("their listener", &ours, "runs as uid 65534"),
+    ] {
+        let socket = dir.join("cache.sock");
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let child = stand_in_as_nobody(&socket);
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let repo = signer(&tb, "standin", Some(&socket));
+        let before = logins(&tb);
+        commit(&repo, 1, true);
+        commit(&repo, 2, true);
+        assert_eq!(logins(&tb), before + 2, "{case}: each signature logs in");
+        let o = repo.git(&["verify-commit", "HEAD"]);
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        let (code, _, stderr) = common::sign_direct(
+            &tb,
+            &[
+                ("GITSIGN_CREDENTIAL_CACHE", socket.display().to_string()),
+                ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+                (
+                    "SIGSTORE_ID_TOKEN",
+                    tb.token("testbed-user@example.com", 600),
+                ),
+            ],
+        );
+        let got = stand_in_output(child);
+        // Hex of `"private_key_pkcs8_b64"`: a Store reached the stand-in.
+        let store = gitsign::asn1::hex_lower(b"private_key_pkcs8_b64");
+        assert!(
+            !got.contains(&store),
+            "{case}: the stand-in received the private key: {got}"
+        );
+        assert!(
+            !got.contains("GOT:"),
+            "{case}: the stand-in received bytes: {got}"
+        );
+        assert_eq!(code, Some(0), "{case}: {stderr}");
+        assert!(
+            stderr.contains("credential cache not used") && stderr.contains(words),
+            "{case}: the terminal names the problem: {stderr}"
+        );
+        let _ = std::fs::remove_file(&socket);
+    }
+}
+
+/// A credential from a CA the trusted root does not know (the testbed's
+/// rogue CA): what a poisoned cache entry would hold. Its key is ours.
+fn rogue_credential(tb: &Testbed, email: &str) -> gitsign::sign::Credential {
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    tb.fault("fulcio", "bad-chain", Some(1), None);
+    let key = gitsign::sign::EphemeralKey::generate().unwrap();
+    let proof = key.sign(email.as_bytes()).unwrap();
+    let issued = fulcio
+        .signing_cert(&tb.token(email, 600), &key.public_key_pem(), &proof)
+        .unwrap();
+    gitsign::sign::Credential {
+        key: gitsign::sign::KeyHolder::Local(key),
+        chain: issued.chain,
+    }
+}
+
+/// A stand-in daemon (ours, same uid) whose cache is poisoned: it serves
+/// `cred`'s chain on `get` and signs with its key on `sign`.
+fn poisoned_daemon(socket: &Path, cred: gitsign::sign::Credential) {
+    use base64::Engine;
+    use std::io::Read;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let chain_pem: String = cred
+        .chain
+        .iter()
+        .map(|c| gitsign::pem::encode("CERTIFICATE", c.der()))
+        .collect();
+    let gitsign::sign::KeyHolder::Local(key) = cred.key else {
+        panic!("a local key")
+    };
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            loop {
+                let mut header = [0u8; 4];
+                if conn.read_exact(&mut header).is_err() {
+                    break;
+                }
+                let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                if conn.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let answer = match request["op"].as_str() {
+                    Some("get") => serde_json::json!({"status": "hit", "credential": {
+                        "chain_pem": chain_pem, "identity": "test@example.com",
+                        "expires_at": gitsign::time::now() + 300}}),
+                    Some("sign") => {
+                        let m = b64
+                            .decode(request["message_b64"].as_str().unwrap())
+                            .unwrap();
+                        let sig = key.sign(&m).unwrap();
+                        serde_json::json!({"status": "signed", "signature_b64": b64.encode(sig)})
+                    }
+                    _ => serde_json::json!({"status": "ok"}),
+                };
+                let bytes = serde_json::to_vec(&answer).unwrap();
+                let _ = conn.write_all(&(bytes.len() as u32).to_be_bytes());
+                let _ = conn.write_all(&bytes);
+            }
+        }
+    });
+}
+
+/// A cached credential is checked as a fresh one would be: one that does
+/// not chain to the trusted root (from the daemon, or from the kernel
+/// keyring) is refused, a login follows, and the commit verifies.
+#[test]
+fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
+    let tb = Testbed::start();
+    // The daemon.
+    let dir = private_dir("poisoned");
+    let socket = dir.path().join("cache.sock");
+    poisoned_daemon(&socket, rogue_credential(&tb, "test@example.com"));
+    let repo = signer(&tb, "poisoned", Some(&socket));
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(logins(&tb), before + 1, "the poisoned entry was used");
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+    assert!(log.contains("does not chain"), "{log}");
+
+    // The kernel keyring, under the entry gitsign would read.
+    let mut repo = signer(&tb, "poisoned-ring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let scope = repo.path().join(".git").canonicalize().unwrap();
+    let key = gitsign::cache::proto::CacheKey {
+        fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
+        issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
+        client_id: "sigstore".into(),
+        scope: scope.display().to_string(),
+        identity: "test@example.com".into(),
+    };
+    let rogue = rogue_credential(&tb, "test@example.com");
+    gitsign::cache::keyring::store(&key, &rogue, gitsign::time::now()).unwrap();
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(
+        logins(&tb),
+        before + 1,
+        "the poisoned keyring entry was used"
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = gitsign::cache::keyring::clear(&key);
+}
+
+/// Valid credentials (the trusted root's, with the embedded SCT) that are
+/// still not for this signature: another identity's under
+/// gitsign.matchCommitter, and one whose `expires_at` outlives its
+/// certificate. From a same-uid stand-in daemon and from the kernel
+/// keyring: refused (the expired one said to have expired, not to be
+/// untrusted), a login follows, the commit is the committer's; the
+/// keyring's entry is replaced, so the next signature is served.
+#[test]
+fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused() {
+    let tb = Testbed::start();
+    let matching = |repo: &mut Repo| {
+        repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+        repo.env.retain(|(k, _)| k != "GITSIGN_TOKEN_PROVIDER");
+        repo.env
+            .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+        repo.env.push((
+            "SIGSTORE_ID_TOKEN".into(),
+            tb.token("test@example.com", 900),
+        ));
+    };
+    let log_of = |repo: &Repo| {
+        std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap_or_default()
+    };
+    let certificates = || tb.stats()["fulcio_certificates"].as_u64().unwrap();
+
+    // The daemon stand-in serves mallory's credential (expires_at: now + 300).
+    let dir = private_dir("identity-daemon");
+    let socket = dir.path().join("cache.sock");
+    poisoned_daemon(&socket, credential_of(&tb, "mallory@example.com", None));
+    let mut repo = signer(&tb, "identity-daemon", Some(&socket));
+    matching(&mut repo);
+    let before = certificates();
+    commit(&repo, 1, true);
+    assert_eq!(certificates(), before + 1, "logged in");
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
+    );
+    let log = log_of(&repo);
+    assert!(
+        log.contains("refused") && log.contains("mallory@example.com"),
+        "{log}"
+    );
+
+    // ... a 3-second certificate with expires_at = now + 300, served after
+    // its certificate expired: an expiry, not a refusal.
+    let dir = private_dir("outlived-daemon");
+    let socket = dir.path().join("cache.sock");
+    let short = credential_of(&tb, "test@example.com", Some(3));
+    let not_after = short.leaf().not_after;
+    poisoned_daemon(&socket, short);
+    while gitsign::time::now() <= not_after {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let repo = signer(&tb, "outlived-daemon", Some(&socket));
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(logins(&tb), before + 1, "logged in");
+    let log = log_of(&repo);
+    assert!(log.contains("the cached certificate expire"), "{log}");
+    assert!(
+        !log.contains("cannot be trusted") && !log.contains("refused"),
+        "{log}"
+    );
+
+    // The kernel keyring: mallory's credential under the committer's key.
+    let mut repo = signer(&tb, "identity-ring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    matching(&mut repo);
+    let key = gitsign::cache::proto::CacheKey {
+        scope: repo
+            .path()
+            .join(".git")
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string(),
+        ..users_key(&tb)
+    };
+    let mallory = credential_of(&tb, "mallory@example.com", None);
+    gitsign::cache::keyring::store(&key, &mallory, gitsign::time::now()).unwrap();
+    let before = certificates();
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    assert_eq!(certificates(), before + 1, "replaced, then served");
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
+    );
+    assert!(
+        log_of(&repo).contains("mallory@example.com"),
+        "{}",
+        log_of(&repo)
+    );
+    let _ = gitsign::cache::keyring::clear(&key);
+
+    // ... and a 3-second certificate stored with expires_at = now + 3600:
+    // gone with its certificate, replaced by one login.
+    let mut repo = signer(&tb, "outlived-ring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    matching(&mut repo);
+    let key = gitsign::cache::proto::CacheKey {
+        scope: repo
+            .path()
+            .join(".git")
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string(),
+        ..users_key(&tb)
+    };
+    let short = credential_of(&tb, "test@example.com", Some(3));
+    let not_after = short.leaf().not_after;
+    let mut entry = gitsign::cache::to_cache(&short).unwrap();
+    entry.expires_at = gitsign::time::now() + 3600;
+    gitsign::cache::keyring::store_entry(&key, &entry, gitsign::time::now()).unwrap();
+    while gitsign::time::now() <= not_after {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = certificates();
+    commit(&repo, 1, true);
+    commit(&repo, 2, true);
+    assert_eq!(certificates(), before + 1, "one login, then served");
+    let _ = gitsign::cache::keyring::clear(&key);
+}
+
+/// Under gitsign.matchCommitter the committer is part of the cache's key:
+/// two repositories with different committers each get their own identity
+/// from one daemon, and each is served its own afterwards.
+#[test]
+fn different_committers_get_their_own_identities() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let mut repos = Vec::new();
+    for who in ["alice", "bob"] {
+        let mut repo = signer(&tb, who, Some(&d.socket));
+        let email = format!("{who}@example.com");
+        repo.env.retain(|(k, _)| !k.ends_with("_EMAIL"));
+        repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
+        repo.env.push(("GIT_AUTHOR_EMAIL".into(), email.clone()));
+        repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+        // Each repository's login yields its committer's identity.
+        repo.env.retain(|(k, _)| k != "GITSIGN_TOKEN_PROVIDER");
+        repo.env
+            .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+        repo.env
+            .push(("SIGSTORE_ID_TOKEN".into(), tb.token(&email, 900)));
+        repos.push((repo, email));
+    }
+    let certificates = || tb.stats()["fulcio_certificates"].as_u64().unwrap();
+    for (n, (repo, email)) in repos.iter().enumerate() {
+        commit(repo, n, true);
+        assert_eq!(certificates(), n as u64 + 1);
+        assert_eq!(repo.git_ok(&["log", "-1", "--format=%GS"]), *email);
+    }
+    // Warm: each repository is served its own committer's credential.
+    for (repo, email) in &repos {
+        commit(repo, 9, true);
+        assert_eq!(repo.git_ok(&["log", "-1", "--format=%GS"]), *email);
+    }
+    assert_eq!(certificates(), 2, "{}", tb.stats());
+}
+
+/// A client that claimed a login and never finishes it (a hung browser
+/// tab, or a hostile process at a forwarded socket) does not make other
+/// signers fail: with the default login timeout, each says on the
+/// terminal that it waits for another gitsign's login, waits at most
+/// `cache::MAX_CLAIM_WAIT` (20 s), and logs in.
+#[test]
+fn a_held_claim_does_not_block_another_signer() {
+    use std::io::Read;
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "heldclaim", Some(&d.socket));
+    let key = serde_json::json!({
+        "fulcio": tb.var("GITSIGN_FULCIO_URL"),
+        "issuer": tb.var("GITSIGN_OIDC_ISSUER"),
+        "client_id": "sigstore",
+        "scope": "",
+        "identity": "test@example.com",
+    });
+    let request = serde_json::json!({
+        "version": gitsign::cache::proto::VERSION,
+        "op": "get", "key": key, "claim": true, "wait_ms": 0,
+    });
+    let mut held = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+    held.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    held.write_all(&body).unwrap();
+    let mut header = [0u8; 4];
+    held.read_exact(&mut header).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(header) as usize];
+    held.read_exact(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains("claimed"));
+    let start = std::time::Instant::now();
+    commit(&repo, 1, true);
+    let took = start.elapsed();
+    assert!(
+        took >= gitsign::cache::MAX_CLAIM_WAIT && took < Duration::from_secs(40),
+        "{took:?}"
+    );
+    assert_eq!(logins(&tb), 1);
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Said where the user looks (the terminal, and the log).
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap();
+    assert!(
+        log.contains("waiting up to 20 s for another gitsign's login"),
+        "{log}"
+    );
+    drop(held);
+}
+
+/// A daemon that trusts another root than gitsign (here the embedded
+/// public-good one, not the testbed's) refuses to cache the testbed's
+/// credentials: signing works, and the terminal says why, since every
+/// signature would log in until the daemon is configured.
+#[test]
+fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
+    let tb = Testbed::start();
+    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], Stdio::null());
+    let (code, stdout, stderr) = common::sign_direct(
+        &tb,
+        &[
+            ("GITSIGN_CREDENTIAL_CACHE", d.socket.display().to_string()),
+            ("GITSIGN_TOKEN_PROVIDER", "environment".into()),
+            (
+                "SIGSTORE_ID_TOKEN",
+                tb.token("testbed-user@example.com", 600),
+            ),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&stdout).contains("BEGIN SIGNED MESSAGE"));
+    assert!(
+        stderr.contains("could not store the credential")
+            && stderr.contains("not cached")
+            && stderr.contains("trusted root"),
+        "{stderr}"
+    );
+    let listing = gitsign::cache::client::Client::new(d.socket.clone())
+        .list()
+        .unwrap();
+    assert!(listing.entries.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Attacks by a client of the daemon that is not the user's own gitsign (the
+// far end of an SSH-forwarded socket, or any process that reaches it).
+
+/// A credential the testbed's Fulcio issued for `email` (valid for the
+/// trusted root), with a certificate living `ttl` seconds when given: what
+/// a stranger with their own account gets from the same Fulcio.
+fn credential_of(tb: &Testbed, email: &str, ttl: Option<u64>) -> gitsign::sign::Credential {
+    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let root =
+        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    if let Some(s) = ttl {
+        tb.fault("fulcio", "cert-ttl", Some(1), Some(s.into()));
+    }
+    gitsign::sign::request_credential(
+        &fulcio,
+        &tb.token(email, 600),
+        email,
+        &root,
+        gitsign::time::now(),
+    )
+    .unwrap()
+}
+
+/// The cache key the user's signatures in `signer` repositories ask for
+/// (git passes `-u "Test <test@example.com>"`; under matchCommitter the
+/// committer is the same address).
+fn users_key(tb: &Testbed) -> gitsign::cache::proto::CacheKey {
+    gitsign::cache::proto::CacheKey {
+        fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
+        issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
+        client_id: "sigstore".into(),
+        scope: String::new(),
+        identity: "test@example.com".into(),
+    }
+}
+
+/// Another client of the daemon (the far end of a forwarded socket) stores
+/// a credential of its own identity, valid for the trusted root, under the
+/// key the user's signatures ask for (`Store` needs no claim and the daemon
+/// does not compare the certificate's identity with the key's). Under
+/// gitsign.matchCommitter the user's next signature must not fail because
+/// of it: an entry for another identity than the one asked for is refused
+/// like a poisoned one, a login follows, and the commit is signed by the
+/// committer. Today the entry is served and `git commit -S` fails
+/// ("the certificate identity mallory@... does not match the committer").
+#[test]
+fn a_credential_another_client_stored_for_another_identity_does_not_fail_signing() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let mut repo = signer(&tb, "foreign-identity", Some(&d.socket));
+    repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+    repo.env.retain(|(k, _)| k != "GITSIGN_TOKEN_PROVIDER");
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+    repo.env.push((
+        "SIGSTORE_ID_TOKEN".into(),
+        tb.token("test@example.com", 900),
+    ));
+    let mallory = credential_of(&tb, "mallory@example.com", None);
+    gitsign::cache::client::Client::new(d.socket.clone())
+        .store(
+            &users_key(&tb),
+            &gitsign::cache::to_cache(&mallory).unwrap(),
+        )
+        .expect("the daemon caches another identity's credential under the user's key");
+    commit(&repo, 1, true);
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Another client stores a valid credential whose `expires_at` (the
+/// client's word) lies an hour past its certificate's notAfter. The daemon
+/// keeps serving it after the certificate expired; gitsign treats the hit
+/// as "about to expire", logs in and does not replace it (only refused
+/// entries are replaced), so every later signature logs in too, silently
+/// (the reason goes to the log only), until the daemon restarts. Expected:
+/// a credential is never served past its certificate (or a stale hit is
+/// replaced by the login it caused): one login serves the three commits.
+#[test]
+fn an_entry_stored_to_outlive_its_certificate_does_not_make_every_signature_log_in() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "outlive", Some(&d.socket));
+    let short = credential_of(&tb, "mallory@example.com", Some(3));
+    let not_after = short.leaf().not_after;
+    let mut stored = gitsign::cache::to_cache(&short).unwrap();
+    stored.expires_at = gitsign::time::now() + 3600;
+    gitsign::cache::client::Client::new(d.socket.clone())
+        .store(&users_key(&tb), &stored)
+        .unwrap();
+    while gitsign::time::now() <= not_after {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = logins(&tb);
+    for n in 1..=3 {
+        commit(&repo, n, true);
+    }
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        logins(&tb),
+        before + 1,
+        "every signature logged in: the stale entry was never replaced ({})",
+        std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap_or_default()
+    );
+}
+
+/// `a_held_claim_does_not_block_another_signer` sets gitsign.loginTimeout
+/// to 3 s. With the default (300 s), a client that claims the user's key
+/// and never stores (the far end of a forwarded socket can re-claim it
+/// forever) makes every signature hang, silently, for five minutes before
+/// it logs in: a 50-commit rebase takes over four hours. Expected: a held
+/// claim costs a signer no more than a bounded, short wait (here: the
+/// commit, whose own login takes about a second, finishes within 30 s).
+#[test]
+fn a_held_claim_does_not_hang_a_signer_for_the_default_login_timeout() {
+    use std::io::Read;
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "heldclaim-default", Some(&d.socket));
+    let request = serde_json::json!({
+        "version": gitsign::cache::proto::VERSION,
+        "op": "get", "key": users_key(&tb), "claim": true, "wait_ms": 0,
+    });
+    let mut held = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+    held.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    held.write_all(&body).unwrap();
+    let mut header = [0u8; 4];
+    held.read_exact(&mut header).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(header) as usize];
+    held.read_exact(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains("claimed"));
+    std::fs::write(repo.path().join("f1"), "1\n").unwrap();
+    repo.git_ok(&["add", "."]);
+    let mut git = repo
+        .git_cmd(&["commit", "-q", "-S", "-m", "change"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = git.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            // Ours to stop, by pid: the gitsign that git started, then git.
+            let children = format!("/proc/{0}/task/{0}/children", git.id());
+            for pid in std::fs::read_to_string(children)
+                .unwrap_or_default()
+                .split_whitespace()
+            {
+                let _ = Command::new("kill").arg(pid).status();
+            }
+            let _ = git.kill();
+            let _ = git.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(held);
+    drop(d);
+    let status = status
+        .unwrap_or_else(|| panic!("the commit still waited for another client's claim after 30 s"));
+    assert!(status.success());
+}
+
+/// Under gitsign.matchCommitter, a login as the wrong account (another
+/// browser profile; or another local user who read the login URL and
+/// finished the login with their own account) is refused for this commit,
+/// as it should be, but it is cached under the committer's key first: the
+/// next signatures are served that credential and fail the same way for
+/// the certificate's whole life (ten minutes), although the error says to
+/// "sign in as" the committer, and no login is offered. Expected: after
+/// logging in as the right account, the next commit signs.
+#[test]
+fn a_login_as_the_wrong_account_under_match_committer_does_not_stick() {
+    let tb = Testbed::start();
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "wrong-account", Some(&d.socket));
+    repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
+    tb.account("someone-else@example.com");
+    std::fs::write(repo.path().join("f1"), "1\n").unwrap();
+    repo.git_ok(&["add", "."]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "first"]);
+    assert!(
+        !o.status.success() && text(&o).contains("does not match the committer"),
+        "{}",
+        text(&o)
+    );
+    // The user signs in as the committer this time.
+    tb.account("test@example.com");
+    let o = repo.git(&["commit", "-q", "-S", "-m", "second"]);
+    assert!(
+        o.status.success(),
+        "the wrong account's cached credential still answers: {}",
+        text(&o)
+    );
+    assert_eq!(
+        repo.git_ok(&["log", "-1", "--format=%GS"]),
+        "test@example.com"
     );
 }

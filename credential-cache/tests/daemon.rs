@@ -20,8 +20,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_gitsign-credential-cache");
 
 /// A test key (PKCS#8, base64): what must never reach a file or an answer.
 const SECRET: &str = include_str!("fixtures/key-a.pkcs8.b64");
-/// Its certificate (self-signed; the daemon checks that it is for the key).
-const CERT: &str = include_str!("fixtures/cert-a.pem");
+/// Its certificate chain (a testbed Fulcio's, see fixtures/README.md; the
+/// daemon checks that it is for the key and chains to the trusted root).
+const CERT: &str = include_str!("fixtures/chain-a.pem");
+
+/// The trusted root the fixtures chain to: the daemons' configuration.
+fn trusted_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trusted_root.json")
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -36,6 +42,7 @@ fn key(scope: &str) -> CacheKey {
         issuer: "https://issuer.example".into(),
         client_id: "sigstore".into(),
         scope: scope.into(),
+        identity: "alice@example.com".into(),
     }
 }
 
@@ -52,6 +59,12 @@ fn cred_as(identity: &str, lifetime: i64) -> Credential {
     }
 }
 
+/// What gitsign asks the daemon to sign for a commit: the DER signed
+/// attributes of its signature (the only other shape is an object id).
+fn attrs(payload: &[u8]) -> Vec<u8> {
+    gitsign::cms::signed_attributes(payload, now())
+}
+
 /// What `Get` shows of a stored credential.
 fn public(c: &Credential) -> Certified {
     Certified {
@@ -59,6 +72,14 @@ fn public(c: &Credential) -> Certified {
         identity: c.identity.clone(),
         expires_at: c.expires_at,
     }
+}
+
+/// A temporary directory only we can enter, as gitsign's client requires
+/// of a socket's directory.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    dir
 }
 
 fn is_root() -> bool {
@@ -138,8 +159,18 @@ impl Drop for Daemon {
     }
 }
 
+/// The daemon's configuration: the fixtures' trusted root, and no git
+/// config of the machine's.
+fn configured(c: &mut Command) -> &mut Command {
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GITSIGN_TRUSTED_ROOT", trusted_root())
+        .env_remove("GITSIGN_REKOR_URL")
+        .env_remove("SIGSTORE_REKOR_URL")
+}
+
 fn spawn(sock: &Path, log: &Path, args: &[&str]) -> Child {
-    Command::new(BIN)
+    configured(&mut Command::new(BIN))
         .arg("--foreground")
         .arg("--verbose")
         .arg("--socket")
@@ -157,7 +188,7 @@ fn spawn(sock: &Path, log: &Path, args: &[&str]) -> Child {
 
 /// Runs the daemon to completion (for refusals).
 fn run_daemon(sock: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    configured(&mut Command::new(BIN))
         .arg("--foreground")
         .arg("--socket")
         .arg(sock)
@@ -322,7 +353,7 @@ fn a_wall_clock_jump_past_expiry_is_honoured() {
     fs::write(&offset, "+0\n").unwrap();
     let sock = dir.path().join("s").join("credential-cache.sock");
     let log = dir.path().join("daemon.log");
-    let mut child = Command::new(BIN)
+    let mut child = configured(&mut Command::new(BIN))
         .args(["--foreground", "--verbose", "--socket"])
         .arg(&sock)
         .env_remove("LISTEN_FDS")
@@ -562,7 +593,7 @@ fn version_mismatch_names_both_versions() {
     );
 
     // The client turns a daemon's mismatch into its sentence.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("fake.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let server = thread::spawn(move || {
@@ -598,7 +629,7 @@ fn version_mismatch_names_both_versions() {
 
 #[test]
 fn client_timeouts_and_errors_are_sentences() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     // A "daemon" that accepts and never answers.
     let path = dir.path().join("mute.sock");
     let listener = UnixListener::bind(&path).unwrap();
@@ -631,7 +662,7 @@ fn client_timeouts_and_errors_are_sentences() {
 fn connecting_to_a_hung_daemon_is_bounded() {
     // A "daemon" that never accepts: once its backlog is full, connect(2)
     // would block forever; the client gives up after its connect timeout.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("hung.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -786,14 +817,20 @@ fn stalled_clients_are_dropped_without_blocking_others() {
 #[test]
 fn many_concurrent_clients() {
     let d = Daemon::start(&[]);
+    // A live entry is never replaced, so each client stores under keys of
+    // its own and reads each back (and is refused a second store).
     let threads: Vec<_> = (0..32)
         .map(|i| {
             let c = d.client();
             thread::spawn(move || {
-                let k = key(&format!("c{i}"));
-                for j in 0..20 {
+                for j in 0..4 {
+                    let k = key(&format!("c{i}x{j}"));
                     let cr = cred_as(&format!("c{i}x{j}@example.com"), 600);
                     c.store(&k, &cr).unwrap();
+                    for _ in 0..5 {
+                        assert_eq!(c.get(&k).unwrap().unwrap(), public(&cr));
+                    }
+                    assert!(c.store(&k, &cred(300)).is_err());
                     assert_eq!(c.get(&k).unwrap().unwrap(), public(&cr));
                 }
             })
@@ -802,7 +839,7 @@ fn many_concurrent_clients() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(d.client().list().unwrap().entries.len(), 32);
+    assert_eq!(d.client().list().unwrap().entries.len(), 128);
 }
 
 #[test]
@@ -906,6 +943,31 @@ fn unsafe_socket_directories_are_refused() {
     let out = run_daemon(&inner.join("c.sock"), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("who could replace it"));
+
+    // A path through another user's symbolic link, to a directory of ours:
+    // that user could point the link elsewhere (in a sticky /tmp, remove
+    // and recreate it), so the path as written is checked, not only where
+    // it leads; and nothing is created through the link.
+    let target = root.path().join("target");
+    fs::create_dir(&target).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    for sock in [link.join("c.sock"), link.join("s").join("c.sock")] {
+        let out = run_daemon(&sock, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", sock.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("its path goes through")
+                && err.contains("a symbolic link owned by uid 65534"),
+            "{err}"
+        );
+    }
+    assert!(!target.join("s").exists(), "created through the link");
+    // gitsign's client refuses it too.
+    let err = Client::new(link.join("c.sock")).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
 }
 
 /// Run as another user by `another_uid_is_refused` (inert otherwise): tries
@@ -981,13 +1043,15 @@ fn another_uid_is_refused() {
         text.contains("refused: this gitsign-credential-cache serves only uid 0"),
         "{text}"
     );
+    // gitsign's client refuses first: the directory is not the child's.
     assert!(
-        text.contains("CLIENT-ERR:") && text.contains("refused this user"),
+        text.contains("CLIENT-ERR:") && text.contains("sent nothing"),
         "{text}"
     );
     assert!(!text.contains("CLIENT-OK"), "{text}");
-    wait_log(&d, "refused a connection from uid 65534", 2);
-    // The owner is still served.
+    wait_log(&d, "refused a connection from uid 65534", 1);
+    // The owner is still served (once the directory is closed again).
+    fs::set_permissions(d.sock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
     assert!(d.client().get(&key("x")).unwrap().is_some());
 }
 
@@ -1005,7 +1069,7 @@ fn hardened_process_run_as_another_user() {
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     let sock = dir.join("c.sock");
     let log = root.path().join("daemon.log");
-    let mut child = Command::new("setpriv")
+    let mut child = configured(&mut Command::new("setpriv"))
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(BIN)
         .args(["--foreground", "--verbose", "--socket"])
@@ -1048,13 +1112,21 @@ fn hardened_process_run_as_another_user() {
         ["0", "0"],
         "{core}"
     );
-    // Its socket is its own and root is refused like any other uid.
+    // Its socket is its own and root is refused like any other uid (the
+    // raw connection), and gitsign's client sends it nothing.
     assert_eq!(fs::metadata(&sock).unwrap().uid(), 65534);
-    let err = Client::new(&sock).list().unwrap_err();
+    let mut s = raw(&sock);
+    send(&mut s, &json!({"version": proto::VERSION, "op": "list"}));
+    let answer = recv(&mut s).unwrap();
     assert!(
-        matches!(err, CacheError::PermissionDenied { .. }),
-        "{err:?}"
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(proto::PEER_REFUSED_PREFIX),
+        "{answer}"
     );
+    let err = Client::new(&sock).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -1098,9 +1170,18 @@ fn systemd_socket_activation() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
     let sock = dir.join("credential-cache.sock");
     let log = root.path().join("daemon.log");
+    // It hands the daemon only the variables it is told to.
     let mut child = Command::new("systemd-socket-activate")
         .arg("--listen")
         .arg(&sock)
+        .arg(format!(
+            "--setenv=GITSIGN_TRUSTED_ROOT={}",
+            trusted_root().display()
+        ))
+        .args([
+            "--setenv=GIT_CONFIG_NOSYSTEM=1",
+            "--setenv=GIT_CONFIG_GLOBAL=/dev/null",
+        ])
         .args(["--", BIN, "--systemd", "--verbose"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1251,7 +1332,9 @@ fn get_hit_round_trip_time() {
 
 /// Verifies an ECDSA P-256 SHA-256 signature with the test certificate.
 fn verifies(message: &[u8], signature: &[u8]) -> bool {
-    let cert = gitsign::x509::Certificate::from_pem(CERT).unwrap();
+    let cert = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
     let key = cert.public_key().unwrap();
     gitsign::crypto::verify(
         &key,
@@ -1264,20 +1347,23 @@ fn verifies(message: &[u8], signature: &[u8]) -> bool {
 
 #[test]
 fn the_daemon_signs_and_never_hands_the_key_back() {
+    use base64::Engine;
     let d = Daemon::start(&[]);
     let c = d.client();
-    assert_eq!(c.sign(&key("s"), b"nothing cached", None).unwrap(), None);
+    let commit = attrs(b"a commit");
+    assert_eq!(c.sign(&key("s"), &commit, None).unwrap(), None);
     c.store(&key("s"), &cred(600)).unwrap();
-    let signed = c.sign(&key("s"), b"a commit", None).unwrap().unwrap();
-    assert!(verifies(b"a commit", &signed.signature));
-    assert!(!verifies(b"another commit", &signed.signature));
+    let signed = c.sign(&key("s"), &commit, None).unwrap().unwrap();
+    assert!(verifies(&commit, &signed.signature));
+    assert!(!verifies(&attrs(b"another commit"), &signed.signature));
     assert_eq!(signed.rekor, None);
+    let commit_b64 = base64::engine::general_purpose::STANDARD.encode(&commit);
     // Every answer about the entry, raw: the key is in none of them.
     let mut s = raw(&d.sock);
     let requests = [
         json!({"version": proto::VERSION, "op": "get", "key": key_json("s")}),
         json!({"version": proto::VERSION, "op": "get", "key": key_json("s"), "claim": true}),
-        json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": "eA=="}),
+        json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": commit_b64}),
         json!({"version": proto::VERSION, "op": "list"}),
     ];
     for r in &requests {
@@ -1294,7 +1380,7 @@ fn the_daemon_signs_and_never_hands_the_key_back() {
     let r = recv(&mut s).unwrap();
     assert_eq!(r["message"], "the message to sign is not base64");
     c.clear().unwrap();
-    assert_eq!(c.sign(&key("s"), b"a commit", None).unwrap(), None);
+    assert_eq!(c.sign(&key("s"), &commit, None).unwrap(), None);
     assert!(!d.log_text().contains(SECRET.trim()));
 }
 
@@ -1303,20 +1389,55 @@ fn a_key_that_does_not_match_its_certificate_is_not_cached() {
     let d = Daemon::start(&[]);
     let c = d.client();
     let mut other = cred(600);
-    other.chain_pem = include_str!("fixtures/cert-b.pem").into();
+    other.chain_pem = include_str!("fixtures/chain-b.pem").into();
     let e = c.store(&key("m"), &other).unwrap_err().to_string();
     assert!(e.contains("not for its key"), "{e}");
     let mut bad = cred(600);
     bad.private_key_pkcs8_b64 = "bm90IGEga2V5".into();
     let e = c.store(&key("m"), &bad).unwrap_err().to_string();
     assert!(e.contains("not a P-256 PKCS#8 key"), "{e}");
+    // A key and its certificate, from a CA the trusted root does not know.
+    let mut rogue = cred(600);
+    rogue.private_key_pkcs8_b64 = include_str!("fixtures/key-rogue.pkcs8.b64").trim().into();
+    rogue.chain_pem = include_str!("fixtures/chain-rogue.pem").into();
+    let e = c.store(&key("m"), &rogue).unwrap_err().to_string();
+    assert!(
+        e.contains("not cached") && e.contains("does not chain to a Fulcio CA"),
+        "{e}"
+    );
     assert!(c.list().unwrap().entries.is_empty());
 }
 
+/// The log entry a Rekor would create for a hashedrekord `proposal`, as
+/// Rekor's JSON (`{uuid: LogEntry}`), plus a field no entry has.
+fn entry_for(proposal: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let v: Value = serde_json::from_slice(proposal).unwrap();
+    let spec = &v["spec"];
+    let digest =
+        gitsign::asn1::hex_decode(spec["data"]["hash"]["value"].as_str().unwrap()).unwrap();
+    let sig = b64
+        .decode(spec["signature"]["content"].as_str().unwrap())
+        .unwrap();
+    let pem = b64
+        .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
+        .unwrap();
+    let body = gitsign::tlog::hashedrekord_body(&digest, &sig, &String::from_utf8(pem).unwrap());
+    json!({"ab": {
+        "body": b64.encode(body), "integratedTime": now(), "logID": "00".repeat(32),
+        "logIndex": 7, "FOREIGN": "FOREIGN-BYTES",
+        "verification": {"signedEntryTimestamp": b64.encode("set"),
+            "inclusionProof": {"checkpoint": "c", "hashes": [], "logIndex": 7,
+                "rootHash": "11".repeat(32), "treeSize": 8}}}})
+    .to_string()
+}
+
 /// A one-thread HTTP/1.1 server standing in for Rekor: answers every POST
-/// with 201 and `answer`, keeps connections alive, and reports each
-/// request's body and how many connections it accepted.
-fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize, Vec<u8>)>) {
+/// with 201 and the entry for what was posted ([`entry_for`]), keeps
+/// connections alive, and reports each request's body and how many
+/// connections it accepted.
+fn fake_rekor() -> (String, std::sync::mpsc::Receiver<(usize, Vec<u8>)>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1352,6 +1473,7 @@ fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize
                 }
                 let body = buf[head_end..head_end + len].to_vec();
                 buf.drain(..head_end + len);
+                let answer = entry_for(&body);
                 let _ = tx.send((n + 1, body));
                 let reply = format!(
                     "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nlocation: /api/v1/log/entries/ab\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -1370,24 +1492,39 @@ fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize
 fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let d = Daemon::start(&[]);
+    let (url, requests) = fake_rekor();
+    // Nobody listening there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let d = Daemon::start(&["--rekor-url", &url, "--rekor-url", &dead_url]);
     let c = d.client();
     c.store(&key("r"), &cred(600)).unwrap();
-    let (url, requests) = fake_rekor(r#"{"an":"entry"}"#);
     let target = proto::RekorTarget {
         url: url.clone(),
         timeout_ms: 10_000,
     };
-    for message in [&b"first"[..], b"second", b"third"] {
+    let leaf = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
+    let leaf_pem = gitsign::pem::encode("CERTIFICATE", leaf.der());
+    // Signed attributes (offline mode) and an object id (online mode).
+    let (first, second) = (attrs(b"first"), attrs(b"second"));
+    let third = b"0123456789abcdef0123456789abcdef01234567";
+    for message in [&first[..], &second[..], &third[..]] {
         let signed = c
             .sign(&key("r"), message, Some(target.clone()))
             .unwrap()
             .unwrap();
         assert!(verifies(message, &signed.signature));
-        let answer = signed.rekor.unwrap().unwrap();
-        assert_eq!(answer.status, 201);
-        assert_eq!(answer.location.as_deref(), Some("/api/v1/log/entries/ab"));
-        assert_eq!(b64.decode(answer.body_b64).unwrap(), br#"{"an":"entry"}"#);
+        // The entry for exactly this signature, parsed and re-encoded.
+        let entry = signed.rekor.unwrap().unwrap();
+        assert_eq!(entry.log_index, 7);
+        let digest = gitsign::crypto::sha256(message);
+        assert_eq!(
+            entry.body,
+            gitsign::tlog::hashedrekord_body(&digest, &signed.signature, &leaf_pem)
+        );
         // What was posted: a hashedrekord of this signature, over the
         // message's SHA-256, naming the certificate.
         let (connection, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -1397,7 +1534,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let spec = &v["spec"];
         assert_eq!(
             spec["data"]["hash"]["value"],
-            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(message))
+            gitsign::asn1::hex_lower(&digest)
         );
         assert_eq!(
             b64.decode(spec["signature"]["content"].as_str().unwrap())
@@ -1407,24 +1544,17 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let cert = b64
             .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
             .unwrap();
-        let cert = String::from_utf8(cert).unwrap();
-        assert_eq!(
-            gitsign::x509::Certificate::from_pem(&cert).unwrap().der(),
-            gitsign::x509::Certificate::from_pem(CERT).unwrap().der()
-        );
+        assert_eq!(String::from_utf8(cert).unwrap(), leaf_pem);
     }
-    // Nobody listening: the signature still comes, with why Rekor did not.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
     // Signed all the same; why Rekor has no entry comes along.
     let no_entry = |url: &str| {
         let target = proto::RekorTarget {
             url: url.into(),
             timeout_ms: 5_000,
         };
-        let signed = c.sign(&key("r"), b"x", Some(target)).unwrap().unwrap();
-        assert!(verifies(b"x", &signed.signature));
+        let x = attrs(b"x");
+        let signed = c.sign(&key("r"), &x, Some(target)).unwrap().unwrap();
+        assert!(verifies(&x, &signed.signature));
         signed.rekor.unwrap().unwrap_err()
     };
     let why = no_entry(&dead_url);
@@ -1432,14 +1562,16 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         why.contains("cannot reach") && why.contains(&dead_url),
         "{why}"
     );
-    // Only the entries path under a plain base URL: no other scheme, and
-    // no query to redirect the request.
+    // Only the configured Rekors: no other scheme, no other path.
     for bad in [
         "file:///etc/passwd".to_string(),
         format!("{url}/private?x="),
     ] {
         let why = no_entry(&bad);
-        assert!(why.contains("not a plain http(s) base URL"), "{bad}: {why}");
+        assert!(
+            why.contains("posts only to the Rekor its own configuration names"),
+            "{bad}: {why}"
+        );
     }
     assert!(requests.try_recv().is_err(), "nothing more was posted");
 }
@@ -1456,4 +1588,334 @@ fn a_shutdown_whose_client_leaves_at_once_still_stops_the_daemon() {
     drop(s);
     assert_eq!(d.wait_exit(), 0);
     assert!(!d.sock.exists(), "the socket is removed on exit");
+}
+
+/// A one-request-per-connection HTTP server: answers every request with
+/// `answer(request line)`, reports each request line it receives.
+fn recording_server(
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).to_string();
+            let line = head.lines().next().unwrap_or_default().to_string();
+            let _ = tx.send(line.clone());
+            let _ = conn.write_all(answer(&line).as_bytes());
+        }
+    });
+    (url, rx)
+}
+
+/// The daemon is no HTTP client for whoever reaches its socket: asked to
+/// post to another URL than the configured Rekor, or redirected by that
+/// Rekor, it fetches nothing elsewhere, and it never hands back bytes
+/// Rekor (or anyone) chose that are not a log entry. The redirects include
+/// 307 and 308, which keep the method and body: a client that followed
+/// them would POST the entry to the other host (and 303, a GET there).
+#[test]
+fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
+    use base64::Engine;
+    let foreign = r#"{"FOREIGN":"FOREIGN-BYTES"}"#;
+    let foreign_b64 = base64::engine::general_purpose::STANDARD.encode(foreign);
+    let reply = move |status: &str, extra: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{foreign}",
+            foreign.len()
+        )
+    };
+    let (elsewhere, reached) = recording_server(move |_| reply("200 OK", ""));
+    let redirector = |status: &'static str| {
+        let to = format!("{elsewhere}/latest/meta-data");
+        recording_server(move |_| reply(status, &format!("location: {to}\r\n")))
+    };
+    let (see_other, see_other_heard) = redirector("303 See Other");
+    let (temporary, temporary_heard) = redirector("307 Temporary Redirect");
+    let (permanent, permanent_heard) = redirector("308 Permanent Redirect");
+    let (answerer, answered) = recording_server(move |_| reply("201 Created", ""));
+    let post = "POST /api/v1/log/entries HTTP/1.1".to_string();
+    // (case, configured Rekor, Rekor the client names, who must hear the
+    // daemon's one POST, what the daemon says about it)
+    let cases = [
+        (
+            "a client naming another URL",
+            &answerer,
+            &elsewhere,
+            None,
+            "posts only to the Rekor its own configuration names",
+        ),
+        (
+            "a 303 redirect",
+            &see_other,
+            &see_other,
+            Some(&see_other_heard),
+            "HTTP 303 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "a 307 redirect",
+            &temporary,
+            &temporary,
+            Some(&temporary_heard),
+            "HTTP 307 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "a 308 redirect",
+            &permanent,
+            &permanent,
+            Some(&permanent_heard),
+            "HTTP 308 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "an answer that is no log entry",
+            &answerer,
+            &answerer,
+            Some(&answered),
+            "did not answer with a log entry",
+        ),
+    ];
+    let message = base64::engine::general_purpose::STANDARD.encode(attrs(b"x"));
+    for (case, configured, named, hears, says) in cases {
+        let root = private_tempdir();
+        let sock = root.path().join("s").join("c.sock");
+        let log = root.path().join("daemon.log");
+        let mut child = Command::new(BIN)
+            .args(["--foreground", "--verbose", "--socket"])
+            .arg(&sock)
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GITSIGN_REKOR_URL", configured)
+            .env("GITSIGN_TRUSTED_ROOT", trusted_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Client::new(&sock).list().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                fs::read_to_string(&log).unwrap()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let mut s = raw(&sock);
+        send(
+            &mut s,
+            &json!({"version": proto::VERSION, "op": "get", "key": key_json("p"), "claim": true}),
+        );
+        assert_eq!(recv(&mut s).unwrap()["status"], "claimed", "{case}");
+        send(
+            &mut s,
+            &json!({"version": proto::VERSION, "op": "store", "key": key_json("p"),
+                    "credential": serde_json::to_value(cred(600)).unwrap()}),
+        );
+        assert_eq!(recv(&mut s).unwrap()["status"], "ok", "{case}");
+        send(
+            &mut s,
+            &json!({"version": proto::VERSION, "op": "sign", "key": key_json("p"),
+                    "message_b64": message, "rekor": {"url": named, "timeout_ms": 5000}}),
+        );
+        let answer = recv(&mut s).unwrap().to_string();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            answer.contains("signature_b64"),
+            "{case}: still signed: {answer}"
+        );
+        assert!(answer.contains(says), "{case}: {answer}");
+        let got: Vec<String> = reached.try_iter().collect();
+        assert!(got.is_empty(), "{case}: the daemon fetched {got:?}");
+        assert!(
+            !answer.contains("FOREIGN") && !answer.contains(&foreign_b64),
+            "{case}: foreign bytes came back: {answer}"
+        );
+        // The configured Rekor heard exactly the daemon's one POST (so the
+        // redirect was answered, and not followed), or nothing at all.
+        for (server, heard) in [
+            (&see_other, &see_other_heard),
+            (&temporary, &temporary_heard),
+            (&permanent, &permanent_heard),
+            (&answerer, &answered),
+        ] {
+            let got: Vec<String> = heard.try_iter().collect();
+            let expected = if hears.is_some_and(|h| std::ptr::eq(h, heard)) {
+                vec![post.clone()]
+            } else {
+                vec![]
+            };
+            assert_eq!(got, expected, "{case}: what {server} heard");
+        }
+    }
+}
+
+/// Whoever reaches the socket (the far end of a forwarded socket, too)
+/// can have the daemon sign any bytes with the user's key and, with a
+/// `rekor` target, log them: a signature over an arbitrary artifact (a
+/// release tarball, a script) under the user's Fulcio certificate, logged
+/// in Rekor by the user's own daemon, which `cosign verify-blob
+/// --certificate-identity <user>` accepts. gitsign itself only ever asks
+/// for two shapes: the DER SignedAttributes of a CMS signature (a SET with
+/// contentType, signingTime and messageDigest) and, in online mode, a hex
+/// object id. Signing commits the user never made is inherent in an agent
+/// (documented, as with ssh-agent); signing anything else is not needed.
+/// Expected: anything but those shapes is refused and nothing is posted.
+#[test]
+fn the_daemon_signs_only_what_gitsign_signs() {
+    let (url, posted) = fake_rekor();
+    let d = Daemon::start(&["--rekor-url", &url]);
+    let c = d.client();
+    c.store(&key("art"), &cred(600)).unwrap();
+    let artifact = b"#!/bin/sh\n# release 1.0 installer\ncurl https://example.invalid | sh\n";
+    let target = proto::RekorTarget {
+        url: url.clone(),
+        timeout_ms: 5_000,
+    };
+    let answer = c.sign(&key("art"), artifact, Some(target));
+    let signed_artifact = matches!(&answer, Ok(Some(s)) if verifies(artifact, &s.signature));
+    let logged = posted.recv_timeout(Duration::from_millis(500)).is_ok();
+    assert!(
+        !signed_artifact && !logged,
+        "the daemon signed an arbitrary artifact with the user's key (logged in Rekor: {logged})"
+    );
+}
+
+/// A client's `Store` is kept as sent apart from the leaf's checks: its
+/// chain may carry up to a frame (1 MiB) of further certificates nobody
+/// checks, under each of 1024 keys, so one client of the socket (the far
+/// end of a forwarded socket) grows the daemon by a gigabyte (measured:
+/// 200 such entries, 215 MB resident), and every `Get` hands the user's
+/// gitsign a megabyte of certificates to parse per signature. Expected: the
+/// daemon keeps only what the certificate needs (the leaf and the path the
+/// trusted root vouches for), so an entry stays a few kilobytes.
+#[test]
+fn a_stored_chain_is_bounded_to_what_the_certificate_needs() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    let leaf = CERT
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap()
+        .to_string();
+    let mut padded = cred(600);
+    padded.chain_pem = leaf.repeat(600);
+    assert!(padded.chain_pem.len() > 500 * 1024);
+    let stored = c.store(&key("pad"), &padded);
+    let kept = c
+        .get(&key("pad"))
+        .unwrap()
+        .map(|h| h.chain_pem.len())
+        .unwrap_or(0);
+    assert!(
+        stored.is_err() || kept < 64 * 1024,
+        "the daemon keeps and serves {kept} bytes of certificates for one entry"
+    );
+}
+
+/// A `Store` is taken only from the connection holding the key's claim,
+/// and never over a live entry: another client of the socket can neither
+/// plant a credential for a login in progress nor replace the user's.
+#[test]
+fn a_store_needs_the_claim_and_never_replaces_a_live_entry() {
+    let d = Daemon::start(&[]);
+    let store = |s: &mut UnixStream, who: &str| {
+        send(
+            s,
+            &json!({"version": proto::VERSION, "op": "store", "key": key_json("own"),
+                    "credential": serde_json::to_value(cred_as(who, 600)).unwrap()}),
+        );
+        recv(s).unwrap()
+    };
+    // Without a claim: refused.
+    let mut stranger = raw(&d.sock);
+    let r = store(&mut stranger, "mallory@example.com");
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the client holding"),
+        "{r}"
+    );
+    // The user's gitsign claims; another connection's store is refused.
+    let mut user = raw(&d.sock);
+    send(
+        &mut user,
+        &json!({"version": proto::VERSION, "op": "get", "key": key_json("own"), "claim": true}),
+    );
+    assert_eq!(recv(&mut user).unwrap()["status"], "claimed");
+    let r = store(&mut stranger, "mallory@example.com");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the client holding"),
+        "{r}"
+    );
+    assert_eq!(store(&mut user, "alice@example.com")["status"], "ok");
+    // A live entry stays, whoever asks, through the client API too.
+    let err = d
+        .client()
+        .store(&key("own"), &cred_as("mallory@example.com", 600))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("never replaces a live one"),
+        "{err}"
+    );
+    assert_eq!(
+        d.client().get(&key("own")).unwrap().unwrap().identity,
+        "alice@example.com"
+    );
+    assert!(
+        d.log_text().contains("refused to store"),
+        "{}",
+        d.log_text()
+    );
+}
+
+/// `expires_at` is the storing client's word: the daemon never serves an
+/// entry past its certificate's notAfter less the margin gitsign uses.
+#[test]
+fn an_entry_is_never_served_past_its_certificate() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    c.store(&key("long"), &cred(100 * 365 * 24 * 3600)).unwrap();
+    let leaf = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
+    let until = leaf.not_after - gitsign::cache::margin(&leaf);
+    assert_eq!(c.get(&key("long")).unwrap().unwrap().expires_at, until);
+    assert_eq!(c.list().unwrap().entries[0].expires_at, until);
+}
+
+/// Key fields are the client's words: in the daemon's log they are
+/// escaped, so a client cannot forge or redraw log lines.
+#[test]
+fn client_words_reach_the_log_escaped() {
+    let d = Daemon::start(&[]);
+    let mut k = key("esc");
+    k.identity = "x\ngitsign-credential-cache: forged line\u{1b}[2K".into();
+    let _ = d.client().get_or_claim(&k, Duration::ZERO).unwrap();
+    wait_log(&d, "claimed the login", 1);
+    let log = d.log_text();
+    assert!(!log.contains("\ngitsign-credential-cache: forged"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(
+        log.contains("x\\x0agitsign-credential-cache: forged line\\x1b[2K"),
+        "{log}"
+    );
 }

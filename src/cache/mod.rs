@@ -12,13 +12,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub mod client;
 pub mod proto;
+pub mod socket;
 
 use client::{CacheError, Claim, Client};
 use proto::{CacheKey, Certified, RekorTarget};
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};
+use crate::fulcio;
 use crate::sign::{Credential, EphemeralKey, HolderUpload, KeyHolder, RemoteKey};
+use crate::trust::TrustedRoot;
 use crate::x509::{self, Certificate};
 
 /// The cache a configuration selects.
@@ -69,14 +72,27 @@ pub fn scope(config: &Config) -> Option<String> {
     })
 }
 
-/// The key a credential is cached under: what decides the certificate.
-pub fn key_for(config: &Config, scope: Option<String>) -> CacheKey {
+/// The key a credential is cached under: what decides the certificate,
+/// and the identity the signature asks for (see [`identity_of`]).
+pub fn key_for(config: &Config, scope: Option<String>, identity: &str) -> CacheKey {
     CacheKey {
         fulcio: config.fulcio.clone(),
         issuer: config.issuer.clone(),
         client_id: config.client_id.clone(),
         scope: scope.unwrap_or_default(),
+        identity: identity_of(identity),
     }
+}
+
+/// An identity as the cache key holds it: the email of `Name <email>`
+/// (what git passes with `-u` when `user.signingKey` is unset), else the
+/// value itself; trimmed and lowercased (emails compare that way).
+pub fn identity_of(key_id: &str) -> String {
+    let inner = match (key_id.rfind('<'), key_id.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &key_id[a + 1..b],
+        _ => key_id,
+    };
+    inner.trim().to_lowercase()
 }
 
 /// How long before the certificate's notAfter a cached credential stops
@@ -107,9 +123,15 @@ pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
     })
 }
 
-/// A cached credential back in usable form, refused when it expired, its
-/// key does not match its certificate, or anything is malformed.
-pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String> {
+/// A cached credential back in usable form, checked exactly as a fresh
+/// one from Fulcio is: refused when it expired, anything is malformed, or
+/// [`fulcio::check_certificate`] refuses it (its key, chain to the trusted
+/// root, leaf profile, SCT).
+pub fn from_cache(
+    c: &proto::Credential,
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<Credential, String> {
     let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
     let der = Zeroizing::new(
         STANDARD
@@ -117,41 +139,116 @@ pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String>
             .map_err(|_| "the cached key is not base64")?,
     );
     let key = EphemeralKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
-    if chain[0].spki() != key.spki() {
-        return Err("the cached certificate does not belong to the cached key".into());
-    }
+    check_cached(&chain[0], key.spki(), root, now)?;
     Ok(Credential {
         key: KeyHolder::Local(key),
         chain,
     })
 }
 
-/// A cached certificate chain still fit to sign with: not expired by the
-/// cache's clock, parseable, not empty, and not within the margin of its
-/// leaf's notAfter.
-fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certificate>, String> {
-    if expires_at <= now {
-        return Err("the cached credential has expired".into());
-    }
-    let chain = x509::certificates_from_pem(chain_pem).map_err(|e| e.to_string())?;
-    let leaf = chain
-        .first()
-        .ok_or("the cached credential has no certificate")?;
+/// [`fulcio::check_certificate`] for a cached certificate, as a sentence:
+/// one that merely expired (or is about to) is said to be so, an ordinary
+/// miss; anything else is a refusal ([`REFUSED`]).
+fn check_cached(
+    leaf: &Certificate,
+    spki: &[u8],
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<(), String> {
     if now > leaf.not_after - margin(leaf) {
-        return Err("the cached certificate is about to expire".into());
+        return Err(format!(
+            "the cached certificate expire{} at {}",
+            if now > leaf.not_after { "d" } else { "s" },
+            crate::time::format_time(leaf.not_after)
+        ));
+    }
+    fulcio::check_certificate(leaf, spki, root, now)
+        .map_err(|e| format!("{REFUSED}: {}", fulcio::reason(&e)))
+}
+
+/// How every refusal of [`check_cached`] starts: a cached credential that
+/// fails the checks of a fresh one (poisoned, or cached under another
+/// trusted root), as opposed to one that merely expired.
+const REFUSED: &str = "the cached certificate was refused";
+
+/// A cached certificate chain as a cache may hold it: at most
+/// [`proto::MAX_CHAIN_CERTS`] certificates in at most
+/// [`proto::MAX_CHAIN_PEM`] bytes, leaf first, each one issued (signed) by
+/// the next. What it chains to is [`fulcio::check_certificate`]'s to say.
+/// The daemon keeps nothing else, and gitsign reads nothing else back.
+pub fn checked_chain(chain_pem: &str) -> Result<Vec<Certificate>, String> {
+    if chain_pem.len() > proto::MAX_CHAIN_PEM {
+        return Err(format!(
+            "its certificate chain takes {} bytes, more than the {} a Fulcio chain needs",
+            chain_pem.len(),
+            proto::MAX_CHAIN_PEM
+        ));
+    }
+    let chain = x509::certificates_from_pem(chain_pem)
+        .map_err(|e| format!("its certificate chain does not parse ({e})"))?;
+    if chain.is_empty() {
+        return Err("it has no certificate".into());
+    }
+    if chain.len() > proto::MAX_CHAIN_CERTS {
+        return Err(format!(
+            "its certificate chain holds {} certificates, more than the {} a Fulcio chain needs",
+            chain.len(),
+            proto::MAX_CHAIN_CERTS
+        ));
+    }
+    for (i, pair) in chain.windows(2).enumerate() {
+        if pair[0].issuer() != pair[1].subject() || pair[0].verify_signed_by(&pair[1]).is_err() {
+            return Err(format!(
+                "certificate {} of its chain did not issue certificate {} (a chain is the leaf, \
+                 then each certificate's issuer)",
+                i + 2,
+                i + 1
+            ));
+        }
     }
     Ok(chain)
 }
 
-/// The certificate of a credential the daemon holds, refused when it
-/// expired or is malformed; the daemon keeps the key and signs with it.
+/// When a credential whose leaf is `leaf` may be served until: the
+/// certificate's notAfter less [`margin`], or `claimed` (what the storing
+/// client said) if earlier. A client's word never extends it.
+pub fn serve_until(leaf: &Certificate, claimed: i64) -> i64 {
+    claimed.min(leaf.not_after - margin(leaf))
+}
+
+/// A cached certificate chain still fit to sign with: not expired by the
+/// cache's clock, bounded and chained ([`checked_chain`]), and not within
+/// the margin of its leaf's notAfter.
+fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certificate>, String> {
+    if expires_at <= now {
+        return Err("the cached credential has expired".into());
+    }
+    let chain = checked_chain(chain_pem).map_err(|e| format!("{REFUSED}: {e}"))?;
+    let leaf = &chain[0];
+    if now > leaf.not_after - margin(leaf) {
+        return Err(format!(
+            "the cached certificate expires at {}, too soon to sign with",
+            crate::time::format_time(leaf.not_after)
+        ));
+    }
+    Ok(chain)
+}
+
+/// The certificate of a credential the daemon holds, checked exactly as a
+/// fresh one (expiry, chain to the trusted root, profile, SCT); the daemon
+/// keeps the key, and each signature it returns is verified against this
+/// certificate before use.
 fn from_daemon(
     c: &Certified,
     client: Client,
     key: &CacheKey,
+    root: &TrustedRoot,
     now: i64,
 ) -> Result<Credential, String> {
     let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
+    // Now, not when the wait began: another process's login may have
+    // fetched it since.
+    check_cached(&chain[0], chain[0].spki(), root, crate::time::now())?;
     Ok(Credential {
         key: KeyHolder::Remote(Box::new(DaemonKey {
             client,
@@ -185,19 +282,7 @@ impl RemoteKey for DaemonKey {
             .ok_or(
                 "the credential cache no longer holds the credential (it expired or was cleared)",
             )?;
-        let answer = signed.rekor.map(|r| {
-            r.and_then(|a| {
-                Ok(crate::http::Response {
-                    status: a.status,
-                    location: a.location,
-                    content_type: None,
-                    body: STANDARD
-                        .decode(a.body_b64)
-                        .map_err(|_| "the daemon's copy of Rekor's answer is not base64")?,
-                })
-            })
-        });
-        Ok((signed.signature, answer))
+        Ok((signed.signature, signed.rekor))
     }
 }
 
@@ -216,16 +301,44 @@ pub enum Outcome {
     Broken(String),
 }
 
+/// The longest a signer waits for another client's login of the same
+/// credential before it logs in itself (or the login timeout, when
+/// shorter). Whoever reaches the daemon's socket can hold a claim without
+/// ever finishing it (the far end of a forwarded socket can re-claim it
+/// forever), so a claim may cost a signer this much and no more; an honest
+/// browser login that takes longer costs the other signers a login of
+/// their own.
+pub const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
+
+/// What the signature at hand asks of a credential, beyond the checks of
+/// a fresh one.
+pub struct Checks<'a> {
+    /// Whether a credential may sign this signature (`gitsign.matchCommitter`:
+    /// its identity is the committer's). A cached credential it refuses is
+    /// treated as a poisoned one; a fresh one it refuses is not cached, so
+    /// that the next signature offers a login again.
+    pub accept: &'a dyn Fn(&Credential) -> Result<(), String>,
+    /// Says a line where the user looks (the terminal): that this signer
+    /// waits for another client's login, and for how long at most.
+    pub say: &'a dyn Fn(&str),
+}
+
 /// Gets a credential through the configured cache, calling `login` only
-/// when none is cached. With the daemon, concurrent signers share one
-/// login; waiting for another process's login is bounded by `wait`.
+/// when none is cached. A cached credential is used only if it passes the
+/// checks a fresh one passes against `root`, and `checks.accept`. With the
+/// daemon, concurrent signers share one login; waiting for another
+/// process's login is said through `checks.say` and bounded by `wait` (at
+/// most [`MAX_CLAIM_WAIT`]), after which this process logs in itself.
 pub fn credential(
     backend: &Backend,
     key: &CacheKey,
+    root: &TrustedRoot,
     wait: Duration,
+    checks: &Checks<'_>,
     login: &mut dyn FnMut() -> Result<Credential, String>,
 ) -> Result<(Credential, Outcome), String> {
     let now = crate::time::now();
+    let wait = wait.min(MAX_CLAIM_WAIT);
     match backend {
         Backend::Off => login().map(|c| {
             (
@@ -235,21 +348,71 @@ pub fn credential(
         }),
         Backend::Daemon(path) => {
             let client = Client::new(path.clone());
-            match client.get_or_claim(key, wait) {
-                Ok(Claim::Hit(c)) => match from_daemon(&c, client, key, now) {
-                    Ok(cred) => Ok((cred, Outcome::Hit)),
-                    Err(why) => login().map(|c| (c, Outcome::Bypassed(why))),
-                },
+            // Ask without waiting first, so that a wait is said before it
+            // begins.
+            let claim = match client.get_or_claim(key, Duration::ZERO) {
+                Ok(Claim::Timeout) if !wait.is_zero() => {
+                    (checks.say)(&format!(
+                        "waiting up to {} s for another gitsign's login of this credential to \
+                         finish (or another program's: anything that reaches the credential \
+                         cache's socket can start one), then logging in here",
+                        wait.as_secs()
+                    ));
+                    client.get_or_claim(key, wait)
+                }
+                other => other,
+            };
+            match claim {
+                Ok(Claim::Hit(c)) => {
+                    let checked = from_daemon(&c, client.clone(), key, root, crate::time::now())
+                        .and_then(|cred| match (checks.accept)(&cred) {
+                            Ok(()) => Ok(cred),
+                            Err(why) => Err(format!("{REFUSED}: {why}")),
+                        });
+                    match checked {
+                        Ok(cred) => Ok((cred, Outcome::Hit)),
+                        // Expired in transit: an ordinary miss.
+                        Err(why) if !why.starts_with(REFUSED) => {
+                            login().map(|c| (c, Outcome::Bypassed(why)))
+                        }
+                        // Poisoned: log in. The daemon never replaces a
+                        // live entry, so it is refused until it expires.
+                        Err(why) => {
+                            let cred = login()?;
+                            Ok((
+                                cred,
+                                Outcome::Broken(format!(
+                                    "{why}; logged in instead (the daemon keeps the refused \
+                                     credential until it expires at {}, and each signature \
+                                     logs in until then; `gitsign cache clear` forgets it now)",
+                                    crate::time::format_time(c.expires_at)
+                                )),
+                            ))
+                        }
+                    }
+                }
                 Ok(Claim::Claimed(handle)) => match login() {
                     Ok(cred) => {
-                        let stored = to_cache(&cred)
-                            .and_then(|c| handle.store(&c).map_err(|e| e.to_string()));
+                        // Refused for this signature: not cached, so the
+                        // next signature offers a login again.
+                        if let Err(why) = (checks.accept)(&cred) {
+                            let _ = handle.release();
+                            return Err(why);
+                        }
+                        let stored = match to_cache(&cred) {
+                            Ok(c) => handle.store(&c).map_err(|e| {
+                                // The daemon refused it (another trusted
+                                // root): every signature would log in.
+                                let refused = matches!(e, CacheError::Daemon { .. });
+                                (refused, e.to_string())
+                            }),
+                            Err(e) => Err((false, e)),
+                        };
+                        let why = |e: String| format!("could not store the credential: {e}");
                         match stored {
                             Ok(()) => Ok((cred, Outcome::Stored)),
-                            Err(e) => Ok((
-                                cred,
-                                Outcome::Bypassed(format!("could not store the credential: {e}")),
-                            )),
+                            Err((true, e)) => Ok((cred, Outcome::Broken(why(e)))),
+                            Err((false, e)) => Ok((cred, Outcome::Bypassed(why(e)))),
                         }
                     }
                     Err(e) => {
@@ -257,17 +420,26 @@ pub fn credential(
                         Err(e)
                     }
                 },
-                Ok(Claim::Timeout) => Err(format!(
-                    "another gitsign process has been logging in for {} s and has not finished; \
-                     finish that login (check your browser) or raise gitsign.loginTimeout",
-                    wait.as_secs()
-                )),
+                // Another client holds the login and has not finished (a
+                // forgotten browser tab, a hung or hostile process): log in
+                // as without a cache rather than fail.
+                Ok(Claim::Timeout) => login().map(|c| {
+                    (
+                        c,
+                        Outcome::Bypassed(format!(
+                            "another client of the credential cache held this login for {} s \
+                             without finishing it; logged in without waiting longer",
+                            wait.as_secs()
+                        )),
+                    )
+                }),
                 // A missing or broken cache never stops signing.
                 Err(e @ CacheError::NotRunning { .. }) => {
                     login().map(|c| (c, Outcome::Bypassed(e.to_string())))
                 }
                 Err(
                     e @ (CacheError::VersionMismatch { .. }
+                    | CacheError::NotOurs { .. }
                     | CacheError::PermissionDenied { .. }
                     | CacheError::Protocol { .. }),
                 ) => login().map(|c| (c, Outcome::Broken(e.to_string()))),
@@ -279,7 +451,7 @@ pub fn credential(
                 }),
             }
         }
-        Backend::Keyring => keyring::credential(key, now, login),
+        Backend::Keyring => keyring::credential(key, root, now, checks, login),
     }
 }
 
@@ -289,16 +461,19 @@ pub fn credential(
 pub mod keyring {
     use super::*;
 
+    /// How every gitsign entry's name starts.
+    pub const PREFIX: &str = "gitsign:credential:";
+
     /// The keyring entry name for a cache key.
     pub fn description(key: &CacheKey) -> String {
         let h = crate::crypto::sha256(
             format!(
-                "{}\n{}\n{}\n{}",
-                key.fulcio, key.issuer, key.client_id, key.scope
+                "{}\n{}\n{}\n{}\n{}",
+                key.fulcio, key.issuer, key.client_id, key.scope, key.identity
             )
             .as_bytes(),
         );
-        format!("gitsign:credential:{}", &crate::asn1::hex_lower(&h)[..32])
+        format!("{PREFIX}{}", &crate::asn1::hex_lower(&h)[..32])
     }
 
     #[cfg(target_os = "linux")]
@@ -307,9 +482,10 @@ pub mod keyring {
             .map_err(|e| format!("the kernel keyring is not available ({e:?})"))
     }
 
-    /// The cached credential, if any.
+    /// The cached credential, if any and if it passes the checks of a
+    /// fresh one (a refused entry is removed).
     #[cfg(target_os = "linux")]
-    pub fn get(key: &CacheKey, now: i64) -> Result<Option<Credential>, String> {
+    pub fn get(key: &CacheKey, root: &TrustedRoot, now: i64) -> Result<Option<Credential>, String> {
         let ring = ring()?;
         let Ok(k) = ring.search(&description(key)) else {
             return Ok(None);
@@ -320,19 +496,34 @@ pub mod keyring {
         );
         let c: proto::Credential = serde_json::from_slice(&data)
             .map_err(|_| "the keyring entry is malformed".to_string())?;
-        match from_cache(&c, now) {
+        match from_cache(&c, root, now) {
             Ok(cred) => Ok(Some(cred)),
-            Err(_) => {
+            Err(why) => {
                 let _ = k.invalidate();
-                Ok(None)
+                // Expired or malformed: a miss; refused: said so.
+                if why.starts_with(REFUSED) {
+                    Err(why)
+                } else {
+                    Ok(None)
+                }
             }
         }
     }
 
     /// Stores a credential until it expires.
-    #[cfg(target_os = "linux")]
     pub fn store(key: &CacheKey, cred: &Credential, now: i64) -> Result<(), String> {
-        let c = to_cache(cred)?;
+        store_entry(key, &to_cache(cred)?, now)
+    }
+
+    /// Stores a credential as the cache holds it, replacing any entry under
+    /// `key`, until its `expires_at` but never past its certificate's
+    /// notAfter less [`margin`] (the kernel drops it then).
+    #[cfg(target_os = "linux")]
+    pub fn store_entry(key: &CacheKey, c: &proto::Credential, now: i64) -> Result<(), String> {
+        let chain = checked_chain(&c.chain_pem)
+            .map_err(|e| format!("the credential was not cached: {e}"))?;
+        let mut c = c.clone();
+        c.expires_at = serve_until(&chain[0], c.expires_at);
         let life = c.expires_at - now;
         if life <= 0 {
             return Ok(());
@@ -347,7 +538,7 @@ pub mod keyring {
         Ok(())
     }
 
-    /// Removes every gitsign entry.
+    /// Removes the entry for `key`; whether there was one.
     #[cfg(target_os = "linux")]
     pub fn clear(key: &CacheKey) -> Result<bool, String> {
         let ring = ring()?;
@@ -360,15 +551,59 @@ pub mod keyring {
         }
     }
 
+    /// Removes every gitsign entry this user can see (any identity, scope,
+    /// Fulcio or issuer): what `gitsign cache clear` does. The entries are
+    /// found in `/proc/keys` by their name's [`PREFIX`], and each is
+    /// checked (a user key of ours with that name) before it is removed.
+    #[cfg(target_os = "linux")]
+    pub fn clear_all() -> Result<usize, String> {
+        let keys = std::fs::read_to_string("/proc/keys").map_err(|e| {
+            format!("the kernel keyring's entries cannot be listed (/proc/keys: {e})")
+        })?;
+        let euid = super::socket::euid();
+        let mut removed = 0;
+        for line in keys.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(id), Some(kind), Some(name)) = (fields.next(), fields.nth(6), fields.next())
+            else {
+                continue;
+            };
+            if kind != "user" || !name.starts_with(PREFIX) {
+                continue;
+            }
+            let Ok(id) = i32::from_str_radix(id, 16) else {
+                continue;
+            };
+            let k = linux_keyutils::Key::from_id(linux_keyutils::KeySerialId::new(id));
+            let ours = k.metadata().is_ok_and(|m| {
+                m.get_type() == linux_keyutils::KeyType::User
+                    && m.get_uid() == euid
+                    && m.get_description().starts_with(PREFIX)
+            });
+            if ours {
+                k.invalidate()
+                    .map_err(|e| format!("removing a keyring entry failed ({e:?})"))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     #[cfg(not(target_os = "linux"))]
     /// The keyring cache is Linux-only.
-    pub fn get(_: &CacheKey, _: i64) -> Result<Option<Credential>, String> {
+    pub fn get(_: &CacheKey, _: &TrustedRoot, _: i64) -> Result<Option<Credential>, String> {
         Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
     }
 
     #[cfg(not(target_os = "linux"))]
     /// The keyring cache is Linux-only.
-    pub fn store(_: &CacheKey, _: &Credential, _: i64) -> Result<(), String> {
+    pub fn store_entry(_: &CacheKey, _: &proto::Credential, _: i64) -> Result<(), String> {
+        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    /// The keyring cache is Linux-only.
+    pub fn clear_all() -> Result<usize, String> {
         Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
     }
 
@@ -380,15 +615,38 @@ pub mod keyring {
 
     pub(super) fn credential(
         key: &CacheKey,
+        root: &TrustedRoot,
         now: i64,
+        checks: &Checks<'_>,
         login: &mut dyn FnMut() -> Result<Credential, String>,
     ) -> Result<(Credential, Outcome), String> {
-        match get(key, now) {
-            Ok(Some(c)) => return Ok((c, Outcome::Hit)),
+        let mut refused = None;
+        match get(key, root, now) {
+            Ok(Some(c)) => match (checks.accept)(&c) {
+                Ok(()) => return Ok((c, Outcome::Hit)),
+                // Not for this signature: removed, and replaced below.
+                Err(why) => {
+                    let _ = clear(key);
+                    refused = Some(format!("{REFUSED}: {why}"));
+                }
+            },
             Ok(None) => {}
+            // A refused entry was removed: log in and store a good one.
+            Err(e) if e.starts_with(REFUSED) => refused = Some(e),
             Err(e) => return login().map(|c| (c, Outcome::Bypassed(e))),
         }
         let cred = login()?;
+        // Refused for this signature: not cached, so that the next
+        // signature offers a login again.
+        (checks.accept)(&cred)?;
+        if let Some(why) = refused {
+            let stored = store(key, &cred, now);
+            let what = match stored {
+                Ok(()) => "logged in and replaced it".to_string(),
+                Err(e) => format!("logged in; replacing it failed: {e}"),
+            };
+            return Ok((cred, Outcome::Broken(format!("{why}; {what}"))));
+        }
         match store(key, &cred, now) {
             Ok(()) => Ok((cred, Outcome::Stored)),
             Err(e) => Ok((cred, Outcome::Bypassed(e))),

@@ -30,25 +30,27 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Opens /dev/tty and the log, when available.
+    /// Opens /dev/tty and the log, when available. A log that cannot be
+    /// used safely (a symbolic link, another user's file, not a file) is
+    /// named on the terminal and not written.
     pub fn open(log_path: Option<&std::path::Path>) -> Terminal {
         let tty = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/tty")
             .ok();
-        let log = log_path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
-        Terminal { tty, log }
+        let mut term = Terminal { tty, log: None };
+        if let Some(p) = log_path {
+            match gitsign::logfile::open(p) {
+                Ok(f) => term.log = Some(f),
+                Err(why) => term.show(&format!("{why}; nothing is logged")),
+            }
+        }
+        term
     }
 
-    /// Writes a line to the terminal (stderr when there is none) and the log.
-    pub fn say(&self, text: &str) {
-        let line = format!("gitsign: {text}\n");
+    /// Writes a line to the terminal (stderr when there is none) only.
+    fn show(&self, text: &str) {
+        let line = format!("gitsign: {}\n", escaped(text));
         match self.tty.as_ref() {
             Some(mut t) => {
                 let _ = t.write_all(line.as_bytes());
@@ -57,6 +59,11 @@ impl Terminal {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
+    }
+
+    /// Writes a line to the terminal (stderr when there is none) and the log.
+    pub fn say(&self, text: &str) {
+        self.show(text);
         self.log(text);
     }
 
@@ -64,20 +71,40 @@ impl Terminal {
     pub fn log(&self, text: &str) {
         if let Some(mut l) = self.log.as_ref() {
             let stamp = gitsign::time::format_time(gitsign::time::now());
-            let _ = l.write_all(format!("{stamp} gitsign: {text}\n").as_bytes());
+            let _ = l.write_all(format!("{stamp} gitsign: {}\n", escaped(text)).as_bytes());
         }
     }
 
     /// Writes an error to stderr (git shows it when signing fails) and the log.
     pub fn error(&self, text: &str) {
-        let _ = std::io::stderr().write_all(format!("gitsign: {text}\n").as_bytes());
+        let _ = std::io::stderr().write_all(format!("gitsign: {}\n", escaped(text)).as_bytes());
         self.log(text);
     }
+}
+
+/// `text` with every line made printable (`gitsign::text::printable`):
+/// messages carry certificate identities, server words and cached
+/// entries' fields, none of which may steer the terminal; our own line
+/// breaks stay.
+fn escaped(text: &str) -> String {
+    text.split('\n')
+        .map(|l| gitsign::text::printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl oidc::Messages for Terminal {
     fn say(&self, text: &str) {
         Terminal::say(self, text);
+    }
+
+    /// The login URL and device codes: the terminal only. Whoever can read
+    /// the log could finish the login with their own account.
+    fn say_private(&self, text: &str) {
+        self.show(text);
+        self.log(
+            "login instructions shown on the terminal (not logged: they carry the login's secrets)",
+        );
     }
 }
 
@@ -103,18 +130,27 @@ pub fn fresh_credential(
 }
 
 /// A credential from the cache, or a login (stored for the next signature).
+/// `identity` is what the signature asks for (the committer under
+/// gitsign.matchCommitter, else git's `-u`): part of the cache key.
+/// `accept` says whether a credential may sign this signature: a cached
+/// one it refuses is not used, a fresh one it refuses is not cached.
 pub fn cached_credential(
     config: &Config,
     root: &TrustedRoot,
     http: &Http,
     term: &Terminal,
+    identity: &str,
+    accept: &dyn Fn(&Credential) -> Result<(), String>,
 ) -> Result<Credential, String> {
     let backend = cache::Backend::from_config(config)?;
-    let key = cache::key_for(config, cache::scope(config));
-    // Wait for another process's login at most as long as a login may take.
-    let wait = config.login_timeout + std::time::Duration::from_secs(30);
+    let key = cache::key_for(config, cache::scope(config), identity);
+    // Wait for another process's login at most as long as a login may
+    // take, and at most cache::MAX_CLAIM_WAIT; then log in ourselves.
+    let wait = config.login_timeout;
     let mut login = || fresh_credential(config, root, http, term);
-    let (cred, outcome) = cache::credential(&backend, &key, wait, &mut login)?;
+    let say = |text: &str| term.say(text);
+    let checks = cache::Checks { accept, say: &say };
+    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &checks, &mut login)?;
     match outcome {
         cache::Outcome::Hit => term.log("credential served from the cache"),
         cache::Outcome::Stored => term.log("new credential stored in the cache"),
@@ -160,6 +196,10 @@ fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
 
 /// Runs the signing mode.
 pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
+    // Before any key or token is in memory: a crash or a SIGQUIT must not
+    // write them into a core file (git runs gitsign in the work tree, where
+    // `core_pattern=core` would put it).
+    let hardened = gitsign::harden::no_core_dumps();
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -168,6 +208,12 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         }
     };
     let term = Terminal::open(config.log_path.as_deref());
+    if let Err(why) = hardened {
+        term.say(&format!(
+            "{why}; signing goes on, but a crash now could write the signing key into a core \
+             file: run `ulimit -c 0` in the shell that runs git"
+        ));
+    }
     match sign_flow(a, &config, &term) {
         Ok((out, status_text)) => {
             let mut stdout = std::io::stdout().lock();
@@ -196,10 +242,9 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         .as_deref()
         .map(|url| TsaClient::new(url, http.clone()));
     let rekor = RekorClient::new(&config.rekor, http.clone());
+    let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
     let attempt = |cred: &Credential| {
         if config.match_committer {
-            let committer =
-                sign::committer_email(&payload).or_else(|| config.committer_email.clone());
             sign::check_committer(cred.leaf(), committer.as_deref())?;
         }
         let now = gitsign::time::now();
@@ -214,7 +259,23 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         )
         .map(|sig| (sig, now))
     };
-    let cred = cached_credential(config, &root, &http, term)?;
+    // The identity this signature asks for decides which cached
+    // credential may serve it.
+    let identity = if config.match_committer {
+        committer.clone().unwrap_or_default()
+    } else {
+        a.local_user.clone().unwrap_or_default()
+    };
+    // Under gitsign.matchCommitter a credential for another identity
+    // neither serves this signature from the cache nor is cached.
+    let accept = |cred: &Credential| {
+        if config.match_committer {
+            sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let cred = cached_credential(config, &root, &http, term, &identity, &accept)?;
     let (sig, now) = match attempt(&cred) {
         // The daemon holding the key died or lost it mid-signature: a
         // cache failure never stops signing, so log in as without one.
