@@ -27,6 +27,7 @@ pub mod oidc;
 pub mod pem;
 pub mod policy;
 pub mod policy_file;
+pub mod policy_source;
 pub mod progress;
 pub mod range;
 pub mod rekor;
