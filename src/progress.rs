@@ -41,6 +41,7 @@ pub struct Progress<W: Write> {
     out: Option<W>,
     what: String,
     unit: &'static str,
+    failures: Failures,
     started: Instant,
     last: Option<Instant>,
     shown: bool,
@@ -54,10 +55,18 @@ impl<W: Write> Progress<W> {
             out,
             what: what.to_string(),
             unit,
+            failures: Failures::default(),
             started: Instant::now(),
             last: None,
             shown: false,
         }
+    }
+
+    /// Names failures `singular`/`plural` ("problem"/"problems") instead
+    /// of "failed".
+    pub fn failures_named(mut self, singular: &'static str, plural: &'static str) -> Self {
+        self.failures = Failures { singular, plural };
+        self
     }
 
     /// True when a line may be drawn (there is a terminal).
@@ -77,9 +86,10 @@ impl<W: Write> Progress<W> {
         if self.last.is_some_and(|t| now.duration_since(t) < REDRAW) {
             return;
         }
-        let line = render(
+        let line = render_with(
             &self.what,
             self.unit,
+            self.failures,
             count,
             now.duration_since(self.started),
         );
@@ -143,9 +153,29 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// How failures are counted on the line.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    singular: &'static str,
+    plural: &'static str,
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        Failures {
+            singular: "failed",
+            plural: "failed",
+        }
+    }
+}
+
 /// The line: `gitsign: verifying: 1,234/10,000 commits (12%), 3 failed,
 /// 8 s left`.
 pub fn render(what: &str, unit: &str, c: Count, elapsed: Duration) -> String {
+    render_with(what, unit, Failures::default(), c, elapsed)
+}
+
+fn render_with(what: &str, unit: &str, f: Failures, c: Count, elapsed: Duration) -> String {
     let mut line = format!("gitsign: {what}: {}", thousands(c.done));
     match c.total {
         Some(t) if t >= c.done && t > 0 => {
@@ -154,7 +184,8 @@ pub fn render(what: &str, unit: &str, c: Count, elapsed: Duration) -> String {
         _ => line.push_str(&format!(" {unit}")),
     }
     if c.failed > 0 {
-        line.push_str(&format!(", {} failed", thousands(c.failed)));
+        let word = if c.failed == 1 { f.singular } else { f.plural };
+        line.push_str(&format!(", {} {word}", thousands(c.failed)));
     }
     match c.total {
         Some(t) if t > c.done && c.done > 0 => {
@@ -202,6 +233,25 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(duration(Duration::from_secs(7300)), "2 h 01 min");
+        let one = Count {
+            done: 9,
+            total: None,
+            failed: 1,
+        };
+        let f = Failures {
+            singular: "problem",
+            plural: "problems",
+        };
+        assert_eq!(
+            render_with(
+                "checking the push",
+                "objects",
+                f,
+                one,
+                Duration::from_secs(3)
+            ),
+            "gitsign: checking the push: 9 objects, 1 problem, 3 s"
+        );
         let long = render(
             &"x".repeat(200),
             "commits",

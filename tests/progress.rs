@@ -1,6 +1,8 @@
-//! Progress on a terminal: `gitsign verify` over several commits draws a
-//! progress line on stderr when stderr is a terminal (a pseudo-terminal
-//! from util-linux's `script`), and writes none when it is not.
+//! Progress on a terminal: `gitsign verify` over several commits and the
+//! pre-receive hook draw a progress line on stderr when stderr is a
+//! terminal (a pseudo-terminal from util-linux's `script`), and write none
+//! when it is not; a login says how long it waits and counts down on the
+//! terminal only.
 
 mod common;
 
@@ -271,6 +273,115 @@ fn a_login_says_what_it_waits_for_and_counts_down_on_a_terminal() {
         !stderr.contains("waiting for the browser login:"),
         "{stderr:?}"
     );
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+}
+
+#[test]
+fn the_hook_shows_progress_on_a_terminal_only() {
+    // A bare repository that receives five online-mode signed commits on
+    // five branches; each Rekor lookup takes 400 ms.
+    let tmp = common::TempDir::new("progress-hook");
+    let bare = tmp.path().join("server.git");
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(&bare)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    std::fs::create_dir(&bare).unwrap();
+    git(&["init", "-q", "--bare"]);
+    let mut input = String::new();
+    let mut shallow = String::new();
+    for (i, label) in [
+        "gs_td_e2e_online",
+        "gs_td_pkggit_online",
+        "gs_td_attest_online_2022",
+        "gs_commit_github_noreply",
+        "gs_commit_puerco_google",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = fixtures().join(format!("objects/gitsign/{label}.commit"));
+        let id = git(&[
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            file.to_str().unwrap(),
+        ]);
+        shallow.push_str(&format!("{id}\n"));
+        input.push_str(&format!("{} {id} refs/heads/b{i}\n", "0".repeat(40)));
+    }
+    std::fs::write(bare.join("shallow"), shallow).unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[[rules]]\nrefs = [\"refs/heads/*\"]\nsigners = [\"*\"]\n",
+    )
+    .unwrap();
+    let updates = tmp.path().join("updates");
+    std::fs::write(&updates, &input).unwrap();
+    let env = vec![
+        ("GIT_CONFIG_NOSYSTEM".to_string(), "1".to_string()),
+        ("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".to_string()),
+        (
+            "GITSIGN_REKOR_URL".to_string(),
+            slow_empty_rekor(Duration::from_millis(400)),
+        ),
+    ];
+
+    let (tty, status) = on_a_terminal(
+        &format!(
+            "cd {} && {} hook pre-receive --policy {} <{}",
+            sh_quote(&bare.display().to_string()),
+            sh_quote(&gitsign_bin().display().to_string()),
+            sh_quote(&policy.display().to_string()),
+            sh_quote(&updates.display().to_string()),
+        ),
+        &env,
+    );
+    assert_eq!(status, Some(1), "{tty}");
+    let at = tty
+        .find("gitsign: checking the push: ")
+        .unwrap_or_else(|| panic!("no progress on the terminal:\n{tty:?}"));
+    assert!(tty[at..].contains(" objects"), "{tty:?}");
+    assert!(
+        tty.contains(" problem"),
+        "problems are not counted:\n{tty:?}"
+    );
+    let refused = tty.find("gitsign: push refused").unwrap();
+    assert!(
+        tty[..refused].ends_with("\r\x1b[K"),
+        "the progress line was not erased before the verdict:\n{tty:?}"
+    );
+
+    // The same push, stderr a pipe (as under git, whose side band carries
+    // it to the pusher): no progress line.
+    let mut c = Command::new(gitsign_bin());
+    c.args(["hook", "pre-receive", "--policy"])
+        .arg(&policy)
+        .current_dir(&bare)
+        .stdin(std::fs::File::open(&updates).unwrap());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GITSIGN_") || k.starts_with("SIGSTORE_") || k.starts_with("GIT_") {
+            c.env_remove(k);
+        }
+    }
+    let o = c.envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("push refused"), "{stderr}");
+    assert!(!stderr.contains("checking the push:"), "{stderr:?}");
     assert!(
         !stderr.contains('\x1b') && !stderr.contains('\r'),
         "{stderr:?}"

@@ -299,6 +299,28 @@ pub fn check_push(
     algo: HashAlgo,
     threads: usize,
 ) -> Result<Report, GitError> {
+    check_push_with_progress(updates, git, policy, ctx, algo, threads, &mut |_| {})
+}
+
+/// How far a push's check has come, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushProgress {
+    /// Objects (commits and tags) verified so far.
+    pub checked: usize,
+    /// Problems found so far (each refuses the push).
+    pub problems: usize,
+}
+
+/// [`check_push`], calling `progress` after each object it verifies.
+pub fn check_push_with_progress(
+    updates: &[RefUpdate],
+    git: &Git,
+    policy: &PolicyFile,
+    ctx: &Context<'_>,
+    algo: HashAlgo,
+    threads: usize,
+    progress: &mut dyn FnMut(PushProgress),
+) -> Result<Report, GitError> {
     let mut report = Report::default();
     // The repository's refs before this push (the quarantine keeps them).
     let server = ServerRefs::load(git)?;
@@ -348,6 +370,10 @@ pub fn check_push(
             }
         };
         report.checked += peeled.tags.len();
+        progress(PushProgress {
+            checked: report.checked,
+            problems: report.problems,
+        });
         match peeled.kind.as_str() {
             "commit" => {}
             kind @ ("tree" | "blob") => {
@@ -436,6 +462,8 @@ pub fn check_push(
         drop(revs);
         let no_decision = |_: &crate::verify::Verified| Decision::Trusted;
         let mut found = Report::default();
+        let (checked_before, problems_before) = (report.checked, report.problems);
+        let mut walked = 0;
         report.checked += range::verify_stream_tagged(
             ids,
             git.cat_file()?,
@@ -453,6 +481,11 @@ pub fn check_push(
                         reason,
                     });
                 }
+                walked += 1;
+                progress(PushProgress {
+                    checked: checked_before + walked,
+                    problems: problems_before + found.problems,
+                });
             },
         )?;
         merge(&mut report, found);

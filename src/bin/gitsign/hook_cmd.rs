@@ -1,6 +1,6 @@
 //! `gitsign hook pre-receive|update` and `gitsign policy check`.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use gitsign::config::Config;
 use gitsign::git::Git;
@@ -8,6 +8,7 @@ use gitsign::gitobj::HashAlgo;
 use gitsign::hook::{self, RefUpdate};
 use gitsign::policy_file::{PolicyFile, Unreachable};
 use gitsign::policy_source;
+use gitsign::progress::{Count, Progress};
 use gitsign::rekor::{BudgetedLookup, LazyRekor};
 use gitsign::verify::{Context, LeafCache, MissingTlog};
 
@@ -132,7 +133,24 @@ pub fn run(cmd: &HookCommand) -> u8 {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    match hook::check_push(&updates, &git, &policy, &ctx, algo, threads) {
+    // On a terminal (the hook run by hand), a progress line; a push's
+    // hook writes to the pusher's side band, which is no terminal.
+    let mut progress = Progress::new(
+        std::io::stderr().is_terminal().then(std::io::stderr),
+        "checking the push",
+        "objects",
+    )
+    .failures_named("problem", "problems");
+    let checked =
+        hook::check_push_with_progress(&updates, &git, &policy, &ctx, algo, threads, &mut |p| {
+            progress.update(Count {
+                done: p.checked as u64,
+                total: None,
+                failed: p.problems as u64,
+            })
+        });
+    progress.finish();
+    match checked {
         Ok(report) => {
             say(&hook::warning_text(&report));
             if report.accepted() {
