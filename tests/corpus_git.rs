@@ -31,7 +31,7 @@ fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind, serial: &str) -> S
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
+            .expect("openssl is installed (tests/run installs it)");
         c.stdin.take().unwrap().write_all(input).unwrap();
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "openssl {args:?} failed");

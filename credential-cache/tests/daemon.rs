@@ -327,7 +327,7 @@ fn entries_expire_by_the_wall_clock() {
 }
 
 /// libfaketime, which the test below preloads into the daemon to move its
-/// wall clock (Debian/Ubuntu package `faketime`; `.ci/run` installs it).
+/// wall clock (Debian/Ubuntu package `faketime`; `tests/run` installs it).
 fn libfaketime() -> PathBuf {
     let candidates = fs::read_dir("/usr/lib")
         .into_iter()
