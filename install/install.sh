@@ -433,7 +433,7 @@ cat <<EOF
 Next: in a repository, sign a commit and check it:
     git commit -S -m "..."        # or: git config --global commit.gpgsign true
     git verify-commit HEAD
-and say whose signatures you trust (README.md, "Verify"):
+and say whose signatures you trust (README.md, "Verify"; docs/configuration.md):
     git config --global gitsign.certificateIdentity you@example.com
     git config --global gitsign.certificateOidcIssuer https://accounts.google.com
 To undo all of this: install/install.sh --uninstall

@@ -1,6 +1,6 @@
 //! Public keys, signature algorithms and digests, over aws-lc-rs.
 //!
-//! aws-lc-rs was chosen by measurement (see README, "Crypto backend"): the
+//! aws-lc-rs was chosen by measurement (see docs/benchmarks.md, "Crypto backend"): the
 //! P-384 verification that every Fulcio leaf needs takes ~140 µs with it,
 //! ~500 µs with ring and ~800 µs with the pure-Rust `p384` crate.
 

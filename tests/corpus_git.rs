@@ -59,7 +59,7 @@ fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind, serial: &str) -> S
     panic!("{}: no certificate with serial {serial}", file.display());
 }
 
-/// The `%G?` letter and status line the README's table gives for a
+/// The `%G?` letter and status line the table in docs/verification.md gives for a
 /// manifest reason: B (BADSIG) for a bad signature or an untrusted
 /// certificate or log entry, E (ERRSIG) when nothing could be checked.
 fn expected_status(reason: &str) -> (&'static str, &'static str) {

@@ -1,5 +1,5 @@
 //! The status lines git parses (`--status-fd`), `%G?`/`%GK`/`%GF`/`%GP`/
-//! `%GT`, and the exit codes, for every row of the README's table. The
+//! `%GT`, and the exit codes, for every row of the table in docs/verification.md. The
 //! expected fingerprints and times come from OpenSSL and the corpus
 //! manifest, not from the code under test.
 

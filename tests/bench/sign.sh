@@ -8,7 +8,7 @@
 # beside ssh-keygen and gpgsm signing through git (local keys, no log), in
 # one run, and the floor: a no-op x509 program (prints a fixed signature),
 # i.e. what git's signing path and one process start cost any signer.
-# Targets (issue 4): warm <= 1/2 of gpgsm.
+# Target: warm <= 1/2 of gpgsm's overhead.
 # Usage: tests/bench/sign.sh [N]   (default 100)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,7 +66,7 @@ floor = rows["noop-floor"]["per_object_ms"]
 if "warm" in rekor_work and "gpgsm" in rows:
     least = floor + rekor_work["warm"]
     half = rows["gpgsm"]["per_object_ms"] / 2
-    print(f"summary: floor + testbed Rekor's own time per entry = {least:.2f} ms; half of gpgsm = {half:.2f} ms (issue 4's target)")
+    print(f"summary: floor + testbed Rekor's own time per entry = {least:.2f} ms; half of gpgsm = {half:.2f} ms (the target)")
 for ours in ("gitsign-cold", "gitsign-warm"):
     o = rows[ours]["per_object_ms"]
     for k in ("ssh", "gpgsm"):
