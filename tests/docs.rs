@@ -92,7 +92,13 @@ fn links(line: &str) -> Vec<String> {
     let t = line.trim_start();
     if t.starts_with('[') {
         if let Some(pos) = t.find("]: ") {
-            out.push(t[pos + 3..].split_whitespace().next().unwrap_or("").to_string());
+            out.push(
+                t[pos + 3..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
         }
     }
     out
@@ -196,8 +202,7 @@ fn every_relative_link_resolves_inside_the_repository() {
                     continue;
                 }
                 if let Some(a) = anchor {
-                    if file.extension().is_some_and(|x| x == "md") && !anchors(&file).contains(a)
-                    {
+                    if file.extension().is_some_and(|x| x == "md") && !anchors(&file).contains(a) {
                         problems.push(format!(
                             "{rel_doc}:{n}: {target}: no heading with the anchor #{a}"
                         ));
@@ -206,7 +211,11 @@ fn every_relative_link_resolves_inside_the_repository() {
             }
         }
     }
-    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
     assert!(checked > 20, "only {checked} relative links found");
 }
 
@@ -239,7 +248,9 @@ fn the_newcomer_scripts_are_shellcheck_clean() {
         .output()
     {
         Ok(o) => o,
-        Err(_) => panic!("shellcheck is not installed (Debian package shellcheck; tests/run installs it)"),
+        Err(_) => {
+            panic!("shellcheck is not installed (Debian package shellcheck; tests/run installs it)")
+        }
     };
     assert!(
         o.status.success(),
