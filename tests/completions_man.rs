@@ -164,3 +164,26 @@ fn man_into_an_unwritable_place_says_so() {
         text(&o)
     );
 }
+
+#[test]
+fn a_reader_that_closes_stdout_early_is_no_panic() {
+    // `gitsign man DIR | head -1` and the like: the pipe closes while
+    // gitsign still writes.
+    let dir = TempDir::new("man-pipe");
+    let mut child = Command::new(gitsign_bin())
+        .arg("man")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(2)),
+        "{:?} {stderr}",
+        o.status
+    );
+}

@@ -4,9 +4,10 @@
 
 /// `println!` for lines that may carry input (subjects, claims, names):
 /// control and bidi characters are escaped so input cannot redraw the
-/// terminal (see `gitsign::text`).
+/// terminal (see `gitsign::text`). A stdout that cannot be written ends
+/// the program with a sentence (see [`stdout_line`]).
 macro_rules! say {
-    ($($t:tt)*) => { println!("{}", gitsign::text::printable(&format!($($t)*))) };
+    ($($t:tt)*) => { $crate::stdout_line(&gitsign::text::printable(&format!($($t)*))) };
 }
 
 /// `eprintln!` with the same escaping as [`say!`].
@@ -34,6 +35,20 @@ pub mod exit {
     pub const INVALID: u8 = 1;
     /// Could not decide: bad input, configuration, unreachable service.
     pub const ERROR: u8 = 2;
+}
+
+/// Writes one line to stdout. When stdout is gone (a reader such as
+/// `head` closed the pipe) gitsign stops quietly with status 2, as the
+/// rest of its output cannot be delivered; any other write error is said.
+pub fn stdout_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            error(format!("cannot write to stdout: {e}"));
+        }
+        std::process::exit(exit::ERROR.into());
+    }
 }
 
 /// Prints an error sentence to stderr.

@@ -177,7 +177,7 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
     if json {
         let mut j = o.to_json();
         j["passed"] = passed.into();
-        println!("{j}");
+        crate::stdout_line(&j.to_string());
         return;
     }
     let short = &o.id[..12.min(o.id.len())];
