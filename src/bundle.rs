@@ -1,5 +1,6 @@
 //! Sigstore bundles (media types v0.1, v0.2, v0.3): message signatures and
-//! DSSE envelopes with Rekor v1 entries, verified against a trusted root.
+//! DSSE envelopes with Rekor v1 and Rekor v2 entries, verified against a
+//! trusted root.
 //! This lets gitsign signatures be exported to other Sigstore clients and
 //! other clients' bundles be checked here.
 
@@ -174,7 +175,8 @@ struct TlogEntry {
     log_index: Int,
     log_id: KeyId,
     kind_version: Option<KindVersion>,
-    integrated_time: Int,
+    /// Absent in Rekor v2 entries (protobuf JSON omits zero).
+    integrated_time: Option<Int>,
     inclusion_promise: Option<Promise>,
     inclusion_proof: Option<Proof>,
     canonicalized_body: String,
@@ -227,7 +229,10 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
     Ok(LogEntry {
         log_index: non_neg(&e.log_index, "log index")?,
         log_id: b64(&e.log_id.key_id, "log id")?,
-        integrated_time: e.integrated_time.get("integrated time")?,
+        integrated_time: match &e.integrated_time {
+            Some(t) => t.get("integrated time")?,
+            None => 0,
+        },
         body: b64(&e.canonicalized_body, "log entry body")?,
         set: e
             .inclusion_promise
@@ -279,6 +284,7 @@ enum Content {
     },
     Dsse {
         payload: Vec<u8>,
+        pae: Vec<u8>,
         signature: Vec<u8>,
     },
 }
@@ -364,16 +370,13 @@ pub fn verify_bundle(
                 return Err("the DSSE envelope must carry exactly one signature".into());
             };
             let sig = b64(&s.sig, "DSSE signature")?;
-            crypto::verify(
-                &key,
-                crypto::default_scheme(&key),
-                &pae(&env.payload_type, &payload),
-                &sig,
-            )
+            let pae = pae(&env.payload_type, &payload);
+            crypto::verify(&key, crypto::default_scheme(&key), &pae, &sig)
             .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
             check_statement_subject(&env.payload_type, &payload, &artifact_digest)?;
             Content::Dsse {
                 payload,
+                pae,
                 signature: sig,
             }
         }
@@ -396,14 +399,12 @@ pub fn verify_bundle(
                 "the bundle's log entry has no inclusion proof (required from bundle v0.2)".into(),
             );
         }
-        if let Some((kind, v)) = &le.kind_version {
-            if kind == "hashedrekord" && v != "0.0.1" {
-                return Err(format!(
-                    "Rekor {kind} {v} entries (Rekor v2) are not supported; only Rekor v1 entries"
-                ));
-            }
+        check_kind_version(&le)?;
+        if le.is_v2() {
+            check_v2_body(&le, &content, cert.as_ref(), &key)?;
+        } else {
+            check_body(&le.body, &content, cert.as_ref(), &key)?;
         }
-        check_body(&le.body, &content, cert.as_ref(), &key)?;
         logged.push(tlog::verify_entry(&le, opts.root).map_err(|e| e.0)?);
     }
 
@@ -426,6 +427,15 @@ pub fn verify_bundle(
     };
     let mut stamp_times = Vec::new();
     for (i, st) in stamps.iter().enumerate() {
+        if stamps[..i]
+            .iter()
+            .any(|o| o.signed_timestamp == st.signed_timestamp)
+        {
+            return Err(format!(
+                "the bundle carries RFC 3161 timestamp {} twice: one timestamp cannot count as two",
+                i + 1
+            ));
+        }
         let n = i + 1;
         // A whole TimeStampResp (the bundle format says so), not a bare token.
         let response = b64(&st.signed_timestamp, "RFC 3161 timestamp")?;
@@ -472,6 +482,14 @@ pub fn verify_bundle(
                 v.check_log_valid_at(t).map_err(|e| e.0)?;
                 details.push(v.describe());
             }
+            (None, None) if v.v2 => {
+                return Err(
+                    "the bundle's Rekor v2 log entry has no time of its own (Rekor v2 signs none) and the bundle \
+                     carries no RFC 3161 timestamp: nothing the trusted root vouches for says when it was signed \
+                     (rekorTimestamp)"
+                        .into(),
+                )
+            }
             (None, None) => {
                 return Err(
                     "the bundle's log entry carries no signed entry timestamp (SET) and the bundle no RFC 3161 \
@@ -509,6 +527,65 @@ pub fn verify_bundle(
         None => None,
     };
     Ok(Verified { claims, details })
+}
+
+/// The entry's kind and version, where the bundle states them, must be the
+/// body's own (which the inclusion proof covers).
+fn check_kind_version(le: &LogEntry) -> Result<(), String> {
+    let Some((kind, version)) = &le.kind_version else {
+        return Ok(());
+    };
+    let v: serde_json::Value = serde_json::from_slice(&le.body)
+        .map_err(|_| "the log entry body is not JSON".to_string())?;
+    if v["kind"].as_str() != Some(kind) || v["apiVersion"].as_str() != Some(version) {
+        return Err(format!(
+            "the bundle says its log entry is {kind} {version}, but the entry's body is {} {}",
+            v["kind"].as_str().unwrap_or("?"),
+            v["apiVersion"].as_str().unwrap_or("?")
+        ));
+    }
+    Ok(())
+}
+
+/// A Rekor v2 entry's body, compared with the one rebuilt from the bundle:
+/// hashedrekord 0.0.2 over the artifact digest (message signatures) or over
+/// SHA-256 of the DSSE PAE (how Rekor v2 clients log envelopes as
+/// hashedrekord), or dsse 0.0.2 over the payload's SHA-256; the signature
+/// and the certificate that made it.
+fn check_v2_body(
+    le: &LogEntry,
+    content: &Content,
+    cert: Option<&Certificate>,
+    key: &PublicKey,
+) -> Result<(), String> {
+    let cert = cert.ok_or(
+        "the bundle's Rekor v2 entry is for a key-signed bundle; only certificate-signed Rekor v2 entries are \
+         verified here",
+    )?;
+    let verifier = tlog::V2Verifier::Certificate(cert.der());
+    let kind = le
+        .kind_version
+        .as_ref()
+        .map(|(k, _)| k.as_str())
+        .unwrap_or("");
+    let expected = match (kind, content) {
+        ("hashedrekord", Content::Message { digest, signature }) => {
+            tlog::hashedrekord_v2_value(digest, signature, verifier, key)
+        }
+        ("hashedrekord", Content::Dsse { pae, signature, .. }) => {
+            tlog::hashedrekord_v2_value(&crypto::sha256(pae), signature, verifier, key)
+        }
+        ("dsse", Content::Dsse { payload, signature, .. }) => {
+            tlog::dsse_v2_value(&crypto::sha256(payload), signature, verifier, key)
+        }
+        (k, _) => {
+            return Err(format!(
+                "the Rekor v2 log entry kind \"{k}\" does not match the bundle's content"
+            ))
+        }
+    }
+    .map_err(|e| e.0)?;
+    tlog::check_v2_body(&le.body, &expected).map_err(|e| e.0)
 }
 
 /// For in-toto statements, the artifact must be one of the subjects.
@@ -576,7 +653,7 @@ fn check_body(
             }
             Ok(())
         }
-        ("dsse", Content::Dsse { payload, signature }) => {
+        ("dsse", Content::Dsse { payload, signature, .. }) => {
             let spec = &v["spec"];
             if spec["payloadHash"]["algorithm"].as_str() != Some("sha256")
                 || spec["payloadHash"]["value"].as_str()
@@ -604,7 +681,7 @@ fn check_body(
             }
             Ok(())
         }
-        ("intoto", Content::Dsse { payload, signature }) => {
+        ("intoto", Content::Dsse { payload, signature, .. }) => {
             let spec = &v["spec"]["content"];
             if spec["payloadHash"]["value"].as_str()
                 != Some(hex_lower(&crypto::sha256(payload)).as_str())
