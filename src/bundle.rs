@@ -263,6 +263,17 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
     })
 }
 
+/// Decodes one `TransparencyLogEntry` in protobuf JSON (what a bundle's
+/// `tlogEntries` hold and what Rekor v2 answers to a new entry).
+pub fn tlog_entry_from_json(json: &[u8]) -> Result<LogEntry, String> {
+    if json.len() > 16 * tlog::MAX_ENTRY_LEN {
+        return Err("the log entry is too large".into());
+    }
+    let e: TlogEntry =
+        serde_json::from_slice(json).map_err(|e| format!("not a TransparencyLogEntry: {e}"))?;
+    entry(&e)
+}
+
 /// DSSE pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -734,11 +745,11 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
         .proof
         .as_ref()
         .ok_or("the embedded entry has no inclusion proof")?;
+    let version = if entry.is_v2() { "0.0.2" } else { "0.0.1" };
     let mut tlog = serde_json::json!({
         "logIndex": entry.log_index.to_string(),
         "logId": {"keyId": STANDARD.encode(&entry.log_id)},
-        "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
-        "integratedTime": entry.integrated_time.to_string(),
+        "kindVersion": {"kind": "hashedrekord", "version": version},
         "canonicalizedBody": STANDARD.encode(&body),
         "inclusionProof": {
             "logIndex": proof.log_index.to_string(),
@@ -748,7 +759,12 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
             "checkpoint": {"envelope": proof.checkpoint.clone().unwrap_or_default()}
         }
     });
-    if let Some(set) = &entry.set {
+    // Rekor v2 entries have no integration time and no SET (protobuf JSON
+    // leaves the zero time out); their time is the timestamp's.
+    if !entry.is_v2() {
+        tlog["integratedTime"] = serde_json::json!(entry.integrated_time.to_string());
+    }
+    if let Some(set) = entry.set.as_ref().filter(|_| !entry.is_v2()) {
         tlog["inclusionPromise"] =
             serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
     }

@@ -1463,6 +1463,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
     let target = proto::RekorTarget {
         url: url.clone(),
         timeout_ms: 10_000,
+        api_version: 1,
     };
     let leaf = gitsign::x509::certificates_from_pem(CERT)
         .unwrap()
@@ -1508,6 +1509,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let target = proto::RekorTarget {
             url: url.into(),
             timeout_ms: 5_000,
+            api_version: 1,
         };
         let signed = c.sign(&key("r"), b"x", Some(target)).unwrap().unwrap();
         assert!(verifies(b"x", &signed.signature));
