@@ -383,7 +383,7 @@ pub fn verify_bundle(
             let sig = b64(&s.sig, "DSSE signature")?;
             let pae = pae(&env.payload_type, &payload);
             crypto::verify(&key, crypto::default_scheme(&key), &pae, &sig)
-            .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
+                .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
             check_statement_subject(&env.payload_type, &payload, &artifact_digest)?;
             Content::Dsse {
                 payload,
@@ -586,9 +586,12 @@ fn check_v2_body(
         ("hashedrekord", Content::Dsse { pae, signature, .. }) => {
             tlog::hashedrekord_v2_value(&crypto::sha256(pae), signature, verifier, key)
         }
-        ("dsse", Content::Dsse { payload, signature, .. }) => {
-            tlog::dsse_v2_value(&crypto::sha256(payload), signature, verifier, key)
-        }
+        (
+            "dsse",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => tlog::dsse_v2_value(&crypto::sha256(payload), signature, verifier, key),
         (k, _) => {
             return Err(format!(
                 "the Rekor v2 log entry kind \"{k}\" does not match the bundle's content"
@@ -664,7 +667,12 @@ fn check_body(
             }
             Ok(())
         }
-        ("dsse", Content::Dsse { payload, signature, .. }) => {
+        (
+            "dsse",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => {
             let spec = &v["spec"];
             if spec["payloadHash"]["algorithm"].as_str() != Some("sha256")
                 || spec["payloadHash"]["value"].as_str()
@@ -692,7 +700,12 @@ fn check_body(
             }
             Ok(())
         }
-        ("intoto", Content::Dsse { payload, signature, .. }) => {
+        (
+            "intoto",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => {
             let spec = &v["spec"]["content"];
             if spec["payloadHash"]["value"].as_str()
                 != Some(hex_lower(&crypto::sha256(payload)).as_str())

@@ -244,8 +244,8 @@ impl Credential {
         };
         let entry = match answer {
             Some(Ok(entry)) => {
-                let body =
-                    RekorClient::expected_body(rekor.api(), &digest, &sig, cert).map_err(rekor_err)?;
+                let body = RekorClient::expected_body(rekor.api(), &digest, &sig, cert)
+                    .map_err(rekor_err)?;
                 check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
                 entry
             }
@@ -438,7 +438,8 @@ fn log_checked(
     let entry = rekor
         .create_entry(digest, signature, cert)
         .map_err(rekor_err)?;
-    let body = RekorClient::expected_body(rekor.api(), digest, signature, cert).map_err(rekor_err)?;
+    let body =
+        RekorClient::expected_body(rekor.api(), digest, signature, cert).map_err(rekor_err)?;
     check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
     Ok(entry)
 }
@@ -518,9 +519,7 @@ pub fn sign_payload_timestamped(
             let entry = match early_entry {
                 Some(entry) => entry,
                 // Timestamped first: the signature exists; post it from here.
-                None => {
-                    cred.log_signature(&signed_attrs, &sig, rekor, root, timestamp.as_ref())?
-                }
+                None => cred.log_signature(&signed_attrs, &sig, rekor, root, timestamp.as_ref())?,
             };
             let mut embedded = entry.clone();
             let version = match rekor.api() {

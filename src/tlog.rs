@@ -422,7 +422,10 @@ pub enum V2Verifier<'a> {
     PublicKey(&'a [u8]),
 }
 
-fn v2_verifier(verifier: V2Verifier<'_>, key: &crypto::PublicKey) -> Result<serde_json::Value, TlogError> {
+fn v2_verifier(
+    verifier: V2Verifier<'_>,
+    key: &crypto::PublicKey,
+) -> Result<serde_json::Value, TlogError> {
     let details = key_details(key).ok_or_else(|| {
         TlogError(format!(
             "a {} key cannot be named in a Rekor v2 entry here",
@@ -879,7 +882,11 @@ pub fn log_key_name(log: &TransparencyLog) -> Option<&str> {
         .base_url
         .strip_prefix("https://")
         .or_else(|| log.base_url.strip_prefix("http://"))?;
-    let rest = rest.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let rest = rest
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
     (!rest.is_empty() && !rest.starts_with('/')).then_some(rest)
 }
 

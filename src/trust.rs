@@ -377,14 +377,11 @@ impl TrustedRoot {
 
     /// The Rekor log with this log id.
     pub fn tlog(&self, log_id: &[u8]) -> Option<&TransparencyLog> {
-        self.tlogs
-            .iter()
-            .find(|l| l.log_id == log_id)
-            .or_else(|| {
-                self.tlogs
-                    .iter()
-                    .find(|l| l.checkpoint_key_id.as_deref() == Some(log_id))
-            })
+        self.tlogs.iter().find(|l| l.log_id == log_id).or_else(|| {
+            self.tlogs
+                .iter()
+                .find(|l| l.checkpoint_key_id.as_deref() == Some(log_id))
+        })
     }
 
     /// The CT log with this log id.
