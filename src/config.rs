@@ -384,9 +384,11 @@ impl Config {
         let rekor_api = match version.as_deref().map(str::trim) {
             None | Some("1") | Some("") => crate::rekor::RekorApi::V1,
             Some("2") => crate::rekor::RekorApi::V2,
-            Some(other) => return Err(ConfigError(format!(
+            Some(other) => {
+                return Err(ConfigError(format!(
                 "gitsign.rekorVersion must be 1 or 2 (the Rekor API to sign into), not \"{other}\""
-            ))),
+            )))
+            }
         };
         let p = pair!("OIDC_CLIENT_ID");
         let client_id = r
