@@ -966,3 +966,44 @@ fn sigstore_python_rekor_v2_bundles_verify_and_tampered_copies_do_not() {
     let o = verify_bundle(&tb, &w, &file.display().to_string());
     assert!(o.status.success(), "cosigned: {}", text(&o));
 }
+
+/// The stored testbed signatures (tests/fixtures/rekor2): a Rekor v2
+/// offline signature verifies without a network or a testbed, dated by its
+/// timestamp; its v1 twin by its SET.
+#[test]
+fn stored_v1_and_v2_signatures_verify_offline() {
+    let fx = common::fixtures().join("rekor2");
+    let root = gitsign::trust::TrustedRoot::from_file(&fx.join("trusted_root.json")).unwrap();
+    for (file, v2) in [("testbed_v1.commit", false), ("testbed_v2.commit", true)] {
+        let data = std::fs::read(fx.join(file)).unwrap();
+        let s = gitsign::gitobj::split(
+            &data,
+            gitsign::gitobj::ObjectKind::Commit,
+            gitsign::gitobj::HashAlgo::Sha1,
+        )
+        .unwrap()
+        .unwrap();
+        let ctx = gitsign::verify::Context {
+            root: &root,
+            require_sct: true,
+            rekor: None,
+            missing_tlog: gitsign::verify::MissingTlog::Search,
+            cache: None,
+        };
+        let v = gitsign::verify::verify(
+            &s.payload,
+            &s.signature,
+            gitsign::verify::ObjectInfo::from_payload(&s.payload),
+            &ctx,
+        )
+        .unwrap_or_else(|e| panic!("{file}: {}", e.message));
+        let entry = v.tlog.entry().unwrap();
+        assert_eq!(entry.v2, v2, "{file}");
+        let source = if v2 {
+            gitsign::verify::TimeSource::Timestamp
+        } else {
+            gitsign::verify::TimeSource::Log
+        };
+        assert_eq!(v.time_source, source, "{file}");
+    }
+}
