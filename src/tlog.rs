@@ -1117,6 +1117,57 @@ mod tests {
         assert!(verify_checkpoint(&cp, &keyonly, false).is_err());
     }
 
+    /// A Rekor v2 checkpoint: the origin is exactly the log's (no shard
+    /// suffix), signed by an Ed25519 key under its C2SP key ID; witness
+    /// lines and other keys' lines under the same name are ignored.
+    #[test]
+    fn v2_checkpoints_need_the_exact_origin_and_the_c2sp_key_id() {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pair = Ed25519KeyPair::from_seed_unchecked(&[5u8; 32]).unwrap();
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(pair.public_key().as_ref());
+        let key = crypto::PublicKey::from_spki(&spki).unwrap();
+        let log = TransparencyLog {
+            base_url: "https://log.example.dev".into(),
+            log_id: checkpoint_key_id(&key, &spki, "log.example.dev").to_vec(),
+            key,
+            key_spki: spki.clone(),
+            valid_for: Validity::default(),
+            checkpoint_key_id: None,
+        };
+        let root = STANDARD.encode([3u8; 32]);
+        let line = |name: &str, text: &str, hint: [u8; 4]| {
+            let mut raw = hint.to_vec();
+            raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
+            format!("\u{2014} {name} {}\n", STANDARD.encode(raw))
+        };
+        let hint: [u8; 4] = log.log_id[..4].try_into().unwrap();
+        let check = |text: &str, lines: &str, v2: bool| {
+            verify_checkpoint(
+                &parse_checkpoint(&format!("{text}\n{lines}")).unwrap(),
+                &log,
+                v2,
+            )
+        };
+        let text = format!("log.example.dev\n7\n{root}\n");
+        assert!(check(&text, &line("log.example.dev", &text, hint), true).is_ok());
+        let witness = format!("\u{2014} witness.example AQIDBA{}\n", "A".repeat(86));
+        let other = line("log.example.dev", &text, [9, 9, 9, 9]);
+        let own = line("log.example.dev", &text, hint);
+        assert!(check(&text, &format!("{witness}{other}{own}"), true).is_ok());
+        // The ECDSA-style hint (SHA-256 of the SPKI) is not this key's ID.
+        let sha_hint: [u8; 4] = crypto::sha256(&spki)[..4].try_into().unwrap();
+        let e = check(&text, &line("log.example.dev", &text, sha_hint), true).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointSig"), "{e}");
+        // A Rekor v1 style origin is not a v2 log's origin.
+        let t = format!("log.example.dev - 42\n7\n{root}\n");
+        let e = check(&t, &line("log.example.dev", &t, hint), true).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointOrigin"), "{e}");
+        assert!(check(&t, &line("log.example.dev", &t, hint), false).is_ok());
+    }
+
     #[test]
     fn a_proof_counts_only_against_the_signed_checkpoint() {
         let (log, sk) = test_log("http://127.0.0.1:1234");
@@ -1172,6 +1223,47 @@ mod tests {
             .unwrap_err()
             .0
             .contains("rekorInclusionProof"));
+    }
+
+    /// C2SP key IDs of the public logs, against the ids their trusted
+    /// roots publish (Ed25519: SHA-256(name || 0x0A || 0x01 || key)).
+    #[test]
+    fn c2sp_key_ids_of_the_public_rekor_v2_logs() {
+        for (name, spki, id) in [
+            (
+                "log2025-1.rekor.sigstore.dev",
+                "MCowBQYDK2VwAyEAt8rlp1knGwjfbcXAYPYAkn0XiLz1x8O4t0YkEhie244=",
+                "zxGZFVvd0FEmjR8WrFwMdcAJ9vtaY/QXf44Y1wUeP6A=",
+            ),
+            (
+                "log2025-alpha1.rekor.sigstage.dev",
+                "MCowBQYDK2VwAyEAPn+AREHoBaZ7wgS1zBqpxmLSGnyhxXj4lFxSdWVB8o8=",
+                "8w1amZ2S5mJIQkQmPxdMuOrL/oJkvFg9MnQXmeOCXck=",
+            ),
+        ] {
+            let spki = STANDARD.decode(spki).unwrap();
+            let key = crypto::PublicKey::from_spki(&spki).unwrap();
+            assert_eq!(
+                STANDARD.encode(checkpoint_key_id(&key, &spki, name)),
+                id,
+                "{name}"
+            );
+        }
+        // ECDSA logs: SHA-256 of the key, whatever the name (Rekor v1's hint).
+        let (log, _) = test_log("https://rekor.example.dev");
+        assert_eq!(
+            checkpoint_key_id(&log.key, &log.key_spki, "x"),
+            crypto::sha256(&log.key_spki)
+        );
+        // The embedded public-good root finds its v2 log by that id.
+        let root = TrustedRoot::public_good();
+        let id = STANDARD
+            .decode("zxGZFVvd0FEmjR8WrFwMdcAJ9vtaY/QXf44Y1wUeP6A=")
+            .unwrap();
+        assert_eq!(
+            root.tlog(&id).map(|l| l.base_url.as_str()),
+            Some("https://log2025-1.rekor.sigstore.dev")
+        );
     }
 
     #[test]
