@@ -257,7 +257,11 @@ impl Credential {
     }
 
     /// Logs an existing signature (made before a timestamp was fetched for
-    /// it): posted by this process, checked like any answer.
+    /// it), checked like any answer. A remote key holder is asked to sign
+    /// the same message again and post the entry on its kept-alive
+    /// connection: ECDSA with RFC 6979 nonces gives the same signature, so
+    /// the entry is for exactly the signature already timestamped (anything
+    /// else, or no answer, and this process posts the entry itself).
     fn log_signature(
         &self,
         message: &[u8],
@@ -266,8 +270,21 @@ impl Credential {
         root: &TrustedRoot,
         timestamp: Option<&VerifiedTimestamp>,
     ) -> Result<LogEntry, SignError> {
+        let cert = self.leaf();
         let digest = crypto::sha256(message);
-        log_checked(rekor, &digest, sig, self.leaf(), root, timestamp)
+        if let KeyHolder::Remote(remote) = &self.key {
+            if let Ok((again, Some(Ok(entry)))) =
+                remote.sign(message, Some((rekor.url(), rekor.timeout(), rekor.api())))
+            {
+                if again == sig {
+                    let body = RekorClient::expected_body(rekor.api(), &digest, sig, cert)
+                        .map_err(rekor_err)?;
+                    check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
+                    return Ok(entry);
+                }
+            }
+        }
+        log_checked(rekor, &digest, sig, cert, root, timestamp)
     }
 }
 
