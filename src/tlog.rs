@@ -692,9 +692,16 @@ impl VerifiedEntry {
         self.promise.map(|p| p.integrated_time)
     }
 
-    /// The global log index the log signed, if it signed one.
+    /// The log index the log signed, if it signed one: the SET's (v1), or
+    /// for a Rekor v2 entry the leaf index its checkpoint-backed inclusion
+    /// proof establishes (a v2 shard's index is its tree's; a v1 proof's
+    /// leaf index is shard-local, not the global index, so it is not used).
     pub fn log_index(&self) -> Option<u64> {
-        self.promise.map(|p| p.log_index)
+        match (&self.promise, &self.inclusion) {
+            (Some(p), _) => Some(p.log_index),
+            (None, Some(i)) if self.v2 => Some(i.leaf_index),
+            _ => None,
+        }
     }
 
     /// Checks that the log's key was valid at `t` (a time established by

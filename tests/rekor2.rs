@@ -148,6 +148,8 @@ fn commit_tag_and_every_verifier_with_rekor_v2() {
         .collect();
     assert_eq!(lines.len(), 2, "{}", text(&o));
     assert!(lines.iter().all(|l| l["passed"] == true), "{lines:?}");
+    // The index a v2 entry's checkpoint-backed proof establishes.
+    assert!(lines.iter().all(|l| l["tlog_index"].is_u64()), "{lines:?}");
     let o = repo.gitsign(&[
         "verify-tag",
         "v1",
