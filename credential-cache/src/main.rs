@@ -22,7 +22,7 @@ use daemon::socket::{self, Activation};
 use daemon::Fatal;
 
 /// `--version`'s text: the release and the wire protocol.
-const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 3)");
+const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 4)");
 
 /// Keeps gitsign's signing credentials in memory for this user.
 ///

@@ -173,9 +173,14 @@ pub struct RekorTarget {
     pub url: String,
     /// The whole request's time limit, in milliseconds.
     pub timeout_ms: u64,
-    /// The Rekor API to post through: 1 (hashedrekord 0.0.1) or 2
-    /// (hashedrekord 0.0.2).
+    /// The Rekor API to post through: 1 (hashedrekord 0.0.1, the default
+    /// when absent) or 2 (hashedrekord 0.0.2).
+    #[serde(default = "rekor_api_v1")]
     pub api_version: u32,
+}
+
+fn rekor_api_v1() -> u32 {
+    1
 }
 
 /// One entry as `List` shows it.
