@@ -1,5 +1,6 @@
 //! Sigstore bundles (media types v0.1, v0.2, v0.3): message signatures and
-//! DSSE envelopes with Rekor v1 entries, verified against a trusted root.
+//! DSSE envelopes with Rekor v1 and Rekor v2 entries, verified against a
+//! trusted root.
 //! This lets gitsign signatures be exported to other Sigstore clients and
 //! other clients' bundles be checked here.
 
@@ -174,7 +175,8 @@ struct TlogEntry {
     log_index: Int,
     log_id: KeyId,
     kind_version: Option<KindVersion>,
-    integrated_time: Int,
+    /// Absent in Rekor v2 entries (protobuf JSON omits zero).
+    integrated_time: Option<Int>,
     inclusion_promise: Option<Promise>,
     inclusion_proof: Option<Proof>,
     canonicalized_body: String,
@@ -227,7 +229,10 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
     Ok(LogEntry {
         log_index: non_neg(&e.log_index, "log index")?,
         log_id: b64(&e.log_id.key_id, "log id")?,
-        integrated_time: e.integrated_time.get("integrated time")?,
+        integrated_time: match &e.integrated_time {
+            Some(t) => t.get("integrated time")?,
+            None => 0,
+        },
         body: b64(&e.canonicalized_body, "log entry body")?,
         set: e
             .inclusion_promise
@@ -258,6 +263,17 @@ fn entry(e: &TlogEntry) -> Result<LogEntry, String> {
     })
 }
 
+/// Decodes one `TransparencyLogEntry` in protobuf JSON (what a bundle's
+/// `tlogEntries` hold and what Rekor v2 answers to a new entry).
+pub fn tlog_entry_from_json(json: &[u8]) -> Result<LogEntry, String> {
+    if json.len() > 16 * tlog::MAX_ENTRY_LEN {
+        return Err("the log entry is too large".into());
+    }
+    let e: TlogEntry =
+        serde_json::from_slice(json).map_err(|e| format!("not a TransparencyLogEntry: {e}"))?;
+    entry(&e)
+}
+
 /// DSSE pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -279,6 +295,7 @@ enum Content {
     },
     Dsse {
         payload: Vec<u8>,
+        pae: Vec<u8>,
         signature: Vec<u8>,
     },
 }
@@ -364,16 +381,13 @@ pub fn verify_bundle(
                 return Err("the DSSE envelope must carry exactly one signature".into());
             };
             let sig = b64(&s.sig, "DSSE signature")?;
-            crypto::verify(
-                &key,
-                crypto::default_scheme(&key),
-                &pae(&env.payload_type, &payload),
-                &sig,
-            )
-            .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
+            let pae = pae(&env.payload_type, &payload);
+            crypto::verify(&key, crypto::default_scheme(&key), &pae, &sig)
+                .map_err(|_| "the DSSE envelope's signature does not verify".to_string())?;
             check_statement_subject(&env.payload_type, &payload, &artifact_digest)?;
             Content::Dsse {
                 payload,
+                pae,
                 signature: sig,
             }
         }
@@ -396,14 +410,12 @@ pub fn verify_bundle(
                 "the bundle's log entry has no inclusion proof (required from bundle v0.2)".into(),
             );
         }
-        if let Some((kind, v)) = &le.kind_version {
-            if kind == "hashedrekord" && v != "0.0.1" {
-                return Err(format!(
-                    "Rekor {kind} {v} entries (Rekor v2) are not supported; only Rekor v1 entries"
-                ));
-            }
+        check_kind_version(&le)?;
+        if le.is_v2() {
+            check_v2_body(&le, &content, cert.as_ref(), &key)?;
+        } else {
+            check_body(&le.body, &content, cert.as_ref(), &key)?;
         }
-        check_body(&le.body, &content, cert.as_ref(), &key)?;
         logged.push(tlog::verify_entry(&le, opts.root).map_err(|e| e.0)?);
     }
 
@@ -426,6 +438,15 @@ pub fn verify_bundle(
     };
     let mut stamp_times = Vec::new();
     for (i, st) in stamps.iter().enumerate() {
+        if stamps[..i]
+            .iter()
+            .any(|o| o.signed_timestamp == st.signed_timestamp)
+        {
+            return Err(format!(
+                "the bundle carries RFC 3161 timestamp {} twice: one timestamp cannot count as two",
+                i + 1
+            ));
+        }
         let n = i + 1;
         // A whole TimeStampResp (the bundle format says so), not a bare token.
         let response = b64(&st.signed_timestamp, "RFC 3161 timestamp")?;
@@ -433,9 +454,12 @@ pub fn verify_bundle(
             .map_err(|e| format!("the bundle's RFC 3161 timestamp {n}: {}", e.0))?;
         let v = crate::tsa::verify_token(&token, signature, None, opts.root)
             .map_err(|e| format!("the bundle's RFC 3161 timestamp {n}: {}", e.0))?;
-        let (earliest, latest) = v.window();
+        // The token's genTime inside the certificate's validity, both ends
+        // inclusive, as sigstore-go and sigstore-python check bundles (the
+        // conformance suite's TSA cases: a token whose genTime equals the
+        // certificate's notBefore, with one second of accuracy, is good).
         if let Some(c) = &cert {
-            if earliest < c.not_before || latest > c.not_after {
+            if v.gen_time < c.not_before || v.gen_time > c.not_after {
                 return Err(format!(
                     "the bundle's RFC 3161 timestamp {n} dates the signature {}, outside the \
                      certificate's validity ({} to {})",
@@ -471,6 +495,14 @@ pub fn verify_bundle(
             (None, Some(&t)) => {
                 v.check_log_valid_at(t).map_err(|e| e.0)?;
                 details.push(v.describe());
+            }
+            (None, None) if v.v2 => {
+                return Err(
+                    "the bundle's Rekor v2 log entry has no time of its own (Rekor v2 signs none) and the bundle \
+                     carries no RFC 3161 timestamp: nothing the trusted root vouches for says when it was signed \
+                     (rekorTimestamp)"
+                        .into(),
+                )
             }
             (None, None) => {
                 return Err(
@@ -509,6 +541,68 @@ pub fn verify_bundle(
         None => None,
     };
     Ok(Verified { claims, details })
+}
+
+/// The entry's kind and version, where the bundle states them, must be the
+/// body's own (which the inclusion proof covers).
+fn check_kind_version(le: &LogEntry) -> Result<(), String> {
+    let Some((kind, version)) = &le.kind_version else {
+        return Ok(());
+    };
+    let v: serde_json::Value = serde_json::from_slice(&le.body)
+        .map_err(|_| "the log entry body is not JSON".to_string())?;
+    if v["kind"].as_str() != Some(kind) || v["apiVersion"].as_str() != Some(version) {
+        return Err(format!(
+            "the bundle says its log entry is {kind} {version}, but the entry's body is {} {}",
+            v["kind"].as_str().unwrap_or("?"),
+            v["apiVersion"].as_str().unwrap_or("?")
+        ));
+    }
+    Ok(())
+}
+
+/// A Rekor v2 entry's body, compared with the one rebuilt from the bundle:
+/// hashedrekord 0.0.2 over the artifact digest (message signatures) or over
+/// SHA-256 of the DSSE PAE (how Rekor v2 clients log envelopes as
+/// hashedrekord), or dsse 0.0.2 over the payload's SHA-256; the signature
+/// and the certificate that made it.
+fn check_v2_body(
+    le: &LogEntry,
+    content: &Content,
+    cert: Option<&Certificate>,
+    key: &PublicKey,
+) -> Result<(), String> {
+    let cert = cert.ok_or(
+        "the bundle's Rekor v2 entry is for a key-signed bundle; only certificate-signed Rekor v2 entries are \
+         verified here",
+    )?;
+    let verifier = tlog::V2Verifier::Certificate(cert.der());
+    let kind = le
+        .kind_version
+        .as_ref()
+        .map(|(k, _)| k.as_str())
+        .unwrap_or("");
+    let expected = match (kind, content) {
+        ("hashedrekord", Content::Message { digest, signature }) => {
+            tlog::hashedrekord_v2_value(digest, signature, verifier, key)
+        }
+        ("hashedrekord", Content::Dsse { pae, signature, .. }) => {
+            tlog::hashedrekord_v2_value(&crypto::sha256(pae), signature, verifier, key)
+        }
+        (
+            "dsse",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => tlog::dsse_v2_value(&crypto::sha256(payload), signature, verifier, key),
+        (k, _) => {
+            return Err(format!(
+                "the Rekor v2 log entry kind \"{k}\" does not match the bundle's content"
+            ))
+        }
+    }
+    .map_err(|e| e.0)?;
+    tlog::check_v2_body(&le.body, &expected).map_err(|e| e.0)
 }
 
 /// For in-toto statements, the artifact must be one of the subjects.
@@ -576,7 +670,12 @@ fn check_body(
             }
             Ok(())
         }
-        ("dsse", Content::Dsse { payload, signature }) => {
+        (
+            "dsse",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => {
             let spec = &v["spec"];
             if spec["payloadHash"]["algorithm"].as_str() != Some("sha256")
                 || spec["payloadHash"]["value"].as_str()
@@ -604,7 +703,12 @@ fn check_body(
             }
             Ok(())
         }
-        ("intoto", Content::Dsse { payload, signature }) => {
+        (
+            "intoto",
+            Content::Dsse {
+                payload, signature, ..
+            },
+        ) => {
             let spec = &v["spec"]["content"];
             if spec["payloadHash"]["value"].as_str()
                 != Some(hex_lower(&crypto::sha256(payload)).as_str())
@@ -657,11 +761,11 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
         .proof
         .as_ref()
         .ok_or("the embedded entry has no inclusion proof")?;
+    let version = if entry.is_v2() { "0.0.2" } else { "0.0.1" };
     let mut tlog = serde_json::json!({
         "logIndex": entry.log_index.to_string(),
         "logId": {"keyId": STANDARD.encode(&entry.log_id)},
-        "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
-        "integratedTime": entry.integrated_time.to_string(),
+        "kindVersion": {"kind": "hashedrekord", "version": version},
         "canonicalizedBody": STANDARD.encode(&body),
         "inclusionProof": {
             "logIndex": proof.log_index.to_string(),
@@ -671,7 +775,12 @@ pub fn export_signature(signature: &[u8]) -> Result<(String, Vec<u8>), String> {
             "checkpoint": {"envelope": proof.checkpoint.clone().unwrap_or_default()}
         }
     });
-    if let Some(set) = &entry.set {
+    // Rekor v2 entries have no integration time and no SET (protobuf JSON
+    // leaves the zero time out); their time is the timestamp's.
+    if !entry.is_v2() {
+        tlog["integratedTime"] = serde_json::json!(entry.integrated_time.to_string());
+    }
+    if let Some(set) = entry.set.as_ref().filter(|_| !entry.is_v2()) {
         tlog["inclusionPromise"] =
             serde_json::json!({"signedEntryTimestamp": STANDARD.encode(set)});
     }

@@ -157,6 +157,10 @@ pub struct Config {
     pub rekor: String,
     /// Rekor mode for signing.
     pub rekor_mode: RekorMode,
+    /// Which Rekor API to sign into (`gitsign.rekorVersion`: 1 or 2, Go
+    /// gitsign's key). Rekor v2 needs a timestamp authority and offline
+    /// mode; signing checks both before it logs in.
+    pub rekor_api: crate::rekor::RekorApi,
     /// OIDC client id.
     pub client_id: String,
     /// File holding the OIDC client secret.
@@ -369,6 +373,21 @@ impl Config {
                 return Err(ConfigError(format!(
                     "gitsign.rekorMode must be \"offline\" or \"online\", not \"{other}\""
                 )))
+            }
+        };
+        let version = r.string(
+            "rekorVersion",
+            Some("1"),
+            Some("gitsign.rekorVersion"),
+            &["SIGSTORE_REKOR_VERSION", "GITSIGN_REKOR_VERSION"],
+        );
+        let rekor_api = match version.as_deref().map(str::trim) {
+            None | Some("1") | Some("") => crate::rekor::RekorApi::V1,
+            Some("2") => crate::rekor::RekorApi::V2,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                "gitsign.rekorVersion must be 1 or 2 (the Rekor API to sign into), not \"{other}\""
+            )))
             }
         };
         let p = pair!("OIDC_CLIENT_ID");
@@ -644,6 +663,7 @@ impl Config {
             fulcio_root,
             rekor,
             rekor_mode,
+            rekor_api,
             client_id,
             client_secret_file,
             redirect_url,

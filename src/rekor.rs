@@ -1,5 +1,6 @@
-//! Rekor v1 client: search by digest, fetch entries, upload hashedrekord
-//! entries. Verification of what it returns lives in `tlog`.
+//! Rekor client: v1 (search by digest, fetch entries, upload hashedrekord
+//! 0.0.1 entries) and v2 (upload hashedrekord 0.0.2 entries; Rekor v2 has no
+//! search). Verification of what it returns lives in `tlog`.
 
 use serde_json::json;
 
@@ -15,11 +16,44 @@ const MAX_SEARCH_RESULTS: usize = 64;
 /// Most entry ids read from one search answer.
 const MAX_SEARCH_IDS: usize = 100_000;
 
+/// Which Rekor API a log speaks (`gitsign.rekorVersion`, or a signing
+/// config's `majorApiVersion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RekorApi {
+    /// Rekor v1: `/api/v1/log/entries`, hashedrekord 0.0.1, SET.
+    #[default]
+    V1,
+    /// Rekor v2 (rekor-tiles): `/api/v2/log/entries`, hashedrekord 0.0.2,
+    /// no SET and no integration time: a signature needs an RFC 3161
+    /// timestamp.
+    V2,
+}
+
+impl RekorApi {
+    /// From the major API version number (1 or 2).
+    pub fn from_major(v: u32) -> Option<RekorApi> {
+        match v {
+            1 => Some(RekorApi::V1),
+            2 => Some(RekorApi::V2),
+            _ => None,
+        }
+    }
+
+    /// The major API version number.
+    pub fn major(self) -> u32 {
+        match self {
+            RekorApi::V1 => 1,
+            RekorApi::V2 => 2,
+        }
+    }
+}
+
 /// A Rekor client.
 #[derive(Clone, Debug)]
 pub struct RekorClient {
     base: String,
     http: Http,
+    api: RekorApi,
 }
 
 /// A Rekor failure.
@@ -54,6 +88,131 @@ impl RekorClient {
         RekorClient {
             base: base_url.trim_end_matches('/').to_string(),
             http,
+            api: RekorApi::V1,
+        }
+    }
+
+    /// The same log, spoken to through `api`.
+    pub fn with_api(mut self, api: RekorApi) -> RekorClient {
+        self.api = api;
+        self
+    }
+
+    /// The API this client speaks.
+    pub fn api(&self) -> RekorApi {
+        self.api
+    }
+
+    /// Logs a signature over a SHA-256 `digest` by the certificate `cert`
+    /// through this client's API: hashedrekord 0.0.1 (v1) or 0.0.2 (v2).
+    pub fn create_entry(
+        &self,
+        digest: &[u8; 32],
+        signature: &[u8],
+        cert: &crate::x509::Certificate,
+    ) -> Result<LogEntry, RekorError> {
+        match self.api {
+            RekorApi::V1 => self.create_hashedrekord(
+                digest,
+                signature,
+                &crate::pem::encode("CERTIFICATE", cert.der()),
+            ),
+            RekorApi::V2 => self.create_hashedrekord_v2(digest, signature, cert),
+        }
+    }
+
+    /// The body the log must record for that entry (what the signer and
+    /// the verifier rebuild).
+    pub fn expected_body(
+        api: RekorApi,
+        digest: &[u8; 32],
+        signature: &[u8],
+        cert: &crate::x509::Certificate,
+    ) -> Result<Vec<u8>, RekorError> {
+        match api {
+            RekorApi::V1 => Ok(crate::tlog::hashedrekord_body(
+                digest,
+                signature,
+                &crate::pem::encode("CERTIFICATE", cert.der()),
+            )),
+            RekorApi::V2 => {
+                let key = cert
+                    .public_key()
+                    .map_err(|e| RekorError::Malformed(e.to_string()))?;
+                Ok(crate::tlog::hashedrekord_v2_body(
+                    digest,
+                    signature,
+                    crate::tlog::V2Verifier::Certificate(cert.der()),
+                    &key,
+                )?)
+            }
+        }
+    }
+
+    /// Where Rekor v2 takes new entries.
+    pub fn entries_url_v2(base: &str) -> String {
+        http::join(base, "/api/v2/log/entries")
+    }
+
+    /// The JSON of a Rekor v2 `CreateEntryRequest` for a hashedrekord 0.0.2
+    /// entry: the digest, the signature and the certificate (DER) with its
+    /// key's details.
+    pub fn hashedrekord_v2_request(
+        digest: &[u8; 32],
+        signature: &[u8],
+        cert: &crate::x509::Certificate,
+    ) -> Result<Vec<u8>, RekorError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let key = cert
+            .public_key()
+            .map_err(|e| RekorError::Malformed(e.to_string()))?;
+        let details = crate::tlog::key_details(&key).ok_or_else(|| {
+            RekorError::Malformed(format!(
+                "a {} key cannot be logged in Rekor v2 here",
+                key.describe()
+            ))
+        })?;
+        let req = json!({
+            "hashedRekordRequestV0_0_2": {
+                "digest": b64.encode(digest),
+                "signature": {
+                    "content": b64.encode(signature),
+                    "verifier": {
+                        "x509Certificate": {"rawBytes": b64.encode(cert.der())},
+                        "keyDetails": details
+                    }
+                }
+            }
+        });
+        Ok(serde_json::to_vec(&req).unwrap_or_default())
+    }
+
+    /// Uploads a hashedrekord 0.0.2 entry to Rekor v2 and reads the
+    /// `TransparencyLogEntry` it answers with.
+    pub fn create_hashedrekord_v2(
+        &self,
+        digest: &[u8; 32],
+        signature: &[u8],
+        cert: &crate::x509::Certificate,
+    ) -> Result<LogEntry, RekorError> {
+        let url = RekorClient::entries_url_v2(&self.base);
+        let body = RekorClient::hashedrekord_v2_request(digest, signature, cert)?;
+        let r = self
+            .http
+            .post_json(&url, body, &[], true)
+            .map_err(RekorError::Http)?;
+        self.created_v2(&r)
+    }
+
+    /// Reads Rekor v2's answer to a new entry.
+    pub fn created_v2(&self, r: &http::Response) -> Result<LogEntry, RekorError> {
+        let url = RekorClient::entries_url_v2(&self.base);
+        match r.status {
+            200 | 201 => crate::bundle::tlog_entry_from_json(&r.body).map_err(|e| {
+                RekorError::Malformed(format!("{url} did not answer with a log entry: {e}"))
+            }),
+            _ => Err(self.fail_status(&url, r)),
         }
     }
 

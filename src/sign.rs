@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::fulcio::{self, FulcioClient, FulcioError};
 use crate::gitobj::{self, ObjectKind};
 use crate::pem;
-use crate::rekor::{RekorClient, RekorError};
+use crate::rekor::{RekorApi, RekorClient, RekorError};
 use crate::tlog::{self, LogEntry};
 use crate::trust::TrustedRoot;
 use crate::tsa::{self, TsaClient, VerifiedTimestamp};
@@ -153,13 +153,13 @@ impl EphemeralKey {
 /// on request, as ssh-agent does, and can post the signature's Rekor entry
 /// on a connection it keeps alive.
 pub trait RemoteKey: std::fmt::Debug {
-    /// ECDSA P-256 SHA-256 over `message`, DER. With `rekor` (base URL and
-    /// time limit) the holder also posts the signature's hashedrekord entry
-    /// there (see [`HolderUpload`]).
+    /// ECDSA P-256 SHA-256 over `message`, DER. With `rekor` (base URL,
+    /// time limit, API) the holder also posts the signature's hashedrekord
+    /// entry there (see [`HolderUpload`]).
     fn sign(
         &self,
         message: &[u8],
-        rekor: Option<(&str, std::time::Duration)>,
+        rekor: Option<(&str, std::time::Duration, RekorApi)>,
     ) -> Result<(Vec<u8>, Option<HolderUpload>), String>;
 }
 
@@ -227,8 +227,8 @@ impl Credential {
         &self,
         message: &[u8],
         rekor: &RekorClient,
-        cert_pem: &str,
         root: &TrustedRoot,
+        timestamp: Option<&VerifiedTimestamp>,
     ) -> Result<(Vec<u8>, LogEntry), SignError> {
         let cert = self.leaf();
         let digest = crypto::sha256(message);
@@ -236,7 +236,7 @@ impl Credential {
             KeyHolder::Local(key) => (key.sign(message)?, None),
             KeyHolder::Remote(remote) => {
                 let (sig, answer) = remote
-                    .sign(message, Some((rekor.url(), rekor.timeout())))
+                    .sign(message, Some((rekor.url(), rekor.timeout(), rekor.api())))
                     .map_err(SignError::Agent)?;
                 self.check_remote(message, &sig)?;
                 (sig, answer)
@@ -244,15 +244,47 @@ impl Credential {
         };
         let entry = match answer {
             Some(Ok(entry)) => {
-                let body = tlog::hashedrekord_body(&digest, &sig, cert_pem);
-                check_entry(&entry, &body, cert, root)?;
+                let body = RekorClient::expected_body(rekor.api(), &digest, &sig, cert)
+                    .map_err(rekor_err)?;
+                check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
                 entry
             }
             // Ours to post: a local key, or a holder that could not reach
             // Rekor (say, its environment lacks this shell's proxy or CA).
-            _ => log_checked(rekor, &digest, &sig, cert_pem, cert, root)?,
+            _ => log_checked(rekor, &digest, &sig, cert, root, timestamp)?,
         };
         Ok((sig, entry))
+    }
+
+    /// Logs an existing signature (made before a timestamp was fetched for
+    /// it), checked like any answer. A remote key holder is asked to sign
+    /// the same message again and post the entry on its kept-alive
+    /// connection: ECDSA with RFC 6979 nonces gives the same signature, so
+    /// the entry is for exactly the signature already timestamped (anything
+    /// else, or no answer, and this process posts the entry itself).
+    fn log_signature(
+        &self,
+        message: &[u8],
+        sig: &[u8],
+        rekor: &RekorClient,
+        root: &TrustedRoot,
+        timestamp: Option<&VerifiedTimestamp>,
+    ) -> Result<LogEntry, SignError> {
+        let cert = self.leaf();
+        let digest = crypto::sha256(message);
+        if let KeyHolder::Remote(remote) = &self.key {
+            if let Ok((again, Some(Ok(entry)))) =
+                remote.sign(message, Some((rekor.url(), rekor.timeout(), rekor.api())))
+            {
+                if again == sig {
+                    let body = RekorClient::expected_body(rekor.api(), &digest, sig, cert)
+                        .map_err(rekor_err)?;
+                    check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
+                    return Ok(entry);
+                }
+            }
+        }
+        log_checked(rekor, &digest, sig, cert, root, timestamp)
     }
 }
 
@@ -299,25 +331,58 @@ fn rekor_err(e: RekorError) -> SignError {
     SignError::Rekor(e.to_string())
 }
 
-/// Checks an entry Rekor returned for what we uploaded: the body it logged
+/// Checks an entry Rekor returned for what we uploaded, exactly as
+/// verification will check it once embedded. Rekor v1: the body it logged
 /// is ours; its SET and its inclusion proof (against a checkpoint the log
 /// signed) verify with a log key of the trusted root; the time the SET
-/// signs lies inside the certificate's validity. Rekor v1 always returns
-/// both, and verification will need them, so an answer without either is
-/// refused before it is embedded.
+/// signs lies inside the certificate's validity (Rekor v1 always returns
+/// both, so an answer without either is refused). Rekor v2: a hashedrekord
+/// 0.0.2 entry whose body is byte for byte the one verification rebuilds
+/// (so it can be left out of the signature), no SET, an inclusion proof
+/// against a checkpoint the log signed under its origin, and the log's key
+/// valid at the RFC 3161 timestamp's time (the only time a v2 entry has).
 fn check_entry(
     entry: &LogEntry,
     expected_body: &[u8],
+    api: RekorApi,
     cert: &Certificate,
     root: &TrustedRoot,
+    timestamp: Option<&VerifiedTimestamp>,
 ) -> Result<(), SignError> {
     if entry.body != expected_body {
         return Err(SignError::Rekor(
             "Rekor returned an entry for something other than this signature".into(),
         ));
     }
+    if (api == RekorApi::V2) != entry.is_v2() {
+        return Err(SignError::Rekor(format!(
+            "the Rekor v{} log answered with a {} entry; check gitsign.rekorVersion and gitsign.rekor",
+            api.major(),
+            entry
+                .kind_version
+                .as_ref()
+                .map(|(k, v)| format!("{k} {v}"))
+                .unwrap_or_else(|| "Rekor v1".into())
+        )));
+    }
     let v = tlog::verify_entry(entry, root)
         .map_err(|e| SignError::Rekor(format!("the entry Rekor returned does not verify: {e}")))?;
+    if v.inclusion.is_none() {
+        return Err(SignError::Rekor(
+            "Rekor returned no inclusion proof for the entry".into(),
+        ));
+    }
+    if api == RekorApi::V2 {
+        let Some(ts) = timestamp else {
+            return Err(SignError::Timestamp(
+                "a Rekor v2 entry has no time of its own, and this signature has no RFC 3161 timestamp".into(),
+            ));
+        };
+        // Inside the certificate's validity: checked when it was fetched.
+        return v
+            .check_log_valid_at(ts.gen_time)
+            .map_err(|e| SignError::Rekor(e.0));
+    }
     let Some(time) = v.time() else {
         return Err(SignError::Rekor(
             "Rekor returned no signed entry timestamp (SET) for the entry, so nothing would vouch for when it \
@@ -325,11 +390,6 @@ fn check_entry(
                 .into(),
         ));
     };
-    if v.inclusion.is_none() {
-        return Err(SignError::Rekor(
-            "Rekor returned no inclusion proof for the entry".into(),
-        ));
-    }
     if time < cert.not_before || time > cert.not_after {
         return Err(SignError::Expired(format!(
             "Rekor logged the signature at {}, outside the certificate's validity ({} to {}); sign again",
@@ -383,25 +443,52 @@ fn timestamp_attribute(
 }
 
 /// Uploads a hashedrekord entry for `signature` over `digest` and checks
-/// what Rekor returns (the body is ours, SET, proof, checkpoint, time).
+/// what Rekor returns (see [`check_entry`]).
 fn log_checked(
     rekor: &RekorClient,
     digest: &[u8; 32],
     signature: &[u8],
-    cert_pem: &str,
     cert: &Certificate,
     root: &TrustedRoot,
+    timestamp: Option<&VerifiedTimestamp>,
 ) -> Result<LogEntry, SignError> {
     let entry = rekor
-        .create_hashedrekord(digest, signature, cert_pem)
+        .create_entry(digest, signature, cert)
         .map_err(rekor_err)?;
-    check_entry(
-        &entry,
-        &tlog::hashedrekord_body(digest, signature, cert_pem),
-        cert,
-        root,
-    )?;
+    let body =
+        RekorClient::expected_body(rekor.api(), digest, signature, cert).map_err(rekor_err)?;
+    check_entry(&entry, &body, rekor.api(), cert, root, timestamp)?;
     Ok(entry)
+}
+
+/// Refuses, before anything is signed or logged, what Rekor v2 cannot do:
+/// date a signature without an RFC 3161 timestamp, or be searched for an
+/// online-mode entry.
+pub fn check_rekor_setup(
+    api: RekorApi,
+    mode: RekorMode,
+    has_timestamp_authority: bool,
+) -> Result<(), SignError> {
+    if api != RekorApi::V2 {
+        return Ok(());
+    }
+    if matches!(mode, RekorMode::Online) {
+        return Err(SignError::Rekor(
+            "gitsign.rekorMode=online cannot be used with Rekor v2 (gitsign.rekorVersion=2): Rekor v2 has no \
+             search API, so no verifier could ever find the entry; use gitsign.rekorMode=offline (the entry is \
+             embedded in the signature) or gitsign.rekorVersion=1"
+                .into(),
+        ));
+    }
+    if !has_timestamp_authority {
+        return Err(SignError::Timestamp(
+            "signing into Rekor v2 (gitsign.rekorVersion=2) needs an RFC 3161 timestamp, since Rekor v2 records \
+             no time: set gitsign.timestampServerURL (GITSIGN_TIMESTAMP_SERVER_URL), e.g. \
+             https://timestamp.sigstore.dev/api/v1/timestamp, or sign into Rekor v1"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Signs `payload` like [`sign_payload`]; with `tsa`, the signature also
@@ -426,13 +513,13 @@ pub fn sign_payload_timestamped(
             crate::time::format_time(now)
         )));
     }
+    check_rekor_setup(rekor.api(), mode, tsa.is_some())?;
     let signed_attrs = cms::signed_attributes(payload, now);
-    let cert_pem = pem::encode("CERTIFICATE", cert.der());
     // Offline mode without a timestamp: the signature over the attributes
     // is the one logged, so it is made and logged in one step.
     let logged_now = matches!(mode, RekorMode::Offline) && tsa.is_none();
     let (sig, early_entry) = if logged_now {
-        let (sig, entry) = cred.sign_logged(&signed_attrs, rekor, &cert_pem, root)?;
+        let (sig, entry) = cred.sign_logged(&signed_attrs, rekor, root, None)?;
         (sig, Some(entry))
     } else {
         (cred.sign(&signed_attrs)?, None)
@@ -449,13 +536,14 @@ pub fn sign_payload_timestamped(
             let entry = match early_entry {
                 Some(entry) => entry,
                 // Timestamped first: the signature exists; post it from here.
-                None => {
-                    let digest = crypto::sha256(&signed_attrs);
-                    log_checked(rekor, &digest, &sig, &cert_pem, cert, root)?
-                }
+                None => cred.log_signature(&signed_attrs, &sig, rekor, root, timestamp.as_ref())?,
             };
             let mut embedded = entry.clone();
-            embedded.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
+            let version = match rekor.api() {
+                RekorApi::V1 => "0.0.1",
+                RekorApi::V2 => "0.0.2",
+            };
+            embedded.kind_version = Some(("hashedrekord".into(), version.into()));
             let mut attrs = vec![cms::tlog_attribute(&embedded.to_protobuf(false))];
             attrs.extend(ts_attr);
             let der = cms::build_signed_data(&signed_attrs, &sig, cert, &attrs);
@@ -477,7 +565,7 @@ pub fn sign_payload_timestamped(
             let object = ObjectInfo::from_payload(payload);
             let reencoded = gitobj::gogit_commit_reencoding(payload, armored.as_bytes());
             let id = gitobj::object_id(ObjectKind::Commit, &reencoded, object.algo);
-            let (_, entry) = cred.sign_logged(id.as_bytes(), rekor, &cert_pem, root)?;
+            let (_, entry) = cred.sign_logged(id.as_bytes(), rekor, root, timestamp.as_ref())?;
             Ok(Signature {
                 armored,
                 certificate: cert.clone(),

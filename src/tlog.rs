@@ -1,7 +1,8 @@
-//! Rekor v1 transparency-log entries: the model, its two encodings (the
-//! protobuf `TransparencyLogEntry` gitsign embeds, and Rekor's JSON API
-//! `LogEntry`), and the offline checks: SET, RFC 6962 inclusion proof,
-//! signed checkpoint. No I/O here.
+//! Rekor transparency-log entries, v1 and v2 (rekor-tiles): the model, its
+//! encodings (the protobuf `TransparencyLogEntry` gitsign embeds and Rekor
+//! v2 returns, and Rekor v1's JSON API `LogEntry`), the entry bodies
+//! (hashedrekord 0.0.1 and 0.0.2, dsse 0.0.2) and the offline checks: SET,
+//! RFC 6962 inclusion proof, checkpoints as C2SP signed notes. No I/O here.
 
 use std::fmt;
 
@@ -68,6 +69,20 @@ pub struct LogEntry {
     pub proof: Option<InclusionProof>,
     /// Entry kind and version, where recorded.
     pub kind_version: Option<(String, String)>,
+}
+
+impl LogEntry {
+    /// Whether this is a Rekor v2 entry (kind version 0.0.2: hashedrekord or
+    /// dsse). Rekor v2 signs no entry timestamp and keeps no integration
+    /// time; such an entry is dated by an RFC 3161 timestamp alone. The kind
+    /// version is covered by the inclusion proof through the body (which
+    /// names its kind and apiVersion), so lying about it breaks the proof.
+    pub fn is_v2(&self) -> bool {
+        // intoto 0.0.2 is a Rekor v1 kind; only these two are Rekor v2's.
+        self.kind_version
+            .as_ref()
+            .is_some_and(|(k, v)| v == "0.0.2" && (k == "hashedrekord" || k == "dsse"))
+    }
 }
 
 // protobuf-specs dev.sigstore.rekor.v1 messages, reduced to what we read.
@@ -385,6 +400,130 @@ pub fn parse_hashedrekord(body: &[u8]) -> Result<HashedRekord, TlogError> {
     })
 }
 
+/// The Sigstore `PublicKeyDetails` name of a signing key, as Rekor v2
+/// verifiers record it (`keyDetails`); `None` for keys Rekor v2 entries
+/// here cannot name.
+pub fn key_details(key: &crypto::PublicKey) -> Option<&'static str> {
+    match key {
+        crypto::PublicKey::EcP256(_) => Some("PKIX_ECDSA_P256_SHA_256"),
+        crypto::PublicKey::EcP384(_) => Some("PKIX_ECDSA_P384_SHA_384"),
+        crypto::PublicKey::Ed25519(_) => Some("PKIX_ED25519"),
+        crypto::PublicKey::Rsa(_) => None,
+    }
+}
+
+/// A Rekor v2 `Verifier`: the signer's certificate (DER) or, for a managed
+/// key, its SubjectPublicKeyInfo, and the key's details.
+#[derive(Debug, Clone, Copy)]
+pub enum V2Verifier<'a> {
+    /// A certificate, DER.
+    Certificate(&'a [u8]),
+    /// A public key, DER SubjectPublicKeyInfo.
+    PublicKey(&'a [u8]),
+}
+
+fn v2_verifier(
+    verifier: V2Verifier<'_>,
+    key: &crypto::PublicKey,
+) -> Result<serde_json::Value, TlogError> {
+    let details = key_details(key).ok_or_else(|| {
+        TlogError(format!(
+            "a {} key cannot be named in a Rekor v2 entry here",
+            key.describe()
+        ))
+    })?;
+    Ok(match verifier {
+        V2Verifier::Certificate(der) => serde_json::json!({
+            "keyDetails": details,
+            "x509Certificate": {"rawBytes": STANDARD.encode(der)}
+        }),
+        V2Verifier::PublicKey(spki) => serde_json::json!({
+            "keyDetails": details,
+            "publicKey": {"rawBytes": STANDARD.encode(spki)}
+        }),
+    })
+}
+
+/// The hashedrekord 0.0.2 body (Rekor v2) for a signature over a SHA-256
+/// digest, as the log writes it: the protobuf JSON of the entry,
+/// canonicalized (RFC 8785), the form rekor-tiles hashes into its tree.
+pub fn hashedrekord_v2_value(
+    digest: &[u8; 32],
+    signature: &[u8],
+    verifier: V2Verifier<'_>,
+    key: &crypto::PublicKey,
+) -> Result<serde_json::Value, TlogError> {
+    Ok(serde_json::json!({
+        "apiVersion": "0.0.2",
+        "kind": "hashedrekord",
+        "spec": {"hashedRekordV002": {
+            "data": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
+            "signature": {
+                "content": STANDARD.encode(signature),
+                "verifier": v2_verifier(verifier, key)?
+            }
+        }}
+    }))
+}
+
+/// [`hashedrekord_v2_value`] as the canonical bytes.
+pub fn hashedrekord_v2_body(
+    digest: &[u8; 32],
+    signature: &[u8],
+    verifier: V2Verifier<'_>,
+    key: &crypto::PublicKey,
+) -> Result<Vec<u8>, TlogError> {
+    hashedrekord_v2_value(digest, signature, verifier, key).map(|v| canonical_json(&v))
+}
+
+/// The dsse 0.0.2 body (Rekor v2) for a one-signature DSSE envelope: the
+/// SHA-256 of the payload and the signature with its verifier.
+pub fn dsse_v2_value(
+    payload_digest: &[u8; 32],
+    signature: &[u8],
+    verifier: V2Verifier<'_>,
+    key: &crypto::PublicKey,
+) -> Result<serde_json::Value, TlogError> {
+    Ok(serde_json::json!({
+        "apiVersion": "0.0.2",
+        "kind": "dsse",
+        "spec": {"dsseV002": {
+            "payloadHash": {"algorithm": "SHA2_256", "digest": STANDARD.encode(payload_digest)},
+            "signatures": [{
+                "content": STANDARD.encode(signature),
+                "verifier": v2_verifier(verifier, key)?
+            }]
+        }}
+    }))
+}
+
+/// Compares a Rekor v2 body with the one rebuilt from what was signed, as
+/// parsed JSON (the log's field order and spacing do not matter, every
+/// field and value does); also the kind and version the entry claims.
+pub fn check_v2_body(body: &[u8], expected: &serde_json::Value) -> Result<(), TlogError> {
+    if body.len() > MAX_ENTRY_LEN {
+        return err("the log entry body is too large");
+    }
+    let actual: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| TlogError("the Rekor v2 log entry body is not JSON".into()))?;
+    if &actual != expected {
+        let kind = |v: &serde_json::Value| {
+            format!(
+                "{} {}",
+                v["kind"].as_str().unwrap_or("?"),
+                v["apiVersion"].as_str().unwrap_or("?")
+            )
+        };
+        return err(format!(
+            "the transparency log entry ({}) is for a different artifact, signature or signer than the one \
+             verified here (its body differs from the {} entry rebuilt from them)",
+            kind(&actual),
+            kind(expected)
+        ));
+    }
+    Ok(())
+}
+
 /// RFC 6962 leaf hash.
 pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
     crypto::sha256_parts(&[&[0u8], body])
@@ -542,6 +681,9 @@ pub struct VerifiedEntry {
     pub promise: Option<Promise>,
     /// The verified inclusion proof.
     pub inclusion: Option<Inclusion>,
+    /// A Rekor v2 entry: no SET, no integration time; only an RFC 3161
+    /// timestamp can date it.
+    pub v2: bool,
 }
 
 impl VerifiedEntry {
@@ -550,9 +692,16 @@ impl VerifiedEntry {
         self.promise.map(|p| p.integrated_time)
     }
 
-    /// The global log index the log signed, if it signed one.
+    /// The log index the log signed, if it signed one: the SET's (v1), or
+    /// for a Rekor v2 entry the leaf index its checkpoint-backed inclusion
+    /// proof establishes (a v2 shard's index is its tree's; a v1 proof's
+    /// leaf index is shard-local, not the global index, so it is not used).
     pub fn log_index(&self) -> Option<u64> {
-        self.promise.map(|p| p.log_index)
+        match (&self.promise, &self.inclusion) {
+            (Some(p), _) => Some(p.log_index),
+            (None, Some(i)) if self.v2 => Some(i.leaf_index),
+            _ => None,
+        }
     }
 
     /// Checks that the log's key was valid at `t` (a time established by
@@ -581,13 +730,18 @@ impl VerifiedEntry {
                 "entry {} (signed entry timestamp verified; no inclusion proof)",
                 p.log_index
             ),
+            (None, Some(i)) if self.v2 => format!(
+                "entry {} (inclusion proven in tree {} of size {}, checkpoint signed by the log)",
+                i.leaf_index, i.origin, i.tree_size
+            ),
             (None, Some(i)) => format!(
                 "leaf {} of tree {} (inclusion proven against a checkpoint signed by the log of size {}; no signed entry timestamp)",
                 i.leaf_index, i.origin, i.tree_size
             ),
             (None, None) => "entry (nothing verified)".into(),
         };
-        format!("Rekor {what} at {}", self.log_url)
+        let api = if self.v2 { "Rekor v2" } else { "Rekor" };
+        format!("{api} {what} at {}", self.log_url)
     }
 }
 
@@ -606,6 +760,30 @@ pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntr
             root.source
         ))
     })?;
+    if entry.is_v2() {
+        // Rekor v2 signs no entry timestamp: a SET beside a v2 entry is
+        // nothing its log made, and its inclusion proof is all it has.
+        if entry.set.is_some() {
+            return err(
+                "the Rekor v2 (0.0.2) log entry carries a signed entry timestamp, which Rekor v2 logs never \
+                 sign; the entry was altered (rekorSET)",
+            );
+        }
+        let Some(proof) = &entry.proof else {
+            return err(
+                "the Rekor v2 log entry has no inclusion proof: nothing the log signed vouches for it \
+                 (rekorInclusionProof)",
+            );
+        };
+        let inclusion = verify_inclusion(entry, proof, log, true)?;
+        return Ok(VerifiedEntry {
+            log_url: log.base_url.clone(),
+            log_valid_for: log.valid_for,
+            promise: None,
+            inclusion: Some(inclusion),
+            v2: true,
+        });
+    }
     if entry.set.is_none() && entry.proof.is_none() {
         return err(
             "the transparency log entry has neither a signed entry timestamp (SET) nor an inclusion proof: \
@@ -631,7 +809,7 @@ pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntr
         None => None,
     };
     let inclusion = match &entry.proof {
-        Some(proof) => Some(verify_inclusion(entry, proof, log)?),
+        Some(proof) => Some(verify_inclusion(entry, proof, log, false)?),
         None => None,
     };
     Ok(VerifiedEntry {
@@ -639,6 +817,7 @@ pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntr
         log_valid_for: log.valid_for,
         promise,
         inclusion,
+        v2: false,
     })
 }
 
@@ -662,6 +841,7 @@ fn verify_inclusion(
     entry: &LogEntry,
     proof: &InclusionProof,
     log: &TransparencyLog,
+    v2: bool,
 ) -> Result<Inclusion, TlogError> {
     // The proof's root means nothing until the log has signed it.
     let Some(note) = &proof.checkpoint else {
@@ -671,7 +851,7 @@ fn verify_inclusion(
         );
     };
     let cp = parse_checkpoint(note).map_err(|e| TlogError(format!("{e} (rekorCheckpoint)")))?;
-    verify_checkpoint(&cp, log)?;
+    verify_checkpoint(&cp, log, v2)?;
     if cp.size != proof.tree_size || cp.root_hash != proof.root_hash {
         return err(format!(
             "the inclusion proof is for a tree of size {} with root {}, but the log's signed checkpoint is for \
@@ -699,16 +879,36 @@ fn verify_inclusion(
     })
 }
 
-/// The key name a log signs its checkpoints under: the host (and port) of
-/// its URL, as Rekor does (`rekor.sigstore.dev`). `None` for a log known
-/// only by its key (`SIGSTORE_REKOR_PUBLIC_KEY`).
-fn log_key_name(log: &TransparencyLog) -> Option<&str> {
+/// The key name a log signs its checkpoints under: its URL without the
+/// scheme, as Rekor does (`rekor.sigstore.dev`; Rekor v2:
+/// `log2025-1.rekor.sigstore.dev`, the C2SP schema-less URL prefix, which
+/// is also its origin). `None` for a log known only by its key
+/// (`SIGSTORE_REKOR_PUBLIC_KEY`).
+pub fn log_key_name(log: &TransparencyLog) -> Option<&str> {
     let rest = log
         .base_url
         .strip_prefix("https://")
         .or_else(|| log.base_url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    (!authority.is_empty()).then_some(authority)
+    let rest = rest
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
+    (!rest.is_empty() && !rest.starts_with('/')).then_some(rest)
+}
+
+/// The C2SP key ID (signed-note key hash) of a log key under `name`: for
+/// Ed25519, SHA-256(name || 0x0A || 0x01 || key); for ECDSA (and RSA) keys
+/// as Rekor and rekor-tiles compute it, SHA-256 of the DER
+/// SubjectPublicKeyInfo. The first four bytes are the hint on signature
+/// lines; the whole hash is a Rekor v2 log's id.
+pub fn checkpoint_key_id(key: &crypto::PublicKey, spki: &[u8], name: &str) -> [u8; 32] {
+    match key {
+        crypto::PublicKey::Ed25519(raw) => {
+            crypto::sha256_parts(&[name.as_bytes(), b"\n", &[0x01], raw])
+        }
+        _ => crypto::sha256(spki),
+    }
 }
 
 /// Whether `origin` names the log whose key name is `name`: Rekor v1 writes
@@ -723,13 +923,14 @@ fn origin_names(origin: &str, name: &str) -> bool {
 
 /// A checkpoint counts only when a signature line whose key name and key
 /// hash are both the log's verifies with the log's key, and its origin names
-/// that log. Other lines (witnesses, other logs) are ignored.
-fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog) -> Result<(), TlogError> {
-    let hint = crypto::sha256(&log.key_spki);
+/// that log (for Rekor v2 entries: is exactly its origin). Other lines
+/// (witness cosignatures, other logs, lines under the log's name with
+/// another key) are ignored, in any order and number.
+fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog, v2: bool) -> Result<(), TlogError> {
     let name = log_key_name(log);
     let signed_by = cp.signatures.iter().find(|(n, h, sig)| {
         name.is_none_or(|name| n == name)
-            && h[..] == hint[..4]
+            && h[..] == checkpoint_key_id(&log.key, &log.key_spki, n)[..4]
             && crypto::verify(
                 &log.key,
                 crypto::default_scheme(&log.key),
@@ -747,11 +948,16 @@ fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog) -> Result<(), TlogE
             name.unwrap_or("(any)")
         ));
     };
-    if !origin_names(&cp.origin, name.unwrap_or(signer)) {
+    let expected = name.unwrap_or(signer);
+    let ok = if v2 {
+        cp.origin == expected
+    } else {
+        origin_names(&cp.origin, expected)
+    };
+    if !ok {
         return err(format!(
             "the transparency log checkpoint's origin \"{}\" is not the log {} (rekorCheckpointOrigin)",
-            cp.origin,
-            name.unwrap_or(signer)
+            cp.origin, expected
         ));
     }
     Ok(())
@@ -841,6 +1047,7 @@ mod tests {
             log_id: crypto::sha256(&spki).to_vec(),
             key_spki: spki,
             valid_for: Validity::default(),
+            checkpoint_key_id: None,
         };
         (log, sk)
     }
@@ -865,7 +1072,7 @@ mod tests {
         let hint: [u8; 4] = crypto::sha256(&log.key_spki)[..4].try_into().unwrap();
         let root = STANDARD.encode([1u8; 32]);
         let text = format!("rekor.example.dev - 42\n5\n{root}\n");
-        let check = |n: &str| verify_checkpoint(&parse_checkpoint(n).unwrap(), &log);
+        let check = |n: &str| verify_checkpoint(&parse_checkpoint(n).unwrap(), &log, false);
 
         assert!(check(&note(&text, &[("rekor.example.dev", &sk, hint)])).is_ok());
         // Extra lines (witnesses, other logs) are ignored, in any order.
@@ -908,13 +1115,64 @@ mod tests {
             &[("my.log", &sk, hint)],
         ))
         .unwrap();
-        assert!(verify_checkpoint(&cp, &keyonly).is_ok());
+        assert!(verify_checkpoint(&cp, &keyonly, false).is_ok());
         let cp = parse_checkpoint(&note(
             &format!("their.log - 1\n5\n{root}\n"),
             &[("my.log", &sk, hint)],
         ))
         .unwrap();
-        assert!(verify_checkpoint(&cp, &keyonly).is_err());
+        assert!(verify_checkpoint(&cp, &keyonly, false).is_err());
+    }
+
+    /// A Rekor v2 checkpoint: the origin is exactly the log's (no shard
+    /// suffix), signed by an Ed25519 key under its C2SP key ID; witness
+    /// lines and other keys' lines under the same name are ignored.
+    #[test]
+    fn v2_checkpoints_need_the_exact_origin_and_the_c2sp_key_id() {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pair = Ed25519KeyPair::from_seed_unchecked(&[5u8; 32]).unwrap();
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(pair.public_key().as_ref());
+        let key = crypto::PublicKey::from_spki(&spki).unwrap();
+        let log = TransparencyLog {
+            base_url: "https://log.example.dev".into(),
+            log_id: checkpoint_key_id(&key, &spki, "log.example.dev").to_vec(),
+            key,
+            key_spki: spki.clone(),
+            valid_for: Validity::default(),
+            checkpoint_key_id: None,
+        };
+        let root = STANDARD.encode([3u8; 32]);
+        let line = |name: &str, text: &str, hint: [u8; 4]| {
+            let mut raw = hint.to_vec();
+            raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
+            format!("\u{2014} {name} {}\n", STANDARD.encode(raw))
+        };
+        let hint: [u8; 4] = log.log_id[..4].try_into().unwrap();
+        let check = |text: &str, lines: &str, v2: bool| {
+            verify_checkpoint(
+                &parse_checkpoint(&format!("{text}\n{lines}")).unwrap(),
+                &log,
+                v2,
+            )
+        };
+        let text = format!("log.example.dev\n7\n{root}\n");
+        assert!(check(&text, &line("log.example.dev", &text, hint), true).is_ok());
+        let witness = format!("\u{2014} witness.example AQIDBA{}\n", "A".repeat(86));
+        let other = line("log.example.dev", &text, [9, 9, 9, 9]);
+        let own = line("log.example.dev", &text, hint);
+        assert!(check(&text, &format!("{witness}{other}{own}"), true).is_ok());
+        // The ECDSA-style hint (SHA-256 of the SPKI) is not this key's ID.
+        let sha_hint: [u8; 4] = crypto::sha256(&spki)[..4].try_into().unwrap();
+        let e = check(&text, &line("log.example.dev", &text, sha_hint), true).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointSig"), "{e}");
+        // A Rekor v1 style origin is not a v2 log's origin.
+        let t = format!("log.example.dev - 42\n7\n{root}\n");
+        let e = check(&t, &line("log.example.dev", &t, hint), true).unwrap_err();
+        assert!(e.0.contains("rekorCheckpointOrigin"), "{e}");
+        assert!(check(&t, &line("log.example.dev", &t, hint), false).is_ok());
     }
 
     #[test]
@@ -949,29 +1207,70 @@ mod tests {
                 }
             };
         let good = entry(Some(signed(5, &root)), 5, &root, proof(&leaves, 3), 3);
-        let inc = verify_inclusion(&good, good.proof.as_ref().unwrap(), &log).unwrap();
+        let inc = verify_inclusion(&good, good.proof.as_ref().unwrap(), &log, false).unwrap();
         assert_eq!(inc.tree_size, 5);
         assert_eq!(inc.origin, "127.0.0.1:1234 - 9");
         // Self-rooted: one leaf, no checkpoint.
         let own = leaf_hash(&body);
         let e = entry(None, 1, &own, vec![], 0);
-        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log)
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log, false)
             .unwrap_err()
             .0
             .contains("no signed checkpoint"));
         // Self-rooted with a checkpoint the log signed for another tree.
         let e = entry(Some(signed(5, &root)), 1, &own, vec![], 0);
-        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log).is_err());
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log, false).is_err());
         // The log signed a checkpoint for the self-rooted "tree": the proof
         // is then the log's claim, and it does hold (the log vouched).
         let e = entry(Some(signed(1, &own)), 1, &own, vec![], 0);
-        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log).is_ok());
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log, false).is_ok());
         // Right checkpoint, wrong index.
         let e = entry(Some(signed(5, &root)), 5, &root, proof(&leaves, 3), 2);
-        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log)
+        assert!(verify_inclusion(&e, e.proof.as_ref().unwrap(), &log, false)
             .unwrap_err()
             .0
             .contains("rekorInclusionProof"));
+    }
+
+    /// C2SP key IDs of the public logs, against the ids their trusted
+    /// roots publish (Ed25519: SHA-256(name || 0x0A || 0x01 || key)).
+    #[test]
+    fn c2sp_key_ids_of_the_public_rekor_v2_logs() {
+        for (name, spki, id) in [
+            (
+                "log2025-1.rekor.sigstore.dev",
+                "MCowBQYDK2VwAyEAt8rlp1knGwjfbcXAYPYAkn0XiLz1x8O4t0YkEhie244=",
+                "zxGZFVvd0FEmjR8WrFwMdcAJ9vtaY/QXf44Y1wUeP6A=",
+            ),
+            (
+                "log2025-alpha1.rekor.sigstage.dev",
+                "MCowBQYDK2VwAyEAPn+AREHoBaZ7wgS1zBqpxmLSGnyhxXj4lFxSdWVB8o8=",
+                "8w1amZ2S5mJIQkQmPxdMuOrL/oJkvFg9MnQXmeOCXck=",
+            ),
+        ] {
+            let spki = STANDARD.decode(spki).unwrap();
+            let key = crypto::PublicKey::from_spki(&spki).unwrap();
+            assert_eq!(
+                STANDARD.encode(checkpoint_key_id(&key, &spki, name)),
+                id,
+                "{name}"
+            );
+        }
+        // ECDSA logs: SHA-256 of the key, whatever the name (Rekor v1's hint).
+        let (log, _) = test_log("https://rekor.example.dev");
+        assert_eq!(
+            checkpoint_key_id(&log.key, &log.key_spki, "x"),
+            crypto::sha256(&log.key_spki)
+        );
+        // The embedded public-good root finds its v2 log by that id.
+        let root = TrustedRoot::public_good();
+        let id = STANDARD
+            .decode("zxGZFVvd0FEmjR8WrFwMdcAJ9vtaY/QXf44Y1wUeP6A=")
+            .unwrap();
+        assert_eq!(
+            root.tlog(&id).map(|l| l.base_url.as_str()),
+            Some("https://log2025-1.rekor.sigstore.dev")
+        );
     }
 
     #[test]

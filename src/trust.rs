@@ -66,6 +66,9 @@ pub struct TransparencyLog {
     pub log_id: Vec<u8>,
     /// When the key may be used.
     pub valid_for: Validity,
+    /// The C2SP checkpoint key ID, when the root names one besides the log
+    /// id (`checkpointKeyId`); entries may carry either.
+    pub checkpoint_key_id: Option<Vec<u8>>,
 }
 
 /// A certificate authority (Fulcio, or a TSA) and its chain.
@@ -160,6 +163,7 @@ struct JsonLog {
     base_url: String,
     public_key: JsonKey,
     log_id: Option<JsonLogId>,
+    checkpoint_key_id: Option<JsonLogId>,
 }
 
 #[derive(Deserialize)]
@@ -224,7 +228,11 @@ fn b64(s: &str, what: &str) -> Result<Vec<u8>, TrustError> {
         .map_err(|_| TrustError(format!("{what} is not valid base64")))
 }
 
-fn log_from_json(l: JsonLog, what: &str) -> Result<Option<TransparencyLog>, TrustError> {
+fn log_from_json(
+    l: JsonLog,
+    what: &str,
+    rekor: bool,
+) -> Result<Option<TransparencyLog>, TrustError> {
     // Keys without raw bytes (or of unsupported types) are skipped: a root
     // may list logs this client never uses.
     let Some(raw) = l.public_key.raw_bytes else {
@@ -234,17 +242,27 @@ fn log_from_json(l: JsonLog, what: &str) -> Result<Option<TransparencyLog>, Trus
     let Ok(key) = PublicKey::from_spki(&spki) else {
         return Ok(None);
     };
-    let log_id = match l.log_id {
-        Some(id) => b64(&id.key_id, what)?,
-        None => crypto::sha256(&spki).to_vec(),
-    };
-    Ok(Some(TransparencyLog {
+    let mut log = TransparencyLog {
         base_url: l.base_url,
         key,
         key_spki: spki,
-        log_id,
+        log_id: Vec::new(),
         valid_for: validity(l.public_key.valid_for, what)?,
-    }))
+        checkpoint_key_id: l
+            .checkpoint_key_id
+            .map(|id| b64(&id.key_id, what))
+            .transpose()?,
+    };
+    log.log_id = match l.log_id {
+        Some(id) => b64(&id.key_id, what)?,
+        // A Rekor v2 (Ed25519) log is known by its C2SP key ID; other
+        // logs by the SHA-256 of their key.
+        None => match crate::tlog::log_key_name(&log).filter(|_| rekor) {
+            Some(name) => crate::tlog::checkpoint_key_id(&log.key, &log.key_spki, name).to_vec(),
+            None => crypto::sha256(&log.key_spki).to_vec(),
+        },
+    };
+    Ok(Some(log))
 }
 
 fn ca_from_json(c: JsonCa, what: &str) -> Result<CertificateAuthority, TrustError> {
@@ -294,10 +312,10 @@ impl TrustedRoot {
             ..Default::default()
         };
         for l in root.tlogs {
-            out.tlogs.extend(log_from_json(l, source)?);
+            out.tlogs.extend(log_from_json(l, source, true)?);
         }
         for l in root.ctlogs {
-            out.ctlogs.extend(log_from_json(l, source)?);
+            out.ctlogs.extend(log_from_json(l, source, false)?);
         }
         for c in root.certificate_authorities {
             out.certificate_authorities.push(ca_from_json(c, source)?);
@@ -359,7 +377,11 @@ impl TrustedRoot {
 
     /// The Rekor log with this log id.
     pub fn tlog(&self, log_id: &[u8]) -> Option<&TransparencyLog> {
-        self.tlogs.iter().find(|l| l.log_id == log_id)
+        self.tlogs.iter().find(|l| l.log_id == log_id).or_else(|| {
+            self.tlogs
+                .iter()
+                .find(|l| l.checkpoint_key_id.as_deref() == Some(log_id))
+        })
     }
 
     /// The CT log with this log id.
@@ -380,6 +402,7 @@ fn log_from_pem(path: &std::path::Path, what: &str) -> Result<TransparencyLog, T
         log_id: crypto::sha256(&spki).to_vec(),
         key_spki: spki,
         valid_for: Validity::default(),
+        checkpoint_key_id: None,
     })
 }
 

@@ -487,6 +487,12 @@ fn entry_time(
             v.check_log_valid_at(ts.gen_time).map_err(|e| e.0)?;
             Ok((ts.gen_time, TimeSource::Timestamp))
         }
+        None if v.v2 => Err(
+            "the signature's Rekor v2 log entry has no time of its own (Rekor v2 signs none) and the signature \
+             carries no RFC 3161 timestamp: nothing the trusted root vouches for says when it was signed; \
+             sign with a timestamp authority (gitsign.timestampServerURL) when using Rekor v2 (rekorTimestamp)"
+                .into(),
+        ),
         None => Err(
             "the transparency log entry carries no signed entry timestamp (SET) and the signature no RFC 3161 \
              timestamp: nothing the trusted root vouches for says when it was signed (rekorSET)"
@@ -706,6 +712,38 @@ pub fn embedded_entry(sd: &SignedData, cert: &Certificate) -> Result<Option<LogE
     } else {
         return Ok(None);
     };
+    if entry.is_v2() {
+        // Rekor v2: a hashedrekord 0.0.2 over sha256(DER signed attributes)
+        // by this certificate. The body Rekor v2 wrote (canonical protobuf
+        // JSON) is rebuilt when cleared, compared field by field when kept.
+        match entry.kind_version.as_ref().map(|(k, _)| k.as_str()) {
+            Some("hashedrekord") => {}
+            other => {
+                return Err(TlogError(format!(
+                    "the embedded Rekor v2 log entry is a {} entry; a git signature's entry is a hashedrekord",
+                    other.unwrap_or("(no kind)")
+                )))
+            }
+        }
+        let key = cert.public_key().map_err(|e| TlogError(e.to_string()))?;
+        let expected = tlog::hashedrekord_v2_value(
+            &crypto::sha256(&si.signed_attrs_der),
+            &si.signature,
+            tlog::V2Verifier::Certificate(cert.der()),
+            &key,
+        )?;
+        if entry.body.is_empty() {
+            entry.body = tlog::canonical_json(&expected);
+        } else {
+            tlog::check_v2_body(&entry.body, &expected).map_err(|_| {
+                TlogError(
+                    "the embedded log entry is for a different signature than the one it is attached to"
+                        .into(),
+                )
+            })?;
+        }
+        return Ok(Some(entry));
+    }
     // gitsign clears the body; rebuild the hashedrekord it logged: a
     // signature over sha256(DER signed attributes) by this certificate.
     let rebuilt = tlog::hashedrekord_body(

@@ -1503,6 +1503,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
     let target = proto::RekorTarget {
         url: url.clone(),
         timeout_ms: 10_000,
+        api_version: 1,
     };
     let leaf = gitsign::x509::certificates_from_pem(CERT)
         .unwrap()
@@ -1551,6 +1552,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let target = proto::RekorTarget {
             url: url.into(),
             timeout_ms: 5_000,
+            api_version: 1,
         };
         let x = attrs(b"x");
         let signed = c.sign(&key("r"), &x, Some(target)).unwrap().unwrap();
@@ -1784,6 +1786,7 @@ fn the_daemon_signs_only_what_gitsign_signs() {
     let target = proto::RekorTarget {
         url: url.clone(),
         timeout_ms: 5_000,
+        api_version: 1,
     };
     let answer = c.sign(&key("art"), artifact, Some(target));
     let signed_artifact = matches!(&answer, Ok(Some(s)) if verifies(artifact, &s.signature));

@@ -9,7 +9,7 @@ use clap::Parser;
 use super::proto::CLAIM_LEASE_MS;
 
 /// The daemon's `--version` text: the release and the wire protocol.
-pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 3)");
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 4)");
 
 /// Keeps gitsign's signing credentials in memory for this user.
 ///

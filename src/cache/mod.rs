@@ -270,11 +270,12 @@ impl RemoteKey for DaemonKey {
     fn sign(
         &self,
         message: &[u8],
-        rekor: Option<(&str, Duration)>,
+        rekor: Option<(&str, Duration, crate::rekor::RekorApi)>,
     ) -> Result<(Vec<u8>, Option<HolderUpload>), String> {
-        let target = rekor.map(|(url, timeout)| RekorTarget {
+        let target = rekor.map(|(url, timeout, api)| RekorTarget {
             url: url.to_string(),
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            api_version: api.major(),
         });
         let signed = self
             .client

@@ -52,7 +52,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Protocol version (2: the daemon signs, `Get` no longer returns keys;
 /// 3: the key names the identity, `Signed` carries a parsed log entry).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -184,10 +184,19 @@ pub struct Certified {
 /// Where the daemon should log a signature it makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RekorTarget {
-    /// Rekor's base URL; the entry goes to `{url}/api/v1/log/entries`.
+    /// Rekor's base URL; the entry goes to `{url}/api/v1/log/entries`
+    /// (Rekor v2: `{url}/api/v2/log/entries`).
     pub url: String,
     /// The whole request's time limit, in milliseconds.
     pub timeout_ms: u64,
+    /// The Rekor API to post through: 1 (hashedrekord 0.0.1, the default
+    /// when absent) or 2 (hashedrekord 0.0.2).
+    #[serde(default = "rekor_api_v1")]
+    pub api_version: u32,
+}
+
+fn rekor_api_v1() -> u32 {
+    1
 }
 
 /// One entry as `List` shows it.
@@ -549,6 +558,7 @@ mod tests {
                 rekor: Some(RekorTarget {
                     url: "http://127.0.0.1:1".into(),
                     timeout_ms: 30_000,
+                    api_version: 2,
                 }),
             },
             Op::Release { key: key.clone() },

@@ -5,6 +5,10 @@
 #                 certificate and Rekor entry);
 #   gitsign-warm: the credential cache daemon (one certificate; every commit
 #                 still gets its Rekor entry, embedded in the signature);
+#   gitsign-warm-tsa: the same with an RFC 3161 timestamp per commit (Rekor v1);
+#   gitsign-warm-v2: the same into the testbed's Rekor v2 (gitsign.rekorVersion=2,
+#                 a timestamp per commit, which Rekor v2 requires; the daemon
+#                 configured for that log posts the entries);
 # beside ssh-keygen and gpgsm signing through git (local keys, no log), in
 # one run, and the floor: a no-op x509 program (prints a fixed signature),
 # i.e. what git's signing path and one process start cost any signer.
@@ -42,6 +46,24 @@ b = json.dumps({"version": 1, "op": "shutdown"}).encode(); s.sendall(struct.pack
 s.settimeout(5); s.recv(4096)  # the answer: the daemon took the request
 PY
   rm -rf "$sockdir"
+  # Warm with a timestamp (Rekor v1), then warm into Rekor v2 (timestamp
+  # required), each with its own daemon configured for that log.
+  local label rekor_url version
+  for label in gitsign-warm-tsa gitsign-warm-v2; do
+    if [ "$label" = gitsign-warm-v2 ]; then rekor_url=$TESTBED_REKOR_V2_URL; version=2; else rekor_url=$GITSIGN_REKOR_URL; version=1; fi
+    sockdir=$(mktemp -d); chmod 700 "$sockdir"
+    GITSIGN_REKOR_URL=$rekor_url "$(dirname "$GITSIGN_PROGRAM")/gitsign-credential-cache" --socket "$sockdir/cache.sock" >/dev/null 2>&1
+    GITSIGN_CREDENTIAL_CACHE=$sockdir/cache.sock GITSIGN_REKOR_URL=$rekor_url GITSIGN_REKOR_VERSION=$version \
+      GITSIGN_TIMESTAMP_SERVER_URL=$TESTBED_TSA_URL ANCHOR_LABEL=$label \
+      "$here/anchor.sh" --json sign-overhead gitsign "$N" | tail -1 | tee -a "$out"
+    python3 - "$sockdir/cache.sock" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+b = json.dumps({"version": 1, "op": "shutdown"}).encode(); s.sendall(struct.pack(">I", len(b)) + b)
+s.settimeout(5); s.recv(4096)
+PY
+    rm -rf "$sockdir"
+  done
   ANCHOR_LABEL=noop-floor "$here/anchor.sh" --json sign-overhead "program:$NOOP" "$N" | tail -1 | tee -a "$out"
   for kind in "$@"; do
     "$here/anchor.sh" --json sign-overhead "$kind" "$N" | tail -1 | tee -a "$out"
@@ -67,7 +89,9 @@ if "warm" in rekor_work and "gpgsm" in rows:
     least = floor + rekor_work["warm"]
     half = rows["gpgsm"]["per_object_ms"] / 2
     print(f"summary: floor + testbed Rekor's own time per entry = {least:.2f} ms; half of gpgsm = {half:.2f} ms (the target)")
-for ours in ("gitsign-cold", "gitsign-warm"):
+for ours in ("gitsign-cold", "gitsign-warm", "gitsign-warm-tsa", "gitsign-warm-v2"):
+    if ours not in rows:
+        continue
     o = rows[ours]["per_object_ms"]
     for k in ("ssh", "gpgsm"):
         if k in rows:

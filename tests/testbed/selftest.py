@@ -1083,6 +1083,164 @@ def stats():
     ok("stats count everything that happened", all(st[k] > 0 for k in ("logins", "authorizations", "device_authorizations", "tokens", "opener_calls", "fulcio_certificates", "rekor_entries", "tsa_timestamps", "minted_tokens", "gha_tokens")), st)
 
 
+# ---------------------------------------------------------------- Rekor v2
+REKOR2 = E["TESTBED_REKOR_V2_URL"]
+REKOR2_ORIGIN = urllib.parse.urlparse(REKOR2).netloc
+REKOR2_TLOG = [t for t in TR["tlogs"] if t["baseUrl"] == REKOR2][0]
+REKOR2_SPKI = base64.b64decode(REKOR2_TLOG["publicKey"]["rawBytes"])
+REKOR2_KEY = serialization.load_der_public_key(REKOR2_SPKI)
+REKOR2_RAW = REKOR2_KEY.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+# C2SP signed-note key ID of an Ed25519 key: SHA-256(name || 0x0A || 0x01 || key)
+REKOR2_KEYID = sha256(REKOR2_ORIGIN.encode(), b"\n\x01", REKOR2_RAW)
+
+
+def verify_checkpoint_v2(cp):
+    """C2SP checkpoint: (origin, size, root, number of signature lines) when
+    a line under the origin's name with the log's key ID verifies."""
+    i = cp.index("\n\n")
+    note, sigs = cp[:i + 1], cp[i + 2:]
+    origin, size, root = note.split("\n")[:3]
+    assert note == f"{origin}\n{size}\n{root}\n", "exactly three lines"
+    lines = sigs.split("\n")
+    assert lines[-1] == "", "signature lines end in a newline"
+    good = False
+    for line in lines[:-1]:
+        assert line.startswith("\u2014 "), "em dash"
+        name, b = line[2:].split(" ")
+        raw = base64.b64decode(b)
+        if name == REKOR2_ORIGIN and raw[:4] == REKOR2_KEYID[:4]:
+            try:
+                REKOR2_KEY.verify(raw[4:], note.encode())
+                good = True
+            except InvalidSignature:
+                pass
+    assert good, "no line under the log's name and key ID verifies"
+    return origin, int(size), base64.b64decode(root), len(lines) - 1
+
+
+def hashedrekord_v2(key, leaf_der, artifact):
+    digest = sha256(artifact)
+    sig = key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    verifier = {"keyDetails": "PKIX_ECDSA_P256_SHA_256", "x509Certificate": {"rawBytes": base64.b64encode(leaf_der).decode()}}
+    req = {"hashedRekordRequestV0_0_2": {"digest": base64.b64encode(digest).decode(), "signature": {"content": base64.b64encode(sig).decode(), "verifier": verifier}}}
+    body = {"apiVersion": "0.0.2", "kind": "hashedrekord", "spec": {"hashedRekordV002": {"data": {"algorithm": "SHA2_256", "digest": base64.b64encode(digest).decode()},
+            "signature": {"content": base64.b64encode(sig).decode(), "verifier": verifier}}}}
+    return req, canonical(body)
+
+
+def check_v2_entry(r, expect_body, kind="hashedrekord"):
+    problems = []
+    if r.get("kindVersion") != {"kind": kind, "version": "0.0.2"}:
+        problems.append("kindVersion")
+    if "integratedTime" in r or "inclusionPromise" in r:
+        problems.append("a v2 entry has no integratedTime or SET")
+    if base64.b64decode(r["logId"]["keyId"]) != REKOR2_KEYID or r["logId"]["keyId"] != REKOR2_TLOG["logId"]["keyId"]:
+        problems.append("logId is not the C2SP key ID of the trusted root's key")
+    body = base64.b64decode(r["canonicalizedBody"])
+    if expect_body is not None and body != expect_body:
+        problems.append("body")
+    ip = r["inclusionProof"]
+    try:
+        root = root_from_inclusion(int(ip["logIndex"]), int(ip["treeSize"]), sha256(b"\x00", body), [base64.b64decode(h) for h in ip["hashes"]])
+        if root != base64.b64decode(ip["rootHash"]):
+            problems.append("inclusion proof")
+    except ValueError as ex:
+        problems.append(f"inclusion proof ({ex})")
+    try:
+        origin, size, croot, _ = verify_checkpoint_v2(ip["checkpoint"]["envelope"])
+        if origin != REKOR2_ORIGIN or size != int(ip["treeSize"]) or croot != base64.b64decode(ip["rootHash"]):
+            problems.append("checkpoint does not match the log or the proof")
+    except (AssertionError, ValueError) as ex:
+        problems.append(f"checkpoint ({ex})")
+    return problems
+
+
+@section
+def rekor_v2():
+    key = FULCIO_STATE["key"]
+    leaf_der = x509.load_pem_x509_certificate(FULCIO_STATE["leaf_pem"].encode()).public_bytes(serialization.Encoding.DER)
+    ok("trusted root lists the Rekor v2 log: Ed25519 key, logId = C2SP key ID", REKOR2_TLOG["publicKey"]["keyDetails"] == "PKIX_ED25519"
+       and base64.b64decode(REKOR2_TLOG["logId"]["keyId"]) == REKOR2_KEYID, REKOR2_TLOG)
+    sc = json.load(open(E["TESTBED_SIGNING_CONFIG_REKOR_V2"]))
+    ok("signing config names the Rekor v2 log with majorApiVersion 2", sc["rekorTlogUrls"] == [dict(sc["rekorTlogUrls"][0], url=REKOR2, majorApiVersion=2)], sc["rekorTlogUrls"])
+    req, body = hashedrekord_v2(key, leaf_der, b"rekor v2 artifact " + secrets.token_bytes(8))
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", req)
+    ok("create hashedrekord 0.0.2: 201", s == 201, (s, r))
+    if s != 201:
+        return
+    p = check_v2_entry(r, body)
+    ok("v2 entry: canonical body byte for byte, C2SP log id, RFC 6962 proof, Ed25519 checkpoint under the origin", not p, p)
+    first = r
+    req2, body2 = hashedrekord_v2(key, leaf_der, b"second " + secrets.token_bytes(8))
+    s, _, r2 = jpost(REKOR2 + "/api/v2/log/entries", req2)
+    p = check_v2_entry(r2, body2) if s == 201 else ["status %d" % s]
+    ok("a second entry proves inclusion in the larger tree", not p and int(r2["inclusionProof"]["treeSize"]) == int(first["inclusionProof"]["treeSize"]) + 1, p)
+    s, _, r3 = jpost(REKOR2 + "/api/v2/log/entries", req)
+    ok("the same entry again: the same index (deduplicated)", s == 201 and r3["logIndex"] == first["logIndex"], (s, r3.get("logIndex")))
+    bad = json.loads(json.dumps(req))
+    bad["hashedRekordRequestV0_0_2"]["digest"] = base64.b64encode(sha256(b"other")).decode()
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", bad)
+    ok("a signature that does not verify over the digest: 400", s == 400, (s, r))
+    bad = json.loads(json.dumps(req))
+    bad["hashedRekordRequestV0_0_2"]["signature"]["verifier"]["keyDetails"] = "PKIX_ECDSA_P384_SHA_384"
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", bad)
+    ok("keyDetails that do not match the key: 400", s == 400, (s, r))
+    # dsse 0.0.2
+    payload = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "x", "digest": {"sha256": "00" * 32}}]}).encode()
+    ptype = "application/vnd.in-toto+json"
+    pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype.encode(), len(payload), payload)
+    dsig = key.sign(pae, ec.ECDSA(hashes.SHA256()))
+    verifier = {"keyDetails": "PKIX_ECDSA_P256_SHA_256", "x509Certificate": {"rawBytes": base64.b64encode(leaf_der).decode()}}
+    dreq = {"dsseRequestV0_0_2": {"envelope": {"payload": base64.b64encode(payload).decode(), "payloadType": ptype, "signatures": [{"sig": base64.b64encode(dsig).decode(), "keyid": ""}]}, "verifiers": [verifier]}}
+    dbody = canonical({"apiVersion": "0.0.2", "kind": "dsse", "spec": {"dsseV002": {"payloadHash": {"algorithm": "SHA2_256", "digest": base64.b64encode(sha256(payload)).decode()},
+                      "signatures": [{"content": base64.b64encode(dsig).decode(), "verifier": verifier}]}}})
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", dreq)
+    p = check_v2_entry(r, dbody, "dsse") if s == 201 else ["status %d" % s]
+    ok("create dsse 0.0.2: canonical body, proof, checkpoint", not p, (p, r))
+    s, h, raw = http("GET", REKOR2 + "/api/v2/checkpoint")
+    try:
+        origin, size, _, n = verify_checkpoint_v2(raw.decode())
+        good = origin == REKOR2_ORIGIN and n == 1
+    except Exception as ex:  # noqa: BLE001
+        good, size = False, ex
+    ok("GET /api/v2/checkpoint: a checkpoint signed by the log, one line", s == 200 and good, size)
+    # faults
+    fault("rekor2", "http500")
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", req)
+    ok("fault rekor2.http500", s == 500, (s, r))
+    fault("rekor2", "slow", value=1200)
+    t = time.time()
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", req)
+    ok("fault rekor2.slow", s == 201 and time.time() - t >= 1.1)
+    for name, want in (("bad-proof", "inclusion proof"), ("bad-checkpoint", "checkpoint"), ("checkpoint-origin", "checkpoint")):
+        fault("rekor2", name)
+        s, _, r = jpost(REKOR2 + "/api/v2/log/entries", req)
+        p = check_v2_entry(r, body) if s == 201 else ["status %d" % s]
+        ok(f"fault rekor2.{name}: the entry fails its {want} check", any(x.startswith(want) for x in p), p)
+    fault("rekor2", "witness")
+    s, _, r = jpost(REKOR2 + "/api/v2/log/entries", req)
+    p = check_v2_entry(r, body) if s == 201 else ["status %d" % s]
+    n = r["inclusionProof"]["checkpoint"]["envelope"].count("\u2014") if s == 201 else 0
+    ok("fault rekor2.witness: a cosignature and another key's line under the origin, the log's line still verifies", not p and n == 3, (p, n))
+    clear_faults()
+    if E.get("TESTBED_SKIP_SIGSTORE_PYTHON") == "1":
+        SKIPPED.append("sigstore-python into Rekor v2 (TESTBED_SKIP_SIGSTORE_PYTHON=1)")
+        return
+    sp = os.path.join(HERE, "sigstore-python")
+    email = "sigstore-python-v2@example.com"
+    art = write("sp2-artifact.txt", "signed into Rekor v2 by sigstore-python " + secrets.token_hex(8) + "\n")
+    bundle = os.path.join(TMP, "sp2.sigstore.json")
+    token = ctl("POST", "/token", {"email": email})["id_token"]
+    r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC_REKOR_V2"], "sign", "--identity-token", token, "--bundle", bundle, art], capture_output=True, text=True, timeout=120)
+    ok("sigstore-python signs into the testbed's Rekor v2 (trust config whose signing config names it)", r.returncode == 0 and os.path.exists(bundle), r.stdout[-2000:] + r.stderr[-2000:])
+    if r.returncode != 0:
+        return
+    b = json.load(open(bundle))
+    ok("its bundle's entry is hashedrekord 0.0.2", b["verificationMaterial"]["tlogEntries"][0]["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}, b["verificationMaterial"]["tlogEntries"][0].get("kindVersion"))
+    r = subprocess.run([sp, "--trust-config", E["TESTBED_CTC_REKOR_V2"], "verify", "identity", "--bundle", bundle, "--cert-identity", email, "--cert-oidc-issuer", ISSUER, art], capture_output=True, text=True, timeout=120)
+    ok("sigstore-python verifies it (Rekor v2 checkpoint and proof, TSA time)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
+
+
 @section
 def sigstore_python():
     if E.get("TESTBED_SKIP_SIGSTORE_PYTHON") == "1":
@@ -1141,7 +1299,7 @@ def main():
     # the Node-side ECDSA-over-a-digest check (no testbed needed) runs meanwhile
     check = subprocess.Popen(["node", os.path.join(HERE, "prehash-check.mjs"), "--quick"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for fn in (oidc_discovery, oidc_auth_code_pkce, oidc_device_flow, oidc_faults, control_token, fulcio_email, gha_and_fulcio_workflow,
-               fulcio_faults, rekor, rekor_ecdsa_corners, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python):
+               fulcio_faults, rekor, rekor_ecdsa_corners, rekor_dsse, rekor_faults, rekor_v2, tsa, trust_files, stats, sigstore_python):
         clear_faults()
         fn()
     print("# prehash_check", flush=True)

@@ -16,6 +16,7 @@ import { listen, send, readBody, parseJson, Faults, HttpError, rfc3339 } from '.
 import { makeOidc } from './lib/oidc.mjs';
 import { makeFulcio } from './lib/fulcio.mjs';
 import { makeRekor } from './lib/rekor.mjs';
+import { makeRekor2 } from './lib/rekor2.mjs';
 import { makeTsa } from './lib/tsa.mjs';
 import { makeGha, defaultGhaClaims } from './lib/gha.mjs';
 
@@ -46,7 +47,7 @@ const state = {
   faults: new Faults(),
   stats: {
     logins: 0, authorizations: 0, device_authorizations: 0, device_approvals: 0, device_tokens: 0, tokens: 0,
-    minted_tokens: 0, gha_tokens: 0, opener_calls: 0, fulcio_certificates: 0, rekor_entries: 0, tsa_timestamps: 0,
+    minted_tokens: 0, gha_tokens: 0, opener_calls: 0, fulcio_certificates: 0, rekor_entries: 0, rekor2_entries: 0, tsa_timestamps: 0,
   },
   config: {
     deviceInterval: 1, // seconds; null = omit `interval` from the device authorization response (RFC 8628 default 5 s)
@@ -78,8 +79,8 @@ async function main() {
     if (!handlers[name]) throw new HttpError(503, { code: 503, message: 'starting' });
     return handlers[name](req, res, url);
   }, log);
-  const [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL] = await Promise.all(['oidc', 'fulcio', 'rekor', 'tsa', 'gha', 'control'].map(mk));
-  const servers = [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL];
+  const [oidcL, fulcioL, rekorL, rekor2L, tsaL, ghaL, ctlL] = await Promise.all(['oidc', 'fulcio', 'rekor', 'rekor2', 'tsa', 'gha', 'control'].map(mk));
+  const servers = [oidcL, fulcioL, rekorL, rekor2L, tsaL, ghaL, ctlL];
 
   // 2. keys and certificates
   const [oidcJwk, ghaJwk] = await Promise.all([rsaJwk(), rsaJwk()]);
@@ -102,6 +103,8 @@ async function main() {
     key: rk.privateKey, spki: rkSpki, logIdHex: crypto.createHash('sha256').update(rkSpki).digest('hex'),
     altKey: rkAlt.privateKey, altSpki: rkAltSpki, altLogIdHex: crypto.createHash('sha256').update(rkAltSpki).digest('hex'),
   };
+  const ed = () => crypto.generateKeyPairSync('ed25519');
+  state.rekor2Keys = { key: ed(), witnessKey: ed(), otherKey: ed() };
   state.rekorTreeId = BigInt('0x' + crypto.randomBytes(8).toString('hex')) & 0x7fffffffffffffffn;
   const tsaRoot = x.makeRootCa({ subject: { organization: 'gitsign-testbed', commonName: 'testbed-tsa-root' }, notBefore: caStart, notAfter: caEnd, pathLen: 0 });
   const tsaLeaf = x.makeTsaLeaf({ parent: tsaRoot, subject: { organization: 'gitsign-testbed', commonName: 'testbed-tsa' }, notBefore: caStart, notAfter: caEnd });
@@ -113,11 +116,14 @@ async function main() {
   const oidc = await makeOidc({ issuer, jwk: oidcJwk, state });
   const fulcio = makeFulcio({ state });
   const rekor = makeRekor({ state, hostname: new URL(rekorL.url).host });
+  // Rekor v2's origin (and checkpoint key name): its URL without the scheme.
+  const rekor2 = makeRekor2({ state, origin: new URL(rekor2L.url).host });
   const tsa = makeTsa({ state });
   const gha = makeGha({ state, issuer: ghaL.url, jwk: ghaJwk });
   handlers.oidc = oidc.handler;
   handlers.fulcio = fulcio.handler;
   handlers.rekor = rekor.handler;
+  handlers.rekor2 = rekor2.handler;
   handlers.tsa = tsa.handler;
   handlers.gha = gha.handler;
 
@@ -132,6 +138,12 @@ async function main() {
       hashAlgorithm: 'SHA2_256',
       publicKey: { rawBytes: b64(rkSpki), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
       logId: { keyId: b64(Buffer.from(state.rekorKeys.logIdHex, 'hex')) },
+    }, {
+      // Rekor v2: an Ed25519 checkpoint key; the log id is its C2SP key ID.
+      baseUrl: rekor2L.url,
+      hashAlgorithm: 'SHA2_256',
+      publicKey: { rawBytes: b64(x.spkiDer(state.rekor2Keys.key.publicKey)), keyDetails: 'PKIX_ED25519', validFor: { start } },
+      logId: { keyId: b64(rekor2.logId) },
     }],
     certificateAuthorities: [{
       subject: { organization: 'gitsign-testbed', commonName: 'testbed-fulcio-root' },
@@ -162,11 +174,16 @@ async function main() {
     rekorTlogConfig: { selector: 'ANY' },
     tsaConfig: { selector: 'ANY' },
   };
+  const signingConfigV2 = { ...signingConfig, rekorTlogUrls: [{ ...svc(rekor2L.url), majorApiVersion: 2 }] };
   const ctc = { mediaType: 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json', trustedRoot, signingConfig };
+  const ctcV2 = { ...ctc, signingConfig: signingConfigV2 };
   const wj = (name, obj) => { const p = path.join(STATE, name); fs.writeFileSync(p, JSON.stringify(obj, null, 2) + '\n'); return p; };
   const trPath = wj('trusted_root.json', trustedRoot);
   const scPath = wj('signing_config.json', signingConfig);
   const ctcPath = wj('ctc.json', ctc);
+  const scV2Path = wj('signing_config_rekor_v2.json', signingConfigV2);
+  const ctcV2Path = wj('ctc_rekor_v2.json', ctcV2);
+  fs.writeFileSync(path.join(STATE, 'rekor2_pub.pem'), d.toPem(x.spkiDer(state.rekor2Keys.key.publicKey), 'PUBLIC KEY'));
   fs.writeFileSync(path.join(STATE, 'fulcio_chain.pem'), state.ca.intermediate.pem + state.ca.root.pem);
   fs.writeFileSync(path.join(STATE, 'fulcio_root.pem'), state.ca.root.pem);
   fs.writeFileSync(path.join(STATE, 'tsa_chain.pem'), tsaLeaf.pem + tsaRoot.pem);
@@ -191,6 +208,9 @@ async function main() {
     TESTBED_TSA_URL: tsaUrl,
     TESTBED_CTC: ctcPath,
     TESTBED_SIGNING_CONFIG: scPath,
+    TESTBED_REKOR_V2_URL: rekor2L.url,
+    TESTBED_SIGNING_CONFIG_REKOR_V2: scV2Path,
+    TESTBED_CTC_REKOR_V2: ctcV2Path,
     TESTBED_ACTIONS_ID_TOKEN_REQUEST_URL: gha.requestUrl,
     TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN: gha.requestToken,
     TESTBED_GHA_ISSUER: ghaL.url,
@@ -215,6 +235,7 @@ async function main() {
       oidc: ['deny', 'state-mismatch', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual'],
       fulcio: ['http400', 'http401', 'http500', 'slow', 'bad-chain', 'bad-sct', 'no-sct', 'detached-sct', 'cert-ttl'],
       rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size'],
+      rekor2: ['http500', 'slow', 'bad-proof', 'bad-checkpoint', 'checkpoint-origin', 'witness'],
       tsa: ['http500', 'slow'],
       gha: ['http500'],
     };
@@ -296,7 +317,7 @@ async function main() {
 
   // 6. self-check that every service answers, then publish the environment
   const probes = [
-    `${issuer}/.well-known/openid-configuration`, `${fulcioL.url}/api/v2/trustBundle`, `${rekorL.url}/api/v1/log`,
+    `${issuer}/.well-known/openid-configuration`, `${fulcioL.url}/api/v2/trustBundle`, `${rekorL.url}/api/v1/log`, `${rekor2L.url}/api/v2/checkpoint`,
     `${ghaL.url}/.well-known/openid-configuration`, `${ctlL.url}/health`,
   ];
   for (const u of probes) {

@@ -12,7 +12,7 @@ use gitsign::cache::proto::{
     self, CacheKey, Op, RekorTarget, Request, Response, VersionProbe, VERSION,
 };
 use gitsign::http::Http;
-use gitsign::rekor::{RekorClient, RekorError};
+use gitsign::rekor::{RekorApi, RekorClient, RekorError};
 use gitsign::trust::TrustedRoot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -529,13 +529,25 @@ async fn post_entry(
     }
     let timeout_ms = target.timeout_ms.clamp(1, proto::CLAIM_LEASE_MS);
     let http = shared.http(timeout_ms)?;
-    let (digest, signature, leaf_pem) = (*digest, signature.to_vec(), leaf_pem.to_string());
+    let api = RekorApi::from_major(target.api_version).ok_or_else(|| {
+        format!(
+            "the client asked for Rekor API version {}, which this daemon does not speak",
+            target.api_version
+        )
+    })?;
+    let leaf = gitsign::x509::certificates_from_pem(leaf_pem)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .ok_or("the cached certificate does not parse")?;
+    let (digest, signature) = (*digest, signature.to_vec());
     let posted = tokio::task::spawn_blocking(move || {
-        let rekor = RekorClient::new(&base, http);
+        let rekor = RekorClient::new(&base, http).with_api(api);
         let entry = rekor
-            .create_hashedrekord(&digest, &signature, &leaf_pem)
+            .create_entry(&digest, &signature, &leaf)
             .map_err(|e| describe_rekor_error(&base, e))?;
-        if entry.body != gitsign::tlog::hashedrekord_body(&digest, &signature, &leaf_pem) {
+        let expected = RekorClient::expected_body(api, &digest, &signature, &leaf)
+            .map_err(|e| describe_rekor_error(&base, e))?;
+        if entry.body != expected {
             return Err(format!(
                 "Rekor at {base} returned an entry for something other than this signature"
             ));

@@ -267,6 +267,14 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     }
 }
 
+/// The Rekor log signatures go to and the API it speaks: `gitsign.rekor`
+/// and `gitsign.rekorVersion`. (Hook: a log chosen from a signing config's
+/// `rekorTlogUrls`, with its `majorApiVersion`, is returned from here; the
+/// timestamp authority from its `tsaUrls` goes where `tsa` is built.)
+fn signing_log(config: &Config, http: &Http) -> RekorClient {
+    RekorClient::new(&config.rekor, http.clone()).with_api(config.rekor_api)
+}
+
 fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, String), String> {
     let payload = read_payload(a)?;
     let root = config
@@ -277,7 +285,10 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         .timestamp_url
         .as_deref()
         .map(|url| TsaClient::new(url, http.clone()));
-    let rekor = RekorClient::new(&config.rekor, http.clone());
+    let rekor = signing_log(config, &http);
+    // What Rekor v2 cannot do is refused before anyone logs in.
+    sign::check_rekor_setup(rekor.api(), config.rekor_mode, tsa.is_some())
+        .map_err(|e| e.to_string())?;
     let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
     let attempt = |cred: &Credential| {
         if config.match_committer {
@@ -333,7 +344,8 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     let ident = gitsign::gpg::uid(&sig.certificate);
     // One write: stderr is unbuffered.
     let line = format!(
-        "gitsign: signed as {ident}; Rekor entry {} ({}){stamped}\n",
+        "gitsign: signed as {ident}; Rekor{} entry {} ({}){stamped}\n",
+        if sig.entry.is_v2() { " v2" } else { "" },
         sig.entry.log_index,
         match config.rekor_mode {
             gitsign::config::RekorMode::Offline => "embedded in the signature",
