@@ -180,7 +180,7 @@ fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
 
 /// Runs the signing mode.
 pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
-    let config = match Config::load() {
+    let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
             crate::error(format!("configuration error: {e}"));
@@ -188,7 +188,30 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         }
     };
     let term = Terminal::open(config.log_path.as_deref());
-    match sign_flow(a, &config, &term) {
+    let trust = match gitsign::tuf::select(&config, gitsign::tuf::Network::WhenDue) {
+        Ok(t) => t,
+        Err(e) => {
+            term.error(&format!("signing failed: trust configuration error: {e}"));
+            return exit::INVALID;
+        }
+    };
+    for n in &trust.notes {
+        term.say(&format!("gitsign: {n}"));
+    }
+    if let Some(sc) = &trust.signing_config {
+        match gitsign::tuf::apply_signing_config(&mut config, sc, gitsign::time::now()) {
+            Ok(notes) => {
+                for n in notes {
+                    term.log(&n);
+                }
+            }
+            Err(e) => {
+                term.error(&format!("signing failed: {e}"));
+                return exit::INVALID;
+            }
+        }
+    }
+    match sign_flow(a, &config, &trust.root, &term) {
         Ok((out, status_text)) => {
             let mut stdout = std::io::stdout().lock();
             if stdout.write_all(&out).and_then(|_| stdout.flush()).is_err() {
@@ -205,11 +228,13 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     }
 }
 
-fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, String), String> {
+fn sign_flow(
+    a: &GpgArgs,
+    config: &Config,
+    root: &gitsign::trust::TrustedRoot,
+    term: &Terminal,
+) -> Result<(Vec<u8>, String), String> {
     let payload = read_payload(a)?;
-    let root = config
-        .trusted_root()
-        .map_err(|e| format!("trust configuration error: {e}"))?;
     let http = Http::new(config.timeout).map_err(|e| e.to_string())?;
     let tsa = config
         .timestamp_url
@@ -226,7 +251,7 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
             &payload,
             cred,
             &rekor,
-            &root,
+            root,
             config.rekor_mode,
             now,
             tsa.as_ref(),
@@ -240,13 +265,13 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
     } else {
         a.local_user.clone().unwrap_or_default()
     };
-    let cred = cached_credential(config, &root, &http, term, &identity)?;
+    let cred = cached_credential(config, root, &http, term, &identity)?;
     let (sig, now) = match attempt(&cred) {
         // The daemon holding the key died or lost it mid-signature: a
         // cache failure never stops signing, so log in as without one.
         Err(SignError::Agent(why)) => {
             term.log(&format!("credential cache not used: {why}"));
-            let cred = fresh_credential(config, &root, &http, term)?;
+            let cred = fresh_credential(config, root, &http, term)?;
             attempt(&cred).map_err(|e| e.to_string())?
         }
         other => other.map_err(|e| e.to_string())?,

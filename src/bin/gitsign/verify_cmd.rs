@@ -46,14 +46,13 @@ fn policy_from(args: &PolicyArgs, config: &Config) -> Result<Policy, String> {
     Ok(policy)
 }
 
-fn trusted_root(args: &PolicyArgs, config: &Config) -> Result<TrustedRoot, String> {
-    let mut config = config.clone();
+/// The trusted root (`--trusted-root` first, then as every command
+/// chooses it); the signing config's Rekor applies to online lookups.
+fn trusted_root(args: &PolicyArgs, config: &mut Config) -> Result<TrustedRoot, String> {
     if let Some(p) = &args.trusted_root {
         config.trusted_root = Some(p.clone());
     }
-    config
-        .trusted_root()
-        .map_err(|e| format!("trust configuration error: {e}"))
+    crate::trust_cmd::root(config)
 }
 
 struct Setup {
@@ -66,8 +65,9 @@ struct Setup {
 fn setup(args: &PolicyArgs) -> Result<Setup, String> {
     let repo = gix::discover_with_environment_overrides(".")
         .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
-    let config = Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
-    let root = trusted_root(args, &config)?;
+    let mut config =
+        Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
+    let root = trusted_root(args, &mut config)?;
     let policy = policy_from(args, &config)?;
     Ok(Setup {
         repo,
@@ -251,9 +251,9 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     let setup = || -> Result<(Config, TrustedRoot, Decider, HashAlgo), String> {
         let repo = gix::discover_with_environment_overrides(".")
             .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
-        let config =
+        let mut config =
             Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
-        let root = trusted_root(&a.policy, &config)?;
+        let root = trusted_root(&a.policy, &mut config)?;
         let flags_given = !a.policy.certificate_identity.is_empty()
             || !a.policy.certificate_identity_regexp.is_empty();
         let decider = match (
@@ -395,14 +395,14 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
 
 /// `gitsign verify-bundle`.
 pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
-    let config = match Config::load() {
+    let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
             crate::error(format!("configuration error: {e}"));
             return exit::ERROR;
         }
     };
-    let root = match trusted_root(&a.policy, &config) {
+    let root = match trusted_root(&a.policy, &mut config) {
         Ok(r) => r,
         Err(e) => {
             crate::error(e);
@@ -506,6 +506,7 @@ pub fn version() -> u8 {
     say!("gitsign {} (Rust)", env!("CARGO_PKG_VERSION"));
     match Config::load() {
         Ok(c) => {
+            crate::trust_cmd::version_lines(&c);
             say!("configuration (defaults < git config < environment):");
             for (k, (v, o)) in &c.resolved {
                 let o = match o {
