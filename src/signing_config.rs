@@ -351,12 +351,17 @@ mod tests {
         let two = r#"{"url": "https://a", "majorApiVersion": 1, "operator": "a"},
                      {"url": "https://b", "majorApiVersion": 1, "operator": "b"}"#;
         let e = cfg(two, r#"{"selector": "ALL"}"#).choose(NOW).unwrap_err();
-        assert!(e.contains("asks for 2") && e.contains("gitsign.rekor"), "{e}");
+        assert!(
+            e.contains("asks for 2") && e.contains("gitsign.rekor"),
+            "{e}"
+        );
         let e = cfg(two, r#"{"selector": "EXACT", "count": 3}"#)
             .choose(NOW)
             .unwrap_err();
         assert!(e.contains("lists 2 usable"), "{e}");
-        let ok = cfg(two, r#"{"selector": "EXACT", "count": 1}"#).choose(NOW).unwrap();
+        let ok = cfg(two, r#"{"selector": "EXACT", "count": 1}"#)
+            .choose(NOW)
+            .unwrap();
         assert_eq!(ok.rekor.as_deref(), Some("https://a"));
         let one = r#"{"url": "https://a", "majorApiVersion": 1, "operator": "a"}"#;
         let ok = cfg(one, r#"{"selector": "ALL"}"#).choose(NOW).unwrap();
@@ -365,7 +370,10 @@ mod tests {
 
     #[test]
     fn the_public_good_fixture_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/trust/signing_config.prod.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/trust/signing_config.prod.json"
+        );
         let c = SigningConfig::from_file(std::path::Path::new(path)).unwrap();
         let ch = c.choose(NOW).unwrap();
         assert_eq!(ch.fulcio.as_deref(), Some("https://fulcio.sigstore.dev"));

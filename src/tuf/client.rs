@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::metadata::{check_length_and_hashes, Envelope, Kind, MetaFile, Root, Snapshot, Targets, Timestamp};
+use super::metadata::{
+    check_length_and_hashes, Envelope, Kind, MetaFile, Root, Snapshot, Targets, Timestamp,
+};
 use super::store::Store;
 use crate::time::format_time;
 
@@ -58,7 +60,9 @@ pub trait Fetch {
 
 impl Fetch for crate::http::Http {
     fn fetch(&self, url: &str, max: u64, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
-        let r = self.get_limited(url, max, timeout).map_err(|e| e.to_string())?;
+        let r = self
+            .get_limited(url, max, timeout)
+            .map_err(|e| e.to_string())?;
         match r.status {
             200 => Ok(Some(r.body)),
             403 | 404 => Ok(None),
@@ -142,7 +146,9 @@ impl Updater<'_> {
         }
         match self.store.read("root.json")? {
             Some(b) => self_signed(b, "the cached root.json"),
-            None => Err("no trusted root.json is cached for this mirror; run gitsign initialize".into()),
+            None => {
+                Err("no trusted root.json is cached for this mirror; run gitsign initialize".into())
+            }
         }
     }
 
@@ -202,9 +208,9 @@ impl Updater<'_> {
     fn update_timestamp(&self, root: &Root) -> Result<Trusted<Timestamp>, String> {
         let file = "timestamp.json";
         let old = self.cached(file, Kind::Timestamp, root, Timestamp::from_envelope);
-        let bytes = self.get(file, self.limits.timestamp)?.ok_or_else(|| {
-            format!("{file} is missing on the mirror; check the mirror URL")
-        })?;
+        let bytes = self
+            .get(file, self.limits.timestamp)?
+            .ok_or_else(|| format!("{file} is missing on the mirror; check the mirror URL"))?;
         let env = Envelope::parse(&bytes, file)?;
         root.verify(Kind::Timestamp, &env, file)?;
         let new = Timestamp::from_envelope(&env, file)?;
@@ -268,9 +274,16 @@ impl Updater<'_> {
 
     /// 5.5: the snapshot the timestamp names.
     fn update_snapshot(&self, root: &Root, ts: &Timestamp) -> Result<Trusted<Snapshot>, String> {
-        let old = self.cached("snapshot.json", Kind::Snapshot, root, Snapshot::from_envelope);
+        let old = self.cached(
+            "snapshot.json",
+            Kind::Snapshot,
+            root,
+            Snapshot::from_envelope,
+        );
         let want = &ts.snapshot;
-        let reuse = old.as_ref().filter(|o| o.doc.header.version == want.version);
+        let reuse = old
+            .as_ref()
+            .filter(|o| o.doc.header.version == want.version);
         let (file, bytes, reused) = self.described(
             "snapshot.json",
             want,
@@ -323,7 +336,9 @@ impl Updater<'_> {
             .get("targets.json")
             .ok_or("snapshot.json does not describe targets.json")?;
         let old = self.cached("targets.json", Kind::Targets, root, Targets::from_envelope);
-        let reuse = old.as_ref().filter(|o| o.doc.header.version == want.version);
+        let reuse = old
+            .as_ref()
+            .filter(|o| o.doc.header.version == want.version);
         let (file, bytes, reused) = self.described(
             "targets.json",
             want,
@@ -350,7 +365,12 @@ impl Updater<'_> {
 
     /// 5.7: one target, from the cache when it is still the file the
     /// targets metadata describes, else from the mirror.
-    fn target(&self, root: &Root, targets: &Targets, name: &str) -> Result<Option<Vec<u8>>, String> {
+    fn target(
+        &self,
+        root: &Root,
+        targets: &Targets,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, String> {
         if !super::store::safe_name(name) || name.contains('/') {
             return Err(format!("refused the target name \"{name}\""));
         }
@@ -390,9 +410,9 @@ impl Updater<'_> {
         } else {
             format!("targets/{name}")
         };
-        let bytes = self
-            .get(&path, info.length)?
-            .ok_or_else(|| format!("{path} is missing on the mirror, though targets.json names it"))?;
+        let bytes = self.get(&path, info.length)?.ok_or_else(|| {
+            format!("{path} is missing on the mirror, though targets.json names it")
+        })?;
         check_length_and_hashes(&bytes, Some(info.length), &info.hashes, name)?;
         Ok(Some(bytes))
     }

@@ -306,7 +306,11 @@ impl Root {
 
     /// Verifies `env` as signed by this root's `kind` role.
     pub fn verify(&self, kind: Kind, env: &Envelope, file: &str) -> Result<(), String> {
-        let who = format!("the {} role of root version {}", kind.name(), self.header.version);
+        let who = format!(
+            "the {} role of root version {}",
+            kind.name(),
+            self.header.version
+        );
         env.verify(self.role(kind), &self.keys, file, &who)
     }
 
@@ -531,8 +535,14 @@ mod tests {
 
     #[test]
     fn globs_stay_within_a_segment() {
-        assert!(glob_match("registry.npmjs.org/*", "registry.npmjs.org/keys.json"));
-        assert!(!glob_match("registry.npmjs.org/*", "registry.npmjs.org/a/keys.json"));
+        assert!(glob_match(
+            "registry.npmjs.org/*",
+            "registry.npmjs.org/keys.json"
+        ));
+        assert!(!glob_match(
+            "registry.npmjs.org/*",
+            "registry.npmjs.org/a/keys.json"
+        ));
         assert!(glob_match("*", "trusted_root.json"));
         assert!(!glob_match("*", "a/b"));
         assert!(glob_match("a?c*", "abcdef"));
@@ -541,8 +551,8 @@ mod tests {
 
     #[test]
     fn the_embedded_root_is_self_signed() {
-        let env = Envelope::parse(super::super::PUBLIC_GOOD_TUF_ROOT.as_bytes(), "root.json")
-            .unwrap();
+        let env =
+            Envelope::parse(super::super::PUBLIC_GOOD_TUF_ROOT.as_bytes(), "root.json").unwrap();
         let root = Root::from_envelope(&env, "root.json").unwrap();
         root.verify(Kind::Root, &env, "root.json").unwrap();
         assert!(root.consistent_snapshot);

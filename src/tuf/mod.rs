@@ -200,7 +200,12 @@ pub fn select(config: &Config, network: Network) -> Result<Trust, TrustError> {
 
 type FromTuf = (TrustedRoot, store::State, Option<SigningConfig>);
 
-fn from_tuf(config: &Config, network: Network, now: i64, notes: &mut Vec<String>) -> Option<FromTuf> {
+fn from_tuf(
+    config: &Config,
+    network: Network,
+    now: i64,
+    notes: &mut Vec<String>,
+) -> Option<FromTuf> {
     let base = store::Base::new(config.tuf_cache.clone()?);
     let mirror = match base.mirror() {
         Ok(Some(m)) => m,
@@ -354,7 +359,8 @@ fn commit(
              Sigstore trust repository"
         )
     })?;
-    let text = std::str::from_utf8(tr).map_err(|_| format!("{TRUSTED_ROOT_TARGET} is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(tr).map_err(|_| format!("{TRUSTED_ROOT_TARGET} is not UTF-8"))?;
     TrustedRoot::from_json(text, TRUSTED_ROOT_TARGET).map_err(|e| {
         format!("{e}; the repository at {mirror} signed it, but gitsign cannot use it")
     })?;
@@ -420,9 +426,10 @@ pub fn initialize(
             ))
         }
     };
-    let cache = config.tuf_cache.clone().ok_or(
-        "no cache directory for TUF metadata: set TUF_ROOT, XDG_CACHE_HOME or HOME",
-    )?;
+    let cache = config
+        .tuf_cache
+        .clone()
+        .ok_or("no cache directory for TUF metadata: set TUF_ROOT, XDG_CACHE_HOME or HOME")?;
     let base = store::Base::new(cache);
     let st = base.store(&mirror, true)?;
     let _lock = st.lock()?;
@@ -545,7 +552,10 @@ mod tests {
         .unwrap();
         let (dir, st) = temp_store("chain");
         let mut files = BTreeMap::new();
-        files.insert("15.root.json".to_string(), PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec());
+        files.insert(
+            "15.root.json".to_string(),
+            PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec(),
+        );
         let files = Files(files);
         let up = client::Updater {
             mirror: "http://x/m",
@@ -565,8 +575,14 @@ mod tests {
         // Version 15 presented as version 16 is refused: wrong version.
         let (_d2, st2) = temp_store("chain2");
         let mut files = BTreeMap::new();
-        files.insert("15.root.json".to_string(), PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec());
-        files.insert("16.root.json".to_string(), PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec());
+        files.insert(
+            "15.root.json".to_string(),
+            PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec(),
+        );
+        files.insert(
+            "16.root.json".to_string(),
+            PUBLIC_GOOD_TUF_ROOT.as_bytes().to_vec(),
+        );
         let files = Files(files);
         let up2 = client::Updater {
             store: &st2,
@@ -586,7 +602,9 @@ mod tests {
             fetch: &files,
             ..up
         };
-        let e = up3.update(Some(PUBLIC_GOOD_TUF_ROOT.as_bytes()), &[]).unwrap_err();
+        let e = up3
+            .update(Some(PUBLIC_GOOD_TUF_ROOT.as_bytes()), &[])
+            .unwrap_err();
         assert!(e.contains("16.root.json"), "{e}");
         // And once version 15 has expired, it is a freeze.
         let up4 = client::Updater {
@@ -595,7 +613,10 @@ mod tests {
             ..up
         };
         let e = up4.update(None, &[]).unwrap_err();
-        assert!(e.contains("root.json (version 15) expired") && e.contains("freeze"), "{e}");
+        assert!(
+            e.contains("root.json (version 15) expired") && e.contains("freeze"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -293,7 +293,10 @@ impl Store {
         match fs::remove_file(self.file(name)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("cannot remove {name} from {}: {e}", self.dir.display())),
+            Err(e) => Err(format!(
+                "cannot remove {name} from {}: {e}",
+                self.dir.display()
+            )),
         }
     }
 
@@ -363,7 +366,17 @@ mod tests {
         assert!(safe_name("root.json"));
         assert!(safe_name("targets/trusted_root.json"));
         for bad in [
-            "", "..", ".", "../x", "a/../b", "/etc/passwd", "a//b", "a/b/c", "a\\b", "a b", "x\n",
+            "",
+            "..",
+            ".",
+            "../x",
+            "a/../b",
+            "/etc/passwd",
+            "a//b",
+            "a/b/c",
+            "a\\b",
+            "a b",
+            "x\n",
         ] {
             assert!(!safe_name(bad), "{bad:?}");
         }
@@ -390,10 +403,7 @@ mod tests {
         assert_eq!(store.read("root.json").unwrap().unwrap(), b"two");
         let m = fs::metadata(store.path().join("root.json")).unwrap();
         assert_eq!(m.mode() & 0o777, 0o600);
-        assert_eq!(
-            fs::metadata(store.path()).unwrap().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(fs::metadata(store.path()).unwrap().mode() & 0o777, 0o700);
         // A link planted where a cached file goes is replaced, never
         // written through.
         let victim = dir.join("victim");
@@ -409,7 +419,10 @@ mod tests {
         base.set_mirror("http://127.0.0.1:1").unwrap_err();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
         base.set_mirror("http://127.0.0.1:1").unwrap();
-        assert_eq!(base.mirror().unwrap().as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(
+            base.mirror().unwrap().as_deref(),
+            Some("http://127.0.0.1:1")
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

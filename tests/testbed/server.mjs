@@ -250,7 +250,7 @@ async function main() {
       rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size'],
       tsa: ['http500', 'slow'],
       gha: ['http500'],
-      tuf: ['down', 'http500'],
+      tuf: ['down', 'http500', 'huge'],
     };
     if (!known[service]?.includes(fault)) throw new HttpError(400, { error: `unknown fault ${service}.${fault}`, known });
     return { service, fault, count: f.count ?? null, value: f.value ?? null };

@@ -14,7 +14,8 @@ use crate::exit;
 /// their defaults. A signing config selector gitsign cannot honour is an
 /// error only for signing (`for_signing`); verification goes on.
 pub fn load(config: &mut Config, network: Network, for_signing: bool) -> Result<Trust, String> {
-    let trust = tuf::select(config, network).map_err(|e| format!("trust configuration error: {e}"))?;
+    let trust =
+        tuf::select(config, network).map_err(|e| format!("trust configuration error: {e}"))?;
     for n in &trust.notes {
         crate::error(n);
     }
@@ -55,13 +56,22 @@ pub fn initialize(a: &InitializeArgs) -> u8 {
     say!(
         "  TUF root version {}; metadata valid until {}",
         init.state.root_version,
-        init.state.expires.map(gitsign::time::format_time).unwrap_or_default()
+        init.state
+            .expires
+            .map(gitsign::time::format_time)
+            .unwrap_or_default()
     );
     say!("  cached in {}", init.cache.display());
-    say!("Now trusted (targets {} of that repository):", tuf::TRUSTED_ROOT_TARGET);
+    say!(
+        "Now trusted (targets {} of that repository):",
+        tuf::TRUSTED_ROOT_TARGET
+    );
     describe_root(&init.root);
     if let Some(sc) = &init.signing_config {
-        say!("Services for signing ({}), unless set explicitly:", tuf::SIGNING_CONFIG_TARGET);
+        say!(
+            "Services for signing ({}), unless set explicitly:",
+            tuf::SIGNING_CONFIG_TARGET
+        );
         match sc.choose(now) {
             Ok(c) => {
                 let show = |what: &str, v: &Option<String>| {
@@ -78,10 +88,15 @@ pub fn initialize(a: &InitializeArgs) -> u8 {
             Err(e) => say!("  {e}"),
         }
     }
-    let explicit: Vec<&str> = ["trustedRoot", "fulcioRoot", "rekorPublicKey", "ctLogPublicKey"]
-        .into_iter()
-        .filter(|k| config.is_explicit(k))
-        .collect();
+    let explicit: Vec<&str> = [
+        "trustedRoot",
+        "fulcioRoot",
+        "rekorPublicKey",
+        "ctLogPublicKey",
+    ]
+    .into_iter()
+    .filter(|k| config.is_explicit(k))
+    .collect();
     if !explicit.is_empty() {
         say!(
             "Note: gitsign.{} is set and takes precedence over this mirror's trusted root",
@@ -93,7 +108,11 @@ pub fn initialize(a: &InitializeArgs) -> u8 {
 
 fn describe_root(root: &TrustedRoot) {
     for ca in &root.certificate_authorities {
-        say!("  Fulcio CA     {}  valid {}", ca.uri, ca.valid_for.describe());
+        say!(
+            "  Fulcio CA     {}  valid {}",
+            ca.uri,
+            ca.valid_for.describe()
+        );
     }
     for l in &root.tlogs {
         say!(
@@ -112,7 +131,11 @@ fn describe_root(root: &TrustedRoot) {
         );
     }
     for t in &root.timestamp_authorities {
-        say!("  TSA           {}  valid {}", t.uri, t.valid_for.describe());
+        say!(
+            "  TSA           {}  valid {}",
+            t.uri,
+            t.valid_for.describe()
+        );
     }
 }
 

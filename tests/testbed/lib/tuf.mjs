@@ -61,6 +61,16 @@ export function makeTuf({ state, here, stateDir, trustFiles, onNewTrustedRoot })
     if (req.method !== 'GET') throw new HttpError(405, { error: 'GET only' });
     const rel = decodeURIComponent(url.pathname).replace(/^\/+/, '');
     if (!SAFE.test(rel) || rel.includes('..')) throw new HttpError(404, { error: 'no such file' });
+    if (rel === 'timestamp.json' && faults.take('tuf', 'huge')) {
+      // An endless timestamp: a client must stop reading at its bound.
+      res.on('error', () => {});
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      let left = 64;
+      const more = () => { while (left > 0) { left -= 1; if (!res.write(chunk)) { res.once('drain', more); return; } } res.end(); };
+      more();
+      return undefined;
+    }
     if (rel !== '1.root.json') await serial(ensure);
     const file = path.join(served, rel);
     let data;
