@@ -165,10 +165,24 @@ pub fn version_lines(config: &Config) {
             match &t.signing_config {
                 Some(sc) => {
                     say!("signing config: {}", sc.source);
-                    if let Ok(c) = sc.choose(now) {
-                        for n in &c.notes {
-                            say!("  note: {n}");
+                    match sc.choose(now) {
+                        Ok(c) => {
+                            let show = |what: &str, key: &str, v: &Option<String>| {
+                                if config.is_explicit(key) {
+                                    say!("  {what:<20} gitsign.{key} wins (below)");
+                                } else if let Some(u) = v {
+                                    say!("  {what:<20} {u}");
+                                }
+                            };
+                            show("Fulcio", "fulcio", &c.fulcio);
+                            show("OIDC issuer", "issuer", &c.issuer);
+                            show("Rekor", "rekor", &c.rekor);
+                            show("timestamp authority", "timestampServerURL", &c.tsa);
+                            for n in &c.notes {
+                                say!("  note: {n}");
+                            }
                         }
+                        Err(e) => say!("  {e}"),
                     }
                 }
                 None => say!("signing config: none (the service settings below)"),
