@@ -95,7 +95,7 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
         .unwrap_or_default();
     let key = cache::key_for(config, cache::scope(config), &identity);
     let now = gitsign::time::now();
-    let root = match gitsign::tuf::select(&config, gitsign::tuf::Network::Never) {
+    let root = match gitsign::tuf::select(config, gitsign::tuf::Network::Never) {
         Ok(t) => t.root,
         Err(e) => {
             crate::error(format!("trust configuration error: {e}"));
