@@ -573,6 +573,40 @@ mod tests {
         assert!(root.verify(Kind::Root, &dup, "root.json").is_err());
     }
 
+    /// Mutated roots never panic the parser or the check.
+    #[test]
+    fn mutated_metadata_never_panics() {
+        let good = super::super::PUBLIC_GOOD_TUF_ROOT.as_bytes();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut b = good.to_vec();
+            for _ in 0..(next() % 8 + 1) {
+                let i = (next() % b.len() as u64) as usize;
+                match next() % 3 {
+                    0 => b[i] = next() as u8,
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => b.insert(i, b"{}[]\",:0-9"[(next() % 10) as usize]),
+                }
+            }
+            if let Ok(env) = Envelope::parse(&b, "root.json") {
+                if let Ok(root) = Root::from_envelope(&env, "root.json") {
+                    let _ = root.verify(Kind::Root, &env, "root.json");
+                }
+                let _ = Timestamp::from_envelope(&env, "t");
+                let _ = Snapshot::from_envelope(&env, "s");
+                let _ = Targets::from_envelope(&env, "t");
+            }
+        }
+    }
+
     #[test]
     fn lengths_and_hashes() {
         let mut h = BTreeMap::new();

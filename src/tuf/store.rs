@@ -14,7 +14,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -348,18 +348,10 @@ impl Store {
     }
 }
 
-/// Makes an existing directory of ours owner-only (the mirror store).
-pub fn tighten(dir: &Path) {
-    if let Ok(m) = fs::symlink_metadata(dir) {
-        if m.is_dir() && m.uid() == euid() && m.mode() & 0o077 != 0 {
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn names() {

@@ -9,29 +9,25 @@ use gitsign::tuf::{self, Network, Trust};
 use crate::args::InitializeArgs;
 use crate::exit;
 
-/// The trust a command uses, its notes printed to stderr (one line each),
-/// and the signing config's services applied to the settings left at
-/// their defaults. A signing config selector gitsign cannot honour is an
-/// error only for signing (`for_signing`); verification goes on.
-pub fn load(config: &mut Config, network: Network, for_signing: bool) -> Result<Trust, String> {
+/// The trust a verification command uses, its notes printed to stderr
+/// (one line each), and the signing config's Rekor applied to online
+/// lookups when none is set explicitly (a selector gitsign cannot honour
+/// matters only for signing: verification goes on).
+pub fn load(config: &mut Config, network: Network) -> Result<Trust, String> {
     let trust =
         tuf::select(config, network).map_err(|e| format!("trust configuration error: {e}"))?;
     for n in &trust.notes {
         crate::error(n);
     }
     if let Some(sc) = &trust.signing_config {
-        match tuf::apply_signing_config(config, sc, gitsign::time::now()) {
-            Ok(_) => {}
-            Err(e) if for_signing => return Err(e),
-            Err(_) => {}
-        }
+        let _ = tuf::apply_signing_config(config, sc, gitsign::time::now());
     }
     Ok(trust)
 }
 
 /// The trusted root only (verification commands).
 pub fn root(config: &mut Config) -> Result<TrustedRoot, String> {
-    load(config, Network::WhenDue, false).map(|t| t.root)
+    load(config, Network::WhenDue).map(|t| t.root)
 }
 
 /// `gitsign initialize [--mirror URL] [--root FILE]`.
