@@ -419,3 +419,63 @@ fn a_cache_directory_others_may_write_is_refused() {
         text(&o)
     );
 }
+
+/// The server-side hook chooses its trusted root the same way: the TUF
+/// cache of the server user's `initialize`, else the embedded root.
+#[test]
+fn the_hook_uses_the_same_trusted_root() {
+    let tb = Testbed::start();
+    let repo = fresh_repo(&tb, "tuf-hook");
+    let o = initialize(&tb, &repo);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    let o = commit(&repo, "a.txt", &[]);
+    assert!(o.status.success(), "commit: {}", text(&o));
+    let srv = TempDir::new("tuf-hook-server");
+    let bare = srv.path().join("server.git");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&bare)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&["init", "-q", "--bare", "-b", "main"]);
+    let policy = srv.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[signers.me]\nidentity = \"{}\"\nissuer = \"{}\"\n[[rules]]\nrefs = [\"refs/heads/*\"]\nsigners = [\"me\"]\n",
+            tb.var("TESTBED_EMAIL"),
+            tb.var("GITSIGN_OIDC_ISSUER")
+        ),
+    )
+    .unwrap();
+    git(&["config", "gitsign.policy", &policy.display().to_string()]);
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nexec '{}' hook pre-receive\n",
+            common::gitsign_bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let remote = bare.display().to_string();
+    // A server user without `initialize`: the testbed's CA is unknown.
+    let other = TempDir::new("tuf-hook-home");
+    let home = other.path().display().to_string();
+    let cache = other.path().join(".cache").display().to_string();
+    let mut c = repo.git_cmd(&["push", "-q", &remote, "HEAD:refs/heads/main"]);
+    c.envs([("HOME", home.as_str()), ("XDG_CACHE_HOME", cache.as_str())]);
+    let o = c.output().unwrap();
+    assert!(!o.status.success(), "pushed without trust: {}", text(&o));
+    assert!(text(&o).contains("push refused"), "{}", text(&o));
+    // The same server user after `initialize` (the repository's HOME).
+    let o = repo.git(&["push", "-q", &remote, "HEAD:refs/heads/main"]);
+    assert!(o.status.success(), "push: {}", text(&o));
+}
