@@ -479,3 +479,36 @@ fn the_hook_uses_the_same_trusted_root() {
     let o = repo.git(&["push", "-q", &remote, "HEAD:refs/heads/main"]);
     assert!(o.status.success(), "push: {}", text(&o));
 }
+
+/// `gitsign.signingConfig` (here `GITSIGN_SIGNING_CONFIG`) names a signing
+/// config file: with an explicit trusted root and no service setting, it
+/// chooses Fulcio, the issuer, Rekor and the TSA.
+#[test]
+fn a_signing_config_file_chooses_the_services() {
+    let tb = Testbed::start();
+    let mut repo = fresh_repo(&tb, "tuf-scfile");
+    let sc = tb.var("TESTBED_SIGNING_CONFIG").to_string();
+    repo.env.extend([
+        (
+            "GITSIGN_TRUSTED_ROOT".to_string(),
+            tb.var("GITSIGN_TRUSTED_ROOT").to_string(),
+        ),
+        ("GITSIGN_SIGNING_CONFIG".to_string(), sc.clone()),
+    ]);
+    let o = commit(&repo, "a.txt", &[]);
+    assert!(o.status.success(), "commit: {}", text(&o));
+    let stats = tb.stats();
+    assert_eq!(stats["fulcio_certificates"], 1, "{stats}");
+    assert_eq!(stats["tsa_timestamps"], 1, "{stats}");
+    let o = verify(&repo, "HEAD", &[]);
+    assert!(o.status.success(), "verify: {}", text(&o));
+    let v = version(&repo);
+    assert!(v.contains(&format!("signing config: {sc}")), "{v}");
+    assert!(
+        v.contains(&format!(
+            "Fulcio               {}",
+            tb.var("GITSIGN_FULCIO_URL")
+        )),
+        "{v}"
+    );
+}

@@ -443,7 +443,12 @@ pub fn initialize(
     let _lock = st.lock()?;
     let now = crate::time::now();
     let state = refresh(&st, &mirror, Some(&root), config.timeout, now)
-        .map_err(|e| format!("initializing from {mirror} failed: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "initializing from {mirror} failed: {e}; the trusted root in use is unchanged (check the mirror \
+                 URL and the root file, or ask the repository's operator)"
+            )
+        })?;
     base.set_mirror(&mirror)?;
     let tr = st
         .read(&format!("targets/{TRUSTED_ROOT_TARGET}"))?
