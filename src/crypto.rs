@@ -122,6 +122,15 @@ impl Hash {
         digest::digest(self.algorithm(), data).as_ref().to_vec()
     }
 
+    /// The digest of several pieces, without concatenating them.
+    pub fn digest_parts(self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut ctx = digest::Context::new(self.algorithm());
+        for p in parts {
+            ctx.update(p);
+        }
+        ctx.finish().as_ref().to_vec()
+    }
+
     /// The name, for messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -38,6 +38,15 @@ impl std::fmt::Display for FulcioError {
 
 impl std::error::Error for FulcioError {}
 
+/// Why a certificate failed [`check_certificate`], without the words about
+/// Fulcio issuing it (for a certificate read back from a cache).
+pub fn reason(e: &FulcioError) -> String {
+    match e {
+        FulcioError::Untrusted(m) | FulcioError::Malformed(m) => m.clone(),
+        FulcioError::Http(h) => h.to_string(),
+    }
+}
+
 /// Clock difference tolerated between us and Fulcio, in seconds.
 pub const CLOCK_SKEW: i64 = 60;
 

@@ -105,6 +105,10 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// and no verdict on such an object is unambiguous.
 pub fn split_commit(object: &[u8], algo: HashAlgo) -> Result<Option<Signed>, ObjectError> {
     let header = algo.signature_header().as_bytes();
+    if !has_header(object, header) {
+        // Unsigned: nothing to copy (the message may be tens of MiB).
+        return Ok(None);
+    }
     let mut payload = Vec::with_capacity(object.len());
     let mut signature = Vec::new();
     let (mut in_sig, mut other_sig, mut count) = (false, false, 0usize);
@@ -148,6 +152,20 @@ pub fn split_commit(object: &[u8], algo: HashAlgo) -> Result<Option<Signed>, Obj
         return Ok(None);
     }
     Ok(Some(Signed { payload, signature }))
+}
+
+/// Whether a header line starts with `name ` (headers end at the first
+/// empty line; the message is not read).
+fn has_header(object: &[u8], name: &[u8]) -> bool {
+    for (_, line) in lines(object) {
+        if line.first() == Some(&b'\n') {
+            return false;
+        }
+        if line.starts_with(name) && line.get(name.len()) == Some(&b' ') {
+            return true;
+        }
+    }
+    false
 }
 
 /// Splits an annotated tag: the signature starts at the last line that
@@ -204,18 +222,18 @@ pub fn join_commit(payload: &[u8], signature: &[u8], algo: HashAlgo) -> Vec<u8> 
 
 /// A git object id: the hash of `"<type> <len>\0" || body`.
 pub fn object_id(kind: ObjectKind, body: &[u8], algo: HashAlgo) -> String {
-    let header = format!("{} {}\0", kind.name(), body.len());
-    match algo {
-        HashAlgo::Sha256 => {
-            crate::asn1::hex_lower(&crate::crypto::sha256_parts(&[header.as_bytes(), body]))
-        }
-        HashAlgo::Sha1 => {
-            let mut all = Vec::with_capacity(header.len() + body.len());
-            all.extend_from_slice(header.as_bytes());
-            all.extend_from_slice(body);
-            crate::asn1::hex_lower(&crate::crypto::Hash::Sha1.digest(&all))
-        }
-    }
+    object_id_of_type(kind.name(), body, algo)
+}
+
+/// The id of an object of any type (`blob`, `tree`, `commit`, `tag`),
+/// without copying the body.
+pub fn object_id_of_type(type_name: &str, body: &[u8], algo: HashAlgo) -> String {
+    let header = format!("{type_name} {}\0", body.len());
+    let hash = match algo {
+        HashAlgo::Sha256 => crate::crypto::Hash::Sha256,
+        HashAlgo::Sha1 => crate::crypto::Hash::Sha1,
+    };
+    crate::asn1::hex_lower(&hash.digest_parts(&[header.as_bytes(), body]))
 }
 
 /// The commit Go gitsign hashes to key its online-mode Rekor entries: it
@@ -266,7 +284,14 @@ pub fn gogit_commit_reencoding(payload: &[u8], signature: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The subject line of a commit or tag message, for reports.
+/// Longest subject kept for reports, in characters: a message is
+/// attacker-chosen and may be one 60 MiB line.
+pub const MAX_SUBJECT: usize = 200;
+
+/// The subject line of a commit or tag message, for reports: at most
+/// [`MAX_SUBJECT`] characters, with "…" when cut (not escaped: callers
+/// print through [`crate::text::printable`]). Reads at most a few hundred
+/// bytes of the message.
 pub fn subject(object: &[u8]) -> String {
     let body = object
         .windows(2)
@@ -274,7 +299,13 @@ pub fn subject(object: &[u8]) -> String {
         .map(|i| &object[i + 2..])
         .unwrap_or_default();
     let line = body.split(|b| *b == b'\n').next().unwrap_or_default();
-    String::from_utf8_lossy(line).into_owned()
+    // Cut before decoding: UTF-8 needs at most 4 bytes per character.
+    let limit = line.len().min(MAX_SUBJECT * 4 + 4);
+    let text = String::from_utf8_lossy(&line[..limit]);
+    match text.char_indices().nth(MAX_SUBJECT) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +378,33 @@ mod tests {
         assert_eq!(
             HashAlgo::detect(&[b"tree ".as_slice(), &[b'a'; 64]].concat()),
             HashAlgo::Sha256
+        );
+    }
+
+    #[test]
+    fn subjects_are_bounded() {
+        assert_eq!(subject(b"tree 1\n\nshort\nbody\n"), "short");
+        assert_eq!(subject(b"tree 1\n"), "");
+        let mut huge = b"tree 1\n\n".to_vec();
+        huge.resize(huge.len() + 10_000_000, b'y');
+        let s = subject(&huge);
+        assert_eq!(s.chars().count(), MAX_SUBJECT + 1);
+        assert!(s.ends_with('…'));
+        let mut multi = b"tree 1\n\n".to_vec();
+        multi.extend("é".repeat(300).as_bytes());
+        assert_eq!(subject(&multi), format!("{}…", "é".repeat(MAX_SUBJECT)));
+    }
+
+    #[test]
+    fn ids_of_any_type() {
+        // git hash-object -t blob --stdin <<< "" (one newline).
+        assert_eq!(
+            object_id_of_type("blob", b"\n", HashAlgo::Sha1),
+            "8b137891791fe96927ad78e64b0aad7bded08bdc"
+        );
+        assert_eq!(
+            object_id_of_type("commit", b"", HashAlgo::Sha1),
+            object_id(ObjectKind::Commit, b"", HashAlgo::Sha1)
         );
     }
 

@@ -56,11 +56,61 @@ pub struct Http {
 /// Most redirects a GET follows.
 const MAX_REDIRECTS: usize = 5;
 
+/// A URL's scheme, lowercased (`HTTPS://h` is https: schemes compare
+/// case-insensitively, RFC 3986 3.1), when it has one.
+pub fn scheme(url: &str) -> Option<String> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let valid = first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then(|| scheme.to_ascii_lowercase())
+}
+
+/// Whether `url` is an https URL, whatever the case of its scheme.
+pub fn is_https(url: &str) -> bool {
+    scheme(url).as_deref() == Some("https") && url[5..].starts_with("://")
+}
+
+/// Whether `url` is an http or https URL, whatever the case of its scheme.
+pub fn is_http_or_https(url: &str) -> bool {
+    match scheme(url).as_deref() {
+        Some("https") => url[5..].starts_with("://"),
+        Some("http") => url[4..].starts_with("://"),
+        _ => false,
+    }
+}
+
+/// A URL's origin (RFC 6454): scheme, host and port, lowercased, the
+/// default port filled in; `None` when it is not an http(s) URL.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let scheme = scheme(url).filter(|_| is_http_or_https(url))?;
+    let rest = &url[scheme.len() + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.rfind(':') {
+        // An IPv6 literal's colons are inside its brackets.
+        Some(i) if !host_port[i..].contains(']') => (&host_port[..i], Some(&host_port[i + 1..])),
+        _ => (host_port, None),
+    };
+    let default = if scheme == "https" { 443 } else { 80 };
+    let port = match port {
+        None | Some("") => default,
+        Some(p) => p.parse().ok()?,
+    };
+    Some((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// Request headers that carry credentials: never sent on to another origin
+/// than the one they were meant for (a redirect's target).
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
 /// Where a redirect's `Location` points, resolved against the URL that
-/// answered (absolute, scheme-relative, absolute-path or relative).
+/// answered (absolute, scheme-relative, absolute-path or relative); `None`
+/// for a scheme other than http(s).
 fn resolve_location(base: &str, location: &str) -> Option<String> {
-    if location.starts_with("https://") || location.starts_with("http://") {
-        return Some(location.to_string());
+    if scheme(location).is_some() {
+        return is_http_or_https(location).then(|| location.to_string());
     }
     let (scheme, rest) = base.split_once("://")?;
     if let Some(r) = location.strip_prefix("//") {
@@ -216,8 +266,11 @@ impl Http {
 
     /// Sends one request: `body` None for GET. A GET follows up to
     /// [`MAX_REDIRECTS`] redirects, never from an https URL to an http one
-    /// (whoever sits on the network could answer the http request); other
-    /// methods follow none (the 3xx status is the caller's to judge).
+    /// (whoever sits on the network could answer the http request), and
+    /// sends credentials (`Authorization`, cookies) only to the origin
+    /// they were given for: a redirect to another scheme, host or port goes
+    /// there without them, as curl and Go's net/http do. Other methods
+    /// follow none (the 3xx status is the caller's to judge).
     fn send(
         &self,
         method: &str,
@@ -240,8 +293,9 @@ impl Http {
         timeout: Option<Duration>,
     ) -> Result<Response, HttpError> {
         let mut current = url.to_string();
+        let mut headers: Vec<(&str, &str)> = headers.to_vec();
         for _ in 0..=MAX_REDIRECTS {
-            let r = self.send_once(method, &current, headers, body, limit, timeout)?;
+            let r = self.send_once(method, &current, &headers, body, limit, timeout)?;
             let redirect = matches!(r.status, 301 | 302 | 303 | 307 | 308);
             if !(redirect && method == "GET" && self.redirects) {
                 return Ok(r);
@@ -256,11 +310,17 @@ impl Http {
                 .as_deref()
                 .and_then(|l| resolve_location(&current, l))
                 .ok_or_else(|| fail("a redirect without a usable Location".into()))?;
-            if current.starts_with("https://") && !to.starts_with("https://") {
+            if is_https(&current) && !is_https(&to) {
                 return Err(fail(format!(
-                    "refused the redirect from {current} to {}: a redirect from https to plain                      http would let anyone on the network answer; fix the URL in the                      configuration, or ask the server's operator",
+                    "refused the redirect from {current} to {}: a redirect from https to plain \
+                     http would let anyone on the network answer; fix the URL in the \
+                     configuration, or ask the server's operator",
                     crate::text::printable(&to)
                 )));
+            }
+            if origin(&current) != origin(&to) {
+                headers
+                    .retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
             }
             current = to;
         }
@@ -472,5 +532,30 @@ mod tests {
             Some("http://h/y")
         );
         assert_eq!(resolve_location("no scheme", "y"), None);
+        // Schemes compare case-insensitively; other schemes are no target.
+        assert_eq!(
+            resolve_location(base, "HTTP://x/y").as_deref(),
+            Some("HTTP://x/y")
+        );
+        assert_eq!(resolve_location(base, "file:///etc/passwd"), None);
+    }
+
+    #[test]
+    fn schemes_and_origins_ignore_case() {
+        assert!(is_https("HTTPS://h/x") && is_https("https://h") && is_https("HtTpS://h"));
+        assert!(!is_https("http://h") && !is_https("https:/h") && !is_https("httpsx://h"));
+        assert!(is_http_or_https("HTTP://h") && !is_http_or_https("file:///x"));
+        assert_eq!(
+            origin("HTTPS://User@Example.COM/a"),
+            Some(("https".into(), "example.com".into(), 443))
+        );
+        assert_eq!(origin("http://h:80/a"), origin("HTTP://H/b?c"));
+        assert_ne!(origin("http://h:8080/a"), origin("http://h/a"));
+        assert_ne!(origin("http://127.0.0.1:1/"), origin("http://127.0.0.2:1/"));
+        assert_eq!(
+            origin("http://[::1]:9/x"),
+            Some(("http".into(), "[::1]".into(), 9))
+        );
+        assert_eq!(origin("http://[::1]/x").map(|o| o.2), Some(80));
     }
 }

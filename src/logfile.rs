@@ -61,8 +61,10 @@ mod tests {
 
     #[test]
     fn created_private_and_links_refused() {
-        let dir = std::env::temp_dir().join(format!("gitsign-logfile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // A fresh private directory (never a predictable name in /tmp,
+        // which another user could have made first).
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_path_buf();
         let log = dir.join("gitsign.log");
         let _ = std::fs::remove_file(&log);
         open(&log).unwrap();
@@ -78,6 +80,5 @@ mod tests {
             e.contains("cannot open") || e.contains("not a regular file"),
             "{e}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

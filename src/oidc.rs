@@ -23,8 +23,7 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
@@ -45,8 +44,13 @@ pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 pub const MAX_TOKEN: usize = 64 * 1024;
 /// Largest HTTP request head the loopback listener reads.
 const MAX_REQUEST: usize = 16 * 1024;
-/// Concurrent connections the loopback listener serves.
-const MAX_CONNECTIONS: usize = 16;
+/// Most connections the loopback listener keeps open at once, waiting for
+/// their request; when full, the oldest is closed for the new one, so idle
+/// connections (another local user's) cannot keep the browser's out.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a connection to the loopback listener may take to send its
+/// request head (a browser sends it at once).
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest device-code life honoured, whatever the server says.
 const MAX_DEVICE_LIFETIME: u64 = 3600;
 /// Longest polling interval honoured.
@@ -146,6 +150,10 @@ pub struct OidcSettings {
     pub autoclose_timeout: u32,
     /// How long the interactive flow waits for the browser.
     pub login_timeout: Duration,
+    /// Where the opener's private login page may go, in order of
+    /// preference (`XDG_RUNTIME_DIR`, then the temporary directory); see
+    /// [`LoginPage`].
+    pub page_dirs: Vec<PathBuf>,
 }
 
 impl Default for OidcSettings {
@@ -168,6 +176,7 @@ impl Default for OidcSettings {
             autoclose: true,
             autoclose_timeout: 6,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            page_dirs: vec![std::env::temp_dir()],
         }
     }
 }
@@ -203,6 +212,7 @@ impl std::fmt::Debug for OidcSettings {
             .field("autoclose", &self.autoclose)
             .field("autoclose_timeout", &self.autoclose_timeout)
             .field("login_timeout", &self.login_timeout)
+            .field("page_dirs", &self.page_dirs)
             .finish()
     }
 }
@@ -236,6 +246,14 @@ impl OidcSettings {
             autoclose: cfg.autoclose,
             autoclose_timeout: cfg.autoclose_timeout,
             login_timeout: cfg.login_timeout,
+            page_dirs: cfg
+                .cache_socket_env
+                .xdg_runtime_dir
+                .iter()
+                .map(PathBuf::from)
+                .filter(|d| d.is_absolute())
+                .chain([std::env::temp_dir()])
+                .collect(),
         })
     }
 
@@ -868,13 +886,15 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
     // Fetched over https, the document must not send the login to plain
     // http (a network attacker would answer there); an http issuer (a
     // loopback test deployment) is the user's own choice.
-    let https = issuer.starts_with("https://");
+    let https = http::is_https(issuer);
     let s = |k: &str| -> Result<Option<String>, OidcError> {
         match doc.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(u)) if https && !u.starts_with("https://") => {
+            Some(Value::String(u)) if https && !http::is_https(u) => {
                 Err(OidcError::Protocol(format!(
-                    "{what}: the discovery document at {url} (fetched over https) names {k} {},                      which is not https; gitsign refuses to send a login over plain http: check                      gitsign.issuer, or ask the provider's operator",
+                    "{what}: the discovery document at {url} (fetched over https) names {k} {}, \
+                     which is not https; gitsign refuses to send a login over plain http: check \
+                     gitsign.issuer, or ask the provider's operator",
                     server_text(u.as_bytes())
                 )))
             }
@@ -909,7 +929,7 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
 /// An absolute http(s) URL of sane length without whitespace or control
 /// characters.
 fn plain_url(u: &str) -> bool {
-    (u.starts_with("https://") || u.starts_with("http://"))
+    http::is_http_or_https(u)
         && u.len() <= 2048
         && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
@@ -1370,6 +1390,10 @@ fn html_escape(s: &str) -> String {
 }
 
 fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+    // A few KiB at most, which the socket's buffer takes at once; a bound
+    // all the same, for a peer that reads nothing.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n",
         body.len()
@@ -1418,13 +1442,19 @@ fn failure_page(message: &str) -> String {
     )
 }
 
-/// Reads one request head (bounded in size and time); answers anything
-/// but a GET of the callback path itself, and hands the callback on.
-fn serve_connection(mut stream: TcpStream, path: &str, tx: &mpsc::Sender<Callback>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-    let mut buf = Vec::with_capacity(1024);
+/// What a connection's request head came to.
+enum Head {
+    /// Not all of it yet.
+    Partial,
+    /// A GET of the callback path: its query.
+    Callback(Vec<(String, String)>),
+    /// Answered (not found, not allowed, too large) or closed: drop it.
+    Done,
+}
+
+/// Reads what a connection has sent (non-blocking) into `buf`; answers
+/// anything but a GET of the callback path itself.
+fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, path: &str) -> Head {
     let mut chunk = [0u8; 2048];
     loop {
         if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
@@ -1432,43 +1462,207 @@ fn serve_connection(mut stream: TcpStream, path: &str, tx: &mpsc::Sender<Callbac
         }
         if buf.len() > MAX_REQUEST {
             respond(
-                &mut stream,
+                stream,
                 "431 Request Header Fields Too Large",
                 &page("Too large", "<h1>Request too large</h1>"),
             );
-            return;
+            return Head::Done;
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return,
+            Ok(0) => return Head::Done,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Head::Partial,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Head::Done,
         }
     }
-    let head = String::from_utf8_lossy(&buf);
+    let head = String::from_utf8_lossy(buf);
     let line = head.lines().next().unwrap_or("");
     let mut parts = line.split_ascii_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (p, q) = target.split_once('?').unwrap_or((target, ""));
     if p != path {
         respond(
-            &mut stream,
+            stream,
             "404 Not Found",
             &page("Not found", "<h1>Not found</h1>"),
         );
-        return;
+        return Head::Done;
     }
     if method != "GET" {
         respond(
-            &mut stream,
+            stream,
             "405 Method Not Allowed",
             &page("Method not allowed", "<h1>Method not allowed</h1>"),
         );
-        return;
+        return Head::Done;
     }
-    let _ = tx.send(Callback {
-        query: parse_query(q),
-        stream,
-    });
+    Head::Callback(parse_query(q))
+}
+
+/// The page the opener gets instead of the login URL: an HTML file only
+/// this user can read, in a fresh directory only this user can enter,
+/// that sends the browser on to the authorization URL (a meta refresh,
+/// and a link). A command line is readable by every local user in
+/// `/proc/PID/cmdline` for as long as the opener (often the browser
+/// itself) runs; the authorization URL carries this login's state, nonce
+/// and PKCE challenge, with which another user could finish the login with
+/// their own account and have this user sign as them. The file's path
+/// tells them nothing. Removed (with its directory) when dropped, after
+/// the login.
+#[cfg(unix)]
+pub struct LoginPage {
+    parent: std::os::fd::OwnedFd,
+    dir: std::os::fd::OwnedFd,
+    name: String,
+    path: PathBuf,
+}
+
+#[cfg(unix)]
+impl LoginPage {
+    /// The page's file name inside its directory.
+    const FILE: &'static str = "login.html";
+
+    /// Writes the page for `auth_url` under the first of `dirs` that is
+    /// safe: a directory of this user's that nobody else can write to, or
+    /// a sticky one (`/tmp`), where nobody else can rename what we create.
+    /// The directory is created with `mkdir` (which never follows a link)
+    /// and used through its descriptor; the file with `O_CREAT|O_EXCL|
+    /// O_NOFOLLOW`, mode 0600.
+    pub fn create(auth_url: &str, dirs: &[PathBuf]) -> Result<LoginPage, String> {
+        let mut why = Vec::new();
+        for d in dirs {
+            match Self::create_in(auth_url, d) {
+                Ok(p) => return Ok(p),
+                Err(e) => why.push(e),
+            }
+        }
+        Err(if why.is_empty() {
+            "no directory was given for it".to_string()
+        } else {
+            why.join("; ")
+        })
+    }
+
+    fn create_in(auth_url: &str, parent_path: &Path) -> Result<LoginPage, String> {
+        use rustix::fs::{self as rfs, Mode, OFlags};
+        let at =
+            |what: &str, e: rustix::io::Errno| format!("{what} in {}: {e}", parent_path.display());
+        let euid = rustix::process::geteuid().as_raw();
+        let parent = rfs::open(
+            parent_path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| at("cannot open the directory", e))?;
+        let st = rfs::fstat(&parent).map_err(|e| at("cannot inspect the directory", e))?;
+        let mode = st.st_mode as u32 & 0o7777;
+        let others_write = mode & 0o022 != 0;
+        let sticky = mode & 0o1000 != 0;
+        if (st.st_uid != euid && st.st_uid != 0) || (others_write && !sticky) {
+            return Err(format!(
+                "{} is not a safe place for it (owned by uid {}, mode {mode:04o})",
+                parent_path.display(),
+                st.st_uid
+            ));
+        }
+        for _ in 0..8 {
+            let name = format!(
+                "gitsign-login-{}",
+                random_b64(12).map_err(|e| e.message().to_string())?
+            );
+            match rfs::mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o700)) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(at("cannot create a directory", e)),
+            }
+            let dir = rfs::openat(
+                &parent,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| at("cannot open the directory it created", e))?;
+            let page = LoginPage {
+                parent,
+                dir,
+                path: parent_path.join(&name).join(Self::FILE),
+                name,
+            };
+            let d = rfs::fstat(&page.dir).map_err(|e| at("cannot inspect its directory", e))?;
+            if d.st_uid != euid {
+                return Err(format!(
+                    "the directory it created in {} belongs to uid {}",
+                    parent_path.display(),
+                    d.st_uid
+                ));
+            }
+            rfs::fchmod(&page.dir, Mode::from_raw_mode(0o700))
+                .map_err(|e| at("cannot make its directory private", e))?;
+            let file = rfs::openat(
+                &page.dir,
+                Self::FILE,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(|e| at("cannot create the page", e))?;
+            rfs::fchmod(&file, Mode::from_raw_mode(0o600))
+                .map_err(|e| at("cannot make the page private", e))?;
+            let mut file = std::fs::File::from(file);
+            file.write_all(redirect_page(auth_url).as_bytes())
+                .map_err(|e| format!("cannot write the page in {}: {e}", parent_path.display()))?;
+            return Ok(page);
+        }
+        Err(format!(
+            "no fresh directory name was free in {}",
+            parent_path.display()
+        ))
+    }
+
+    /// The page's `file://` URL.
+    pub fn url(&self) -> String {
+        file_url(&self.path)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for LoginPage {
+    fn drop(&mut self) {
+        let _ = rustix::fs::unlinkat(&self.dir, Self::FILE, rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(
+            &self.parent,
+            self.name.as_str(),
+            rustix::fs::AtFlags::REMOVEDIR,
+        );
+    }
+}
+
+/// A `file://` URL for an absolute path, percent-encoding every byte but
+/// unreserved characters and `/`.
+fn file_url(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut url = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
+/// The login page: straight on to `url` (a meta refresh, no script), with
+/// a link for a browser that does not follow it; no referrer sent on.
+fn redirect_page(url: &str) -> String {
+    let u = html_escape(url);
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <meta http-equiv=\"refresh\" content=\"0; url={u}\">\
+         <title>Sigstore login</title></head>\n<body><p>Continuing to the Sigstore login. \
+         If nothing happens, <a id=\"login\" href=\"{u}\">follow this link</a>.</p></body></html>\n"
+    )
 }
 
 fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken, OidcError> {
@@ -1535,9 +1729,33 @@ fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdT
     msgs.say_private(&format!(
         "Log in to Sigstore in your browser. If no browser opens, open this URL on this machine:\n\n    {auth_url}\n"
     ));
-    let opener = start_opener(s, &auth_url, msgs)?;
+    // The opener gets a private page's file URL, never the login URL
+    // itself (see LoginPage); the page is removed when the login ends.
+    let page = match LoginPage::create(&auth_url, &s.page_dirs) {
+        Ok(p) => Some(p),
+        Err(why) => {
+            msgs.say(&format!(
+                "cannot write the private login page for the browser ({why}); open the URL \
+                 above by hand"
+            ));
+            None
+        }
+    };
+    let opener = match &page {
+        Some(p) => start_opener(s, &p.url(), msgs)?,
+        None => None,
+    };
 
-    let cb = wait_for_callback(&listeners, &redirect.path, s.login_timeout, opener, msgs)?;
+    let waited = wait_for_callback(
+        &listeners,
+        &redirect.path,
+        &state,
+        s.login_timeout,
+        opener,
+        msgs,
+    );
+    drop(page);
+    let cb = waited?;
     let Callback { query, mut stream } = cb;
     let result = finish_interactive(
         s,
@@ -1629,24 +1847,64 @@ fn finish_interactive(
         .map_err(|e| e.map(|m| format!("{m} (token from {}); run the command again", s.issuer)))
 }
 
+/// One connection to the loopback listener, waiting for its request head.
+struct Pending {
+    stream: TcpStream,
+    head: Vec<u8>,
+    since: Instant,
+}
+
+/// Waits for the browser's callback: a GET of the callback path carrying
+/// this login's `state`. One thread, non-blocking: every connection is read
+/// as its bytes arrive, none may take longer than [`HEAD_DEADLINE`] to send
+/// its request, and at most [`MAX_CONNECTIONS`] are kept (the oldest is
+/// closed for a new one), so other local users' idle or slow connections
+/// cannot keep the browser's callback out. A callback with another state
+/// (a stale tab, or another program on this machine that found the port)
+/// is answered 400 and ignored, said once on the terminal; the login goes
+/// on waiting for its own until `timeout`.
 fn wait_for_callback(
     l: &Listeners,
     path: &str,
+    state: &str,
     timeout: Duration,
     mut opener: Option<Opener>,
     msgs: &dyn Messages,
 ) -> Result<Callback, OidcError> {
-    for x in [&l.v4, &l.v6].into_iter().flatten() {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let listeners: Vec<&TcpListener> = [&l.v4, &l.v6].into_iter().flatten().collect();
+    for x in &listeners {
         x.set_nonblocking(true)
             .map_err(|e| OidcError::Config(format!("cannot poll the login listener: {e}")))?;
     }
-    let (tx, rx) = mpsc::channel::<Callback>();
-    let active = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(cb) = rx.try_recv() {
-            return Ok(cb);
+    let mut pending: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+    let mut ignored = 0usize;
+    // A callback with another state: answered, counted, said once.
+    let mut ignore = |mut stream: TcpStream| {
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            &failure_page(
+                "This login callback does not belong to the login gitsign is waiting for (a stale \
+                 browser tab, or another program); it was ignored.",
+            ),
+        );
+        ignored += 1;
+        if ignored == 1 {
+            msgs.say(
+                "A login callback with another state was ignored (a stale browser tab, or \
+                 possibly another program on this machine); still waiting for this login's.",
+            );
         }
+    };
+    let ours = |query: &[(String, String)]| {
+        constant_time_eq(
+            param(query, "state").unwrap_or("").as_bytes(),
+            state.as_bytes(),
+        )
+    };
+    loop {
         if let Some(o) = &opener {
             match o.rx.try_recv() {
                 Ok(Ok(st)) if !st.success() => {
@@ -1667,34 +1925,100 @@ fn wait_for_callback(
                 Err(mpsc::TryRecvError::Empty) => {}
             }
         }
-        let mut accepted = false;
-        for x in [&l.v4, &l.v6].into_iter().flatten() {
-            if let Ok((stream, _)) = x.accept() {
-                accepted = true;
-                if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    drop(stream);
+        // New connections: read at once (a browser's request is usually
+        // there already), else keep them, the oldest making room.
+        for x in &listeners {
+            loop {
+                let mut stream = match x.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                if stream.set_nonblocking(true).is_err() {
                     continue;
                 }
-                active.fetch_add(1, Ordering::SeqCst);
-                let (tx, path, active) = (tx.clone(), path.to_string(), Arc::clone(&active));
-                std::thread::spawn(move || {
-                    serve_connection(stream, &path, &tx);
-                    active.fetch_sub(1, Ordering::SeqCst);
-                });
+                let mut head = Vec::new();
+                match read_head(&mut stream, &mut head, path) {
+                    Head::Callback(query) if ours(&query) => return Ok(callback(query, stream)),
+                    Head::Callback(_) => ignore(stream),
+                    Head::Done => {}
+                    Head::Partial => {
+                        if pending.len() >= MAX_CONNECTIONS {
+                            pending.pop_front();
+                        }
+                        pending.push_back(Pending {
+                            stream,
+                            head,
+                            since: Instant::now(),
+                        });
+                    }
+                }
             }
         }
-        if Instant::now() >= deadline {
+        // Connections already open: what they sent since, and the slow.
+        let mut i = 0;
+        while i < pending.len() {
+            let p = &mut pending[i];
+            match read_head(&mut p.stream, &mut p.head, path) {
+                Head::Partial if p.since.elapsed() < HEAD_DEADLINE => i += 1,
+                Head::Partial | Head::Done => {
+                    pending.remove(i);
+                }
+                Head::Callback(query) => {
+                    let Some(p) = pending.remove(i) else { break };
+                    if ours(&query) {
+                        return Ok(callback(query, p.stream));
+                    }
+                    ignore(p.stream);
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let also = match ignored {
+                0 => String::new(),
+                1 => " (1 login callback with another state was ignored: a stale browser tab, \
+                       or possibly another program on this machine)"
+                    .to_string(),
+                n => format!(
+                    " ({n} login callbacks with another state were ignored: stale browser tabs, \
+                     or possibly another program on this machine)"
+                ),
+            };
             return Err(OidcError::TimedOut(format!(
-                "no login completed within {} s; open the login URL printed above in a browser on this machine (or raise the login timeout), or use gitsign.tokenProvider=device where no browser is available",
+                "no login completed within {} s{also}; open the login URL printed above in a browser on this machine (or raise the login timeout), or use gitsign.tokenProvider=device where no browser is available",
                 timeout.as_secs()
             )));
         }
-        if !accepted {
-            if let Ok(cb) = rx.recv_timeout(Duration::from_millis(25)) {
-                return Ok(cb);
-            }
-        }
+        // Sleep until something is readable, at most 50 ms (the opener's
+        // exit and the deadlines are checked between).
+        let wait = deadline
+            .saturating_duration_since(now)
+            .min(Duration::from_millis(50));
+        let ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: wait.subsec_nanos() as _,
+        };
+        let mut fds: Vec<PollFd<'_>> = listeners
+            .iter()
+            .map(|x| PollFd::new(*x, PollFlags::IN))
+            .chain(
+                pending
+                    .iter()
+                    .map(|p| PollFd::new(&p.stream, PollFlags::IN)),
+            )
+            .collect();
+        let _ = poll(&mut fds, Some(&ts));
     }
+}
+
+/// The callback to finish the login with: its connection back to blocking,
+/// with bounded times for the answer.
+fn callback(query: Vec<(String, String)>, stream: TcpStream) -> Callback {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    Callback { query, stream }
 }
 
 // ---------------------------------------------------------------------------
@@ -1998,6 +2322,43 @@ mod tests {
         ] {
             assert!(!plain_url(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_login_page_is_private_and_goes() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let root = tempfile::tempdir().unwrap();
+        let url = "https://issuer.example/auth?state=S&code_challenge=C&x=\"<y>";
+        let page = LoginPage::create(url, &[root.path().to_path_buf()]).unwrap();
+        let file = page.path.clone();
+        let dir = file.parent().unwrap().to_path_buf();
+        assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o7777, 0o700);
+        assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o7777, 0o600);
+        assert_eq!(page.url(), format!("file://{}", file.display()));
+        let html = std::fs::read_to_string(&file).unwrap();
+        let escaped =
+            "https://issuer.example/auth?state=S&amp;code_challenge=C&amp;x=&quot;&lt;y&gt;";
+        assert!(
+            html.contains(&format!("content=\"0; url={escaped}\""))
+                && html.contains(&format!("<a id=\"login\" href=\"{escaped}\">")),
+            "{html}"
+        );
+        drop(page);
+        assert!(!file.exists() && !dir.exists(), "removed after the login");
+        // A directory others can write to without the sticky bit is no
+        // place for it; the next one is used.
+        let loose = root.path().join("loose");
+        std::fs::create_dir(&loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = LoginPage::create(url, std::slice::from_ref(&loose))
+            .err()
+            .unwrap();
+        assert!(e.contains("not a safe place"), "{e}");
+        let page = LoginPage::create(url, &[loose, root.path().to_path_buf()]).unwrap();
+        assert!(
+            page.path.starts_with(root.path()) && !page.path.starts_with(root.path().join("loose"))
+        );
+        assert_eq!(file_url(Path::new("/a b/%/é")), "file:///a%20b/%25/%C3%A9");
     }
 
     #[test]

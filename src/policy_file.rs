@@ -17,7 +17,13 @@
 //! signers = ["alice"]              # "*" = any valid Sigstore signer
 //! require_tlog = true              # default
 //! signed_tags = true               # tag objects pushed here must be signed
+//! allow_replace_refs = false       # refs/replace/* may be pushed here
+//! allow_blobs_and_trees = false    # refs here may point at blobs and trees
 //! ```
+//!
+//! Top level, `symbolic_refs = "follow"` (default: an update through a
+//! symbolic ref must satisfy the rules of every name on the way to the ref
+//! git writes) or `"reject"` (such updates are refused).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +74,8 @@ struct RawPolicy {
     #[serde(default)]
     unmatched_refs: Option<Spanned<String>>,
     #[serde(default)]
+    symbolic_refs: Option<Spanned<String>>,
+    #[serde(default)]
     signers: BTreeMap<String, Spanned<RawSigner>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
@@ -103,6 +111,10 @@ struct RawRule {
     signed_tags: bool,
     #[serde(default = "yes")]
     require_tlog: bool,
+    #[serde(default)]
+    allow_replace_refs: bool,
+    #[serde(default)]
+    allow_blobs_and_trees: bool,
 }
 
 fn yes() -> bool {
@@ -148,6 +160,50 @@ pub struct Rule {
     pub signed_tags: bool,
     /// A verified transparency-log entry is required.
     pub require_tlog: bool,
+    /// Refs under `refs/replace/` may be pushed here (they make git show
+    /// another object in place of the one an id names).
+    pub allow_replace_refs: bool,
+    /// Refs here may point at blobs and trees (which carry no signature).
+    pub allow_blobs_and_trees: bool,
+    /// `refs` with case folded (matched against folded names).
+    folded_refs: Vec<String>,
+}
+
+impl Rule {
+    /// A rule that checks no signature at all: unsigned allowed, no signers.
+    pub fn requires_nothing(&self) -> bool {
+        self.allow_unsigned && matches!(&self.signers, SignerSet::Named(s) if s.is_empty())
+    }
+}
+
+/// How the hooks treat a push to a symbolic ref (git updates the ref it
+/// points to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolicRefs {
+    /// Follow it: the rules of the pushed name and of every ref on the way
+    /// to the one updated all apply (default).
+    Follow,
+    /// Refuse the update; push to the target instead.
+    Reject,
+}
+
+/// The rules that govern one ref name: the first rule matching it exactly,
+/// and the first matching it with case ignored (on a case-insensitive
+/// filesystem `refs/heads/MAIN` is `refs/heads/main`'s file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RuleMatch {
+    /// Index of the first rule matching the name as written.
+    pub exact: Option<usize>,
+    /// Index of the first rule matching the name with case folded, when
+    /// it is another rule.
+    pub folded: Option<usize>,
+}
+
+impl RuleMatch {
+    /// The rule indices, each once.
+    pub fn indices(&self) -> impl Iterator<Item = usize> {
+        self.exact.into_iter().chain(self.folded)
+    }
 }
 
 /// What a hook does when Rekor cannot be reached for online-mode signatures.
@@ -166,6 +222,8 @@ pub struct PolicyFile {
     pub version: i64,
     /// Refs no rule matches are rejected (true) or allowed.
     pub reject_unmatched: bool,
+    /// Pushes through symbolic refs.
+    pub symbolic_refs: SymbolicRefs,
     /// Allowed signers.
     pub signers: Vec<Signer>,
     /// Rules, first match wins.
@@ -264,6 +322,19 @@ impl PolicyFile {
                     return Err(cx.err(
                         Some(s.span()),
                         format!("unmatched_refs must be \"reject\" or \"allow\", not \"{other}\""),
+                    ))
+                }
+            },
+        };
+        let symbolic_refs = match &raw.symbolic_refs {
+            None => SymbolicRefs::Follow,
+            Some(s) => match s.get_ref().as_str() {
+                "follow" => SymbolicRefs::Follow,
+                "reject" => SymbolicRefs::Reject,
+                other => {
+                    return Err(cx.err(
+                        Some(s.span()),
+                        format!("symbolic_refs must be \"follow\" or \"reject\", not \"{other}\""),
                     ))
                 }
             },
@@ -384,6 +455,9 @@ impl PolicyFile {
                 allow_unsigned: rr.allow_unsigned,
                 signed_tags: rr.signed_tags,
                 require_tlog: rr.require_tlog,
+                allow_replace_refs: rr.allow_replace_refs,
+                allow_blobs_and_trees: rr.allow_blobs_and_trees,
+                folded_refs: rr.refs.get_ref().iter().map(|p| fold_case(p)).collect(),
             });
         }
         let (rekor_unreachable, rekor_budget) = match &raw.rekor {
@@ -420,6 +494,7 @@ impl PolicyFile {
         Ok(PolicyFile {
             version: 1,
             reject_unmatched,
+            symbolic_refs,
             signers,
             rules,
             rekor_unreachable,
@@ -460,6 +535,21 @@ impl PolicyFile {
         self.rules
             .iter()
             .position(|r| r.refs.iter().any(|p| glob(p, refname)))
+    }
+
+    /// The rules governing `refname`: as written, and with case ignored
+    /// (Unicode lower/upper case mapping; normalization forms are not
+    /// folded, so a non-ASCII pattern should be written in the form the
+    /// server stores).
+    pub fn rules_for(&self, refname: &str) -> RuleMatch {
+        let exact = self.rule_index(refname);
+        let name = fold_case(refname);
+        let folded = self
+            .rules
+            .iter()
+            .position(|r| r.folded_refs.iter().any(|p| glob(p, &name)))
+            .filter(|i| Some(*i) != exact);
+        RuleMatch { exact, folded }
     }
 
     /// Is a verified signature acceptable under `rule`?
@@ -529,6 +619,17 @@ impl PolicyFile {
             Decision::Rejected(reasons.join("; "))
         }
     }
+}
+
+/// `s` with case folded: lower, upper, then lower case again, so that
+/// characters like U+017F (long s) and U+212A (Kelvin sign) meet the ASCII
+/// letters a case-insensitive filesystem takes them for.
+pub fn fold_case(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Matches a ref against a pattern where `*` matches any run of characters.
@@ -615,6 +716,45 @@ allow_unsigned = true
         let e = err("version = 1\n[[rules]]\nrefs = [\"main\"]\nsigners = [\"*\"]\n");
         assert_eq!(e.line, Some(3), "{e}");
         assert!(err("").message.contains("version"));
+    }
+
+    #[test]
+    fn case_variants_and_new_keys() {
+        let text = format!(
+            "{}\n[[rules]]\nrefs = [\"refs/*\"]\nallow_unsigned = true\nallow_replace_refs = true\nallow_blobs_and_trees = true\n",
+            GOOD.replacen("version = 1\n", "version = 1\nsymbolic_refs = \"reject\"\n", 1)
+        );
+        let p = PolicyFile::parse(&text, "p.toml").unwrap();
+        assert_eq!(p.symbolic_refs, SymbolicRefs::Reject);
+        assert_eq!(
+            p.rules_for("refs/heads/main"),
+            RuleMatch {
+                exact: Some(0),
+                folded: None
+            }
+        );
+        assert_eq!(
+            p.rules_for("refs/heads/MAIN"),
+            RuleMatch {
+                exact: Some(2),
+                folded: Some(0)
+            }
+        );
+        assert_eq!(p.rules_for("refs/heads/\u{17f}cratch/x").folded, Some(1));
+        // Dotless i folds to i here though not in Unicode's folding: more
+        // folding only ever adds a rule, never removes one.
+        assert_eq!(p.rules_for("refs/heads/Ma\u{131}n").folded, Some(0));
+        assert!(p.rules[2].allow_replace_refs && p.rules[2].allow_blobs_and_trees);
+        assert!(!p.rules[0].allow_replace_refs && !p.rules[0].allow_blobs_and_trees);
+        assert!(p.rules[1].requires_nothing() && !p.rules[0].requires_nothing());
+        let e = err("version = 1\nsymbolic_refs = \"maybe\"\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(
+            PolicyFile::parse("version = 1\n", "p")
+                .unwrap()
+                .symbolic_refs,
+            SymbolicRefs::Follow
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use serde_json::json;
 
-use crate::git::{CatFile, GitError};
+use crate::git::{CatFile, GitError, Object};
 use crate::gitobj::{self, HashAlgo, ObjectKind};
 use crate::policy::Decision;
 use crate::verify::{self, Context, Failure, FailureKind, ObjectInfo, TlogStatus, Verified};
@@ -164,12 +164,80 @@ pub fn verify_object(
     }
 }
 
+/// Most object bytes read ahead of the workers: objects wait here for a
+/// thread, and a push may carry commits with messages of tens of MiB, so
+/// the queue is bounded in bytes as well as in count. One object larger
+/// than this still passes, alone.
+pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+
+/// Counts the bytes of objects read but not yet verified; the reader waits
+/// while the workers are behind by [`MAX_BYTES_IN_FLIGHT`].
+struct ByteBudget {
+    used: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl ByteBudget {
+    fn new() -> ByteBudget {
+        ByteBudget {
+            used: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `n` more bytes fit (always, when nothing is in flight).
+    fn take(&self, n: usize) {
+        let Ok(mut used) = self.used.lock() else {
+            return;
+        };
+        while *used > 0 && *used + n > MAX_BYTES_IN_FLIGHT {
+            used = match self.freed.wait(used) {
+                Ok(u) => u,
+                Err(_) => return,
+            };
+        }
+        *used += n;
+    }
+
+    fn give(&self, n: usize) {
+        if let Ok(mut used) = self.used.lock() {
+            *used = used.saturating_sub(n);
+        }
+        self.freed.notify_all();
+    }
+}
+
+/// The outcome for an object read from git.
+fn outcome_of(
+    id: &str,
+    obj: Result<Option<Object>, GitError>,
+    algo: HashAlgo,
+    ctx: &Context<'_>,
+    decide: &(dyn Fn(&Verified) -> Decision + Sync),
+) -> Outcome {
+    let bad = |verdict: String| Outcome {
+        id: id.to_string(),
+        kind: ObjectKind::Commit,
+        subject: String::new(),
+        verdict: Verdict::BadObject(verdict),
+    };
+    match obj {
+        Ok(Some(o)) => match o.kind.as_str() {
+            "commit" => verify_object(id, ObjectKind::Commit, &o.data, algo, ctx, decide),
+            "tag" => verify_object(id, ObjectKind::Tag, &o.data, algo, ctx, decide),
+            other => bad(format!("{id} is a {other}, not a commit or tag")),
+        },
+        Ok(None) => bad(format!("object {id} is missing")),
+        Err(e) => bad(e.0),
+    }
+}
+
 /// Verifies every object `ids` yields, on `threads` workers, calling `sink`
 /// with each outcome in input order. Stops early (returning the error) if
 /// enumeration or git fails.
 pub fn verify_stream<I>(
     ids: I,
-    mut reader: CatFile,
+    reader: CatFile,
     algo: HashAlgo,
     ctx: &Context<'_>,
     decide: &(dyn Fn(&Verified) -> Decision + Sync),
@@ -179,18 +247,52 @@ pub fn verify_stream<I>(
 where
     I: Iterator<Item = Result<String, GitError>> + Send,
 {
+    verify_stream_tagged(
+        ids.map(|r| r.map(|id| (id, ()))),
+        reader,
+        algo,
+        ctx,
+        decide,
+        threads,
+        |o, ()| sink(o),
+    )
+}
+
+/// [`verify_stream`] where each id carries a tag of the caller's (the
+/// ref that brought it), handed back with its outcome. Memory is bounded
+/// by a count of objects and by [`MAX_BYTES_IN_FLIGHT`], whatever their
+/// number or size.
+pub fn verify_stream_tagged<I, T>(
+    ids: I,
+    mut reader: CatFile,
+    algo: HashAlgo,
+    ctx: &Context<'_>,
+    decide: &(dyn Fn(&Verified) -> Decision + Sync),
+    threads: usize,
+    mut sink: impl FnMut(Outcome, T),
+) -> Result<usize, GitError>
+where
+    I: Iterator<Item = Result<(String, T), GitError>> + Send,
+    T: Send,
+{
     let threads = threads.max(1);
-    type Job = (usize, String, Result<Option<(String, Vec<u8>)>, GitError>);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 64);
+    type Job<T> = (usize, String, T, Result<Option<Object>, GitError>);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job<T>>(threads * 64);
     let job_rx = std::sync::Mutex::new(job_rx);
-    let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome)>(threads * 64);
+    let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome, T)>(threads * 64);
+    let budget = ByteBudget::new();
     std::thread::scope(|scope| {
+        let budget = &budget;
         let reader_thread = scope.spawn(move || -> Result<usize, GitError> {
             let mut n = 0;
-            for id in ids {
-                let id = id?;
+            for item in ids {
+                let (id, tag) = item?;
                 let obj = reader.get(&id);
-                if job_tx.send((n, id, obj)).is_err() {
+                budget.take(
+                    obj.as_ref()
+                        .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len())),
+                );
+                if job_tx.send((n, id, tag, obj)).is_err() {
                     break;
                 }
                 n += 1;
@@ -205,36 +307,13 @@ where
                     Ok(rx) => rx.recv(),
                     Err(_) => break,
                 };
-                let Ok((seq, id, obj)) = job else { break };
-                let outcome = match obj {
-                    Ok(Some((kind, data))) => match kind.as_str() {
-                        "commit" => {
-                            verify_object(&id, ObjectKind::Commit, &data, algo, ctx, decide)
-                        }
-                        "tag" => verify_object(&id, ObjectKind::Tag, &data, algo, ctx, decide),
-                        other => Outcome {
-                            id: id.clone(),
-                            kind: ObjectKind::Commit,
-                            subject: String::new(),
-                            verdict: Verdict::BadObject(format!(
-                                "{id} is a {other}, not a commit or tag"
-                            )),
-                        },
-                    },
-                    Ok(None) => Outcome {
-                        id: id.clone(),
-                        kind: ObjectKind::Commit,
-                        subject: String::new(),
-                        verdict: Verdict::BadObject(format!("object {id} is missing")),
-                    },
-                    Err(e) => Outcome {
-                        id: id.clone(),
-                        kind: ObjectKind::Commit,
-                        subject: String::new(),
-                        verdict: Verdict::BadObject(e.0),
-                    },
-                };
-                if res_tx.send((seq, outcome)).is_err() {
+                let Ok((seq, id, tag, obj)) = job else { break };
+                let size = obj
+                    .as_ref()
+                    .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len()));
+                let outcome = outcome_of(&id, obj, algo, ctx, decide);
+                budget.give(size);
+                if res_tx.send((seq, outcome, tag)).is_err() {
                     break;
                 }
             });
@@ -243,10 +322,10 @@ where
         // Reorder: results arrive in any order, leave in input order.
         let mut pending = BTreeMap::new();
         let mut next = 0;
-        for (seq, o) in res_rx {
-            pending.insert(seq, o);
-            while let Some(o) = pending.remove(&next) {
-                sink(o);
+        for (seq, o, tag) in res_rx {
+            pending.insert(seq, (o, tag));
+            while let Some((o, tag)) = pending.remove(&next) {
+                sink(o, tag);
                 next += 1;
             }
         }

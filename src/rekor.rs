@@ -267,8 +267,16 @@ impl TlogLookup for LazyRekor {
     }
 }
 
-/// A lookup with a time budget: once the deadline passes, lookups fail as
-/// if Rekor were unreachable (the hook's policy then decides).
+/// What a lookup that the time budget cut off says (hooks recognise it:
+/// see [`BudgetedLookup`]).
+pub const BUDGET_SPENT: &str =
+    "the time budget for transparency log lookups in this push ran out before this lookup answered";
+
+/// A lookup with a time budget: once the deadline passes, lookups fail
+/// with [`BUDGET_SPENT`], and so does one that fails after the deadline
+/// (it was still waiting when the budget ran out). A hook refuses what the
+/// budget cut off even where an unreachable Rekor is only a warning: the
+/// pusher decides how many lookups a push needs.
 pub struct BudgetedLookup<'a> {
     inner: &'a (dyn TlogLookup + Sync),
     deadline: std::time::Instant,
@@ -289,12 +297,15 @@ impl<'a> BudgetedLookup<'a> {
 
 impl TlogLookup for BudgetedLookup<'_> {
     fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError> {
-        if std::time::Instant::now() > self.deadline {
-            return Err(LookupError(
-                "the time budget for transparency log lookups in this push is spent".into(),
-            ));
+        if std::time::Instant::now() >= self.deadline {
+            return Err(LookupError(BUDGET_SPENT.into()));
         }
-        self.inner.entries_for(digest, cert_pem)
+        match self.inner.entries_for(digest, cert_pem) {
+            Err(e) if std::time::Instant::now() >= self.deadline => {
+                Err(LookupError(format!("{BUDGET_SPENT} ({})", e.0)))
+            }
+            r => r,
+        }
     }
 
     fn describe(&self) -> String {

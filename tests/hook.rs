@@ -308,7 +308,9 @@ fn online_mode_and_unreachable_rekor() {
     let (ok, out) = push(&alice, &["main"]);
     assert!(ok, "{out}");
     assert!(
-        out.contains("warning") && out.contains("not checked"),
+        out.contains("warning")
+            && out.contains("accepted without a transparency log check")
+            && out.contains("is the signer's own claim"),
         "{out}"
     );
 }
@@ -687,4 +689,597 @@ fn many_refs_and_many_commits() {
         "{}",
         &out[..out.len().min(2000)]
     );
+}
+
+/// The issue's lax catch-all: every ref no rule above covers may be pushed,
+/// unsigned (`unmatched_refs = "allow"` behaves the same).
+const LAX_ALL: &str = "\n[[rules]]\nrefs = [\"refs/*\"]\nallow_unsigned = true\n";
+
+/// git in the server's repository (what its administrator does).
+fn server_git(srv: &Server, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&srv.path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Replaces the server's policy file.
+fn set_policy(srv: &Server, policy: &str) {
+    std::fs::write(srv.path.parent().unwrap().join("policy.toml"), policy).unwrap();
+}
+
+/// `policy_text` with `key` added at the top level.
+fn with_top(policy: String, key: &str) -> String {
+    policy.replacen("version = 1\n", &format!("version = 1\n{key}\n"), 1)
+}
+
+/// A replace ref on the server must not make an unsigned commit pass as the
+/// signed commit it names; pushing one is refused unless a rule allows it.
+#[test]
+fn replace_refs_are_refused_and_not_followed() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-replace", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    // U: unsigned; S: a signed sibling, already on the server.
+    let u = commit(&alice, 2, "unsigned, replaced by a signed one", false);
+    alice.git_ok(&["reset", "-q", "--hard", &base]);
+    let s = commit(&alice, 3, "signed stand-in", true);
+    let (ok, out) = push(&alice, &[&format!("{s}:refs/heads/scratch/s")]);
+    assert!(ok, "{out}");
+
+    // refs/replace/<U> -> S exists on the server (left by anyone): U is
+    // still read as U, unsigned.
+    server_git(&srv, &["update-ref", &format!("refs/replace/{u}"), &s]);
+    let (ok, out) = push(&alice, &[&format!("{u}:refs/heads/main")]);
+    assert!(!ok, "an unsigned commit passed as its replacement: {out}");
+    assert!(
+        out.contains(&format!(
+            "refs/heads/main: commit {} \"unsigned, replaced by a signed one\": not signed",
+            &u[..12]
+        )),
+        "{out}"
+    );
+    server_git(&srv, &["update-ref", "-d", &format!("refs/replace/{u}")]);
+
+    // Pushing a replace ref is refused by default, naming the reason and
+    // the rule key that allows it.
+    let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
+    assert!(!ok, "a replace ref was accepted: {out}");
+    assert!(
+        out.contains(&format!("refs/replace/{u}: a replace ref"))
+            && out.contains("allow_replace_refs = true"),
+        "{out}"
+    );
+    // A rule can allow it; the hook still does not follow it.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            &format!("\n[[rules]]\nrefs = [\"refs/replace/*\"]\nsigners = [\"*\"]\nallow_replace_refs = true\n{LAX_ALL}"),
+        ),
+    );
+    let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
+    assert!(ok, "{out}");
+    let (ok, out) = push(&alice, &[&format!("{u}:refs/heads/main")]);
+    assert!(
+        !ok && out.contains(&u[..12]) && out.contains("not signed"),
+        "{out}"
+    );
+}
+
+/// The policy that `gitsign.policyRef` names cannot be swapped by a replace
+/// ref to its blob.
+#[test]
+fn the_policy_blob_cannot_be_replaced() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let strict = policy_text(&issuer, LAX_ALL);
+    let srv = server(&tb, "pre-receive", &strict);
+    let alice = client(&tb, &srv, "alice-policyblob", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &strict).unwrap();
+    commit(&alice, 1, "the policy", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/heads/main:.gitsign/policy.toml",
+        ],
+    );
+    let policy_blob = alice.git_ok(&["rev-parse", "HEAD:.gitsign/policy.toml"]);
+    let lax = "version = 1\nunmatched_refs = \"allow\"\n";
+    let f = alice.path().join("lax.toml");
+    std::fs::write(&f, lax).unwrap();
+    let lax_blob = alice.git_ok(&["hash-object", "-w", &f.display().to_string()]);
+
+    // On the server, refs/replace/<policy blob> -> a permissive policy.
+    let sf = srv.path.parent().unwrap().join("lax.toml");
+    std::fs::write(&sf, lax).unwrap();
+    assert_eq!(
+        server_git(&srv, &["hash-object", "-w", &sf.display().to_string()]),
+        lax_blob
+    );
+    server_git(
+        &srv,
+        &[
+            "update-ref",
+            &format!("refs/replace/{policy_blob}"),
+            &lax_blob,
+        ],
+    );
+    let bad = commit(&alice, 2, "unsigned, under a swapped policy", false);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok, "the policy was swapped by a replace ref: {out}");
+    assert!(
+        out.contains(&bad[..12]) && out.contains("not signed"),
+        "{out}"
+    );
+    server_git(
+        &srv,
+        &["update-ref", "-d", &format!("refs/replace/{policy_blob}")],
+    );
+
+    // Pushing that replace ref (a ref to a blob, under refs/replace/) is refused.
+    let (ok, out) = push(&alice, &[&format!("{lax_blob}:refs/replace/{policy_blob}")]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("refs/replace/{policy_blob}: a replace ref")),
+        "{out}"
+    );
+}
+
+/// A ref to a blob or a tree carries nothing to verify: refused unless
+/// its rule allows it.
+#[test]
+fn refs_to_blobs_and_trees_need_a_rule() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let data_rule = "\n[[rules]]\nrefs = [\"refs/data/*\"]\nsigners = [\"alice\"]\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, data_rule));
+    let alice = client(&tb, &srv, "alice-blobs", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let blob = alice.git_ok(&["rev-parse", "HEAD:f1"]);
+    let tree = alice.git_ok(&["rev-parse", "HEAD^{tree}"]);
+    for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
+        let (ok, out) = push(&alice, &[&format!("{id}:refs/data/{kind}")]);
+        assert!(!ok, "a ref to a {kind} was accepted: {out}");
+        assert!(
+            out.contains(&format!("refs/data/{kind}: the ref points at a {kind}"))
+                && out.contains("allow_blobs_and_trees = true"),
+            "{out}"
+        );
+    }
+    // Also behind an annotated tag (signed, so only the target is at issue).
+    assert!(alice
+        .git(&["tag", "-s", "tree-tag", "-m", "a tree", &tree])
+        .status
+        .success());
+    let (ok, out) = push(&alice, &["refs/tags/tree-tag:refs/data/tagged"]);
+    assert!(!ok && out.contains("points at a tree"), "{out}");
+    // Allowed by the rule: accepted.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            &format!("{data_rule}allow_blobs_and_trees = true\n"),
+        ),
+    );
+    for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
+        let (ok, out) = push(&alice, &[&format!("{id}:refs/data/{kind}")]);
+        assert!(ok, "{kind}: {out}");
+    }
+}
+
+/// `gitsign.policyRef` names one exact ref: a short name (which a tag of
+/// the same name would win) is a configuration error, and a full name is
+/// never resolved to another ref.
+#[test]
+fn policy_ref_is_an_exact_ref() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    // Tags are open to any Sigstore signer; main is alice's.
+    let strict = format!(
+        r#"version = 1
+
+[signers.alice]
+identity = "alice@example.com"
+issuer = "{issuer}"
+
+[[rules]]
+refs = ["refs/heads/main"]
+signers = ["alice"]
+
+[[rules]]
+refs = ["refs/tags/*"]
+signers = ["*"]
+signed_tags = true
+"#
+    );
+    let srv = server(&tb, "pre-receive", &strict);
+    let alice = client(&tb, &srv, "alice-policyref", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &strict).unwrap();
+    let policy_commit = commit(&alice, 1, "the policy", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+
+    // Mallory (any identity may sign tags) tags a tree holding a permissive
+    // policy as "main" and as "refs/meta/policy".
+    let mallory = client(&tb, &srv, "mallory-policyref", "mallory@example.com");
+    std::fs::create_dir_all(mallory.path().join(".gitsign")).unwrap();
+    std::fs::write(
+        mallory.path().join(".gitsign/policy.toml"),
+        "version = 1\nunmatched_refs = \"allow\"\n",
+    )
+    .unwrap();
+    commit(&mallory, 1, "a permissive policy", true);
+    for name in ["main", "refs/meta/policy"] {
+        assert!(mallory
+            .git(&["tag", "-s", name, "-m", "mine"])
+            .status
+            .success());
+    }
+
+    // A short name is refused as configuration, naming the fix.
+    server_git(
+        &srv,
+        &["config", "gitsign.policyRef", "main:.gitsign/policy.toml"],
+    );
+    let (ok, out) = push(&mallory, &["refs/tags/main"]);
+    assert!(!ok, "a short policyRef was used: {out}");
+    assert!(
+        out.contains("gitsign.policyRef") && out.contains("refs/heads/main:.gitsign/policy.toml"),
+        "{out}"
+    );
+    // The full name: mallory's tag "main" does not win.
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/heads/main:.gitsign/policy.toml",
+        ],
+    );
+    let (ok, out) = push(&mallory, &["refs/tags/main"]);
+    assert!(ok, "{out}");
+    let bad = commit(&alice, 2, "unsigned under the real policy", false);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok, "a tag named main chose the policy: {out}");
+    assert!(
+        out.contains(&bad[..12]) && out.contains("not signed"),
+        "{out}"
+    );
+    alice.git_ok(&["reset", "-q", "--hard", &policy_commit]);
+
+    // A full name that does not exist is an error, not a lookup of
+    // refs/tags/<name> (mallory's tag refs/tags/refs/meta/policy).
+    let (ok, out) = push(&mallory, &["refs/tags/refs/meta/policy"]);
+    assert!(ok, "{out}");
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/meta/policy:.gitsign/policy.toml",
+        ],
+    );
+    let (ok, out) = push(&alice, &[&format!("{bad}:refs/heads/main")]);
+    assert!(!ok, "another ref stood in for a missing policy ref: {out}");
+    assert!(
+        out.contains("refs/meta/policy") && out.contains("does not exist"),
+        "{out}"
+    );
+    // A commit id is exact too.
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            &format!("{policy_commit}:.gitsign/policy.toml"),
+        ],
+    );
+    let (ok, out) = push(&alice, &[&format!("{bad}:refs/heads/main")]);
+    assert!(!ok && out.contains("not signed"), "{out}");
+    commit(&alice, 3, "signed under the pinned policy", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+}
+
+/// git updates the ref a symbolic ref points to: the rule of that target
+/// applies too (and a dangling symbolic ref creates its target); a policy
+/// can refuse updates through symbolic refs.
+#[test]
+fn symbolic_refs_are_resolved_to_the_ref_updated() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-symref", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    // Left by a rename: scratch/main (allow_unsigned) -> main.
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/scratch/main", "refs/heads/main"],
+    );
+    let bad = commit(&alice, 2, "unsigned, through a symbolic ref", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/main"]);
+    assert!(
+        !ok,
+        "an unsigned commit reached main through a symbolic ref: {out}"
+    );
+    assert!(
+        out.contains("refs/heads/scratch/main (updates refs/heads/main)")
+            && out.contains(&bad[..12])
+            && out.contains("not signed"),
+        "{out}"
+    );
+    assert_eq!(server_git(&srv, &["rev-parse", "refs/heads/main"]), base);
+    // Signed, it goes through the symbolic ref to main.
+    let o = alice.git(&["commit", "-q", "--amend", "--no-edit", "-S"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let good = alice.git_ok(&["rev-parse", "HEAD"]);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/main"]);
+    assert!(ok, "{out}");
+    assert_eq!(server_git(&srv, &["rev-parse", "refs/heads/main"]), good);
+
+    // A dangling symbolic ref creates its target.
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/heads/scratch/next",
+            "refs/heads/feature/next",
+        ],
+    );
+    let bad = commit(
+        &alice,
+        3,
+        "unsigned, through a dangling symbolic ref",
+        false,
+    );
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/next"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("refs/heads/scratch/next (updates refs/heads/feature/next)")
+            && out.contains(&bad[..12]),
+        "{out}"
+    );
+
+    // symbolic_refs = "reject": even a signed update through one is refused.
+    set_policy(
+        &srv,
+        &with_top(policy_text(&issuer, ""), "symbolic_refs = \"reject\""),
+    );
+    alice.git_ok(&["reset", "-q", "--hard", &good]);
+    commit(&alice, 4, "signed, through a symbolic ref", true);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/main"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("refs/heads/scratch/main: a symbolic ref to refs/heads/main")
+            && out.contains("symbolic_refs = \"reject\"")
+            && out.contains("push to refs/heads/main"),
+        "{out}"
+    );
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/main"]);
+    assert!(ok, "{out}");
+
+    // A loop of symbolic refs is refused, naming the chain.
+    set_policy(&srv, &policy_text(&issuer, ""));
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/heads/scratch/a",
+            "refs/heads/scratch/b",
+        ],
+    );
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/heads/scratch/b",
+            "refs/heads/scratch/a",
+        ],
+    );
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/a"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("a chain of symbolic refs longer than 5 (or a loop)"),
+        "{out}"
+    );
+}
+
+/// A signed tag of an unsigned annotated tag: every tag on the way to the
+/// commit is checked under signed_tags.
+#[test]
+fn nested_tags_are_checked_all_the_way() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-nested", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    alice.git_ok(&["tag", "-a", "inner", "-m", "an unsigned inner tag"]);
+    let inner = alice.git_ok(&["rev-parse", "refs/tags/inner"]);
+    let o = alice.git(&["tag", "-s", "outer", "-m", "a signed outer tag", "inner"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(alice.git_ok(&["cat-file", "-t", "outer^{}"]), "commit");
+    let (ok, out) = push(&alice, &["refs/tags/outer"]);
+    assert!(!ok, "a signed tag of an unsigned tag was accepted: {out}");
+    assert!(
+        out.contains(&format!(
+            "refs/tags/outer: tag {} \"an unsigned inner tag\": not signed",
+            &inner[..12]
+        )),
+        "{out}"
+    );
+    // Both signed: accepted, both counted.
+    let o = alice.git(&["tag", "-s", "inner2", "-m", "a signed inner tag"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = alice.git(&["tag", "-s", "outer2", "-m", "signed outer", "inner2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = push(&alice, &["refs/tags/outer2"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 new objects verified"), "{out}");
+    // A chain deeper than gitsign follows is refused, not walked.
+    let mut prev = "HEAD".to_string();
+    for i in 0..65 {
+        alice.git_ok(&["tag", "-a", &format!("deep{i}"), "-m", "deep", &prev]);
+        prev = format!("refs/tags/deep{i}");
+    }
+    let (ok, out) = push(&alice, &[&format!("{prev}:refs/tags/deep")]);
+    assert!(
+        !ok && out.contains("tags nested more than 64 deep"),
+        "{out}"
+    );
+}
+
+/// Ref names that differ only in case are one file on a case-insensitive
+/// filesystem: refs/heads/MAIN is held to main's rule as well as its own.
+#[test]
+fn case_variants_get_the_rule_of_the_ref_they_may_be() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-case", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let bad = commit(&alice, 2, "unsigned, to MAIN", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/MAIN"]);
+    assert!(
+        !ok,
+        "an unsigned push to refs/heads/MAIN was accepted: {out}"
+    );
+    assert!(
+        out.contains("refs/heads/MAIN") && out.contains(&bad[..12]) && out.contains("not signed"),
+        "{out}"
+    );
+    let o = alice.git(&["commit", "-q", "--amend", "--no-edit", "-S"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/MAIN"]);
+    assert!(ok, "{out}");
+}
+
+/// A refusal's size does not grow with the messages pushed: subjects are
+/// cut for display.
+#[test]
+fn huge_subjects_are_cut_in_refusals() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-huge", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let msg = alice.dir.path().join("msg");
+        std::fs::write(&msg, format!("huge {i} {}\n", "x".repeat(2 << 20))).unwrap();
+        std::fs::write(alice.path().join("h"), format!("{i}")).unwrap();
+        alice.git_ok(&["add", "h"]);
+        alice.git_ok(&["commit", "-q", "-F", &msg.display().to_string()]);
+        ids.push(alice.git_ok(&["rev-parse", "HEAD"]));
+    }
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok);
+    assert!(out.len() < 10_000, "{} bytes of refusal", out.len());
+    for (i, id) in ids.iter().enumerate() {
+        assert!(
+            out.contains(&format!("commit {} \"huge {i} xxx", &id[..12])),
+            "{out}"
+        );
+    }
+    assert!(out.contains("…\": not signed"), "{out}");
+}
+
+/// With `[rekor] unreachable = "warn"`, a commit whose Rekor lookup the
+/// push's time budget cut off is refused (its time would be the signer's
+/// own claim); a Rekor that answers is fine.
+#[test]
+fn budget_cut_off_is_refused_even_with_warn() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(
+        &tb,
+        "pre-receive",
+        &policy_text(
+            &issuer,
+            "\n[rekor]\nunreachable = \"warn\"\nbudget_seconds = 1\n",
+        ),
+    );
+    let mut alice = client(&tb, &srv, "alice-budget", "alice@example.com");
+    alice
+        .env
+        .push(("GITSIGN_REKOR_MODE".into(), "online".into()));
+    let id = commit(&alice, 1, "online mode", true);
+    // Rekor answers, but only after the budget is spent.
+    tb.fault("rekor", "slow", None, Some(serde_json::json!(3000)));
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok, "a lookup cut off by the budget was accepted: {out}");
+    assert!(
+        out.contains(&id[..12]) && out.contains("time budget") && out.contains("budget_seconds"),
+        "{out}"
+    );
+    tb.clear_faults();
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+}
+
+/// Several refs under one rule in one push: one walk, and each problem is
+/// named with a ref that reaches it.
+#[test]
+fn several_refs_in_one_push() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-several", "alice@example.com");
+    let base = commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let a = commit(&alice, 2, "signed a", true);
+    alice.git_ok(&["reset", "-q", "--hard", &base]);
+    let b = commit(&alice, 3, "unsigned b", false);
+    let (ok, out) = push(
+        &alice,
+        &[
+            &format!("{a}:refs/heads/feature/a"),
+            &format!("{b}:refs/heads/feature/b"),
+            &format!("{a}:refs/heads/feature/a2"),
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "refs/heads/feature/b: commit {} \"unsigned b\": not signed",
+            &b[..12]
+        )),
+        "{out}"
+    );
+    assert!(out.contains("push refused: 1 problem "), "{out}");
+    let (ok, out) = push(
+        &alice,
+        &[
+            &format!("{a}:refs/heads/feature/a"),
+            &format!("{a}:refs/heads/feature/a2"),
+        ],
+    );
+    assert!(ok && out.contains("1 new object verified"), "{out}");
 }

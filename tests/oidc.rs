@@ -214,11 +214,34 @@ fn browser_login_failures() {
         "the browser shows the failure: {last}"
     );
 
-    // A redirect whose state is not ours.
+    // A redirect whose state is not ours (a stale tab, or another local
+    // user's forgery) is answered 400 and ignored: the login waits on for
+    // its own until the login timeout, and then says both.
     tb.oidc_fault("state-mismatch");
-    let e = get(&tb.browser_settings()).0.unwrap_err();
-    assert!(matches!(e, OidcError::Denied(_)), "{e:?}");
-    assert!(e.message().contains("state that does not belong"), "{e}");
+    let s = OidcSettings {
+        login_timeout: Duration::from_secs(3),
+        ..tb.browser_settings()
+    };
+    let (r, seen) = get(&s);
+    let e = r.unwrap_err();
+    assert!(matches!(e, OidcError::TimedOut(_)), "{e:?}");
+    assert!(
+        e.message().starts_with("no login completed within 3 s")
+            && e.message()
+                .contains("1 login callback with another state was ignored"),
+        "{e}"
+    );
+    assert!(
+        seen.contains("A login callback with another state was ignored")
+            && seen.contains("possibly another program on this machine"),
+        "{seen}"
+    );
+    let opens = tb.get("/opens");
+    let last = opens.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["result"].as_str().unwrap().contains("HTTP 400"),
+        "the browser shows the refusal: {last}"
+    );
 
     // Nobody completes the login: a bounded wait and a clear message.
     tb.oidc_fault("never");
@@ -492,4 +515,72 @@ fn ambient_tokens() {
         ..tb.settings()
     };
     assert_eq!(oidc::choose_provider(&s).unwrap(), Provider::Interactive);
+}
+
+/// A one-request-at-a-time HTTP stub on `ip`: answers each request with
+/// `answer` and sends each request's head on the channel.
+fn recording_stub(ip: &str, answer: String) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&buf).to_string());
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    (url, rx)
+}
+
+/// In GitHub Actions, gitsign GETs the runner's ID-token URL with the
+/// job's request token as a bearer. The GET follows redirects (up to 5)
+/// and re-sends every header, Authorization included, to wherever the
+/// Location points, another host too: whoever that is receives the
+/// request token and can mint ID tokens for the workflow's identity (any
+/// audience) until the job ends. Clients strip Authorization on a
+/// redirect to another origin (curl, Go's net/http). Expected: the other
+/// host gets no bearer (or the redirect is not followed).
+#[test]
+fn the_actions_request_token_does_not_follow_a_redirect_to_another_host() {
+    let tb = Testbed::start();
+    let bearer = "gitsign-test-request-token-5f1d";
+    let (elsewhere, heard) = recording_stub(
+        "127.0.0.2",
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+    );
+    let (runner, _) = recording_stub(
+        "127.0.0.1",
+        format!(
+            "HTTP/1.1 302 Found\r\nlocation: {elsewhere}/token\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    let (code, _, stderr) = common::sign_direct(
+        &tb,
+        &[
+            ("GITSIGN_TOKEN_PROVIDER", "github-actions".into()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                format!("{runner}/id-token?api-version=2.0"),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", bearer.into()),
+            ("GITSIGN_CREDENTIAL_CACHE_MODE", "off".into()),
+        ],
+    );
+    assert_ne!(code, Some(0), "{stderr}");
+    let got: Vec<String> = heard.try_iter().collect();
+    assert!(
+        !got.iter().any(|h| h.contains(bearer)),
+        "another host received the Actions request token: {got:?}"
+    );
 }

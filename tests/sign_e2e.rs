@@ -275,3 +275,280 @@ fn the_log_is_private_and_holds_no_login_secret() {
         .file_type()
         .is_symlink());
 }
+
+// ---------------------------------------------------------------------------
+// The interactive login against another local user.
+
+/// True when this process may use `setpriv` to act as `nobody`.
+fn root_or_skip(test: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
+        eprintln!("skipped {test}: it needs root to act as nobody");
+        return false;
+    }
+    panic!("{test} needs root (setpriv acts as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
+}
+
+/// `sh -c SCRIPT` as nobody, its stdout piped.
+fn as_nobody(script: &str) -> std::process::Child {
+    as_nobody_env(script, &[])
+}
+
+/// `sh -c SCRIPT` as nobody with extra environment, its stdout piped.
+fn as_nobody_env(script: &str, env: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new("setpriv")
+        .envs(env.iter().copied())
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Any local user can connect to the login's loopback listener (its port
+/// is in /proc/net/tcp, which every user can read, or fixed by
+/// gitsign.redirectURL as here). One request with a made-up state on the
+/// callback path ends the victim's login: gitsign takes the first request
+/// on the path as the answer, and a wrong state fails the signature ("run
+/// the command again"), every time the stranger does it. Expected: a
+/// callback whose state is not this login's is answered with an error and
+/// ignored; the browser's real callback completes the login.
+#[test]
+fn a_forged_login_callback_from_another_user_does_not_fail_the_login() {
+    if !root_or_skip("a_forged_login_callback_from_another_user_does_not_fail_the_login") {
+        return;
+    }
+    let tb = Testbed::start();
+    // The browser takes 3 s to come back (a user reading the consent page).
+    tb.fault("oidc", "slow", Some(1), Some(3000.into()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut repo = signing_repo(&tb, "forged-callback", "interactive", "offline");
+    repo.env.push((
+        "GITSIGN_OIDC_REDIRECT_URL".into(),
+        format!("http://localhost:{port}/auth/callback"),
+    ));
+    let stranger = as_nobody(&format!(
+        "i=0; while [ $i -lt 300 ]; do \
+           if curl -s -m 2 -o /dev/null 'http://127.0.0.1:{port}/auth/callback?state=forged&code=forged'; \
+           then echo DELIVERED; exit 0; fi; i=$((i+1)); sleep 0.02; done; echo MISSED"
+    ));
+    std::fs::write(repo.path().join("a.txt"), "one\n").unwrap();
+    repo.git_ok(&["add", "a.txt"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
+    let said = String::from_utf8_lossy(&stranger.wait_with_output().unwrap().stdout).to_string();
+    assert!(
+        said.contains("DELIVERED"),
+        "the stranger never reached the listener: {said}"
+    );
+    assert!(
+        o.status.success(),
+        "a stranger's request made the login fail: {}",
+        text(&o)
+    );
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// The login URL (state, nonce, PKCE challenge and the loopback port) is
+/// handed to the browser opener as a command-line argument, which every
+/// local user can read in /proc/PID/cmdline for as long as the opener (a
+/// browser started for it) runs. With it, another user opens the URL,
+/// logs in with their own account, and their browser delivers the code to
+/// the victim's listener on the same machine: the victim's gitsign
+/// exchanges it with its verifier and signs as the other user (issue 11's
+/// finding 2, through argv instead of the log). Expected: no process
+/// another user can inspect carries this login's state.
+#[test]
+fn the_login_url_is_in_no_command_line_another_user_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root_or_skip("the_login_url_is_in_no_command_line_another_user_can_read") {
+        return;
+    }
+    let tb = Testbed::start();
+    let mut repo = signing_repo(&tb, "argv-url", "interactive", "offline");
+    // A browser started for the URL runs a while (here 2 s), then the
+    // testbed's headless browser completes the login.
+    let opener = repo.dir.path().join("browser.sh");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nsleep 2\nexec '{}' \"$1\"\n",
+            tb.var("GITSIGN_URL_OPENER")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    repo.env.retain(|(k, _)| k != "GITSIGN_URL_OPENER");
+    repo.env
+        .push(("GITSIGN_URL_OPENER".into(), opener.display().to_string()));
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    // The stranger matches the issuer from its environment, so that its
+    // own command line (which every scan also reads) does not match.
+    let stranger = as_nobody_env(
+        "i=0; while [ $i -lt 300 ]; do \
+           for f in $(grep -l -a -F \"$ISSUER\" /proc/[0-9]*/cmdline 2>/dev/null); do \
+             tr '\\0' ' ' < $f 2>/dev/null | grep -F 'state=' && exit 0; \
+           done; i=$((i+1)); sleep 0.02; done; echo NOTHING",
+        &[("ISSUER", &issuer)],
+    );
+    commit(&repo, "a.txt", "one\n", "signed", true);
+    let seen = String::from_utf8_lossy(&stranger.wait_with_output().unwrap().stdout).to_string();
+    let state = tb.control("GET", "/opens", None)[0]["url"]
+        .as_str()
+        .and_then(|u| u.split_once('?'))
+        .map(|(_, q)| gitsign::oidc::parse_query(q))
+        .and_then(|q| q.into_iter().find(|(k, _)| k == "state"))
+        .map(|(_, v)| v)
+        .expect("the login's state");
+    assert!(
+        !seen.contains(&state),
+        "another user read this login's URL, state included: {seen}"
+    );
+}
+
+/// The login's loopback listener serves at most 16 connections at once and
+/// drops any beyond, while each accepted connection may idle 10 s before
+/// it is closed. Another local user who keeps opening connections that
+/// send nothing holds every slot, and the browser's real callback is
+/// dropped: the login never completes and the signature fails at the login
+/// timeout (here 20 s), however the state check is done. Expected: idle
+/// connections of others cannot keep the browser's callback out.
+#[test]
+fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
+    if !root_or_skip("idle_connections_from_another_user_do_not_starve_the_login_callback") {
+        return;
+    }
+    let tb = Testbed::start();
+    tb.fault("oidc", "slow", Some(1), Some(2000.into()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut repo = signing_repo(&tb, "starved-callback", "interactive", "offline");
+    repo.env.push((
+        "GITSIGN_OIDC_REDIRECT_URL".into(),
+        format!("http://127.0.0.1:{port}/auth/callback"),
+    ));
+    repo.env.push(("GITSIGN_LOGIN_TIMEOUT".into(), "20".into()));
+    let exe = std::env::current_exe().unwrap();
+    let mut stranger = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "stranger_holding_loopback_connections",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GITSIGN_TEST_HOLD_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(repo.path().join("a.txt"), "one\n").unwrap();
+    repo.git_ok(&["add", "a.txt"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
+    // Ours to stop: the stranger we started.
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert!(
+        o.status.success(),
+        "another user's idle connections kept the login out: {}",
+        text(&o)
+    );
+}
+
+/// Run as nobody by `idle_connections_from_another_user_do_not_starve_the_
+/// login_callback` (inert otherwise): for 25 s, opens a connection to the
+/// port every 20 ms and keeps them all open, sending nothing.
+#[test]
+fn stranger_holding_loopback_connections() {
+    let Ok(port) = std::env::var("GITSIGN_TEST_HOLD_PORT") else {
+        return;
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut held = Vec::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    while std::time::Instant::now() < end {
+        if let Ok(c) =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
+        {
+            held.push(c);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    println!("HELD {}", held.len());
+}
+
+/// From the login until the signature is logged (a Fulcio and a Rekor
+/// request, each allowed gitsign.timeout, 30 s), gitsign holds the
+/// identity token and the ephemeral private key in memory (for every
+/// signature without a cache; with the kernel keyring, the cached key).
+/// The daemon disables core dumps before it holds a key; gitsign does not:
+/// where core dumps are enabled with the common `core_pattern=core`, a
+/// crash or a SIGQUIT (Ctrl-\) in that window writes the key and the token
+/// into the repository's work tree (git runs gitsign there), one `git add
+/// -A` away from a push. Expected: gitsign disables its core dumps (core
+/// limit 0) as the daemon does.
+#[test]
+fn the_signing_process_dumps_no_core() {
+    use std::io::Write;
+    let tb = Testbed::start();
+    tb.fault("oidc", "slow", Some(1), Some(3000.into()));
+    // Core dumps enabled as a user may have them (`ulimit -c unlimited`),
+    // so that the test sees gitsign's own setting, not the runner's.
+    let mut c = std::process::Command::new("prlimit");
+    c.args(["--core=unlimited:unlimited", "--"])
+        .arg(common::gitsign_bin())
+        .args(["--status-fd=2", "-bsau", "testbed-user@example.com"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GITSIGN_TOKEN_PROVIDER", "interactive")
+        .env("GITSIGN_CREDENTIAL_CACHE_MODE", "off")
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in tb.gitsign_env() {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(common::SIGN_PAYLOAD.as_bytes())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.wait();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(1).collect::<Vec<_>>(),
+        ["0"],
+        "gitsign may dump core while it holds the key: {core}"
+    );
+}

@@ -443,14 +443,17 @@ fn https_never_downgrades_to_http() {
     });
     let proxy = Proxy::start(&pki, &stub);
     *issuer.lock().unwrap() = proxy.url();
-    for (case, path, words) in [
-        ("redirect", "/redirect", "redirect"),
-        ("discovery", "/plain", "http://"),
+    // The scheme's case does not matter (RFC 3986): `HTTPS://` is https.
+    let upper = proxy.url().replacen("https://", "HTTPS://", 1);
+    for (case, base, path, words) in [
+        ("redirect", proxy.url(), "/redirect", "redirect"),
+        ("discovery", proxy.url(), "/plain", "http://"),
+        ("redirect from HTTPS://", upper, "/redirect", "redirect"),
     ] {
         let (code, stdout, stderr) = common::sign_direct(
             &tb,
             &[
-                ("GITSIGN_OIDC_ISSUER", format!("{}{path}", proxy.url())),
+                ("GITSIGN_OIDC_ISSUER", format!("{base}{path}")),
                 ("GITSIGN_TOKEN_PROVIDER", "device".into()),
                 ("SSL_CERT_FILE", pki.file("ca.pem").display().to_string()),
                 ("SSL_CERT_DIR", pki.file("no-certs").display().to_string()),

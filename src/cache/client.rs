@@ -396,14 +396,29 @@ impl Client {
         }
     }
 
-    /// Caches `credential` under `key` until its `expires_at`.
+    /// Caches `credential` under `key` until its `expires_at` (the daemon
+    /// serves it no longer than its certificate's notAfter less a margin).
+    /// The daemon takes a `Store` only from the client that holds the
+    /// key's claim, and never over a live entry: this claims the key
+    /// without waiting, then stores on the claim's connection. A live
+    /// entry, or another client's claim, is an error saying so.
     pub fn store(&self, key: &CacheKey, credential: &Credential) -> Result<(), CacheError> {
-        let mut conn = self.connect()?;
-        let op = Op::Store {
-            key: key.clone(),
-            credential: credential.clone(),
+        let refused = |message: &str| CacheError::Daemon {
+            path: self.path.clone(),
+            message: message.to_string(),
         };
-        conn.expect_ok(op, self.io_timeout)
+        match self.get_or_claim(key, Duration::ZERO)? {
+            Claim::Claimed(handle) => handle.store(credential),
+            Claim::Hit(live) => Err(refused(&format!(
+                "a credential is already cached for this key until {}; the daemon never \
+                 replaces a live one, so nothing was stored",
+                crate::time::format_time(live.expires_at)
+            ))),
+            Claim::Timeout => Err(refused(
+                "another client holds this key's login claim, and only it may store a \
+                 credential for it, so nothing was stored",
+            )),
+        }
     }
 
     /// What the daemon holds (no secrets), its pid and protocol version.
@@ -513,7 +528,8 @@ impl Client {
                 return Err(CacheError::NotOurs {
                     path: self.path.clone(),
                     detail: format!(
-                        "the process listening on it runs as uid {uid}, not as you (uid {euid});                          start gitsign-credential-cache as yourself, or unset {} to sign without it",
+                        "the process listening on it runs as uid {uid}, not as you (uid {euid}); \
+                         start gitsign-credential-cache as yourself, or unset {} to sign without it",
                         proto::SOCKET_ENV
                     ),
                 })
@@ -522,7 +538,8 @@ impl Client {
                 return Err(CacheError::NotOurs {
                     path: self.path.clone(),
                     detail: format!(
-                        "the user of the process listening on it cannot be checked ({e}); unset {}                          to sign without the cache",
+                        "the user of the process listening on it cannot be checked ({e}); unset {} \
+                         to sign without the cache",
                         proto::SOCKET_ENV
                     ),
                 })

@@ -146,14 +146,24 @@ pub fn from_cache(
     })
 }
 
-/// [`fulcio::check_certificate`] for a cached certificate, as a sentence.
+/// [`fulcio::check_certificate`] for a cached certificate, as a sentence:
+/// one that merely expired (or is about to) is said to be so, an ordinary
+/// miss; anything else is a refusal ([`REFUSED`]).
 fn check_cached(
     leaf: &Certificate,
     spki: &[u8],
     root: &TrustedRoot,
     now: i64,
 ) -> Result<(), String> {
-    fulcio::check_certificate(leaf, spki, root, now).map_err(|e| format!("{REFUSED}: {e}"))
+    if now > leaf.not_after - margin(leaf) {
+        return Err(format!(
+            "the cached certificate expire{} at {}",
+            if now > leaf.not_after { "d" } else { "s" },
+            crate::time::format_time(leaf.not_after)
+        ));
+    }
+    fulcio::check_certificate(leaf, spki, root, now)
+        .map_err(|e| format!("{REFUSED}: {}", fulcio::reason(&e)))
 }
 
 /// How every refusal of [`check_cached`] starts: a cached credential that
@@ -161,19 +171,65 @@ fn check_cached(
 /// trusted root), as opposed to one that merely expired.
 const REFUSED: &str = "the cached certificate was refused";
 
+/// A cached certificate chain as a cache may hold it: at most
+/// [`proto::MAX_CHAIN_CERTS`] certificates in at most
+/// [`proto::MAX_CHAIN_PEM`] bytes, leaf first, each one issued (signed) by
+/// the next. What it chains to is [`fulcio::check_certificate`]'s to say.
+/// The daemon keeps nothing else, and gitsign reads nothing else back.
+pub fn checked_chain(chain_pem: &str) -> Result<Vec<Certificate>, String> {
+    if chain_pem.len() > proto::MAX_CHAIN_PEM {
+        return Err(format!(
+            "its certificate chain takes {} bytes, more than the {} a Fulcio chain needs",
+            chain_pem.len(),
+            proto::MAX_CHAIN_PEM
+        ));
+    }
+    let chain = x509::certificates_from_pem(chain_pem)
+        .map_err(|e| format!("its certificate chain does not parse ({e})"))?;
+    if chain.is_empty() {
+        return Err("it has no certificate".into());
+    }
+    if chain.len() > proto::MAX_CHAIN_CERTS {
+        return Err(format!(
+            "its certificate chain holds {} certificates, more than the {} a Fulcio chain needs",
+            chain.len(),
+            proto::MAX_CHAIN_CERTS
+        ));
+    }
+    for (i, pair) in chain.windows(2).enumerate() {
+        if pair[0].issuer() != pair[1].subject() || pair[0].verify_signed_by(&pair[1]).is_err() {
+            return Err(format!(
+                "certificate {} of its chain did not issue certificate {} (a chain is the leaf, \
+                 then each certificate's issuer)",
+                i + 2,
+                i + 1
+            ));
+        }
+    }
+    Ok(chain)
+}
+
+/// When a credential whose leaf is `leaf` may be served until: the
+/// certificate's notAfter less [`margin`], or `claimed` (what the storing
+/// client said) if earlier. A client's word never extends it.
+pub fn serve_until(leaf: &Certificate, claimed: i64) -> i64 {
+    claimed.min(leaf.not_after - margin(leaf))
+}
+
 /// A cached certificate chain still fit to sign with: not expired by the
-/// cache's clock, parseable, not empty, and not within the margin of its
-/// leaf's notAfter.
+/// cache's clock, bounded and chained ([`checked_chain`]), and not within
+/// the margin of its leaf's notAfter.
 fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certificate>, String> {
     if expires_at <= now {
         return Err("the cached credential has expired".into());
     }
-    let chain = x509::certificates_from_pem(chain_pem).map_err(|e| e.to_string())?;
-    let leaf = chain
-        .first()
-        .ok_or("the cached credential has no certificate")?;
+    let chain = checked_chain(chain_pem).map_err(|e| format!("{REFUSED}: {e}"))?;
+    let leaf = &chain[0];
     if now > leaf.not_after - margin(leaf) {
-        return Err("the cached certificate is about to expire".into());
+        return Err(format!(
+            "the cached certificate expires at {}, too soon to sign with",
+            crate::time::format_time(leaf.not_after)
+        ));
     }
     Ok(chain)
 }
@@ -245,19 +301,44 @@ pub enum Outcome {
     Broken(String),
 }
 
+/// The longest a signer waits for another client's login of the same
+/// credential before it logs in itself (or the login timeout, when
+/// shorter). Whoever reaches the daemon's socket can hold a claim without
+/// ever finishing it (the far end of a forwarded socket can re-claim it
+/// forever), so a claim may cost a signer this much and no more; an honest
+/// browser login that takes longer costs the other signers a login of
+/// their own.
+pub const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
+
+/// What the signature at hand asks of a credential, beyond the checks of
+/// a fresh one.
+pub struct Checks<'a> {
+    /// Whether a credential may sign this signature (`gitsign.matchCommitter`:
+    /// its identity is the committer's). A cached credential it refuses is
+    /// treated as a poisoned one; a fresh one it refuses is not cached, so
+    /// that the next signature offers a login again.
+    pub accept: &'a dyn Fn(&Credential) -> Result<(), String>,
+    /// Says a line where the user looks (the terminal): that this signer
+    /// waits for another client's login, and for how long at most.
+    pub say: &'a dyn Fn(&str),
+}
+
 /// Gets a credential through the configured cache, calling `login` only
 /// when none is cached. A cached credential is used only if it passes the
-/// checks a fresh one passes against `root`. With the daemon, concurrent
-/// signers share one login; waiting for another process's login is
-/// bounded by `wait`, after which this process logs in itself.
+/// checks a fresh one passes against `root`, and `checks.accept`. With the
+/// daemon, concurrent signers share one login; waiting for another
+/// process's login is said through `checks.say` and bounded by `wait` (at
+/// most [`MAX_CLAIM_WAIT`]), after which this process logs in itself.
 pub fn credential(
     backend: &Backend,
     key: &CacheKey,
     root: &TrustedRoot,
     wait: Duration,
+    checks: &Checks<'_>,
     login: &mut dyn FnMut() -> Result<Credential, String>,
 ) -> Result<(Credential, Outcome), String> {
     let now = crate::time::now();
+    let wait = wait.min(MAX_CLAIM_WAIT);
     match backend {
         Backend::Off => login().map(|c| {
             (
@@ -267,29 +348,57 @@ pub fn credential(
         }),
         Backend::Daemon(path) => {
             let client = Client::new(path.clone());
-            match client.get_or_claim(key, wait) {
+            // Ask without waiting first, so that a wait is said before it
+            // begins.
+            let claim = match client.get_or_claim(key, Duration::ZERO) {
+                Ok(Claim::Timeout) if !wait.is_zero() => {
+                    (checks.say)(&format!(
+                        "waiting up to {} s for another gitsign's login of this credential to \
+                         finish (or another program's: anything that reaches the credential \
+                         cache's socket can start one), then logging in here",
+                        wait.as_secs()
+                    ));
+                    client.get_or_claim(key, wait)
+                }
+                other => other,
+            };
+            match claim {
                 Ok(Claim::Hit(c)) => {
-                    match from_daemon(&c, client.clone(), key, root, crate::time::now()) {
+                    let checked = from_daemon(&c, client.clone(), key, root, crate::time::now())
+                        .and_then(|cred| match (checks.accept)(&cred) {
+                            Ok(()) => Ok(cred),
+                            Err(why) => Err(format!("{REFUSED}: {why}")),
+                        });
+                    match checked {
                         Ok(cred) => Ok((cred, Outcome::Hit)),
                         // Expired in transit: an ordinary miss.
                         Err(why) if !why.starts_with(REFUSED) => {
                             login().map(|c| (c, Outcome::Bypassed(why)))
                         }
-                        // Poisoned: log in, and replace it for the next signer.
+                        // Poisoned: log in. The daemon never replaces a
+                        // live entry, so it is refused until it expires.
                         Err(why) => {
                             let cred = login()?;
-                            let replaced = to_cache(&cred)
-                                .and_then(|c| client.store(key, &c).map_err(|e| e.to_string()));
-                            let what = match replaced {
-                                Ok(()) => "logged in and replaced it".to_string(),
-                                Err(e) => format!("logged in; replacing it failed: {e}"),
-                            };
-                            Ok((cred, Outcome::Broken(format!("{why}; {what}"))))
+                            Ok((
+                                cred,
+                                Outcome::Broken(format!(
+                                    "{why}; logged in instead (the daemon keeps the refused \
+                                     credential until it expires at {}, and each signature \
+                                     logs in until then; `gitsign cache clear` forgets it now)",
+                                    crate::time::format_time(c.expires_at)
+                                )),
+                            ))
                         }
                     }
                 }
                 Ok(Claim::Claimed(handle)) => match login() {
                     Ok(cred) => {
+                        // Refused for this signature: not cached, so the
+                        // next signature offers a login again.
+                        if let Err(why) = (checks.accept)(&cred) {
+                            let _ = handle.release();
+                            return Err(why);
+                        }
                         let stored = match to_cache(&cred) {
                             Ok(c) => handle.store(&c).map_err(|e| {
                                 // The daemon refused it (another trusted
@@ -318,8 +427,8 @@ pub fn credential(
                     (
                         c,
                         Outcome::Bypassed(format!(
-                            "another gitsign process has held this login for {} s without \
-                             finishing it; logged in without waiting longer",
+                            "another client of the credential cache held this login for {} s \
+                             without finishing it; logged in without waiting longer",
                             wait.as_secs()
                         )),
                     )
@@ -342,7 +451,7 @@ pub fn credential(
                 }),
             }
         }
-        Backend::Keyring => keyring::credential(key, root, now, login),
+        Backend::Keyring => keyring::credential(key, root, now, checks, login),
     }
 }
 
@@ -351,6 +460,9 @@ pub fn credential(
 /// them on expiry. No single flight: concurrent signers may each log in.
 pub mod keyring {
     use super::*;
+
+    /// How every gitsign entry's name starts.
+    pub const PREFIX: &str = "gitsign:credential:";
 
     /// The keyring entry name for a cache key.
     pub fn description(key: &CacheKey) -> String {
@@ -361,7 +473,7 @@ pub mod keyring {
             )
             .as_bytes(),
         );
-        format!("gitsign:credential:{}", &crate::asn1::hex_lower(&h)[..32])
+        format!("{PREFIX}{}", &crate::asn1::hex_lower(&h)[..32])
     }
 
     #[cfg(target_os = "linux")]
@@ -399,9 +511,19 @@ pub mod keyring {
     }
 
     /// Stores a credential until it expires.
-    #[cfg(target_os = "linux")]
     pub fn store(key: &CacheKey, cred: &Credential, now: i64) -> Result<(), String> {
-        let c = to_cache(cred)?;
+        store_entry(key, &to_cache(cred)?, now)
+    }
+
+    /// Stores a credential as the cache holds it, replacing any entry under
+    /// `key`, until its `expires_at` but never past its certificate's
+    /// notAfter less [`margin`] (the kernel drops it then).
+    #[cfg(target_os = "linux")]
+    pub fn store_entry(key: &CacheKey, c: &proto::Credential, now: i64) -> Result<(), String> {
+        let chain = checked_chain(&c.chain_pem)
+            .map_err(|e| format!("the credential was not cached: {e}"))?;
+        let mut c = c.clone();
+        c.expires_at = serve_until(&chain[0], c.expires_at);
         let life = c.expires_at - now;
         if life <= 0 {
             return Ok(());
@@ -416,7 +538,7 @@ pub mod keyring {
         Ok(())
     }
 
-    /// Removes every gitsign entry.
+    /// Removes the entry for `key`; whether there was one.
     #[cfg(target_os = "linux")]
     pub fn clear(key: &CacheKey) -> Result<bool, String> {
         let ring = ring()?;
@@ -429,6 +551,44 @@ pub mod keyring {
         }
     }
 
+    /// Removes every gitsign entry this user can see (any identity, scope,
+    /// Fulcio or issuer): what `gitsign cache clear` does. The entries are
+    /// found in `/proc/keys` by their name's [`PREFIX`], and each is
+    /// checked (a user key of ours with that name) before it is removed.
+    #[cfg(target_os = "linux")]
+    pub fn clear_all() -> Result<usize, String> {
+        let keys = std::fs::read_to_string("/proc/keys").map_err(|e| {
+            format!("the kernel keyring's entries cannot be listed (/proc/keys: {e})")
+        })?;
+        let euid = super::socket::euid();
+        let mut removed = 0;
+        for line in keys.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(id), Some(kind), Some(name)) = (fields.next(), fields.nth(6), fields.next())
+            else {
+                continue;
+            };
+            if kind != "user" || !name.starts_with(PREFIX) {
+                continue;
+            }
+            let Ok(id) = i32::from_str_radix(id, 16) else {
+                continue;
+            };
+            let k = linux_keyutils::Key::from_id(linux_keyutils::KeySerialId::new(id));
+            let ours = k.metadata().is_ok_and(|m| {
+                m.get_type() == linux_keyutils::KeyType::User
+                    && m.get_uid() == euid
+                    && m.get_description().starts_with(PREFIX)
+            });
+            if ours {
+                k.invalidate()
+                    .map_err(|e| format!("removing a keyring entry failed ({e:?})"))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     #[cfg(not(target_os = "linux"))]
     /// The keyring cache is Linux-only.
     pub fn get(_: &CacheKey, _: &TrustedRoot, _: i64) -> Result<Option<Credential>, String> {
@@ -437,7 +597,13 @@ pub mod keyring {
 
     #[cfg(not(target_os = "linux"))]
     /// The keyring cache is Linux-only.
-    pub fn store(_: &CacheKey, _: &Credential, _: i64) -> Result<(), String> {
+    pub fn store_entry(_: &CacheKey, _: &proto::Credential, _: i64) -> Result<(), String> {
+        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    /// The keyring cache is Linux-only.
+    pub fn clear_all() -> Result<usize, String> {
         Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
     }
 
@@ -451,17 +617,28 @@ pub mod keyring {
         key: &CacheKey,
         root: &TrustedRoot,
         now: i64,
+        checks: &Checks<'_>,
         login: &mut dyn FnMut() -> Result<Credential, String>,
     ) -> Result<(Credential, Outcome), String> {
         let mut refused = None;
         match get(key, root, now) {
-            Ok(Some(c)) => return Ok((c, Outcome::Hit)),
+            Ok(Some(c)) => match (checks.accept)(&c) {
+                Ok(()) => return Ok((c, Outcome::Hit)),
+                // Not for this signature: removed, and replaced below.
+                Err(why) => {
+                    let _ = clear(key);
+                    refused = Some(format!("{REFUSED}: {why}"));
+                }
+            },
             Ok(None) => {}
             // A refused entry was removed: log in and store a good one.
             Err(e) if e.starts_with(REFUSED) => refused = Some(e),
             Err(e) => return login().map(|c| (c, Outcome::Bypassed(e))),
         }
         let cred = login()?;
+        // Refused for this signature: not cached, so that the next
+        // signature offers a login again.
+        (checks.accept)(&cred)?;
         if let Some(why) = refused {
             let stored = store(key, &cred, now);
             let what = match stored {

@@ -18,12 +18,20 @@
 //!   disconnects (then the claim passes to the next waiter: `Claimed`),
 //!   or `wait_ms` runs out (`Timeout`). A claim also lapses after
 //!   [`CLAIM_LEASE_MS`] without a store.
-//! - `Store { key, credential }`: cache it until `expires_at`, if its
-//!   certificate passes the checks of a fresh one against the daemon's
-//!   trusted root. The key goes in and never comes out again.
+//! - `Store { key, credential }`: only on the connection that holds the
+//!   key's claim (a `Get` with `claim` answered `Claimed`), and never over
+//!   a live entry. Cached until `expires_at`, but never past the
+//!   certificate's notAfter less a margin, if its chain is bounded
+//!   ([`MAX_CHAIN_CERTS`], [`MAX_CHAIN_PEM`]), each certificate issued by
+//!   the next, and the certificate passes the checks of a fresh one
+//!   against the daemon's trusted root. The key goes in and never comes
+//!   out again.
 //! - `Sign { key, message_b64, rekor }`: the daemon signs `message` with the
 //!   cached key (ECDSA P-256, SHA-256, DER), like ssh-agent: the key never
-//!   leaves it. With `rekor`, it also posts the hashedrekord entry for that
+//!   leaves it. Only the two shapes gitsign asks for are signed (the DER
+//!   signed attributes of a git signature in gitsign's layout, or a
+//!   lowercase hex object id: `cms::check_signable`); anything else is
+//!   refused with an `Error`. With `rekor`, it also posts the hashedrekord entry for that
 //!   signature over its kept-alive connection, but only to a Rekor its own
 //!   configuration names (never a URL only the client names), following no
 //!   redirect, and returns the log entry Rekor created for exactly that
@@ -48,6 +56,14 @@ pub const VERSION: u32 = 3;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1024 * 1024;
+
+/// The most certificates a cached chain may hold: a Fulcio leaf and its
+/// CA chain (public-good Fulcio: leaf, intermediate, root).
+pub const MAX_CHAIN_CERTS: usize = 4;
+
+/// The most bytes of PEM a cached chain may take (four certificates with
+/// room to spare; a Fulcio leaf with its SCT is under 2 KiB).
+pub const MAX_CHAIN_PEM: usize = 16 * 1024;
 
 /// How long a claim lasts without a store (the login's upper bound).
 pub const CLAIM_LEASE_MS: u64 = 10 * 60 * 1000;

@@ -14,14 +14,16 @@ pub fn euid() -> u32 {
 }
 
 /// Refuses a socket directory that another user owns, that group or others
-/// can enter, that is a symbolic link another user owns, or that sits
-/// under a directory another user could rename it in (a writable ancestor
-/// without the sticky bit, or one owned by a user other than us or root).
+/// can enter, that is (or whose path as written goes through) a symbolic
+/// link another user owns or could replace, or that sits under a directory
+/// another user could rename it in (a writable ancestor without the sticky
+/// bit, or one owned by a user other than us or root).
 /// The sentence names what is wrong and how to fix it; `how` names the
 /// setting that chooses another path (the daemon's `--socket`, gitsign's
 /// `GITSIGN_CREDENTIAL_CACHE`).
 pub fn check_dir(dir: &Path, euid: u32, how: &str) -> Result<(), String> {
     let refuse = |what: String| format!("the socket directory {}: {what}", dir.display());
+    check_links(dir, euid, how)?;
     let link =
         fs::symlink_metadata(dir).map_err(|e| refuse(format!("it cannot be inspected ({e})")))?;
     if link.file_type().is_symlink() && link.uid() != euid && link.uid() != 0 {
@@ -81,6 +83,58 @@ pub fn check_dir(dir: &Path, euid: u32, how: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a path whose existing part, as written, goes through a symbolic
+/// link that another user owns (they may point it elsewhere: in a sticky
+/// `/tmp` they may remove and recreate it), or one that sits in a directory
+/// another user could replace it in. [`check_dir`] checks the directory the
+/// path resolves to and its real ancestors; this checks the way there, so
+/// that a path through `/tmp/link -> ~/private` does not pass because
+/// `~/private` does. The daemon runs it before it creates a missing
+/// directory, so that it creates nothing through another user's link.
+pub fn check_links(path: &Path, euid: u32, how: &str) -> Result<(), String> {
+    let mut prefix = std::path::PathBuf::new();
+    for component in path.components() {
+        prefix.push(component);
+        let Ok(link) = fs::symlink_metadata(&prefix) else {
+            // Not there yet (created later) or not ours to inspect: what
+            // exists is checked by check_dir.
+            break;
+        };
+        if !link.file_type().is_symlink() {
+            continue;
+        }
+        let refuse = |what: String| {
+            format!(
+                "the socket directory {}: its path goes through {}, {what}; choose a path \
+                 without it with {how}",
+                path.display(),
+                prefix.display()
+            )
+        };
+        if link.uid() != euid && link.uid() != 0 {
+            return Err(refuse(format!(
+                "a symbolic link owned by uid {}, who could point it elsewhere",
+                link.uid()
+            )));
+        }
+        if let Some(parent) = prefix.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(p) = fs::metadata(parent) {
+                let mode = p.mode() & 0o7777;
+                let foreign = p.uid() != euid && p.uid() != 0;
+                if foreign || (mode & 0o022 != 0 && mode & 0o1000 == 0) {
+                    return Err(refuse(format!(
+                        "a symbolic link in {} (uid {}, mode {mode:04o}), where another user \
+                         could replace it",
+                        parent.display(),
+                        p.uid()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The uid of the process at the other end of a connected Unix socket, as
 /// the kernel recorded it (SO_PEERCRED on Linux, getpeereid(2) on the BSDs
 /// and macOS): not something the peer says about itself.
@@ -116,8 +170,11 @@ mod tests {
 
     #[test]
     fn loose_directories_are_named() {
-        let dir = std::env::temp_dir().join(format!("gitsign-sockdir-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        // A fresh private directory (never a predictable name in /tmp,
+        // which another user could have made first).
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sock");
+        fs::create_dir(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let e = check_dir(&dir, euid(), "--socket").unwrap_err();
         assert!(e.contains("mode is 0755") && e.contains("chmod 700"), "{e}");
@@ -125,6 +182,20 @@ mod tests {
         check_dir(&dir, euid(), "--socket").unwrap();
         let e = check_dir(&dir, euid() + 1, "X").unwrap_err();
         assert!(e.contains("not to you") && e.contains("with X"), "{e}");
-        let _ = fs::remove_dir(&dir);
+        // A link of ours to it, in a private directory: the same directory.
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        check_dir(&link, euid(), "--socket").unwrap();
+        check_links(&link.join("missing"), euid(), "--socket").unwrap();
+        // The same link in a directory others can write to: refused, even
+        // for a path below it.
+        let open = root.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::symlink(&dir, open.join("link")).unwrap();
+        let e = check_dir(&open.join("link"), euid(), "--socket").unwrap_err();
+        assert!(e.contains("where another user could replace it"), "{e}");
+        let e = check_links(&open.join("link").join("s"), euid(), "--socket").unwrap_err();
+        assert!(e.contains("its path goes through"), "{e}");
     }
 }

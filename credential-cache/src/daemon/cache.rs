@@ -21,8 +21,10 @@ use zeroize::Zeroizing;
 pub type ConnId = u64;
 
 /// The most entries the daemon keeps (a credential per identity, Fulcio
-/// and scope; real use needs a handful).
-pub const MAX_ENTRIES: usize = 1024;
+/// and scope, or per repository with gitsign.cachePerRepo; real use needs
+/// a handful). Each holds at most `proto::MAX_CHAIN_PEM` bytes of
+/// certificates and a key, so the whole cache stays within a few MiB.
+pub const MAX_ENTRIES: usize = 256;
 
 /// The most clients waiting on one key's login.
 pub const MAX_WAITERS: usize = 1024;
@@ -41,9 +43,11 @@ pub struct Entry {
 
 impl Entry {
     /// Checks a credential a client stores: the key is a P-256 PKCS#8 key,
-    /// the chain parses, its leaf certifies that key, and the certificate
-    /// passes every check a fresh one from Fulcio passes against `root`
-    /// (chain, leaf profile, SCT) at `now`.
+    /// the chain is bounded and chained (`gitsign::cache::checked_chain`),
+    /// its leaf certifies that key, and the certificate passes every check
+    /// a fresh one from Fulcio passes against `root` (chain, leaf profile,
+    /// SCT) at `now`. It is served until its notAfter less the margin, or
+    /// the client's `expires_at` if earlier: never past the certificate.
     pub fn from_credential(c: &Credential, root: &TrustedRoot, now: i64) -> Result<Entry, String> {
         let der = Zeroizing::new(
             STANDARD
@@ -52,29 +56,36 @@ impl Entry {
         );
         let key = EphemeralKey::from_pkcs8(&der)
             .map_err(|_| "the credential's key is not a P-256 PKCS#8 key, so it was not cached")?;
-        let chain = gitsign::x509::certificates_from_pem(&c.chain_pem).map_err(|e| {
-            format!("the credential's certificate chain does not parse ({e}), so it was not cached")
-        })?;
-        let leaf = chain
-            .first()
-            .ok_or("the credential has no certificate, so it was not cached")?;
+        let chain = gitsign::cache::checked_chain(&c.chain_pem)
+            .map_err(|e| format!("the credential was not cached: {e}"))?;
+        let leaf = &chain[0];
         if leaf.spki() != key.spki() {
             return Err(
                 "the credential's certificate is not for its key, so it was not cached".into(),
             );
         }
+        let expires_at = gitsign::cache::serve_until(leaf, c.expires_at);
+        if expires_at <= now {
+            return Err(format!(
+                "the credential's certificate expires at {} (Unix time {}), too soon to serve, so \
+                 it was not cached; log in again",
+                gitsign::time::format_time(leaf.not_after),
+                leaf.not_after
+            ));
+        }
         gitsign::fulcio::check_certificate(leaf, key.spki(), root, now).map_err(|e| {
             format!(
-                "the credential was not cached: {e} (as this daemon's trusted root says; it \
+                "the credential was not cached: {} (as this daemon's trusted root says; it \
                  reads gitsign.trustedRoot from the global git config and its environment when \
-                 it starts)"
+                 it starts)",
+                gitsign::fulcio::reason(&e)
             )
         })?;
         Ok(Entry {
             certified: Certified {
                 chain_pem: c.chain_pem.clone(),
                 identity: c.identity.clone(),
-                expires_at: c.expires_at,
+                expires_at,
             },
             key: Arc::new(key),
             leaf_pem: gitsign::pem::encode("CERTIFICATE", leaf.der()).into(),
@@ -217,14 +228,32 @@ impl Cache {
         }
     }
 
-    /// `Store`: checks and caches the credential and hands its certificate
-    /// to every waiter.
+    /// `Store`: from the connection holding `key`'s claim only, and never
+    /// over a live entry; checks and caches the credential and hands its
+    /// certificate to every waiter. A refused store leaves the claim with
+    /// its holder (it may release it, or store another credential).
     pub fn store(
         &mut self,
+        conn: ConnId,
         key: CacheKey,
         credential: Credential,
         now_unix: i64,
     ) -> Result<(), String> {
+        if let Some(e) = self.live(&key, now_unix) {
+            return Err(format!(
+                "a credential is already cached for this key until Unix time {}; the daemon \
+                 never replaces a live one, so nothing was stored",
+                e.certified.expires_at
+            ));
+        }
+        if !matches!(self.claims.get(&key), Some(c) if c.owner == conn) {
+            return Err(
+                "only the client holding this key's login claim (a get with claim, answered \
+                 `claimed`, on the same connection) may store a credential for it, so nothing \
+                 was stored"
+                    .into(),
+            );
+        }
         if credential.expires_at <= now_unix {
             return Err(format!(
                 "the credential expired at Unix time {} (now {now_unix}), so it was not cached; \
@@ -237,12 +266,12 @@ impl Cache {
         }
         let entry = Entry::from_credential(&credential, &self.root, now_unix)?;
         drop(credential);
-        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
+        if self.entries.len() >= MAX_ENTRIES {
             self.purge_expired(now_unix);
             if self.entries.len() >= MAX_ENTRIES {
                 return Err(format!(
                     "the cache already holds {MAX_ENTRIES} credentials, its limit; clear it \
-                     (op clear) or wait for them to expire"
+                     (gitsign cache clear) or wait for them to expire"
                 ));
             }
         }
@@ -417,21 +446,43 @@ mod tests {
     fn refuses_keys_that_do_not_parse_or_match() {
         let mut c = Cache::new(Duration::from_secs(60), root());
         let now = unix_now();
+        assert!(matches!(
+            c.get(1, &key(), true, false, now, Instant::now()),
+            GetOutcome::Claimed
+        ));
         let mut other = cred(now + 600);
         other.chain_pem = include_str!("../../tests/fixtures/chain-b.pem").into();
-        let e = c.store(key(), other, now).unwrap_err();
+        let e = c.store(1, key(), other, now).unwrap_err();
         assert!(e.contains("not for its key"), "{e}");
         let mut garbage = cred(now + 600);
         garbage.private_key_pkcs8_b64 = "S0VZ".into();
-        let e = c.store(key(), garbage, now).unwrap_err();
+        let e = c.store(1, key(), garbage, now).unwrap_err();
         assert!(e.contains("not a P-256 PKCS#8 key"), "{e}");
         let mut no_chain = cred(now + 600);
         no_chain.chain_pem = "PEM".into();
-        let e = c.store(key(), no_chain, now).unwrap_err();
+        let e = c.store(1, key(), no_chain, now).unwrap_err();
         assert!(
             e.contains("no certificate") || e.contains("does not parse"),
             "{e}"
         );
+        // The chain is the leaf and its issuers, each signed by the next.
+        let chain = include_str!("../../tests/fixtures/chain-a.pem");
+        let leaf = chain
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap();
+        let mut padded = cred(now + 600);
+        padded.chain_pem = leaf.repeat(3);
+        let e = c.store(1, key(), padded, now).unwrap_err();
+        assert!(e.contains("did not issue certificate 1"), "{e}");
+        let mut long = cred(now + 600);
+        long.chain_pem = format!("{chain}{}", leaf.repeat(2));
+        let e = c.store(1, key(), long, now).unwrap_err();
+        assert!(e.contains("5 certificates, more than the 4"), "{e}");
+        let mut huge = cred(now + 600);
+        huge.chain_pem = leaf.repeat(100);
+        let e = c.store(1, key(), huge, now).unwrap_err();
+        assert!(e.contains("bytes, more than"), "{e}");
         // A key and certificate that match, from a CA the trusted root
         // does not know.
         let mut rogue = cred(now + 600);
@@ -439,15 +490,77 @@ mod tests {
             .trim()
             .into();
         rogue.chain_pem = include_str!("../../tests/fixtures/chain-rogue.pem").into();
-        let e = c.store(key(), rogue, now).unwrap_err();
+        let e = c.store(1, key(), rogue, now).unwrap_err();
         assert!(
             e.contains("not cached") && e.contains("trusted root"),
             "{e}"
         );
-        assert_eq!(c.counts(), (0, 0));
-        c.store(key(), cred(now + 600), now).unwrap();
+        assert!(!e.contains("Fulcio issued"), "{e}");
+        // Refused stores leave the claim with its holder.
+        assert_eq!(c.counts(), (0, 1));
+        c.store(1, key(), cred(now + 600), now).unwrap();
+        assert_eq!(c.counts(), (1, 0));
         let entry = c.live(&key(), now).unwrap();
         assert!(entry.leaf_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    }
+
+    #[test]
+    fn only_the_claim_holder_stores_and_never_over_a_live_entry() {
+        let mut c = Cache::new(Duration::from_secs(60), root());
+        let (now, t) = (Instant::now(), unix_now());
+        // Nobody claimed: refused.
+        let e = c.store(1, key(), cred(t + 600), t).unwrap_err();
+        assert!(
+            e.contains("only the client holding this key's login claim"),
+            "{e}"
+        );
+        // Another connection's claim: refused.
+        assert!(matches!(
+            c.get(1, &key(), true, false, t, now),
+            GetOutcome::Claimed
+        ));
+        let e = c.store(2, key(), cred(t + 600), t).unwrap_err();
+        assert!(e.contains("only the client holding"), "{e}");
+        c.store(1, key(), cred(t + 600), t).unwrap();
+        // A live entry is never replaced, even by a later claimer.
+        let e = c.store(1, key(), cred(t + 300), t).unwrap_err();
+        assert!(e.contains("never replaces a live one"), "{e}");
+        assert!(matches!(
+            c.get(3, &key(), true, false, t, now),
+            GetOutcome::Hit(_)
+        ));
+        let e = c.store(3, key(), cred(t + 300), t).unwrap_err();
+        assert!(e.contains("never replaces"), "{e}");
+        assert_eq!(c.live(&key(), t).unwrap().certified.expires_at, t + 600);
+        // Once it expired, the next claimer stores.
+        let later = t + 601;
+        assert!(matches!(
+            c.get(3, &key(), true, false, later, now),
+            GetOutcome::Claimed
+        ));
+        let mut fresh = cred(later + 600);
+        fresh.identity = "later".into();
+        c.store(3, key(), fresh, later).unwrap();
+        assert_eq!(c.live(&key(), later).unwrap().certified.identity, "later");
+    }
+
+    #[test]
+    fn a_client_never_extends_an_entry_past_its_certificate() {
+        let mut c = Cache::new(Duration::from_secs(60), root());
+        let t = unix_now();
+        let leaf =
+            gitsign::x509::certificates_from_pem(include_str!("../../tests/fixtures/chain-a.pem"))
+                .unwrap()
+                .remove(0);
+        assert!(matches!(
+            c.get(1, &key(), true, false, t, Instant::now()),
+            GetOutcome::Claimed
+        ));
+        c.store(1, key(), cred(i64::MAX), t).unwrap();
+        let served = c.live(&key(), t).unwrap().certified.expires_at;
+        assert_eq!(served, leaf.not_after - gitsign::cache::margin(&leaf));
+        // Past that, it is gone.
+        assert!(c.live(&key(), served).is_none());
     }
 
     #[test]
@@ -475,7 +588,7 @@ mod tests {
         // 3 gives up waiting; 2 stores.
         assert!(c.cancel_wait(3, &key()));
         let t = unix_now();
-        c.store(key(), cred(t + 100), t).unwrap();
+        c.store(2, key(), cred(t + 100), t).unwrap();
         assert!(matches!(
             c.get(5, &key(), false, false, t, now),
             GetOutcome::Hit(_)
@@ -507,7 +620,12 @@ mod tests {
     #[test]
     fn refuses_expired_store() {
         let mut c = Cache::new(Duration::from_secs(1), root());
-        assert!(c.store(key(), cred(100), 100).is_err());
-        assert_eq!(c.counts(), (0, 0));
+        assert!(matches!(
+            c.get(1, &key(), true, false, 100, Instant::now()),
+            GetOutcome::Claimed
+        ));
+        let e = c.store(1, key(), cred(100), 100).unwrap_err();
+        assert!(e.contains("expired"), "{e}");
+        assert_eq!(c.counts(), (0, 1));
     }
 }

@@ -226,13 +226,22 @@ fn parse(body: &[u8]) -> Result<Request, String> {
     })
 }
 
+/// A key as the log shows it: its fields are the client's words, so each
+/// is escaped (`gitsign::text::printable`) and cut to a sane length; a
+/// client cannot forge or rewrite log lines with them.
 fn describe(key: &CacheKey) -> String {
-    let mut s = format!("{} via {} ({}", key.issuer, key.fulcio, key.client_id);
+    let field = |v: &str| gitsign::text::excerpt(v, 200);
+    let mut s = format!(
+        "{} via {} ({}",
+        field(&key.issuer),
+        field(&key.fulcio),
+        field(&key.client_id)
+    );
     if !key.identity.is_empty() {
-        s.push_str(&format!(", for {}", key.identity));
+        s.push_str(&format!(", for {}", field(&key.identity)));
     }
     if !key.scope.is_empty() {
-        s.push_str(&format!(", scope {}", key.scope));
+        s.push_str(&format!(", scope {}", field(&key.scope)));
     }
     s.push(')');
     s
@@ -389,7 +398,7 @@ async fn handle(
         }
         Op::Store { key, credential } => {
             let what = describe(&key);
-            let result = shared.cache().store(key, credential, unix_now());
+            let result = shared.cache().store(id, key, credential, unix_now());
             match result {
                 Ok(()) => {
                     shared.changed.notify_one();
@@ -397,7 +406,12 @@ async fn handle(
                     Response::Ok
                 }
                 Err(msg) => {
-                    debug!("connection {id}: refused to store a credential for {what}");
+                    // The sentence may quote the client's certificate
+                    // (an issuer's name): escaped like every client word.
+                    debug!(
+                        "connection {id}: refused to store a credential for {what}: {}",
+                        gitsign::text::excerpt(&msg, 500)
+                    );
                     error(msg)
                 }
             }
@@ -408,12 +422,19 @@ async fn handle(
             rekor,
         } => {
             let what = describe(&key);
+            let Ok(message) = STANDARD.decode(&message_b64) else {
+                return Some(error("the message to sign is not base64"));
+            };
+            // Whoever reaches the socket may have git objects signed (as
+            // with ssh-agent), never arbitrary bytes: an artifact signed
+            // under the user's certificate would pass cosign verify-blob.
+            if let Err(why) = gitsign::cms::check_signable(&message) {
+                info!("connection {id}: sign {what}: {why}");
+                return Some(error(why));
+            }
             let Some(entry) = shared.cache().live(&key, unix_now()) else {
                 debug!("connection {id}: sign {what}: nothing cached");
                 return Some(Response::Miss);
-            };
-            let Ok(message) = STANDARD.decode(&message_b64) else {
-                return Some(error("the message to sign is not base64"));
             };
             let signature = match entry.key.sign(&message) {
                 Ok(s) => s,
@@ -427,7 +448,8 @@ async fn handle(
                         Ok(logged) => {
                             debug!(
                                 "connection {id}: posted the entry to {}: log index {}",
-                                target.url, logged.log_index
+                                gitsign::text::excerpt(&target.url, 200),
+                                logged.log_index
                             );
                             (Some(STANDARD.encode(logged.to_protobuf(true))), None)
                         }

@@ -43,6 +43,8 @@ impl Bound {
 /// Creates the socket's directory (0700) if missing, then checks it and
 /// its ancestors.
 pub fn prepare_dir(dir: &Path, euid: u32) -> Result<(), Fatal> {
+    // Nothing is created through another user's link.
+    gitsign::cache::socket::check_links(dir, euid, "--socket").map_err(Fatal::failed)?;
     match fs::symlink_metadata(dir) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

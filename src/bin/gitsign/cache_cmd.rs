@@ -120,15 +120,10 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
             ),
             None => say!("kernel keyring: no credential cached"),
         }),
-        CacheCommand::Clear => cache::keyring::clear(&key).map(|found| {
-            say!(
-                "{}",
-                if found {
-                    "kernel keyring: credential removed"
-                } else {
-                    "kernel keyring: nothing to remove"
-                }
-            )
+        CacheCommand::Clear => cache::keyring::clear_all().map(|n| match n {
+            0 => say!("kernel keyring: nothing to remove"),
+            1 => say!("kernel keyring: 1 credential removed"),
+            n => say!("kernel keyring: {n} credentials removed"),
         }),
     };
     match result {

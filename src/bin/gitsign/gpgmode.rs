@@ -12,7 +12,7 @@ use gitsign::{gpg, report};
 
 use crate::args::GpgArgs;
 use crate::exit;
-use crate::verify_cmd::{load_policy_file, Decider};
+use crate::verify_cmd::Decider;
 
 /// Largest payload read from stdin (git objects are far smaller).
 const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
@@ -92,7 +92,7 @@ pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Decid
     let policy = Policy::from_config(&config.policy)
         .map_err(|e| format!("identity policy in git config: {e}"))?;
     let decider = if policy.is_empty() {
-        match load_policy_file(None, &config, &gitsign::git::Git::new())? {
+        match gitsign::policy_source::load_configured(None, &config, &gitsign::git::Git::new())? {
             Some(f) => Decider::File(Box::new(f), None),
             None => Decider::Identity(policy),
         }

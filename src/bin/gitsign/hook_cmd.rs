@@ -7,12 +7,12 @@ use gitsign::git::Git;
 use gitsign::gitobj::HashAlgo;
 use gitsign::hook::{self, RefUpdate};
 use gitsign::policy_file::{PolicyFile, Unreachable};
+use gitsign::policy_source;
 use gitsign::rekor::{BudgetedLookup, LazyRekor};
 use gitsign::verify::{Context, LeafCache, MissingTlog};
 
 use crate::args::HookCommand;
 use crate::exit;
-use crate::verify_cmd::load_policy_file;
 
 /// `gitsign policy check FILE`.
 pub fn policy_check(file: &std::path::Path) -> u8 {
@@ -91,7 +91,7 @@ pub fn run(cmd: &HookCommand) -> u8 {
             return exit::INVALID;
         }
     };
-    let policy = match load_policy_file(policy_flag.as_deref(), &config, &git) {
+    let policy = match policy_source::load_configured(policy_flag.as_deref(), &config, &git) {
         Ok(Some(p)) => p,
         Ok(None) => {
             say(&["push refused: no signing policy is configured (set gitsign.policy to a policy file, or pass --policy)".into()]);
@@ -100,7 +100,7 @@ pub fn run(cmd: &HookCommand) -> u8 {
         Err(e) => {
             say(&[
                 format!("push refused: {e}"),
-                "fix the policy file; every push is refused until it is valid".into(),
+                "fix the policy file (or gitsign.policy / gitsign.policyRef); every push is refused until it is valid".into(),
             ]);
             return exit::INVALID;
         }
@@ -134,10 +134,8 @@ pub fn run(cmd: &HookCommand) -> u8 {
         .unwrap_or(1);
     match hook::check_push(&updates, &git, &policy, &ctx, algo, threads) {
         Ok(report) => {
-            for w in &report.warnings {
-                tell!("gitsign: warning: {w}");
-            }
-            if report.rejections.is_empty() {
+            say(&hook::warning_text(&report));
+            if report.accepted() {
                 tell!(
                     "gitsign: {} new object{} verified against the signing policy",
                     report.checked,

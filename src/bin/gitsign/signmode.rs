@@ -50,7 +50,7 @@ impl Terminal {
 
     /// Writes a line to the terminal (stderr when there is none) only.
     fn show(&self, text: &str) {
-        let line = format!("gitsign: {text}\n");
+        let line = format!("gitsign: {}\n", escaped(text));
         match self.tty.as_ref() {
             Some(mut t) => {
                 let _ = t.write_all(line.as_bytes());
@@ -71,15 +71,26 @@ impl Terminal {
     pub fn log(&self, text: &str) {
         if let Some(mut l) = self.log.as_ref() {
             let stamp = gitsign::time::format_time(gitsign::time::now());
-            let _ = l.write_all(format!("{stamp} gitsign: {text}\n").as_bytes());
+            let _ = l.write_all(format!("{stamp} gitsign: {}\n", escaped(text)).as_bytes());
         }
     }
 
     /// Writes an error to stderr (git shows it when signing fails) and the log.
     pub fn error(&self, text: &str) {
-        let _ = std::io::stderr().write_all(format!("gitsign: {text}\n").as_bytes());
+        let _ = std::io::stderr().write_all(format!("gitsign: {}\n", escaped(text)).as_bytes());
         self.log(text);
     }
+}
+
+/// `text` with every line made printable (`gitsign::text::printable`):
+/// messages carry certificate identities, server words and cached
+/// entries' fields, none of which may steer the terminal; our own line
+/// breaks stay.
+fn escaped(text: &str) -> String {
+    text.split('\n')
+        .map(|l| gitsign::text::printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl oidc::Messages for Terminal {
@@ -121,20 +132,25 @@ pub fn fresh_credential(
 /// A credential from the cache, or a login (stored for the next signature).
 /// `identity` is what the signature asks for (the committer under
 /// gitsign.matchCommitter, else git's `-u`): part of the cache key.
+/// `accept` says whether a credential may sign this signature: a cached
+/// one it refuses is not used, a fresh one it refuses is not cached.
 pub fn cached_credential(
     config: &Config,
     root: &TrustedRoot,
     http: &Http,
     term: &Terminal,
     identity: &str,
+    accept: &dyn Fn(&Credential) -> Result<(), String>,
 ) -> Result<Credential, String> {
     let backend = cache::Backend::from_config(config)?;
     let key = cache::key_for(config, cache::scope(config), identity);
     // Wait for another process's login at most as long as a login may
-    // take; then log in ourselves.
+    // take, and at most cache::MAX_CLAIM_WAIT; then log in ourselves.
     let wait = config.login_timeout;
     let mut login = || fresh_credential(config, root, http, term);
-    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &mut login)?;
+    let say = |text: &str| term.say(text);
+    let checks = cache::Checks { accept, say: &say };
+    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &checks, &mut login)?;
     match outcome {
         cache::Outcome::Hit => term.log("credential served from the cache"),
         cache::Outcome::Stored => term.log("new credential stored in the cache"),
@@ -180,6 +196,10 @@ fn read_payload(a: &GpgArgs) -> Result<Vec<u8>, String> {
 
 /// Runs the signing mode.
 pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
+    // Before any key or token is in memory: a crash or a SIGQUIT must not
+    // write them into a core file (git runs gitsign in the work tree, where
+    // `core_pattern=core` would put it).
+    let hardened = gitsign::harden::no_core_dumps();
     let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -188,6 +208,12 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
         }
     };
     let term = Terminal::open(config.log_path.as_deref());
+    if let Err(why) = hardened {
+        term.say(&format!(
+            "{why}; signing goes on, but a crash now could write the signing key into a core \
+             file: run `ulimit -c 0` in the shell that runs git"
+        ));
+    }
     let trust = match gitsign::tuf::select(&config, gitsign::tuf::Network::WhenDue) {
         Ok(t) => t,
         Err(e) => {
@@ -265,7 +291,16 @@ fn sign_flow(
     } else {
         a.local_user.clone().unwrap_or_default()
     };
-    let cred = cached_credential(config, root, &http, term, &identity)?;
+    // Under gitsign.matchCommitter a credential for another identity
+    // neither serves this signature from the cache nor is cached.
+    let accept = |cred: &Credential| {
+        if config.match_committer {
+            sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let cred = cached_credential(config, root, &http, term, &identity, &accept)?;
     let (sig, now) = match attempt(&cred) {
         // The daemon holding the key died or lost it mid-signature: a
         // cache failure never stops signing, so log in as without one.

@@ -4,6 +4,7 @@ use gitsign::config::{Config, Origin, PolicyConfig};
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::policy::{Decision, Policy};
 use gitsign::policy_file::PolicyFile;
+use gitsign::policy_source;
 use gitsign::range::{self, Outcome, Verdict};
 use gitsign::rekor::LazyRekor;
 use gitsign::trust::TrustedRoot;
@@ -63,8 +64,7 @@ struct Setup {
 }
 
 fn setup(args: &PolicyArgs) -> Result<Setup, String> {
-    let repo = gix::discover_with_environment_overrides(".")
-        .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
+    let repo = gitsign::git::discover_repo()?;
     let mut config =
         Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
     let root = trusted_root(args, &mut config)?;
@@ -171,30 +171,6 @@ impl Decider {
     }
 }
 
-/// Loads the policy file named by the flag or configuration, if any.
-pub fn load_policy_file(
-    flag: Option<&std::path::Path>,
-    config: &Config,
-    git: &gitsign::git::Git,
-) -> Result<Option<PolicyFile>, String> {
-    if let Some(p) = flag.or(config.policy_file.as_deref()) {
-        return PolicyFile::load(p)
-            .map(Some)
-            .map_err(|e| format!("policy error: {e}"));
-    }
-    if let Some(spec) = &config.policy_ref {
-        let text = git
-            .output(&["cat-file", "blob", spec])
-            .map_err(|e| format!("cannot read the policy {spec} (gitsign.policyRef): {e}"))?;
-        let text =
-            String::from_utf8(text).map_err(|_| format!("the policy {spec} is not UTF-8 text"))?;
-        return PolicyFile::parse(&text, spec)
-            .map(Some)
-            .map_err(|e| format!("policy error: {e}"));
-    }
-    Ok(None)
-}
-
 fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
     if json {
         let mut j = o.to_json();
@@ -249,8 +225,7 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
 pub fn verify_commits(a: &VerifyArgs) -> u8 {
     let git = gitsign::git::Git::new();
     let setup = || -> Result<(Config, TrustedRoot, Decider, HashAlgo), String> {
-        let repo = gix::discover_with_environment_overrides(".")
-            .map_err(|e| format!("not in a git repository (or it cannot be opened): {e}"))?;
+        let repo = gitsign::git::discover_repo()?;
         let mut config =
             Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
         let root = trusted_root(&a.policy, &mut config)?;
@@ -258,7 +233,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             || !a.policy.certificate_identity_regexp.is_empty();
         let decider = match (
             flags_given,
-            load_policy_file(a.policy_file.as_deref(), &config, &git)?,
+            policy_source::load_configured(a.policy_file.as_deref(), &config, &git)?,
         ) {
             (false, Some(f)) => Decider::File(Box::new(f), a.ref_name.clone()),
             _ => Decider::Identity(policy_from(&a.policy, &config)?),
@@ -277,20 +252,32 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         || a.revs
             .iter()
             .any(|r| r.contains("..") || r.starts_with('^'));
+    // Our options first; the user's revisions after --end-of-options, so
+    // git never reads one as an option (`--output=FILE` would truncate
+    // FILE), and each refused with a sentence if it looks like one.
+    if let Err(e) = a
+        .revs
+        .iter()
+        .try_for_each(|r| gitsign::git::check_revision(r))
+    {
+        crate::error(e);
+        return exit::ERROR;
+    }
     let mut args: Vec<String> = Vec::new();
     if !range_mode {
         args.push("--no-walk=unsorted".into());
     }
-    if a.revs.is_empty() && !a.all {
-        args.push("HEAD".into());
-    }
-    args.extend(a.revs.iter().cloned());
     if a.all {
         args.push("--all".into());
     }
     if let Some(s) = &a.since {
         args.push(format!("--since={s}"));
     }
+    args.push("--end-of-options".into());
+    if a.revs.is_empty() && !a.all {
+        args.push("HEAD".into());
+    }
+    args.extend(a.revs.iter().cloned());
     args.push("--".into());
     let rekor = LazyRekor::new(&config.rekor, config.timeout);
     let cache = gitsign::verify::LeafCache::new();
@@ -358,21 +345,9 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let name = if a.tag.starts_with("refs/") {
-        a.tag.clone()
-    } else {
-        format!("refs/tags/{}", a.tag)
-    };
-    let obj = s
-        .repo
-        .rev_parse_single(name.as_str())
-        .map_err(|e| format!("no tag \"{}\": {e}", a.tag))
-        .and_then(|id| {
-            id.object()
-                .map_err(|e| format!("cannot read tag {}: {e}", a.tag))
-        });
+    let obj = tag_object(&s.repo, &a.tag);
     match obj {
-        Ok(o) if o.kind == gix::object::Kind::Tag => check_object(
+        Ok(o) if o.kind == "tag" => check_object(
             &s,
             &a.policy,
             &format!("tag {}", a.tag),
@@ -391,6 +366,31 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
             exit::ERROR
         }
     }
+}
+
+/// The object the tag ref `tag` (`v1.0` or `refs/tags/v1.0`) points at,
+/// found by that exact name (no lookup elsewhere) and checked against its
+/// id.
+fn tag_object(repo: &gix::Repository, tag: &str) -> Result<gitsign::git::Object, String> {
+    let name = if tag.starts_with("refs/") {
+        tag.to_string()
+    } else {
+        format!("refs/tags/{tag}")
+    };
+    if !gitsign::git::is_ref_name(&name) {
+        return Err(format!("\"{tag}\" is not a tag name"));
+    }
+    let mut r = repo
+        .find_reference(name.as_str())
+        .map_err(|e| format!("no tag \"{tag}\": {e}"))?;
+    // gix, like git, also tries other prefixes: only the exact name counts.
+    if r.name().as_bstr() != name.as_str() {
+        return Err(format!("no tag \"{tag}\" ({name} does not exist)"));
+    }
+    let id = r
+        .follow_to_object()
+        .map_err(|e| format!("cannot resolve tag {tag}: {e}"))?;
+    gitsign::git::read_object(repo, id.detach())
 }
 
 /// `gitsign verify-bundle`.
@@ -528,21 +528,27 @@ pub fn version() -> u8 {
 /// `gitsign export-bundle`.
 pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
     let run = || -> Result<(), String> {
-        let repo = gix::discover_with_environment_overrides(".")
-            .map_err(|e| format!("not in a git repository: {e}"))?;
+        let repo = gitsign::git::discover_repo()?;
         let obj = repo
             .rev_parse_single(a.rev.as_str())
             .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?
             .object()
             .map_err(|e| format!("cannot read {}: {e}", a.rev))?;
-        let (kind, data) = if obj.kind == gix::object::Kind::Tag {
-            (ObjectKind::Tag, obj.data.clone())
+        let id = if obj.kind == gix::object::Kind::Tag {
+            obj.id
         } else {
-            let c = obj
-                .peel_to_kind(gix::object::Kind::Commit)
-                .map_err(|e| format!("{} is not a commit: {e}", a.rev))?;
-            (ObjectKind::Commit, c.data.clone())
+            obj.peel_to_kind(gix::object::Kind::Commit)
+                .map_err(|e| format!("{} is not a commit: {e}", a.rev))?
+                .id
         };
+        // Read again by id, checked against it.
+        let o = gitsign::git::read_object(&repo, id)?;
+        let kind = if o.kind == "tag" {
+            ObjectKind::Tag
+        } else {
+            ObjectKind::Commit
+        };
+        let data = o.data;
         let signed = gitobj::split(&data, kind, algo(&repo))
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{} is not signed", a.rev))?;

@@ -1,0 +1,285 @@
+//! The server's refs as the hook sees them before the push: one
+//! `git for-each-ref` listing (kept as one string, with an index sorted by
+//! name: about 100 bytes per ref), and the ref git will really write for
+//! a pushed name.
+//!
+//! A pushed name may be a symbolic ref (`refs/heads/master ->
+//! refs/heads/main`, left by a rename): git then updates the ref it points
+//! to, and creates it when it is missing. `for-each-ref` does not list a
+//! symbolic ref whose target is missing, so a name it does not list is
+//! asked about with `git symbolic-ref` (unless, with the files backend, no
+//! file of that name exists: symbolic refs are never packed).
+
+use std::path::PathBuf;
+
+use crate::git::{is_object_id, is_ref_name, Git, GitError};
+
+/// How deep git follows symbolic refs (refs.h SYMREF_MAXDEPTH).
+pub const MAX_SYMREF_DEPTH: usize = 5;
+
+/// The listing and an index into it.
+pub struct ServerRefs {
+    text: String,
+    /// (start, end) of each line, sorted by ref name.
+    lines: Vec<(u32, u32)>,
+    /// The files backend's directory, when refs are files there.
+    files_dir: Option<PathBuf>,
+}
+
+/// One listed ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedRef<'a> {
+    /// The object it resolves to.
+    pub id: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its target, when it is a symbolic ref.
+    pub symref: Option<&'a str>,
+}
+
+/// Where a pushed name leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The pushed name, then each symbolic ref's target in turn; the last
+    /// is the ref git writes.
+    pub chain: Vec<String>,
+    /// The chain did not end within [`MAX_SYMREF_DEPTH`] steps (a loop, or
+    /// deeper than git follows).
+    pub too_deep: bool,
+}
+
+impl Resolved {
+    /// The ref git will update.
+    pub fn target(&self) -> &str {
+        self.chain.last().map(String::as_str).unwrap_or_default()
+    }
+
+    /// Is the pushed name a symbolic ref?
+    pub fn is_symbolic(&self) -> bool {
+        self.chain.len() > 1
+    }
+}
+
+impl ServerRefs {
+    /// Lists the repository's refs (one git process) and finds out how
+    /// they are stored (another).
+    pub fn load(git: &Git) -> Result<ServerRefs, GitError> {
+        let out = git.output(&[
+            "for-each-ref",
+            "--format=%(objectname) %(refname) %(symref)",
+        ])?;
+        // git allows ref names that are not UTF-8; such a name (never one a
+        // policy pattern names literally) must not stop every push.
+        let text = match String::from_utf8(out) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let refs = ServerRefs::from_listing(text, files_dir(git))?;
+        Ok(refs)
+    }
+
+    fn from_listing(text: String, files_dir: Option<PathBuf>) -> Result<ServerRefs, GitError> {
+        if text.len() > u32::MAX as usize {
+            return Err(GitError("the list of refs is larger than 4 GiB".into()));
+        }
+        let mut lines = Vec::new();
+        let mut start = 0usize;
+        for line in text.split_inclusive('\n') {
+            let end = start + line.trim_end_matches('\n').len();
+            let l = &text[start..end];
+            let mut parts = l.splitn(3, ' ');
+            let (Some(id), Some(name)) = (parts.next(), parts.next()) else {
+                return Err(GitError(format!("git for-each-ref printed {l:?}")));
+            };
+            if !is_object_id(id) || name.is_empty() {
+                return Err(GitError(format!("git for-each-ref printed {l:?}")));
+            }
+            lines.push((start as u32, end as u32));
+            start += line.len();
+        }
+        let mut refs = ServerRefs {
+            text,
+            lines,
+            files_dir,
+        };
+        let mut lines = std::mem::take(&mut refs.lines);
+        lines.sort_unstable_by(|a, b| refs.parse(*a).name.cmp(refs.parse(*b).name));
+        refs.lines = lines;
+        Ok(refs)
+    }
+
+    fn parse(&self, (start, end): (u32, u32)) -> ListedRef<'_> {
+        let l = &self.text[start as usize..end as usize];
+        let mut parts = l.splitn(3, ' ');
+        let id = parts.next().unwrap_or_default();
+        let name = parts.next().unwrap_or_default();
+        let symref = parts.next().filter(|s| !s.is_empty());
+        ListedRef { id, name, symref }
+    }
+
+    /// Every listed ref, by name.
+    pub fn iter(&self) -> impl Iterator<Item = ListedRef<'_>> {
+        self.lines.iter().map(|l| self.parse(*l))
+    }
+
+    /// How many refs were listed.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when the repository has no refs.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The listed ref named exactly `name`.
+    pub fn find(&self, name: &str) -> Option<ListedRef<'_>> {
+        self.lines
+            .binary_search_by(|l| self.parse(*l).name.cmp(name))
+            .ok()
+            .map(|i| self.parse(self.lines[i]))
+    }
+
+    /// Follows `name` through symbolic refs to the ref git will write.
+    pub fn resolve(&self, git: &Git, name: &str) -> Result<Resolved, GitError> {
+        let mut chain = vec![name.to_string()];
+        loop {
+            let current = chain.last().map(String::as_str).unwrap_or_default();
+            // A target outside refs/ (or malformed) ends the chain; the
+            // caller refuses it.
+            if !is_ref_name(current) {
+                return Ok(Resolved {
+                    chain,
+                    too_deep: false,
+                });
+            }
+            let next = match self.find(current) {
+                Some(r) => r.symref.map(str::to_string),
+                None => self.unlisted_target(git, current)?,
+            };
+            match next {
+                None => {
+                    return Ok(Resolved {
+                        chain,
+                        too_deep: false,
+                    })
+                }
+                Some(t) if chain.len() > MAX_SYMREF_DEPTH => {
+                    chain.push(t);
+                    return Ok(Resolved {
+                        chain,
+                        too_deep: true,
+                    });
+                }
+                Some(t) => chain.push(t),
+            }
+        }
+    }
+
+    /// The target of a ref the listing lacks: a symbolic ref whose target
+    /// is missing, or no ref at all.
+    fn unlisted_target(&self, git: &Git, name: &str) -> Result<Option<String>, GitError> {
+        let per_worktree = ["refs/worktree/", "refs/bisect/", "refs/rewritten/"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        if let (Some(dir), false) = (&self.files_dir, per_worktree) {
+            match std::fs::symlink_metadata(dir.join(name)) {
+                // No file: no ref (symbolic refs are never packed).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Ok(m) if m.is_dir() => return Ok(None),
+                _ => {}
+            }
+        }
+        let (code, out) = git.status_output(&["symbolic-ref", "-q", "--no-recurse", name])?;
+        match code {
+            Some(0) => {
+                let t = String::from_utf8_lossy(&out).trim().to_string();
+                Ok(Some(t))
+            }
+            // Not a symbolic ref (or none at all).
+            Some(1) => Ok(None),
+            _ => Err(GitError(format!(
+                "git symbolic-ref {name} failed (exit {code:?})"
+            ))),
+        }
+    }
+}
+
+/// The directory holding loose refs, when the repository uses the files
+/// backend (reftable: `None`, every unlisted name is asked about).
+fn files_dir(git: &Git) -> Option<PathBuf> {
+    let out = git
+        .output(&[
+            "rev-parse",
+            "--show-ref-format",
+            "--path-format=absolute",
+            "--git-common-dir",
+        ])
+        .ok()?;
+    let out = String::from_utf8(out).ok()?;
+    let mut lines = out.lines();
+    match (lines.next(), lines.next()) {
+        (Some("files"), Some(dir)) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+
+    #[test]
+    fn listing_is_indexed_by_name() {
+        let text = format!(
+            "{A} refs/heads/main \n{B} refs/heads/a \n{A} refs/heads/master refs/heads/main\n"
+        );
+        let refs = ServerRefs::from_listing(text, None).unwrap();
+        assert_eq!(refs.len(), 3);
+        assert_eq!(
+            refs.iter().map(|r| r.name).collect::<Vec<_>>(),
+            ["refs/heads/a", "refs/heads/main", "refs/heads/master"]
+        );
+        assert_eq!(
+            refs.find("refs/heads/master"),
+            Some(ListedRef {
+                id: A,
+                name: "refs/heads/master",
+                symref: Some("refs/heads/main")
+            })
+        );
+        assert_eq!(refs.find("refs/heads/main").unwrap().symref, None);
+        assert!(refs.find("refs/heads/mai").is_none());
+        assert!(ServerRefs::from_listing("garbage\n".into(), None).is_err());
+        assert!(ServerRefs::from_listing(String::new(), None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn chains_end_at_the_ref_written() {
+        let text = format!(
+            "{A} refs/heads/a refs/heads/b\n{A} refs/heads/b refs/heads/c\n{A} refs/heads/c \n{A} refs/heads/loop1 refs/heads/loop2\n{A} refs/heads/loop2 refs/heads/loop1\n{A} refs/heads/out HEAD\n"
+        );
+        // An empty files directory: unlisted names are no refs, without git.
+        let dir = std::env::temp_dir().join(format!("gitsign-refs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let refs = ServerRefs::from_listing(text, Some(dir.clone())).unwrap();
+        let git = Git::in_dir(dir.clone());
+        let r = refs.resolve(&git, "refs/heads/a").unwrap();
+        assert_eq!(r.chain, ["refs/heads/a", "refs/heads/b", "refs/heads/c"]);
+        assert_eq!(r.target(), "refs/heads/c");
+        assert!(r.is_symbolic() && !r.too_deep);
+        let r = refs.resolve(&git, "refs/heads/new").unwrap();
+        assert_eq!(r.chain, ["refs/heads/new"]);
+        assert!(!r.is_symbolic());
+        let r = refs.resolve(&git, "refs/heads/loop1").unwrap();
+        assert!(r.too_deep);
+        assert!(r.chain.len() <= MAX_SYMREF_DEPTH + 2);
+        let r = refs.resolve(&git, "refs/heads/out").unwrap();
+        assert_eq!(r.target(), "HEAD");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
