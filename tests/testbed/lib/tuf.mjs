@@ -35,8 +35,16 @@ export function makeTuf({ state, here, stateDir, trustFiles, onNewTrustedRoot })
   }
 
   // The seed (once per machine) and this instance's 1.root.json: at start.
+  // python-tuf comes from the sigstore-python venv; a start never waits for
+  // that venv to be made (tests/run makes it first).
   async function prepare() {
-    if (!fs.existsSync(path.join(seedDir, '1.root.json'))) await py('seed', seedDir);
+    const venv = process.env.TESTBED_VENV || path.join(cache, 'gitsign-testbed', 'venv-sigstore-4.5.1');
+    if (!fs.existsSync(path.join(seedDir, '1.root.json'))) {
+      if (!fs.existsSync(path.join(venv, '.complete'))) {
+        throw new Error(`python-tuf's venv ${venv} is missing; run tests/testbed/sigstore-python --venv to make it`);
+      }
+      await py('seed', seedDir);
+    }
     fs.mkdirSync(served, { recursive: true });
     fs.copyFileSync(path.join(seedDir, '1.root.json'), path.join(served, '1.root.json'));
   }
