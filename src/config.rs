@@ -214,6 +214,14 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// A policy file in the repository, as `<rev>:<path>` (`gitsign.policyRef`).
     pub policy_ref: Option<String>,
+    /// The TUF cache base (`TUF_ROOT`, else `$XDG_CACHE_HOME/gitsign/tuf`,
+    /// else `~/.cache/gitsign/tuf`); `None` without a home directory.
+    pub tuf_cache: Option<PathBuf>,
+    /// How old the TUF cache may get before a refresh (`gitsign.tufRefresh`);
+    /// `None` never refreshes on its own.
+    pub tuf_refresh: Option<Duration>,
+    /// A signing config v0.2 file choosing the services (`gitsign.signingConfig`).
+    pub signing_config: Option<PathBuf>,
     /// Every setting with its value and origin, for `gitsign version`.
     pub resolved: BTreeMap<&'static str, (String, Origin)>,
 }
@@ -305,6 +313,28 @@ fn parse_bool(s: &str) -> Option<bool> {
         "false" | "no" | "off" | "0" | "" => Some(false),
         _ => None,
     }
+}
+
+/// Parses `gitsign.tufRefresh`: `never`, or a number with an optional unit
+/// (`s`, `m`, `h`, `d`; seconds without one). `Some(None)` is never.
+pub fn parse_refresh(s: &str) -> Option<Option<Duration>> {
+    let s = s.trim().to_ascii_lowercase();
+    if s == "never" {
+        return Some(None);
+    }
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s.as_str(), "s"),
+    };
+    let n: u64 = num.parse().ok().filter(|n| *n <= 10_000_000)?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    Some(Some(Duration::from_secs(n * mult)))
 }
 
 fn env_pair(suffix: &str) -> [String; 2] {
@@ -639,6 +669,38 @@ impl Config {
                 &[],
             ),
         };
+        let tr = r
+            .string(
+                "tufRefresh",
+                Some("24h"),
+                Some("gitsign.tufRefresh"),
+                &["GITSIGN_TUF_REFRESH"],
+            )
+            .unwrap_or_default();
+        let tuf_refresh = parse_refresh(&tr).ok_or_else(|| {
+            ConfigError(format!(
+                "gitsign.tufRefresh must be a duration (90s, 30m, 12h, 7d) or \"never\", not \"{tr}\""
+            ))
+        })?;
+        let signing_config = r
+            .string(
+                "signingConfig",
+                None,
+                Some("gitsign.signingConfig"),
+                &["GITSIGN_SIGNING_CONFIG"],
+            )
+            .map(PathBuf::from);
+        let nonempty = |k: &str| (r.env)(k).filter(|v| !v.is_empty());
+        let tuf_cache = match nonempty("TUF_ROOT") {
+            Some(t) => {
+                r.resolved.insert("tufRoot", (t.clone(), Origin::Env));
+                Some(PathBuf::from(t))
+            }
+            None => nonempty("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|c| c.join("gitsign").join("tuf")),
+        };
         Ok(Config {
             fulcio,
             fulcio_root,
@@ -672,8 +734,19 @@ impl Config {
             cache_socket_env,
             policy_file,
             policy_ref,
+            tuf_cache,
+            tuf_refresh,
+            signing_config,
             resolved: r.resolved,
         })
+    }
+
+    /// Whether a setting was given (git config or environment) rather than
+    /// left at its default: explicit service URLs win over a signing config.
+    pub fn is_explicit(&self, name: &str) -> bool {
+        self.resolved
+            .get(name)
+            .is_some_and(|(v, o)| *o != Origin::Default && !v.is_empty())
     }
 
     /// Loads from the repository around the current directory (or the
@@ -701,10 +774,17 @@ impl Config {
     /// the TSA chain of `gitsign.timestampCertChain` as one more timestamp
     /// authority.
     pub fn trusted_root(&self) -> Result<TrustedRoot, TrustError> {
-        let mut root = match &self.trusted_root {
+        let root = match &self.trusted_root {
             Some(p) => TrustedRoot::from_file(p)?,
             None => TrustedRoot::public_good(),
         };
+        self.apply_trust_overrides(root)
+    }
+
+    /// Applies the piecewise trust settings to a trusted root: the Fulcio
+    /// root PEM, the Rekor and CT keys, and the TSA chain of
+    /// `gitsign.timestampCertChain` as one more timestamp authority.
+    pub fn apply_trust_overrides(&self, mut root: TrustedRoot) -> Result<TrustedRoot, TrustError> {
         if let Some(p) = &self.fulcio_root {
             root.set_fulcio_roots_pem(p)?;
         }

@@ -278,10 +278,24 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Response, HttpError> {
+        self.send_bounded(method, url, headers, body, MAX_RESPONSE, None)
+    }
+
+    /// [`Http::send`] with a body limit and, when given, a timeout for this
+    /// request in place of the client's.
+    fn send_bounded(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        limit: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Response, HttpError> {
         let mut current = url.to_string();
         let mut headers: Vec<(&str, &str)> = headers.to_vec();
         for _ in 0..=MAX_REDIRECTS {
-            let r = self.send_once(method, &current, &headers, body)?;
+            let r = self.send_once(method, &current, &headers, body, limit, timeout)?;
             let redirect = matches!(r.status, 301 | 302 | 303 | 307 | 308);
             if !(redirect && method == "GET" && self.redirects) {
                 return Ok(r);
@@ -323,6 +337,8 @@ impl Http {
         url: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
+        limit: u64,
+        timeout: Option<Duration>,
     ) -> Result<Response, HttpError> {
         let fail = |status: Option<u16>, message: String| HttpError {
             url: url.into(),
@@ -335,7 +351,10 @@ impl Http {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            req.call()
+            match timeout {
+                Some(t) => req.config().timeout_global(Some(t)).build().call(),
+                None => req.call(),
+            }
         } else {
             let mut req = agent.post(url);
             for (k, v) in headers {
@@ -343,7 +362,8 @@ impl Http {
             }
             req.send(body.unwrap_or_default())
         };
-        let mut resp = result.map_err(|e| fail(None, describe(&e, self.timeout)))?;
+        let budget = timeout.unwrap_or(self.timeout);
+        let mut resp = result.map_err(|e| fail(None, describe(&e, budget)))?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -356,15 +376,16 @@ impl Http {
         let body = resp
             .body_mut()
             .with_config()
-            .limit(MAX_RESPONSE)
+            .limit(limit)
             .read_to_vec()
             .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => {
-                    fail(Some(status), "the answer is too large".into())
-                }
+                ureq::Error::BodyExceedsLimit(_) => fail(
+                    Some(status),
+                    format!("the answer is larger than the {limit} bytes accepted"),
+                ),
                 e => fail(
                     Some(status),
-                    format!("reading the answer failed: {}", describe(&e, self.timeout)),
+                    format!("reading the answer failed: {}", describe(&e, budget)),
                 ),
             })?;
         Ok(Response {
@@ -445,6 +466,20 @@ impl Http {
             Err(e) if retryable(&e) => once(),
             other => other,
         }
+    }
+}
+
+impl Http {
+    /// GET that reads at most `limit` bytes of the answer (more is an
+    /// error) and must finish within `timeout`; no retry (the caller keeps
+    /// a deadline). Redirects as [`Http::get`].
+    pub fn get_limited(
+        &self,
+        url: &str,
+        limit: u64,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        self.send_bounded("GET", url, &[], None, limit, Some(timeout))
     }
 }
 

@@ -73,6 +73,11 @@ impl Repo {
                     "XDG_CONFIG_HOME".into(),
                     home.join(".config").display().to_string(),
                 ),
+                // The TUF cache lives under the user's cache directory.
+                (
+                    "XDG_CACHE_HOME".into(),
+                    home.join(".cache").display().to_string(),
+                ),
                 ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
                 (
                     "GIT_CONFIG_GLOBAL".into(),
@@ -117,6 +122,11 @@ impl Repo {
             "GITSIGN_TRUSTED_ROOT",
             "GITSIGN_REKOR_URL",
             "SIGSTORE_ROOT_FILE",
+            "GITSIGN_FULCIO_URL",
+            "GITSIGN_OIDC_ISSUER",
+            "GITSIGN_SIGNING_CONFIG",
+            "GITSIGN_TUF_REFRESH",
+            "TUF_ROOT",
         ] {
             c.env_remove(k);
         }
@@ -163,6 +173,12 @@ impl Repo {
             writeln!(f, "{id}").unwrap();
         }
         id
+    }
+
+    /// A gitsign command in the work tree with the repo's environment.
+    #[allow(dead_code)]
+    pub fn gitsign_cmd(&self, args: &[&str]) -> Command {
+        self.command(&gitsign_bin(), args)
     }
 
     /// Runs gitsign in the work tree with the repo's environment.

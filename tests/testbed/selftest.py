@@ -1133,6 +1133,77 @@ def sigstore_python():
     clear_faults()
 
 
+@section
+def tuf_mirror():
+    """The TUF mirror, judged by python-tuf's own client (ngclient): the
+    repository verifies from TESTBED_TUF_ROOT, serves exactly the trust
+    files, and each switch gives what a TUF client must accept or refuse."""
+    mirror, root_path = E.get("TESTBED_TUF_MIRROR"), E.get("TESTBED_TUF_ROOT")
+    if not ok("TESTBED_TUF_MIRROR and TESTBED_TUF_ROOT are exported", mirror and root_path and os.path.exists(root_path)):
+        return
+    try:
+        from tuf.ngclient import Updater
+        from tuf.api import exceptions as tex
+    except ImportError:
+        SKIPPED.append("tuf")
+        print("skip - python-tuf is not importable (TESTBED_SKIP_SIGSTORE_PYTHON=1?)")
+        return
+    md = os.path.join(TMP, "tuf-md")
+    tg = os.path.join(TMP, "tuf-targets")
+    os.makedirs(md, exist_ok=True)
+    os.makedirs(tg, exist_ok=True)
+    shutil.copyfile(root_path, os.path.join(md, "root.json"))
+
+    def updater():
+        return Updater(metadata_dir=md, metadata_base_url=mirror + "/", target_base_url=mirror + "/targets/", target_dir=tg, bootstrap=None)
+
+    def target(u, name):
+        info = u.get_targetinfo(name)
+        path = u.download_target(info, os.path.join(tg, name))
+        return open(path, "rb").read()
+
+    u = updater()
+    u.refresh()
+    ok("python-tuf refreshes from the mirror and 1.root.json", True)
+    ok("the trusted_root.json target is the testbed's trusted root", target(u, "trusted_root.json") == open(E["GITSIGN_TRUSTED_ROOT"], "rb").read())
+    ok("the signing_config.v0.2.json target is the testbed's signing config", target(u, "signing_config.v0.2.json") == open(E["TESTBED_SIGNING_CONFIG"], "rb").read())
+    ok("consistent snapshots: targets are served as targets/<sha256>.<name>", http("GET", mirror + "/targets/" + u.get_targetinfo("trusted_root.json").hashes["sha256"] + ".trusted_root.json")[0] == 200)
+
+    def refused(action, exc, name):
+        ctl("POST", "/tuf", {"action": action})
+        try:
+            updater().refresh()
+            ok(name, False, "accepted")
+        except exc:
+            ok(name, True)
+        except Exception as e:  # noqa: BLE001
+            ok(name, False, repr(e))
+        ctl("POST", "/tuf", {"action": "restore"})
+        updater().refresh()
+
+    refused("expire-timestamp", tex.ExpiredMetadataError, "expire-timestamp: python-tuf refuses the expired timestamp")
+    ctl("POST", "/tuf", {"action": "publish"})
+    updater().refresh()
+    refused("rollback-snapshot", tex.BadVersionNumberError, "rollback-snapshot: python-tuf refuses the rolled-back snapshot")
+    refused("corrupt-signature", tex.UnsignedMetadataError, "corrupt-signature: python-tuf refuses the bad signature")
+    ctl("POST", "/tuf", {"action": "new-trusted-root"})
+    u = updater()
+    u.refresh()
+    tr = json.loads(target(u, "trusted_root.json"))
+    ok("new-trusted-root publishes a root with a second Rekor key, the first one ending", len(tr["tlogs"]) == 2 and "end" in tr["tlogs"][0]["publicKey"]["validFor"] and tr == json.load(open(E["GITSIGN_TRUSTED_ROOT"])))
+    ctl("POST", "/tuf", {"action": "rotate-root"})
+    u = updater()
+    u.refresh()
+    ok("rotate-root: python-tuf follows root version 2 (new root and timestamp keys)", u._trusted_set.root.version == 2)
+    ctl("POST", "/faults", {"service": "tuf", "fault": "down"})
+    try:
+        updater().refresh()
+        ok("tuf down: the mirror drops the connection", False, "answered")
+    except Exception:  # noqa: BLE001
+        ok("tuf down: the mirror drops the connection", True)
+    clear_faults()
+
+
 def main():
     if not shutil.which("openssl"):
         print("selftest needs the openssl CLI", file=sys.stderr)
@@ -1141,7 +1212,8 @@ def main():
     # the Node-side ECDSA-over-a-digest check (no testbed needed) runs meanwhile
     check = subprocess.Popen(["node", os.path.join(HERE, "prehash-check.mjs"), "--quick"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for fn in (oidc_discovery, oidc_auth_code_pkce, oidc_device_flow, oidc_faults, control_token, fulcio_email, gha_and_fulcio_workflow,
-               fulcio_faults, rekor, rekor_ecdsa_corners, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python):
+               fulcio_faults, rekor, rekor_ecdsa_corners, rekor_dsse, rekor_faults, tsa, trust_files, stats, sigstore_python,
+               tuf_mirror):
         clear_faults()
         fn()
     print("# prehash_check", flush=True)

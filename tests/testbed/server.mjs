@@ -18,6 +18,7 @@ import { makeFulcio } from './lib/fulcio.mjs';
 import { makeRekor } from './lib/rekor.mjs';
 import { makeTsa } from './lib/tsa.mjs';
 import { makeGha, defaultGhaClaims } from './lib/gha.mjs';
+import { makeTuf } from './lib/tuf.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const t0 = Date.now();
@@ -47,6 +48,7 @@ const state = {
   stats: {
     logins: 0, authorizations: 0, device_authorizations: 0, device_approvals: 0, device_tokens: 0, tokens: 0,
     minted_tokens: 0, gha_tokens: 0, opener_calls: 0, fulcio_certificates: 0, rekor_entries: 0, tsa_timestamps: 0,
+    tuf_requests: 0,
   },
   config: {
     deviceInterval: 1, // seconds; null = omit `interval` from the device authorization response (RFC 8628 default 5 s)
@@ -78,8 +80,8 @@ async function main() {
     if (!handlers[name]) throw new HttpError(503, { code: 503, message: 'starting' });
     return handlers[name](req, res, url);
   }, log);
-  const [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL] = await Promise.all(['oidc', 'fulcio', 'rekor', 'tsa', 'gha', 'control'].map(mk));
-  const servers = [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL];
+  const [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL, tufL] = await Promise.all(['oidc', 'fulcio', 'rekor', 'tsa', 'gha', 'control', 'tuf'].map(mk));
+  const servers = [oidcL, fulcioL, rekorL, tsaL, ghaL, ctlL, tufL];
 
   // 2. keys and certificates
   const [oidcJwk, ghaJwk] = await Promise.all([rsaJwk(), rsaJwk()]);
@@ -174,6 +176,36 @@ async function main() {
   fs.writeFileSync(path.join(STATE, 'ctlog_pub.pem'), d.toPem(ctSpki, 'PUBLIC KEY'));
   fs.writeFileSync(path.join(STATE, 'opens.log'), '');
 
+  // A new trusted root version: Rekor signs with a new key from now on;
+  // the old key stays trusted for what it signed (validFor ends now).
+  function newTrustedRoot() {
+    const k = x.genEc('P-256');
+    const spki = x.spkiDer(k.publicKey);
+    const at = rfc3339(new Date(Math.floor(Date.now() / 1000) * 1000));
+    const old = trustedRoot.tlogs[trustedRoot.tlogs.length - 1];
+    old.publicKey.validFor.end = at;
+    Object.assign(state.rekorKeys, { key: k.privateKey, spki, logIdHex: crypto.createHash('sha256').update(spki).digest('hex') });
+    trustedRoot.tlogs.push({
+      baseUrl: rekorL.url,
+      hashAlgorithm: 'SHA2_256',
+      publicKey: { rawBytes: b64(spki), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: at } },
+      logId: { keyId: b64(Buffer.from(state.rekorKeys.logIdHex, 'hex')) },
+    });
+    wj('trusted_root.json', trustedRoot);
+    wj('ctc.json', { ...ctc, trustedRoot });
+    fs.writeFileSync(path.join(STATE, 'rekor_pub.pem'), d.toPem(spki, 'PUBLIC KEY'));
+    log(`new trusted root: Rekor key ${state.rekorKeys.logIdHex}`);
+  }
+  const tuf = makeTuf({ state, here: HERE, stateDir: STATE, trustFiles: { trustedRoot: trPath, signingConfig: scPath }, onNewTrustedRoot: newTrustedRoot });
+  handlers.tuf = tuf.handler;
+  let tufEnv = {};
+  try {
+    await tuf.prepare();
+    tufEnv = { TESTBED_TUF_MIRROR: tufL.url, TESTBED_TUF_ROOT: tuf.rootPath };
+  } catch (e) {
+    log(`no TUF mirror: preparing its seed failed: ${e.stack || e}`);
+  }
+
   // Per-instance opener: bakes this instance's control URL in, so it works
   // even when the client under test scrubs its environment.
   const openerPath = path.join(STATE, 'open-url');
@@ -195,6 +227,7 @@ async function main() {
     TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN: gha.requestToken,
     TESTBED_GHA_ISSUER: ghaL.url,
     TESTBED_EMAIL: args.email,
+    ...tufEnv,
   };
 
   // 5. control API
@@ -217,6 +250,7 @@ async function main() {
       rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size'],
       tsa: ['http500', 'slow'],
       gha: ['http500'],
+      tuf: ['down', 'http500', 'huge'],
     };
     if (!known[service]?.includes(fault)) throw new HttpError(400, { error: `unknown fault ${service}.${fault}`, known });
     return { service, fault, count: f.count ?? null, value: f.value ?? null };
@@ -290,6 +324,7 @@ async function main() {
     if (p === '/gha/claims' && m === 'GET') return send(res, 200, { ...defaultGhaClaims(), ...state.ghaClaims });
     if (p === '/gha/claims' && m === 'POST') { Object.assign(state.ghaClaims, await body()); return send(res, 200, state.ghaClaims); }
     if (p === '/gha/claims' && m === 'DELETE') { state.ghaClaims = {}; return send(res, 200, {}); }
+    if (p === '/tuf' && m === 'POST') return send(res, 200, await tuf.control(await body()));
     if (p === '/shutdown' && m === 'POST') { send(res, 200, { ok: true }); setImmediate(() => shutdown(0, 'control API')); return undefined; }
     throw new HttpError(404, { error: `no route ${m} ${p}` });
   };

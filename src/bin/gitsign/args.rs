@@ -95,7 +95,9 @@ pub enum Command {
     Cache(CacheCommand),
     /// Export a commit's or tag's signature as a Sigstore bundle (offline mode).
     ExportBundle(ExportBundleArgs),
-    /// Print the version and the resolved configuration.
+    /// Trust a TUF mirror: verify and cache its trusted root and signing config.
+    Initialize(InitializeArgs),
+    /// Print the version, the trusted root in use and the resolved configuration.
     Version,
     /// Print a shell completion script for gitsign (bash, zsh or fish) on stdout.
     Completions {
@@ -120,6 +122,17 @@ pub enum CompletionShell {
     Zsh,
     /// Fish (put the script in ~/.config/fish/completions/gitsign.fish).
     Fish,
+}
+
+/// `gitsign initialize` (Go gitsign's flags).
+#[derive(Args, Debug, Default, Clone)]
+pub struct InitializeArgs {
+    /// The TUF mirror (default: the public-good https://tuf-repo-cdn.sigstore.dev).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// The mirror's initial root.json (required for any mirror but the public-good one).
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<PathBuf>,
 }
 
 /// Output formats.

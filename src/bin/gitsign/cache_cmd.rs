@@ -85,6 +85,22 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
 }
 
 fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
+    // The services signing uses (the signing config's, unless explicit)
+    // are part of the key, as when signing.
+    let mut config = config.clone();
+    let root = match gitsign::tuf::select(&config, gitsign::tuf::Network::Never) {
+        Ok(t) => {
+            if let Some(sc) = &t.signing_config {
+                let _ = gitsign::tuf::apply_signing_config(&mut config, sc, gitsign::time::now());
+            }
+            t.root
+        }
+        Err(e) => {
+            crate::error(format!("trust configuration error: {e}"));
+            return exit::ERROR;
+        }
+    };
+    let config = &config;
     // The entry git's signatures use here: git passes user.signingKey with
     // -u, else the committer's identity (`git var GIT_COMMITTER_IDENT`).
     let git = gitsign::git::Git::new();
@@ -95,13 +111,6 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
         .unwrap_or_default();
     let key = cache::key_for(config, cache::scope(config), &identity);
     let now = gitsign::time::now();
-    let root = match config.trusted_root() {
-        Ok(r) => r,
-        Err(e) => {
-            crate::error(format!("trust configuration error: {e}"));
-            return exit::ERROR;
-        }
-    };
     let result = match cmd {
         CacheCommand::Status => cache::keyring::get(&key, &root, now).map(|c| match c {
             Some(c) => say!(

@@ -87,10 +87,8 @@ fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
 /// policy in git config, else the policy file (`gitsign.policy`), whose
 /// signers then decide whether `%G?` says G.
 pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Decider), String> {
-    let config = Config::load().map_err(|e| format!("configuration error: {e}"))?;
-    let root = config
-        .trusted_root()
-        .map_err(|e| format!("trust configuration error: {e}"))?;
+    let mut config = Config::load().map_err(|e| format!("configuration error: {e}"))?;
+    let root = crate::trust_cmd::root(&mut config)?;
     let policy = Policy::from_config(&config.policy)
         .map_err(|e| format!("identity policy in git config: {e}"))?;
     let decider = if policy.is_empty() {

@@ -85,7 +85,7 @@ pub fn run(cmd: &HookCommand) -> u8 {
     };
     // Every failure below refuses the push: a hook fails closed.
     let git = Git::new();
-    let config = match Config::load() {
+    let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
             say(&[format!("push refused: configuration error: {e}")]);
@@ -106,10 +106,10 @@ pub fn run(cmd: &HookCommand) -> u8 {
             return exit::INVALID;
         }
     };
-    let root = match config.trusted_root() {
+    let root = match crate::trust_cmd::root(&mut config) {
         Ok(r) => r,
         Err(e) => {
-            say(&[format!("push refused: trust configuration error: {e}")]);
+            say(&[format!("push refused: {e}")]);
             return exit::INVALID;
         }
     };

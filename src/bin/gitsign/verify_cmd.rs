@@ -49,14 +49,13 @@ fn policy_from(args: &PolicyArgs, config: &Config) -> Result<Policy, String> {
     Ok(policy)
 }
 
-fn trusted_root(args: &PolicyArgs, config: &Config) -> Result<TrustedRoot, String> {
-    let mut config = config.clone();
+/// The trusted root (`--trusted-root` first, then as every command
+/// chooses it); the signing config's Rekor applies to online lookups.
+fn trusted_root(args: &PolicyArgs, config: &mut Config) -> Result<TrustedRoot, String> {
     if let Some(p) = &args.trusted_root {
         config.trusted_root = Some(p.clone());
     }
-    config
-        .trusted_root()
-        .map_err(|e| format!("trust configuration error: {e}"))
+    crate::trust_cmd::root(config)
 }
 
 struct Setup {
@@ -68,8 +67,9 @@ struct Setup {
 
 fn setup(args: &PolicyArgs) -> Result<Setup, String> {
     let repo = gitsign::git::discover_repo()?;
-    let config = Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
-    let root = trusted_root(args, &config)?;
+    let mut config =
+        Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
+    let root = trusted_root(args, &mut config)?;
     let policy = policy_from(args, &config)?;
     Ok(Setup {
         repo,
@@ -228,9 +228,9 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     let git = gitsign::git::Git::new();
     let setup = || -> Result<(Config, TrustedRoot, Decider, HashAlgo), String> {
         let repo = gitsign::git::discover_repo()?;
-        let config =
+        let mut config =
             Config::load_for_repo(&repo).map_err(|e| format!("configuration error: {e}"))?;
-        let root = trusted_root(&a.policy, &config)?;
+        let root = trusted_root(&a.policy, &mut config)?;
         let flags_given = !a.policy.certificate_identity.is_empty()
             || !a.policy.certificate_identity_regexp.is_empty();
         let decider = match (
@@ -444,14 +444,14 @@ fn tag_object(repo: &gix::Repository, tag: &str) -> Result<gitsign::git::Object,
 
 /// `gitsign verify-bundle`.
 pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
-    let config = match Config::load() {
+    let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
             crate::error(format!("configuration error: {e}"));
             return exit::ERROR;
         }
     };
-    let root = match trusted_root(&a.policy, &config) {
+    let root = match trusted_root(&a.policy, &mut config) {
         Ok(r) => r,
         Err(e) => {
             crate::error(e);
@@ -555,6 +555,7 @@ pub fn version() -> u8 {
     say!("gitsign {} (Rust)", env!("CARGO_PKG_VERSION"));
     match Config::load() {
         Ok(c) => {
+            crate::trust_cmd::version_lines(&c);
             say!("configuration (defaults < git config < environment):");
             for (k, (v, o)) in &c.resolved {
                 let o = match o {
