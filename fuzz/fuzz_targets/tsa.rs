@@ -1,2 +1,5 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| gitsign_fuzz::tsa(data));
+libfuzzer_sys::fuzz_target!(
+    init: gitsign_fuzz::init("tsa"),
+    |data: &[u8]| gitsign_fuzz::tsa(data)
+);

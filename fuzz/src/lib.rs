@@ -12,7 +12,9 @@
 //! bundle) are framed by [`split2`]: a little-endian u16 length, the first
 //! part, then the second. The seed generator writes the same framing.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use gitsign::asn1;
 use gitsign::bundle::{self, Artifact};
@@ -29,6 +31,39 @@ use gitsign::trust::TrustedRoot;
 use gitsign::tsa;
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 use gitsign::x509::{self, Certificate};
+
+pub mod replay;
+pub mod seeds;
+
+/// Runs before libFuzzer starts. Two modes that do not fuzz, chosen by
+/// the environment (used by `fuzz/run`), each exiting when done:
+/// `GITSIGN_FUZZ_SEEDS=DIR` writes the seed corpora under `DIR/<target>/`;
+/// `GITSIGN_FUZZ_REPLAY=PATH[:PATH...]` replays those files or directories
+/// through this target, timing each input against
+/// `GITSIGN_FUZZ_LIMIT_MS` (50), and exits 1 on a slow input or a panic.
+pub fn init(target: &str) {
+    if let Some(out) = std::env::var_os("GITSIGN_FUZZ_SEEDS") {
+        seeds::write(std::path::Path::new(&out));
+        std::process::exit(0);
+    }
+    if let Some(paths) = std::env::var_os("GITSIGN_FUZZ_REPLAY") {
+        let paths: Vec<PathBuf> = std::env::split_paths(&paths).collect();
+        let ms = std::env::var("GITSIGN_FUZZ_LIMIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50);
+        let run = TARGETS
+            .iter()
+            .find(|(n, _)| *n == target)
+            .map(|(_, f)| *f)
+            .expect("a known target");
+        // libfuzzer-sys's hook aborts on a panic; the replay catches and
+        // counts them instead.
+        std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
+        let ok = replay::replay(target, run, &paths, Duration::from_millis(ms));
+        std::process::exit(if ok { 0 } else { 1 });
+    }
+}
 
 /// All targets, by name (the replay binary and the run script use these).
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[

@@ -1,4 +1,4 @@
-//! Writes the seed corpora: `seeds OUT_DIR` fills `OUT_DIR/<target>/`
+//! Writes the seed corpora: [`write`] fills `OUT_DIR/<target>/`
 //! from the real-signature corpus and the other files under
 //! `tests/fixtures` (objects, bundles, trust roots, companions, the
 //! testbed's Rekor answers), from what the library derives from them
@@ -21,7 +21,7 @@ use gitsign::tlog::LogEntry;
 use gitsign::tsa;
 use gitsign::verify;
 use gitsign::x509::Certificate;
-use gitsign_fuzz::join2;
+use crate::join2;
 
 struct Seeds {
     out: PathBuf,
@@ -64,9 +64,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn main() {
-    let mut args = std::env::args_os().skip(1);
-    let out = PathBuf::from(args.next().expect("usage: seeds OUT_DIR"));
+/// Writes every seed under `out`; prints how many were new per target.
+pub fn write(out: &Path) {
+    let out = out.to_path_buf();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fixtures = here.join("../tests/fixtures");
     let mut s = Seeds {
@@ -176,7 +176,7 @@ fn main() {
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let Some(&(name, _)) = gitsign_fuzz::TARGETS.iter().find(|(n, _)| *n == target) else {
+        let Some(&(name, _)) = crate::TARGETS.iter().find(|(n, _)| *n == target) else {
             continue;
         };
         s.add(name, &data);
@@ -272,7 +272,7 @@ fn from_entry(s: &mut Seeds, e: &LogEntry) {
         s.add("tlog_json", &e.body);
     }
     if let Some(c) = e.proof.as_ref().and_then(|p| p.checkpoint.as_ref()) {
-        s.text(0, c);
+        s.text(0, c.as_bytes());
     }
 }
 

@@ -1,35 +1,20 @@
-//! Replays inputs through a fuzz target without libFuzzer's instrumentation
-//! and times each one: `replay TARGET [--limit-ms N] PATH...` (files, or
-//! directories read one level deep). An input over the limit (50 ms by
+//! Replays inputs through a fuzz target, timing each one (files, or
+//! directories read one level deep). It runs inside the fuzz binary (see
+//! [`crate::init`]): coverage counters on, no sanitizer, no libFuzzer
+//! loop, so a time here bounds the uninstrumented one from above. An input over the limit (50 ms by
 //! default) is timed twice more and reported by its fastest run, so a busy
-//! machine alone does not flag it; a panic is reported too. Exits 1 on any
-//! finding.
+//! machine alone does not flag it; a panic is reported too.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: replay TARGET [--limit-ms N] PATH...";
-    let target = args.next().expect(usage);
-    let Some(&(_, run)) = gitsign_fuzz::TARGETS.iter().find(|(n, _)| *n == target) else {
-        eprintln!("unknown target {target}; targets:");
-        for (n, _) in gitsign_fuzz::TARGETS {
-            eprintln!("  {n}");
-        }
-        std::process::exit(2);
-    };
-    let mut limit = Duration::from_millis(50);
+/// Replays `paths` through `run`; true when no input panicked or took
+/// longer than `limit`.
+pub fn replay(target: &str, run: fn(&[u8]), paths: &[PathBuf], limit: Duration) -> bool {
     let mut inputs: Vec<PathBuf> = Vec::new();
-    while let Some(a) = args.next() {
-        if a == "--limit-ms" {
-            let ms: u64 = args.next().and_then(|v| v.parse().ok()).expect(usage);
-            limit = Duration::from_millis(ms);
-            continue;
-        }
-        let p = PathBuf::from(a);
+    for p in paths {
         if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .expect("read the corpus directory")
                 .flatten()
                 .map(|e| e.path())
@@ -37,12 +22,12 @@ fn main() {
                 .collect();
             v.sort();
             inputs.extend(v);
-        } else {
-            inputs.push(p);
+        } else if p.is_file() {
+            inputs.push(p.clone());
         }
     }
     // The root is parsed once, outside any input's time.
-    let _ = gitsign_fuzz::root();
+    let _ = crate::root();
 
     let (mut slow, mut panics) = (0usize, 0usize);
     let mut total = Duration::ZERO;
@@ -89,7 +74,5 @@ fn main() {
         max_path.display(),
         limit.as_millis(),
     );
-    if slow > 0 || panics > 0 {
-        std::process::exit(1);
-    }
+    slow == 0 && panics == 0
 }
