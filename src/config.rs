@@ -679,13 +679,13 @@ impl Config {
     /// Loads from the repository around the current directory (or the
     /// global config outside one) and the process environment.
     pub fn load() -> Result<Config, ConfigError> {
-        let git = GixConfig::discover();
+        let git = GixConfig::discover()?;
         Config::resolve(&git, &|k| std::env::var(k).ok())
     }
 
     /// Loads for an opened repository and the process environment.
     pub fn load_for_repo(repo: &gix::Repository) -> Result<Config, ConfigError> {
-        Config::resolve(&GixConfig::from_repo(repo), &|k| std::env::var(k).ok())
+        Config::resolve(&GixConfig::from_repo(repo)?, &|k| std::env::var(k).ok())
     }
 
     /// The trusted root: a trusted_root.json if configured, else the
@@ -730,7 +730,7 @@ pub struct GixConfig {
 
 impl GixConfig {
     /// Discovers the repository around the current directory.
-    pub fn discover() -> GixConfig {
+    pub fn discover() -> Result<GixConfig, ConfigError> {
         if let Ok(repo) = gix::discover_with_environment_overrides(".") {
             return GixConfig::from_repo(&repo);
         }
@@ -742,18 +742,30 @@ impl GixConfig {
             // A failed merge of the override layer leaves the globals usable.
             let _ = f.append(env);
         }
-        GixConfig {
+        Ok(GixConfig {
             file,
             params: command_line_params(),
-        }
+        })
     }
 
-    /// Config of an opened repository.
-    pub fn from_repo(repo: &gix::Repository) -> GixConfig {
-        GixConfig {
+    /// Config of an opened repository, refused when git would refuse the
+    /// repository itself: one owned by another user and not listed in
+    /// `safe.directory` could otherwise choose the trusted root and the
+    /// identity policy its visitors verify with.
+    pub fn from_repo(repo: &gix::Repository) -> Result<GixConfig, ConfigError> {
+        if repo.git_dir_trust() != gix::sec::Trust::Full {
+            let dir = repo.workdir().unwrap_or_else(|| repo.git_dir());
+            let shown = dir.display();
+            return Err(ConfigError(format!(
+                "the repository at {shown} is owned by another user, so gitsign does not use its settings \
+                 (git refuses it too, as of dubious ownership); if you trust it, run \
+                 `git config --global --add safe.directory {shown}`"
+            )));
+        }
+        Ok(GixConfig {
             file: Some(repo.config_snapshot().plumbing().clone()),
             params: command_line_params(),
-        }
+        })
     }
 }
 

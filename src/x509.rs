@@ -502,12 +502,16 @@ pub fn name_to_string(name: &[u8]) -> String {
     }
 }
 
+/// RFC 4514 escaping of one attribute value; control characters as hex.
+/// One pass over the value (a hook may format thousands of names, each as
+/// long as an attacker likes).
 fn escape_rdn(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for (i, c) in v.chars().enumerate() {
+    let mut out = String::with_capacity(v.len() + 8);
+    let last = v.char_indices().next_back().map(|(i, _)| i);
+    for (i, c) in v.char_indices() {
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
             || (i == 0 && (c == '#' || c == ' '))
-            || (i + 1 == v.chars().count() && c == ' ');
+            || (Some(i) == last && c == ' ');
         if special {
             out.push('\\');
         }
@@ -535,4 +539,37 @@ pub fn certificates_from_pem(text: &str) -> Result<Vec<Certificate>, CertError> 
             Certificate::from_der(b.der)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(cn: &str) -> Vec<u8> {
+        let atv = asn1::encode_parts(
+            tag::SEQUENCE,
+            &[
+                &asn1::encode(tag::OID, oid::CN),
+                &asn1::encode(tag::UTF8_STRING, cn.as_bytes()),
+            ],
+        );
+        asn1::encode(tag::SEQUENCE, &asn1::encode(tag::SET, &atv))
+    }
+
+    #[test]
+    fn names_are_escaped_as_rfc_4514_says() {
+        assert_eq!(name_to_string(&name("a,b+c")), "CN=a\\,b\\+c");
+        assert_eq!(name_to_string(&name(" #x ")), "CN=\\ #x\\ ");
+        assert_eq!(name_to_string(&name("#x")), "CN=\\#x");
+        assert_eq!(name_to_string(&name("é\u{1b}")), "CN=é\\1b");
+        assert_eq!(name_to_string(&name("")), "CN=");
+    }
+
+    #[test]
+    fn formatting_a_huge_name_is_linear() {
+        // Quadratic work on 2 MB would not finish in any test timeout.
+        let long = "é ".repeat(1 << 20);
+        let s = name_to_string(&name(&long));
+        assert_eq!(s.len(), 3 + long.len() + 1);
+    }
 }

@@ -24,14 +24,48 @@ fn verify_bytes(
     sig: &[u8],
     root: &TrustedRoot,
 ) -> Result<verify::Verified, verify::Failure> {
+    verify_mode(payload, sig, root, MissingTlog::Skip)
+}
+
+fn verify_mode(
+    payload: &[u8],
+    sig: &[u8],
+    root: &TrustedRoot,
+    missing_tlog: MissingTlog,
+) -> Result<verify::Verified, verify::Failure> {
     let ctx = Context {
         root,
         require_sct: true,
         rekor: None,
-        missing_tlog: MissingTlog::Skip,
+        missing_tlog,
         cache: None,
     };
     verify::verify(payload, sig, ObjectInfo::from_payload(payload), &ctx)
+}
+
+/// The strictest mode a sample verifies in: offline-mode samples with the
+/// log required (stripping their entry must then fail), online-mode ones
+/// with the log skipped (they carry none).
+fn strictest(payload: &[u8], sig: &[u8], root: &TrustedRoot) -> MissingTlog {
+    if verify_mode(payload, sig, root, MissingTlog::Search).is_ok() {
+        MissingTlog::Search
+    } else {
+        MissingTlog::Skip
+    }
+}
+
+/// What a verification reports: who, when, under which certificate, which
+/// log entry. An edit a verifier accepts must leave all of it unchanged.
+type Says = (Vec<u8>, String, Option<String>, i64, Option<u64>);
+
+fn says(v: &verify::Verified) -> Says {
+    (
+        v.certificate.der().to_vec(),
+        v.claims.identity.clone(),
+        v.claims.issuer.clone(),
+        v.time,
+        v.tlog.entry().and_then(|e| e.log_index()),
+    )
 }
 
 #[test]
@@ -291,13 +325,32 @@ fn mutation_fuzz_never_panics() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
+    let modes: Vec<MissingTlog> = samples
+        .iter()
+        .map(|(p, s)| strictest(p, s, &root))
+        .collect();
+    let original: Vec<Says> = samples
+        .iter()
+        .zip(&modes)
+        .map(|((p, s), m)| says(&verify_mode(p, s, &root, *m).unwrap()))
+        .collect();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut accepted = 0;
     for i in 0..iterations {
         let k = i % samples.len();
         let (payload, _) = &samples[k];
-        // The CMS and everything below it.
+        // The CMS and everything below it: an edit may be accepted only
+        // where nothing is signed or checked, and then changes nothing
+        // verification reports.
         let m = mutate(&mut rng, &ders[k], &ders[(k + 1) % ders.len()]);
-        let _ = verify_bytes(payload, &m, &root);
+        if let Ok(v) = verify_mode(payload, &m, &root, modes[k]) {
+            accepted += 1;
+            assert_eq!(
+                says(&v),
+                original[k],
+                "an accepted edit changed the verdict"
+            );
+        }
         // BER input.
         let m = mutate(&mut rng, &gpgsm_der, &ders[k]);
         let _ = SignedData::from_der(&m);
@@ -320,7 +373,10 @@ fn mutation_fuzz_never_panics() {
         let obj = gitobj::join_commit(p, s, HashAlgo::Sha1);
         let m = mutate(&mut rng, &obj, s);
         if let Ok(Some(split)) = gitobj::split(&m, ObjectKind::Commit, HashAlgo::Sha1) {
-            let _ = verify_bytes(&split.payload, &split.signature, &root);
+            if let Ok(v) = verify_mode(&split.payload, &split.signature, &root, modes[k]) {
+                assert_eq!(&split.payload, p, "an edited commit verified");
+                assert_eq!(says(&v), original[k]);
+            }
         }
         let _ = gitobj::split_tag(&m);
         // Bundles (JSON).
@@ -344,4 +400,10 @@ fn mutation_fuzz_never_panics() {
             let _ = gitsign::tlog::parse_checkpoint(s);
         }
     }
+    // Most edits break something; if nearly all were accepted, the
+    // verifier would not be looking.
+    assert!(
+        accepted * 20 < iterations,
+        "{accepted} of {iterations} edits accepted"
+    );
 }

@@ -5,15 +5,74 @@
 mod common;
 
 use common::{empty_rekor, fixtures, manifest, reason_words, text, Repo};
-use gitsign::cms::SignedData;
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 
-fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind) -> String {
+/// The SHA-256 fingerprint of the signing certificate (the one with the
+/// manifest's serial), computed by OpenSSL rather than by the code under
+/// test: the signature's PEM body decoded, `openssl pkcs7 -print_certs`,
+/// then `openssl x509 -fingerprint -sha256` of each certificate.
+fn leaf_fingerprint(file: &std::path::Path, kind: ObjectKind, serial: &str) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
     let data = std::fs::read(file).unwrap();
     let s = gitobj::split(&data, kind, HashAlgo::Sha1).unwrap().unwrap();
-    let der = gitsign::cms::unarmor(&s.signature).unwrap();
-    let sd = SignedData::from_der(&der).unwrap();
-    gitsign::gpg::fingerprint(sd.signer_certificate().unwrap())
+    let body: String = String::from_utf8(s.signature)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    let run = |args: &[&str], input: &[u8]| {
+        let mut c = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("openssl is installed (.ci/run installs it)");
+        c.stdin.take().unwrap().write_all(input).unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "openssl {args:?} failed");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let certs = run(&["pkcs7", "-inform", "DER", "-print_certs"], &der);
+    let want = serial.trim_start_matches('0').to_ascii_uppercase();
+    for pem in certs.split_inclusive("-----END CERTIFICATE-----\n") {
+        if !pem.contains("BEGIN CERTIFICATE") {
+            continue;
+        }
+        let info = run(
+            &["x509", "-noout", "-serial", "-fingerprint", "-sha256"],
+            pem.as_bytes(),
+        );
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.split_once(k).map(|(_, v)| v.trim().to_string()))
+                .unwrap()
+        };
+        if field("serial=").trim_start_matches('0') == want {
+            return field("Fingerprint=").replace(':', "");
+        }
+    }
+    panic!("{}: no certificate with serial {serial}", file.display());
+}
+
+/// The `%G?` letter and status line the README's table gives for a
+/// manifest reason: B (BADSIG) for a bad signature or an untrusted
+/// certificate or log entry, E (ERRSIG) when nothing could be checked.
+fn expected_status(reason: &str) -> (&'static str, &'static str) {
+    let unchecked = [
+        "unparseable signature",
+        "signer cert not found",
+        "duplicate header(s) gpgsig",
+    ];
+    if unchecked.iter().any(|r| reason.contains(r)) {
+        ("E", "[GNUPG:] ERRSIG")
+    } else {
+        ("B", "[GNUPG:] BADSIG")
+    }
 }
 
 #[test]
@@ -95,7 +154,7 @@ fn corpus_through_git_and_gitsign_verify() {
                 verify.status.success(),
                 "{label}: git verify failed:\n{out}"
             );
-            let fpr = leaf_fingerprint(&file, kind);
+            let fpr = leaf_fingerprint(&file, kind, e["certSerial"].as_str().unwrap());
             assert!(
                 out.contains(&format!("[GNUPG:] GOODSIG {fpr} {identity}")),
                 "{label}: {out}"
@@ -173,6 +232,11 @@ fn corpus_through_git_and_gitsign_verify() {
                 words
             };
             assert!(!out.contains("GOODSIG"), "{label}: {out}");
+            let (letter, status) = expected_status(&expected);
+            assert!(
+                out.contains(status),
+                "{label}: expected {status} in:\n{out}"
+            );
             let plain = if is_tag {
                 repo.git(&["verify-tag", &tag_name])
             } else {
@@ -186,7 +250,7 @@ fn corpus_through_git_and_gitsign_verify() {
             );
             if !is_tag {
                 let g = repo.git_ok(&["log", "-1", "--format=%G?", &id]);
-                assert!(g == "B" || g == "E", "{label}: %G? = {g}");
+                assert_eq!(g, letter, "{label}: %G?");
             }
             let args: Vec<String> = if is_tag {
                 vec!["verify-tag".into(), tag_name.clone()]

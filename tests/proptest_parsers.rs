@@ -72,11 +72,25 @@ proptest! {
         let i = at % m.len();
         if cut { m.truncate(i) } else { m[i] = byte }
         let root = TrustedRoot::public_good();
-        let ctx = Context { root: &root, require_sct: true, rekor: None, missing_tlog: MissingTlog::Skip, cache: None };
+        // The log required: stripping the embedded entry must then fail.
+        let ctx = Context { root: &root, require_sct: true, rekor: None, missing_tlog: MissingTlog::Search, cache: None };
         let r = verify::verify(&payload, &m, ObjectInfo::from_payload(&payload), &ctx);
-        // Only the unchanged signature (or an edit to an unsigned,
-        // unchecked byte) may verify.
-        if m == der { prop_assert!(r.is_ok()); }
+        let original = verify::verify(&payload, &der, ObjectInfo::from_payload(&payload), &ctx).unwrap();
+        // Only the unchanged signature, or an edit to an unsigned and
+        // unchecked byte, may verify; and then it reports the same signer,
+        // certificate, time and log entry.
+        match r {
+            Ok(v) => {
+                prop_assert_eq!(v.certificate.der(), original.certificate.der());
+                prop_assert_eq!(&v.claims, &original.claims);
+                prop_assert_eq!(v.time, original.time);
+                prop_assert_eq!(
+                    v.tlog.entry().and_then(|e| e.log_index()),
+                    original.tlog.entry().and_then(|e| e.log_index())
+                );
+            }
+            Err(_) => prop_assert!(m != der, "the unchanged signature failed"),
+        }
     }
 
     #[test]

@@ -76,15 +76,25 @@ fn sign_and_verify_both_modes() {
     )
     .unwrap();
     assert!(matches!(v.tlog, TlogStatus::Online(_)), "{:?}", v.tlog);
-    // Another payload with the same signature is not in the log.
+    // A good signature by the same key over another commit that was never
+    // logged: everything verifies but the search, which finds nothing.
     let other = [PAYLOAD, b"x"].concat();
-    assert!(verify::verify(
+    let attrs = gitsign::cms::signed_attributes(&other, now);
+    let sig = cred.sign(&attrs).unwrap();
+    let der = gitsign::cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]);
+    let f = verify::verify(
         &other,
-        s.armored.as_bytes(),
+        gitsign::cms::armor(&der).as_bytes(),
         ObjectInfo::from_payload(&other),
-        &ctx
+        &ctx,
     )
-    .is_err());
+    .unwrap_err();
+    assert_eq!(f.kind, verify::FailureKind::Untrusted, "{f}");
+    assert!(
+        f.message
+            .contains("no transparency log entry found for this signature"),
+        "{f}"
+    );
 }
 
 /// A detached SCT (Fulcio's other response shape) is checked before use:

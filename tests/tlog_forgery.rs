@@ -686,3 +686,28 @@ fn strangers_and_late_entries_cannot_deny_an_online_signature() {
         text(&o)
     );
 }
+
+#[test]
+fn an_entry_the_log_signed_after_the_certificate_expired_is_refused() {
+    let f = Forger::with_cert_ttl(4);
+    let repo = f.repo();
+    let p = Forger::payload("signed in time, logged too late");
+    let (attrs, sig) = f.sign(&p);
+    while gitsign::time::now() <= f.cred.leaf().not_after {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Rekor logs it (it checks the signature, not the certificate's life)
+    // and signs the late time in the SET.
+    let late = f.logged(&attrs, &sig);
+    assert!(late.integrated_time > f.cred.leaf().not_after);
+    let bytes = f.commit(&p, &attrs, &sig, Some(&late), None);
+    assert_refused(
+        &repo,
+        &bytes,
+        "late",
+        &[
+            "the transparency log integrated the signature at",
+            "outside the certificate's validity",
+        ],
+    );
+}

@@ -362,7 +362,10 @@ impl Drop for Testbed {
 /// Words the user-facing message must contain for each manifest reason.
 pub fn reason_words(expected: &str) -> &'static str {
     let table: &[(&str, &str)] = &[
-        ("no (valid) embedded SCT", "SCT"),
+        (
+            "no (valid) embedded SCT",
+            "the certificate carries no embedded SCT",
+        ),
         (
             "does not chain to a Fulcio CA",
             "does not chain to a Fulcio CA",
@@ -377,8 +380,14 @@ pub fn reason_words(expected: &str) -> &'static str {
         ),
         ("signer cert not found", "signer cert not found"),
         ("unparseable signature", "unparseable signature"),
-        ("rekorInclusionProof", "rekorInclusionProof"),
-        ("rekorSET", "rekorSET"),
+        (
+            "rekorInclusionProof",
+            "inclusion proof does not verify: the entry is not in the tree",
+        ),
+        (
+            "rekorSET",
+            "signed entry timestamp (SET) does not verify with the key of",
+        ),
         ("no embedded tlog entry", "no transparency log entry found"),
         ("duplicate header(s) gpgsig", "duplicate header(s) gpgsig"),
     ];
