@@ -46,6 +46,20 @@ pub fn init(target: &str) {
         seeds::write(std::path::Path::new(&out));
         std::process::exit(0);
     }
+    if let Some(paths) = std::env::var_os("GITSIGN_FUZZ_EXPLAIN") {
+        // How far `verify` gets with each input: its verdict, one a line.
+        for p in std::env::split_paths(&paths) {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&p)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_else(|_| vec![p.clone()]);
+            files.sort();
+            for f in files {
+                let data = std::fs::read(&f).unwrap_or_default();
+                println!("{}\t{}", f.display(), explain_verify(&data));
+            }
+        }
+        std::process::exit(0);
+    }
     if let Some(paths) = std::env::var_os("GITSIGN_FUZZ_REPLAY") {
         let paths: Vec<PathBuf> = std::env::split_paths(&paths).collect();
         let ms = std::env::var("GITSIGN_FUZZ_LIMIT_MS")
@@ -127,6 +141,22 @@ pub fn verify(data: &[u8]) {
     }
     // What the online mode would search for (no network here).
     let _ = verify::candidate_object_ids(payload, signature, object);
+}
+
+/// The verdict [`verify`] reaches for `data`, as one line.
+pub fn explain_verify(data: &[u8]) -> String {
+    let (payload, signature) = split2(data);
+    let ctx = Context {
+        root: root(),
+        require_sct: true,
+        rekor: None,
+        missing_tlog: MissingTlog::Skip,
+        cache: None,
+    };
+    match verify::verify(payload, signature, ObjectInfo::from_payload(payload), &ctx) {
+        Ok(v) => format!("VERIFIED {:?}", v.tlog),
+        Err(f) => format!("{:?}: {}", f.kind, f.message.replace('\n', " ")),
+    }
 }
 
 /// CMS: `cms::unarmor`, `SignedData::from_der` (BER normalisation
