@@ -683,6 +683,14 @@ impl Config {
         Config::resolve(&git, &|k| std::env::var(k).ok())
     }
 
+    /// Loads outside any repository: system and global git config, `git
+    /// -c` settings and the process environment; what the credential cache
+    /// daemon trusts (the user's own configuration, never a repository's).
+    pub fn load_global() -> Result<Config, ConfigError> {
+        let git = GixConfig::global();
+        Config::resolve(&git, &|k| std::env::var(k).ok())
+    }
+
     /// Loads for an opened repository and the process environment.
     pub fn load_for_repo(repo: &gix::Repository) -> Result<Config, ConfigError> {
         Config::resolve(&GixConfig::from_repo(repo)?, &|k| std::env::var(k).ok())
@@ -734,6 +742,12 @@ impl GixConfig {
         if let Ok(repo) = gix::discover_with_environment_overrides(".") {
             return GixConfig::from_repo(&repo);
         }
+        Ok(GixConfig::global())
+    }
+
+    /// System and global config (and `GIT_CONFIG_*` overrides), whatever
+    /// the current directory.
+    pub fn global() -> GixConfig {
         let mut file = globals();
         if let (Some(f), Ok(env)) = (
             file.as_mut(),
@@ -742,10 +756,10 @@ impl GixConfig {
             // A failed merge of the override layer leaves the globals usable.
             let _ = f.append(env);
         }
-        Ok(GixConfig {
+        GixConfig {
             file,
             params: command_line_params(),
-        })
+        }
     }
 
     /// Config of an opened repository, refused when git would refuse the

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::chain;
-use crate::crypto;
 use crate::http::{self, Http, HttpError};
 use crate::sct;
 use crate::trust::TrustedRoot;
@@ -171,19 +170,10 @@ impl FulcioClient {
     }
 }
 
-#[derive(Deserialize)]
-struct JsonSct {
-    sct_version: u8,
-    id: String,
-    timestamp: u64,
-    #[serde(default)]
-    extensions: String,
-    signature: String,
-}
-
 /// Checks a freshly issued certificate before anything is signed with it:
 /// it certifies our key, chains to a trusted Fulcio CA now, is a signing
-/// leaf, and carries (or comes with) a valid SCT from a trusted CT log.
+/// leaf, and carries an embedded SCT from a trusted CT log (a detached SCT
+/// is refused: see below).
 pub fn check_issued(
     issued: &Issued,
     our_spki: &[u8],
@@ -191,7 +181,34 @@ pub fn check_issued(
     now: i64,
 ) -> Result<(), FulcioError> {
     let leaf = issued.leaf();
-    if leaf.spki() != our_spki {
+    // A detached SCT has no place in a signature, and verification (ours
+    // and every Sigstore verifier that reads the SCT from the certificate)
+    // requires one embedded in it: a signature made with this certificate
+    // would be refused, so none is made.
+    if issued.detached_sct.is_some() {
+        return Err(FulcioError::Untrusted(
+            "Fulcio returned it with a detached SCT (signedCertificateDetachedSct) instead of an \
+             SCT embedded in the certificate; a signature cannot carry a detached SCT and \
+             verification requires the embedded one, so nothing was signed: configure that \
+             Fulcio to embed SCTs (the public-good instance does), or use another"
+                .into(),
+        ));
+    }
+    check_certificate(leaf, our_spki, root, now)
+}
+
+/// The checks every certificate passes before gitsign signs with it, fresh
+/// from Fulcio or read back from a credential cache: it certifies `spki`,
+/// chains to a Fulcio CA of the trusted root at `at`, has a signing leaf's
+/// profile, and carries an embedded SCT from a CT log of the trusted root
+/// (valid at the SCT's time).
+pub fn check_certificate(
+    leaf: &Certificate,
+    spki: &[u8],
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<(), FulcioError> {
+    if leaf.spki() != spki {
         return Err(FulcioError::Untrusted(
             "it certifies a different public key than ours".into(),
         ));
@@ -207,56 +224,6 @@ pub fn check_issued(
     let issuers = chain::find_issuers(leaf, root).map_err(FulcioError::Untrusted)?;
     let path = chain::verify_path(leaf, &issuers, at).map_err(FulcioError::Untrusted)?;
     chain::check_leaf_profile(leaf).map_err(FulcioError::Untrusted)?;
-    match &issued.detached_sct {
-        None => {
-            sct::verify_embedded(leaf, path.issuer, root).map_err(FulcioError::Untrusted)?;
-        }
-        Some(json) => verify_detached_sct(json, leaf, root).map_err(FulcioError::Untrusted)?,
-    }
+    sct::verify_embedded(leaf, path.issuer, root).map_err(FulcioError::Untrusted)?;
     Ok(())
-}
-
-/// Verifies a detached SCT (an `x509_entry` over the final certificate).
-pub fn verify_detached_sct(
-    json: &[u8],
-    leaf: &Certificate,
-    root: &TrustedRoot,
-) -> Result<(), String> {
-    let s: JsonSct =
-        serde_json::from_slice(json).map_err(|e| format!("the detached SCT is malformed: {e}"))?;
-    if s.sct_version != 0 {
-        return Err("the detached SCT has an unknown version".into());
-    }
-    let id = STANDARD
-        .decode(&s.id)
-        .map_err(|_| "the detached SCT's log id is not base64".to_string())?;
-    let log = root
-        .ctlog(&id)
-        .ok_or("the detached SCT is from a CT log the trusted root does not know")?;
-    let ext = STANDARD
-        .decode(&s.extensions)
-        .map_err(|_| "the detached SCT's extensions are not base64".to_string())?;
-    let ds = STANDARD
-        .decode(&s.signature)
-        .map_err(|_| "the detached SCT's signature is not base64".to_string())?;
-    if ds.len() < 4 || usize::from(u16::from_be_bytes([ds[2], ds[3]])) != ds.len() - 4 {
-        return Err("the detached SCT's signature is malformed".into());
-    }
-    let mut data = Vec::with_capacity(leaf.der().len() + 32);
-    data.extend_from_slice(&[0, 0]); // v1, certificate_timestamp
-    data.extend_from_slice(&s.timestamp.to_be_bytes());
-    data.extend_from_slice(&0u16.to_be_bytes()); // x509_entry
-    let n = leaf.der().len();
-    data.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    data.extend_from_slice(leaf.der());
-    data.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    data.extend_from_slice(&ext);
-    let scheme = match (ds[0], ds[1]) {
-        (4, 3) => crypto::SigScheme::Ecdsa(crypto::Hash::Sha256),
-        (5, 3) => crypto::SigScheme::Ecdsa(crypto::Hash::Sha384),
-        (4, 1) => crypto::SigScheme::RsaPkcs1(crypto::Hash::Sha256),
-        _ => return Err("the detached SCT uses an unsupported signature algorithm".into()),
-    };
-    crypto::verify(&log.key, scheme, &data, &ds[4..])
-        .map_err(|_| "the detached SCT's signature does not verify".to_string())
 }

@@ -49,6 +49,35 @@ pub struct Http {
     /// so a signature against loopback services never pays for it.
     agent: std::sync::Arc<std::sync::OnceLock<ureq::Agent>>,
     timeout: Duration,
+    /// Whether GET follows redirects (never from https to http).
+    redirects: bool,
+}
+
+/// Most redirects a GET follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// Where a redirect's `Location` points, resolved against the URL that
+/// answered (absolute, scheme-relative, absolute-path or relative).
+fn resolve_location(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("https://") || location.starts_with("http://") {
+        return Some(location.to_string());
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    if let Some(r) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{r}"));
+    }
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if location.starts_with('/') {
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    let path = rest[authority_end..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    Some(format!("{scheme}://{authority}{dir}{location}"))
 }
 
 fn describe(e: &ureq::Error, timeout: Duration) -> String {
@@ -135,7 +164,16 @@ impl Http {
         Ok(Http {
             agent: Default::default(),
             timeout,
+            redirects: true,
         })
+    }
+
+    /// The same client that follows no redirect at all: a 3xx answer is
+    /// returned as it is (the credential cache daemon, which must never
+    /// fetch a URL a server chose).
+    pub fn without_redirects(mut self) -> Http {
+        self.redirects = false;
+        self
     }
 
     fn agent(&self) -> &ureq::Agent {
@@ -150,7 +188,9 @@ impl Http {
                 .timeout_global(Some(self.timeout))
                 .timeout_connect(Some(self.timeout.min(Duration::from_secs(10))))
                 .user_agent(concat!("gitsign-rs/", env!("CARGO_PKG_VERSION")))
-                .max_redirects(5)
+                // Redirects are followed by `send`, which refuses a step
+                // from https to http (a network attacker's downgrade).
+                .max_redirects(0)
                 // Statuses are answers the callers interpret (409, 404, 5xx).
                 .http_status_as_error(false)
                 .tls_config(tls)
@@ -174,8 +214,50 @@ impl Http {
         self.timeout
     }
 
-    /// Sends one request: `body` None for GET.
+    /// Sends one request: `body` None for GET. A GET follows up to
+    /// [`MAX_REDIRECTS`] redirects, never from an https URL to an http one
+    /// (whoever sits on the network could answer the http request); other
+    /// methods follow none (the 3xx status is the caller's to judge).
     fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HttpError> {
+        let mut current = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let r = self.send_once(method, &current, headers, body)?;
+            let redirect = matches!(r.status, 301 | 302 | 303 | 307 | 308);
+            if !(redirect && method == "GET" && self.redirects) {
+                return Ok(r);
+            }
+            let fail = |message: String| HttpError {
+                url: url.into(),
+                status: Some(r.status),
+                message,
+            };
+            let to = r
+                .location
+                .as_deref()
+                .and_then(|l| resolve_location(&current, l))
+                .ok_or_else(|| fail("a redirect without a usable Location".into()))?;
+            if current.starts_with("https://") && !to.starts_with("https://") {
+                return Err(fail(format!(
+                    "refused the redirect from {current} to {}: a redirect from https to plain                      http would let anyone on the network answer; fix the URL in the                      configuration, or ask the server's operator",
+                    crate::text::printable(&to)
+                )));
+            }
+            current = to;
+        }
+        Err(HttpError {
+            url: url.into(),
+            status: None,
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    fn send_once(
         &self,
         method: &str,
         url: &str,
@@ -332,4 +414,28 @@ pub fn join(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_like_a_browser() {
+        let base = "https://h:1/a/b?q=1";
+        let cases = [
+            ("http://x/y", "http://x/y"),
+            ("//x/y", "https://x/y"),
+            ("/y", "https://h:1/y"),
+            ("y", "https://h:1/a/y"),
+        ];
+        for (loc, want) in cases {
+            assert_eq!(resolve_location(base, loc).as_deref(), Some(want), "{loc}");
+        }
+        assert_eq!(
+            resolve_location("http://h", "y").as_deref(),
+            Some("http://h/y")
+        );
+        assert_eq!(resolve_location("no scheme", "y"), None);
+    }
 }

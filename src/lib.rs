@@ -20,6 +20,7 @@ pub mod gitobj;
 pub mod gpg;
 pub mod hook;
 pub mod http;
+pub mod logfile;
 pub mod oid;
 pub mod oidc;
 pub mod pem;

@@ -78,10 +78,19 @@ const UNSUPPORTED_COSIGN_PROVIDERS: &[&str] = &[
 pub trait Messages {
     /// Shows one message (may span lines) to the user.
     fn say(&self, text: &str);
+
+    /// Shows a message that carries a login's secrets (the authorization
+    /// URL with its state and PKCE challenge, a device code) to the user
+    /// only: the terminal, never a log file another process could read.
+    fn say_private(&self, text: &str);
 }
 
 impl<F: Fn(&str)> Messages for F {
     fn say(&self, text: &str) {
+        self(text)
+    }
+
+    fn say_private(&self, text: &str) {
         self(text)
     }
 }
@@ -92,6 +101,8 @@ pub struct NoMessages;
 
 impl Messages for NoMessages {
     fn say(&self, _text: &str) {}
+
+    fn say_private(&self, _text: &str) {}
 }
 
 /// What the token providers need, filled by the caller from the
@@ -854,9 +865,19 @@ pub fn discover(issuer: &str, http: &Http) -> Result<Discovery, OidcError> {
     let doc_issuer = doc_issuer.to_string();
     // Endpoints are shown to the user and handed to a browser command: only
     // plain http(s) URLs, no spaces or control characters.
+    // Fetched over https, the document must not send the login to plain
+    // http (a network attacker would answer there); an http issuer (a
+    // loopback test deployment) is the user's own choice.
+    let https = issuer.starts_with("https://");
     let s = |k: &str| -> Result<Option<String>, OidcError> {
         match doc.get(k) {
             None | Some(Value::Null) => Ok(None),
+            Some(Value::String(u)) if https && !u.starts_with("https://") => {
+                Err(OidcError::Protocol(format!(
+                    "{what}: the discovery document at {url} (fetched over https) names {k} {},                      which is not https; gitsign refuses to send a login over plain http: check                      gitsign.issuer, or ask the provider's operator",
+                    server_text(u.as_bytes())
+                )))
+            }
             Some(Value::String(u)) if plain_url(u) => Ok(Some(u.clone())),
             Some(_) => Err(OidcError::Protocol(format!(
                 "{what}: the discovery document at {url} has an unusable {k} (not a plain http(s) URL)"
@@ -1511,7 +1532,7 @@ fn interactive(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdT
     let sep = if auth_ep.contains('?') { '&' } else { '?' };
     let auth_url = format!("{auth_ep}{sep}{query}");
 
-    msgs.say(&format!(
+    msgs.say_private(&format!(
         "Log in to Sigstore in your browser. If no browser opens, open this URL on this machine:\n\n    {auth_url}\n"
     ));
     let opener = start_opener(s, &auth_url, msgs)?;
@@ -1753,7 +1774,7 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
     text.push_str(&format!(
         "\nThe code is valid for {expires_in} s. Waiting for the login…"
     ));
-    msgs.say(&text);
+    msgs.say_private(&text);
 
     let start = Instant::now();
     let deadline = start + Duration::from_secs(expires_in);
@@ -1761,7 +1782,7 @@ fn device(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken,
     loop {
         if Instant::now() >= deadline {
             return Err(OidcError::TimedOut(format!(
-                "the device code expired after {expires_in} s without a completed login at {}; run the command again and enter the code {user_code} sooner",
+                "the device code expired after {expires_in} s without a completed login at {}; run the command again and enter the code it shows sooner",
                 s.issuer
             )));
         }

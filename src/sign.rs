@@ -163,9 +163,10 @@ pub trait RemoteKey: std::fmt::Debug {
     ) -> Result<(Vec<u8>, Option<HolderUpload>), String>;
 }
 
-/// What a key holder's Rekor upload came to: Rekor's answer, unchecked, or
-/// why there is none (the caller then posts the entry itself).
-pub type HolderUpload = Result<crate::http::Response, String>;
+/// What a key holder's Rekor upload came to: the entry Rekor created,
+/// parsed but unchecked, or why there is none (the caller then posts the
+/// entry itself).
+pub type HolderUpload = Result<LogEntry, String>;
 
 /// Who holds a credential's private key.
 #[derive(Debug)]
@@ -242,8 +243,7 @@ impl Credential {
             }
         };
         let entry = match answer {
-            Some(Ok(answer)) => {
-                let entry = rekor.created(&answer).map_err(rekor_err)?;
+            Some(Ok(entry)) => {
                 let body = tlog::hashedrekord_body(&digest, &sig, cert_pem);
                 check_entry(&entry, &body, cert, root)?;
                 entry

@@ -83,6 +83,10 @@ impl Messages for Seen {
     fn say(&self, text: &str) {
         self.0.borrow_mut().push(text.to_string());
     }
+
+    fn say_private(&self, text: &str) {
+        self.0.borrow_mut().push(text.to_string());
+    }
 }
 
 impl Seen {

@@ -215,3 +215,63 @@ fn environment_token_offline() {
 fn environment_token_online() {
     scenario("environment", "online");
 }
+
+/// The log (`gitsign.logPath`) is created 0600, is never written through a
+/// symbolic link, and never holds a login's secrets: the authorization
+/// URL's state and PKCE challenge, or the device flow's user code (whoever
+/// reads them can finish the login with their own account).
+#[test]
+fn the_log_is_private_and_holds_no_login_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::start();
+    for provider in ["interactive", "device"] {
+        let mut repo = signing_repo(&tb, &format!("log-{provider}"), provider, "offline");
+        let log = repo.dir.path().join("gitsign.log");
+        repo.env
+            .push(("GITSIGN_LOG".into(), log.display().to_string()));
+        commit(&repo, "a.txt", "one\n", "signed", true);
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{provider}: the log is owner-only");
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            logged.contains("signed") || logged.contains("login"),
+            "{logged}"
+        );
+        let secrets: Vec<String> = if provider == "interactive" {
+            let opens = tb.control("GET", "/opens", None);
+            let url = opens[0]["url"].as_str().expect("an opened URL").to_string();
+            let query = url.split_once('?').unwrap().1.to_string();
+            gitsign::oidc::parse_query(&query)
+                .into_iter()
+                .filter(|(k, _)| k == "state" || k == "code_challenge" || k == "nonce")
+                .map(|(_, v)| v)
+                .collect()
+        } else {
+            let pending = tb.control("GET", "/device/pending", None);
+            vec![pending[0]["user_code"].as_str().unwrap().to_string()]
+        };
+        assert!(!secrets.is_empty() && secrets.iter().all(|s| s.len() >= 8));
+        for s in &secrets {
+            assert!(
+                !logged.contains(s.as_str()),
+                "{provider}: {s} is in the log:\n{logged}"
+            );
+        }
+    }
+    // A symbolic link where the log should be (another user's trap in a
+    // shared directory) is not followed: its target stays untouched, and
+    // signing still works.
+    let mut repo = signing_repo(&tb, "log-link", "environment", "offline");
+    let target = repo.dir.path().join("target.txt");
+    std::fs::write(&target, "untouched\n").unwrap();
+    let link = repo.dir.path().join("link.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    repo.env
+        .push(("GITSIGN_LOG".into(), link.display().to_string()));
+    commit(&repo, "b.txt", "two\n", "signed", true);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

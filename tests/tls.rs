@@ -317,8 +317,14 @@ fn three_cached_commits(h: &Https, tag: &str, daemon_ca: &Path) -> String {
     let log = h.pki.file(&format!("{tag}-daemon.log"));
     let ca = daemon_ca.display().to_string();
     let no_certs = h.pki.file("no-certs").display().to_string();
+    let rekor = h.rekor.url();
     let d = Daemon::start_env(
-        &[("SSL_CERT_FILE", &ca), ("SSL_CERT_DIR", &no_certs)],
+        &h.tb,
+        &[
+            ("SSL_CERT_FILE", &ca),
+            ("SSL_CERT_DIR", &no_certs),
+            ("GITSIGN_REKOR_URL", &rekor),
+        ],
         Stdio::from(std::fs::File::create(&log).unwrap()),
     );
     let mut repo = h.repo(tag, &h.pki.file("ca.pem"));
@@ -347,7 +353,7 @@ fn the_cache_daemon_logs_warm_signatures_over_https() {
     let log = three_cached_commits(&h, "tls-daemon", &h.pki.file("ca.pem"));
     assert!(!log.contains("the client posts the entry itself"), "{log}");
     // The two warm signatures' entries went up from the daemon, over https.
-    let posted = format!("posted the entry to {}: HTTP 201", h.rekor.url());
+    let posted = format!("posted the entry to {}: log index", h.rekor.url());
     assert_eq!(log.matches(&posted).count(), 2, "{log}");
     // Online mode logs the object id's signature: one entry per commit.
     let stats = h.tb.stats();
@@ -368,4 +374,98 @@ fn a_cache_daemon_without_the_ca_leaves_the_upload_to_gitsign() {
     assert!(log.contains("not trusted here"), "{log}");
     let stats = h.tb.stats();
     assert_eq!(stats["rekor_entries"].as_u64(), Some(3), "{stats}");
+}
+
+/// A one-thread HTTP server: `route(path)` gives the status line, extra
+/// headers and body of each answer; every request line it gets is sent on
+/// the channel. Returns `127.0.0.1:PORT`.
+fn http_stub(
+    route: impl Fn(&str) -> (&'static str, String, String) + Send + 'static,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&req).to_string();
+            let line = head.lines().next().unwrap_or_default().to_string();
+            let _ = tx.send(line.clone());
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, headers, body) = route(&path);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, rx)
+}
+
+/// Over https, an OIDC provider cannot steer gitsign to plain http: a
+/// redirect from https to http is refused (and the http URL never
+/// contacted), and so is a discovery document fetched over https that
+/// names http endpoints.
+#[test]
+fn https_never_downgrades_to_http() {
+    let tb = Testbed::start();
+    let pki = Pki::new();
+    // The trap: any request reaching it is a downgrade that happened.
+    let (trap, trapped) = http_stub(|_| ("404 Not Found", String::new(), "{}".into()));
+    let issuer = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let shared = issuer.clone();
+    let trap_url = format!("http://{trap}");
+    let (stub, _) = http_stub(move |path| {
+        let base = shared.lock().unwrap().clone();
+        if path.starts_with("/redirect/") {
+            let to = format!("{trap_url}/redirect/.well-known/openid-configuration");
+            ("302 Found", format!("location: {to}\r\n"), String::new())
+        } else {
+            let doc = serde_json::json!({
+                "issuer": format!("{base}/plain"),
+                "authorization_endpoint": format!("{trap_url}/auth"),
+                "token_endpoint": format!("{trap_url}/token"),
+                "device_authorization_endpoint": format!("{trap_url}/device"),
+                "code_challenge_methods_supported": ["S256"],
+            });
+            ("200 OK", String::new(), doc.to_string())
+        }
+    });
+    let proxy = Proxy::start(&pki, &stub);
+    *issuer.lock().unwrap() = proxy.url();
+    for (case, path, words) in [
+        ("redirect", "/redirect", "redirect"),
+        ("discovery", "/plain", "http://"),
+    ] {
+        let (code, stdout, stderr) = common::sign_direct(
+            &tb,
+            &[
+                ("GITSIGN_OIDC_ISSUER", format!("{}{path}", proxy.url())),
+                ("GITSIGN_TOKEN_PROVIDER", "device".into()),
+                ("SSL_CERT_FILE", pki.file("ca.pem").display().to_string()),
+                ("SSL_CERT_DIR", pki.file("no-certs").display().to_string()),
+            ],
+        );
+        assert_ne!(code, Some(0), "{case}: signed: {stderr}");
+        assert!(stdout.is_empty(), "{case}");
+        assert!(
+            stderr.contains(words) && stderr.contains("https"),
+            "{case}: the refusal is named: {stderr}"
+        );
+        let got: Vec<String> = trapped.try_iter().collect();
+        assert!(
+            got.is_empty(),
+            "{case}: the http URL was contacted: {got:?}"
+        );
+    }
 }

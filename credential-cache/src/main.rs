@@ -22,7 +22,7 @@ use daemon::socket::{self, Activation};
 use daemon::Fatal;
 
 /// `--version`'s text: the release and the wire protocol.
-const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 2)");
+const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 3)");
 
 /// Keeps gitsign's signing credentials in memory for this user.
 ///
@@ -30,6 +30,11 @@ const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache protocol 
 /// $XDG_RUNTIME_DIR/gitsign/credential-cache.sock; the user's cache
 /// directory + gitsign/credential-cache.sock. Started by systemd socket
 /// activation (LISTEN_FDS), it serves the socket it is given.
+///
+/// Trust and Rekor come from the user's own gitsign configuration as the
+/// daemon starts (global git config and its environment, never a
+/// repository's): it caches only credentials that chain to that trusted
+/// root, and posts Rekor entries only to that Rekor (and --rekor-url).
 ///
 /// Exit status: 0 stopped normally; 1 refused or failed (an unsafe socket
 /// directory, another daemon already running); 2 usage or configuration.
@@ -58,6 +63,10 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = CLAIM_LEASE_MS,
           value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     claim_lease_ms: u64,
+    /// Another Rekor (base URL) the daemon may post entries to, besides the
+    /// one gitsign's configuration names (repeatable).
+    #[arg(long, value_name = "URL")]
+    rekor_url: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +98,8 @@ fn socket_env() -> SocketEnv {
 fn run(cli: Cli) -> Result<(), Fatal> {
     daemon::harden::harden().map_err(Fatal::failed)?;
     let euid = rustix::process::geteuid().as_raw();
+    // Before anything listens: a configuration error is told at once.
+    let trusted = trust(&cli)?;
 
     let activated = socket::activation()?;
     if cli.systemd && matches!(activated, Activation::None) {
@@ -141,15 +152,45 @@ fn run(cli: Cli) -> Result<(), Fatal> {
             )
         }
     };
-    let result = serve(listener, &cli);
+    let result = serve(listener, &cli, trusted);
     if let Some(b) = &bound {
         b.remove();
     }
     result
 }
 
+/// What the daemon trusts, from the user's own configuration (global git
+/// config and the environment, as gitsign reads them; never a
+/// repository's): the trusted root credentials must chain to, and the Rekor
+/// URLs it may post to (gitsign.rekor and each --rekor-url).
+fn trust(cli: &Cli) -> Result<(gitsign::trust::TrustedRoot, Vec<String>), Fatal> {
+    let config = gitsign::config::Config::load_global()
+        .map_err(|e| Fatal::config(format!("configuration error: {e}")))?;
+    let root = config.trusted_root().map_err(|e| {
+        Fatal::config(format!(
+            "trust configuration error: {e}; fix gitsign.trustedRoot (or GITSIGN_TRUSTED_ROOT) \
+             in the daemon's environment"
+        ))
+    })?;
+    let mut urls = vec![server::rekor_base(&config.rekor)];
+    for u in &cli.rekor_url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err(Fatal::config(format!(
+                "--rekor-url {u} is not an http(s) URL"
+            )));
+        }
+        urls.push(server::rekor_base(u));
+    }
+    urls.dedup();
+    Ok((root, urls))
+}
+
 /// Runs the server until `Shutdown`, SIGTERM or SIGINT.
-fn serve(listener: std::os::unix::net::UnixListener, cli: &Cli) -> Result<(), Fatal> {
+fn serve(
+    listener: std::os::unix::net::UnixListener,
+    cli: &Cli,
+    (root, rekor_urls): (gitsign::trust::TrustedRoot, Vec<String>),
+) -> Result<(), Fatal> {
     listener
         .set_nonblocking(true)
         .map_err(|e| Fatal::failed(format!("cannot make the socket non-blocking: {e}")))?;
@@ -158,10 +199,13 @@ fn serve(listener: std::os::unix::net::UnixListener, cli: &Cli) -> Result<(), Fa
         .enable_time()
         .build()
         .map_err(|e| Fatal::failed(format!("cannot start the event loop: {e}")))?;
+    info!("posting Rekor entries only to {}", rekor_urls.join(", "));
     let config = Config {
         idle: Duration::from_millis(cli.idle_timeout_ms),
         lease: Duration::from_millis(cli.claim_lease_ms),
         euid: rustix::process::geteuid().as_raw(),
+        root: std::sync::Arc::new(root),
+        rekor_urls,
     };
     let shared = Shared::new(config);
     let result = runtime.block_on(async {

@@ -20,8 +20,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_gitsign-credential-cache");
 
 /// A test key (PKCS#8, base64): what must never reach a file or an answer.
 const SECRET: &str = include_str!("fixtures/key-a.pkcs8.b64");
-/// Its certificate (self-signed; the daemon checks that it is for the key).
-const CERT: &str = include_str!("fixtures/cert-a.pem");
+/// Its certificate chain (a testbed Fulcio's, see fixtures/README.md; the
+/// daemon checks that it is for the key and chains to the trusted root).
+const CERT: &str = include_str!("fixtures/chain-a.pem");
+
+/// The trusted root the fixtures chain to: the daemons' configuration.
+fn trusted_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trusted_root.json")
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -36,6 +42,7 @@ fn key(scope: &str) -> CacheKey {
         issuer: "https://issuer.example".into(),
         client_id: "sigstore".into(),
         scope: scope.into(),
+        identity: "alice@example.com".into(),
     }
 }
 
@@ -59,6 +66,14 @@ fn public(c: &Credential) -> Certified {
         identity: c.identity.clone(),
         expires_at: c.expires_at,
     }
+}
+
+/// A temporary directory only we can enter, as gitsign's client requires
+/// of a socket's directory.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    dir
 }
 
 fn is_root() -> bool {
@@ -138,8 +153,18 @@ impl Drop for Daemon {
     }
 }
 
+/// The daemon's configuration: the fixtures' trusted root, and no git
+/// config of the machine's.
+fn configured(c: &mut Command) -> &mut Command {
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GITSIGN_TRUSTED_ROOT", trusted_root())
+        .env_remove("GITSIGN_REKOR_URL")
+        .env_remove("SIGSTORE_REKOR_URL")
+}
+
 fn spawn(sock: &Path, log: &Path, args: &[&str]) -> Child {
-    Command::new(BIN)
+    configured(&mut Command::new(BIN))
         .arg("--foreground")
         .arg("--verbose")
         .arg("--socket")
@@ -157,7 +182,7 @@ fn spawn(sock: &Path, log: &Path, args: &[&str]) -> Child {
 
 /// Runs the daemon to completion (for refusals).
 fn run_daemon(sock: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    configured(&mut Command::new(BIN))
         .arg("--foreground")
         .arg("--socket")
         .arg(sock)
@@ -322,7 +347,7 @@ fn a_wall_clock_jump_past_expiry_is_honoured() {
     fs::write(&offset, "+0\n").unwrap();
     let sock = dir.path().join("s").join("credential-cache.sock");
     let log = dir.path().join("daemon.log");
-    let mut child = Command::new(BIN)
+    let mut child = configured(&mut Command::new(BIN))
         .args(["--foreground", "--verbose", "--socket"])
         .arg(&sock)
         .env_remove("LISTEN_FDS")
@@ -562,7 +587,7 @@ fn version_mismatch_names_both_versions() {
     );
 
     // The client turns a daemon's mismatch into its sentence.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("fake.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let server = thread::spawn(move || {
@@ -598,7 +623,7 @@ fn version_mismatch_names_both_versions() {
 
 #[test]
 fn client_timeouts_and_errors_are_sentences() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     // A "daemon" that accepts and never answers.
     let path = dir.path().join("mute.sock");
     let listener = UnixListener::bind(&path).unwrap();
@@ -631,7 +656,7 @@ fn client_timeouts_and_errors_are_sentences() {
 fn connecting_to_a_hung_daemon_is_bounded() {
     // A "daemon" that never accepts: once its backlog is full, connect(2)
     // would block forever; the client gives up after its connect timeout.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_tempdir();
     let path = dir.path().join("hung.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -981,13 +1006,15 @@ fn another_uid_is_refused() {
         text.contains("refused: this gitsign-credential-cache serves only uid 0"),
         "{text}"
     );
+    // gitsign's client refuses first: the directory is not the child's.
     assert!(
-        text.contains("CLIENT-ERR:") && text.contains("refused this user"),
+        text.contains("CLIENT-ERR:") && text.contains("sent nothing"),
         "{text}"
     );
     assert!(!text.contains("CLIENT-OK"), "{text}");
-    wait_log(&d, "refused a connection from uid 65534", 2);
-    // The owner is still served.
+    wait_log(&d, "refused a connection from uid 65534", 1);
+    // The owner is still served (once the directory is closed again).
+    fs::set_permissions(d.sock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
     assert!(d.client().get(&key("x")).unwrap().is_some());
 }
 
@@ -1005,7 +1032,7 @@ fn hardened_process_run_as_another_user() {
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     let sock = dir.join("c.sock");
     let log = root.path().join("daemon.log");
-    let mut child = Command::new("setpriv")
+    let mut child = configured(&mut Command::new("setpriv"))
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(BIN)
         .args(["--foreground", "--verbose", "--socket"])
@@ -1048,13 +1075,21 @@ fn hardened_process_run_as_another_user() {
         ["0", "0"],
         "{core}"
     );
-    // Its socket is its own and root is refused like any other uid.
+    // Its socket is its own and root is refused like any other uid (the
+    // raw connection), and gitsign's client sends it nothing.
     assert_eq!(fs::metadata(&sock).unwrap().uid(), 65534);
-    let err = Client::new(&sock).list().unwrap_err();
+    let mut s = raw(&sock);
+    send(&mut s, &json!({"version": proto::VERSION, "op": "list"}));
+    let answer = recv(&mut s).unwrap();
     assert!(
-        matches!(err, CacheError::PermissionDenied { .. }),
-        "{err:?}"
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(proto::PEER_REFUSED_PREFIX),
+        "{answer}"
     );
+    let err = Client::new(&sock).list().unwrap_err();
+    assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -1098,9 +1133,18 @@ fn systemd_socket_activation() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
     let sock = dir.join("credential-cache.sock");
     let log = root.path().join("daemon.log");
+    // It hands the daemon only the variables it is told to.
     let mut child = Command::new("systemd-socket-activate")
         .arg("--listen")
         .arg(&sock)
+        .arg(format!(
+            "--setenv=GITSIGN_TRUSTED_ROOT={}",
+            trusted_root().display()
+        ))
+        .args([
+            "--setenv=GIT_CONFIG_NOSYSTEM=1",
+            "--setenv=GIT_CONFIG_GLOBAL=/dev/null",
+        ])
         .args(["--", BIN, "--systemd", "--verbose"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1251,7 +1295,9 @@ fn get_hit_round_trip_time() {
 
 /// Verifies an ECDSA P-256 SHA-256 signature with the test certificate.
 fn verifies(message: &[u8], signature: &[u8]) -> bool {
-    let cert = gitsign::x509::Certificate::from_pem(CERT).unwrap();
+    let cert = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
     let key = cert.public_key().unwrap();
     gitsign::crypto::verify(
         &key,
@@ -1303,20 +1349,55 @@ fn a_key_that_does_not_match_its_certificate_is_not_cached() {
     let d = Daemon::start(&[]);
     let c = d.client();
     let mut other = cred(600);
-    other.chain_pem = include_str!("fixtures/cert-b.pem").into();
+    other.chain_pem = include_str!("fixtures/chain-b.pem").into();
     let e = c.store(&key("m"), &other).unwrap_err().to_string();
     assert!(e.contains("not for its key"), "{e}");
     let mut bad = cred(600);
     bad.private_key_pkcs8_b64 = "bm90IGEga2V5".into();
     let e = c.store(&key("m"), &bad).unwrap_err().to_string();
     assert!(e.contains("not a P-256 PKCS#8 key"), "{e}");
+    // A key and its certificate, from a CA the trusted root does not know.
+    let mut rogue = cred(600);
+    rogue.private_key_pkcs8_b64 = include_str!("fixtures/key-rogue.pkcs8.b64").trim().into();
+    rogue.chain_pem = include_str!("fixtures/chain-rogue.pem").into();
+    let e = c.store(&key("m"), &rogue).unwrap_err().to_string();
+    assert!(
+        e.contains("not cached") && e.contains("does not chain to a Fulcio CA"),
+        "{e}"
+    );
     assert!(c.list().unwrap().entries.is_empty());
 }
 
+/// The log entry a Rekor would create for a hashedrekord `proposal`, as
+/// Rekor's JSON (`{uuid: LogEntry}`), plus a field no entry has.
+fn entry_for(proposal: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let v: Value = serde_json::from_slice(proposal).unwrap();
+    let spec = &v["spec"];
+    let digest =
+        gitsign::asn1::hex_decode(spec["data"]["hash"]["value"].as_str().unwrap()).unwrap();
+    let sig = b64
+        .decode(spec["signature"]["content"].as_str().unwrap())
+        .unwrap();
+    let pem = b64
+        .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
+        .unwrap();
+    let body = gitsign::tlog::hashedrekord_body(&digest, &sig, &String::from_utf8(pem).unwrap());
+    json!({"ab": {
+        "body": b64.encode(body), "integratedTime": now(), "logID": "00".repeat(32),
+        "logIndex": 7, "FOREIGN": "FOREIGN-BYTES",
+        "verification": {"signedEntryTimestamp": b64.encode("set"),
+            "inclusionProof": {"checkpoint": "c", "hashes": [], "logIndex": 7,
+                "rootHash": "11".repeat(32), "treeSize": 8}}}})
+    .to_string()
+}
+
 /// A one-thread HTTP/1.1 server standing in for Rekor: answers every POST
-/// with 201 and `answer`, keeps connections alive, and reports each
-/// request's body and how many connections it accepted.
-fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize, Vec<u8>)>) {
+/// with 201 and the entry for what was posted ([`entry_for`]), keeps
+/// connections alive, and reports each request's body and how many
+/// connections it accepted.
+fn fake_rekor() -> (String, std::sync::mpsc::Receiver<(usize, Vec<u8>)>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1352,6 +1433,7 @@ fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize
                 }
                 let body = buf[head_end..head_end + len].to_vec();
                 buf.drain(..head_end + len);
+                let answer = entry_for(&body);
                 let _ = tx.send((n + 1, body));
                 let reply = format!(
                     "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nlocation: /api/v1/log/entries/ab\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -1370,24 +1452,36 @@ fn fake_rekor(answer: &'static str) -> (String, std::sync::mpsc::Receiver<(usize
 fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let d = Daemon::start(&[]);
+    let (url, requests) = fake_rekor();
+    // Nobody listening there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let d = Daemon::start(&["--rekor-url", &url, "--rekor-url", &dead_url]);
     let c = d.client();
     c.store(&key("r"), &cred(600)).unwrap();
-    let (url, requests) = fake_rekor(r#"{"an":"entry"}"#);
     let target = proto::RekorTarget {
         url: url.clone(),
         timeout_ms: 10_000,
     };
+    let leaf = gitsign::x509::certificates_from_pem(CERT)
+        .unwrap()
+        .remove(0);
+    let leaf_pem = gitsign::pem::encode("CERTIFICATE", leaf.der());
     for message in [&b"first"[..], b"second", b"third"] {
         let signed = c
             .sign(&key("r"), message, Some(target.clone()))
             .unwrap()
             .unwrap();
         assert!(verifies(message, &signed.signature));
-        let answer = signed.rekor.unwrap().unwrap();
-        assert_eq!(answer.status, 201);
-        assert_eq!(answer.location.as_deref(), Some("/api/v1/log/entries/ab"));
-        assert_eq!(b64.decode(answer.body_b64).unwrap(), br#"{"an":"entry"}"#);
+        // The entry for exactly this signature, parsed and re-encoded.
+        let entry = signed.rekor.unwrap().unwrap();
+        assert_eq!(entry.log_index, 7);
+        let digest = gitsign::crypto::sha256(message);
+        assert_eq!(
+            entry.body,
+            gitsign::tlog::hashedrekord_body(&digest, &signed.signature, &leaf_pem)
+        );
         // What was posted: a hashedrekord of this signature, over the
         // message's SHA-256, naming the certificate.
         let (connection, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -1397,7 +1491,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let spec = &v["spec"];
         assert_eq!(
             spec["data"]["hash"]["value"],
-            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(message))
+            gitsign::asn1::hex_lower(&digest)
         );
         assert_eq!(
             b64.decode(spec["signature"]["content"].as_str().unwrap())
@@ -1407,16 +1501,8 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let cert = b64
             .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
             .unwrap();
-        let cert = String::from_utf8(cert).unwrap();
-        assert_eq!(
-            gitsign::x509::Certificate::from_pem(&cert).unwrap().der(),
-            gitsign::x509::Certificate::from_pem(CERT).unwrap().der()
-        );
+        assert_eq!(String::from_utf8(cert).unwrap(), leaf_pem);
     }
-    // Nobody listening: the signature still comes, with why Rekor did not.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
     // Signed all the same; why Rekor has no entry comes along.
     let no_entry = |url: &str| {
         let target = proto::RekorTarget {
@@ -1432,14 +1518,16 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         why.contains("cannot reach") && why.contains(&dead_url),
         "{why}"
     );
-    // Only the entries path under a plain base URL: no other scheme, and
-    // no query to redirect the request.
+    // Only the configured Rekors: no other scheme, no other path.
     for bad in [
         "file:///etc/passwd".to_string(),
         format!("{url}/private?x="),
     ] {
         let why = no_entry(&bad);
-        assert!(why.contains("not a plain http(s) base URL"), "{bad}: {why}");
+        assert!(
+            why.contains("posts only to the Rekor its own configuration names"),
+            "{bad}: {why}"
+        );
     }
     assert!(requests.try_recv().is_err(), "nothing more was posted");
 }
@@ -1456,4 +1544,115 @@ fn a_shutdown_whose_client_leaves_at_once_still_stops_the_daemon() {
     drop(s);
     assert_eq!(d.wait_exit(), 0);
     assert!(!d.sock.exists(), "the socket is removed on exit");
+}
+
+/// A one-request-per-connection HTTP server: answers every request with
+/// `answer(request line)`, reports each request line it receives.
+fn recording_server(
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).to_string();
+            let line = head.lines().next().unwrap_or_default().to_string();
+            let _ = tx.send(line.clone());
+            let _ = conn.write_all(answer(&line).as_bytes());
+        }
+    });
+    (url, rx)
+}
+
+/// The daemon is no HTTP client for whoever reaches its socket: asked to
+/// post to another URL than the configured Rekor, or redirected by that
+/// Rekor, it fetches nothing elsewhere, and it never hands back bytes
+/// Rekor (or anyone) chose that are not a log entry.
+#[test]
+fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
+    use base64::Engine;
+    let foreign = r#"{"FOREIGN":"FOREIGN-BYTES"}"#;
+    let foreign_b64 = base64::engine::general_purpose::STANDARD.encode(foreign);
+    let reply = move |status: &str, extra: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{foreign}",
+            foreign.len()
+        )
+    };
+    let (elsewhere, reached) = recording_server(move |_| reply("200 OK", ""));
+    let to = format!("{elsewhere}/latest/meta-data");
+    let (redirector, _) =
+        recording_server(move |_| reply("303 See Other", &format!("location: {to}\r\n")));
+    let (answerer, answered) = recording_server(move |_| reply("201 Created", ""));
+    // (configured Rekor, Rekor the client names)
+    let cases = [
+        ("a client naming another URL", &answerer, &elsewhere),
+        ("a redirect", &redirector, &redirector),
+        ("an answer that is no log entry", &answerer, &answerer),
+    ];
+    for (case, configured, named) in cases {
+        let root = private_tempdir();
+        let sock = root.path().join("s").join("c.sock");
+        let log = root.path().join("daemon.log");
+        let mut child = Command::new(BIN)
+            .args(["--foreground", "--verbose", "--socket"])
+            .arg(&sock)
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GITSIGN_REKOR_URL", configured)
+            .env("GITSIGN_TRUSTED_ROOT", trusted_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Client::new(&sock).list().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                fs::read_to_string(&log).unwrap()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let mut s = raw(&sock);
+        send(
+            &mut s,
+            &json!({"version": proto::VERSION, "op": "store", "key": key_json("p"),
+                    "credential": serde_json::to_value(cred(600)).unwrap()}),
+        );
+        assert_eq!(recv(&mut s).unwrap()["status"], "ok", "{case}");
+        send(
+            &mut s,
+            &json!({"version": proto::VERSION, "op": "sign", "key": key_json("p"),
+                    "message_b64": "eA==", "rekor": {"url": named, "timeout_ms": 5000}}),
+        );
+        let answer = recv(&mut s).unwrap().to_string();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            answer.contains("signature_b64"),
+            "{case}: still signed: {answer}"
+        );
+        let got: Vec<String> = reached.try_iter().collect();
+        assert!(got.is_empty(), "{case}: the daemon fetched {got:?}");
+        assert!(
+            !answer.contains("FOREIGN") && !answer.contains(&foreign_b64),
+            "{case}: foreign bytes came back: {answer}"
+        );
+    }
+    drop(answered);
 }

@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::proto::{
-    self, CacheKey, Certified, Credential, EntryInfo, Op, RekorAnswer, RekorTarget, Request,
-    Response, PEER_REFUSED_PREFIX, VERSION,
+    self, CacheKey, Certified, Credential, EntryInfo, Op, RekorTarget, Request, Response,
+    PEER_REFUSED_PREFIX, VERSION,
 };
 
 /// The socket's file name inside its directory.
@@ -110,6 +110,14 @@ pub enum CacheError {
         /// What refused (the operating system's or the daemon's words).
         detail: String,
     },
+    /// The socket's directory or the process listening on it is not this
+    /// user's own: nothing was sent.
+    NotOurs {
+        /// The socket path.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        detail: String,
+    },
     /// The daemon speaks another protocol version.
     VersionMismatch {
         /// The daemon's version.
@@ -173,6 +181,11 @@ impl fmt::Display for CacheError {
                 path.display(),
                 proto::SOCKET_ENV
             ),
+            CacheError::NotOurs { path, detail } => write!(
+                f,
+                "gitsign sent nothing to the credential cache at {}: {detail}",
+                path.display()
+            ),
             CacheError::VersionMismatch { daemon, client } => write!(
                 f,
                 "gitsign-credential-cache speaks protocol {daemon}, this gitsign {client}: restart \
@@ -233,8 +246,9 @@ pub struct Listing {
 pub struct Signed {
     /// ECDSA P-256 SHA-256, DER.
     pub signature: Vec<u8>,
-    /// When asked to log: Rekor's answer, or why the daemon got none.
-    pub rekor: Option<Result<RekorAnswer, String>>,
+    /// When asked to log: the entry Rekor created (parsed, not yet
+    /// checked), or why the daemon has none.
+    pub rekor: Option<Result<crate::tlog::LogEntry, String>>,
 }
 
 /// The outcome of [`Client::get_or_claim`].
@@ -350,7 +364,7 @@ impl Client {
         match conn.call(op, read_time)? {
             Response::Signed {
                 signature_b64,
-                rekor,
+                entry_b64,
                 rekor_error,
             } => {
                 let signature =
@@ -360,8 +374,15 @@ impl Client {
                             path: self.path.clone(),
                             detail: "the daemon's signature is not base64".into(),
                         })?;
-                let rekor = match (rekor, rekor_error) {
-                    (Some(answer), _) => Some(Ok(answer)),
+                let rekor = match (entry_b64, rekor_error) {
+                    (Some(entry), _) => Some(
+                        STANDARD
+                            .decode(entry)
+                            .map_err(|_| "the daemon's log entry is not base64".to_string())
+                            .and_then(|der| {
+                                crate::tlog::LogEntry::from_protobuf(&der).map_err(|e| e.0)
+                            }),
+                    ),
                     (None, Some(why)) => Some(Err(why)),
                     (None, None) if logging => {
                         Some(Err("the daemon did not say what Rekor answered".to_string()))
@@ -425,6 +446,23 @@ impl Client {
             action: "connecting",
             after: self.connect_timeout,
         };
+        // A directory another user controls lets them swap the socket:
+        // refuse it before connecting (the daemon refuses to listen there).
+        let euid = super::socket::euid();
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(detail) = super::socket::check_dir(dir, euid, proto::SOCKET_ENV) {
+                // A missing directory is a daemon that is not running.
+                if !dir.exists() {
+                    return Err(CacheError::NotRunning {
+                        path: self.path.clone(),
+                    });
+                }
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail,
+                });
+            }
+        }
         let addr =
             SocketAddrUnix::new(self.path.as_path()).map_err(|e| self.connect_error(e.into()))?;
         let fd = rnet::socket_with(
@@ -465,6 +503,29 @@ impl Client {
                     }
                 }
                 Err(e) => return Err(self.connect_error(e.into())),
+            }
+        }
+        // Whoever listens must be this user (the kernel's word, not the
+        // peer's): a Store carries the private key.
+        match super::socket::peer_uid(&fd) {
+            Ok(uid) if uid == euid => {}
+            Ok(uid) => {
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the process listening on it runs as uid {uid}, not as you (uid {euid});                          start gitsign-credential-cache as yourself, or unset {} to sign without it",
+                        proto::SOCKET_ENV
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(CacheError::NotOurs {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "the user of the process listening on it cannot be checked ({e}); unset {}                          to sign without the cache",
+                        proto::SOCKET_ENV
+                    ),
+                })
             }
         }
         let stream = UnixStream::from(fd);

@@ -12,13 +12,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub mod client;
 pub mod proto;
+pub mod socket;
 
 use client::{CacheError, Claim, Client};
 use proto::{CacheKey, Certified, RekorTarget};
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};
+use crate::fulcio;
 use crate::sign::{Credential, EphemeralKey, HolderUpload, KeyHolder, RemoteKey};
+use crate::trust::TrustedRoot;
 use crate::x509::{self, Certificate};
 
 /// The cache a configuration selects.
@@ -69,14 +72,27 @@ pub fn scope(config: &Config) -> Option<String> {
     })
 }
 
-/// The key a credential is cached under: what decides the certificate.
-pub fn key_for(config: &Config, scope: Option<String>) -> CacheKey {
+/// The key a credential is cached under: what decides the certificate,
+/// and the identity the signature asks for (see [`identity_of`]).
+pub fn key_for(config: &Config, scope: Option<String>, identity: &str) -> CacheKey {
     CacheKey {
         fulcio: config.fulcio.clone(),
         issuer: config.issuer.clone(),
         client_id: config.client_id.clone(),
         scope: scope.unwrap_or_default(),
+        identity: identity_of(identity),
     }
+}
+
+/// An identity as the cache key holds it: the email of `Name <email>`
+/// (what git passes with `-u` when `user.signingKey` is unset), else the
+/// value itself; trimmed and lowercased (emails compare that way).
+pub fn identity_of(key_id: &str) -> String {
+    let inner = match (key_id.rfind('<'), key_id.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &key_id[a + 1..b],
+        _ => key_id,
+    };
+    inner.trim().to_lowercase()
 }
 
 /// How long before the certificate's notAfter a cached credential stops
@@ -107,9 +123,15 @@ pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
     })
 }
 
-/// A cached credential back in usable form, refused when it expired, its
-/// key does not match its certificate, or anything is malformed.
-pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String> {
+/// A cached credential back in usable form, checked exactly as a fresh
+/// one from Fulcio is: refused when it expired, anything is malformed, or
+/// [`fulcio::check_certificate`] refuses it (its key, chain to the trusted
+/// root, leaf profile, SCT).
+pub fn from_cache(
+    c: &proto::Credential,
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<Credential, String> {
     let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
     let der = Zeroizing::new(
         STANDARD
@@ -117,14 +139,27 @@ pub fn from_cache(c: &proto::Credential, now: i64) -> Result<Credential, String>
             .map_err(|_| "the cached key is not base64")?,
     );
     let key = EphemeralKey::from_pkcs8(&der).map_err(|e| e.to_string())?;
-    if chain[0].spki() != key.spki() {
-        return Err("the cached certificate does not belong to the cached key".into());
-    }
+    check_cached(&chain[0], key.spki(), root, now)?;
     Ok(Credential {
         key: KeyHolder::Local(key),
         chain,
     })
 }
+
+/// [`fulcio::check_certificate`] for a cached certificate, as a sentence.
+fn check_cached(
+    leaf: &Certificate,
+    spki: &[u8],
+    root: &TrustedRoot,
+    now: i64,
+) -> Result<(), String> {
+    fulcio::check_certificate(leaf, spki, root, now).map_err(|e| format!("{REFUSED}: {e}"))
+}
+
+/// How every refusal of [`check_cached`] starts: a cached credential that
+/// fails the checks of a fresh one (poisoned, or cached under another
+/// trusted root), as opposed to one that merely expired.
+const REFUSED: &str = "the cached certificate was refused";
 
 /// A cached certificate chain still fit to sign with: not expired by the
 /// cache's clock, parseable, not empty, and not within the margin of its
@@ -143,15 +178,21 @@ fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certif
     Ok(chain)
 }
 
-/// The certificate of a credential the daemon holds, refused when it
-/// expired or is malformed; the daemon keeps the key and signs with it.
+/// The certificate of a credential the daemon holds, checked exactly as a
+/// fresh one (expiry, chain to the trusted root, profile, SCT); the daemon
+/// keeps the key, and each signature it returns is verified against this
+/// certificate before use.
 fn from_daemon(
     c: &Certified,
     client: Client,
     key: &CacheKey,
+    root: &TrustedRoot,
     now: i64,
 ) -> Result<Credential, String> {
     let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
+    // Now, not when the wait began: another process's login may have
+    // fetched it since.
+    check_cached(&chain[0], chain[0].spki(), root, crate::time::now())?;
     Ok(Credential {
         key: KeyHolder::Remote(Box::new(DaemonKey {
             client,
@@ -185,19 +226,7 @@ impl RemoteKey for DaemonKey {
             .ok_or(
                 "the credential cache no longer holds the credential (it expired or was cleared)",
             )?;
-        let answer = signed.rekor.map(|r| {
-            r.and_then(|a| {
-                Ok(crate::http::Response {
-                    status: a.status,
-                    location: a.location,
-                    content_type: None,
-                    body: STANDARD
-                        .decode(a.body_b64)
-                        .map_err(|_| "the daemon's copy of Rekor's answer is not base64")?,
-                })
-            })
-        });
-        Ok((signed.signature, answer))
+        Ok((signed.signature, signed.rekor))
     }
 }
 
@@ -217,11 +246,14 @@ pub enum Outcome {
 }
 
 /// Gets a credential through the configured cache, calling `login` only
-/// when none is cached. With the daemon, concurrent signers share one
-/// login; waiting for another process's login is bounded by `wait`.
+/// when none is cached. A cached credential is used only if it passes the
+/// checks a fresh one passes against `root`. With the daemon, concurrent
+/// signers share one login; waiting for another process's login is
+/// bounded by `wait`, after which this process logs in itself.
 pub fn credential(
     backend: &Backend,
     key: &CacheKey,
+    root: &TrustedRoot,
     wait: Duration,
     login: &mut dyn FnMut() -> Result<Credential, String>,
 ) -> Result<(Credential, Outcome), String> {
@@ -236,20 +268,42 @@ pub fn credential(
         Backend::Daemon(path) => {
             let client = Client::new(path.clone());
             match client.get_or_claim(key, wait) {
-                Ok(Claim::Hit(c)) => match from_daemon(&c, client, key, now) {
-                    Ok(cred) => Ok((cred, Outcome::Hit)),
-                    Err(why) => login().map(|c| (c, Outcome::Bypassed(why))),
-                },
+                Ok(Claim::Hit(c)) => {
+                    match from_daemon(&c, client.clone(), key, root, crate::time::now()) {
+                        Ok(cred) => Ok((cred, Outcome::Hit)),
+                        // Expired in transit: an ordinary miss.
+                        Err(why) if !why.starts_with(REFUSED) => {
+                            login().map(|c| (c, Outcome::Bypassed(why)))
+                        }
+                        // Poisoned: log in, and replace it for the next signer.
+                        Err(why) => {
+                            let cred = login()?;
+                            let replaced = to_cache(&cred)
+                                .and_then(|c| client.store(key, &c).map_err(|e| e.to_string()));
+                            let what = match replaced {
+                                Ok(()) => "logged in and replaced it".to_string(),
+                                Err(e) => format!("logged in; replacing it failed: {e}"),
+                            };
+                            Ok((cred, Outcome::Broken(format!("{why}; {what}"))))
+                        }
+                    }
+                }
                 Ok(Claim::Claimed(handle)) => match login() {
                     Ok(cred) => {
-                        let stored = to_cache(&cred)
-                            .and_then(|c| handle.store(&c).map_err(|e| e.to_string()));
+                        let stored = match to_cache(&cred) {
+                            Ok(c) => handle.store(&c).map_err(|e| {
+                                // The daemon refused it (another trusted
+                                // root): every signature would log in.
+                                let refused = matches!(e, CacheError::Daemon { .. });
+                                (refused, e.to_string())
+                            }),
+                            Err(e) => Err((false, e)),
+                        };
+                        let why = |e: String| format!("could not store the credential: {e}");
                         match stored {
                             Ok(()) => Ok((cred, Outcome::Stored)),
-                            Err(e) => Ok((
-                                cred,
-                                Outcome::Bypassed(format!("could not store the credential: {e}")),
-                            )),
+                            Err((true, e)) => Ok((cred, Outcome::Broken(why(e)))),
+                            Err((false, e)) => Ok((cred, Outcome::Bypassed(why(e)))),
                         }
                     }
                     Err(e) => {
@@ -257,17 +311,26 @@ pub fn credential(
                         Err(e)
                     }
                 },
-                Ok(Claim::Timeout) => Err(format!(
-                    "another gitsign process has been logging in for {} s and has not finished; \
-                     finish that login (check your browser) or raise gitsign.loginTimeout",
-                    wait.as_secs()
-                )),
+                // Another client holds the login and has not finished (a
+                // forgotten browser tab, a hung or hostile process): log in
+                // as without a cache rather than fail.
+                Ok(Claim::Timeout) => login().map(|c| {
+                    (
+                        c,
+                        Outcome::Bypassed(format!(
+                            "another gitsign process has held this login for {} s without \
+                             finishing it; logged in without waiting longer",
+                            wait.as_secs()
+                        )),
+                    )
+                }),
                 // A missing or broken cache never stops signing.
                 Err(e @ CacheError::NotRunning { .. }) => {
                     login().map(|c| (c, Outcome::Bypassed(e.to_string())))
                 }
                 Err(
                     e @ (CacheError::VersionMismatch { .. }
+                    | CacheError::NotOurs { .. }
                     | CacheError::PermissionDenied { .. }
                     | CacheError::Protocol { .. }),
                 ) => login().map(|c| (c, Outcome::Broken(e.to_string()))),
@@ -279,7 +342,7 @@ pub fn credential(
                 }),
             }
         }
-        Backend::Keyring => keyring::credential(key, now, login),
+        Backend::Keyring => keyring::credential(key, root, now, login),
     }
 }
 
@@ -293,8 +356,8 @@ pub mod keyring {
     pub fn description(key: &CacheKey) -> String {
         let h = crate::crypto::sha256(
             format!(
-                "{}\n{}\n{}\n{}",
-                key.fulcio, key.issuer, key.client_id, key.scope
+                "{}\n{}\n{}\n{}\n{}",
+                key.fulcio, key.issuer, key.client_id, key.scope, key.identity
             )
             .as_bytes(),
         );
@@ -307,9 +370,10 @@ pub mod keyring {
             .map_err(|e| format!("the kernel keyring is not available ({e:?})"))
     }
 
-    /// The cached credential, if any.
+    /// The cached credential, if any and if it passes the checks of a
+    /// fresh one (a refused entry is removed).
     #[cfg(target_os = "linux")]
-    pub fn get(key: &CacheKey, now: i64) -> Result<Option<Credential>, String> {
+    pub fn get(key: &CacheKey, root: &TrustedRoot, now: i64) -> Result<Option<Credential>, String> {
         let ring = ring()?;
         let Ok(k) = ring.search(&description(key)) else {
             return Ok(None);
@@ -320,11 +384,16 @@ pub mod keyring {
         );
         let c: proto::Credential = serde_json::from_slice(&data)
             .map_err(|_| "the keyring entry is malformed".to_string())?;
-        match from_cache(&c, now) {
+        match from_cache(&c, root, now) {
             Ok(cred) => Ok(Some(cred)),
-            Err(_) => {
+            Err(why) => {
                 let _ = k.invalidate();
-                Ok(None)
+                // Expired or malformed: a miss; refused: said so.
+                if why.starts_with(REFUSED) {
+                    Err(why)
+                } else {
+                    Ok(None)
+                }
             }
         }
     }
@@ -362,7 +431,7 @@ pub mod keyring {
 
     #[cfg(not(target_os = "linux"))]
     /// The keyring cache is Linux-only.
-    pub fn get(_: &CacheKey, _: i64) -> Result<Option<Credential>, String> {
+    pub fn get(_: &CacheKey, _: &TrustedRoot, _: i64) -> Result<Option<Credential>, String> {
         Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
     }
 
@@ -380,15 +449,27 @@ pub mod keyring {
 
     pub(super) fn credential(
         key: &CacheKey,
+        root: &TrustedRoot,
         now: i64,
         login: &mut dyn FnMut() -> Result<Credential, String>,
     ) -> Result<(Credential, Outcome), String> {
-        match get(key, now) {
+        let mut refused = None;
+        match get(key, root, now) {
             Ok(Some(c)) => return Ok((c, Outcome::Hit)),
             Ok(None) => {}
+            // A refused entry was removed: log in and store a good one.
+            Err(e) if e.starts_with(REFUSED) => refused = Some(e),
             Err(e) => return login().map(|c| (c, Outcome::Bypassed(e))),
         }
         let cred = login()?;
+        if let Some(why) = refused {
+            let stored = store(key, &cred, now);
+            let what = match stored {
+                Ok(()) => "logged in and replaced it".to_string(),
+                Err(e) => format!("logged in; replacing it failed: {e}"),
+            };
+            return Ok((cred, Outcome::Broken(format!("{why}; {what}"))));
+        }
         match store(key, &cred, now) {
             Ok(()) => Ok((cred, Outcome::Stored)),
             Err(e) => Ok((cred, Outcome::Bypassed(e))),

@@ -18,15 +18,20 @@
 //!   disconnects (then the claim passes to the next waiter: `Claimed`),
 //!   or `wait_ms` runs out (`Timeout`). A claim also lapses after
 //!   [`CLAIM_LEASE_MS`] without a store.
-//! - `Store { key, credential }`: cache it until `expires_at`. The key goes
-//!   in and never comes out again.
+//! - `Store { key, credential }`: cache it until `expires_at`, if its
+//!   certificate passes the checks of a fresh one against the daemon's
+//!   trusted root. The key goes in and never comes out again.
 //! - `Sign { key, message_b64, rekor }`: the daemon signs `message` with the
 //!   cached key (ECDSA P-256, SHA-256, DER), like ssh-agent: the key never
 //!   leaves it. With `rekor`, it also posts the hashedrekord entry for that
-//!   signature to that Rekor over its kept-alive connection and returns
-//!   Rekor's answer verbatim for the client to check (or why it could not
-//!   reach Rekor, so the client can post the entry itself). `Miss` when
-//!   nothing live is cached.
+//!   signature over its kept-alive connection, but only to a Rekor its own
+//!   configuration names (never a URL only the client names), following no
+//!   redirect, and returns the log entry Rekor created for exactly that
+//!   signature, parsed and re-encoded (`entry_b64`, a protobuf
+//!   `TransparencyLogEntry`), never Rekor's bytes; or why not
+//!   (`rekor_error`), so the client can post the entry itself. The client
+//!   checks the entry as if it had posted it. `Miss` when nothing live is
+//!   cached.
 //! - `List`: what is cached, for whom, until when (no secrets).
 //! - `Clear`: forget everything (keys zeroized).
 //! - `Shutdown`: the daemon exits.
@@ -37,8 +42,9 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// Protocol version (2: the daemon signs; `Get` no longer returns keys).
-pub const VERSION: u32 = 2;
+/// Protocol version (2: the daemon signs, `Get` no longer returns keys;
+/// 3: the key names the identity, `Signed` carries a parsed log entry).
+pub const VERSION: u32 = 3;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -62,6 +68,11 @@ pub struct CacheKey {
     /// (Go gitsign caches per directory); empty for one entry per user.
     #[serde(default)]
     pub scope: String,
+    /// The identity the signature asks for (the committer's email under
+    /// `gitsign.matchCommitter`, else the key git passes with `-u`), so
+    /// that a login as one identity never signs for another.
+    #[serde(default)]
+    pub identity: String,
 }
 
 /// A signing credential: the private key and its certificate chain.
@@ -163,18 +174,6 @@ pub struct RekorTarget {
     pub timeout_ms: u64,
 }
 
-/// Rekor's answer to the daemon's upload, verbatim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RekorAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// `Location` header, when present.
-    #[serde(default)]
-    pub location: Option<String>,
-    /// The body, base64.
-    pub body_b64: String,
-}
-
 /// One entry as `List` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryInfo {
@@ -199,9 +198,10 @@ pub enum Response {
     Signed {
         /// ECDSA P-256 SHA-256, DER, base64.
         signature_b64: String,
-        /// Rekor's answer, when asked to log and Rekor answered.
+        /// The log entry Rekor created for this signature (a protobuf
+        /// `TransparencyLogEntry` with its body, base64), when asked to log.
         #[serde(default)]
-        rekor: Option<RekorAnswer>,
+        entry_b64: Option<String>,
         /// Why the daemon could not get an answer from Rekor.
         #[serde(default)]
         rekor_error: Option<String>,
@@ -346,7 +346,7 @@ pub fn decode_response(body: &[u8]) -> Result<Response, String> {
         credential: Option<Certified>,
         signature_b64: Option<String>,
         #[serde(default)]
-        rekor: Option<RekorAnswer>,
+        entry_b64: Option<String>,
         #[serde(default)]
         rekor_error: Option<String>,
         entries: Option<Vec<EntryInfo>>,
@@ -362,7 +362,7 @@ pub fn decode_response(body: &[u8]) -> Result<Response, String> {
         },
         "signed" => Response::Signed {
             signature_b64: w.signature_b64.ok_or_else(|| missing("signature_b64"))?,
-            rekor: w.rekor,
+            entry_b64: w.entry_b64,
             rekor_error: w.rekor_error,
         },
         "miss" => Response::Miss,
@@ -431,6 +431,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: String::new(),
+            identity: String::new(),
         };
         let r = Request {
             version: VERSION,
@@ -477,6 +478,7 @@ mod tests {
                     issuer: "i".into(),
                     client_id: "c".into(),
                     scope: String::new(),
+                    identity: "a@example.com".into(),
                 },
                 credential: c,
             },
@@ -502,6 +504,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: "s".into(),
+            identity: "a@example.com".into(),
         };
         let credential = Credential {
             private_key_pkcs8_b64: "K".into(),
@@ -568,16 +571,12 @@ mod tests {
             },
             Response::Signed {
                 signature_b64: "c2ln".into(),
-                rekor: Some(RekorAnswer {
-                    status: 201,
-                    location: Some("/api/v1/log/entries/ab".into()),
-                    body_b64: "e30=".into(),
-                }),
+                entry_b64: Some("CAE=".into()),
                 rekor_error: None,
             },
             Response::Signed {
                 signature_b64: "c2ln".into(),
-                rekor: None,
+                entry_b64: None,
                 rekor_error: Some("cannot reach".into()),
             },
             Response::Miss,

@@ -475,25 +475,28 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start() -> Daemon {
-        Self::start_env(&[], Stdio::null())
+    /// A daemon configured for `tb`: its trusted root and its Rekor.
+    pub fn start(tb: &Testbed) -> Daemon {
+        Self::start_env(tb, &[], Stdio::null())
     }
 
-    /// A daemon with extra environment variables, its stderr to `stderr`.
-    pub fn start_env(env: &[(&str, &str)], stderr: Stdio) -> Daemon {
+    /// A daemon for `tb` with extra environment variables (which win), its
+    /// stderr to `stderr`.
+    pub fn start_env(tb: &Testbed, env: &[(&str, &str)], stderr: Stdio) -> Daemon {
         let dir = TempDir::new("cachesock");
         let sockdir = dir.path().join("s");
         std::fs::create_dir(&sockdir).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&sockdir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        Self::start_with(sockdir.join("cache.sock"), dir, env, stderr)
+        Self::start_with(tb, sockdir.join("cache.sock"), dir, env, stderr)
     }
 
-    pub fn start_at(socket: PathBuf, dir: TempDir) -> Daemon {
-        Self::start_with(socket, dir, &[], Stdio::null())
+    pub fn start_at(tb: &Testbed, socket: PathBuf, dir: TempDir) -> Daemon {
+        Self::start_with(tb, socket, dir, &[], Stdio::null())
     }
 
     pub fn start_with(
+        tb: &Testbed,
         socket: PathBuf,
         dir: TempDir,
         env: &[(&str, &str)],
@@ -502,6 +505,10 @@ impl Daemon {
         let child = Command::new(daemon_bin())
             .args(["--foreground", "--verbose", "--socket"])
             .arg(&socket)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GITSIGN_TRUSTED_ROOT", tb.var("GITSIGN_TRUSTED_ROOT"))
+            .env("GITSIGN_REKOR_URL", tb.var("GITSIGN_REKOR_URL"))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gitsign::cache::proto::{CacheKey, Certified, Credential, EntryInfo};
 use gitsign::sign::EphemeralKey;
+use gitsign::trust::TrustedRoot;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -40,8 +41,10 @@ pub struct Entry {
 
 impl Entry {
     /// Checks a credential a client stores: the key is a P-256 PKCS#8 key,
-    /// the chain parses, and its leaf certifies that key.
-    pub fn from_credential(c: &Credential) -> Result<Entry, String> {
+    /// the chain parses, its leaf certifies that key, and the certificate
+    /// passes every check a fresh one from Fulcio passes against `root`
+    /// (chain, leaf profile, SCT) at `now`.
+    pub fn from_credential(c: &Credential, root: &TrustedRoot, now: i64) -> Result<Entry, String> {
         let der = Zeroizing::new(
             STANDARD
                 .decode(&c.private_key_pkcs8_b64)
@@ -60,6 +63,13 @@ impl Entry {
                 "the credential's certificate is not for its key, so it was not cached".into(),
             );
         }
+        gitsign::fulcio::check_certificate(leaf, key.spki(), root, now).map_err(|e| {
+            format!(
+                "the credential was not cached: {e} (as this daemon's trusted root says; it \
+                 reads gitsign.trustedRoot from the global git config and its environment when \
+                 it starts)"
+            )
+        })?;
         Ok(Entry {
             certified: Certified {
                 chain_pem: c.chain_pem.clone(),
@@ -114,6 +124,8 @@ pub struct Cache {
     entries: HashMap<CacheKey, Entry>,
     claims: HashMap<CacheKey, ClaimState>,
     lease: Duration,
+    /// What a stored credential must chain to.
+    root: Arc<TrustedRoot>,
 }
 
 /// The wall clock as Unix seconds (0 before 1970, which no credential
@@ -126,12 +138,14 @@ pub fn unix_now() -> i64 {
 }
 
 impl Cache {
-    /// An empty cache whose claims last `lease` without a store.
-    pub fn new(lease: Duration) -> Cache {
+    /// An empty cache whose claims last `lease` without a store, and
+    /// whose credentials must chain to `root`.
+    pub fn new(lease: Duration, root: Arc<TrustedRoot>) -> Cache {
         Cache {
             entries: HashMap::new(),
             claims: HashMap::new(),
             lease,
+            root,
         }
     }
 
@@ -221,7 +235,7 @@ impl Cache {
         if credential.private_key_pkcs8_b64.is_empty() {
             return Err("the credential has no private key, so it was not cached".into());
         }
-        let entry = Entry::from_credential(&credential)?;
+        let entry = Entry::from_credential(&credential, &self.root, now_unix)?;
         drop(credential);
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.purge_expired(now_unix);
@@ -373,7 +387,19 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             scope: String::new(),
+            identity: String::new(),
         }
+    }
+
+    /// The trusted root the fixtures chain to.
+    fn root() -> Arc<TrustedRoot> {
+        Arc::new(
+            TrustedRoot::from_json(
+                include_str!("../../tests/fixtures/trusted_root.json"),
+                "fixtures",
+            )
+            .unwrap(),
+        )
     }
 
     fn cred(expires_at: i64) -> Credential {
@@ -381,7 +407,7 @@ mod tests {
             private_key_pkcs8_b64: include_str!("../../tests/fixtures/key-a.pkcs8.b64")
                 .trim()
                 .into(),
-            chain_pem: include_str!("../../tests/fixtures/cert-a.pem").into(),
+            chain_pem: include_str!("../../tests/fixtures/chain-a.pem").into(),
             identity: "a@example.com".into(),
             expires_at,
         }
@@ -389,10 +415,10 @@ mod tests {
 
     #[test]
     fn refuses_keys_that_do_not_parse_or_match() {
-        let mut c = Cache::new(Duration::from_secs(60));
+        let mut c = Cache::new(Duration::from_secs(60), root());
         let now = unix_now();
         let mut other = cred(now + 600);
-        other.chain_pem = include_str!("../../tests/fixtures/cert-b.pem").into();
+        other.chain_pem = include_str!("../../tests/fixtures/chain-b.pem").into();
         let e = c.store(key(), other, now).unwrap_err();
         assert!(e.contains("not for its key"), "{e}");
         let mut garbage = cred(now + 600);
@@ -406,6 +432,18 @@ mod tests {
             e.contains("no certificate") || e.contains("does not parse"),
             "{e}"
         );
+        // A key and certificate that match, from a CA the trusted root
+        // does not know.
+        let mut rogue = cred(now + 600);
+        rogue.private_key_pkcs8_b64 = include_str!("../../tests/fixtures/key-rogue.pkcs8.b64")
+            .trim()
+            .into();
+        rogue.chain_pem = include_str!("../../tests/fixtures/chain-rogue.pem").into();
+        let e = c.store(key(), rogue, now).unwrap_err();
+        assert!(
+            e.contains("not cached") && e.contains("trusted root"),
+            "{e}"
+        );
         assert_eq!(c.counts(), (0, 0));
         c.store(key(), cred(now + 600), now).unwrap();
         let entry = c.live(&key(), now).unwrap();
@@ -414,7 +452,7 @@ mod tests {
 
     #[test]
     fn single_flight_hands_over() {
-        let mut c = Cache::new(Duration::from_secs(60));
+        let mut c = Cache::new(Duration::from_secs(60), root());
         let now = Instant::now();
         assert!(matches!(
             c.get(1, &key(), true, true, 100, now),
@@ -436,20 +474,21 @@ mod tests {
         assert!(rx3.try_recv().is_err());
         // 3 gives up waiting; 2 stores.
         assert!(c.cancel_wait(3, &key()));
-        c.store(key(), cred(200), 100).unwrap();
+        let t = unix_now();
+        c.store(key(), cred(t + 100), t).unwrap();
         assert!(matches!(
-            c.get(5, &key(), false, false, 100, now),
+            c.get(5, &key(), false, false, t, now),
             GetOutcome::Hit(_)
         ));
         assert!(matches!(
-            c.get(5, &key(), false, false, 200, now),
+            c.get(5, &key(), false, false, t + 100, now),
             GetOutcome::Miss
         ));
     }
 
     #[test]
     fn lease_lapses() {
-        let mut c = Cache::new(Duration::from_millis(10));
+        let mut c = Cache::new(Duration::from_millis(10), root());
         let now = Instant::now();
         assert!(matches!(
             c.get(1, &key(), true, true, 100, now),
@@ -467,7 +506,7 @@ mod tests {
 
     #[test]
     fn refuses_expired_store() {
-        let mut c = Cache::new(Duration::from_secs(1));
+        let mut c = Cache::new(Duration::from_secs(1), root());
         assert!(c.store(key(), cred(100), 100).is_err());
         assert_eq!(c.counts(), (0, 0));
     }

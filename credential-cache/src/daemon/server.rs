@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gitsign::cache::proto::{
-    self, CacheKey, Op, RekorAnswer, RekorTarget, Request, Response, VersionProbe, VERSION,
+    self, CacheKey, Op, RekorTarget, Request, Response, VersionProbe, VERSION,
 };
 use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
+use gitsign::rekor::{RekorClient, RekorError};
+use gitsign::trust::TrustedRoot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore};
@@ -34,6 +35,16 @@ pub struct Config {
     pub lease: Duration,
     /// The only uid served.
     pub euid: u32,
+    /// What a stored credential must chain to (the user's configuration).
+    pub root: Arc<TrustedRoot>,
+    /// The Rekor base URLs entries may be posted to (the user's
+    /// configuration and --rekor-url), as [`rekor_base`] normalizes them.
+    pub rekor_urls: Vec<String>,
+}
+
+/// A Rekor base URL as the daemon compares it: no trailing slash.
+pub fn rekor_base(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
 }
 
 /// State shared by all connections.
@@ -55,14 +66,11 @@ pub struct Shared {
 /// The most distinct Rekor time limits with a client of their own.
 const MAX_HTTP_CLIENTS: usize = 8;
 
-/// The largest Rekor answer passed on: it must fit in one frame as base64.
-const MAX_REKOR_ANSWER: usize = proto::MAX_FRAME / 2;
-
 impl Shared {
     /// New state.
     pub fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
-            cache: Mutex::new(Cache::new(config.lease)),
+            cache: Mutex::new(Cache::new(config.lease, config.root.clone())),
             changed: Notify::new(),
             shutdown: Notify::new(),
             config,
@@ -81,7 +89,11 @@ impl Shared {
         if clients.len() >= MAX_HTTP_CLIENTS {
             clients.clear();
         }
-        let h = Http::new(Duration::from_millis(timeout_ms)).map_err(|e| e.to_string())?;
+        // No redirect is ever followed: a Rekor (or anything between) must
+        // not steer the daemon to another URL.
+        let h = Http::new(Duration::from_millis(timeout_ms))
+            .map_err(|e| e.to_string())?
+            .without_redirects();
         clients.insert(timeout_ms, h.clone());
         Ok(h)
     }
@@ -215,14 +227,15 @@ fn parse(body: &[u8]) -> Result<Request, String> {
 }
 
 fn describe(key: &CacheKey) -> String {
-    if key.scope.is_empty() {
-        format!("{} via {} ({})", key.issuer, key.fulcio, key.client_id)
-    } else {
-        format!(
-            "{} via {} ({}, scope {})",
-            key.issuer, key.fulcio, key.client_id, key.scope
-        )
+    let mut s = format!("{} via {} ({}", key.issuer, key.fulcio, key.client_id);
+    if !key.identity.is_empty() {
+        s.push_str(&format!(", for {}", key.identity));
     }
+    if !key.scope.is_empty() {
+        s.push_str(&format!(", scope {}", key.scope));
+    }
+    s.push(')');
+    s
 }
 
 /// Serves one connection.
@@ -411,12 +424,12 @@ async fn handle(
                 Some(target) => {
                     let digest = gitsign::crypto::sha256(&message);
                     match post_entry(shared, &target, &digest, &signature, &entry.leaf_pem).await {
-                        Ok(answer) => {
+                        Ok(logged) => {
                             debug!(
-                                "connection {id}: posted the entry to {}: HTTP {}",
-                                target.url, answer.status
+                                "connection {id}: posted the entry to {}: log index {}",
+                                target.url, logged.log_index
                             );
-                            (Some(answer), None)
+                            (Some(STANDARD.encode(logged.to_protobuf(true))), None)
                         }
                         Err(why) => {
                             info!(
@@ -431,7 +444,7 @@ async fn handle(
             debug!("connection {id}: signed for {what}");
             Response::Signed {
                 signature_b64: STANDARD.encode(&signature),
-                rekor,
+                entry_b64: rekor,
                 rekor_error,
             }
         }
@@ -470,47 +483,63 @@ async fn handle(
 }
 
 /// Posts the hashedrekord entry for `signature` over `digest` to the Rekor
-/// `target` names, on a connection kept alive for the next signature.
-/// Rekor's answer, whatever its status, goes back to the client to check.
+/// `target` names, if the daemon's own configuration names it too, on a
+/// connection kept alive for the next signature; follows no redirect. What
+/// goes back is the entry Rekor created for exactly this signature, parsed
+/// (bounded by the parser) and re-encoded by the caller, never Rekor's
+/// bytes; a failure is a sentence without the server's words (the client
+/// then posts the entry itself and hears them first-hand).
 async fn post_entry(
     shared: &Arc<Shared>,
     target: &RekorTarget,
     digest: &[u8; 32],
     signature: &[u8],
     leaf_pem: &str,
-) -> Result<RekorAnswer, String> {
-    // A base URL and nothing else: the entry always goes to
-    // `{url}/api/v1/log/entries`, never to a path a query or fragment
-    // would smuggle in (a forwarded socket's remote end is a client too).
-    let plain = target.url.len() <= 2048
-        && !target.url.contains(|c: char| {
-            matches!(c, '?' | '#' | '@') || c.is_whitespace() || c.is_control()
-        });
-    if !(target.url.starts_with("https://") || target.url.starts_with("http://")) || !plain {
+) -> Result<gitsign::tlog::LogEntry, String> {
+    let base = rekor_base(&target.url);
+    if !shared.config.rekor_urls.contains(&base) {
         return Err(format!(
-            "{} is not a plain http(s) base URL (no query, fragment or user)",
-            target.url
+            "this daemon posts only to the Rekor its own configuration names ({}), not to the \
+             one this client asked for; the client posts the entry itself (give the daemon \
+             --rekor-url, or gitsign.rekor in the global git config, to have it post there)",
+            shared.config.rekor_urls.join(", ")
         ));
     }
     let timeout_ms = target.timeout_ms.clamp(1, proto::CLAIM_LEASE_MS);
     let http = shared.http(timeout_ms)?;
-    let url = RekorClient::entries_url(&target.url);
-    let body = RekorClient::hashedrekord_proposal(digest, signature, leaf_pem);
-    let posted = tokio::task::spawn_blocking(move || http.post_json(&url, body, &[], true))
-        .await
-        .map_err(|e| format!("the upload task failed ({e})"))?;
-    let r = posted.map_err(|e| e.to_string())?;
-    if r.body.len() > MAX_REKOR_ANSWER {
-        return Err(format!(
-            "Rekor's answer of {} bytes is larger than the daemon passes on",
-            r.body.len()
-        ));
-    }
-    Ok(RekorAnswer {
-        status: r.status,
-        location: r.location,
-        body_b64: STANDARD.encode(&r.body),
+    let (digest, signature, leaf_pem) = (*digest, signature.to_vec(), leaf_pem.to_string());
+    let posted = tokio::task::spawn_blocking(move || {
+        let rekor = RekorClient::new(&base, http);
+        let entry = rekor
+            .create_hashedrekord(&digest, &signature, &leaf_pem)
+            .map_err(|e| describe_rekor_error(&base, e))?;
+        if entry.body != gitsign::tlog::hashedrekord_body(&digest, &signature, &leaf_pem) {
+            return Err(format!(
+                "Rekor at {base} returned an entry for something other than this signature"
+            ));
+        }
+        Ok(entry)
     })
+    .await
+    .map_err(|e| format!("the upload task failed ({e})"))?;
+    posted
+}
+
+/// A Rekor failure as the daemon passes it on: what happened, in the
+/// daemon's words only (a status, a transport failure), never the body.
+fn describe_rekor_error(base: &str, e: RekorError) -> String {
+    match e {
+        RekorError::Http(h) => match h.status {
+            Some(s @ 300..=399) => {
+                format!("Rekor at {base} answered HTTP {s} (a redirect, which the daemon does not follow)")
+            }
+            Some(s) => format!("Rekor at {base} answered HTTP {s}"),
+            None => h.to_string(),
+        },
+        RekorError::Malformed(_) => {
+            format!("Rekor at {base} did not answer with a log entry")
+        }
+    }
 }
 
 /// Waits for another connection's login: its credential, the claim, the

@@ -74,72 +74,11 @@ pub fn prepare_dir(dir: &Path, euid: u32) -> Result<(), Fatal> {
 }
 
 /// Refuses a socket directory that another user owns or that group or
-/// others can enter, and ancestors another user could rename it in.
+/// others can enter, and ancestors another user could rename it in (the
+/// library's check, which gitsign also applies before it connects).
 pub fn check_dir(dir: &Path, euid: u32) -> Result<(), Fatal> {
-    let refuse = |what: String| {
-        Fatal::failed(format!(
-            "refusing the socket directory {}: {what}",
-            dir.display()
-        ))
-    };
-    let link =
-        fs::symlink_metadata(dir).map_err(|e| refuse(format!("it cannot be inspected ({e})")))?;
-    if link.file_type().is_symlink() && link.uid() != euid && link.uid() != 0 {
-        return Err(refuse(format!(
-            "it is a symbolic link owned by uid {}, not by you (uid {euid}) or root; remove it or \
-             choose another path with --socket",
-            link.uid()
-        )));
-    }
-    let m = fs::metadata(dir).map_err(|e| refuse(format!("it cannot be inspected ({e})")))?;
-    if !m.is_dir() {
-        return Err(refuse(
-            "it is not a directory; remove it or choose another path with --socket".into(),
-        ));
-    }
-    if m.uid() != euid {
-        return Err(refuse(format!(
-            "it belongs to uid {}, not to you (uid {euid}), so that user could read or replace \
-             the socket; remove it (as its owner or root) or choose another path with --socket \
-             or GITSIGN_CREDENTIAL_CACHE",
-            m.uid()
-        )));
-    }
-    let mode = m.mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(refuse(format!(
-            "its mode is {mode:04o}, which lets group or others reach the socket; run `chmod 700 \
-             {}` or choose another path with --socket",
-            dir.display()
-        )));
-    }
-    // An ancestor another user can write to (without the sticky bit) lets
-    // that user rename this directory and put their own in its place.
-    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    for ancestor in canonical.ancestors().skip(1) {
-        let Ok(a) = fs::metadata(ancestor) else {
-            continue;
-        };
-        let amode = a.mode() & 0o7777;
-        let sticky = amode & 0o1000 != 0;
-        if a.uid() != euid && a.uid() != 0 {
-            return Err(refuse(format!(
-                "its parent {} belongs to uid {}, who could replace it; choose a path under a \
-                 directory of your own with --socket",
-                ancestor.display(),
-                a.uid()
-            )));
-        }
-        if amode & 0o022 != 0 && !sticky {
-            return Err(refuse(format!(
-                "its parent {} (mode {amode:04o}) is writable by group or others, who could \
-                 replace it; run `chmod go-w {}` or choose another path with --socket",
-                ancestor.display(),
-                ancestor.display()
-            )));
-        }
-    }
-    Ok(())
+    gitsign::cache::socket::check_dir(dir, euid, "--socket")
+        .map_err(|why| Fatal::failed(format!("refusing {why}")))
 }
 
 /// Binds `path`: checks its directory, takes the per-socket lock, replaces a

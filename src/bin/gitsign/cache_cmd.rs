@@ -85,10 +85,25 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
 }
 
 fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
-    let key = cache::key_for(config, cache::scope(config));
+    // The entry git's signatures use here: git passes user.signingKey with
+    // -u, else the committer's identity (`git var GIT_COMMITTER_IDENT`).
+    let git = gitsign::git::Git::new();
+    let identity = git
+        .output(&["config", "user.signingkey"])
+        .or_else(|_| git.output(&["var", "GIT_COMMITTER_IDENT"]))
+        .map(|o| String::from_utf8_lossy(&o).trim().to_string())
+        .unwrap_or_default();
+    let key = cache::key_for(config, cache::scope(config), &identity);
     let now = gitsign::time::now();
+    let root = match config.trusted_root() {
+        Ok(r) => r,
+        Err(e) => {
+            crate::error(format!("trust configuration error: {e}"));
+            return exit::ERROR;
+        }
+    };
     let result = match cmd {
-        CacheCommand::Status => cache::keyring::get(&key, now).map(|c| match c {
+        CacheCommand::Status => cache::keyring::get(&key, &root, now).map(|c| match c {
             Some(c) => say!(
                 "kernel keyring: a credential for {} until {}",
                 gitsign::gpg::uid(c.leaf()),

@@ -30,24 +30,26 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Opens /dev/tty and the log, when available.
+    /// Opens /dev/tty and the log, when available. A log that cannot be
+    /// used safely (a symbolic link, another user's file, not a file) is
+    /// named on the terminal and not written.
     pub fn open(log_path: Option<&std::path::Path>) -> Terminal {
         let tty = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/tty")
             .ok();
-        let log = log_path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
-        Terminal { tty, log }
+        let mut term = Terminal { tty, log: None };
+        if let Some(p) = log_path {
+            match gitsign::logfile::open(p) {
+                Ok(f) => term.log = Some(f),
+                Err(why) => term.show(&format!("{why}; nothing is logged")),
+            }
+        }
+        term
     }
 
-    /// Writes a line to the terminal (stderr when there is none) and the log.
-    pub fn say(&self, text: &str) {
+    /// Writes a line to the terminal (stderr when there is none) only.
+    fn show(&self, text: &str) {
         let line = format!("gitsign: {text}\n");
         match self.tty.as_ref() {
             Some(mut t) => {
@@ -57,6 +59,11 @@ impl Terminal {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
+    }
+
+    /// Writes a line to the terminal (stderr when there is none) and the log.
+    pub fn say(&self, text: &str) {
+        self.show(text);
         self.log(text);
     }
 
@@ -78,6 +85,15 @@ impl Terminal {
 impl oidc::Messages for Terminal {
     fn say(&self, text: &str) {
         Terminal::say(self, text);
+    }
+
+    /// The login URL and device codes: the terminal only. Whoever can read
+    /// the log could finish the login with their own account.
+    fn say_private(&self, text: &str) {
+        self.show(text);
+        self.log(
+            "login instructions shown on the terminal (not logged: they carry the login's secrets)",
+        );
     }
 }
 
@@ -103,18 +119,22 @@ pub fn fresh_credential(
 }
 
 /// A credential from the cache, or a login (stored for the next signature).
+/// `identity` is what the signature asks for (the committer under
+/// gitsign.matchCommitter, else git's `-u`): part of the cache key.
 pub fn cached_credential(
     config: &Config,
     root: &TrustedRoot,
     http: &Http,
     term: &Terminal,
+    identity: &str,
 ) -> Result<Credential, String> {
     let backend = cache::Backend::from_config(config)?;
-    let key = cache::key_for(config, cache::scope(config));
-    // Wait for another process's login at most as long as a login may take.
-    let wait = config.login_timeout + std::time::Duration::from_secs(30);
+    let key = cache::key_for(config, cache::scope(config), identity);
+    // Wait for another process's login at most as long as a login may
+    // take; then log in ourselves.
+    let wait = config.login_timeout;
     let mut login = || fresh_credential(config, root, http, term);
-    let (cred, outcome) = cache::credential(&backend, &key, wait, &mut login)?;
+    let (cred, outcome) = cache::credential(&backend, &key, root, wait, &mut login)?;
     match outcome {
         cache::Outcome::Hit => term.log("credential served from the cache"),
         cache::Outcome::Stored => term.log("new credential stored in the cache"),
@@ -196,10 +216,9 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         .as_deref()
         .map(|url| TsaClient::new(url, http.clone()));
     let rekor = RekorClient::new(&config.rekor, http.clone());
+    let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
     let attempt = |cred: &Credential| {
         if config.match_committer {
-            let committer =
-                sign::committer_email(&payload).or_else(|| config.committer_email.clone());
             sign::check_committer(cred.leaf(), committer.as_deref())?;
         }
         let now = gitsign::time::now();
@@ -214,7 +233,14 @@ fn sign_flow(a: &GpgArgs, config: &Config, term: &Terminal) -> Result<(Vec<u8>, 
         )
         .map(|sig| (sig, now))
     };
-    let cred = cached_credential(config, &root, &http, term)?;
+    // The identity this signature asks for decides which cached
+    // credential may serve it.
+    let identity = if config.match_committer {
+        committer.clone().unwrap_or_default()
+    } else {
+        a.local_user.clone().unwrap_or_default()
+    };
+    let cred = cached_credential(config, &root, &http, term, &identity)?;
     let (sig, now) = match attempt(&cred) {
         // The daemon holding the key died or lost it mid-signature: a
         // cache failure never stops signing, so log in as without one.
