@@ -297,6 +297,7 @@ fn cache_frames(s: &mut Seeds) {
         issuer: "https://oauth2.sigstore.dev/auth".into(),
         client_id: "sigstore".into(),
         scope: "/repo".into(),
+        identity: "a@example.com".into(),
     };
     let requests = [
         Op::Get {
@@ -345,12 +346,13 @@ fn cache_frames(s: &mut Seeds) {
         },
         Response::Signed {
             signature_b64: "MEUCIQ==".into(),
-            rekor: Some(proto::RekorAnswer {
-                status: 201,
-                location: Some("/api/v1/log/entries/x".into()),
-                body_b64: "e30=".into(),
-            }),
+            entry_b64: Some("CAEQAg==".into()),
             rekor_error: None,
+        },
+        Response::Signed {
+            signature_b64: "MEUCIQ==".into(),
+            entry_b64: None,
+            rekor_error: Some("Rekor answered 500".into()),
         },
         Response::Miss,
         Response::Claimed,
