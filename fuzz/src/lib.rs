@@ -294,16 +294,10 @@ pub fn cert_with_sct_list(list: &[u8]) -> Vec<u8> {
         tag::SEQUENCE,
         &[
             &asn1::encode(tag::OID, oid::CT_SCT_LIST),
-            &asn1::encode(
-                tag::OCTET_STRING,
-                &asn1::encode(tag::OCTET_STRING, list),
-            ),
+            &asn1::encode(tag::OCTET_STRING, &asn1::encode(tag::OCTET_STRING, list)),
         ],
     );
-    let exts = asn1::encode(
-        tag::context(3, true),
-        &asn1::encode(tag::SEQUENCE, &ext),
-    );
+    let exts = asn1::encode(tag::context(3, true), &asn1::encode(tag::SEQUENCE, &ext));
     let tbs = asn1::encode_parts(
         tag::SEQUENCE,
         &[
@@ -400,7 +394,10 @@ fn token_checks(der: &[u8]) {
         // Over the imprint it names, so verification goes past it.
         let _ = tsa::verify_token(der, b"", None, root());
         let _ = format!("{:?}", t.info);
-        let _ = format!("{:?}", tsa::verify_token(der, &t.info.hashed_message, Some(b"\x01"), root()));
+        let _ = format!(
+            "{:?}",
+            tsa::verify_token(der, &t.info.hashed_message, Some(b"\x01"), root())
+        );
     }
 }
 

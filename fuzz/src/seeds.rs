@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::join2;
 use gitsign::asn1::{self, tag};
 use gitsign::bundle;
 use gitsign::cache::proto::{self, CacheKey, Certified, Credential, Op, Request, Response};
@@ -21,7 +22,6 @@ use gitsign::tlog::LogEntry;
 use gitsign::tsa;
 use gitsign::verify;
 use gitsign::x509::Certificate;
-use crate::join2;
 
 struct Seeds {
     out: PathBuf,
@@ -97,7 +97,10 @@ pub fn write(out: &Path) {
         s.add("verify", &join2(&signed.payload, &der));
         s.add("cms", &der);
         if let Ok((json, artifact)) = bundle::export_signature(&signed.signature) {
-            s.add("bundle", &join2(&crypto::sha256(&artifact), json.as_bytes()));
+            s.add(
+                "bundle",
+                &join2(&crypto::sha256(&artifact), json.as_bytes()),
+            );
             s.add("bundle", &join2(&artifact, json.as_bytes()));
         }
         let Ok(sd) = SignedData::from_der(&der) else {
@@ -204,7 +207,9 @@ pub fn write(out: &Path) {
 fn with_token(sd: &SignedData, token: &[u8]) -> Option<Vec<u8>> {
     let leaf = sd.signer_certificate()?;
     let si = &sd.signer;
-    if si.signature_algorithm != asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::ECDSA_SHA256)) {
+    if si.signature_algorithm
+        != asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::ECDSA_SHA256))
+    {
         return None;
     }
     let mut unsigned: Vec<Vec<u8>> = si
@@ -309,8 +314,7 @@ fn cache_frames(s: &mut Seeds) {
             key: key.clone(),
             credential: Credential {
                 private_key_pkcs8_b64: "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg".into(),
-                chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-                    .into(),
+                chain_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
                 identity: "a@example.com".into(),
                 expires_at: 1_700_000_000,
             },
