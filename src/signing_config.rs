@@ -373,14 +373,19 @@ mod tests {
                {"url": "https://future", "majorApiVersion": 1, "validFor": {"start": "2099-01-01T00:00:00Z"}, "operator": "a"}"#,
             r#"{"selector": "ANY"}"#,
         );
-        assert_eq!(c.choose(NOW, V1).unwrap().rekor.as_deref(), Some("https://new"));
+        assert_eq!(
+            c.choose(NOW, V1).unwrap().rekor.as_deref(),
+            Some("https://new")
+        );
     }
 
     #[test]
     fn selectors_that_need_several_logs_are_refused() {
         let two = r#"{"url": "https://a", "majorApiVersion": 1, "operator": "a"},
                      {"url": "https://b", "majorApiVersion": 1, "operator": "b"}"#;
-        let e = cfg(two, r#"{"selector": "ALL"}"#).choose(NOW, V1).unwrap_err();
+        let e = cfg(two, r#"{"selector": "ALL"}"#)
+            .choose(NOW, V1)
+            .unwrap_err();
         assert!(
             e.contains("asks for 2") && e.contains("gitsign.rekor"),
             "{e}"
