@@ -501,3 +501,42 @@ fn workflow_sha_and_name_claims_are_compared_exactly() {
         "U|never"
     );
 }
+
+/// README and docs/configuration.md: "2 nothing could be decided (usage,
+/// configuration, unreadable input, unreachable service)". git's path
+/// (`--verify`) and `gitsign verify-tag` exit 2 when Rekor cannot be
+/// reached; `gitsign verify` over commits exits 1, as for a bad signature,
+/// so a script cannot tell "retry later" from "refused". This test fails
+/// until it exits 2.
+#[test]
+fn gitsign_verify_exits_2_when_rekor_is_unreachable() {
+    let tb = Testbed::start();
+    let repo = signer(&tb, "prom-exit2", ALICE);
+    repo.git_ok(&["config", "gitsign.rekorMode", "online"]);
+    let c = commit(&repo, 1, true, None);
+    let o = verify(&tb, &repo, ALICE, &[&c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = repo
+        .gitsign_cmd(&[
+            "verify",
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            tb.var("GITSIGN_OIDC_ISSUER"),
+            &c,
+        ])
+        .env("GITSIGN_REKOR_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("cannot search the transparency log"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unreachable Rekor is not a bad signature: {}",
+        text(&o)
+    );
+}
