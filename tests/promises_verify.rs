@@ -540,3 +540,53 @@ fn gitsign_verify_exits_2_when_rekor_is_unreachable() {
         text(&o)
     );
 }
+
+/// docs/verification.md: "Embedded entries are always checked, whatever the
+/// setting." Real Go gitsign commits whose embedded entry was edited (the
+/// proof, the integration time under the SET) stay `B` under
+/// `gitsign.verifyTlog` `optional` and `skip`, naming the check; the
+/// untouched original stays good.
+#[test]
+fn embedded_entries_are_checked_whatever_verify_tlog_says() {
+    let repo = Repo::new("prom-embedded");
+    let root = common::fixtures().join("trust/trusted_root.prod.json");
+    repo.git_ok(&["config", "gitsign.trustedRoot", &root.display().to_string()]);
+    // No Rekor is asked for embedded entries; a dead one proves it.
+    repo.git_ok(&["config", "gitsign.rekor", "http://127.0.0.1:9"]);
+    let load = |label: &str| {
+        let e = common::manifest()
+            .into_iter()
+            .find(|e| e["label"] == label)
+            .unwrap_or_else(|| panic!("no {label} in the corpus"));
+        repo.add_object(
+            "commit",
+            &common::fixtures().join(e["file"].as_str().unwrap()),
+        )
+    };
+    let good = load("gs_commit_offline_latest");
+    for mode in ["require", "optional", "skip"] {
+        let c = format!("gitsign.verifyTlog={mode}");
+        assert_eq!(
+            repo.git_ok(&["-c", &c, "log", "-1", "--format=%G?", &good]),
+            "U",
+            "{mode}"
+        );
+        for (label, words) in [
+            ("tamper_tlog_proof", "inclusion proof does not verify"),
+            (
+                "tamper_tlog_integrated_time",
+                "signed entry timestamp (SET) does not verify",
+            ),
+        ] {
+            let id = load(label);
+            assert_eq!(
+                repo.git_ok(&["-c", &c, "log", "-1", "--format=%G?", &id]),
+                "B",
+                "{mode} {label}"
+            );
+            let o = repo.git(&["-c", &c, "verify-commit", &id]);
+            assert!(!o.status.success(), "{mode} {label}: {}", text(&o));
+            assert!(text(&o).contains(words), "{mode} {label}: {}", text(&o));
+        }
+    }
+}
