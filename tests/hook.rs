@@ -1668,3 +1668,64 @@ fn symbolic_refs_are_resolved_inside_the_namespace() {
         "an unsigned commit reached the namespace's main through its symbolic ref: {out}"
     );
 }
+
+/// A replace ref says "show object Y wherever X is named"; under a rule
+/// with `allow_replace_refs` and signers alice, the hook checks only that
+/// Y's history is alice's, never that anyone allowed chose the mapping:
+/// mallory replaces main's tip with an older commit alice signed, and
+/// every git on the server that follows replace refs shows main without
+/// alice's latest commit.
+#[test]
+fn a_replace_ref_mapping_needs_an_allowed_signer() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let replace_rule = "\n[[rules]]\nrefs = [\"refs/replace/*\"]\nsigners = [\"alice\"]\nallow_replace_refs = true\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, replace_rule));
+    let alice = client(&tb, &srv, "alice-remap", "alice@example.com");
+    let old = commit(&alice, 1, "before the fix", true);
+    let tip = commit(&alice, 2, "the security fix", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+
+    let mallory = client(&tb, &srv, "mallory-remap", "mallory@example.com");
+    mallory.git_ok(&["fetch", "-q", "origin"]);
+    let (ok, out) = push(&mallory, &[&format!("{old}:refs/replace/{tip}")]);
+    let shown = server_git(&srv, &["log", "-1", "--format=%s", "refs/heads/main"]);
+    assert!(
+        !ok && shown == "the security fix",
+        "a pusher who is not alice replaced main's tip {tip} with an older commit of alice's; \
+         the server's git log shows main at {shown:?}: {out}"
+    );
+}
+
+/// The rules of every name on the way apply to a push *through* a
+/// symbolic ref, but not to a push to its target: with the protected name
+/// `refs/heads/main` left as a symbolic ref to `refs/heads/trunk` (a
+/// rename whose policy still names main) under a lax catch-all, an
+/// unsigned push to trunk moves what refs/heads/main shows.
+#[test]
+fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-revsym", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    // The rename: trunk is the branch now, main an alias of it.
+    server_git(&srv, &["update-ref", "refs/heads/trunk", &base]);
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/main", "refs/heads/trunk"],
+    );
+    server_git(&srv, &["symbolic-ref", "HEAD", "refs/heads/trunk"]);
+    let bad = commit(&alice, 2, "unsigned, to main's target", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/main"]);
+    assert!(!ok && out.contains(&bad[..12]), "{out}");
+    let (_, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert_eq!(
+        server_ref(&srv, "refs/heads/main"),
+        base,
+        "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
+    );
+}
