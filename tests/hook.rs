@@ -223,9 +223,27 @@ fn pre_receive_enforces_the_policy() {
     assert!(ok, "{out}");
     assert!(out.contains("200 new objects verified"), "{out}");
 
-    // Deleting a branch passes.
+    // Deleting a branch whose rule requires signatures is refused, naming
+    // the rule key that allows it...
+    let (ok, out) = push(&alice, &[":feature/big"]);
+    assert!(
+        !ok && out
+            .contains("refs/heads/feature/big: deleting a ref whose rule requires signatures")
+            && out.contains("allow_deletion = true"),
+        "{out}"
+    );
+    // ...and passes where the rule allows it.
+    set_policy(
+        &srv,
+        &policy_text(&issuer, "").replacen(
+            "signed_tags = true\n",
+            "signed_tags = true\nallow_deletion = true\n",
+            1,
+        ),
+    );
     let (ok, out) = push(&alice, &[":feature/big"]);
     assert!(ok, "{out}");
+    set_policy(&srv, &policy_text(&issuer, ""));
 
     // Tags: signed annotated accepted; unsigned annotated and lightweight refused.
     assert!(alice
@@ -255,10 +273,34 @@ fn pre_receive_enforces_the_policy() {
         "{out}"
     );
 
-    // Force push: an unsigned rewrite of main is refused, a signed one accepted.
+    // Force push: refused by default, signed or not, naming the rule key;
+    // where the rule allows rewrites, an unsigned one is still refused and
+    // a signed one accepted.
     alice.git_ok(&["checkout", "-q", "main"]);
     alice.git_ok(&["reset", "-q", "--hard", "HEAD~1"]);
-    commit(&alice, 901, "rewrite, unsigned", false);
+    commit(&alice, 901, "rewrite, signed", true);
+    let (ok, out) = push(&alice, &["--force", "main"]);
+    assert!(
+        !ok && out.contains("refs/heads/main: this update is not a fast-forward")
+            && out.contains("allow_force_push = true"),
+        "{out}"
+    );
+    set_policy(
+        &srv,
+        &policy_text(&issuer, "").replacen(
+            "signed_tags = true\n",
+            "signed_tags = true\nallow_force_push = true\n",
+            1,
+        ),
+    );
+    alice.git_ok(&[
+        "commit",
+        "-q",
+        "--amend",
+        "--no-edit",
+        "-m",
+        "rewrite, unsigned",
+    ]);
     let (ok, out) = push(&alice, &["--force", "main"]);
     assert!(!ok && out.contains("not signed"), "{out}");
     alice.git_ok(&["commit", "-q", "--amend", "--no-edit", "-S"]);
@@ -758,12 +800,26 @@ fn replace_refs_are_refused_and_not_followed() {
             && out.contains("allow_replace_refs = true"),
         "{out}"
     );
-    // A rule can allow it; the hook still does not follow it.
+    // A rule that requires signatures cannot allow it (no signature says
+    // which object stands in for which)...
     set_policy(
         &srv,
         &policy_text(
             &issuer,
             &format!("\n[[rules]]\nrefs = [\"refs/replace/*\"]\nsigners = [\"*\"]\nallow_replace_refs = true\n{LAX_ALL}"),
+        ),
+    );
+    let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
+    assert!(
+        !ok && out.contains("signed by no one") && out.contains("allow_unsigned = true"),
+        "{out}"
+    );
+    // ...a rule that requires none can; the hook still does not follow it.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            &format!("\n[[rules]]\nrefs = [\"refs/replace/*\"]\nallow_unsigned = true\nallow_replace_refs = true\n{LAX_ALL}"),
         ),
     );
     let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
@@ -870,12 +926,29 @@ fn refs_to_blobs_and_trees_need_a_rule() {
         .success());
     let (ok, out) = push(&alice, &["refs/tags/tree-tag:refs/data/tagged"]);
     assert!(!ok && out.contains("points at a tree"), "{out}");
-    // Allowed by the rule: accepted.
+    // allow_blobs_and_trees under a rule that requires signatures: still
+    // refused (nothing signed says which blob or tree the ref holds).
     set_policy(
         &srv,
         &policy_text(
             &issuer,
             &format!("{data_rule}allow_blobs_and_trees = true\n"),
+        ),
+    );
+    for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
+        let (ok, out) = push(&alice, &[&format!("{id}:refs/data/{kind}")]);
+        assert!(
+            !ok && out.contains(&format!("refs/data/{kind}: the ref points at a {kind}"))
+                && out.contains("its rule requires signatures"),
+            "{kind}: {out}"
+        );
+    }
+    // Allowed by a rule that requires no signature: accepted.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            "\n[[rules]]\nrefs = [\"refs/data/*\"]\nallow_unsigned = true\nallow_blobs_and_trees = true\n",
         ),
     );
     for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
@@ -1726,6 +1799,4 @@ fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
     assert_eq!(
         server_ref(&srv, "refs/heads/main"),
         base,
-        "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
-    );
-}
+        "the protected refs/heads/main now shows an unsigned commit, pushed t

@@ -24,6 +24,8 @@ pub struct ServerRefs {
     lines: Vec<(u32, u32)>,
     /// The files backend's directory, when refs are files there.
     files_dir: Option<PathBuf>,
+    /// The listed symbolic refs (indices into `lines`), sorted by target.
+    by_target: Vec<u32>,
 }
 
 /// One listed ref.
@@ -101,10 +103,20 @@ impl ServerRefs {
             text,
             lines,
             files_dir,
+            by_target: Vec::new(),
         };
         let mut lines = std::mem::take(&mut refs.lines);
         lines.sort_unstable_by(|a, b| refs.parse(*a).name.cmp(refs.parse(*b).name));
         refs.lines = lines;
+        let mut by_target: Vec<u32> = (0..refs.lines.len() as u32)
+            .filter(|i| refs.parse(refs.lines[*i as usize]).symref.is_some())
+            .collect();
+        by_target.sort_unstable_by(|a, b| {
+            refs.parse(refs.lines[*a as usize])
+                .symref
+                .cmp(&refs.parse(refs.lines[*b as usize]).symref)
+        });
+        refs.by_target = by_target;
         Ok(refs)
     }
 
@@ -138,6 +150,46 @@ impl ServerRefs {
             .binary_search_by(|l| self.parse(*l).name.cmp(name))
             .ok()
             .map(|i| self.parse(self.lines[i]))
+    }
+
+    /// The listed symbolic refs pointing straight at `target`.
+    fn symrefs_to<'a>(&'a self, target: &'a str) -> impl Iterator<Item = ListedRef<'a>> + 'a {
+        let symref = |i: &u32| self.parse(self.lines[*i as usize]);
+        let start = self
+            .by_target
+            .partition_point(|i| symref(i).symref.unwrap_or_default() < target);
+        self.by_target[start..]
+            .iter()
+            .map(symref)
+            .take_while(move |r| r.symref == Some(target))
+    }
+
+    /// Every listed symbolic ref that leads to `target` (directly, or
+    /// through others, up to git's depth): the names that show whatever
+    /// `target` holds, and so move when it does. Each symbolic ref leads
+    /// to one ref, so the answers for all targets hold each symbolic ref
+    /// at most once.
+    pub fn reaching(&self, target: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(target.to_string());
+        let mut frontier = vec![target.to_string()];
+        for _ in 0..=MAX_SYMREF_DEPTH {
+            let mut next = Vec::new();
+            for t in &frontier {
+                for r in self.symrefs_to(t) {
+                    if seen.insert(r.name.to_string()) {
+                        next.push(r.name.to_string());
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            out.extend(next.iter().cloned());
+            frontier = next;
+        }
+        out
     }
 
     /// Follows `name` through symbolic refs to the ref git will write.
@@ -280,6 +332,11 @@ mod tests {
         assert!(r.chain.len() <= MAX_SYMREF_DEPTH + 2);
         let r = refs.resolve(&git, "refs/heads/out").unwrap();
         assert_eq!(r.target(), "HEAD");
+        let mut to_c = refs.reaching("refs/heads/c");
+        to_c.sort();
+        assert_eq!(to_c, ["refs/heads/a", "refs/heads/b"]);
+        assert!(refs.reaching("refs/heads/a").is_empty());
+        assert_eq!(refs.reaching("HEAD"), ["refs/heads/out"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
