@@ -1799,4 +1799,6 @@ fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
     assert_eq!(
         server_ref(&srv, "refs/heads/main"),
         base,
-        "the protected refs/heads/main now shows an unsigned commit, pushed t
+        "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
+    );
+}
