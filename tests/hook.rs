@@ -1802,3 +1802,107 @@ fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
         "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The fixes' own edges.
+// ---------------------------------------------------------------------------
+
+/// The ref `gitsign.policyRef` reads is never deleted or rewound by a
+/// push, even where its rule allows deletions and force pushes.
+#[test]
+fn the_policy_ref_only_moves_forward_whatever_its_rule_says() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let open = "\n[[rules]]\nrefs = [\"refs/heads/policy\"]\nsigners = [\"alice\"]\nallow_deletion = true\nallow_force_push = true\n";
+    let policy = policy_text(&issuer, open);
+    let srv = server(&tb, "pre-receive", &policy);
+    let alice = client(&tb, &srv, "alice-policyfwd", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &policy).unwrap();
+    let v1 = commit(&alice, 1, "the policy", true);
+    let v2 = commit(&alice, 2, "the policy, later", true);
+    let (ok, out) = push(&alice, &["main", "main:refs/heads/policy"]);
+    assert!(ok, "{out}");
+    // The rule's own keys work on a ref that does not hold the policy.
+    let (ok, out) = push(&alice, &["--force", &format!("{v1}:refs/heads/policy")]);
+    assert!(ok, "{out}");
+    let (ok, out) = push(&alice, &[&format!("{v2}:refs/heads/policy")]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/heads/policy:.gitsign/policy.toml",
+        ],
+    );
+    let (ok, out) = push(&alice, &["--force", &format!("{v1}:refs/heads/policy")]);
+    assert!(
+        !ok && out.contains("refs/heads/policy: this update is not a fast-forward")
+            && out.contains("gitsign.policyRef"),
+        "{out}"
+    );
+    let (ok, out) = push(&alice, &[":refs/heads/policy"]);
+    assert!(
+        !ok && out.contains("refs/heads/policy: this ref holds the signing policy"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/policy"), v2);
+    // Forward, signed: accepted.
+    commit(&alice, 3, "the policy, moved forward", true);
+    let (ok, out) = push(&alice, &["main:refs/heads/policy"]);
+    assert!(ok, "{out}");
+}
+
+/// A symbolic ref whose target does not exist yet shows the target once a
+/// push creates it: the symbolic ref's rule applies to that creation.
+#[test]
+fn a_dangling_protected_symbolic_ref_is_not_filled_by_a_lax_push() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-dangling", "alice@example.com");
+    commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/main", "refs/heads/trunk"],
+    );
+    let bad = commit(&alice, 2, "unsigned, creating main's target", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert!(
+        !ok && out.contains(&bad[..12])
+            && out.contains("held to the rules of refs/heads/main, a symbolic ref to it"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/trunk"), "");
+    // Signed: accepted.
+    let o = alice.git(&["commit", "-q", "--amend", "--no-edit", "-S"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert!(ok, "{out}");
+}
+
+/// A push from a shallow clone whose history the server lacks cannot be
+/// checked: refused, saying why and what to do (the walk does not stop at
+/// the pusher's boundary).
+#[test]
+fn a_shallow_push_with_missing_history_is_refused_clearly() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    server_git(&srv, &["config", "receive.shallowUpdate", "true"]);
+    let alice = client(&tb, &srv, "alice-shallowmiss", "alice@example.com");
+    commit(&alice, 1, "unsigned root, never sent", false);
+    let b = commit(&alice, 2, "signed", true);
+    commit(&alice, 3, "signed tip", true);
+    std::fs::write(alice.path().join(".git/shallow"), format!("{b}\n")).unwrap();
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(
+        !ok && out.contains("shallow clone") && out.contains("git fetch --unshallow"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/main"), "");
+}

@@ -420,7 +420,12 @@ pub fn check_push_in(
     let mut report = Report::default();
     let ns = &env.namespace;
     // The repository's refs before this push (the quarantine keeps them).
-    let server = ServerRefs::load(git)?;
+    let mut server = ServerRefs::load(git)?;
+    // A ref this push creates may be the missing target of a symbolic
+    // ref, which then shows it: find those too.
+    if updates.iter().any(|u| is_zero(&u.old) && !u.is_delete()) {
+        server.load_dangling()?;
+    }
     let mut cat = git.cat_file()?;
     // Per rule: the commits to walk, and which update brought each tip.
     let mut walks: BTreeMap<usize, Vec<(String, usize)>> = BTreeMap::new();

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::git::{is_object_id, is_ref_name, Git, GitError};
+use crate::git::{is_object_id, is_ref_name, Git, GitError, MAX_REF_NAME};
 
 /// How deep git follows symbolic refs (refs.h SYMREF_MAXDEPTH).
 pub const MAX_SYMREF_DEPTH: usize = 5;
@@ -26,6 +26,10 @@ pub struct ServerRefs {
     files_dir: Option<PathBuf>,
     /// The listed symbolic refs (indices into `lines`), sorted by target.
     by_target: Vec<u32>,
+    /// Symbolic refs whose target does not exist (which `for-each-ref`
+    /// does not list), as (target, name), sorted: read from the loose ref
+    /// files on demand ([`ServerRefs::load_dangling`]).
+    dangling: Vec<(String, String)>,
 }
 
 /// One listed ref.
@@ -104,6 +108,7 @@ impl ServerRefs {
             lines,
             files_dir,
             by_target: Vec::new(),
+            dangling: Vec::new(),
         };
         let mut lines = std::mem::take(&mut refs.lines);
         lines.sort_unstable_by(|a, b| refs.parse(*a).name.cmp(refs.parse(*b).name));
@@ -152,16 +157,84 @@ impl ServerRefs {
             .map(|i| self.parse(self.lines[i]))
     }
 
-    /// The listed symbolic refs pointing straight at `target`.
-    fn symrefs_to<'a>(&'a self, target: &'a str) -> impl Iterator<Item = ListedRef<'a>> + 'a {
+    /// The symbolic refs pointing straight at `target` (listed, and the
+    /// dangling ones when they were loaded).
+    fn symrefs_to<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let symref = |i: &u32| self.parse(self.lines[*i as usize]);
         let start = self
             .by_target
             .partition_point(|i| symref(i).symref.unwrap_or_default() < target);
-        self.by_target[start..]
+        let listed = self.by_target[start..]
             .iter()
             .map(symref)
             .take_while(move |r| r.symref == Some(target))
+            .map(|r| r.name);
+        let start = self.dangling.partition_point(|(t, _)| t.as_str() < target);
+        let dangling = self.dangling[start..]
+            .iter()
+            .take_while(move |(t, _)| t == target)
+            .map(|(_, n)| n.as_str());
+        listed.chain(dangling)
+    }
+
+    /// Finds the symbolic refs whose target does not exist yet: a push
+    /// that creates the target moves them too. `for-each-ref` skips them;
+    /// with the files backend they are loose files (symbolic refs are
+    /// never packed) starting `ref: `, read here once, linear in the
+    /// number of loose refs. With another backend (reftable) git offers
+    /// no way to list them, and none are found.
+    pub fn load_dangling(&mut self) -> Result<(), GitError> {
+        let Some(dir) = self.files_dir.clone() else {
+            return Ok(());
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![(dir.join("refs"), "refs".to_string())];
+        while let Some((path, name)) = stack.pop() {
+            let entries = match std::fs::read_dir(&path) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(GitError(format!(
+                        "cannot list the refs in {}: {e}",
+                        path.display()
+                    )))
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| GitError(format!("cannot list the refs: {e}")))?;
+                let Ok(file) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let full = format!("{name}/{file}");
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push((entry.path(), full));
+                    continue;
+                }
+                if !kind.is_file() || self.find(&full).is_some() {
+                    continue;
+                }
+                // A symbolic ref's file is "ref: <name>\n"; anything
+                // longer than a ref name allows is not one.
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.len() > (MAX_REF_NAME + 8) as u64 {
+                    continue;
+                }
+                let Ok(text) = std::fs::read(entry.path()) else {
+                    continue;
+                };
+                if let Some(target) = text.strip_prefix(b"ref: ") {
+                    if let Ok(t) = std::str::from_utf8(target) {
+                        found.push((t.trim_end().to_string(), full));
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        self.dangling = found;
+        Ok(())
     }
 
     /// Every listed symbolic ref that leads to `target` (directly, or
@@ -178,8 +251,8 @@ impl ServerRefs {
             let mut next = Vec::new();
             for t in &frontier {
                 for r in self.symrefs_to(t) {
-                    if seen.insert(r.name.to_string()) {
-                        next.push(r.name.to_string());
+                    if seen.insert(r.to_string()) {
+                        next.push(r.to_string());
                     }
                 }
             }
