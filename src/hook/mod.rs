@@ -345,7 +345,13 @@ fn target(
     }
     // A symbolic ref that leads here shows whatever this update writes:
     // its rules apply too (a protected name left as an alias of another).
-    if !aliases.rules.is_subset(&rules) {
+    // Said in the refusal when one of them protects more than the
+    // chain's own rules do.
+    if aliases
+        .rules
+        .iter()
+        .any(|r| !rules.contains(r) && policy.rules[*r].protected())
+    {
         let shown: Vec<&str> = aliases.names.iter().take(3).map(|n| ns.view(n)).collect();
         let more = aliases.names.len().saturating_sub(shown.len());
         notes.push(format!(
@@ -357,8 +363,8 @@ fn target(
                 String::new()
             }
         ));
-        rules.extend(aliases.rules.iter().copied());
     }
+    rules.extend(aliases.rules.iter().copied());
     for n in notes {
         label.push_str(&format!(" ({n})"));
     }
@@ -438,9 +444,11 @@ pub fn check_push_in(
             report.reject_ref(
                 &labels[i],
                 format!(
-                    "the ref name is not in Unicode normalization form C (NFC); where the filesystem \
-                     ignores normalization it is the same ref as {nfc}, which the policy may protect, \
-                     so gitsign refuses such names: use {nfc}"
+                    "the ref name ({}) is not in Unicode normalization form C (NFC); where the \
+                     filesystem ignores normalization it is the same ref as {nfc} ({}), which the \
+                     policy may protect, so gitsign refuses such names: use {nfc}",
+                    names::escaped(&u.name),
+                    names::escaped(&nfc)
                 ),
             );
             continue;
@@ -675,8 +683,12 @@ pub fn check_push_in(
         let mut found = Report::default();
         let shallow = |e: GitError| {
             if env.shallow_push {
+                let first = e.0.lines().next().unwrap_or_default();
                 GitError(format!(
-                    "{e} (this push comes from a shallow clone: gitsign checks the whole new history                      and does not stop at the pusher's shallow boundary; push from a full clone,                      after git fetch --unshallow)"
+                    "this push comes from a shallow clone, and history below its shallow boundary \
+                     is not on the server; gitsign checks every new commit and does not stop where \
+                     the pusher's clone does: push from a full clone (git fetch --unshallow) \
+                     (git said: {first})"
                 ))
             } else {
                 e

@@ -39,6 +39,20 @@ pub fn nfc_problem(name: &str) -> Option<String> {
     Some(name.nfc().collect())
 }
 
+/// `name` with every non-ASCII character written as `\u{...}`, so two
+/// spellings that look alike can be told apart.
+pub fn escaped(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", c as u32)
+            }
+        })
+        .collect()
+}
+
 /// A ref namespace: the prefix git puts before every pushed name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Namespace {
@@ -110,6 +124,7 @@ mod tests {
             nfc_problem("refs/heads/cafe\u{301}").as_deref(),
             Some("refs/heads/caf\u{e9}")
         );
+        assert_eq!(escaped("refs/heads/cafe\u{301}"), "refs/heads/cafe\\u{301}");
         // A singleton: the Angstrom sign's NFC is U+00C5.
         assert_eq!(
             nfc_problem("refs/heads/\u{212b}").as_deref(),
