@@ -789,6 +789,15 @@ allow_unsigned = true
         assert!(p.rules[2].allow_replace_refs && p.rules[2].allow_blobs_and_trees);
         assert!(!p.rules[0].allow_replace_refs && !p.rules[0].allow_blobs_and_trees);
         assert!(p.rules[1].requires_nothing() && !p.rules[0].requires_nothing());
+        // Protection: deletions and rewrites refused by default.
+        assert!(p.rules[0].protected() && !p.rules[1].protected());
+        assert!(!p.rules[0].allow_deletion && !p.rules[0].allow_force_push);
+        let open = PolicyFile::parse(
+            "version = 1\n[[rules]]\nrefs = [\"refs/*\"]\nsigners = [\"*\"]\nallow_deletion = true\nallow_force_push = true\n",
+            "p",
+        )
+        .unwrap();
+        assert!(open.rules[0].allow_deletion && open.rules[0].allow_force_push);
         let e = err("version = 1\nsymbolic_refs = \"maybe\"\n");
         assert_eq!(e.line, Some(2), "{e}");
         assert_eq!(

@@ -765,5 +765,10 @@ mod tests {
         );
         assert_eq!(tag_target(b"type commit\nobject x\n"), None);
         assert_eq!(tag_target(b"object abc\ntype commit\n"), None);
+        let tag = format!("object {a}\ntype commit\ntag v1\ntagger T <t@x> 1 +0000\n\ntag v2\n");
+        assert_eq!(tag_name(tag.as_bytes()), Some(&b"v1"[..]));
+        // Only headers count: a "tag" line in the message is not the name.
+        let tag = format!("object {a}\ntype commit\n\ntag v2\n");
+        assert_eq!(tag_name(tag.as_bytes()), None);
     }
 }
