@@ -2,17 +2,32 @@
 //! ref moves only to objects its policy rule allows. What a pusher could
 //! use to steer the check, and what stops it:
 //!
-//! - the ref actually written: each pushed name is followed through
-//!   symbolic refs to the ref git updates ([`refs::ServerRefs::resolve`]),
-//!   and the rules of every name on the way apply (`symbolic_refs =
-//!   "reject"` refuses such updates); names that differ only in case are
-//!   also held to the rule their case-folded form matches (on a
-//!   case-insensitive filesystem they are one file);
+//! - the ref actually written: each pushed name, deletions included, is
+//!   followed through symbolic refs to the ref git updates
+//!   ([`refs::ServerRefs::resolve`]), in the push's `GIT_NAMESPACE`
+//!   ([`names::Namespace`]), and the rules of every name on the way apply
+//!   (`symbolic_refs = "reject"` refuses such updates), as do those of
+//!   every symbolic ref that leads to the ref written
+//!   ([`refs::ServerRefs::reaching`]: they show what it holds); names that
+//!   differ only in case are also held to the rule their case-folded form
+//!   matches (on a case-insensitive filesystem they are one file), and
+//!   names not in Unicode NFC are refused ([`names::nfc_problem`]);
+//! - the ref's history: under a rule that requires signatures
+//!   ([`Rule::protected`]) a push may not delete the ref unless the rule
+//!   says `allow_deletion`, nor rewrite it (a non-fast-forward, or any
+//!   move of a tag) unless it says `allow_force_push`; the ref
+//!   `gitsign.policyRef` reads is never deleted or rewound
+//!   ([`PushEnv::policy_ref`]);
 //! - the objects: read by id with replace refs off and each checked
 //!   against its id ([`crate::git`]); refs under `refs/replace/` and refs
-//!   to blobs or trees are refused unless a rule allows them;
+//!   to blobs or trees carry no signature: refused under a rule that
+//!   requires signatures, and elsewhere unless the rule allows them;
 //! - tags: peeled to the final object, every tag on the way checked under
-//!   `signed_tags`;
+//!   `signed_tags`; under a rule that requires signatures, the outermost
+//!   tag must name itself as the ref under `refs/tags/` it is pushed to;
+//! - the walk's boundary: the hook's git ignores shallow files
+//!   ([`Git::ignoring_shallow`]), so a pusher's shallow list cannot hide
+//!   parents;
 //! - resource use: the refs already accepted under a rule are excluded
 //!   once per rule, not once per pushed ref, so one walk per rule covers
 //!   all the refs of a push ([`walk`]); objects are streamed with bounded
