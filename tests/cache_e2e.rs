@@ -425,26 +425,13 @@ fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
     );
 }
 
-/// True when this process may use `setpriv` to run a stand-in as `nobody`.
-/// Without root the tests that need it fail loudly, unless
-/// `GITSIGN_TEST_SKIP_ROOT=1` says to skip them.
-fn root_or_skip(test: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
-        eprintln!("skipped {test}: it needs root to run a stand-in as nobody");
-        return false;
-    }
-    panic!("{test} needs root (setpriv runs a stand-in as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
-}
-
 /// Run as `nobody` by `a_stand_in_socket_of_another_user_gets_nothing`
-/// (inert otherwise): listens on the socket named in the environment,
-/// answers like a daemon that wants the login (`claimed`, then `ok`), and
-/// prints every byte it receives, hex, one line per read.
+/// (with `--ignored`; inert without its variable): listens on the socket
+/// named in the environment, answers like a daemon that wants the login
+/// (`claimed`, then `ok`), and prints every byte it receives, hex, one line
+/// per read.
 #[test]
+#[ignore = "a helper process, run as nobody by a_stand_in_socket_of_another_user_gets_nothing"]
 fn stand_in_listener_as_another_user() {
     use std::io::Read;
     let Ok(socket) = std::env::var("GITSIGN_TEST_STAND_IN_SOCKET") else {
@@ -481,6 +468,7 @@ fn stand_in_as_nobody(socket: &Path) -> std::process::Child {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
         .args([
+            "--ignored",
             "--exact",
             "stand_in_listener_as_another_user",
             "--nocapture",
@@ -527,11 +515,13 @@ fn stand_in_output(mut child: std::process::Child) -> String {
 /// or bound in ours while it was open to them) receives nothing, and
 /// signing still works, by a login, with the problem named on the terminal.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to run a stand-in as nobody (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_stand_in_socket_of_another_user_gets_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    if !root_or_skip("a_stand_in_socket_of_another_user_gets_nothing") {
-        return;
-    }
+    common::require_root("setpriv runs a stand-in daemon as nobody");
     let tb = Testbed::start();
     let base = TempDir::new("standin");
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -928,7 +918,7 @@ fn a_held_claim_does_not_block_another_signer() {
 #[test]
 fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
     let tb = Testbed::start();
-    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], Stdio::null());
+    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], None);
     let (code, stdout, stderr) = common::sign_direct(
         &tb,
         &[
