@@ -16,7 +16,7 @@ use std::process::Command;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{
-    expect_sign_failure, require_sigstore_python, gitsign_bin, sigstore_python, text, Daemon, Repo,
+    expect_sign_failure, gitsign_bin, require_sigstore_python, sigstore_python, text, Daemon, Repo,
     TempDir, Testbed,
 };
 

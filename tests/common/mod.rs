@@ -95,9 +95,16 @@ pub fn require_sigstore_python() {
 pub fn scrub_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
-        if ["GITSIGN_", "SIGSTORE_", "GIT_", "XDG_", "LISTEN_", "ACTIONS_ID_TOKEN_"]
-            .iter()
-            .any(|p| k.starts_with(p))
+        if [
+            "GITSIGN_",
+            "SIGSTORE_",
+            "GIT_",
+            "XDG_",
+            "LISTEN_",
+            "ACTIONS_ID_TOKEN_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
             || ["TUF_ROOT", "HOME", "EMAIL"].contains(&k)
         {
             c.env_remove(k);
@@ -299,7 +306,18 @@ impl Testbed {
     pub fn start() -> Testbed {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut c = Command::new(root.join("tests/testbed/start"));
-        scrub_env(&mut c);
+        // None of the caller's settings for gitsign; HOME and XDG_* stay
+        // (the testbed finds its npm and Python tools through them).
+        for (k, _) in std::env::vars_os() {
+            let Some(k) = k.to_str() else { continue };
+            if ["GITSIGN_", "SIGSTORE_", "GIT_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+                || k == "TUF_ROOT"
+            {
+                c.env_remove(k);
+            }
+        }
         let out = c
             .args(["--json", "--parent", &std::process::id().to_string()])
             .current_dir(root)
@@ -584,10 +602,7 @@ impl Daemon {
             Some(s) => (s, None),
             None => {
                 let log = dir.path().join("daemon.stderr");
-                (
-                    Stdio::from(std::fs::File::create(&log).unwrap()),
-                    Some(log),
-                )
+                (Stdio::from(std::fs::File::create(&log).unwrap()), Some(log))
             }
         };
         let mut c = Command::new(daemon_bin());
