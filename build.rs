@@ -7,7 +7,10 @@
 /// (environment variable, cfg it sets).
 const OPT_OUTS: &[(&str, &str)] = &[
     ("GITSIGN_TEST_SKIP_ROOT", "gitsign_skip_root"),
-    ("GITSIGN_TEST_SKIP_SIGSTORE_PYTHON", "gitsign_skip_sigstore_python"),
+    (
+        "GITSIGN_TEST_SKIP_SIGSTORE_PYTHON",
+        "gitsign_skip_sigstore_python",
+    ),
 ];
 
 fn main() {

@@ -1,6 +1,6 @@
 //! The credential cache with real signing: one login for a 50-commit
-//! rebase, one login for 8 concurrent cold signers, expired entries never
-//! served, a killed daemon recovers, no key bytes in any file, and the
+//! rebase, one login for 8 concurrent cold signers, entries inside their
+//! expiry margin never served, a killed daemon recovers, no key bytes in any file, and the
 //! daemon-less kernel keyring.
 
 mod common;
@@ -127,27 +127,87 @@ fn eight_concurrent_cold_signers_log_in_once() {
     assert_eq!(tb.stats()["fulcio_certificates"].as_u64(), Some(1));
 }
 
+// The cache serves a credential until its certificate's notAfter less a
+// margin (`gitsign::cache::margin`: a tenth of the lifetime, at most 60 s),
+// so that a signature never starts with a certificate about to expire. The
+// two tests below make the margin decide the outcome, with wide slack for a
+// slow machine: the testbed issues 600 s certificates (margin 60 s) whose
+// notBefore lies in the past (`certBackdate`), so that they have 30 s or
+// 70 s left when issued. Without the margin both would be served.
+
+/// A certificate whose remaining life is inside the margin when it is
+/// issued is never cached: the next signature logs in again.
 #[test]
-fn expired_entries_are_never_served() {
+fn a_certificate_inside_its_margin_is_never_served_from_the_cache() {
     let tb = Testbed::start();
-    tb.config("certTtl", 20.into()); // served for 20 - 2 = 18 s
+    tb.config("certTtl", 600.into());
+    tb.config("certBackdate", 570.into()); // 30 s left, margin 60 s
     let d = Daemon::start(&tb);
-    let repo = signer(&tb, "expiry", Some(&d.socket));
+    let repo = signer(&tb, "margin-store", Some(&d.socket));
     commit(&repo, 1, true);
-    commit(&repo, 2, true);
     assert_eq!(logins(&tb), 1);
-    std::thread::sleep(Duration::from_secs(19));
+    commit(&repo, 2, true);
+    assert_eq!(
+        logins(&tb),
+        2,
+        "a certificate with 30 s left (inside its 60 s margin) was served from the cache\n\
+         the daemon said:\n{}",
+        d.stderr()
+    );
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap_or_default();
+    assert!(
+        log.contains("so it was not cached"),
+        "gitsign's log does not say why the credential was not cached:\n{log}"
+    );
+    verify_range(&tb, &repo, "HEAD~1");
+}
+
+/// A cached certificate stops being served once its remaining life enters
+/// the margin, though it is still valid: here stored with 70 s left, served
+/// for 10 s, then a login.
+#[test]
+fn a_cached_certificate_is_not_served_once_inside_its_margin() {
+    let tb = Testbed::start();
+    tb.config("certTtl", 600.into());
+    tb.config("certBackdate", 530.into()); // 70 s left: served for 10 s
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "margin-serve", Some(&d.socket));
+    commit(&repo, 1, true);
+    // The certificate was issued before this instant, so it is served
+    // until at most 10 s from here.
+    let stored = std::time::Instant::now();
+    commit(&repo, 2, true);
+    assert_eq!(
+        logins(&tb),
+        1,
+        "the cached credential was not served within its first 10 s (commit 2 took {:?}); \
+         the daemon said:\n{}",
+        stored.elapsed(),
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(11).saturating_sub(stored.elapsed()));
     commit(&repo, 3, true);
-    assert_eq!(logins(&tb), 2, "an expired credential was served");
-    // Every signature verifies at its log time, inside its certificate.
+    assert_eq!(
+        logins(&tb),
+        2,
+        "a certificate with about 59 s left (inside its 60 s margin) was served from the cache; \
+         the daemon said:\n{}",
+        d.stderr()
+    );
+    verify_range(&tb, &repo, "HEAD~2");
+}
+
+/// Every signature from `first` to HEAD verifies at its log time, inside its
+/// certificate.
+fn verify_range(tb: &Testbed, repo: &Repo, first: &str) {
     let o = repo.gitsign(&[
         "verify",
         "--certificate-identity",
         tb.var("TESTBED_EMAIL"),
         "--certificate-oidc-issuer",
         tb.var("GITSIGN_OIDC_ISSUER"),
-        "HEAD~2..HEAD",
-        "HEAD~2",
+        &format!("{first}..HEAD"),
+        first,
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -98,7 +98,9 @@ fn require_root(why: &str) {
         "this test needs root ({why}) and runs as uid {}: run it as root (CI does), or build \
          the tests with GITSIGN_TEST_SKIP_ROOT=1 to list the tests that need root as ignored \
          (docs/testing.md)",
-        fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+        fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(u32::MAX)
     );
 }
 

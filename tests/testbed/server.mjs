@@ -55,6 +55,7 @@ const state = {
     deviceInterval: 1, // seconds; null = omit `interval` from the device authorization response (RFC 8628 default 5 s)
     deviceApproveDelayMs: 300,
     certTtl: 600,
+    certBackdate: 0, // seconds Fulcio's certificates started before they are issued (notBefore = now - certBackdate)
     idTokenTtl: 600,
     anyLoopbackPath: true,
   },
