@@ -451,7 +451,7 @@ fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
             "--test-threads=1",
         ])
         .env("GITSIGN_TEST_HOLD_PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -460,7 +460,12 @@ fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
     let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
     // Ours to stop: the stranger we started.
     let _ = stranger.kill();
-    let _ = stranger.wait();
+    let said = String::from_utf8_lossy(&stranger.wait_with_output().unwrap().stdout).to_string();
+    assert!(
+        said.contains("HOLDING"),
+        "the stranger (run as nobody) never held a connection to the login's listener, so \
+         this test proved nothing: {said}"
+    );
     assert!(
         o.status.success(),
         "another user's idle connections kept the login out: {}",
@@ -486,6 +491,10 @@ fn stranger_holding_loopback_connections() {
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
         {
             held.push(c);
+            if held.len() == 1 {
+                println!("HOLDING");
+                std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
