@@ -1,6 +1,6 @@
 //! The credential cache with real signing: one login for a 50-commit
-//! rebase, one login for 8 concurrent cold signers, expired entries never
-//! served, a killed daemon recovers, no key bytes in any file, and the
+//! rebase, one login for 8 concurrent cold signers, entries inside their
+//! expiry margin never served, a killed daemon recovers, no key bytes in any file, and the
 //! daemon-less kernel keyring.
 
 mod common;
@@ -127,27 +127,87 @@ fn eight_concurrent_cold_signers_log_in_once() {
     assert_eq!(tb.stats()["fulcio_certificates"].as_u64(), Some(1));
 }
 
+// The cache serves a credential until its certificate's notAfter less a
+// margin (`gitsign::cache::margin`: a tenth of the lifetime, at most 60 s),
+// so that a signature never starts with a certificate about to expire. The
+// two tests below make the margin decide the outcome, with wide slack for a
+// slow machine: the testbed issues 600 s certificates (margin 60 s) whose
+// notBefore lies in the past (`certBackdate`), so that they have 30 s or
+// 70 s left when issued. Without the margin both would be served.
+
+/// A certificate whose remaining life is inside the margin when it is
+/// issued is never cached: the next signature logs in again.
 #[test]
-fn expired_entries_are_never_served() {
+fn a_certificate_inside_its_margin_is_never_served_from_the_cache() {
     let tb = Testbed::start();
-    tb.config("certTtl", 20.into()); // served for 20 - 2 = 18 s
+    tb.config("certTtl", 600.into());
+    tb.config("certBackdate", 570.into()); // 30 s left, margin 60 s
     let d = Daemon::start(&tb);
-    let repo = signer(&tb, "expiry", Some(&d.socket));
+    let repo = signer(&tb, "margin-store", Some(&d.socket));
     commit(&repo, 1, true);
-    commit(&repo, 2, true);
     assert_eq!(logins(&tb), 1);
-    std::thread::sleep(Duration::from_secs(19));
+    commit(&repo, 2, true);
+    assert_eq!(
+        logins(&tb),
+        2,
+        "a certificate with 30 s left (inside its 60 s margin) was served from the cache\n\
+         the daemon said:\n{}",
+        d.stderr()
+    );
+    let log = std::fs::read_to_string(repo.dir.path().join("gitsign.log")).unwrap_or_default();
+    assert!(
+        log.contains("so it was not cached"),
+        "gitsign's log does not say why the credential was not cached:\n{log}"
+    );
+    verify_range(&tb, &repo, "HEAD~1");
+}
+
+/// A cached certificate stops being served once its remaining life enters
+/// the margin, though it is still valid: here stored with 70 s left, served
+/// for 10 s, then a login.
+#[test]
+fn a_cached_certificate_is_not_served_once_inside_its_margin() {
+    let tb = Testbed::start();
+    tb.config("certTtl", 600.into());
+    tb.config("certBackdate", 530.into()); // 70 s left: served for 10 s
+    let d = Daemon::start(&tb);
+    let repo = signer(&tb, "margin-serve", Some(&d.socket));
+    commit(&repo, 1, true);
+    // The certificate was issued before this instant, so it is served
+    // until at most 10 s from here.
+    let stored = std::time::Instant::now();
+    commit(&repo, 2, true);
+    assert_eq!(
+        logins(&tb),
+        1,
+        "the cached credential was not served within its first 10 s (commit 2 took {:?}); \
+         the daemon said:\n{}",
+        stored.elapsed(),
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(11).saturating_sub(stored.elapsed()));
     commit(&repo, 3, true);
-    assert_eq!(logins(&tb), 2, "an expired credential was served");
-    // Every signature verifies at its log time, inside its certificate.
+    assert_eq!(
+        logins(&tb),
+        2,
+        "a certificate with about 59 s left (inside its 60 s margin) was served from the cache; \
+         the daemon said:\n{}",
+        d.stderr()
+    );
+    verify_range(&tb, &repo, "HEAD~2");
+}
+
+/// Every signature from `first` to HEAD verifies at its log time, inside its
+/// certificate.
+fn verify_range(tb: &Testbed, repo: &Repo, first: &str) {
     let o = repo.gitsign(&[
         "verify",
         "--certificate-identity",
         tb.var("TESTBED_EMAIL"),
         "--certificate-oidc-issuer",
         tb.var("GITSIGN_OIDC_ISSUER"),
-        "HEAD~2..HEAD",
-        "HEAD~2",
+        &format!("{first}..HEAD"),
+        first,
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -425,26 +485,13 @@ fn a_daemon_of_another_protocol_is_named_on_the_terminal() {
     );
 }
 
-/// True when this process may use `setpriv` to run a stand-in as `nobody`.
-/// Without root the tests that need it fail loudly, unless
-/// `GITSIGN_TEST_SKIP_ROOT=1` says to skip them.
-fn root_or_skip(test: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
-        eprintln!("skipped {test}: it needs root to run a stand-in as nobody");
-        return false;
-    }
-    panic!("{test} needs root (setpriv runs a stand-in as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
-}
-
 /// Run as `nobody` by `a_stand_in_socket_of_another_user_gets_nothing`
-/// (inert otherwise): listens on the socket named in the environment,
-/// answers like a daemon that wants the login (`claimed`, then `ok`), and
-/// prints every byte it receives, hex, one line per read.
+/// (with `--ignored`; inert without its variable): listens on the socket
+/// named in the environment, answers like a daemon that wants the login
+/// (`claimed`, then `ok`), and prints every byte it receives, hex, one line
+/// per read.
 #[test]
+#[ignore = "a helper process, run as nobody by a_stand_in_socket_of_another_user_gets_nothing"]
 fn stand_in_listener_as_another_user() {
     use std::io::Read;
     let Ok(socket) = std::env::var("GITSIGN_TEST_STAND_IN_SOCKET") else {
@@ -481,6 +528,7 @@ fn stand_in_as_nobody(socket: &Path) -> std::process::Child {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
         .args([
+            "--ignored",
             "--exact",
             "stand_in_listener_as_another_user",
             "--nocapture",
@@ -527,11 +575,13 @@ fn stand_in_output(mut child: std::process::Child) -> String {
 /// or bound in ours while it was open to them) receives nothing, and
 /// signing still works, by a login, with the problem named on the terminal.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to run a stand-in as nobody (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_stand_in_socket_of_another_user_gets_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    if !root_or_skip("a_stand_in_socket_of_another_user_gets_nothing") {
-        return;
-    }
+    common::require_root("setpriv runs a stand-in daemon as nobody");
     let tb = Testbed::start();
     let base = TempDir::new("standin");
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -928,7 +978,7 @@ fn a_held_claim_does_not_block_another_signer() {
 #[test]
 fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
     let tb = Testbed::start();
-    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], Stdio::null());
+    let d = Daemon::start_env(&tb, &[("GITSIGN_TRUSTED_ROOT", "")], None);
     let (code, stdout, stderr) = common::sign_direct(
         &tb,
         &[

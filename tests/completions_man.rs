@@ -57,7 +57,7 @@ echo "flags: ${{COMPREPLY[*]}}"
 }
 
 #[test]
-fn zsh_and_fish_scripts_name_gitsign_and_parse_where_the_shell_exists() {
+fn zsh_and_fish_scripts_name_gitsign_and_parse() {
     let zsh = completions("zsh");
     assert!(zsh.starts_with("#compdef gitsign"), "{zsh}");
     let fish = completions("fish");
@@ -68,7 +68,10 @@ fn zsh_and_fish_scripts_name_gitsign_and_parse_where_the_shell_exists() {
         std::fs::write(&file, script).unwrap();
         match Command::new(shell).arg(check).arg(&file).output() {
             Ok(o) => assert!(o.status.success(), "{shell} {check}: {}", text(&o)),
-            Err(_) => eprintln!("{shell} is not installed: its script was not parsed"),
+            Err(e) => panic!(
+                "{shell} cannot be run ({e}), so its completion script cannot be parsed: install \
+                 the {shell} package (tests/run does)"
+            ),
         }
     }
 }

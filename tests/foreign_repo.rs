@@ -7,23 +7,14 @@ mod common;
 
 use common::{fixtures, text, Repo};
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to give a repository to another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_repository_owned_by_another_user_does_not_choose_whom_we_trust() {
-    if !is_root() {
-        // Making a directory another user owns needs root.
-        assert!(
-            std::env::var_os("GITSIGN_TEST_ALLOW_NON_ROOT").is_some(),
-            "this test needs root (chown to nobody); set GITSIGN_TEST_ALLOW_NON_ROOT=1 to skip it"
-        );
-        return;
-    }
+    // Making a directory another user owns needs root.
+    common::require_root("chown gives the repository to nobody");
     let repo = Repo::new("foreign");
     let tag = fixtures().join("objects/gitsign/gs_tag_v0.17.1_offline.tag");
     let id = repo.add_object("tag", &tag);

@@ -185,11 +185,72 @@ fn browser_login_through_the_opener() {
         delivered.starts_with(&format!("http://127.0.0.1:{port}/custom/cb?")),
         "{last}"
     );
+    // The provider sends RFC 9207's iss (that gitsign checks it is
+    // `a_login_callback_from_another_issuer_is_refused`).
     assert!(
         delivered.contains("iss="),
-        "RFC 9207 iss was checked: {last}"
+        "the provider sent no RFC 9207 iss: {last}"
     );
     assert!(last["result"].as_str().unwrap().contains("HTTP 200"));
+}
+
+/// RFC 9207 mix-up protection: a callback with this login's state and a
+/// valid code, but naming another issuer in `iss` (or, from a provider that
+/// promises `iss`, none), is refused with a sentence, and its code is never
+/// redeemed.
+#[test]
+fn a_login_callback_from_another_issuer_is_refused() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let cases = [
+        (
+            "iss-mismatch",
+            format!(
+                "the login redirect names the issuer https://issuer.example, not {issuer} \
+                 (RFC 9207 mix-up protection); run the command again"
+            ),
+        ),
+        (
+            "iss-missing",
+            format!(
+                "the login redirect lacks the `iss` parameter that {issuer} promises (RFC 9207); \
+                 run the command again"
+            ),
+        ),
+    ];
+    for (fault, sentence) in cases {
+        let tokens_before = tb.get("/stats")["tokens"].as_u64().unwrap();
+        tb.oidc_fault(fault);
+        let (r, seen) = get(&tb.browser_settings());
+        let e = match r {
+            Ok(t) => panic!("{fault}: the login succeeded (as {:?}): {seen}", t.email),
+            Err(e) => e,
+        };
+        assert!(matches!(e, OidcError::Denied(_)), "{fault}: {e:?}");
+        assert_eq!(e.message(), sentence, "{fault}: messages: {seen}");
+        let opens = tb.get("/opens");
+        let last = opens.as_array().unwrap().last().unwrap().clone();
+        let delivered = last["delivered"].as_str().unwrap_or_default();
+        assert!(
+            delivered.contains("state=") && delivered.contains("code="),
+            "{fault}: the callback carried no state and code, so the refusal proves nothing: {last}"
+        );
+        match fault {
+            "iss-mismatch" => assert!(
+                delivered.contains("iss=https%3A%2F%2Fissuer.example"),
+                "{last}"
+            ),
+            _ => assert!(!delivered.contains("iss="), "{last}"),
+        }
+        assert_eq!(
+            tb.get("/stats")["tokens"].as_u64().unwrap(),
+            tokens_before,
+            "{fault}: the authorization code was redeemed though the callback was refused"
+        );
+    }
+    // The provider is fine: the next login, without a fault, succeeds.
+    let (r, seen) = get(&tb.browser_settings());
+    r.unwrap_or_else(|e| panic!("{e}\nmessages: {seen}"));
 }
 
 #[test]

@@ -279,19 +279,6 @@ fn the_log_is_private_and_holds_no_login_secret() {
 // ---------------------------------------------------------------------------
 // The interactive login against another local user.
 
-/// True when this process may use `setpriv` to act as `nobody`.
-fn root_or_skip(test: &str) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return true;
-    }
-    if std::env::var("GITSIGN_TEST_SKIP_ROOT").as_deref() == Ok("1") {
-        eprintln!("skipped {test}: it needs root to act as nobody");
-        return false;
-    }
-    panic!("{test} needs root (setpriv acts as nobody); set GITSIGN_TEST_SKIP_ROOT=1 to skip it");
-}
-
 /// `sh -c SCRIPT` as nobody, its stdout piped.
 fn as_nobody(script: &str) -> std::process::Child {
     as_nobody_env(script, &[])
@@ -325,10 +312,12 @@ fn as_nobody_env(script: &str, env: &[(&str, &str)]) -> std::process::Child {
 /// callback whose state is not this login's is answered with an error and
 /// ignored; the browser's real callback completes the login.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_forged_login_callback_from_another_user_does_not_fail_the_login() {
-    if !root_or_skip("a_forged_login_callback_from_another_user_does_not_fail_the_login") {
-        return;
-    }
+    common::require_root("setpriv runs another local user, nobody");
     let tb = Testbed::start();
     // The browser takes 3 s to come back (a user reading the consent page).
     tb.fault("oidc", "slow", Some(1), Some(3000.into()));
@@ -374,11 +363,13 @@ fn a_forged_login_callback_from_another_user_does_not_fail_the_login() {
 /// finding 2, through argv instead of the log). Expected: no process
 /// another user can inspect carries this login's state.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn the_login_url_is_in_no_command_line_another_user_can_read() {
     use std::os::unix::fs::PermissionsExt;
-    if !root_or_skip("the_login_url_is_in_no_command_line_another_user_can_read") {
-        return;
-    }
+    common::require_root("setpriv runs another local user, nobody");
     let tb = Testbed::start();
     let mut repo = signing_repo(&tb, "argv-url", "interactive", "offline");
     // A browser started for the URL runs a while (here 2 s), then the
@@ -429,10 +420,12 @@ fn the_login_url_is_in_no_command_line_another_user_can_read() {
 /// timeout (here 20 s), however the state check is done. Expected: idle
 /// connections of others cannot keep the browser's callback out.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
-    if !root_or_skip("idle_connections_from_another_user_do_not_starve_the_login_callback") {
-        return;
-    }
+    common::require_root("setpriv runs another local user, nobody");
     let tb = Testbed::start();
     tb.fault("oidc", "slow", Some(1), Some(2000.into()));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -451,13 +444,14 @@ fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
         .args([
+            "--ignored",
             "--exact",
             "stranger_holding_loopback_connections",
             "--nocapture",
             "--test-threads=1",
         ])
         .env("GITSIGN_TEST_HOLD_PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -466,7 +460,12 @@ fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
     let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
     // Ours to stop: the stranger we started.
     let _ = stranger.kill();
-    let _ = stranger.wait();
+    let said = String::from_utf8_lossy(&stranger.wait_with_output().unwrap().stdout).to_string();
+    assert!(
+        said.contains("HOLDING"),
+        "the stranger (run as nobody) never held a connection to the login's listener, so \
+         this test proved nothing: {said}"
+    );
     assert!(
         o.status.success(),
         "another user's idle connections kept the login out: {}",
@@ -475,9 +474,11 @@ fn idle_connections_from_another_user_do_not_starve_the_login_callback() {
 }
 
 /// Run as nobody by `idle_connections_from_another_user_do_not_starve_the_
-/// login_callback` (inert otherwise): for 25 s, opens a connection to the
-/// port every 20 ms and keeps them all open, sending nothing.
+/// login_callback` (with `--ignored`; inert without its variable): for
+/// 25 s, opens a connection to the port every 20 ms and keeps them all
+/// open, sending nothing.
 #[test]
+#[ignore = "a helper process, run as nobody by idle_connections_from_another_user_do_not_starve_the_login_callback"]
 fn stranger_holding_loopback_connections() {
     let Ok(port) = std::env::var("GITSIGN_TEST_HOLD_PORT") else {
         return;
@@ -490,6 +491,10 @@ fn stranger_holding_loopback_connections() {
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1))
         {
             held.push(c);
+            if held.len() == 1 {
+                println!("HOLDING");
+                std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -325,7 +325,7 @@ fn three_cached_commits(h: &Https, tag: &str, daemon_ca: &Path) -> String {
             ("SSL_CERT_DIR", &no_certs),
             ("GITSIGN_REKOR_URL", &rekor),
         ],
-        Stdio::from(std::fs::File::create(&log).unwrap()),
+        Some(Stdio::from(std::fs::File::create(&log).unwrap())),
     );
     let mut repo = h.repo(tag, &h.pki.file("ca.pem"));
     set_env(

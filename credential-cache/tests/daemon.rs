@@ -88,6 +88,40 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// For a test that needs root (it acts as another user through `setpriv`,
+/// or chowns): fails, saying so, unless this process is root. Such a test
+/// carries `#[cfg_attr(gitsign_skip_root, ignore = "...")]`: built with
+/// `GITSIGN_TEST_SKIP_ROOT=1`, it is listed as ignored instead.
+fn require_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}) and runs as uid {}: run it as root (CI does), or build \
+         the tests with GITSIGN_TEST_SKIP_ROOT=1 to list the tests that need root as ignored \
+         (docs/testing.md)",
+        fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(u32::MAX)
+    );
+}
+
+/// `c` without any variable of the test process that could steer the daemon
+/// or gitsign's client (`GITSIGN_*`, `SIGSTORE_*`, `GIT_*`, `XDG_*`,
+/// systemd's `LISTEN_*`, `TUF_ROOT`), and a `HOME` that holds nothing: each
+/// test states what the daemon gets.
+fn scrubbed(c: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        if ["GITSIGN_", "SIGSTORE_", "GIT_", "XDG_", "LISTEN_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            || k == "TUF_ROOT"
+        {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", std::env::temp_dir().join("gitsign-cc-test-no-home"))
+}
+
 /// A daemon started by a test; killed (by its pid) when dropped.
 struct Daemon {
     child: Child,
@@ -162,11 +196,10 @@ impl Drop for Daemon {
 /// The daemon's configuration: the fixtures' trusted root, and no git
 /// config of the machine's.
 fn configured(c: &mut Command) -> &mut Command {
-    c.env("GIT_CONFIG_NOSYSTEM", "1")
+    scrubbed(c)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GITSIGN_TRUSTED_ROOT", trusted_root())
-        .env_remove("GITSIGN_REKOR_URL")
-        .env_remove("SIGSTORE_REKOR_URL")
 }
 
 fn spawn(sock: &Path, log: &Path, args: &[&str]) -> Child {
@@ -918,11 +951,18 @@ fn unsafe_socket_directories_are_refused() {
     assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700);
     let _ = child.kill();
     let _ = child.wait();
+}
 
-    if !is_root() {
-        eprintln!("skipped the other-owner case: it needs root to chown");
-        return;
-    }
+/// Socket directories another user owns, or could replace (a parent of
+/// theirs, a symbolic link of theirs on the way): refused.
+#[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to give directories to another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
+fn socket_directories_another_user_controls_are_refused() {
+    require_root("chown gives directories and a link to nobody");
+    let root = tempfile::tempdir().unwrap();
     // Owned by another user (even with mode 0700): refused.
     let theirs = root.path().join("theirs");
     fs::create_dir(&theirs).unwrap();
@@ -970,9 +1010,11 @@ fn unsafe_socket_directories_are_refused() {
     assert!(matches!(err, CacheError::NotOurs { .. }), "{err:?}");
 }
 
-/// Run as another user by `another_uid_is_refused` (inert otherwise): tries
-/// the socket named in the environment and prints what it got.
+/// Run as another user by `another_uid_is_refused` (with `--ignored`; inert
+/// without its variable): tries the socket named in the environment and
+/// prints what it got.
 #[test]
+#[ignore = "a helper process, run as nobody by another_uid_is_refused"]
 fn child_client_as_another_user() {
     let Ok(sock) = std::env::var("GITSIGN_CC_TEST_CHILD_SOCKET") else {
         return;
@@ -1006,11 +1048,12 @@ fn child_client_as_another_user() {
 }
 
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn another_uid_is_refused() {
-    if !is_root() {
-        eprintln!("skipped: needs root to run a client as nobody");
-        return;
-    }
+    require_root("setpriv runs a client as nobody");
     let d = Daemon::start(&[]);
     d.client().store(&key("x"), &cred(600)).unwrap();
     // Open the way for nobody: the directories and the socket (the daemon
@@ -1024,6 +1067,7 @@ fn another_uid_is_refused() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
         .args([
+            "--ignored",
             "--exact",
             "child_client_as_another_user",
             "--nocapture",
@@ -1056,11 +1100,12 @@ fn another_uid_is_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn hardened_process_run_as_another_user() {
-    if !is_root() {
-        eprintln!("skipped: needs root to start the daemon as nobody");
-        return;
-    }
+    require_root("setpriv starts the daemon as nobody");
     let root = tempfile::tempdir().unwrap();
     fs::set_permissions(root.path(), fs::Permissions::from_mode(0o711)).unwrap();
     let dir = root.path().join("s");
@@ -1134,7 +1179,7 @@ fn hardened_process_run_as_another_user() {
 #[test]
 fn systemd_socket_activation() {
     // Without a passed socket, --systemd is a configuration error.
-    let out = Command::new(BIN)
+    let out = scrubbed(&mut Command::new(BIN))
         .arg("--systemd")
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
@@ -1143,7 +1188,7 @@ fn systemd_socket_activation() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no socket was passed"));
     // LISTEN_FDS naming a descriptor that is not a socket: refused.
-    let out = Command::new(BIN)
+    let out = scrubbed(&mut Command::new(BIN))
         .env("LISTEN_FDS", "1")
         .env_remove("LISTEN_PID")
         .output()
@@ -1156,13 +1201,14 @@ fn systemd_socket_activation() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used"));
 
-    if Command::new("systemd-socket-activate")
+    if let Err(e) = Command::new("systemd-socket-activate")
         .arg("--version")
         .output()
-        .is_err()
     {
-        eprintln!("skipped the activation itself: systemd-socket-activate is not installed");
-        return;
+        panic!(
+            "systemd-socket-activate cannot be run ({e}), so the socket activation itself \
+             cannot be tested: install the systemd package (tests/run does)"
+        );
     }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("s");
@@ -1214,7 +1260,7 @@ fn systemd_socket_activation() {
 fn detaches_unless_told_to_stay() {
     let root = tempfile::tempdir().unwrap();
     let sock = root.path().join("s").join("c.sock");
-    let out = Command::new(BIN)
+    let out = scrubbed(&mut Command::new(BIN))
         .arg("--socket")
         .arg(&sock)
         .env_remove("LISTEN_FDS")
@@ -1692,7 +1738,7 @@ fn the_daemon_fetches_nothing_a_client_or_rekor_points_it_to() {
         let root = private_tempdir();
         let sock = root.path().join("s").join("c.sock");
         let log = root.path().join("daemon.log");
-        let mut child = Command::new(BIN)
+        let mut child = scrubbed(&mut Command::new(BIN))
             .args(["--foreground", "--verbose", "--socket"])
             .arg(&sock)
             .env_remove("LISTEN_FDS")

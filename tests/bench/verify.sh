@@ -116,7 +116,13 @@ tuf_ms=$(awk -v t="$(med "${tufr[@]}")" 'BEGIN{printf "%.3f", t/1000}')
 echo "{\"bench\":\"verify-trust-source\",\"n\":${#emb[@]},\"embedded_median_ms\":$emb_ms,\"tuf_cache_median_ms\":$tuf_ms}"
 unset GITSIGN_TUF_REFRESH
 
-anchor=$("$here/anchor.sh" --json verify-per-object gpgsm "$N" 2>/dev/null | tail -1)
+# The anchor says why when it fails (its other messages are progress).
+if ! anchor_out=$("$here/anchor.sh" --json verify-per-object gpgsm "$N" 2>"$work/anchor.err"); then
+  grep -v '^anchor: made ' "$work/anchor.err" >&2 || true
+  echo "verify.sh: the gpgsm anchor failed (above), so gitsign's figures have nothing to be compared with; no summary is printed" >&2
+  exit 1
+fi
+anchor=$(tail -1 <<<"$anchor_out")
 echo "$anchor"
 gpgsm_ms=$(echo "$anchor" | sed 's/.*"per_object_ms":\([0-9.]*\).*/\1/')
 echo

@@ -52,6 +52,67 @@ impl Drop for TempDir {
     }
 }
 
+/// True when this process runs as root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// For a test that needs root (it acts as another user through `setpriv`,
+/// or gives a file to another user): fails, saying so, unless this process
+/// is root. Such a test carries
+/// `#[cfg_attr(gitsign_skip_root, ignore = "...")]`, so when the tests were
+/// built with `GITSIGN_TEST_SKIP_ROOT=1` it is listed as ignored and never
+/// gets here (unless run with `--ignored`).
+pub fn require_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}) and runs as uid {}: run it as root (CI does), or build \
+         the tests with GITSIGN_TEST_SKIP_ROOT=1 to list the tests that need root as ignored \
+         (docs/testing.md)",
+        rustix::process::geteuid().as_raw()
+    );
+}
+
+/// For a test that needs sigstore-python (the independent verifier): makes
+/// sure its venv exists, or fails saying why. Such a test carries
+/// `#[cfg_attr(gitsign_skip_sigstore_python, ignore = "...")]`.
+pub fn require_sigstore_python() {
+    if let Err(why) = ensure_sigstore_python() {
+        panic!(
+            "{why}\nThis test needs sigstore-python 4.5.1, which tests/testbed/sigstore-python \
+             installs into a venv from PyPI once: make PyPI reachable and run tests/run (or \
+             tests/testbed/sigstore-python --venv), or build the tests with \
+             GITSIGN_TEST_SKIP_SIGSTORE_PYTHON=1 to list the tests that need it as ignored \
+             (docs/testing.md)"
+        );
+    }
+}
+
+/// Removes from `c` every variable of the test process that could steer
+/// gitsign or git (`GITSIGN_*`, `SIGSTORE_*`, `GIT_*`, `TUF_ROOT`, `HOME`,
+/// `XDG_*`, the credential cache's and systemd's socket variables), so that
+/// a child sees only what the test states.
+pub fn scrub_env(c: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        if [
+            "GITSIGN_",
+            "SIGSTORE_",
+            "GIT_",
+            "XDG_",
+            "LISTEN_",
+            "ACTIONS_ID_TOKEN_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || ["TUF_ROOT", "HOME", "EMAIL"].contains(&k)
+        {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// A git repository in a temp dir, isolated from the user's config.
 pub struct Repo {
     /// Its directory (removed on drop).
@@ -65,19 +126,27 @@ impl Repo {
     pub fn new(tag: &str) -> Repo {
         let dir = TempDir::new(tag);
         let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
+        let runtime = home.join(".run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let at = |p: &str| home.join(p).display().to_string();
         let repo = Repo {
+            // Every process starts from the test process's environment
+            // less everything that steers gitsign or git (`scrub_env`);
+            // this is all of that it gets, plus what a test adds.
             env: vec![
                 ("HOME".into(), home.display().to_string()),
-                (
-                    "XDG_CONFIG_HOME".into(),
-                    home.join(".config").display().to_string(),
-                ),
+                ("XDG_CONFIG_HOME".into(), at(".config")),
                 // The TUF cache lives under the user's cache directory.
-                (
-                    "XDG_CACHE_HOME".into(),
-                    home.join(".cache").display().to_string(),
-                ),
+                ("XDG_CACHE_HOME".into(), at(".cache")),
+                ("XDG_DATA_HOME".into(), at(".local/share")),
+                ("XDG_STATE_HOME".into(), at(".local/state")),
+                // The credential cache's default socket lives here: no
+                // daemon of the user's is ever found.
+                ("XDG_RUNTIME_DIR".into(), runtime.display().to_string()),
                 ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
                 (
                     "GIT_CONFIG_GLOBAL".into(),
@@ -111,25 +180,12 @@ impl Repo {
         self.command(Path::new("git"), args)
     }
 
-    /// A command in the work tree with the repository's environment (and
-    /// none of the caller's GIT_DIR or trust settings).
+    /// A command in the work tree with the repository's environment and
+    /// none of the caller's settings for gitsign or git ([`scrub_env`]).
     fn command(&self, program: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(program);
         c.args(args).current_dir(self.path());
-        for k in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GITSIGN_TRUSTED_ROOT",
-            "GITSIGN_REKOR_URL",
-            "SIGSTORE_ROOT_FILE",
-            "GITSIGN_FULCIO_URL",
-            "GITSIGN_OIDC_ISSUER",
-            "GITSIGN_SIGNING_CONFIG",
-            "GITSIGN_TUF_REFRESH",
-            "TUF_ROOT",
-        ] {
-            c.env_remove(k);
-        }
+        scrub_env(&mut c);
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -249,7 +305,20 @@ impl Testbed {
     /// Starts an instance (installs its npm packages on first use).
     pub fn start() -> Testbed {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new(root.join("tests/testbed/start"))
+        let mut c = Command::new(root.join("tests/testbed/start"));
+        // None of the caller's settings for gitsign; HOME and XDG_* stay
+        // (the testbed finds its npm and Python tools through them).
+        for (k, _) in std::env::vars_os() {
+            let Some(k) = k.to_str() else { continue };
+            if ["GITSIGN_", "SIGSTORE_", "GIT_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+                || k == "TUF_ROOT"
+            {
+                c.env_remove(k);
+            }
+        }
+        let out = c
             .args(["--json", "--parent", &std::process::id().to_string()])
             .current_dir(root)
             .output()
@@ -484,12 +553,16 @@ pub fn daemon_bin() -> PathBuf {
     p
 }
 
-/// A daemon on a private socket, killed on drop.
+/// A daemon on a private socket, killed on drop. Unless a test takes its
+/// stderr, that goes to `daemon.stderr` in its directory, printed when the
+/// test fails.
 pub struct Daemon {
     /// The daemon process.
     pub child: Child,
     /// Its socket.
     pub socket: PathBuf,
+    /// Where its stderr goes, when the harness keeps it.
+    pub stderr_log: Option<PathBuf>,
     /// The directory holding the socket.
     pub _dir: TempDir,
 }
@@ -497,12 +570,12 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon configured for `tb`: its trusted root and its Rekor.
     pub fn start(tb: &Testbed) -> Daemon {
-        Self::start_env(tb, &[], Stdio::null())
+        Self::start_env(tb, &[], None)
     }
 
     /// A daemon for `tb` with extra environment variables (which win), its
-    /// stderr to `stderr`.
-    pub fn start_env(tb: &Testbed, env: &[(&str, &str)], stderr: Stdio) -> Daemon {
+    /// stderr to `stderr` (None: kept by the harness).
+    pub fn start_env(tb: &Testbed, env: &[(&str, &str)], stderr: Option<Stdio>) -> Daemon {
         let dir = TempDir::new("cachesock");
         let sockdir = dir.path().join("s");
         std::fs::create_dir(&sockdir).unwrap();
@@ -512,19 +585,32 @@ impl Daemon {
     }
 
     pub fn start_at(tb: &Testbed, socket: PathBuf, dir: TempDir) -> Daemon {
-        Self::start_with(tb, socket, dir, &[], Stdio::null())
+        Self::start_with(tb, socket, dir, &[], None)
     }
 
+    /// The daemon on `socket`, started from the test process's environment
+    /// less everything that steers gitsign ([`scrub_env`]), with the
+    /// testbed's trusted root and Rekor, no git config, and `env`.
     pub fn start_with(
         tb: &Testbed,
         socket: PathBuf,
         dir: TempDir,
         env: &[(&str, &str)],
-        stderr: Stdio,
+        stderr: Option<Stdio>,
     ) -> Daemon {
-        let child = Command::new(daemon_bin())
+        let (stderr, stderr_log) = match stderr {
+            Some(s) => (s, None),
+            None => {
+                let log = dir.path().join("daemon.stderr");
+                (Stdio::from(std::fs::File::create(&log).unwrap()), Some(log))
+            }
+        };
+        let mut c = Command::new(daemon_bin());
+        scrub_env(&mut c);
+        let mut child = c
             .args(["--foreground", "--verbose", "--socket"])
             .arg(&socket)
+            .env("HOME", dir.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GITSIGN_TRUSTED_ROOT", tb.var("GITSIGN_TRUSTED_ROOT"))
@@ -540,12 +626,33 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(socket.exists(), "the daemon did not start");
+        if !socket.exists() {
+            let _ = child.kill();
+            let status = child.wait();
+            let said = stderr_log
+                .as_ref()
+                .and_then(|l| std::fs::read_to_string(l).ok())
+                .unwrap_or_else(|| "(its stderr went to the test)".into());
+            panic!(
+                "the credential cache daemon did not create {} within 2 s ({status:?}); its \
+                 stderr:\n{said}",
+                socket.display()
+            );
+        }
         Daemon {
             child,
             socket,
+            stderr_log,
             _dir: dir,
         }
+    }
+
+    /// What the daemon wrote to stderr so far (when the harness keeps it).
+    pub fn stderr(&self) -> String {
+        self.stderr_log
+            .as_ref()
+            .and_then(|l| std::fs::read_to_string(l).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -553,6 +660,13 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() && self.stderr_log.is_some() {
+            eprintln!(
+                "--- the credential cache daemon's stderr ({}):\n{}--- end of the daemon's stderr",
+                self.socket.display(),
+                self.stderr()
+            );
+        }
     }
 }
 

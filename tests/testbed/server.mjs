@@ -55,6 +55,7 @@ const state = {
     deviceInterval: 1, // seconds; null = omit `interval` from the device authorization response (RFC 8628 default 5 s)
     deviceApproveDelayMs: 300,
     certTtl: 600,
+    certBackdate: 0, // seconds Fulcio's certificates started before they are issued (notBefore = now - certBackdate)
     idTokenTtl: 600,
     anyLoopbackPath: true,
   },
@@ -265,7 +266,7 @@ async function main() {
     let { service, fault } = f;
     if (!service && typeof fault === 'string' && fault.includes('.')) [service, fault] = [fault.slice(0, fault.indexOf('.')), fault.slice(fault.indexOf('.') + 1)];
     const known = {
-      oidc: ['deny', 'state-mismatch', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual'],
+      oidc: ['deny', 'state-mismatch', 'iss-mismatch', 'iss-missing', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual'],
       fulcio: ['http400', 'http401', 'http500', 'slow', 'bad-chain', 'bad-sct', 'no-sct', 'detached-sct', 'cert-ttl'],
       rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size'],
       rekor2: ['http500', 'slow', 'bad-proof', 'bad-checkpoint', 'checkpoint-origin', 'witness'],

@@ -168,7 +168,7 @@ export function makeFulcio({ state }) {
   }
 
   function issue({ spki, san, exts, ca, ttlSec, sctMode }) {
-    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const notBefore = new Date((Math.floor(Date.now() / 1000) - Number(state.config.certBackdate || 0)) * 1000);
     const notAfter = new Date(notBefore.getTime() + ttlSec * 1000);
     const base = {
       serial: x.randomSerial(), sigOid: x.sigOidFor(ca.key), issuer: ca.subject, notBefore, notAfter, subject: d.seq(), spki,

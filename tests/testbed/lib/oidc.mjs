@@ -210,6 +210,9 @@ export async function makeOidc({ issuer, jwk, state }) {
     if (!out.final) { rec.result = `no redirect to the client: HTTP ${out.status} at ${out.url}: ${(out.page || '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 300)}`; log(`open-url: ${rec.result}`); return rec; }
     let final = new URL(out.final);
     if (faults.take('oidc', 'state-mismatch')) final.searchParams.set('state', `tampered-${crypto.randomBytes(4).toString('hex')}`);
+    const issMismatch = faults.take('oidc', 'iss-mismatch');
+    if (issMismatch) final.searchParams.set('iss', String(issMismatch.value ?? 'https://issuer.example'));
+    if (faults.take('oidc', 'iss-missing')) final.searchParams.delete('iss');
     final = final.href;
     rec.delivered = final;
     if (final.startsWith('http://127.0.0.1') || final.startsWith('http://localhost') || final.startsWith('http://[::1]')) {
