@@ -339,3 +339,98 @@ fn a_failed_initialize_does_not_roll_the_tuf_root_back() {
     let v = text(&repo.gitsign(&["version"]));
     assert!(v.contains("TUF root version 2"), "{v}");
 }
+
+fn set_up(tag: &str, root_key: &SigningKey, online: &SigningKey) -> (Mirror, Repo, Vec<u8>) {
+    let m = Mirror::start();
+    let keys = [("r", spki_pem(root_key, false)), ("t", spki_pem(online, false))];
+    let root1 = doc(root(1, &keys, &["r"], &["t"], 1), &[("r", root_key)]);
+    m.put("1.root.json", root1.clone());
+    publish(&m, 1, &public_good_trusted_root(), &[("t", online)]);
+    let repo = Repo::new(tag);
+    let f = repo.dir.path().join("root.json");
+    std::fs::write(&f, &root1).unwrap();
+    let o = initialize(&repo, &m, &f);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    (m, repo, root1)
+}
+
+/// What held (passes): a network attacker without keys, or with only some,
+/// gets each of these refused by an automatic refresh, and the last good
+/// trusted root stays.
+#[test]
+fn attacks_on_the_refresh_that_hold() {
+    let (r, t) = (key(21), key(22));
+    let (m, repo, _) = set_up("tuf-attack-held", &r, &t);
+    let good = cached_trusted_root(&repo);
+    let evil = attackers_trusted_root();
+    let other = key(23);
+    let check = |what: &str, words: &str| {
+        let out = refresh(&repo);
+        assert!(out.contains("could not refresh"), "{what}: {out}");
+        assert!(out.contains(words), "{what}: no {words:?} in {out}");
+        assert!(cached_trusted_root(&repo) == good, "{what}: trusted root replaced");
+    };
+    // A target whose bytes are not the ones targets.json names (a new
+    // trusted root version, so that it is fetched, not read from the cache).
+    let mut good2 = good.clone();
+    good2.push(b'\n');
+    publish(&m, 2, &good2, &[("t", &t)]);
+    m.put("targets/trusted_root.json", evil.clone());
+    check("target swapped", "trusted_root.json");
+    // Metadata signed by a key the root does not list.
+    publish(&m, 3, &evil, &[("t", &other)]);
+    check("foreign key", "not signed by enough keys");
+    // A root rotation signed only by the new root key.
+    let keys2 = [("r2", spki_pem(&other, false)), ("t2", spki_pem(&other, false))];
+    m.put(
+        "2.root.json",
+        doc(root(2, &keys2, &["r2"], &["t2"], 1), &[("r2", &other)]),
+    );
+    check("rotation by the new key only", "2.root.json");
+    m.remove("2.root.json");
+    // A root rotation whose file says another version.
+    m.put(
+        "2.root.json",
+        doc(
+            root(3, &keys2, &["r2"], &["t2"], 1),
+            &[("r", &r), ("r2", &other)],
+        ),
+    );
+    check("version skip", "has version 3, not 2");
+    m.remove("2.root.json");
+    // A good update (version 4), then a replay of an older timestamp.
+    publish(&m, 4, &good, &[("t", &t)]);
+    let out = refresh(&repo);
+    assert!(!out.contains("could not refresh"), "{out}");
+    let ts4 = m.files.lock().unwrap()["timestamp.json"].clone();
+    publish(&m, 5, &good, &[("t", &t)]);
+    let out = refresh(&repo);
+    assert!(!out.contains("could not refresh"), "{out}");
+    m.put("timestamp.json", ts4);
+    check("timestamp rollback", "older than version 5");
+    // A snapshot whose version is not the one the timestamp names.
+    publish(&m, 6, &evil, &[("t", &t)]);
+    let snap5 = doc(
+        json!({"_type": "snapshot", "spec_version": "1.0.31", "version": 5, "expires": EXPIRES,
+               "meta": {"targets.json": {"version": 6}}}),
+        &[("t", &t)],
+    );
+    m.put("snapshot.json", snap5);
+    check("mix and match", "but timestamp.json names version 6");
+    // Expired timestamp (a freeze): refused, the last good root kept
+    // (with a note; that the old root is then used indefinitely is the
+    // documented choice).
+    let expired = json!({"_type": "timestamp", "spec_version": "1.0.31", "version": 7,
+        "expires": "2020-01-01T00:00:00Z", "meta": {"snapshot.json": {"version": 6}}});
+    m.put("timestamp.json", doc(expired, &[("t", &t)]));
+    check("freeze", "freeze attack");
+    // One key signing twice under the same id does not meet a threshold
+    // of 2 (threshold raised by a legitimate rotation first).
+    let keys3 = [("r", spki_pem(&r, false)), ("t", spki_pem(&t, false)), ("u", spki_pem(&other, false))];
+    m.put(
+        "2.root.json",
+        doc(root(2, &keys3, &["r"], &["t", "u"], 2), &[("r", &r)]),
+    );
+    publish(&m, 8, &evil, &[("t", &t), ("t", &t)]);
+    check("same key twice", "1 of the 2 required");
+}
