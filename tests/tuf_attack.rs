@@ -434,3 +434,106 @@ fn attacks_on_the_refresh_that_hold() {
     publish(&m, 8, &evil, &[("t", &t), ("t", &t)]);
     check("same key twice", "1 of the 2 required");
 }
+
+/// Publishes version `version` whose timestamp expires at `ts_expires`.
+fn publish_expiring(
+    m: &Mirror,
+    version: u64,
+    trusted_root: &[u8],
+    signers: &[(&str, &SigningKey)],
+    ts_expires: &str,
+) {
+    publish(m, version, trusted_root, signers);
+    let timestamp = json!({
+        "_type": "timestamp", "spec_version": "1.0.31", "version": version, "expires": ts_expires,
+        "meta": {"snapshot.json": {"version": version}}
+    });
+    m.put("timestamp.json", doc(timestamp, signers));
+}
+
+/// The public-good root with its Rekor v1 key's validity ended in 2022: what
+/// Sigstore would publish to revoke a compromised log key.
+fn revoked_rekor_trusted_root() -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&public_good_trusted_root()).unwrap();
+    for l in v["tlogs"].as_array_mut().unwrap() {
+        if l["baseUrl"] == "https://rekor.sigstore.dev" {
+            l["publicKey"]["validFor"]["end"] = json!("2022-01-01T00:00:00Z");
+        }
+    }
+    serde_json::to_vec_pretty(&v).unwrap()
+}
+
+/// A user whose repository holds the corpus commit signed in June 2023
+/// under the public-good Rekor key, with a policy for its signer.
+fn corpus_repo(tag: &str) -> (Repo, String) {
+    let repo = Repo::new(tag);
+    let file = common::fixtures().join("objects/gitsign/gs_td_e2e_offline.commit");
+    let id = repo.add_object("commit", &file);
+    repo.git_ok(&["config", "gitsign.certificateIdentity", "billy@chainguard.dev"]);
+    repo.git_ok(&["config", "gitsign.certificateOidcIssuer", "https://accounts.google.com"]);
+    (repo, id)
+}
+
+fn verify_commit(repo: &Repo, id: &str, refresh: &str) -> std::process::Output {
+    let mut c = repo.git_cmd(&["verify-commit", id]);
+    c.env("GITSIGN_TUF_REFRESH", refresh);
+    c.output().unwrap()
+}
+
+/// Severity: medium, by design (docs/trust.md: "a stale root is safer than
+/// none"). A freeze: the network attacker replays the metadata the user
+/// already has, so no refresh ever succeeds once it expires; gitsign keeps
+/// the frozen trusted root forever and only adds a warning line. Here the
+/// repository has revoked the Rekor key that logged a commit (its
+/// `validFor` ended in 2022): a user who refreshed gets BAD, the frozen
+/// user still gets "Good signature" from `git verify-commit`, indefinitely
+/// after the TUF timestamp expired. sigstore-python and sigstore-go fail a
+/// verification whose online refresh fails (they use a stale cache only
+/// when told to work offline); TUF's expiry exists to bound exactly this.
+#[test]
+fn a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry() {
+    let (r, t) = (key(31), key(32));
+    let keys = [("r", spki_pem(&r, false)), ("t", spki_pem(&t, false))];
+    let root1 = doc(root(1, &keys, &["r"], &["t"], 1), &[("r", &r)]);
+    let soon = gitsign::time::format_time(gitsign::time::now() + 4);
+    // The mirror the frozen user sees: version 1, replayed forever.
+    let frozen = Mirror::start();
+    frozen.put("1.root.json", root1.clone());
+    publish_expiring(&frozen, 1, &public_good_trusted_root(), &[("t", &t)], &soon);
+    // The real mirror: version 2 revokes the Rekor key.
+    let real = Mirror::start();
+    real.put("1.root.json", root1.clone());
+    publish(&real, 2, &revoked_rekor_trusted_root(), &[("t", &t)]);
+
+    let (user, id) = corpus_repo("tuf-attack-frozen");
+    let f = user.dir.path().join("root.json");
+    std::fs::write(&f, &root1).unwrap();
+    let o = initialize(&user, &frozen, &f);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    let o = verify_commit(&user, &id, "never");
+    assert!(o.status.success(), "control: the commit verifies under v1: {}", text(&o));
+
+    // Control: a user of the real mirror gets the revocation: BAD.
+    let (other, id2) = corpus_repo("tuf-attack-current");
+    let f2 = other.dir.path().join("root.json");
+    std::fs::write(&f2, &root1).unwrap();
+    let o = initialize(&other, &real, &f2);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    let o = verify_commit(&other, &id2, "never");
+    assert!(!o.status.success(), "the revoked key still verifies: {}", text(&o));
+
+    // The frozen user, after the replayed timestamp expired.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let o = verify_commit(&user, &id, "0");
+    let t = text(&o);
+    assert!(t.contains("freeze attack"), "{t}");
+    // What scripts and `git log` see: no warning at all.
+    let mut c = user.git_cmd(&["log", "-1", "--format=%G?", &id]);
+    c.env("GITSIGN_TUF_REFRESH", "never");
+    let g = String::from_utf8_lossy(&c.output().unwrap().stdout).trim().to_string();
+    assert!(
+        !o.status.success() && g != "G",
+        "%G? = {g}; frozen TUF metadata (expired) still yields a Good signature under a key the repository \
+         has since revoked: {t}"
+    );
+}
