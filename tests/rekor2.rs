@@ -1168,3 +1168,56 @@ fn an_integrated_time_or_a_set_beside_a_v2_entry_is_refused_through_git() {
         text(&o)
     );
 }
+
+/// What held (passes), judged by `git verify-commit` on copies of a
+/// commit: another commit's RFC 3161 timestamp (over another signature
+/// value) as the only time of a v2 signature, and another commit's v2 entry
+/// (another body, another leaf) in its place.
+#[test]
+fn another_signatures_timestamp_or_entry_is_refused_through_git() {
+    let tb = Testbed::start();
+    let repo = signer(&tb, "r2-attack-swap", None);
+    let a = commit(&repo, 0, true);
+    let b = commit(&repo, 1, true);
+    let (da, db) = (signature_of(&repo, &a), signature_of(&repo, &b));
+    let attr = |der: &[u8], oid: &[u8]| {
+        let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+        sd.signer
+            .unsigned_attrs
+            .iter()
+            .find(|x| x.oid == oid)
+            .map(encode_attr)
+            .unwrap()
+    };
+    let ts_a = attr(&da, gitsign::oid::TIMESTAMP_TOKEN);
+    // b's signature with a's timestamp.
+    let sd = gitsign::cms::SignedData::from_der(&db).unwrap();
+    let attrs: Vec<Vec<u8>> = sd
+        .signer
+        .unsigned_attrs
+        .iter()
+        .map(|x| {
+            if x.oid == gitsign::oid::TIMESTAMP_TOKEN {
+                ts_a.clone()
+            } else {
+                encode_attr(x)
+            }
+        })
+        .collect();
+    let swapped = gitsign::cms::build_signed_data(
+        &sd.signer.signed_attrs_der,
+        &sd.signer.signature,
+        sd.signer_certificate().unwrap(),
+        &attrs,
+    );
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "another signature's timestamp: {}", text(&o));
+    assert!(text(&o).contains("for other data"), "{}", text(&o));
+    // b's signature with a's entry.
+    let swapped = replace_entry(&db, &[], &entry_bytes(&da));
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "another signature's entry: {}", text(&o));
+    assert!(text(&o).contains("rekorInclusionProof"), "{}", text(&o));
+}
