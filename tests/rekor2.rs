@@ -1084,3 +1084,140 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
         let _ = gitsign::bundle::verify_bundle(&m, &artifact, &opts);
     }
 }
+
+/// A copy of commit `rev` carrying the signature `der` instead of its own
+/// (written with `git hash-object`, so git itself judges it).
+fn commit_with_signature(repo: &Repo, rev: &str, der: &[u8]) -> String {
+    let raw = String::from_utf8(repo.git(&["cat-file", "commit", rev]).stdout).unwrap();
+    let armored = gitsign::cms::armor(der);
+    let mut sig_header = String::from("gpgsig ");
+    for (i, line) in armored.trim_end().lines().enumerate() {
+        if i > 0 {
+            sig_header.push_str("\n ");
+        }
+        sig_header.push_str(line);
+    }
+    sig_header.push('\n');
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in raw.split_inclusive('\n') {
+        if line.starts_with("gpgsig ") {
+            skipping = true;
+            out.push_str(&sig_header);
+            continue;
+        }
+        if skipping && line.starts_with(' ') {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+    }
+    let f = repo.dir.path().join("edited-commit");
+    std::fs::write(&f, out).unwrap();
+    repo.git_ok(&["hash-object", "-t", "commit", "-w", &f.display().to_string()])
+}
+
+/// The v2 entry protobuf with an inclusion promise (field 5) added: the
+/// `tamper::Entry` above cannot carry one.
+fn with_promise(pb: &[u8], set: &[u8]) -> Vec<u8> {
+    // field 5, wire type 2: InclusionPromise { 1: bytes }
+    let inner = [&[0x0a, set.len() as u8][..], set].concat();
+    [pb, &[0x2a, inner.len() as u8][..], &inner].concat()
+}
+
+/// The threat model's row for a Rekor v2 signature's time says "an
+/// `integratedTime` or a SET beside a v2 entry is refused, never used".
+/// A SET is refused; an `integratedTime` is silently accepted (it is never
+/// used as the time, so this is a documentation/strictness gap, severity
+/// informational). Judged by `git verify-commit` on a copy of the commit.
+#[test]
+fn an_integrated_time_or_a_set_beside_a_v2_entry_is_refused_through_git() {
+    use prost::Message;
+    let tb = Testbed::start();
+    let repo = signer(&tb, "r2-attack-time", None);
+    commit(&repo, 0, true);
+    let rev = commit(&repo, 1, true);
+    let der = signature_of(&repo, &rev);
+    // The untouched signature, rewritten the same way, verifies (the
+    // rewriting itself is sound).
+    let same = commit_with_signature(&repo, &rev, &der);
+    let o = repo.git(&["verify-commit", &same]);
+    assert!(o.status.success(), "control: {}", text(&o));
+    let pb = entry_bytes(&der);
+    let entry = tamper::Entry::decode(pb.as_slice()).unwrap();
+
+    // A SET beside the v2 entry: refused.
+    let set = vec![0x30; 70];
+    let edited = replace_entry(&der, &pb, &with_promise(&pb, &set));
+    let c = commit_with_signature(&repo, &rev, &edited);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "a SET beside a v2 entry: {}", text(&o));
+    assert!(text(&o).contains("signed entry timestamp"), "{}", text(&o));
+
+    // An integratedTime beside the v2 entry (2001, long before the
+    // certificate; no Rekor v2 log signs one): the threat model says refused.
+    let mut timed = entry.clone();
+    timed.integrated_time = 1_000_000_000;
+    let edited = replace_entry(&der, &pb, &timed.encode_to_vec());
+    let c = commit_with_signature(&repo, &rev, &edited);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(
+        !o.status.success(),
+        "a Rekor v2 entry with an integratedTime (no log signs one) is accepted, though \
+         docs/threat-model.md says it is refused: {}",
+        text(&o)
+    );
+}
+
+/// What held (passes), judged by `git verify-commit` on copies of a
+/// commit: another commit's RFC 3161 timestamp (over another signature
+/// value) as the only time of a v2 signature, and another commit's v2 entry
+/// (another body, another leaf) in its place.
+#[test]
+fn another_signatures_timestamp_or_entry_is_refused_through_git() {
+    let tb = Testbed::start();
+    let repo = signer(&tb, "r2-attack-swap", None);
+    let a = commit(&repo, 0, true);
+    let b = commit(&repo, 1, true);
+    let (da, db) = (signature_of(&repo, &a), signature_of(&repo, &b));
+    let attr = |der: &[u8], oid: &[u8]| {
+        let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+        sd.signer
+            .unsigned_attrs
+            .iter()
+            .find(|x| x.oid == oid)
+            .map(encode_attr)
+            .unwrap()
+    };
+    let ts_a = attr(&da, gitsign::oid::TIMESTAMP_TOKEN);
+    // b's signature with a's timestamp.
+    let sd = gitsign::cms::SignedData::from_der(&db).unwrap();
+    let attrs: Vec<Vec<u8>> = sd
+        .signer
+        .unsigned_attrs
+        .iter()
+        .map(|x| {
+            if x.oid == gitsign::oid::TIMESTAMP_TOKEN {
+                ts_a.clone()
+            } else {
+                encode_attr(x)
+            }
+        })
+        .collect();
+    let swapped = gitsign::cms::build_signed_data(
+        &sd.signer.signed_attrs_der,
+        &sd.signer.signature,
+        sd.signer_certificate().unwrap(),
+        &attrs,
+    );
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "another signature's timestamp: {}", text(&o));
+    assert!(text(&o).contains("for other data"), "{}", text(&o));
+    // b's signature with a's entry.
+    let swapped = replace_entry(&db, &[], &entry_bytes(&da));
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "another signature's entry: {}", text(&o));
+    assert!(text(&o).contains("rekorInclusionProof"), "{}", text(&o));
+}
