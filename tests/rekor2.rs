@@ -463,6 +463,11 @@ mod tamper {
         pub checkpoint: Option<Checkpoint>,
     }
     #[derive(Clone, PartialEq, prost::Message)]
+    pub struct InclusionPromise {
+        #[prost(bytes = "vec", tag = "1")]
+        pub signed_entry_timestamp: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
     pub struct Entry {
         #[prost(int64, tag = "1")]
         pub log_index: i64,
@@ -472,6 +477,8 @@ mod tamper {
         pub kind_version: Option<KindVersion>,
         #[prost(int64, tag = "4")]
         pub integrated_time: i64,
+        #[prost(message, optional, tag = "5")]
+        pub inclusion_promise: Option<InclusionPromise>,
         #[prost(message, optional, tag = "6")]
         pub inclusion_proof: Option<InclusionProof>,
         #[prost(bytes = "vec", tag = "7")]
@@ -598,8 +605,39 @@ fn drop_timestamp(der: &[u8]) -> Vec<u8> {
     rebuild(der, None, |oid| oid != gitsign::oid::TIMESTAMP_TOKEN)
 }
 
+/// An Ed25519 key the trusted root does not know.
+fn other_checkpoint_key() -> aws_lc_rs::signature::Ed25519KeyPair {
+    aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[0x42; 32]).unwrap()
+}
+
+/// `note` with its signed text edited by `f`, then signed again (a valid
+/// signature) under the same key name by [`other_checkpoint_key`], which
+/// replaces every signature line the note had.
 fn resign_checkpoint(note: &str, f: impl Fn(&str) -> String) -> String {
-    f(note)
+    use aws_lc_rs::signature::KeyPair;
+    let (text, sigs) = note.split_once("\n\n").unwrap();
+    let text = f(&format!("{text}\n"));
+    let name = sigs
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("\u{2014} "))
+        .and_then(|l| l.rsplit_once(' '))
+        .unwrap()
+        .0
+        .to_string();
+    let pair = other_checkpoint_key();
+    // The note key hash of an Ed25519 key: sha256(name, LF, 0x01, key).
+    let id = gitsign::crypto::sha256(
+        &[
+            name.as_bytes(),
+            b"\n\x01",
+            pair.public_key().as_ref(),
+        ]
+        .concat(),
+    );
+    let mut raw = id[..4].to_vec();
+    raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
+    format!("{text}\n\u{2014} {name} {}\n", STANDARD.encode(raw))
 }
 
 #[test]
@@ -640,12 +678,35 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
         .envelope
         .clone();
     let origin = cp.lines().next().unwrap().to_string();
-    let mut swapped = entry.clone();
-    swapped.inclusion_proof.as_mut().unwrap().checkpoint = Some(tamper::Checkpoint {
-        envelope: resign_checkpoint(&cp, |n| n.replacen(&origin, "rekor2.example.org", 1)),
-    });
-    let e = verify_der(&tb, &repo, &rev, &with(&swapped)).unwrap_err();
-    assert!(e.contains("rekorCheckpoint"), "{e}");
+    let resigned = resign_checkpoint(&cp, |n| n.replacen(&origin, "rekor2.example.org", 1));
+    // The re-signed note is well formed and its signature verifies, under
+    // the other key: what is refused below is the key, not a broken note.
+    {
+        use aws_lc_rs::signature::KeyPair;
+        let parsed = gitsign::tlog::parse_checkpoint(&resigned).unwrap();
+        assert_eq!(parsed.origin, "rekor2.example.org");
+        let other = gitsign::crypto::PublicKey::Ed25519(
+            other_checkpoint_key().public_key().as_ref().to_vec(),
+        );
+        gitsign::crypto::verify(
+            &other,
+            gitsign::crypto::SigScheme::Ed25519,
+            parsed.signed_text.as_bytes(),
+            &parsed.signatures[0].2,
+        )
+        .unwrap();
+    }
+    for envelope in [
+        resigned,
+        // The text untouched, re-signed by the other key alone.
+        resign_checkpoint(&cp, |n| n.to_string()),
+    ] {
+        let mut swapped = entry.clone();
+        swapped.inclusion_proof.as_mut().unwrap().checkpoint =
+            Some(tamper::Checkpoint { envelope });
+        let e = verify_der(&tb, &repo, &rev, &with(&swapped)).unwrap_err();
+        assert!(e.contains("rekorCheckpointSig"), "{e}");
+    }
 
     // 3. The log's signature line under another key name: not the log's.
     let mut renamed = entry.clone();
@@ -697,11 +758,23 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
         assert!(e.contains("rekorCheckpoint"), "{e}");
     }
 
-    // 5. A SET beside a v2 entry, the kind version claimed as v1, another
-    //    log id: refused.
+    // 5. A SET beside a v2 entry, an integratedTime beside it, the kind
+    //    version claimed as v1, another log id: refused.
+    let mut set = entry.clone();
+    set.inclusion_promise = Some(tamper::InclusionPromise {
+        signed_entry_timestamp: vec![0x30; 70],
+    });
+    assert_ne!(with(&set), with(&entry), "the SET was not added");
+    let e = verify_der(&tb, &repo, &rev, &with(&set)).unwrap_err();
+    assert!(e.contains("signed entry timestamp") && e.contains("rekorSET"), "{e}");
+    let mut timed = entry.clone();
+    timed.integrated_time = 1_000_000_000;
+    let e = verify_der(&tb, &repo, &rev, &with(&timed)).unwrap_err();
+    assert!(e.contains("integratedTime") && e.contains("Rekor v2"), "{e}");
     let mut v1 = entry.clone();
     v1.kind_version.as_mut().unwrap().version = "0.0.1".into();
-    assert!(verify_der(&tb, &repo, &rev, &with(&v1)).is_err());
+    let e = verify_der(&tb, &repo, &rev, &with(&v1)).unwrap_err();
+    assert!(e.contains("CLAIMED_V1_WORDS"), "{e}");
     let mut other_log = entry.clone();
     other_log.log_id = Some(tamper::LogId {
         key_id: vec![7; 32],
