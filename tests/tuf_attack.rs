@@ -418,8 +418,8 @@ fn attacks_on_the_refresh_that_hold() {
     m.put("snapshot.json", snap5);
     check("mix and match", "but timestamp.json names version 6");
     // Expired timestamp (a freeze): refused, the last good root kept
-    // (with a note; that the old root is then used indefinitely is the
-    // documented choice).
+    // while the cached metadata is valid (past its expiry the cache is not
+    // used at all: `a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry`).
     let expired = json!({"_type": "timestamp", "spec_version": "1.0.31", "version": 7,
         "expires": "2020-01-01T00:00:00Z", "meta": {"snapshot.json": {"version": 6}}});
     m.put("timestamp.json", doc(expired, &[("t", &t)]));
@@ -480,8 +480,8 @@ fn verify_commit(repo: &Repo, id: &str, refresh: &str) -> std::process::Output {
     c.output().unwrap()
 }
 
-/// Severity: medium, by design (docs/trust.md: "a stale root is safer than
-/// none"). A freeze: the network attacker replays the metadata the user
+/// Severity: medium (fixed: expired TUF metadata is no longer used; this
+/// was docs/trust.md's "a stale root is safer than none"). A freeze: the network attacker replays the metadata the user
 /// already has, so no refresh ever succeeds once it expires; gitsign keeps
 /// the frozen trusted root forever and only adds a warning line. Here the
 /// repository has revoked the Rekor key that logged a commit (its
