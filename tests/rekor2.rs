@@ -627,14 +627,8 @@ fn resign_checkpoint(note: &str, f: impl Fn(&str) -> String) -> String {
         .to_string();
     let pair = other_checkpoint_key();
     // The note key hash of an Ed25519 key: sha256(name, LF, 0x01, key).
-    let id = gitsign::crypto::sha256(
-        &[
-            name.as_bytes(),
-            b"\n\x01",
-            pair.public_key().as_ref(),
-        ]
-        .concat(),
-    );
+    let id =
+        gitsign::crypto::sha256(&[name.as_bytes(), b"\n\x01", pair.public_key().as_ref()].concat());
     let mut raw = id[..4].to_vec();
     raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
     format!("{text}\n\u{2014} {name} {}\n", STANDARD.encode(raw))
@@ -766,11 +760,17 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
     });
     assert_ne!(with(&set), with(&entry), "the SET was not added");
     let e = verify_der(&tb, &repo, &rev, &with(&set)).unwrap_err();
-    assert!(e.contains("signed entry timestamp") && e.contains("rekorSET"), "{e}");
+    assert!(
+        e.contains("signed entry timestamp") && e.contains("rekorSET"),
+        "{e}"
+    );
     let mut timed = entry.clone();
     timed.integrated_time = 1_000_000_000;
     let e = verify_der(&tb, &repo, &rev, &with(&timed)).unwrap_err();
-    assert!(e.contains("integratedTime") && e.contains("Rekor v2"), "{e}");
+    assert!(
+        e.contains("integratedTime") && e.contains("Rekor v2"),
+        "{e}"
+    );
     let mut v1 = entry.clone();
     v1.kind_version.as_mut().unwrap().version = "0.0.1".into();
     // As a v1 entry its body is rebuilt as a v1 hashedrekord, whose leaf
@@ -1192,7 +1192,13 @@ fn commit_with_signature(repo: &Repo, rev: &str, der: &[u8]) -> String {
     }
     let f = repo.dir.path().join("edited-commit");
     std::fs::write(&f, out).unwrap();
-    repo.git_ok(&["hash-object", "-t", "commit", "-w", &f.display().to_string()])
+    repo.git_ok(&[
+        "hash-object",
+        "-t",
+        "commit",
+        "-w",
+        &f.display().to_string(),
+    ])
 }
 
 /// The v2 entry protobuf with an inclusion promise (field 5) appended by
@@ -1290,12 +1296,20 @@ fn another_signatures_timestamp_or_entry_is_refused_through_git() {
     );
     let c = commit_with_signature(&repo, &b, &swapped);
     let o = repo.git(&["verify-commit", &c]);
-    assert!(!o.status.success(), "another signature's timestamp: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "another signature's timestamp: {}",
+        text(&o)
+    );
     assert!(text(&o).contains("for other data"), "{}", text(&o));
     // b's signature with a's entry.
     let swapped = replace_entry(&db, &[], &entry_bytes(&da));
     let c = commit_with_signature(&repo, &b, &swapped);
     let o = repo.git(&["verify-commit", &c]);
-    assert!(!o.status.success(), "another signature's entry: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "another signature's entry: {}",
+        text(&o)
+    );
     assert!(text(&o).contains("rekorInclusionProof"), "{}", text(&o));
 }

@@ -328,7 +328,11 @@ fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
         // cache (metadata, targets, state) byte-identical.
         let before = trust_files(&repo);
         let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
-        assert_eq!(trust_files(&repo), before, "{action}: the refresh changed the cache");
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{action}: the refresh changed the cache"
+        );
         let t = text(&o);
         assert!(o.status.success(), "{action}: verification failed: {t}");
         assert!(
@@ -350,7 +354,11 @@ fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
         for w in words {
             assert!(text(&o).contains(w), "{action}: initialize: {}", text(&o));
         }
-        assert_eq!(trust_files(&repo), before, "{action}: initialize changed the cache");
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{action}: initialize changed the cache"
+        );
         // The last good root is still the one in use.
         let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
         assert!(o.status.success(), "{action}: {}", text(&o));
@@ -458,10 +466,18 @@ fn expired_cached_metadata_is_refused_until_refreshed() {
         }
     };
     for _ in 0..2 {
-        let o = repo.gitsign_cmd(&["verify", "HEAD"]).env(REFRESH_NOW.0, REFRESH_NOW.1).output().unwrap();
+        let o = repo
+            .gitsign_cmd(&["verify", "HEAD"])
+            .env(REFRESH_NOW.0, REFRESH_NOW.1)
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         sentence(&text(&o), "the refresh failed");
-        assert_eq!(trust_files(&repo), before, "a failed refresh changed the cache");
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "a failed refresh changed the cache"
+        );
     }
     let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
     assert!(!o.status.success(), "{}", text(&o));
@@ -474,7 +490,11 @@ fn expired_cached_metadata_is_refused_until_refreshed() {
     assert_ne!(status_letter(&repo, &[REFRESH_NEVER]), "G");
     // Signing refuses too.
     let o = commit(&repo, "b.txt", &[REFRESH_NEVER]);
-    assert!(!o.status.success(), "signed under expired trust: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "signed under expired trust: {}",
+        text(&o)
+    );
     sentence(&text(&o), "automatic refresh is off");
     repo.git_ok(&["reset", "-q"]);
     // `gitsign version` describes the state and does not fail.
@@ -532,7 +552,11 @@ fn a_tampered_trusted_root_target_is_refused_and_the_last_good_root_kept() {
             "{value:?}: {}",
             text(&o)
         );
-        assert_eq!(trust_files(&repo), before, "{value:?}: initialize changed the cache");
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{value:?}: initialize changed the cache"
+        );
         tb.clear_faults();
     }
     let before = trust_files(&repo);
@@ -601,8 +625,7 @@ fn an_unusable_tuf_cache_fails_verification_without_falling_back() {
     let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
     assert!(!o.status.success(), "corrupt target: {}", text(&o));
     assert!(
-        text(&o).contains("the TUF cache is corrupt")
-            && text(&o).contains("does not fall back"),
+        text(&o).contains("the TUF cache is corrupt") && text(&o).contains("does not fall back"),
         "{}",
         text(&o)
     );

@@ -273,7 +273,11 @@ fn one_key_in_two_encodings_does_not_meet_a_threshold_of_two() {
          gitsign now trusts what that one key signed: {}",
         text(&o)
     );
-    assert!(text(&o).contains("not signed by enough keys"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not signed by enough keys"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Severity: low (needs root and online keys the repository has rotated
@@ -342,7 +346,10 @@ fn a_failed_initialize_does_not_roll_the_tuf_root_back() {
 
 fn set_up(tag: &str, root_key: &SigningKey, online: &SigningKey) -> (Mirror, Repo, Vec<u8>) {
     let m = Mirror::start();
-    let keys = [("r", spki_pem(root_key, false)), ("t", spki_pem(online, false))];
+    let keys = [
+        ("r", spki_pem(root_key, false)),
+        ("t", spki_pem(online, false)),
+    ];
     let root1 = doc(root(1, &keys, &["r"], &["t"], 1), &[("r", root_key)]);
     m.put("1.root.json", root1.clone());
     publish(&m, 1, &public_good_trusted_root(), &[("t", online)]);
@@ -368,7 +375,10 @@ fn attacks_on_the_refresh_that_hold() {
         let out = refresh(&repo);
         assert!(out.contains("could not refresh"), "{what}: {out}");
         assert!(out.contains(words), "{what}: no {words:?} in {out}");
-        assert!(cached_trusted_root(&repo) == good, "{what}: trusted root replaced");
+        assert!(
+            cached_trusted_root(&repo) == good,
+            "{what}: trusted root replaced"
+        );
     };
     // A target whose bytes are not the ones targets.json names (a new
     // trusted root version, so that it is fetched, not read from the cache).
@@ -381,7 +391,10 @@ fn attacks_on_the_refresh_that_hold() {
     publish(&m, 3, &evil, &[("t", &other)]);
     check("foreign key", "not signed by enough keys");
     // A root rotation signed only by the new root key.
-    let keys2 = [("r2", spki_pem(&other, false)), ("t2", spki_pem(&other, false))];
+    let keys2 = [
+        ("r2", spki_pem(&other, false)),
+        ("t2", spki_pem(&other, false)),
+    ];
     m.put(
         "2.root.json",
         doc(root(2, &keys2, &["r2"], &["t2"], 1), &[("r2", &other)]),
@@ -426,7 +439,11 @@ fn attacks_on_the_refresh_that_hold() {
     check("freeze", "freeze attack");
     // One key signing twice under the same id does not meet a threshold
     // of 2 (threshold raised by a legitimate rotation first).
-    let keys3 = [("r", spki_pem(&r, false)), ("t", spki_pem(&t, false)), ("u", spki_pem(&other, false))];
+    let keys3 = [
+        ("r", spki_pem(&r, false)),
+        ("t", spki_pem(&t, false)),
+        ("u", spki_pem(&other, false)),
+    ];
     m.put(
         "2.root.json",
         doc(root(2, &keys3, &["r"], &["t", "u"], 2), &[("r", &r)]),
@@ -469,8 +486,16 @@ fn corpus_repo(tag: &str) -> (Repo, String) {
     let repo = Repo::new(tag);
     let file = common::fixtures().join("objects/gitsign/gs_td_e2e_offline.commit");
     let id = repo.add_object("commit", &file);
-    repo.git_ok(&["config", "gitsign.certificateIdentity", "billy@chainguard.dev"]);
-    repo.git_ok(&["config", "gitsign.certificateOidcIssuer", "https://accounts.google.com"]);
+    repo.git_ok(&[
+        "config",
+        "gitsign.certificateIdentity",
+        "billy@chainguard.dev",
+    ]);
+    repo.git_ok(&[
+        "config",
+        "gitsign.certificateOidcIssuer",
+        "https://accounts.google.com",
+    ]);
     (repo, id)
 }
 
@@ -511,7 +536,11 @@ fn a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry() {
     let o = initialize(&user, &frozen, &f);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = verify_commit(&user, &id, "never");
-    assert!(o.status.success(), "control: the commit verifies under v1: {}", text(&o));
+    assert!(
+        o.status.success(),
+        "control: the commit verifies under v1: {}",
+        text(&o)
+    );
 
     // Control: a user of the real mirror gets the revocation: BAD.
     let (other, id2) = corpus_repo("tuf-attack-current");
@@ -520,7 +549,11 @@ fn a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry() {
     let o = initialize(&other, &real, &f2);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = verify_commit(&other, &id2, "never");
-    assert!(!o.status.success(), "the revoked key still verifies: {}", text(&o));
+    assert!(
+        !o.status.success(),
+        "the revoked key still verifies: {}",
+        text(&o)
+    );
 
     // The frozen user, after the replayed timestamp expired.
     std::thread::sleep(std::time::Duration::from_secs(5));
@@ -530,7 +563,9 @@ fn a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry() {
     // What scripts and `git log` see: no warning at all.
     let mut c = user.git_cmd(&["log", "-1", "--format=%G?", &id]);
     c.env("GITSIGN_TUF_REFRESH", "never");
-    let g = String::from_utf8_lossy(&c.output().unwrap().stdout).trim().to_string();
+    let g = String::from_utf8_lossy(&c.output().unwrap().stdout)
+        .trim()
+        .to_string();
     assert!(
         !o.status.success() && g != "G",
         "%G? = {g}; frozen TUF metadata (expired) still yields a Good signature under a key the repository \

@@ -249,7 +249,13 @@ impl Updater<'_> {
         pending: &mut Pending,
     ) -> Result<Trusted<Timestamp>, String> {
         let file = "timestamp.json";
-        let old = self.cached(file, Kind::Timestamp, root, pending, Timestamp::from_envelope);
+        let old = self.cached(
+            file,
+            Kind::Timestamp,
+            root,
+            pending,
+            Timestamp::from_envelope,
+        );
         let bytes = self
             .get(file, self.limits.timestamp)?
             .ok_or_else(|| format!("{file} is missing on the mirror; check the mirror URL"))?;

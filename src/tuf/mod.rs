@@ -302,9 +302,7 @@ fn from_tuf(
         let why = match (&failed, network, config.tuf_refresh) {
             (Some(e), _, _) => format!("the refresh failed: {e}"),
             (None, Network::Never, _) => "this command does not refresh it".into(),
-            (None, _, None) => {
-                "automatic refresh is off (gitsign.tufRefresh is \"never\")".into()
-            }
+            (None, _, None) => "automatic refresh is off (gitsign.tufRefresh is \"never\")".into(),
             (None, _, Some(_)) => "no refresh was possible".into(),
         };
         return Err(TrustError(format!(
@@ -658,8 +656,14 @@ mod tests {
             ("timestamp.json", b"{\"cached\": \"timestamp\"}"),
             ("snapshot.json", b"{\"cached\": \"snapshot\"}"),
             ("targets.json", b"{\"cached\": \"targets\"}"),
-            ("targets/trusted_root.json", b"{\"cached\": \"trusted root\"}"),
-            ("state.json", b"{\"mirror\": \"http://x/m\", \"root_version\": 14}"),
+            (
+                "targets/trusted_root.json",
+                b"{\"cached\": \"trusted root\"}",
+            ),
+            (
+                "state.json",
+                b"{\"mirror\": \"http://x/m\", \"root_version\": 14}",
+            ),
         ];
         for (n, b) in cache {
             st.write(n, b).unwrap();
