@@ -715,7 +715,9 @@ mod tests {
             fetch: &Files(BTreeMap::new()),
             ..up
         };
-        let e = up4.update(None, &[]).unwrap_err();
+        let e = up4
+            .update(Some(PUBLIC_GOOD_TUF_ROOT.as_bytes()), &[])
+            .unwrap_err();
         assert!(
             e.contains("root.json (version 15) expired") && e.contains("freeze"),
             "{e}"
