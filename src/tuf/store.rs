@@ -477,6 +477,46 @@ mod tests {
             base.mirror().unwrap().as_deref(),
             Some("http://127.0.0.1:1")
         );
+        // A file others may write is refused on read, even in a private
+        // directory (the directory could have been open before).
+        let p = store.path().join("root.json");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+        let e = store.read("root.json").unwrap_err();
+        assert!(e.contains("writable by group or others"), "{e}");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(store.read("root.json").is_ok());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A failed refresh is recorded apart: `state.json` stays
+    /// byte-identical, `state()` shows the failure, a success clears it.
+    #[test]
+    fn a_failure_never_touches_the_state_file() {
+        let dir = std::env::temp_dir().join(format!("gitsign-tuf-attempt-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Base::new(dir.clone())
+            .store("http://127.0.0.1:1", true)
+            .unwrap();
+        let ok = State {
+            mirror: "http://127.0.0.1:1".into(),
+            refreshed: Some(100),
+            attempted: Some(100),
+            expires: Some(1000),
+            root_version: 3,
+            error: None,
+        };
+        store.set_state(&ok).unwrap();
+        let before = store.read("state.json").unwrap();
+        store.set_attempt(200, "the mirror is down").unwrap();
+        assert_eq!(store.read("state.json").unwrap(), before);
+        let s = store.state();
+        assert_eq!(
+            (s.attempted, s.error.as_deref()),
+            (Some(200), Some("the mirror is down"))
+        );
+        assert_eq!((s.expires, s.root_version), (Some(1000), 3));
+        store.set_state(&ok).unwrap();
+        assert_eq!(store.state(), ok);
         let _ = fs::remove_dir_all(&dir);
     }
 }
