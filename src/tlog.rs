@@ -769,6 +769,14 @@ pub fn verify_entry(entry: &LogEntry, root: &TrustedRoot) -> Result<VerifiedEntr
                  sign; the entry was altered (rekorSET)",
             );
         }
+        // Nor does it keep an integration time: one beside a v2 entry is
+        // nothing its log vouched for (and never used as the time).
+        if entry.integrated_time != 0 {
+            return err(
+                "the Rekor v2 (0.0.2) log entry carries an integratedTime, which Rekor v2 logs never \
+                 record; the entry was altered (only an RFC 3161 timestamp dates a Rekor v2 signature)",
+            );
+        }
         let Some(proof) = &entry.proof else {
             return err(
                 "the Rekor v2 log entry has no inclusion proof: nothing the log signed vouches for it \

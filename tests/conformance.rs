@@ -147,6 +147,32 @@ fn the_suites_rekor_v2_bundles() {
     );
 }
 
+/// Rekor v2 records no integration time and signs no entry timestamp: an
+/// `integratedTime` or an inclusion promise beside a v2 entry in a bundle
+/// is refused (never used as the time).
+#[test]
+fn a_time_or_a_set_beside_a_v2_bundle_entry_is_refused() {
+    let root = staging_root();
+    let tmp = TempDir::new("conformance-v2-time");
+    let mut b = happy_path();
+    b["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1000000000".into();
+    fail(
+        "an integratedTime beside a v2 entry",
+        &save(tmp.path(), "time.json", &b),
+        &root,
+        &["integratedTime", "Rekor v2"],
+    );
+    let mut b = happy_path();
+    b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"] =
+        serde_json::json!({"signedEntryTimestamp": STANDARD.encode([0x30u8; 70])});
+    fail(
+        "a SET beside a v2 entry",
+        &save(tmp.path(), "set.json", &b),
+        &root,
+        &["signed entry timestamp"],
+    );
+}
+
 #[test]
 fn checkpoint_shapes() {
     let root = staging_root();

@@ -441,6 +441,11 @@ mod tamper {
         pub checkpoint: Option<Checkpoint>,
     }
     #[derive(Clone, PartialEq, prost::Message)]
+    pub struct InclusionPromise {
+        #[prost(bytes = "vec", tag = "1")]
+        pub signed_entry_timestamp: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
     pub struct Entry {
         #[prost(int64, tag = "1")]
         pub log_index: i64,
@@ -450,6 +455,8 @@ mod tamper {
         pub kind_version: Option<KindVersion>,
         #[prost(int64, tag = "4")]
         pub integrated_time: i64,
+        #[prost(message, optional, tag = "5")]
+        pub inclusion_promise: Option<InclusionPromise>,
         #[prost(message, optional, tag = "6")]
         pub inclusion_proof: Option<InclusionProof>,
         #[prost(bytes = "vec", tag = "7")]
@@ -576,8 +583,33 @@ fn drop_timestamp(der: &[u8]) -> Vec<u8> {
     rebuild(der, None, |oid| oid != gitsign::oid::TIMESTAMP_TOKEN)
 }
 
+/// An Ed25519 key the trusted root does not know.
+fn other_checkpoint_key() -> aws_lc_rs::signature::Ed25519KeyPair {
+    aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[0x42; 32]).unwrap()
+}
+
+/// `note` with its signed text edited by `f`, then signed again (a valid
+/// signature) under the same key name by [`other_checkpoint_key`], which
+/// replaces every signature line the note had.
 fn resign_checkpoint(note: &str, f: impl Fn(&str) -> String) -> String {
-    f(note)
+    use aws_lc_rs::signature::KeyPair;
+    let (text, sigs) = note.split_once("\n\n").unwrap();
+    let text = f(&format!("{text}\n"));
+    let name = sigs
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("\u{2014} "))
+        .and_then(|l| l.rsplit_once(' '))
+        .unwrap()
+        .0
+        .to_string();
+    let pair = other_checkpoint_key();
+    // The note key hash of an Ed25519 key: sha256(name, LF, 0x01, key).
+    let id =
+        gitsign::crypto::sha256(&[name.as_bytes(), b"\n\x01", pair.public_key().as_ref()].concat());
+    let mut raw = id[..4].to_vec();
+    raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
+    format!("{text}\n\u{2014} {name} {}\n", STANDARD.encode(raw))
 }
 
 #[test]
@@ -618,12 +650,35 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
         .envelope
         .clone();
     let origin = cp.lines().next().unwrap().to_string();
-    let mut swapped = entry.clone();
-    swapped.inclusion_proof.as_mut().unwrap().checkpoint = Some(tamper::Checkpoint {
-        envelope: resign_checkpoint(&cp, |n| n.replacen(&origin, "rekor2.example.org", 1)),
-    });
-    let e = verify_der(&tb, &repo, &rev, &with(&swapped)).unwrap_err();
-    assert!(e.contains("rekorCheckpoint"), "{e}");
+    let resigned = resign_checkpoint(&cp, |n| n.replacen(&origin, "rekor2.example.org", 1));
+    // The re-signed note is well formed and its signature verifies, under
+    // the other key: what is refused below is the key, not a broken note.
+    {
+        use aws_lc_rs::signature::KeyPair;
+        let parsed = gitsign::tlog::parse_checkpoint(&resigned).unwrap();
+        assert_eq!(parsed.origin, "rekor2.example.org");
+        let other = gitsign::crypto::PublicKey::Ed25519(
+            other_checkpoint_key().public_key().as_ref().to_vec(),
+        );
+        gitsign::crypto::verify(
+            &other,
+            gitsign::crypto::SigScheme::Ed25519,
+            parsed.signed_text.as_bytes(),
+            &parsed.signatures[0].2,
+        )
+        .unwrap();
+    }
+    for envelope in [
+        resigned,
+        // The text untouched, re-signed by the other key alone.
+        resign_checkpoint(&cp, |n| n.to_string()),
+    ] {
+        let mut swapped = entry.clone();
+        swapped.inclusion_proof.as_mut().unwrap().checkpoint =
+            Some(tamper::Checkpoint { envelope });
+        let e = verify_der(&tb, &repo, &rev, &with(&swapped)).unwrap_err();
+        assert!(e.contains("rekorCheckpointSig"), "{e}");
+    }
 
     // 3. The log's signature line under another key name: not the log's.
     let mut renamed = entry.clone();
@@ -675,11 +730,34 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
         assert!(e.contains("rekorCheckpoint"), "{e}");
     }
 
-    // 5. A SET beside a v2 entry, the kind version claimed as v1, another
-    //    log id: refused.
+    // 5. A SET beside a v2 entry, an integratedTime beside it, the kind
+    //    version claimed as v1, another log id: refused.
+    let mut set = entry.clone();
+    set.inclusion_promise = Some(tamper::InclusionPromise {
+        signed_entry_timestamp: vec![0x30; 70],
+    });
+    assert_ne!(with(&set), with(&entry), "the SET was not added");
+    let e = verify_der(&tb, &repo, &rev, &with(&set)).unwrap_err();
+    assert!(
+        e.contains("signed entry timestamp") && e.contains("rekorSET"),
+        "{e}"
+    );
+    let mut timed = entry.clone();
+    timed.integrated_time = 1_000_000_000;
+    let e = verify_der(&tb, &repo, &rev, &with(&timed)).unwrap_err();
+    assert!(
+        e.contains("integratedTime") && e.contains("Rekor v2"),
+        "{e}"
+    );
     let mut v1 = entry.clone();
     v1.kind_version.as_mut().unwrap().version = "0.0.1".into();
-    assert!(verify_der(&tb, &repo, &rev, &with(&v1)).is_err());
+    // As a v1 entry its body is rebuilt as a v1 hashedrekord, whose leaf
+    // is not the one the log's tree holds.
+    let e = verify_der(&tb, &repo, &rev, &with(&v1)).unwrap_err();
+    assert!(
+        e.contains("the entry is not in the tree") && e.contains("rekorInclusionProof"),
+        "{e}"
+    );
     let mut other_log = entry.clone();
     other_log.log_id = Some(tamper::LogId {
         key_id: vec![7; 32],
@@ -1100,4 +1178,155 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
         m[n] ^= 0x20;
         let _ = gitsign::bundle::verify_bundle(&m, &artifact, &opts);
     }
+}
+
+/// A copy of commit `rev` carrying the signature `der` instead of its own
+/// (written with `git hash-object`, so git itself judges it).
+fn commit_with_signature(repo: &Repo, rev: &str, der: &[u8]) -> String {
+    let raw = String::from_utf8(repo.git(&["cat-file", "commit", rev]).stdout).unwrap();
+    let armored = gitsign::cms::armor(der);
+    let mut sig_header = String::from("gpgsig ");
+    for (i, line) in armored.trim_end().lines().enumerate() {
+        if i > 0 {
+            sig_header.push_str("\n ");
+        }
+        sig_header.push_str(line);
+    }
+    sig_header.push('\n');
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in raw.split_inclusive('\n') {
+        if line.starts_with("gpgsig ") {
+            skipping = true;
+            out.push_str(&sig_header);
+            continue;
+        }
+        if skipping && line.starts_with(' ') {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+    }
+    let f = repo.dir.path().join("edited-commit");
+    std::fs::write(&f, out).unwrap();
+    repo.git_ok(&[
+        "hash-object",
+        "-t",
+        "commit",
+        "-w",
+        &f.display().to_string(),
+    ])
+}
+
+/// The v2 entry protobuf with an inclusion promise (field 5) appended by
+/// hand (independent of `tamper::Entry`, which now carries field 5 too).
+fn with_promise(pb: &[u8], set: &[u8]) -> Vec<u8> {
+    // field 5, wire type 2: InclusionPromise { 1: bytes }
+    let inner = [&[0x0a, set.len() as u8][..], set].concat();
+    [pb, &[0x2a, inner.len() as u8][..], &inner].concat()
+}
+
+/// The threat model's row for a Rekor v2 signature's time says "an
+/// `integratedTime` or a SET beside a v2 entry is refused, never used":
+/// both are (an `integratedTime` used to be accepted silently; it was
+/// never used as the time). Judged by `git verify-commit` on a copy of the
+/// commit.
+#[test]
+fn an_integrated_time_or_a_set_beside_a_v2_entry_is_refused_through_git() {
+    use prost::Message;
+    let tb = Testbed::start();
+    let repo = signer(&tb, "r2-attack-time", None);
+    commit(&repo, 0, true);
+    let rev = commit(&repo, 1, true);
+    let der = signature_of(&repo, &rev);
+    // The untouched signature, rewritten the same way, verifies (the
+    // rewriting itself is sound).
+    let same = commit_with_signature(&repo, &rev, &der);
+    let o = repo.git(&["verify-commit", &same]);
+    assert!(o.status.success(), "control: {}", text(&o));
+    let pb = entry_bytes(&der);
+    let entry = tamper::Entry::decode(pb.as_slice()).unwrap();
+
+    // A SET beside the v2 entry: refused.
+    let set = vec![0x30; 70];
+    let edited = replace_entry(&der, &pb, &with_promise(&pb, &set));
+    let c = commit_with_signature(&repo, &rev, &edited);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(!o.status.success(), "a SET beside a v2 entry: {}", text(&o));
+    assert!(text(&o).contains("signed entry timestamp"), "{}", text(&o));
+
+    // An integratedTime beside the v2 entry (2001, long before the
+    // certificate; no Rekor v2 log signs one): the threat model says refused.
+    let mut timed = entry.clone();
+    timed.integrated_time = 1_000_000_000;
+    let edited = replace_entry(&der, &pb, &timed.encode_to_vec());
+    let c = commit_with_signature(&repo, &rev, &edited);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(
+        !o.status.success(),
+        "a Rekor v2 entry with an integratedTime (no log signs one) is accepted, though \
+         docs/threat-model.md says it is refused: {}",
+        text(&o)
+    );
+}
+
+/// What held (passes), judged by `git verify-commit` on copies of a
+/// commit: another commit's RFC 3161 timestamp (over another signature
+/// value) as the only time of a v2 signature, and another commit's v2 entry
+/// (another body, another leaf) in its place.
+#[test]
+fn another_signatures_timestamp_or_entry_is_refused_through_git() {
+    let tb = Testbed::start();
+    let repo = signer(&tb, "r2-attack-swap", None);
+    let a = commit(&repo, 0, true);
+    let b = commit(&repo, 1, true);
+    let (da, db) = (signature_of(&repo, &a), signature_of(&repo, &b));
+    let attr = |der: &[u8], oid: &[u8]| {
+        let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+        sd.signer
+            .unsigned_attrs
+            .iter()
+            .find(|x| x.oid == oid)
+            .map(encode_attr)
+            .unwrap()
+    };
+    let ts_a = attr(&da, gitsign::oid::TIMESTAMP_TOKEN);
+    // b's signature with a's timestamp.
+    let sd = gitsign::cms::SignedData::from_der(&db).unwrap();
+    let attrs: Vec<Vec<u8>> = sd
+        .signer
+        .unsigned_attrs
+        .iter()
+        .map(|x| {
+            if x.oid == gitsign::oid::TIMESTAMP_TOKEN {
+                ts_a.clone()
+            } else {
+                encode_attr(x)
+            }
+        })
+        .collect();
+    let swapped = gitsign::cms::build_signed_data(
+        &sd.signer.signed_attrs_der,
+        &sd.signer.signature,
+        sd.signer_certificate().unwrap(),
+        &attrs,
+    );
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(
+        !o.status.success(),
+        "another signature's timestamp: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("for other data"), "{}", text(&o));
+    // b's signature with a's entry.
+    let swapped = replace_entry(&db, &[], &entry_bytes(&da));
+    let c = commit_with_signature(&repo, &b, &swapped);
+    let o = repo.git(&["verify-commit", &c]);
+    assert!(
+        !o.status.success(),
+        "another signature's entry: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("rekorInclusionProof"), "{}", text(&o));
 }

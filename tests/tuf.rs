@@ -3,11 +3,15 @@
 //! `gitsign initialize` in a fresh HOME, then signing and verification
 //! with no service or trust setting at all; a new trusted root version; a
 //! root key rotation; expired, rolled-back, badly signed and oversized
-//! metadata refused with the last good root kept; the mirror down; expired
-//! cached metadata used offline with a warning.
+//! metadata refused with the last good root kept and the cache unchanged;
+//! a tampered target refused; the mirror down; expired cached metadata and
+//! an unusable cache refused (never used, never replaced by the embedded
+//! root).
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Output;
 
 use common::{text, Repo, TempDir, Testbed};
@@ -320,7 +324,15 @@ fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
     ];
     for (action, words) in cases {
         tuf(&tb, action, None);
+        // A failed refresh or initialize leaves every trust file of the
+        // cache (metadata, targets, state) byte-identical.
+        let before = trust_files(&repo);
         let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{action}: the refresh changed the cache"
+        );
         let t = text(&o);
         assert!(o.status.success(), "{action}: verification failed: {t}");
         assert!(
@@ -342,6 +354,11 @@ fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
         for w in words {
             assert!(text(&o).contains(w), "{action}: initialize: {}", text(&o));
         }
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{action}: initialize changed the cache"
+        );
         // The last good root is still the one in use.
         let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
         assert!(o.status.success(), "{action}: {}", text(&o));
@@ -367,33 +384,254 @@ fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
     assert!(started.elapsed().as_secs() < 20);
 }
 
+/// The one mirror directory of the repository's TUF cache.
+fn cache_dir(repo: &Repo) -> PathBuf {
+    let base = repo.dir.path().join("home/.cache/gitsign/tuf");
+    std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no mirror directory under {}", base.display()))
+}
+
+/// The cache's trust files (metadata, targets, state), by name: what a
+/// failed update must leave byte-identical.
+fn trust_files(repo: &Repo) -> BTreeMap<&'static str, Option<Vec<u8>>> {
+    let d = cache_dir(repo);
+    [
+        "root.json",
+        "timestamp.json",
+        "snapshot.json",
+        "targets.json",
+        "state.json",
+        "targets/trusted_root.json",
+        "targets/signing_config.v0.2.json",
+    ]
+    .into_iter()
+    .map(|n| (n, std::fs::read(d.join(n)).ok()))
+    .collect()
+}
+
+fn status_letter(repo: &Repo, extra_env: &[(&str, &str)]) -> String {
+    let mut c = repo.git_cmd(&["log", "-1", "--format=%G?"]);
+    c.envs(extra_env.iter().copied());
+    String::from_utf8_lossy(&c.output().unwrap().stdout)
+        .trim()
+        .to_string()
+}
+
+/// Expired cached TUF metadata is never used (as sigstore-go and
+/// sigstore-python decide): when it cannot be refreshed, every command
+/// fails (exit status 2; for git, an error: `%G?` is not G) with one
+/// sentence naming the mirror, when the metadata expired, why the refresh
+/// failed and what to do, and the cache is left as it was. `gitsign
+/// version` still describes the state. Once the mirror answers, the next
+/// command refreshes and works.
+///
+/// No sleep: the cache records the earliest expiry of its metadata
+/// (`state.json`); moving that an hour back is what an hour past the
+/// expiry looks like to gitsign.
 #[test]
-fn expired_cached_metadata_is_used_offline_with_a_warning() {
+fn expired_cached_metadata_is_refused_until_refreshed() {
     let tb = Testbed::start();
     let repo = fresh_repo(&tb, "tuf-expired");
+    let mirror = tb.var("TESTBED_TUF_MIRROR").to_string();
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
     assert!(o.status.success(), "commit: {}", text(&o));
-    // A timestamp that expires in 5 s, fetched while still valid.
-    tuf(&tb, "expire-timestamp", Some(5));
+    assert_eq!(status_letter(&repo, &[REFRESH_NEVER]), "G");
+
+    let state = cache_dir(&repo).join("state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let past = gitsign::time::now() - 3600;
+    st["expires"] = past.into();
+    std::fs::write(&state, serde_json::to_vec_pretty(&st).unwrap()).unwrap();
+    let when = gitsign::time::format_time(past);
+    let before = trust_files(&repo);
+
+    // The mirror down: the refresh is tried (expired metadata is refreshed
+    // whatever the back-off says), fails, and the command fails.
+    tb.fault("tuf", "down", None, None);
+    let sentence = |t: &str, why: &str| {
+        for w in [
+            &format!("the TUF metadata cached from the mirror {mirror} expired at {when}"),
+            why,
+            "so gitsign does not use it",
+            "connect to the mirror and run gitsign initialize",
+            "gitsign.trustedRoot",
+        ] {
+            assert!(t.contains(w), "no {w:?} in: {t}");
+        }
+    };
+    for _ in 0..2 {
+        let o = repo
+            .gitsign_cmd(&["verify", "HEAD"])
+            .env(REFRESH_NOW.0, REFRESH_NOW.1)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        sentence(&text(&o), "the refresh failed");
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "a failed refresh changed the cache"
+        );
+    }
+    let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
+    assert!(!o.status.success(), "{}", text(&o));
+    sentence(&text(&o), "the refresh failed");
+    assert_ne!(status_letter(&repo, &[REFRESH_NOW]), "G");
+    // Refresh off: nothing tried, the same refusal, saying so.
+    let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
+    assert!(!o.status.success(), "{}", text(&o));
+    sentence(&text(&o), "automatic refresh is off");
+    assert_ne!(status_letter(&repo, &[REFRESH_NEVER]), "G");
+    // Signing refuses too.
+    let o = commit(&repo, "b.txt", &[REFRESH_NEVER]);
+    assert!(
+        !o.status.success(),
+        "signed under expired trust: {}",
+        text(&o)
+    );
+    sentence(&text(&o), "automatic refresh is off");
+    repo.git_ok(&["reset", "-q"]);
+    // `gitsign version` describes the state and does not fail.
+    let o = repo.gitsign(&["version"]);
+    assert!(o.status.success(), "{}", text(&o));
+    sentence(&text(&o), "this command does not refresh it");
+    assert_eq!(trust_files(&repo), before);
+
+    // The mirror back: the next command refreshes and works.
+    tb.clear_faults();
     let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
     assert!(
         o.status.success() && !text(&o).contains("could not"),
         "{}",
         text(&o)
     );
-    std::thread::sleep(std::time::Duration::from_secs(6));
-    tb.fault("tuf", "down", None, None);
-    let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
-    assert!(
-        t.contains("warning: the TUF metadata cached from") && t.contains("is still used"),
-        "{t}"
-    );
+    assert_eq!(status_letter(&repo, &[REFRESH_NEVER]), "G");
     let v = version(&repo);
-    assert!(v.contains("its metadata EXPIRED at"), "{v}");
+    assert!(v.contains("metadata valid until"), "{v}");
+}
+
+/// A trusted root target altered on the way (its bytes no longer the ones
+/// targets.json names: one byte changed, or one added) is refused by an
+/// automatic refresh and by `initialize`, the cache left byte-identical
+/// and the last good trusted root in use; the untampered target is then
+/// picked up.
+#[test]
+fn a_tampered_trusted_root_target_is_refused_and_the_last_good_root_kept() {
+    let tb = Testbed::start();
+    let repo = fresh_repo(&tb, "tuf-tamper");
+    let o = initialize(&tb, &repo);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    let o = commit(&repo, "a.txt", &[]);
+    assert!(o.status.success(), "commit: {}", text(&o));
+    // A new trusted root version, so that the target is fetched.
+    tuf(&tb, "new-trusted-root", None);
+    for (value, words) in [
+        (None, "does not have the sha256 hash"),
+        (Some(json!("length")), "trusted_root.json"),
+    ] {
+        tb.fault("tuf", "tamper-target", None, value.clone());
+        let before = trust_files(&repo);
+        let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
+        let t = text(&o);
+        assert!(o.status.success(), "{value:?}: {t}");
+        assert!(
+            t.contains("could not refresh") && t.contains("trusted_root.json") && t.contains(words),
+            "{value:?}: {t}"
+        );
+        assert_eq!(trust_files(&repo), before, "{value:?}: the cache changed");
+        let o = initialize(&tb, &repo);
+        assert_eq!(o.status.code(), Some(2), "{value:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("trusted_root.json") && text(&o).contains("unchanged"),
+            "{value:?}: {}",
+            text(&o)
+        );
+        assert_eq!(
+            trust_files(&repo),
+            before,
+            "{value:?}: initialize changed the cache"
+        );
+        tb.clear_faults();
+    }
+    let before = trust_files(&repo);
+    let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
+    assert!(
+        o.status.success() && !text(&o).contains("could not"),
+        "{}",
+        text(&o)
+    );
+    assert_ne!(
+        trust_files(&repo)["targets/trusted_root.json"],
+        before["targets/trusted_root.json"],
+        "the new trusted root was not picked up"
+    );
+}
+
+/// Once a mirror was initialized, a cache that cannot be used fails
+/// verification (exit status 2; `%G?` not G) with a sentence, never a
+/// silent fall back to the embedded public-good root: its directory or a
+/// file writable by others, a file of another user, a corrupt target.
+#[test]
+fn an_unusable_tuf_cache_fails_verification_without_falling_back() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tb = Testbed::start();
+    let repo = fresh_repo(&tb, "tuf-unusable");
+    let o = initialize(&tb, &repo);
+    assert!(o.status.success(), "initialize: {}", text(&o));
+    let o = commit(&repo, "a.txt", &[]);
+    assert!(o.status.success(), "commit: {}", text(&o));
+    let d = cache_dir(&repo);
+    let tr = d.join("targets/trusted_root.json");
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let refused = |what: &str, words: &str| {
+        let o = repo
+            .gitsign_cmd(&["verify", "HEAD"])
+            .env(REFRESH_NEVER.0, REFRESH_NEVER.1)
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {t}");
+        assert!(t.contains(words), "{what}: no {words:?} in: {t}");
+        assert!(
+            t.contains("does not fall back to the embedded public-good trusted root"),
+            "{what}: {t}"
+        );
+        let o = verify(&repo, "HEAD", &[REFRESH_NOW]);
+        assert!(!o.status.success(), "{what}: git: {}", text(&o));
+        assert!(text(&o).contains(words), "{what}: git: {}", text(&o));
+        assert_ne!(status_letter(&repo, &[REFRESH_NOW]), "G", "{what}");
+    };
+    mode(&d, 0o777);
+    refused("mirror directory 0777", "is writable by group or others");
+    mode(&d, 0o700);
+    mode(&tr, 0o666);
+    refused("trusted root 0666", "is writable by group or others");
+    mode(&tr, 0o600);
+    if std::fs::metadata(&tr).unwrap().uid() == 0 {
+        std::os::unix::fs::chown(&tr, Some(65534), None).unwrap();
+        refused("trusted root of uid 65534", "belongs to uid 65534");
+        std::os::unix::fs::chown(&tr, Some(0), None).unwrap();
+    }
+    let good = std::fs::read(&tr).unwrap();
+    std::fs::write(&tr, b"{\"not\": \"a trusted root\"}").unwrap();
+    let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
+    assert!(!o.status.success(), "corrupt target: {}", text(&o));
+    assert!(
+        text(&o).contains("the TUF cache is corrupt") && text(&o).contains("does not fall back"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&tr, good).unwrap();
+    let o = verify(&repo, "HEAD", &[REFRESH_NEVER]);
+    assert!(o.status.success(), "restored: {}", text(&o));
 }
 
 #[test]

@@ -9,7 +9,14 @@
 //! (against one time fixed when the update starts), and against rollback
 //! (versions never go back, not even across runs: the last verified
 //! timestamp and snapshot are kept). A failure names the file and the
-//! reason; what was already verified and stored stays.
+//! reason.
+//!
+//! Nothing is written to the cache here: the files an update verified are
+//! handed back in [`Updated::files`], and the caller stores them (with the
+//! targets, once it has checked what they hold) only when the whole update
+//! succeeded. A failed update, at any step, leaves the cache exactly as it
+//! was: a refresh that follows starts from the same root, timestamp and
+//! snapshot as before (a failed `initialize` cannot roll the root back).
 
 use std::time::{Duration, Instant};
 
@@ -84,6 +91,28 @@ pub struct Updated {
     /// Each wanted target that the repository lists: name and bytes
     /// (length and hashes checked).
     pub targets: Vec<(String, Vec<u8>)>,
+    /// The verified metadata to store, in order: a name and its new bytes,
+    /// or `None` to remove it (a key rotation makes the cached timestamp
+    /// and snapshot unverifiable).
+    pub files: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// What an update will store once it has succeeded.
+#[derive(Default)]
+struct Pending {
+    files: Vec<(String, Option<Vec<u8>>)>,
+    /// The root's timestamp or snapshot keys changed: the cached timestamp
+    /// and snapshot are not a baseline any more (5.3.11).
+    forget_cached: bool,
+}
+
+impl Pending {
+    fn write(&mut self, name: &str, bytes: &[u8]) {
+        self.files.push((name.to_string(), Some(bytes.to_vec())));
+    }
+    fn remove(&mut self, name: &str) {
+        self.files.push((name.to_string(), None));
+    }
 }
 
 /// One update against one mirror.
@@ -159,8 +188,12 @@ impl Updater<'_> {
         name: &str,
         kind: Kind,
         root: &Root,
+        pending: &Pending,
         parse: fn(&Envelope, &str) -> Result<T, String>,
     ) -> Option<Trusted<T>> {
+        if pending.forget_cached && (name == "timestamp.json" || name == "snapshot.json") {
+            return None;
+        }
         let bytes = self.store.read(name).ok()??;
         let env = Envelope::parse(&bytes, name).ok()?;
         root.verify(kind, &env, name).ok()?;
@@ -170,7 +203,11 @@ impl Updater<'_> {
 
     /// 5.3: follows the root's versions one at a time, each signed by a
     /// threshold of the previous version's root keys and of its own.
-    fn update_root(&self, mut trusted: Trusted<Root>) -> Result<Trusted<Root>, String> {
+    fn update_root(
+        &self,
+        mut trusted: Trusted<Root>,
+        pending: &mut Pending,
+    ) -> Result<Trusted<Root>, String> {
         let start = trusted.doc.clone();
         for _ in 0..self.limits.max_root_rotations {
             let next = trusted.doc.header.version + 1;
@@ -188,7 +225,6 @@ impl Updater<'_> {
                     new.header.version
                 ));
             }
-            self.store.write("root.json", &bytes)?;
             trusted = Trusted { doc: new, bytes };
         }
         let root = &trusted.doc;
@@ -198,16 +234,28 @@ impl Updater<'_> {
         if start.keyids(Kind::Timestamp) != root.keyids(Kind::Timestamp)
             || start.keyids(Kind::Snapshot) != root.keyids(Kind::Snapshot)
         {
-            self.store.remove("timestamp.json")?;
-            self.store.remove("snapshot.json")?;
+            pending.remove("timestamp.json");
+            pending.remove("snapshot.json");
+            pending.forget_cached = true;
         }
+        pending.write("root.json", &trusted.bytes);
         Ok(trusted)
     }
 
     /// 5.4: the timestamp.
-    fn update_timestamp(&self, root: &Root) -> Result<Trusted<Timestamp>, String> {
+    fn update_timestamp(
+        &self,
+        root: &Root,
+        pending: &mut Pending,
+    ) -> Result<Trusted<Timestamp>, String> {
         let file = "timestamp.json";
-        let old = self.cached(file, Kind::Timestamp, root, Timestamp::from_envelope);
+        let old = self.cached(
+            file,
+            Kind::Timestamp,
+            root,
+            pending,
+            Timestamp::from_envelope,
+        );
         let bytes = self
             .get(file, self.limits.timestamp)?
             .ok_or_else(|| format!("{file} is missing on the mirror; check the mirror URL"))?;
@@ -239,7 +287,7 @@ impl Updater<'_> {
         };
         self.expired(file, trusted.doc.header.version, trusted.doc.header.expires)?;
         if !keep_old {
-            self.store.write(file, &trusted.bytes)?;
+            pending.write(file, &trusted.bytes);
         }
         Ok(trusted)
     }
@@ -273,11 +321,17 @@ impl Updater<'_> {
     }
 
     /// 5.5: the snapshot the timestamp names.
-    fn update_snapshot(&self, root: &Root, ts: &Timestamp) -> Result<Trusted<Snapshot>, String> {
+    fn update_snapshot(
+        &self,
+        root: &Root,
+        ts: &Timestamp,
+        pending: &mut Pending,
+    ) -> Result<Trusted<Snapshot>, String> {
         let old = self.cached(
             "snapshot.json",
             Kind::Snapshot,
             root,
+            pending,
             Snapshot::from_envelope,
         );
         let want = &ts.snapshot;
@@ -324,18 +378,29 @@ impl Updater<'_> {
         }
         self.expired(&file, new.header.version, new.header.expires)?;
         if !reused {
-            self.store.write("snapshot.json", &bytes)?;
+            pending.write("snapshot.json", &bytes);
         }
         Ok(Trusted { doc: new, bytes })
     }
 
     /// 5.6: the top-level targets the snapshot names.
-    fn update_targets(&self, root: &Root, snap: &Snapshot) -> Result<Targets, String> {
+    fn update_targets(
+        &self,
+        root: &Root,
+        snap: &Snapshot,
+        pending: &mut Pending,
+    ) -> Result<Targets, String> {
         let want = snap
             .meta
             .get("targets.json")
             .ok_or("snapshot.json does not describe targets.json")?;
-        let old = self.cached("targets.json", Kind::Targets, root, Targets::from_envelope);
+        let old = self.cached(
+            "targets.json",
+            Kind::Targets,
+            root,
+            pending,
+            Targets::from_envelope,
+        );
         let reuse = old
             .as_ref()
             .filter(|o| o.doc.header.version == want.version);
@@ -358,7 +423,7 @@ impl Updater<'_> {
         }
         self.expired(&file, new.header.version, new.header.expires)?;
         if !reused {
-            self.store.write("targets.json", &bytes)?;
+            pending.write("targets.json", &bytes);
         }
         Ok(new)
     }
@@ -419,18 +484,17 @@ impl Updater<'_> {
 
     /// Runs the whole workflow; `bootstrap` replaces the cached root
     /// (`initialize`), else the cached root is the start. Returns the
-    /// targets among `wanted` that the repository lists (the caller stores
-    /// them once it has checked their content).
+    /// targets among `wanted` that the repository lists and the verified
+    /// metadata: the caller stores both, once it has checked the targets'
+    /// content. Nothing is written here, so a failure changes nothing.
     pub fn update(&self, bootstrap: Option<&[u8]>, wanted: &[&str]) -> Result<Updated, String> {
+        let mut pending = Pending::default();
         let start = self.load_root(bootstrap)?;
-        if bootstrap.is_some() {
-            self.store.write("root.json", &start.bytes)?;
-        }
-        let root = self.update_root(start)?;
+        let root = self.update_root(start, &mut pending)?;
         let root = &root.doc;
-        let ts = self.update_timestamp(root)?;
-        let snap = self.update_snapshot(root, &ts.doc)?;
-        let targets = self.update_targets(root, &snap.doc)?;
+        let ts = self.update_timestamp(root, &mut pending)?;
+        let snap = self.update_snapshot(root, &ts.doc, &mut pending)?;
+        let targets = self.update_targets(root, &snap.doc, &mut pending)?;
         let mut out = Vec::new();
         for name in wanted {
             if let Some(bytes) = self.target(root, &targets, name)? {
@@ -450,6 +514,7 @@ impl Updater<'_> {
             root_version: root.header.version,
             expires,
             targets: out,
+            files: pending.files,
         })
     }
 }

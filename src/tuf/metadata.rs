@@ -138,8 +138,9 @@ impl Envelope {
             return Err(format!("{who} has threshold 0, which TUF forbids"));
         }
         let allowed: BTreeSet<&str> = role.keyids.iter().map(String::as_str).collect();
-        // Distinct keys by their material, so one key listed under two ids
-        // counts once.
+        // Distinct keys by their material in its canonical encoding (see
+        // [`canonical`]: every usable key is stored that way), so one key
+        // listed under two ids, however each spells it, counts once.
         let mut good: Vec<&PublicKey> = Vec::new();
         for (keyid, sig) in &self.signatures {
             if !allowed.contains(keyid.as_str()) {
@@ -220,19 +221,46 @@ impl Key {
         let pem_key = || PublicKey::from_pem_or_der(k.keyval.public.as_bytes()).ok();
         match (k.keytype.as_str(), k.scheme.as_str()) {
             ("ed25519", "ed25519") => match hex_decode(&k.keyval.public) {
-                Some(b) if b.len() == 32 => usable(PublicKey::Ed25519(b), SigScheme::Ed25519),
+                Some(b) => match canonical(PublicKey::Ed25519(b)) {
+                    Some(p) => usable(p, SigScheme::Ed25519),
+                    None => unusable,
+                },
                 _ => unusable,
             },
-            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => match pem_key() {
-                Some(p @ PublicKey::EcP256(_)) => usable(p, SigScheme::Ecdsa(Hash::Sha256)),
-                _ => unusable,
-            },
-            ("ecdsa" | "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384") => match pem_key() {
-                Some(p @ PublicKey::EcP384(_)) => usable(p, SigScheme::Ecdsa(Hash::Sha384)),
-                _ => unusable,
-            },
+            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
+                match pem_key().and_then(canonical) {
+                    Some(p @ PublicKey::EcP256(_)) => usable(p, SigScheme::Ecdsa(Hash::Sha256)),
+                    _ => unusable,
+                }
+            }
+            ("ecdsa" | "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384") => {
+                match pem_key().and_then(canonical) {
+                    Some(p @ PublicKey::EcP384(_)) => usable(p, SigScheme::Ecdsa(Hash::Sha384)),
+                    _ => unusable,
+                }
+            }
             _ => unusable,
         }
+    }
+}
+
+/// A key in its one canonical encoding, so that the threshold count (which
+/// compares keys) sees one key once however the root spells it: a P-256
+/// point decoded (it must be on the curve) and re-encoded uncompressed; a
+/// P-384 point only in its uncompressed form (this client has no P-384
+/// point arithmetic to decompress one: a compressed or hybrid P-384 key is
+/// not used); an Ed25519 key as its 32 bytes. `None`: not a key this
+/// client can count.
+pub fn canonical(key: PublicKey) -> Option<PublicKey> {
+    match key {
+        PublicKey::EcP256(b) => {
+            let p = p256::PublicKey::from_sec1_bytes(&b).ok()?;
+            let pt = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&p, false);
+            Some(PublicKey::EcP256(pt.as_bytes().to_vec()))
+        }
+        PublicKey::EcP384(b) if b.len() == 97 && b[0] == 0x04 => Some(PublicKey::EcP384(b)),
+        PublicKey::Ed25519(b) if b.len() == 32 => Some(PublicKey::Ed25519(b)),
+        _ => None,
     }
 }
 
@@ -571,6 +599,86 @@ mod tests {
         let first = dup.signatures[0].clone();
         dup.signatures = vec![first; 5];
         assert!(root.verify(Kind::Root, &dup, "root.json").is_err());
+    }
+
+    /// One P-256 key listed under two key ids, its point uncompressed under
+    /// one and compressed under the other, counts once toward a threshold
+    /// of 2; two distinct keys meet it (the control).
+    #[test]
+    fn one_key_in_two_encodings_counts_once() {
+        use base64::Engine;
+        use p256::ecdsa::signature::Signer;
+        use p256::ecdsa::{Signature, SigningKey};
+        let pem = |k: &SigningKey, compressed: bool| {
+            const ALG: [u8; 21] = [
+                0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+                0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+            ];
+            let pt = k.verifying_key().to_encoded_point(compressed);
+            let bits = [&[0u8][..], pt.as_bytes()].concat();
+            let bs = [&[0x03, bits.len() as u8][..], &bits].concat();
+            let inner = [&ALG[..], &bs].concat();
+            let der = [&[0x30, inner.len() as u8][..], &inner].concat();
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            )
+        };
+        let check = |keys: [(&str, String); 2], signers: [(&str, &SigningKey); 2]| {
+            let key = |p: &str| {
+                serde_json::json!({"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256",
+                    "keyval": {"public": p}})
+            };
+            let role = serde_json::json!({"keyids": ["a", "b"], "threshold": 2});
+            let signed = serde_json::json!({
+                "_type": "root", "spec_version": "1.0.31", "version": 1,
+                "expires": "2035-01-01T00:00:00Z",
+                "keys": {keys[0].0: key(&keys[0].1), keys[1].0: key(&keys[1].1)},
+                "roles": {"root": role, "timestamp": role, "snapshot": role, "targets": role}
+            });
+            let canon = super::super::cjson::encode(&signed).unwrap();
+            let sigs: Vec<serde_json::Value> = signers
+                .iter()
+                .map(|(id, k)| {
+                    let s: Signature = k.sign(&canon);
+                    serde_json::json!({"keyid": id,
+                        "sig": crate::asn1::hex_lower(s.to_der().as_bytes())})
+                })
+                .collect();
+            let doc = serde_json::json!({"signatures": sigs, "signed": signed});
+            let env = Envelope::parse(doc.to_string().as_bytes(), "root.json").unwrap();
+            let root = Root::from_envelope(&env, "root.json").unwrap();
+            root.verify(Kind::Timestamp, &env, "root.json")
+        };
+        let (k1, k2) = (
+            SigningKey::from_slice(&[1u8; 32]).unwrap(),
+            SigningKey::from_slice(&[2u8; 32]).unwrap(),
+        );
+        check(
+            [("a", pem(&k1, false)), ("b", pem(&k2, false))],
+            [("a", &k1), ("b", &k2)],
+        )
+        .unwrap();
+        let e = check(
+            [("a", pem(&k1, false)), ("b", pem(&k1, true))],
+            [("a", &k1), ("b", &k1)],
+        )
+        .unwrap_err();
+        assert!(e.contains("1 of the 2 required"), "{e}");
+        // Both spellings decode to the same canonical key.
+        let (PublicKey::EcP256(u), PublicKey::EcP256(c)) = (
+            PublicKey::from_pem_or_der(pem(&k1, false).as_bytes()).unwrap(),
+            PublicKey::from_pem_or_der(pem(&k1, true).as_bytes()).unwrap(),
+        ) else {
+            panic!("not P-256")
+        };
+        assert_ne!(u, c);
+        assert_eq!(
+            canonical(PublicKey::EcP256(u)),
+            canonical(PublicKey::EcP256(c))
+        );
+        // A point not on the curve is no key at all.
+        assert_eq!(canonical(PublicKey::EcP256(vec![4; 65])), None);
     }
 
     /// Mutated roots never panic the parser or the check.

@@ -8,7 +8,9 @@
 //! and here the policy around them: [`select`] (explicit settings > the
 //! TUF cache of the mirror `gitsign initialize` chose > the embedded
 //! snapshot, with a refresh when the cache is older than
-//! `gitsign.tufRefresh`, bounded by `gitsign.timeout`, never fatal) and
+//! `gitsign.tufRefresh` or its metadata has expired, bounded by
+//! `gitsign.timeout`; expired metadata that cannot be refreshed, or an
+//! initialized cache that cannot be used, fails the command) and
 //! [`initialize`].
 //!
 //! # Why a TUF client of our own rather than `tough`
@@ -171,8 +173,12 @@ pub enum Network {
 
 /// Chooses the trusted root (and signing config) for a command: explicit
 /// settings, else the TUF cache of the mirror `gitsign initialize` chose
-/// (refreshed when due), else the embedded snapshot. A TUF cache that
-/// cannot be used is never fatal: the notes say why and what is used.
+/// (refreshed when due), else the embedded snapshot. Once a mirror was
+/// initialized, its cache is used or the command fails: a cache that
+/// cannot be used (unreadable, not ours, writable by others, corrupt) or
+/// whose metadata has expired and could not be refreshed is an error that
+/// says why and what to do, never a fall back to another root. A refresh
+/// that fails while the cached metadata is still valid is a note.
 pub fn select(config: &Config, network: Network) -> Result<Trust, TrustError> {
     let now = crate::time::now();
     let mut notes = Vec::new();
@@ -189,7 +195,7 @@ pub fn select(config: &Config, network: Network) -> Result<Trust, TrustError> {
             notes,
         });
     }
-    if let Some(t) = from_tuf(config, network, now, &mut notes) {
+    if let Some(t) = from_tuf(config, network, now, &mut notes)? {
         let (root, state, sc) = t;
         return Ok(Trust {
             root: config.apply_trust_overrides(root)?,
@@ -208,112 +214,146 @@ pub fn select(config: &Config, network: Network) -> Result<Trust, TrustError> {
 
 type FromTuf = (TrustedRoot, store::State, Option<SigningConfig>);
 
+/// Why a TUF cache that `gitsign initialize` set up cannot be used: one
+/// sentence, and never a silent fall back to the embedded root (the user
+/// chose this mirror; another root in its place would be a surprise).
+fn unusable(what: &str) -> TrustError {
+    TrustError(format!(
+        "{what}; gitsign does not fall back to the embedded public-good trusted root once a TUF \
+         mirror was initialized: fix or remove the cache and run gitsign initialize, or choose a \
+         trusted root explicitly with gitsign.trustedRoot"
+    ))
+}
+
+/// The trusted root from the TUF cache of the mirror `gitsign initialize`
+/// chose (refreshed when due, and always when its metadata has expired):
+/// `Ok(None)` when no mirror was initialized; an error when one was but
+/// its cache cannot be used, or its metadata has expired and could not be
+/// refreshed (as sigstore-go and sigstore-python do: expired TUF metadata
+/// is never trusted, so a freeze cannot keep a revoked key in use).
 fn from_tuf(
     config: &Config,
     network: Network,
     now: i64,
     notes: &mut Vec<String>,
-) -> Option<FromTuf> {
-    let base = store::Base::new(config.tuf_cache.clone()?);
+) -> Result<Option<FromTuf>, TrustError> {
+    let Some(dir) = config.tuf_cache.clone() else {
+        return Ok(None);
+    };
+    let base = store::Base::new(dir);
     let mirror = match base.mirror() {
         Ok(Some(m)) => m,
-        Ok(None) => return None,
+        Ok(None) => return Ok(None),
         Err(e) => {
-            notes.push(format!("{e}; using the embedded public-good trusted root"));
-            return None;
+            return Err(unusable(&format!(
+                "the TUF cache {} cannot be used: {e}",
+                base.path().display()
+            )))
         }
     };
-    let st = match base.store(&mirror, false) {
-        Ok(s) => s,
-        Err(e) => {
-            notes.push(format!("{e}; using the embedded public-good trusted root"));
-            return None;
-        }
-    };
+    let st = base.store(&mirror, false).map_err(|e| {
+        unusable(&format!(
+            "the TUF cache of the mirror {mirror} cannot be used: {e}"
+        ))
+    })?;
+    let expired = |s: &store::State| s.expires.is_none_or(|e| e <= now);
     let mut state = st.state();
-    let mut failed = None;
-    if network == Network::WhenDue && due(&state, config.tuf_refresh, now) {
-        // Another process refreshing holds the lock: use what is cached.
-        if let Some(_lock) = st.try_lock() {
-            let state_now = st.state();
-            if due(&state_now, config.tuf_refresh, now) {
+    let mut failed: Option<String> = None;
+    if network == Network::WhenDue && config.tuf_refresh.is_some() {
+        if expired(&state) {
+            // Expired metadata is not used: refresh now, whatever the
+            // back-off says (waiting for a refresh another process runs).
+            let _lock = st.lock().map_err(|e| {
+                unusable(&format!(
+                    "the TUF cache of the mirror {mirror} cannot be used: {e}"
+                ))
+            })?;
+            state = st.state();
+            if expired(&state) {
                 match refresh(&st, &mirror, None, config.timeout, now) {
                     Ok(s) => state = s,
                     Err(e) => {
-                        let mut s = state_now;
-                        s.mirror = mirror.clone();
-                        s.attempted = Some(now);
-                        s.error = Some(e.clone());
-                        let _ = st.set_state(&s);
-                        state = s;
+                        let _ = st.set_attempt(now, &e);
                         failed = Some(e);
                     }
                 }
-            } else {
-                state = state_now;
+            }
+        } else if due(&state, config.tuf_refresh, now) {
+            // Another process refreshing holds the lock: use what is cached.
+            if let Some(_lock) = st.try_lock() {
+                state = st.state();
+                if due(&state, config.tuf_refresh, now) {
+                    match refresh(&st, &mirror, None, config.timeout, now) {
+                        Ok(s) => state = s,
+                        Err(e) => {
+                            let _ = st.set_attempt(now, &e);
+                            failed = Some(e);
+                        }
+                    }
+                }
             }
         }
+    }
+    if expired(&state) {
+        let when = match state.expires {
+            Some(t) => format!("expired at {}", format_time(t)),
+            None => "has no recorded expiry (its state file is missing or unreadable)".into(),
+        };
+        let why = match (&failed, network, config.tuf_refresh) {
+            (Some(e), _, _) => format!("the refresh failed: {e}"),
+            (None, Network::Never, _) => "this command does not refresh it".into(),
+            (None, _, None) => "automatic refresh is off (gitsign.tufRefresh is \"never\")".into(),
+            (None, _, Some(_)) => "no refresh was possible".into(),
+        };
+        return Err(TrustError(format!(
+            "the TUF metadata cached from the mirror {mirror} {when} and was not refreshed \
+             ({why}), so gitsign does not use it: connect to the mirror and run gitsign \
+             initialize, or choose a trusted root explicitly with gitsign.trustedRoot"
+        )));
     }
     let bytes = match st.read(&format!("targets/{TRUSTED_ROOT_TARGET}")) {
         Ok(Some(b)) => b,
         Ok(None) => {
-            notes.push(format!(
-                "the TUF cache of {mirror} holds no trusted root; run gitsign initialize; using \
-                 the embedded public-good trusted root"
-            ));
-            return None;
+            return Err(unusable(&format!(
+                "the TUF cache of the mirror {mirror} holds no trusted root"
+            )))
         }
         Err(e) => {
-            notes.push(format!("{e}; using the embedded public-good trusted root"));
-            return None;
+            return Err(unusable(&format!(
+                "the TUF cache of the mirror {mirror} cannot be used: {e}"
+            )))
         }
     };
     let source = format!("the trusted root from the TUF mirror {mirror}");
-    let root = match std::str::from_utf8(&bytes)
+    let root = std::str::from_utf8(&bytes)
         .map_err(|_| format!("{source} is not UTF-8"))
         .and_then(|s| TrustedRoot::from_json(s, &source).map_err(|e| e.0))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            notes.push(format!("{e}; using the embedded public-good trusted root"));
-            return None;
-        }
-    };
-    let cached = state
-        .refreshed
-        .map(|t| format!("cached {} ago", age(now - t)))
-        .unwrap_or_else(|| "cached".into());
-    let expired = state.expires.filter(|e| *e <= now);
-    match (failed, expired) {
-        (Some(e), _) => notes.push(format!(
-            "could not refresh trust from the TUF mirror {mirror}: {e}; using the last good \
-             trusted root ({cached}, TUF root version {}{})",
-            state.root_version,
-            expired
-                .map(|t| format!(", its metadata expired at {}", format_time(t)))
-                .unwrap_or_default()
-        )),
-        (None, Some(t)) => notes.push(format!(
-            "warning: the TUF metadata cached from {mirror} expired at {}; its trusted root \
-             ({cached}) is still used; connect to the network or run gitsign initialize to \
-             refresh it",
-            format_time(t)
-        )),
-        (None, None) => {}
-    }
+        .map_err(|e| unusable(&format!("the TUF cache is corrupt: {e}")))?;
     let sc = match st.read(&format!("targets/{SIGNING_CONFIG_TARGET}")) {
-        Ok(Some(b)) => {
-            match SigningConfig::from_json(&b, &format!("the signing config from {mirror}")) {
-                Ok(sc) => Some(sc),
-                Err(e) => {
-                    notes.push(e);
-                    None
-                }
-            }
+        Ok(Some(b)) => Some(
+            SigningConfig::from_json(&b, &format!("the signing config from {mirror}"))
+                .map_err(|e| unusable(&format!("the TUF cache is corrupt: {e}")))?,
+        ),
+        Ok(None) => None,
+        Err(e) => {
+            return Err(unusable(&format!(
+                "the TUF cache of the mirror {mirror} cannot be used: {e}"
+            )))
         }
-        _ => None,
     };
-    Some((root, state, sc))
+    if let Some(e) = failed {
+        let cached = state
+            .refreshed
+            .map(|t| format!("cached {} ago", age(now - t)))
+            .unwrap_or_else(|| "cached".into());
+        notes.push(format!(
+            "could not refresh trust from the TUF mirror {mirror}: {e}; using the last good \
+             trusted root ({cached}, TUF root version {}, its metadata valid until {})",
+            state.root_version,
+            state.expires.map(format_time).unwrap_or_default()
+        ));
+    }
+    Ok(Some((root, state, sc)))
 }
 
 /// Whether a refresh is due: older than the interval, and not tried (and
@@ -353,7 +393,10 @@ fn refresh(
     commit(st, mirror, up, now)
 }
 
-/// Checks the targets of an update, stores them, and records the state.
+/// Checks the targets of an update, then stores them, the metadata the
+/// update verified, and the state, in that order (each file replaced
+/// atomically; the root and the state last). Nothing is written unless
+/// every check passed.
 fn commit(
     st: &store::Store,
     mirror: &str,
@@ -380,6 +423,13 @@ fn commit(
     match sc {
         Some(b) => st.write(&format!("targets/{SIGNING_CONFIG_TARGET}"), b)?,
         None => st.remove(&format!("targets/{SIGNING_CONFIG_TARGET}"))?,
+    }
+    let (root, rest): (Vec<_>, Vec<_>) = up.files.iter().partition(|(n, _)| n == "root.json");
+    for (name, bytes) in rest.into_iter().chain(root) {
+        match bytes {
+            Some(b) => st.write(name, b)?,
+            None => st.remove(name)?,
+        }
     }
     let s = store::State {
         mirror: mirror.to_string(),
@@ -545,6 +595,20 @@ mod tests {
         }
     }
 
+    /// What `refresh` does, through `files` instead of the network.
+    fn refresh_with(st: &store::Store, files: &Files, now: i64) -> Result<store::State, String> {
+        let updater = client::Updater {
+            mirror: "http://x/m",
+            store: st,
+            fetch: files,
+            now,
+            deadline: Instant::now() + Duration::from_secs(10),
+            limits: client::Limits::default(),
+        };
+        let up = updater.update(None, &[TRUSTED_ROOT_TARGET, SIGNING_CONFIG_TARGET])?;
+        commit(st, "http://x/m", up, now)
+    }
+
     fn temp_store(tag: &str) -> (PathBuf, store::Store) {
         let dir = std::env::temp_dir().join(format!("gitsign-tuf-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -583,10 +647,34 @@ mod tests {
         };
         let e = up.update(Some(&v14), &[TRUSTED_ROOT_TARGET]).unwrap_err();
         assert!(e.contains("timestamp.json is missing"), "{e}");
-        assert_eq!(
-            st.read("root.json").unwrap().unwrap(),
-            PUBLIC_GOOD_TUF_ROOT.as_bytes()
-        );
+        // The failed update wrote nothing (not even the verified root 15).
+        assert_eq!(st.read("root.json").unwrap(), None);
+        // Nor does a failed automatic refresh from a cache: every file,
+        // the state included, is byte-identical afterwards.
+        let cache: [(&str, &[u8]); 6] = [
+            ("root.json", &v14),
+            ("timestamp.json", b"{\"cached\": \"timestamp\"}"),
+            ("snapshot.json", b"{\"cached\": \"snapshot\"}"),
+            ("targets.json", b"{\"cached\": \"targets\"}"),
+            (
+                "targets/trusted_root.json",
+                b"{\"cached\": \"trusted root\"}",
+            ),
+            (
+                "state.json",
+                b"{\"mirror\": \"http://x/m\", \"root_version\": 14}",
+            ),
+        ];
+        for (n, b) in cache {
+            st.write(n, b).unwrap();
+        }
+        let e = up.update(None, &[TRUSTED_ROOT_TARGET]).unwrap_err();
+        assert!(e.contains("timestamp.json is missing"), "{e}");
+        let e = refresh_with(&st, &files, up.now).unwrap_err();
+        assert!(e.contains("timestamp.json is missing"), "{e}");
+        for (n, b) in cache {
+            assert_eq!(st.read(n).unwrap().as_deref(), Some(b), "{n} changed");
+        }
         // Version 15 presented as version 16 is refused: wrong version.
         let (_d2, st2) = temp_store("chain2");
         let mut files = BTreeMap::new();
@@ -627,7 +715,9 @@ mod tests {
             fetch: &Files(BTreeMap::new()),
             ..up
         };
-        let e = up4.update(None, &[]).unwrap_err();
+        let e = up4
+            .update(Some(PUBLIC_GOOD_TUF_ROOT.as_bytes()), &[])
+            .unwrap_err();
         assert!(
             e.contains("root.json (version 15) expired") && e.contains("freeze"),
             "{e}"

@@ -3,8 +3,10 @@
 //! `remote.json` naming the mirror `gitsign initialize` chose, and one
 //! directory per mirror holding its verified metadata (`root.json`,
 //! `timestamp.json`, `snapshot.json`, `targets.json`), its verified targets
-//! (`targets/<name>`) and `state.json` (when it was refreshed, when its
-//! metadata expires, the last failure).
+//! (`targets/<name>`), `state.json` (when it was refreshed, when its
+//! metadata expires, its root version: written only by a successful
+//! update, with the files it verified) and `attempt.json` (the last failed
+//! refresh, for the back-off: a failure never touches the trust state).
 //!
 //! Nothing a mirror sends names a path here: file names are this client's
 //! own constants, checked by [`safe_name`]. Directories are created 0700
@@ -24,6 +26,15 @@ const MAX_CACHED: u64 = 16 * 1024 * 1024;
 
 /// The file at the cache base naming the mirror `gitsign initialize` chose.
 const REMOTE: &str = "remote.json";
+
+/// The last failed refresh (kept apart from `state.json`).
+const ATTEMPT: &str = "attempt.json";
+
+#[derive(Serialize, Deserialize)]
+struct Attempt {
+    attempted: i64,
+    error: String,
+}
 
 /// What the cache records about a mirror besides its files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +159,28 @@ fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
+    // A file others could have written is not trusted (the directory
+    // checks cover a directory others can enter only if its files are
+    // ours and private too).
+    let m = f
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let me = euid();
+    if m.uid() != me {
+        return Err(format!(
+            "{} belongs to uid {}, not to you (uid {me}), who could have replaced it; remove              it or set TUF_ROOT to a directory of your own",
+            path.display(),
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} (mode {:04o}) is writable by group or others, who could have replaced it; run              `chmod go-w {}`",
+            path.display(),
+            m.mode() & 0o7777,
+            path.display()
+        ));
+    }
     let mut out = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut out)
@@ -254,6 +287,9 @@ impl Base {
             ensure_dir(&dir.join("targets"), true)?;
         } else {
             ensure_dir(&dir, false)?;
+            if fs::symlink_metadata(dir.join("targets")).is_ok() {
+                ensure_dir(&dir.join("targets"), false)?;
+            }
         }
         Ok(Store { dir })
     }
@@ -300,21 +336,47 @@ impl Store {
         }
     }
 
-    /// The recorded state (default when absent or unreadable).
+    /// The recorded state (default when absent or unreadable), with the
+    /// last failed attempt, when one followed it.
     pub fn state(&self) -> State {
-        self.read("state.json")
+        let mut s: State = self
+            .read("state.json")
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let failed: Option<Attempt> = self
+            .read(ATTEMPT)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(a) = failed {
+            if s.refreshed.is_none_or(|r| a.attempted >= r) {
+                s.attempted = Some(a.attempted);
+                s.error = Some(a.error);
+            }
+        }
+        s
     }
 
-    /// Records the state.
+    /// Records the state of a successful update (and forgets the last
+    /// failure).
     pub fn set_state(&self, s: &State) -> Result<(), String> {
         self.write(
             "state.json",
             &serde_json::to_vec_pretty(s).unwrap_or_default(),
-        )
+        )?;
+        self.remove(ATTEMPT)
+    }
+
+    /// Records a failed refresh (for the back-off and `gitsign version`),
+    /// leaving the trust state as it was.
+    pub fn set_attempt(&self, attempted: i64, error: &str) -> Result<(), String> {
+        let a = Attempt {
+            attempted,
+            error: error.to_string(),
+        };
+        self.write(ATTEMPT, &serde_json::to_vec_pretty(&a).unwrap_or_default())
     }
 
     /// Takes the refresh lock without waiting: `None` when another process
@@ -415,6 +477,46 @@ mod tests {
             base.mirror().unwrap().as_deref(),
             Some("http://127.0.0.1:1")
         );
+        // A file others may write is refused on read, even in a private
+        // directory (the directory could have been open before).
+        let p = store.path().join("root.json");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o666)).unwrap();
+        let e = store.read("root.json").unwrap_err();
+        assert!(e.contains("writable by group or others"), "{e}");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(store.read("root.json").is_ok());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A failed refresh is recorded apart: `state.json` stays
+    /// byte-identical, `state()` shows the failure, a success clears it.
+    #[test]
+    fn a_failure_never_touches_the_state_file() {
+        let dir = std::env::temp_dir().join(format!("gitsign-tuf-attempt-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Base::new(dir.clone())
+            .store("http://127.0.0.1:1", true)
+            .unwrap();
+        let ok = State {
+            mirror: "http://127.0.0.1:1".into(),
+            refreshed: Some(100),
+            attempted: Some(100),
+            expires: Some(1000),
+            root_version: 3,
+            error: None,
+        };
+        store.set_state(&ok).unwrap();
+        let before = store.read("state.json").unwrap();
+        store.set_attempt(200, "the mirror is down").unwrap();
+        assert_eq!(store.read("state.json").unwrap(), before);
+        let s = store.state();
+        assert_eq!(
+            (s.attempted, s.error.as_deref()),
+            (Some(200), Some("the mirror is down"))
+        );
+        assert_eq!((s.expires, s.root_version), (Some(1000), 3));
+        store.set_state(&ok).unwrap();
+        assert_eq!(store.state(), ok);
         let _ = fs::remove_dir_all(&dir);
     }
 }

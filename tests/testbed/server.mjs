@@ -272,7 +272,7 @@ async function main() {
       rekor2: ['http500', 'slow', 'bad-proof', 'bad-checkpoint', 'checkpoint-origin', 'witness'],
       tsa: ['http500', 'slow'],
       gha: ['http500'],
-      tuf: ['down', 'http500', 'huge'],
+      tuf: ['down', 'http500', 'huge', 'tamper-target'],
     };
     if (!known[service]?.includes(fault)) throw new HttpError(400, { error: `unknown fault ${service}.${fault}`, known });
     return { service, fault, count: f.count ?? null, value: f.value ?? null };

@@ -83,6 +83,15 @@ export function makeTuf({ state, here, stateDir, trustFiles, onNewTrustedRoot })
     const file = path.join(served, rel);
     let data;
     try { data = fs.readFileSync(file); } catch { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found'); return undefined; }
+    const tamper = /^targets\/[0-9a-f]+\.trusted_root\.json$/.test(rel) && faults.take('tuf', 'tamper-target');
+    if (tamper) {
+      // The trusted root target altered on the way: one byte changed (its
+      // hashes no longer match targets.json), or with value "length" one
+      // byte added (nor does its length).
+      data = Buffer.from(data);
+      if (tamper.value === 'length') data = Buffer.concat([data, Buffer.from(' ')]);
+      else data[data.length >> 1] ^= 0x01;
+    }
     state.stats.tuf_requests += 1;
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': data.length });
     res.end(data);
