@@ -670,6 +670,28 @@ fn check_body(
             }
             Ok(())
         }
+        // A DSSE envelope may be logged as a hashedrekord over the digest of
+        // its PAE, the bytes its signature covers (client spec, "Bundle
+        // content vs. Rekor entry kind"; sigstore-go logs it so for logs
+        // that take only hashedrekord): the entry must hold that digest, the
+        // envelope's one signature and its signer.
+        ("hashedrekord", Content::Dsse { pae, signature, .. }) => {
+            let hr = tlog::parse_hashedrekord(body).map_err(|e| e.0)?;
+            if hr.digest != crypto::sha256(pae) {
+                return Err(
+                    "the transparency log entry (hashedrekord) is for a different DSSE envelope: \
+                     its digest is not that of this envelope's PAE"
+                        .into(),
+                );
+            }
+            if &hr.signature != signature {
+                return Err(mismatch("signature"));
+            }
+            if !names_signer(&hr.public_key, cert, key) {
+                return Err(mismatch("signer"));
+            }
+            Ok(())
+        }
         (
             "dsse",
             Content::Dsse {
