@@ -605,6 +605,9 @@ fn check_v2_body(
     tlog::check_v2_body(&le.body, &expected).map_err(|e| e.0)
 }
 
+const IN_TOTO_STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+const IN_TOTO_STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
+
 /// For in-toto statements, the artifact must be one of the subjects.
 fn check_statement_subject(
     payload_type: &str,
@@ -616,6 +619,19 @@ fn check_statement_subject(
     }
     let v: serde_json::Value = serde_json::from_slice(payload)
         .map_err(|_| "the in-toto statement is not JSON".to_string())?;
+    // Only statement types whose meaning is known: a statement without a
+    // `_type`, or of a later version, is not read as a v1 one.
+    match v["_type"].as_str() {
+        Some(IN_TOTO_STATEMENT_V1 | IN_TOTO_STATEMENT_V01) => {}
+        Some(t) => return Err(format!(
+            "the in-toto statement has an unknown _type \"{t}\" (expected {IN_TOTO_STATEMENT_V1})"
+        )),
+        None => {
+            return Err(format!(
+                "the in-toto statement has no _type (expected {IN_TOTO_STATEMENT_V1})"
+            ))
+        }
+    }
     let want = hex_lower(digest);
     let found = v["subject"]
         .as_array()
