@@ -635,9 +635,11 @@ fn check_statement_subject(
     // `_type`, or of a later version, is not read as a v1 one.
     match v["_type"].as_str() {
         Some(IN_TOTO_STATEMENT_V1 | IN_TOTO_STATEMENT_V01) => {}
-        Some(t) => return Err(format!(
+        Some(t) => {
+            return Err(format!(
             "the in-toto statement has an unknown _type \"{t}\" (expected {IN_TOTO_STATEMENT_V1})"
-        )),
+        ))
+        }
         None => {
             return Err(format!(
                 "the in-toto statement has no _type (expected {IN_TOTO_STATEMENT_V1})"
