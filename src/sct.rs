@@ -174,3 +174,73 @@ pub fn verify_embedded(
     }
     Err(format!("no valid SCT: {}", reasons.join("; ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::{TransparencyLog, Validity};
+
+    // tests/fixtures/sct-ext (made by tests/fixtures/tools/make_sct_ext.py):
+    // a leaf whose embedded SCT has a non-empty extensions field, as
+    // TesseraCT logs issue them (the leaf index), its CA and the log key.
+    const LEAF: &[u8] = include_bytes!("../tests/fixtures/sct-ext/leaf.der");
+    const CA: &[u8] = include_bytes!("../tests/fixtures/sct-ext/ca.der");
+    const CT_SPKI: &[u8] = include_bytes!("../tests/fixtures/sct-ext/ct.spki.der");
+
+    fn root(valid_for: Validity) -> TrustedRoot {
+        TrustedRoot {
+            ctlogs: vec![TransparencyLog {
+                base_url: "https://ct.example".into(),
+                key: crypto::PublicKey::from_spki(CT_SPKI).unwrap(),
+                key_spki: CT_SPKI.to_vec(),
+                log_id: crypto::sha256(CT_SPKI).to_vec(),
+                valid_for,
+                checkpoint_key_id: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn scts_with_extensions_verify_over_their_extensions() {
+        let leaf = Certificate::from_der(LEAF.to_vec()).unwrap();
+        let ca = Certificate::from_der(CA.to_vec()).unwrap();
+        let scts = embedded_scts(&leaf).unwrap();
+        assert_eq!(scts.len(), 1);
+        // leaf_index extension: type 0, length 5, index 123456.
+        assert_eq!(scts[0].extensions, [0, 0, 5, 0, 0, 1, 0xe2, 0x40]);
+        let ts = verify_embedded(&leaf, &ca, &root(Validity::default())).unwrap();
+        assert_eq!(ts, scts[0].timestamp_ms);
+
+        // The signature covers the extensions: change one byte of them (in
+        // the certificate, outside the precertificate the SCT signs) and the
+        // SCT no longer verifies.
+        let mut der = LEAF.to_vec();
+        let at = der
+            .windows(8)
+            .position(|w| w == [0, 0, 5, 0, 0, 1, 0xe2, 0x40])
+            .unwrap();
+        der[at + 7] ^= 1;
+        let forged = Certificate::from_der(der).unwrap();
+        let err = verify_embedded(&forged, &ca, &root(Validity::default())).unwrap_err();
+        assert!(err.contains("does not verify"), "{err}");
+    }
+
+    #[test]
+    fn the_ct_log_window_is_checked_at_the_sct_time() {
+        let leaf = Certificate::from_der(LEAF.to_vec()).unwrap();
+        let ca = Certificate::from_der(CA.to_vec()).unwrap();
+        let t = (embedded_scts(&leaf).unwrap()[0].timestamp_ms / 1000) as i64;
+        let at_end = Validity {
+            start: Some(t - 10),
+            end: Some(t),
+        };
+        assert!(verify_embedded(&leaf, &ca, &root(at_end)).is_ok());
+        let ended = Validity {
+            start: Some(t - 10),
+            end: Some(t - 1),
+        };
+        let err = verify_embedded(&leaf, &ca, &root(ended)).unwrap_err();
+        assert!(err.contains("not trusted at the SCT's time"), "{err}");
+    }
+}

@@ -222,6 +222,38 @@ fn validity(v: Option<JsonValidity>, what: &str) -> Result<Validity, TrustError>
     })
 }
 
+/// A log key's window: `validFor` with its `start` is required (the
+/// protobuf-specs TimeRange has a required start and an optional end;
+/// sigstore-go refuses log keys without either), so a malformed root cannot
+/// make a key trusted since the beginning of time.
+fn log_validity(
+    v: Option<JsonValidity>,
+    base_url: &str,
+    what: &str,
+) -> Result<Validity, TrustError> {
+    let who = if base_url.is_empty() {
+        "a log"
+    } else {
+        base_url
+    };
+    match &v {
+        None => {
+            return Err(TrustError(format!(
+                "{what}: the key of {who} has no validFor; a trusted root must say from when a \
+                 log key is trusted"
+            )))
+        }
+        Some(JsonValidity { start: None, .. }) => {
+            return Err(TrustError(format!(
+                "{what}: the key of {who} has a validFor without a start; a trusted root must \
+                 say from when a log key is trusted"
+            )))
+        }
+        Some(_) => {}
+    }
+    validity(v, what)
+}
+
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, TrustError> {
     STANDARD
         .decode(s)
@@ -242,12 +274,13 @@ fn log_from_json(
     let Ok(key) = PublicKey::from_spki(&spki) else {
         return Ok(None);
     };
+    let valid_for = log_validity(l.public_key.valid_for, &l.base_url, what)?;
     let mut log = TransparencyLog {
         base_url: l.base_url,
         key,
         key_spki: spki,
         log_id: Vec::new(),
-        valid_for: validity(l.public_key.valid_for, what)?,
+        valid_for,
         checkpoint_key_id: l
             .checkpoint_key_id
             .map(|id| b64(&id.key_id, what))
@@ -323,9 +356,16 @@ impl TrustedRoot {
         for c in root.timestamp_authorities {
             out.timestamp_authorities.push(ca_from_json(c, source)?);
         }
-        if out.certificate_authorities.is_empty() {
+        // A root for keys only (no Fulcio) is valid, as in sigstore-go;
+        // certificates then find no CA and fail with that reason. A root
+        // that lists nothing at all is the wrong file.
+        if out.certificate_authorities.is_empty()
+            && out.tlogs.is_empty()
+            && out.timestamp_authorities.is_empty()
+        {
             return Err(TrustError(format!(
-                "{source} lists no certificate authorities"
+                "{source} lists no certificate authorities, transparency logs or timestamp \
+                 authorities"
             )));
         }
         Ok(out)
@@ -477,5 +517,33 @@ mod tests {
             .0
             .contains("no certificate authorities"));
         assert!(TrustedRoot::from_json(r#"{"mediaType":"text/plain"}"#, "x").is_err());
+    }
+
+    fn with_log_validity(valid_for: &str) -> Result<TrustedRoot, TrustError> {
+        let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXlYI/a1XM9LYk54J0H/lm4EeboY1vhheo0TbTln8aWofhvUYUH9fIKz10uhbCDlTfOF+ymQlkiuDReSCMA2zAw==";
+        TrustedRoot::from_json(
+            &format!(
+                r#"{{"tlogs": [{{"baseUrl": "https://rekor.test", "publicKey": {{"rawBytes": "{key}"{valid_for}}}}}]}}"#
+            ),
+            "root.json",
+        )
+    }
+
+    #[test]
+    fn log_keys_need_a_validity_start() {
+        // trust-root-tlog-missing-validity-start_fail: a missing start is
+        // not "trusted since ever"; the root is refused, naming the log.
+        let e = with_log_validity(r#", "validFor": {"end": "2030-01-01T00:00:00Z"}"#).unwrap_err();
+        assert!(
+            e.0.contains("https://rekor.test") && e.0.contains("without a start"),
+            "{e}"
+        );
+        let e = with_log_validity("").unwrap_err();
+        assert!(e.0.contains("has no validFor"), "{e}");
+        let r = with_log_validity(r#", "validFor": {"start": "2020-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(r.tlogs[0].valid_for.start, Some(1577836800));
+        assert_eq!(r.tlogs[0].valid_for.end, None);
+        // A key-only root (no Fulcio CA) is a valid root.
+        assert!(r.certificate_authorities.is_empty());
     }
 }

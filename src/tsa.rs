@@ -1008,6 +1008,63 @@ mod tests {
         assert_eq!(integer_magnitude(&[]), &[] as &[u8]);
     }
 
+    // tests/fixtures/tsa-expired (tests/fixtures/tools/make_tsa_expired.py):
+    // a TSA chain valid only in 2020-2021 and tokens it issued.
+    fn expired_chain_root(valid_for: crate::trust::Validity) -> TrustedRoot {
+        let leaf =
+            Certificate::from_pem(include_str!("../tests/fixtures/tsa-expired/leaf.pem")).unwrap();
+        let root =
+            Certificate::from_pem(include_str!("../tests/fixtures/tsa-expired/root.pem")).unwrap();
+        TrustedRoot {
+            timestamp_authorities: vec![crate::trust::CertificateAuthority::new(
+                "https://tsa.example".into(),
+                vec![leaf, root],
+                valid_for,
+            )],
+            source: "test root".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_expired_tsa_chain_is_judged_at_the_timestamps_time() {
+        let data: &[u8] = include_bytes!("../tests/fixtures/tsa-expired/data.txt");
+        let token: &[u8] = include_bytes!("../tests/fixtures/tsa-expired/token.der");
+        let from_2020 = crate::trust::Validity {
+            start: crate::time::parse_rfc3339("2020-01-01T00:00:00Z"),
+            end: None,
+        };
+        // Every certificate of the chain has expired by now; at genTime
+        // (2020-06-01) all were valid, which is what RFC 3161 asks.
+        let ts = verify_token(token, data, None, &expired_chain_root(from_2020)).unwrap();
+        assert_eq!(format_time(ts.gen_time), "2020-06-01T12:00:00Z");
+        assert!(ts.gen_time < crate::time::now());
+
+        // Issued after the leaf expired (2021-01-01): refused.
+        let late: &[u8] = include_bytes!("../tests/fixtures/tsa-expired/token-after-expiry.der");
+        let err = verify_token(late, data, None, &expired_chain_root(from_2020))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("lies outside the validity of the TSA certificate"),
+            "{err}"
+        );
+        // The trusted root's window for the TSA ends (inclusively) at genTime.
+        let to_gen_time = crate::trust::Validity {
+            start: from_2020.start,
+            end: Some(ts.gen_time),
+        };
+        assert!(verify_token(token, data, None, &expired_chain_root(to_gen_time)).is_ok());
+        let before = crate::trust::Validity {
+            start: from_2020.start,
+            end: Some(ts.gen_time - 1),
+        };
+        let err = verify_token(token, data, None, &expired_chain_root(before))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("is trusted only from"), "{err}");
+    }
+
     fn status_resp(status: u8, extra: &[u8]) -> Vec<u8> {
         let si = asn1::encode_parts(
             tag::SEQUENCE,

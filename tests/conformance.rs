@@ -1,14 +1,16 @@
-//! Bundle shapes of the public sigstore-conformance bundle-verify suite,
-//! through `gitsign verify-bundle` in its CLI form (artifact by `sha256:`
-//! digest, as the suite passes it when it has no file), against the
-//! staging trusted root the suite's Rekor v2 cases use. The suite's own
-//! bundles (tests/fixtures/conformance, see CONFORMANCE.md) and, for the
-//! checkpoint and validity-window cases whose files are not in
-//! tests/fixtures, the same real bundle with the edit each case makes:
-//! witness cosignatures, several signature lines, the log's line not
-//! first, two lines under the log's name, an origin that is not the log's,
-//! no line by the log, the TSA's and the log's `validFor.end` equal to the
-//! timestamp (inclusive) and one second before it.
+//! The public sigstore-conformance bundle-verify suite through
+//! `gitsign verify-bundle` in its CLI form (the artifact by path and by
+//! `sha256:` digest, the beacon identity or the case's `key.pub`). The
+//! suite's own case directories (tests/fixtures/conformance, see
+//! CONFORMANCE.md) run with their verdicts and, for `_fail` cases, the
+//! words of their stated reason. The cases whose files are not in
+//! tests/fixtures are rebuilt from the real bundles with the edit each case
+//! makes: checkpoint witness cosignatures, several signature lines, the
+//! log's line not first, two lines under the log's name, an origin that is
+//! not the log's, no line by the log; the TSA's and the log's
+//! `validFor.end` equal to the timestamp (inclusive) and one second before
+//! it; a log key without `validFor.start`; the TSA-validity borrow and the
+//! duplicate-intermediate roots with a real bundle.
 
 mod common;
 
@@ -35,16 +37,33 @@ fn staging_root() -> PathBuf {
 }
 
 fn verify(bundle: &Path, root: &Path) -> std::process::Output {
-    Command::new(gitsign_bin())
-        .args(["verify-bundle", "--bundle"])
-        .arg(bundle)
-        .args([
-            "--certificate-identity",
-            IDENTITY,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            A_TXT,
-        ])
+    verify_with(bundle, root, A_TXT, None)
+}
+
+/// `gitsign verify-bundle` as the suite's client runs it: the artifact (a
+/// path or `sha256:` digest) and either the beacon identity or `--key`.
+fn verify_with(
+    bundle: &Path,
+    root: &Path,
+    artifact: &str,
+    key: Option<&Path>,
+) -> std::process::Output {
+    let mut c = Command::new(gitsign_bin());
+    c.args(["verify-bundle", "--bundle"]).arg(bundle);
+    match key {
+        Some(k) => {
+            c.arg("--key").arg(k);
+        }
+        None => {
+            c.args([
+                "--certificate-identity",
+                IDENTITY,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ]);
+        }
+    }
+    c.arg(artifact)
         .env("GITSIGN_TRUSTED_ROOT", root)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -310,5 +329,260 @@ fn validity_ends_are_inclusive() {
         } else {
             fail(what, &b, &p, &["was not valid at"]);
         }
+    }
+}
+
+fn prod_root() -> PathBuf {
+    fixtures().join("trust/trusted_root.prod.json")
+}
+
+fn sha256_arg(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(std::fs::read(path).unwrap());
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// What a suite case must do.
+enum Verdict<'a> {
+    Pass,
+    /// Fail, and say these words (the case's stated reason).
+    Fail(&'a [&'a str]),
+}
+
+/// Runs one of the suite's case directories as its client would: its
+/// bundle, its trusted root (else `root`), its artifact by path and by
+/// digest (else `a.txt`'s digest), its `key.pub` (else the beacon identity).
+fn suite_case(name: &str, root: &Path, verdict: Verdict) {
+    let dir = fixtures().join("conformance").join(name);
+    let bundle = dir.join("bundle.sigstore.json");
+    let own_root = dir.join("trusted_root.json");
+    let root = if own_root.exists() {
+        own_root.as_path()
+    } else {
+        root
+    };
+    let key = dir.join("key.pub");
+    let key = key.exists().then_some(key.as_path());
+    let artifact = dir.join("artifact");
+    let forms: Vec<String> = if artifact.exists() {
+        vec![artifact.display().to_string(), sha256_arg(&artifact)]
+    } else {
+        vec![A_TXT.to_string()]
+    };
+    for form in forms {
+        let o = verify_with(&bundle, root, &form, key);
+        match &verdict {
+            Verdict::Pass => assert!(
+                o.status.success(),
+                "{name} ({form}) must pass:\\n{}",
+                text(&o)
+            ),
+            Verdict::Fail(words) => {
+                assert_eq!(
+                    o.status.code(),
+                    Some(1),
+                    "{name} ({form}) must fail:\\n{}",
+                    text(&o)
+                );
+                for w in *words {
+                    assert!(
+                        text(&o).contains(w),
+                        "{name} ({form}): expected {w:?} in:\\n{}",
+                        text(&o)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every case directory copied from the suite, with its verdict and, for
+/// the `_fail` ones, the words of the reason its README gives.
+#[test]
+fn the_suites_case_directories() {
+    let staging = staging_root();
+    let prod = prod_root();
+    let mismatch: &[&str] = &["different artifact, signature or signer"];
+    let cases: Vec<(&str, &Path, Verdict)> = vec![
+        ("rekor2-dsse-happy-path", &staging, Verdict::Pass),
+        (
+            "rekor2-dsse-invalid-sig_fail",
+            &staging,
+            Verdict::Fail(&["the DSSE envelope's signature does not verify"]),
+        ),
+        (
+            "rekor2-dsse-mismatch-envelope_fail",
+            &staging,
+            Verdict::Fail(mismatch),
+        ),
+        (
+            "rekor2-dsse-mismatch-sig_fail",
+            &staging,
+            Verdict::Fail(mismatch),
+        ),
+        (
+            "rekor2-multiple-timestamps-one-outside-cert-validity_fail",
+            &staging,
+            Verdict::Fail(&["RFC 3161 timestamp 2", "outside the certificate's validity"]),
+        ),
+        ("dsse-with-hashedrekord-happy-path", &prod, Verdict::Pass),
+        (
+            "dsse-with-hashedrekord-invalid-sig_fail",
+            &prod,
+            Verdict::Fail(&["the DSSE envelope's signature does not verify"]),
+        ),
+        (
+            "dsse-with-hashedrekord-mismatch-envelope_fail",
+            &prod,
+            Verdict::Fail(&["different DSSE envelope", "PAE"]),
+        ),
+        (
+            "dsse-with-hashedrekord-mismatch-sig_fail",
+            &prod,
+            Verdict::Fail(&["the transparency log entry is for a different signature"]),
+        ),
+        ("intoto-canonical-log-entry", &prod, Verdict::Pass),
+        (
+            "dsse-statement-missing-type_fail",
+            &prod,
+            Verdict::Fail(&["the in-toto statement has no _type"]),
+        ),
+        (
+            "dsse-statement-unknown-type_fail",
+            &prod,
+            Verdict::Fail(&["unknown _type \"https://in-toto.io/Statement/v2\""]),
+        ),
+        // cosign's pre-bundle format: gitsign reads Sigstore bundles only,
+        // so it stops before the entry (the converted form is below).
+        (
+            "cve-2022-36056-swapped-tlog-entry_fail",
+            &prod,
+            Verdict::Fail(&["not a Sigstore bundle"]),
+        ),
+    ];
+    for (name, root, verdict) in cases {
+        suite_case(name, root, verdict);
+    }
+}
+
+/// cve-2022-36056-swapped-tlog-entry_fail in the bundle v0.1 format: the
+/// certificate and signature of one signing with the log entry (SET and
+/// all) of another. The entry is genuine, but for another signature.
+#[test]
+fn cve_2022_36056_as_a_sigstore_bundle() {
+    let old = load(
+        &fixtures().join("conformance/cve-2022-36056-swapped-tlog-entry_fail/bundle.sigstore.json"),
+    );
+    let pem = String::from_utf8(STANDARD.decode(old["cert"].as_str().unwrap()).unwrap()).unwrap();
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let p = &old["rekorBundle"]["Payload"];
+    let log_id: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&p["logID"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let digest: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&A_TXT["sha256:".len() + 2 * i..][..2], 16).unwrap())
+        .collect();
+    let b = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": {
+            "x509CertificateChain": {"certificates": [{"rawBytes": der}]},
+            "tlogEntries": [{
+                "logIndex": p["logIndex"].to_string(),
+                "logId": {"keyId": STANDARD.encode(log_id)},
+                "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                "integratedTime": p["integratedTime"].to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": old["rekorBundle"]["SignedEntryTimestamp"]},
+                "canonicalizedBody": p["body"],
+            }],
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(digest)},
+            "signature": old["base64Signature"],
+        },
+    });
+    let tmp = TempDir::new("conformance-cve");
+    fail(
+        "cve-2022-36056-swapped-tlog-entry_fail (as bundle v0.1)",
+        &save(tmp.path(), "b.json", &b),
+        &prod_root(),
+        &["the transparency log entry is for a different signature"],
+    );
+}
+
+/// Suite cases whose bundle is not in the index, rebuilt from the real
+/// bundles and the suite's own trusted roots where it has them.
+#[test]
+fn reconstructed_suite_cases() {
+    let tmp = TempDir::new("conformance-rebuilt");
+    let happy = save(tmp.path(), "happy.json", &happy_path());
+    let dir = fixtures().join("conformance");
+
+    // sct-duplicate-intermediate-name: the suite's root (a decoy CA whose
+    // intermediate has the genuine one's name, listed first) with a
+    // production beacon bundle (the suite uses its happy-path bundle).
+    suite_case_with(
+        "sct-duplicate-intermediate-name",
+        &dir.join("dsse-with-hashedrekord-happy-path/bundle.sigstore.json"),
+        &dir.join("sct-duplicate-intermediate-name/trusted_root.json"),
+        &dir.join("dsse-with-hashedrekord-happy-path/artifact"),
+    );
+
+    // rekor2-timestamp-wrong-tsa-validity-borrow_fail: the suite's root
+    // (the staging TSA trusted until 2025-06-01; an unrelated TSA without
+    // certificates trusted in June 2025) with the rekor2 happy path
+    // (timestamped 2025-06-12). A CA with no certificates makes the root
+    // invalid (protobuf-specs: a chain has one or more certificates;
+    // sigstore-go refuses it too), so nothing is borrowed from it.
+    let borrow = dir.join("rekor2-timestamp-wrong-tsa-validity-borrow_fail/trusted_root.json");
+    let o = verify(&happy, &borrow);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("empty chain"), "{}", text(&o));
+    // The same with the unrelated TSA given a real chain (the production
+    // TSA's): the timestamp's own TSA is out of its window, and the other
+    // TSA's window does not lend it time.
+    let mut r = load(&borrow);
+    let prod = load(&prod_root());
+    r["timestampAuthorities"][1]["certChain"] =
+        prod["timestampAuthorities"][0]["certChain"].clone();
+    fail(
+        "rekor2-timestamp-wrong-tsa-validity-borrow_fail (unrelated TSA with certificates)",
+        &happy,
+        &save(tmp.path(), "borrow.json", &r),
+        &["is trusted only from", "2025-06-01T00:00:00Z"],
+    );
+
+    // trust-root-tlog-missing-validity-start_fail: the log's validFor has
+    // an end and no start; the root is refused rather than the key being
+    // trusted since ever (as sigstore-go refuses it).
+    let mut r = load(&staging_root());
+    for t in r["tlogs"].as_array_mut().unwrap() {
+        if t["baseUrl"] == "https://log2025-alpha1.rekor.sigstage.dev" {
+            t["publicKey"]["validFor"]
+                .as_object_mut()
+                .unwrap()
+                .remove("start");
+        }
+    }
+    let o = verify(&happy, &save(tmp.path(), "no-start.json", &r));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    for w in [
+        "https://log2025-alpha1.rekor.sigstage.dev",
+        "validFor without a start",
+    ] {
+        assert!(text(&o).contains(w), "{w:?} in {}", text(&o));
+    }
+}
+
+fn suite_case_with(name: &str, bundle: &Path, root: &Path, artifact: &Path) {
+    for form in [artifact.display().to_string(), sha256_arg(artifact)] {
+        let o = verify_with(bundle, root, &form, None);
+        assert!(
+            o.status.success(),
+            "{name} ({form}) must pass:\n{}",
+            text(&o)
+        );
     }
 }
