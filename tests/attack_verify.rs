@@ -1,0 +1,94 @@
+//! Attacks on verification (issue 10 follow-up, attacker's side). Each test
+//! drives a path a user runs (git, the gitsign binary, the testbed) and
+//! asserts what must hold; a failing test is a finding.
+
+mod common;
+
+use common::{fixtures, text, Repo};
+use gitsign::cms::{self, SignedData};
+use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+
+fn corpus_commit(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("objects/gitsign").join(name)).unwrap()
+}
+
+/// (identity, issuer, committer time) of a corpus commit's signer.
+fn corpus_signer(commit: &[u8]) -> (String, String, i64) {
+    let signed = gitobj::split(commit, ObjectKind::Commit, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
+    let sd = SignedData::from_der(&cms::unarmor(&signed.signature).unwrap()).unwrap();
+    let cert = sd.signer_certificate().unwrap();
+    let claims = gitsign::claims::Claims::from_certificate(cert).unwrap();
+    let committer = String::from_utf8_lossy(commit)
+        .lines()
+        .find_map(|l| l.strip_prefix("committer ").map(str::to_string))
+        .unwrap();
+    let t: i64 = committer.rsplit(' ').nth(1).unwrap().parse().unwrap();
+    (claims.identity, claims.issuer.unwrap(), t)
+}
+
+/// Finding (medium): `gitsign verify --since` takes which commits it checks
+/// from committer dates, which whoever writes a commit chooses. A pusher's
+/// unsigned commit dated in the past is left out of the range, and git's
+/// date-limited walk stops there, so nothing behind it is checked either;
+/// the run still reports every commit passed and exits 0. The docs show
+/// `gitsign verify --all --since=...` as the way to check a repository.
+#[test]
+fn a_backdated_commit_is_not_left_out_of_a_since_range() {
+    let good = corpus_commit("gs_commit_offline_latest.commit");
+    let (identity, issuer, committed) = corpus_signer(&good);
+    let repo = Repo::new("attack-since");
+    let file = repo.dir.path().join("good.commit");
+    std::fs::write(&file, &good).unwrap();
+    let good_id = repo.add_object("commit", &file);
+    repo.git_ok(&["update-ref", "refs/heads/release", &good_id]);
+
+    // The pusher's commit on top of main: unsigned, dated 2001.
+    let evil = format!(
+        "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent {good_id}\n\
+         author Mallory <m@example.com> 978307200 +0000\n\
+         committer Mallory <m@example.com> 978307200 +0000\n\nbackdated, unsigned\n"
+    );
+    let file = repo.dir.path().join("evil.commit");
+    std::fs::write(&file, evil).unwrap();
+    let evil_id = repo.git_ok(&[
+        "hash-object",
+        "-w",
+        "-t",
+        "commit",
+        &file.display().to_string(),
+    ]);
+    repo.git_ok(&["update-ref", "refs/heads/main", &evil_id]);
+
+    // Without --since the range is checked and the unsigned tip fails.
+    let all = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        &identity,
+        "--certificate-oidc-issuer",
+        &issuer,
+        "--all",
+    ]);
+    assert!(!all.status.success(), "{}", text(&all));
+    assert!(text(&all).contains(&evil_id[..12]), "{}", text(&all));
+
+    // "Everything since a day before the good commit" must still see the
+    // unsigned commit on main.
+    let since = gitsign::time::format_time(committed - 86400);
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        &identity,
+        "--certificate-oidc-issuer",
+        &issuer,
+        "--all",
+        &format!("--since={since}"),
+    ]);
+    let out = text(&o);
+    assert!(
+        !o.status.success() || out.contains(&evil_id[..12]),
+        "gitsign verify --all --since={since} passed without checking the unsigned tip of main \
+         ({evil_id}), because its committer date says 2001:\n{out}"
+    );
+}
