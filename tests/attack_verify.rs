@@ -92,3 +92,44 @@ fn a_backdated_commit_is_not_left_out_of_a_since_range() {
          ({evil_id}), because its committer date says 2001:\n{out}"
     );
 }
+
+/// Finding (medium): a signed tag object verifies under any ref name. The
+/// signature covers `tag v0.17.1`; whoever can push a tag ref points
+/// `refs/tags/v9.9.9` at that object, and `gitsign verify-tag v9.9.9`
+/// reports "tag v9.9.9: Good signature ... Signer trusted" (an old release
+/// replayed as a new one). git fsck and git describe call such a tag "really
+/// v0.17.1"; verification should too.
+#[test]
+fn a_signed_tag_does_not_vouch_for_another_tag_name() {
+    let repo = Repo::new("attack-tagname");
+    let tag = fixtures().join("objects/gitsign/gs_tag_v0.17.1_offline.tag");
+    let id = repo.add_object("tag", &tag);
+    repo.git_ok(&["update-ref", "refs/tags/v0.17.1", &id]);
+    let args = |name: &str| {
+        [
+            "verify-tag".to_string(),
+            "--certificate-identity".into(),
+            "billy@chainguard.dev".into(),
+            "--certificate-oidc-issuer".into(),
+            "https://accounts.google.com".into(),
+            name.into(),
+        ]
+    };
+    let run = |name: &str| {
+        let a = args(name);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        repo.gitsign(&a)
+    };
+    // The honest name verifies.
+    let o = run("v0.17.1");
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The same object under a name it was not signed for.
+    repo.git_ok(&["update-ref", "refs/tags/v9.9.9", &id]);
+    let o = run("v9.9.9");
+    let out = text(&o);
+    assert!(
+        !o.status.success(),
+        "gitsign verify-tag accepted the tag object signed as v0.17.1 under the name v9.9.9:\n{out}"
+    );
+}
