@@ -133,3 +133,106 @@ fn a_signed_tag_does_not_vouch_for_another_tag_name() {
         "gitsign verify-tag accepted the tag object signed as v0.17.1 under the name v9.9.9:\n{out}"
     );
 }
+
+const ALICE: &str = "alice@example.com";
+
+/// A repository that signs as alice through the testbed.
+fn alice_repo(tb: &common::Testbed, tag: &str) -> Repo {
+    let mut repo = Repo::new(tag);
+    repo.env.extend(tb.gitsign_env());
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+    repo.env
+        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(ALICE, 1800)));
+    repo.env.push(("GIT_COMMITTER_EMAIL".into(), ALICE.into()));
+    repo.env.push(("GIT_AUTHOR_EMAIL".into(), ALICE.into()));
+    repo.git_ok(&["config", "gitsign.certificateIdentity", ALICE]);
+    repo.git_ok(&[
+        "config",
+        "gitsign.certificateOidcIssuer",
+        tb.var("GITSIGN_OIDC_ISSUER"),
+    ]);
+    repo
+}
+
+/// A bare repository whose pre-receive hook runs `gitsign hook pre-receive`
+/// under `policy` (the testbed's root and Rekor configured).
+fn hook_server(tb: &common::Testbed, policy: &str) -> (common::TempDir, std::path::PathBuf) {
+    let dir = common::TempDir::new("attack-server");
+    let path = dir.path().join("server.git");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    git(&["init", "-q", "--bare", "-b", "main", "server.git"]);
+    let file = dir.path().join("policy.toml");
+    std::fs::write(&file, policy).unwrap();
+    let p = path.display().to_string();
+    git(&["-C", &p, "config", "gitsign.policy", &file.display().to_string()]);
+    git(&[
+        "-C",
+        &p,
+        "config",
+        "gitsign.trustedRoot",
+        tb.var("GITSIGN_TRUSTED_ROOT"),
+    ]);
+    git(&["-C", &p, "config", "gitsign.rekor", tb.var("GITSIGN_REKOR_URL")]);
+    let hook = path.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nexec '{}' hook pre-receive\n",
+            common::gitsign_bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, path)
+}
+
+/// Finding (medium): the pre-receive hook accepts alice's signed tag
+/// object under any tag name. The policy says only alice may create tags
+/// (`signed_tags = true`); anyone who may push re-publishes her signed
+/// `v1.0` as `refs/tags/v9.9` (an old release dressed as a new one), and
+/// the hook lets it through because the signature is good, though what it
+/// signed says `tag v1.0`.
+#[test]
+fn the_hook_refuses_a_signed_tag_pushed_under_another_name() {
+    let tb = common::Testbed::start();
+    let repo = alice_repo(&tb, "attack-tag-push");
+    std::fs::write(repo.path().join("f"), "1\n").unwrap();
+    repo.git_ok(&["add", "f"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "release 1.0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = repo.git(&["tag", "-s", "v1.0", "-m", "v1.0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let policy = format!(
+        "version = 1\n[signers.alice]\nidentity = \"{ALICE}\"\nissuer = \"{}\"\n\n\
+         [[rules]]\nrefs = [\"refs/heads/*\", \"refs/tags/*\"]\nsigners = [\"alice\"]\nsigned_tags = true\n",
+        tb.var("GITSIGN_OIDC_ISSUER")
+    );
+    let (_dir, server) = hook_server(&tb, &policy);
+    let server = server.display().to_string();
+    let o = repo.git(&["push", &server, "main", "refs/tags/v1.0"]);
+    assert!(o.status.success(), "honest push refused:\n{}", text(&o));
+    // The hook is in force: a lightweight tag is refused.
+    repo.git_ok(&["tag", "light"]);
+    let o = repo.git(&["push", &server, "refs/tags/light"]);
+    assert!(!o.status.success(), "{}", text(&o));
+
+    // The same tag object, under a name alice never signed.
+    let o = repo.git(&["push", &server, "refs/tags/v1.0:refs/tags/v9.9"]);
+    assert!(
+        !o.status.success(),
+        "the hook accepted alice's tag object (signed as \"tag v1.0\") pushed as refs/tags/v9.9:\n{}",
+        text(&o)
+    );
+}
