@@ -236,3 +236,47 @@ fn the_hook_refuses_a_signed_tag_pushed_under_another_name() {
         text(&o)
     );
 }
+
+/// Finding (low): `gitsign verify --format json` writes commit subjects
+/// through serde_json, which escapes only C0 controls, quotes and
+/// backslashes: bidi overrides (U+202E, U+2066..2069) and C1 controls
+/// (U+009B, a CSI to terminals that honour 8-bit controls) from a pusher's
+/// commit message reach stdout raw, unlike the text output
+/// (`text::printable`). A JSON line shown in a terminal or CI log can be
+/// reordered by the subject.
+#[test]
+fn json_output_does_not_carry_raw_bidi_or_c1_from_input() {
+    let repo = Repo::new("attack-json-terminal");
+    std::fs::write(repo.path().join("f"), "x\n").unwrap();
+    repo.git_ok(&["add", "f"]);
+    let evil = "fix \u{202e}\"}:eurt\"=dessap \u{9b}31m";
+    repo.git_ok(&["commit", "-q", "-m", evil]);
+    let o = repo.gitsign(&[
+        "verify",
+        "--certificate-identity",
+        "alice@example.com",
+        "--certificate-oidc-issuer",
+        "https://issuer.example",
+        "--format",
+        "json",
+        "--all",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Still valid JSON with the subject intact...
+    let line = out.lines().next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["passed"], serde_json::json!(false), "{line}");
+    // ... but written with escapes, not the raw characters.
+    let raw: Vec<char> = out
+        .chars()
+        .filter(|c| {
+            (c.is_control() && *c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "gitsign verify --format json printed raw {raw:?} from a commit subject: {out:?}"
+    );
+}
