@@ -280,3 +280,60 @@ fn json_output_does_not_carry_raw_bidi_or_c1_from_input() {
         "gitsign verify --format json printed raw {raw:?} from a commit subject: {out:?}"
     );
 }
+
+/// Finding (medium): `gitsign verify NAME` resolves NAME as git's short-name
+/// lookup does, where `refs/tags/NAME` wins over `refs/heads/NAME` (and
+/// `refs/tags/origin/main` over `refs/remotes/origin/main`). Whoever can
+/// push a tag called `main` pointing at an old commit a trusted signer made
+/// has `gitsign verify main` check that commit instead of the branch, whose
+/// tip is unsigned; gitsign reports Good and exits 0 (git's "refname 'main'
+/// is ambiguous" warning is not even shown). gitsign refuses short names in
+/// `gitsign.policyRef` for exactly this reason.
+#[test]
+fn a_tag_named_like_a_branch_does_not_choose_what_verify_checks() {
+    let good = corpus_commit("gs_commit_offline_latest.commit");
+    let (identity, issuer, committed) = corpus_signer(&good);
+    let repo = Repo::new("attack-ambiguous");
+    let file = repo.dir.path().join("good.commit");
+    std::fs::write(&file, &good).unwrap();
+    let good_id = repo.add_object("commit", &file);
+    let evil = format!(
+        "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent {good_id}\n\
+         author Mallory <m@example.com> {t} +0000\ncommitter Mallory <m@example.com> {t} +0000\n\n\
+         unsigned, on main\n",
+        t = committed + 60
+    );
+    let file = repo.dir.path().join("evil.commit");
+    std::fs::write(&file, evil).unwrap();
+    let evil_id = repo.git_ok(&[
+        "hash-object",
+        "-w",
+        "-t",
+        "commit",
+        &file.display().to_string(),
+    ]);
+    repo.git_ok(&["update-ref", "refs/heads/main", &evil_id]);
+    let verify = |rev: &str| {
+        repo.gitsign(&[
+            "verify",
+            "--certificate-identity",
+            &identity,
+            "--certificate-oidc-issuer",
+            &issuer,
+            rev,
+        ])
+    };
+    // The branch alone: its unsigned tip fails.
+    let o = verify("main");
+    assert!(!o.status.success(), "{}", text(&o));
+
+    // A pusher adds a tag called main at the old, signed commit.
+    repo.git_ok(&["update-ref", "refs/tags/main", &good_id]);
+    let o = verify("main");
+    assert!(
+        !o.status.success(),
+        "gitsign verify main checked the tag refs/tags/main ({good_id}) instead of the branch \
+         refs/heads/main, whose tip {evil_id} is unsigned:\n{}",
+        text(&o)
+    );
+}
