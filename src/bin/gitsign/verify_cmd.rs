@@ -177,7 +177,9 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
     if json {
         let mut j = o.to_json();
         j["passed"] = passed.into();
-        crate::stdout_line(&j.to_string());
+        // serde_json escapes only C0: bidi and C1 characters from a
+        // subject or a claim are escaped here (same JSON value).
+        crate::stdout_line(&gitsign::text::json_safe(&j.to_string()));
         return;
     }
     let short = &o.id[..12.min(o.id.len())];
