@@ -333,7 +333,10 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         let mut revs = git.rev_list(&args)?;
         let listed: std::collections::HashSet<String> = tips.iter().cloned().collect();
         let walk = std::iter::from_fn(move || revs.next_id().transpose())
-            .filter(move |r| r.as_ref().map_or(true, |id| !listed.contains(id)));
+            .filter(move |r| match r {
+                Ok(id) => !listed.contains(id),
+                Err(_) => true,
+            });
         let ids = tips.iter().cloned().map(Ok).chain(walk);
         let (mut total, mut failed) = (0usize, 0usize);
         let mut known_total = None;
@@ -640,6 +643,11 @@ pub fn version() -> u8 {
 pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
     let run = || -> Result<(), String> {
         let repo = gitsign::git::discover_repo()?;
+        gitsign::git::check_revision(&a.rev).map_err(|e| e.0)?;
+        // As for `gitsign verify`: no ambiguous short name, no tag ref
+        // naming another tag.
+        gitsign::revs::check_revisions(&gitsign::git::Git::new(), std::slice::from_ref(&a.rev))
+            .map_err(|e| e.0)?;
         let obj = repo
             .rev_parse_single(a.rev.as_str())
             .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?
