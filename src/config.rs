@@ -893,9 +893,10 @@ impl GixConfig {
 /// single quotes (a `'` written as `'\''`).
 fn shell_word(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@' | '%'))
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@' | '%')
+        })
     {
         return s.to_string();
     }

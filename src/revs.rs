@@ -206,9 +206,9 @@ pub fn check_revisions(git: &Git, revs: &[String]) -> Result<(), GitError> {
             let Some(reader) = reader.as_mut() else {
                 continue;
             };
-            let obj = reader
-                .get(&r.id)?
-                .ok_or_else(|| GitError(format!("{} points at {}, which is missing", r.name, r.id)))?;
+            let obj = reader.get(&r.id)?.ok_or_else(|| {
+                GitError(format!("{} points at {}, which is missing", r.name, r.id))
+            })?;
             if let Some(why) = tag_name_mismatch(&r.name, &obj.data) {
                 return Err(GitError(why));
             }

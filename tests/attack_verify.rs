@@ -175,7 +175,13 @@ fn hook_server(tb: &common::Testbed, policy: &str) -> (common::TempDir, std::pat
     let file = dir.path().join("policy.toml");
     std::fs::write(&file, policy).unwrap();
     let p = path.display().to_string();
-    git(&["-C", &p, "config", "gitsign.policy", &file.display().to_string()]);
+    git(&[
+        "-C",
+        &p,
+        "config",
+        "gitsign.policy",
+        &file.display().to_string(),
+    ]);
     git(&[
         "-C",
         &p,
@@ -183,7 +189,13 @@ fn hook_server(tb: &common::Testbed, policy: &str) -> (common::TempDir, std::pat
         "gitsign.trustedRoot",
         tb.var("GITSIGN_TRUSTED_ROOT"),
     ]);
-    git(&["-C", &p, "config", "gitsign.rekor", tb.var("GITSIGN_REKOR_URL")]);
+    git(&[
+        "-C",
+        &p,
+        "config",
+        "gitsign.rekor",
+        tb.var("GITSIGN_REKOR_URL"),
+    ]);
     let hook = path.join("hooks/pre-receive");
     std::fs::write(
         &hook,

@@ -503,7 +503,8 @@ fn verify_since_and_json() {
     // Said once: a date is the committer's choice.
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
-        err.matches("--since selects commits by committer date").count(),
+        err.matches("--since selects commits by committer date")
+            .count(),
         1,
         "{err}"
     );

@@ -326,14 +326,14 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         "commits",
     );
     // With --since the tips come on top of git's count: no total.
-    let total_rx = (progress.enabled() && a.since.is_none())
-        .then(|| count_in_background(&git, &args));
+    let total_rx =
+        (progress.enabled() && a.since.is_none()).then(|| count_in_background(&git, &args));
     let stdout_tty = std::io::stdout().is_terminal();
     let mut run = || -> Result<(usize, usize), gitsign::git::GitError> {
         let mut revs = git.rev_list(&args)?;
         let listed: std::collections::HashSet<String> = tips.iter().cloned().collect();
-        let walk = std::iter::from_fn(move || revs.next_id().transpose())
-            .filter(move |r| match r {
+        let walk =
+            std::iter::from_fn(move || revs.next_id().transpose()).filter(move |r| match r {
                 Ok(id) => !listed.contains(id),
                 Err(_) => true,
             });
@@ -458,11 +458,11 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
                 return exit::INVALID;
             }
             check_object(
-            &s,
-            &a.policy,
-            &format!("tag {}", a.tag),
-            ObjectKind::Tag,
-            &o.data,
+                &s,
+                &a.policy,
+                &format!("tag {}", a.tag),
+                ObjectKind::Tag,
+                &o.data,
             )
         }
         Ok(_) => {
@@ -482,10 +482,7 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
 /// The object the tag ref `tag` (`v1.0` or `refs/tags/v1.0`) points at,
 /// found by that exact name (no lookup elsewhere) and checked against its
 /// id.
-fn tag_object(
-    repo: &gix::Repository,
-    tag: &str,
-) -> Result<(String, gitsign::git::Object), String> {
+fn tag_object(repo: &gix::Repository, tag: &str) -> Result<(String, gitsign::git::Object), String> {
     let name = if tag.starts_with("refs/") {
         tag.to_string()
     } else {
