@@ -82,6 +82,7 @@ pub fn check_revision(rev: &str) -> Result<(), GitError> {
 #[derive(Debug, Clone, Default)]
 pub struct Git {
     dir: Option<PathBuf>,
+    full_history: bool,
 }
 
 impl Git {
@@ -92,7 +93,21 @@ impl Git {
 
     /// git in `dir`.
     pub fn in_dir(dir: PathBuf) -> Git {
-        Git { dir: Some(dir) }
+        Git {
+            dir: Some(dir),
+            full_history: false,
+        }
+    }
+
+    /// The same git, blind to shallow boundaries: no shallow file is read
+    /// (`GIT_SHALLOW_FILE` set empty), neither the repository's own nor
+    /// the one receive-pack hands a hook for a push from a shallow clone
+    /// (`receive.shallowUpdate`), which lists commits the *pusher* chose
+    /// to treat as having no parents. A walk then sees every parent, or
+    /// fails on one that is missing; it never stops where a pusher said.
+    pub fn ignoring_shallow(mut self) -> Git {
+        self.full_history = true;
+        self
     }
 
     /// A git command that never follows replace refs (the option for this
@@ -101,6 +116,10 @@ impl Git {
         let mut c = Command::new("git");
         c.arg("--no-replace-objects")
             .env("GIT_NO_REPLACE_OBJECTS", "1");
+        if self.full_history {
+            // git reads an empty GIT_SHALLOW_FILE as "no shallow file".
+            c.env("GIT_SHALLOW_FILE", "");
+        }
         if let Some(d) = &self.dir {
             c.current_dir(d);
         }

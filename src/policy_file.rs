@@ -17,9 +17,26 @@
 //! signers = ["alice"]              # "*" = any valid Sigstore signer
 //! require_tlog = true              # default
 //! signed_tags = true               # tag objects pushed here must be signed
-//! allow_replace_refs = false       # refs/replace/* may be pushed here
-//! allow_blobs_and_trees = false    # refs here may point at blobs and trees
+//! allow_deletion = false           # refs here may be deleted by a push
+//! allow_force_push = false         # refs here may move to a non-descendant
+//!
+//! [[rules]]
+//! refs = ["refs/replace/*"]
+//! allow_unsigned = true            # replace refs and blob/tree refs are
+//! allow_replace_refs = true        # only ever allowed under a rule that
+//! allow_blobs_and_trees = true     # requires no signature
 //! ```
+//!
+//! A rule that requires signatures (no `allow_unsigned`) protects its
+//! refs: a push may not delete them (unless `allow_deletion = true`), move
+//! them to a commit that does not descend from the current one, or move a
+//! tag at all (unless `allow_force_push = true`), and may never point them
+//! at a blob or a tree or create a replace ref under them: no signature
+//! says which object a replace ref stands in for, or which blob a ref
+//! should hold, so `allow_replace_refs` and `allow_blobs_and_trees` count
+//! only under a rule with `allow_unsigned = true` (any pusher may then
+//! choose them; restrict who may push there with the server's own access
+//! control).
 //!
 //! Top level, `symbolic_refs = "follow"` (default: an update through a
 //! symbolic ref must satisfy the rules of every name on the way to the ref
@@ -115,6 +132,10 @@ struct RawRule {
     allow_replace_refs: bool,
     #[serde(default)]
     allow_blobs_and_trees: bool,
+    #[serde(default)]
+    allow_deletion: bool,
+    #[serde(default)]
+    allow_force_push: bool,
 }
 
 fn yes() -> bool {
@@ -164,7 +185,17 @@ pub struct Rule {
     /// another object in place of the one an id names).
     pub allow_replace_refs: bool,
     /// Refs here may point at blobs and trees (which carry no signature).
+    /// Only under a rule that requires no signature ([`Rule::protected`]
+    /// false): nothing signed says which blob or tree a ref should hold.
     pub allow_blobs_and_trees: bool,
+    /// Refs here may be deleted by a push. Only consulted for a rule that
+    /// requires signatures ([`Rule::protected`]); refs under other rules
+    /// may always be deleted.
+    pub allow_deletion: bool,
+    /// Refs here may be moved to a commit that does not descend from
+    /// their current one (a force push; for tags, any move). Only
+    /// consulted for a rule that requires signatures.
+    pub allow_force_push: bool,
     /// `refs` with case folded (matched against folded names).
     folded_refs: Vec<String>,
 }
@@ -173,6 +204,15 @@ impl Rule {
     /// A rule that checks no signature at all: unsigned allowed, no signers.
     pub fn requires_nothing(&self) -> bool {
         self.allow_unsigned && matches!(&self.signers, SignerSet::Named(s) if s.is_empty())
+    }
+
+    /// Does the rule require signatures (no `allow_unsigned`)? Refs under
+    /// such a rule are protected: deleting them, force pushes, replace
+    /// refs and refs to blobs or trees are refused (the first two unless
+    /// the rule allows them explicitly; the last two always, since no
+    /// signature covers them).
+    pub fn protected(&self) -> bool {
+        !self.allow_unsigned
     }
 }
 
@@ -457,6 +497,8 @@ impl PolicyFile {
                 require_tlog: rr.require_tlog,
                 allow_replace_refs: rr.allow_replace_refs,
                 allow_blobs_and_trees: rr.allow_blobs_and_trees,
+                allow_deletion: rr.allow_deletion,
+                allow_force_push: rr.allow_force_push,
                 folded_refs: rr.refs.get_ref().iter().map(|p| fold_case(p)).collect(),
             });
         }
@@ -747,6 +789,15 @@ allow_unsigned = true
         assert!(p.rules[2].allow_replace_refs && p.rules[2].allow_blobs_and_trees);
         assert!(!p.rules[0].allow_replace_refs && !p.rules[0].allow_blobs_and_trees);
         assert!(p.rules[1].requires_nothing() && !p.rules[0].requires_nothing());
+        // Protection: deletions and rewrites refused by default.
+        assert!(p.rules[0].protected() && !p.rules[1].protected());
+        assert!(!p.rules[0].allow_deletion && !p.rules[0].allow_force_push);
+        let open = PolicyFile::parse(
+            "version = 1\n[[rules]]\nrefs = [\"refs/*\"]\nsigners = [\"*\"]\nallow_deletion = true\nallow_force_push = true\n",
+            "p",
+        )
+        .unwrap();
+        assert!(open.rules[0].allow_deletion && open.rules[0].allow_force_push);
         let e = err("version = 1\nsymbolic_refs = \"maybe\"\n");
         assert_eq!(e.line, Some(2), "{e}");
         assert_eq!(

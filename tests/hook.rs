@@ -223,9 +223,27 @@ fn pre_receive_enforces_the_policy() {
     assert!(ok, "{out}");
     assert!(out.contains("200 new objects verified"), "{out}");
 
-    // Deleting a branch passes.
+    // Deleting a branch whose rule requires signatures is refused, naming
+    // the rule key that allows it...
+    let (ok, out) = push(&alice, &[":feature/big"]);
+    assert!(
+        !ok && out
+            .contains("refs/heads/feature/big: deleting a ref whose rule requires signatures")
+            && out.contains("allow_deletion = true"),
+        "{out}"
+    );
+    // ...and passes where the rule allows it.
+    set_policy(
+        &srv,
+        &policy_text(&issuer, "").replacen(
+            "signed_tags = true\n",
+            "signed_tags = true\nallow_deletion = true\n",
+            1,
+        ),
+    );
     let (ok, out) = push(&alice, &[":feature/big"]);
     assert!(ok, "{out}");
+    set_policy(&srv, &policy_text(&issuer, ""));
 
     // Tags: signed annotated accepted; unsigned annotated and lightweight refused.
     assert!(alice
@@ -255,10 +273,34 @@ fn pre_receive_enforces_the_policy() {
         "{out}"
     );
 
-    // Force push: an unsigned rewrite of main is refused, a signed one accepted.
+    // Force push: refused by default, signed or not, naming the rule key;
+    // where the rule allows rewrites, an unsigned one is still refused and
+    // a signed one accepted.
     alice.git_ok(&["checkout", "-q", "main"]);
     alice.git_ok(&["reset", "-q", "--hard", "HEAD~1"]);
-    commit(&alice, 901, "rewrite, unsigned", false);
+    commit(&alice, 901, "rewrite, signed", true);
+    let (ok, out) = push(&alice, &["--force", "main"]);
+    assert!(
+        !ok && out.contains("refs/heads/main: this update is not a fast-forward")
+            && out.contains("allow_force_push = true"),
+        "{out}"
+    );
+    set_policy(
+        &srv,
+        &policy_text(&issuer, "").replacen(
+            "signed_tags = true\n",
+            "signed_tags = true\nallow_force_push = true\n",
+            1,
+        ),
+    );
+    alice.git_ok(&[
+        "commit",
+        "-q",
+        "--amend",
+        "--no-edit",
+        "-m",
+        "rewrite, unsigned",
+    ]);
     let (ok, out) = push(&alice, &["--force", "main"]);
     assert!(!ok && out.contains("not signed"), "{out}");
     alice.git_ok(&["commit", "-q", "--amend", "--no-edit", "-S"]);
@@ -767,12 +809,26 @@ fn replace_refs_are_refused_and_not_followed() {
             && out.contains("allow_replace_refs = true"),
         "{out}"
     );
-    // A rule can allow it; the hook still does not follow it.
+    // A rule that requires signatures cannot allow it (no signature says
+    // which object stands in for which)...
     set_policy(
         &srv,
         &policy_text(
             &issuer,
             &format!("\n[[rules]]\nrefs = [\"refs/replace/*\"]\nsigners = [\"*\"]\nallow_replace_refs = true\n{LAX_ALL}"),
+        ),
+    );
+    let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
+    assert!(
+        !ok && out.contains("signed by no one") && out.contains("allow_unsigned = true"),
+        "{out}"
+    );
+    // ...a rule that requires none can; the hook still does not follow it.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            &format!("\n[[rules]]\nrefs = [\"refs/replace/*\"]\nallow_unsigned = true\nallow_replace_refs = true\n{LAX_ALL}"),
         ),
     );
     let (ok, out) = push(&alice, &[&format!("{s}:refs/replace/{u}")]);
@@ -879,12 +935,29 @@ fn refs_to_blobs_and_trees_need_a_rule() {
         .success());
     let (ok, out) = push(&alice, &["refs/tags/tree-tag:refs/data/tagged"]);
     assert!(!ok && out.contains("points at a tree"), "{out}");
-    // Allowed by the rule: accepted.
+    // allow_blobs_and_trees under a rule that requires signatures: still
+    // refused (nothing signed says which blob or tree the ref holds).
     set_policy(
         &srv,
         &policy_text(
             &issuer,
             &format!("{data_rule}allow_blobs_and_trees = true\n"),
+        ),
+    );
+    for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
+        let (ok, out) = push(&alice, &[&format!("{id}:refs/data/{kind}")]);
+        assert!(
+            !ok && out.contains(&format!("refs/data/{kind}: the ref points at a {kind}"))
+                && out.contains("its rule requires signatures"),
+            "{kind}: {out}"
+        );
+    }
+    // Allowed by a rule that requires no signature: accepted.
+    set_policy(
+        &srv,
+        &policy_text(
+            &issuer,
+            "\n[[rules]]\nrefs = [\"refs/data/*\"]\nallow_unsigned = true\nallow_blobs_and_trees = true\n",
         ),
     );
     for (id, kind) in [(&blob, "blob"), (&tree, "tree")] {
@@ -1291,4 +1364,554 @@ fn several_refs_in_one_push() {
         ],
     );
     assert!(ok && out.contains("1 new object verified"), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// Attacks from the review of the hardened hook (branch attack-hook). Each
+// test is a pusher's attack through a real `git push`; each fails on the
+// code it was written against.
+// ---------------------------------------------------------------------------
+
+/// The ref's value on the server, or "" when it does not exist.
+fn server_ref(srv: &Server, name: &str) -> String {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&srv.path)
+        .args(["rev-parse", "--verify", "-q", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Deleting a symbolic ref deletes the ref it points to (receive-pack
+/// dereferences it): with the issue's rename leftover `scratch/main ->
+/// main`, `git push origin :refs/heads/scratch/main` deletes main, past
+/// git's own receive.denyDeleteCurrent, because the hook lets every
+/// deletion through before it resolves any name. `symbolic_refs =
+/// "reject"` does not stop it either.
+#[test]
+fn deleting_through_a_symbolic_ref_leaves_the_protected_target() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let mut failures = Vec::new();
+    for top in ["", "symbolic_refs = \"reject\""] {
+        let srv = server(&tb, "pre-receive", &with_top(policy_text(&issuer, ""), top));
+        let alice = client(&tb, &srv, "alice-symdel", "alice@example.com");
+        let base = commit(&alice, 1, "signed base", true);
+        let (ok, out) = push(&alice, &["main"]);
+        assert!(ok, "{out}");
+        server_git(
+            &srv,
+            &["symbolic-ref", "refs/heads/scratch/main", "refs/heads/main"],
+        );
+        let mallory = client(&tb, &srv, "mallory-symdel", "mallory@example.com");
+        // git itself refuses to delete the current branch by name...
+        let (ok, out) = push(&mallory, &[":refs/heads/main"]);
+        assert!(!ok, "{out}");
+        assert_eq!(server_ref(&srv, "refs/heads/main"), base);
+        // ...and the symbolic ref's name must not get around it.
+        let (_, out) = push(&mallory, &[":refs/heads/scratch/main"]);
+        if server_ref(&srv, "refs/heads/main") != base {
+            failures.push(format!(
+                "policy with {top:?}: main was deleted through refs/heads/scratch/main: {out}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Deletions are always allowed, so anyone who can push anywhere (here
+/// mallory, no allowed signer, with an unsigned scratch branch) can
+/// delete the protected release tag and feature branches; the policy has
+/// no way to say otherwise. A ref that needs alice to move it should not
+/// vanish at anybody's request.
+#[test]
+fn protected_refs_are_not_deleted_by_any_pusher() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-del", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    assert!(alice
+        .git(&["tag", "-s", "v1", "-m", "release 1"])
+        .status
+        .success());
+    let (ok, out) = push(&alice, &["main", "v1", "main:refs/heads/feature/a"]);
+    assert!(ok, "{out}");
+    let v1 = server_ref(&srv, "refs/tags/v1");
+    assert!(!v1.is_empty());
+
+    let mallory = client(&tb, &srv, "mallory-del", "mallory@example.com");
+    commit(&mallory, 1, "mallory's scratch work", false);
+    let (ok, out) = push(&mallory, &["HEAD:refs/heads/scratch/m"]);
+    assert!(ok, "{out}");
+    let (ok, out) = push(&mallory, &[":refs/heads/scratch/m"]);
+    assert!(ok, "mallory's own scratch branch: {out}");
+
+    let (ok, out) = push(&mallory, &[":refs/tags/v1"]);
+    assert!(
+        !ok && server_ref(&srv, "refs/tags/v1") == v1,
+        "a pusher who is no allowed signer deleted the release tag v1: {out}"
+    );
+    let (ok, out) = push(&mallory, &[":refs/heads/feature/a"]);
+    assert!(
+        !ok && server_ref(&srv, "refs/heads/feature/a") == base,
+        "a pusher who is no allowed signer deleted the protected branch feature/a: {out}"
+    );
+}
+
+/// `gitsign.policyRef = refs/heads/main:...` is read from main as it is
+/// before the push, and main may move to any commit alice signed: a force
+/// push back to an older commit brings back the policy it held, here one
+/// that let any Sigstore identity sign main, and mallory's next commit is
+/// accepted under it. The policy changes without its signers' say.
+#[test]
+fn the_policy_ref_cannot_be_rolled_back() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let strict = policy_text(&issuer, "");
+    let lax = strict.replacen("signers = [\"alice\", \"carol\"]", "signers = [\"*\"]", 1);
+    assert_ne!(strict, lax);
+    let srv = server(&tb, "pre-receive", &strict);
+    let alice = client(&tb, &srv, "alice-rollback", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &lax).unwrap();
+    let v1 = commit(&alice, 1, "policy v1: any signer may sign main", true);
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &strict).unwrap();
+    let v2 = commit(&alice, 2, "policy v2: only alice and carol", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/heads/main:.gitsign/policy.toml",
+        ],
+    );
+
+    let mallory = client(&tb, &srv, "mallory-rollback", "mallory@example.com");
+    mallory.git_ok(&["fetch", "-q", "origin"]);
+    mallory.git_ok(&["reset", "-q", "--hard", "origin/main"]);
+    commit(&mallory, 3, "mallory on main", true);
+    let (ok, out) = push(&mallory, &["HEAD:main"]);
+    assert!(!ok && out.contains("is not an allowed signer"), "{out}");
+
+    // Back to v1 (signed by alice, so the force push passes), then a
+    // commit of mallory's under v1's rule.
+    let (_, rollback) = push(&mallory, &["--force", &format!("{v1}:refs/heads/main")]);
+    mallory.git_ok(&["reset", "-q", "--hard", &v1]);
+    commit(&mallory, 4, "mallory on main, under the old policy", true);
+    let (_, out) = push(&mallory, &["HEAD:main"]);
+    let now = server_ref(&srv, "refs/heads/main");
+    assert!(
+        now == v2,
+        "main is {now} (v2 was {v2}): the policy was rolled back by a pusher who may not sign main\n\
+         rollback: {rollback}\nnext push: {out}"
+    );
+}
+
+/// Deleting the ref `gitsign.policyRef` names (deletions are always
+/// allowed, and the ref need not be covered by any rule) leaves a policy
+/// that cannot be read, and every push is refused from then on, alice's
+/// included, restoring the ref among them: one pusher locks the
+/// repository until an administrator steps in.
+#[test]
+fn deleting_the_policy_ref_does_not_lock_every_push() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let strict = policy_text(&issuer, "");
+    let srv = server(&tb, "pre-receive", &strict);
+    let alice = client(&tb, &srv, "alice-policydel", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &strict).unwrap();
+    commit(&alice, 1, "the policy", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["update-ref", "refs/meta/policy", "refs/heads/main"]);
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/meta/policy:.gitsign/policy.toml",
+        ],
+    );
+    commit(&alice, 2, "signed, under the policy ref", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+
+    let mallory = client(&tb, &srv, "mallory-policydel", "mallory@example.com");
+    let (_, deletion) = push(&mallory, &[":refs/meta/policy"]);
+    commit(&alice, 3, "signed, after mallory's push", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(
+        ok,
+        "one pusher's deletion of refs/meta/policy refuses every push from then on\n\
+         deletion: {deletion}\nalice's signed push: {out}"
+    );
+}
+
+/// A signed tag object names itself (`tag v1`) and the signature covers
+/// that name, but the hook never compares it with the ref: any pusher can
+/// point refs/tags/v2 at alice's v1 tag object (a force push, or a delete
+/// and a push), or publish it as a new release v3, and the hook accepts
+/// "a tag signed by alice".
+#[test]
+fn a_signed_tag_counts_only_under_its_own_name() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-tagname", "alice@example.com");
+    commit(&alice, 1, "release 1", true);
+    assert!(alice
+        .git(&["tag", "-s", "v1", "-m", "release 1"])
+        .status
+        .success());
+    commit(&alice, 2, "release 2 (the security fix)", true);
+    assert!(alice
+        .git(&["tag", "-s", "v2", "-m", "release 2"])
+        .status
+        .success());
+    let (ok, out) = push(&alice, &["main", "v1", "v2"]);
+    assert!(ok, "{out}");
+    let v2 = server_ref(&srv, "refs/tags/v2");
+
+    let mallory = client(&tb, &srv, "mallory-tagname", "mallory@example.com");
+    mallory.git_ok(&["fetch", "-q", "origin", "refs/tags/*:refs/tags/*"]);
+    let (ok, out) = push(&mallory, &["--force", "refs/tags/v1:refs/tags/v2"]);
+    assert!(
+        !ok && server_ref(&srv, "refs/tags/v2") == v2,
+        "refs/tags/v2 now holds alice's tag object \"tag v1\" (release 1, without the fix): {out}"
+    );
+    let (ok, out) = push(&mallory, &["refs/tags/v1:refs/tags/v3"]);
+    assert!(
+        !ok,
+        "alice's tag object \"tag v1\" was accepted as refs/tags/v3: {out}"
+    );
+}
+
+/// The README's own example rule for replace refs and notes names alice as
+/// the signer and allows blobs and trees; but a ref to a blob or a tree is
+/// accepted with no signature of anyone: mallory replaces the blob of a
+/// file on main with her own, and every git on the server that follows
+/// replace refs (`git show`, `git archive`, ...) serves her file.
+#[test]
+fn blob_and_tree_refs_still_need_the_rules_signers() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let readme_rule = "\n[[rules]]\nrefs = [\"refs/replace/*\", \"refs/notes/*\"]\nsigners = [\"alice\"]\nallow_replace_refs = true\nallow_blobs_and_trees = true\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, readme_rule));
+    let alice = client(&tb, &srv, "alice-blobsigners", "alice@example.com");
+    std::fs::write(alice.path().join("src.rs"), "fn main() { honest() }\n").unwrap();
+    commit(&alice, 1, "honest code", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let blob = alice.git_ok(&["rev-parse", "HEAD:src.rs"]);
+
+    let mallory = client(&tb, &srv, "mallory-blobsigners", "mallory@example.com");
+    let f = mallory.path().join("evil.rs");
+    std::fs::write(&f, "fn main() { steal() }\n").unwrap();
+    let evil = mallory.git_ok(&["hash-object", "-w", &f.display().to_string()]);
+    let (ok, out) = push(&mallory, &[&format!("{evil}:refs/replace/{blob}")]);
+    let shown = server_git(&srv, &["show", "refs/heads/main:src.rs"]);
+    assert!(
+        !ok && shown.contains("honest"),
+        "an unsigned blob from a pusher who is not alice was accepted under a rule whose signers are \
+         [\"alice\"]; the server now shows main:src.rs as {shown:?}: {out}"
+    );
+    // A tree under refs/notes/ likewise.
+    commit(&mallory, 2, "mallory's tree", false);
+    let tree = mallory.git_ok(&["rev-parse", "HEAD^{tree}"]);
+    let (ok, out) = push(&mallory, &[&format!("{tree}:refs/notes/commits")]);
+    assert!(
+        !ok,
+        "an unsigned tree was accepted as refs/notes/commits: {out}"
+    );
+}
+
+/// With `receive.shallowUpdate = true` (servers that take pushes from
+/// shallow CI clones), git hands the hook the pusher's list of shallow
+/// commits (GIT_SHALLOW_FILE), and the hook's walk stops there: a signed
+/// commit whose parent is an unsigned one (already on the server under a
+/// scratch branch) reaches main with the parent never checked, and the
+/// server records the cut in its own shallow file.
+#[test]
+fn a_pushers_shallow_list_does_not_cut_the_walk() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    server_git(&srv, &["config", "receive.shallowUpdate", "true"]);
+    let alice = client(&tb, &srv, "alice-shallow", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    let unsigned = commit(&alice, 2, "unsigned parent", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/p"]);
+    assert!(ok, "{out}");
+    let signed = commit(&alice, 3, "signed child of an unsigned commit", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(!ok && out.contains(&unsigned[..12]), "{out}");
+
+    // The same push, with the signed commit declared shallow.
+    std::fs::write(alice.path().join(".git/shallow"), format!("{signed}\n")).unwrap();
+    let (_, out) = push(&alice, &["--force", "main"]);
+    let now = server_ref(&srv, "refs/heads/main");
+    assert!(
+        now == base,
+        "main is {now}, whose parent {unsigned} is not signed: the pusher's shallow list hid it: {out}"
+    );
+}
+
+/// Ref names that differ only in Unicode normalization are one file where
+/// the filesystem ignores normalization (APFS, HFS+, ext4 casefold), just
+/// as case variants are on a case-insensitive one: the NFD spelling of a
+/// protected `refs/heads/café` gets the lax catch-all's rule, while
+/// `CAFÉ` is held to café's.
+#[test]
+fn normalization_variants_get_the_rule_of_the_ref_they_may_be() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let policy = policy_text(&issuer, LAX_ALL).replacen(
+        "\"refs/heads/main\", ",
+        "\"refs/heads/main\", \"refs/heads/caf\u{e9}\", ",
+        1,
+    );
+    let srv = server(&tb, "pre-receive", &policy);
+    let alice = client(&tb, &srv, "alice-nfd", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main", "main:refs/heads/caf\u{e9}"]);
+    assert!(ok, "{out}");
+    let bad = commit(&alice, 2, "unsigned, to a variant of café", false);
+    for name in ["refs/heads/caf\u{e9}", "refs/heads/CAF\u{c9}"] {
+        let (ok, out) = push(&alice, &[&format!("HEAD:{name}")]);
+        assert!(!ok && out.contains(&bad[..12]), "{name}: {out}");
+    }
+    let nfd = "refs/heads/cafe\u{301}";
+    let (ok, out) = push(&alice, &[&format!("HEAD:{nfd}")]);
+    assert!(
+        !ok,
+        "an unsigned push to the NFD spelling of refs/heads/café was accepted: {out}"
+    );
+}
+
+/// Under GIT_NAMESPACE (namespaced hosting: git-http-backend or an ssh
+/// forced command sets it, receive-pack hands it to the hook), git writes
+/// refs/namespaces/<ns>/<name> and follows the symbolic refs there, but the
+/// hook looks the pushed name up outside the namespace: through the
+/// namespace's `scratch/main -> main`, an unsigned commit lands on the
+/// namespace's main.
+#[test]
+fn symbolic_refs_are_resolved_inside_the_namespace() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-ns", "alice@example.com");
+    let push_ns = |args: &[&str]| {
+        let mut a = vec!["push", "-q", "origin"];
+        a.extend_from_slice(args);
+        let mut c = alice.git_cmd(&a);
+        for (k, _) in &alice.env {
+            if k.starts_with("GITSIGN_") || k.starts_with("SIGSTORE_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("GIT_NAMESPACE", "ns");
+        let o = c.output().unwrap();
+        (o.status.success(), text(&o))
+    };
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push_ns(&["main"]);
+    assert!(ok, "{out}");
+    let main = "refs/namespaces/ns/refs/heads/main";
+    assert_eq!(server_ref(&srv, main), base);
+    server_git(
+        &srv,
+        &[
+            "symbolic-ref",
+            "refs/namespaces/ns/refs/heads/scratch/main",
+            main,
+        ],
+    );
+    let bad = commit(
+        &alice,
+        2,
+        "unsigned, through the namespace's symbolic ref",
+        false,
+    );
+    let (ok, out) = push_ns(&["HEAD:refs/heads/main"]);
+    assert!(!ok && out.contains(&bad[..12]), "{out}");
+    let (_, out) = push_ns(&["HEAD:refs/heads/scratch/main"]);
+    assert_eq!(
+        server_ref(&srv, main),
+        base,
+        "an unsigned commit reached the namespace's main through its symbolic ref: {out}"
+    );
+}
+
+/// A replace ref says "show object Y wherever X is named"; under a rule
+/// with `allow_replace_refs` and signers alice, the hook checks only that
+/// Y's history is alice's, never that anyone allowed chose the mapping:
+/// mallory replaces main's tip with an older commit alice signed, and
+/// every git on the server that follows replace refs shows main without
+/// alice's latest commit.
+#[test]
+fn a_replace_ref_mapping_needs_an_allowed_signer() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let replace_rule = "\n[[rules]]\nrefs = [\"refs/replace/*\"]\nsigners = [\"alice\"]\nallow_replace_refs = true\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, replace_rule));
+    let alice = client(&tb, &srv, "alice-remap", "alice@example.com");
+    let old = commit(&alice, 1, "before the fix", true);
+    let tip = commit(&alice, 2, "the security fix", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+
+    let mallory = client(&tb, &srv, "mallory-remap", "mallory@example.com");
+    mallory.git_ok(&["fetch", "-q", "origin"]);
+    let (ok, out) = push(&mallory, &[&format!("{old}:refs/replace/{tip}")]);
+    let shown = server_git(&srv, &["log", "-1", "--format=%s", "refs/heads/main"]);
+    assert!(
+        !ok && shown == "the security fix",
+        "a pusher who is not alice replaced main's tip {tip} with an older commit of alice's; \
+         the server's git log shows main at {shown:?}: {out}"
+    );
+}
+
+/// The rules of every name on the way apply to a push *through* a
+/// symbolic ref, but not to a push to its target: with the protected name
+/// `refs/heads/main` left as a symbolic ref to `refs/heads/trunk` (a
+/// rename whose policy still names main) under a lax catch-all, an
+/// unsigned push to trunk moves what refs/heads/main shows.
+#[test]
+fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-revsym", "alice@example.com");
+    let base = commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    // The rename: trunk is the branch now, main an alias of it.
+    server_git(&srv, &["update-ref", "refs/heads/trunk", &base]);
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/main", "refs/heads/trunk"],
+    );
+    server_git(&srv, &["symbolic-ref", "HEAD", "refs/heads/trunk"]);
+    let bad = commit(&alice, 2, "unsigned, to main's target", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/main"]);
+    assert!(!ok && out.contains(&bad[..12]), "{out}");
+    let (_, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert_eq!(
+        server_ref(&srv, "refs/heads/main"),
+        base,
+        "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The fixes' own edges.
+// ---------------------------------------------------------------------------
+
+/// The ref `gitsign.policyRef` reads is never deleted or rewound by a
+/// push, even where its rule allows deletions and force pushes.
+#[test]
+fn the_policy_ref_only_moves_forward_whatever_its_rule_says() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let open = "\n[[rules]]\nrefs = [\"refs/heads/policy\"]\nsigners = [\"alice\"]\nallow_deletion = true\nallow_force_push = true\n";
+    let policy = policy_text(&issuer, open);
+    let srv = server(&tb, "pre-receive", &policy);
+    let alice = client(&tb, &srv, "alice-policyfwd", "alice@example.com");
+    std::fs::create_dir_all(alice.path().join(".gitsign")).unwrap();
+    std::fs::write(alice.path().join(".gitsign/policy.toml"), &policy).unwrap();
+    let v1 = commit(&alice, 1, "the policy", true);
+    let v2 = commit(&alice, 2, "the policy, later", true);
+    let (ok, out) = push(&alice, &["main", "main:refs/heads/policy"]);
+    assert!(ok, "{out}");
+    // The rule's own keys work on a ref that does not hold the policy.
+    let (ok, out) = push(&alice, &["--force", &format!("{v1}:refs/heads/policy")]);
+    assert!(ok, "{out}");
+    let (ok, out) = push(&alice, &[&format!("{v2}:refs/heads/policy")]);
+    assert!(ok, "{out}");
+    server_git(&srv, &["config", "--unset", "gitsign.policy"]);
+    server_git(
+        &srv,
+        &[
+            "config",
+            "gitsign.policyRef",
+            "refs/heads/policy:.gitsign/policy.toml",
+        ],
+    );
+    let (ok, out) = push(&alice, &["--force", &format!("{v1}:refs/heads/policy")]);
+    assert!(
+        !ok && out.contains("refs/heads/policy: this update is not a fast-forward")
+            && out.contains("gitsign.policyRef"),
+        "{out}"
+    );
+    let (ok, out) = push(&alice, &[":refs/heads/policy"]);
+    assert!(
+        !ok && out.contains("refs/heads/policy: this ref holds the signing policy"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/policy"), v2);
+    // Forward, signed: accepted.
+    commit(&alice, 3, "the policy, moved forward", true);
+    let (ok, out) = push(&alice, &["main:refs/heads/policy"]);
+    assert!(ok, "{out}");
+}
+
+/// A symbolic ref whose target does not exist yet shows the target once a
+/// push creates it: the symbolic ref's rule applies to that creation.
+#[test]
+fn a_dangling_protected_symbolic_ref_is_not_filled_by_a_lax_push() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, LAX_ALL));
+    let alice = client(&tb, &srv, "alice-dangling", "alice@example.com");
+    commit(&alice, 1, "signed base", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/main", "refs/heads/trunk"],
+    );
+    let bad = commit(&alice, 2, "unsigned, creating main's target", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert!(
+        !ok && out.contains(&bad[..12])
+            && out.contains("held to the rules of refs/heads/main, a symbolic ref to it"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/trunk"), "");
+    // Signed: accepted.
+    let o = alice.git(&["commit", "-q", "--amend", "--no-edit", "-S"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/trunk"]);
+    assert!(ok, "{out}");
+}
+
+/// A push from a shallow clone whose history the server lacks cannot be
+/// checked: refused, saying why and what to do (the walk does not stop at
+/// the pusher's boundary).
+#[test]
+fn a_shallow_push_with_missing_history_is_refused_clearly() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    server_git(&srv, &["config", "receive.shallowUpdate", "true"]);
+    let alice = client(&tb, &srv, "alice-shallowmiss", "alice@example.com");
+    commit(&alice, 1, "unsigned root, never sent", false);
+    let b = commit(&alice, 2, "signed", true);
+    commit(&alice, 3, "signed tip", true);
+    std::fs::write(alice.path().join(".git/shallow"), format!("{b}\n")).unwrap();
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(
+        !ok && out.contains("shallow clone") && out.contains("git fetch --unshallow"),
+        "{out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/main"), "");
 }

@@ -28,7 +28,9 @@ use gitsign::policy_file::PolicyFile;
 use gitsign::sct;
 use gitsign::tlog::{self, LogEntry};
 use gitsign::trust::TrustedRoot;
+use gitsign::signing_config::SigningConfig;
 use gitsign::tsa;
+use gitsign::tuf::metadata::{self as tufmeta, Envelope, Kind};
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 use gitsign::x509::{self, Certificate};
 
@@ -90,6 +92,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("bundle", bundle),
     ("tsa", tsa),
     ("trust", trust),
+    ("tuf", tuf),
     ("cache_proto", cache_proto),
     ("text", text),
 ];
@@ -413,6 +416,35 @@ pub fn trust(data: &[u8]) {
         for log in &root.tlogs {
             let _ = root.tlog(&log.log_id);
         }
+    }
+}
+
+/// TUF metadata as the TUF client reads it from a mirror: the envelope
+/// and its canonical form, each role's header and body, a root checking
+/// its own signatures (the step of every root rotation) and the other
+/// roles' signatures under it, target-name globs, and the signing config
+/// the TUF repository delivers.
+pub fn tuf(data: &[u8]) {
+    let _ = SigningConfig::from_json(data, "fuzz");
+    if let Ok(env) = Envelope::parse(data, "fuzz") {
+        for kind in [Kind::Root, Kind::Timestamp, Kind::Snapshot, Kind::Targets] {
+            let _ = env.header(kind, "fuzz");
+        }
+        if let Ok(root) = tufmeta::Root::from_envelope(&env, "fuzz") {
+            for kind in [Kind::Root, Kind::Timestamp, Kind::Snapshot, Kind::Targets] {
+                let _ = root.verify(kind, &env, "fuzz");
+                let _ = root.keyids(kind);
+            }
+        }
+        let _ = tufmeta::Timestamp::from_envelope(&env, "fuzz");
+        let _ = tufmeta::Snapshot::from_envelope(&env, "fuzz");
+        if let Ok(t) = tufmeta::Targets::from_envelope(&env, "fuzz") {
+            let _ = t.delegated("trusted_root.json");
+        }
+    }
+    let (pattern, name) = split2(data);
+    if let (Ok(p), Ok(n)) = (std::str::from_utf8(pattern), std::str::from_utf8(name)) {
+        let _ = tufmeta::glob_match(p, n);
     }
 }
 

@@ -155,6 +155,13 @@ pub fn write(out: &Path) {
     }
     s.add("trust", gitsign::trust::PUBLIC_GOOD_TRUSTED_ROOT.as_bytes());
 
+    // TUF metadata: the public-good root chain and the signing config.
+    for name in ["tuf_root.prod.json", "tuf_root_v14.prod.json", "tuf_root.staging.json", "signing_config.prod.json"] {
+        let data = std::fs::read(fixtures.join("trust").join(name)).expect("read a TUF file");
+        s.add("tuf", &data);
+    }
+    s.add("tuf", gitsign::tuf::PUBLIC_GOOD_TUF_ROOT.as_bytes());
+
     // Rekor answers and companions.
     for dir in [
         fixtures.join("companions"),

@@ -2,17 +2,32 @@
 //! ref moves only to objects its policy rule allows. What a pusher could
 //! use to steer the check, and what stops it:
 //!
-//! - the ref actually written: each pushed name is followed through
-//!   symbolic refs to the ref git updates ([`refs::ServerRefs::resolve`]),
-//!   and the rules of every name on the way apply (`symbolic_refs =
-//!   "reject"` refuses such updates); names that differ only in case are
-//!   also held to the rule their case-folded form matches (on a
-//!   case-insensitive filesystem they are one file);
+//! - the ref actually written: each pushed name, deletions included, is
+//!   followed through symbolic refs to the ref git updates
+//!   ([`refs::ServerRefs::resolve`]), in the push's `GIT_NAMESPACE`
+//!   ([`names::Namespace`]), and the rules of every name on the way apply
+//!   (`symbolic_refs = "reject"` refuses such updates), as do those of
+//!   every symbolic ref that leads to the ref written
+//!   ([`refs::ServerRefs::reaching`]: they show what it holds); names that
+//!   differ only in case are also held to the rule their case-folded form
+//!   matches (on a case-insensitive filesystem they are one file), and
+//!   names not in Unicode NFC are refused ([`names::nfc_problem`]);
+//! - the ref's history: under a rule that requires signatures
+//!   ([`Rule::protected`]) a push may not delete the ref unless the rule
+//!   says `allow_deletion`, nor rewrite it (a non-fast-forward, or any
+//!   move of a tag) unless it says `allow_force_push`; the ref
+//!   `gitsign.policyRef` reads is never deleted or rewound
+//!   ([`PushEnv::policy_ref`]);
 //! - the objects: read by id with replace refs off and each checked
 //!   against its id ([`crate::git`]); refs under `refs/replace/` and refs
-//!   to blobs or trees are refused unless a rule allows them;
+//!   to blobs or trees carry no signature: refused under a rule that
+//!   requires signatures, and elsewhere unless the rule allows them;
 //! - tags: peeled to the final object, every tag on the way checked under
-//!   `signed_tags`;
+//!   `signed_tags`; under a rule that requires signatures, the outermost
+//!   tag must name itself as the ref under `refs/tags/` it is pushed to;
+//! - the walk's boundary: the hook's git ignores shallow files
+//!   ([`Git::ignoring_shallow`]), so a pusher's shallow list cannot hide
+//!   parents;
 //! - resource use: the refs already accepted under a rule are excluded
 //!   once per rule, not once per pushed ref, so one walk per rule covers
 //!   all the refs of a push ([`walk`]); objects are streamed with bounded
@@ -21,6 +36,7 @@
 //! Only the objects a push introduces are checked: history already
 //! reachable from refs governed by the same rule was accepted under it.
 
+pub mod names;
 pub mod refs;
 pub mod report;
 pub mod walk;
@@ -162,16 +178,31 @@ fn tag_target(data: &[u8]) -> Option<(String, String)> {
     is_object_id(object).then(|| (object.to_ascii_lowercase(), kind.to_string()))
 }
 
+/// The name a tag object gives itself: its `tag` header (read among the
+/// headers only, up to the blank line; linear in the object).
+fn tag_name(data: &[u8]) -> Option<&[u8]> {
+    data.split(|b| *b == b'\n')
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(b"tag "))
+}
+
 /// What a pushed ref's new value turned out to be.
 struct Peeled {
     /// The tags on the way, outermost first, each verified (when asked).
     tags: Vec<Outcome>,
     /// How many tags there were.
     depth: usize,
+    /// The outermost tag's own name (its `tag` header), when there is a
+    /// tag.
+    name: Option<Vec<u8>>,
     /// The final object's id and type.
     id: String,
     kind: String,
 }
+
+/// Longest tag name kept from a tag object (a ref name is at most
+/// [`crate::git::MAX_REF_NAME`] bytes; a longer one matches no ref).
+const MAX_TAG_NAME: usize = crate::git::MAX_REF_NAME;
 
 /// Reads `id`, following tags to the final object; with `verify`, each
 /// tag is verified once. `Err` is a reason to refuse the ref.
@@ -185,6 +216,7 @@ fn peel(
     let no_decision = |_: &crate::verify::Verified| Decision::Trusted;
     let mut tags = Vec::new();
     let mut depth = 0;
+    let mut name = None;
     let mut id = id.to_string();
     loop {
         let obj = cat
@@ -195,6 +227,7 @@ fn peel(
             return Ok(Peeled {
                 tags,
                 depth,
+                name,
                 id,
                 kind: obj.kind,
             });
@@ -207,6 +240,13 @@ fn peel(
         let next = tag_target(&obj.data)
             .map(|(next, _)| next)
             .ok_or_else(|| format!("tag {id} does not name the object it tags"))?;
+        if depth == 0 {
+            name = Some(
+                tag_name(&obj.data)
+                    .map(|n| n[..n.len().min(MAX_TAG_NAME + 1)].to_vec())
+                    .unwrap_or_default(),
+            );
+        }
         if verify {
             tags.push(range::verify_object(
                 &id,
@@ -222,6 +262,21 @@ fn peel(
     }
 }
 
+/// Where the hook runs: what the environment says about the push.
+#[derive(Debug, Clone, Default)]
+pub struct PushEnv {
+    /// The full ref name `gitsign.policyRef` reads the policy from, when
+    /// the policy comes from the repository: a push may never delete it
+    /// or move it to a commit that does not descend from its current one.
+    pub policy_ref: Option<String>,
+    /// The ref namespace receive-pack writes in (`GIT_NAMESPACE`).
+    pub namespace: names::Namespace,
+    /// The push carries a shallow clone's boundary (receive-pack set
+    /// `GIT_SHALLOW_FILE`); the hook's walks ignore it (see
+    /// [`Git::ignoring_shallow`]), and say so when history is missing.
+    pub shallow_push: bool,
+}
+
 /// A pushed ref, resolved and labelled.
 struct Target {
     /// How refusals name it: the pushed name, the ref it updates, and
@@ -229,11 +284,30 @@ struct Target {
     label: String,
     /// Indices of the rules that apply (each once).
     rules: BTreeSet<usize>,
+    /// The full names of every ref that changes with it: the chain to the
+    /// ref written, and the symbolic refs that lead there.
+    names: Vec<String>,
+    /// The ref written, as rules see it.
+    written: String,
+}
+
+/// The symbolic refs leading to one written ref, and their rules.
+struct Aliases {
+    names: Vec<String>,
+    rules: BTreeSet<usize>,
 }
 
 /// Resolves an update's ref and collects its rules; `Err` is a refusal.
-fn target(u: &RefUpdate, resolved: &Resolved, policy: &PolicyFile) -> Result<Target, String> {
-    let target = resolved.target();
+fn target(
+    u: &RefUpdate,
+    resolved: &Resolved,
+    policy: &PolicyFile,
+    env: &PushEnv,
+    aliases: &Aliases,
+) -> Result<Target, String> {
+    let ns = &env.namespace;
+    let chain: Vec<&str> = resolved.chain.iter().map(|n| ns.view(n)).collect();
+    let target = chain.last().copied().unwrap_or_default();
     let mut label = u.name.clone();
     if resolved.is_symbolic() {
         label.push_str(&format!(" (updates {target})"));
@@ -242,7 +316,7 @@ fn target(u: &RefUpdate, resolved: &Resolved, policy: &PolicyFile) -> Result<Tar
         return Err(format!(
             "a chain of symbolic refs longer than {} (or a loop): {}",
             refs::MAX_SYMREF_DEPTH,
-            resolved.chain.join(" -> ")
+            chain.join(" -> ")
         ));
     }
     if !is_ref_name(target) {
@@ -258,10 +332,10 @@ fn target(u: &RefUpdate, resolved: &Resolved, policy: &PolicyFile) -> Result<Tar
     }
     let mut rules = BTreeSet::new();
     let mut notes = Vec::new();
-    for name in &resolved.chain {
+    for name in &chain {
         let m = policy.rules_for(name);
         if m.exact.is_none() && policy.reject_unmatched {
-            return Err(if name == &u.name {
+            return Err(if *name == u.name {
                 "no rule of the signing policy covers this ref (unmatched_refs = \"reject\")".into()
             } else {
                 format!(
@@ -284,13 +358,57 @@ fn target(u: &RefUpdate, resolved: &Resolved, policy: &PolicyFile) -> Result<Tar
         }
         rules.extend(m.indices());
     }
+    // A symbolic ref that leads here shows whatever this update writes:
+    // its rules apply too (a protected name left as an alias of another).
+    // Said in the refusal when one of them protects more than the
+    // chain's own rules do.
+    if aliases
+        .rules
+        .iter()
+        .any(|r| !rules.contains(r) && policy.rules[*r].protected())
+    {
+        let shown: Vec<&str> = aliases.names.iter().take(3).map(|n| ns.view(n)).collect();
+        let more = aliases.names.len().saturating_sub(shown.len());
+        notes.push(format!(
+            "held to the rules of {}{}, a symbolic ref to it, too",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    rules.extend(aliases.rules.iter().copied());
     for n in notes {
         label.push_str(&format!(" ({n})"));
     }
-    Ok(Target { label, rules })
+    let mut names = resolved.chain.clone();
+    names.extend(aliases.names.iter().cloned());
+    Ok(Target {
+        label,
+        rules,
+        names,
+        written: target.to_string(),
+    })
 }
 
-/// Checks a push.
+/// Does `new` descend from `old` (a fast-forward)? A tag never moves
+/// forward: any change of an existing tag is a rewrite. Anything git
+/// cannot answer (an object that is no commit) counts as a rewrite.
+fn fast_forward(git: &Git, old: &str, new: &str, tag: bool) -> Result<bool, GitError> {
+    if old.eq_ignore_ascii_case(new) {
+        return Ok(true);
+    }
+    if tag {
+        return Ok(false);
+    }
+    let (code, _) = git.status_output(&["merge-base", "--is-ancestor", old, new])?;
+    Ok(code == Some(0))
+}
+
+/// Checks a push with no particular environment (no policy ref, no
+/// namespace); see [`check_push_in`].
 pub fn check_push(
     updates: &[RefUpdate],
     git: &Git,
@@ -299,7 +417,16 @@ pub fn check_push(
     algo: HashAlgo,
     threads: usize,
 ) -> Result<Report, GitError> {
-    check_push_with_progress(updates, git, policy, ctx, algo, threads, &mut |_| {})
+    check_push_in(
+        updates,
+        git,
+        policy,
+        ctx,
+        algo,
+        threads,
+        &PushEnv::default(),
+        &mut |_| {},
+    )
 }
 
 /// How far a push's check has come, for a progress line.
@@ -311,31 +438,60 @@ pub struct PushProgress {
     pub problems: usize,
 }
 
-/// [`check_push`], calling `progress` after each object it verifies.
-pub fn check_push_with_progress(
+/// Checks a push in its environment (policy ref, namespace, shallow
+/// push), calling `progress` after each object it verifies.
+#[allow(clippy::too_many_arguments)]
+pub fn check_push_in(
     updates: &[RefUpdate],
     git: &Git,
     policy: &PolicyFile,
     ctx: &Context<'_>,
     algo: HashAlgo,
     threads: usize,
+    env: &PushEnv,
     progress: &mut dyn FnMut(PushProgress),
 ) -> Result<Report, GitError> {
     let mut report = Report::default();
+    let ns = &env.namespace;
     // The repository's refs before this push (the quarantine keeps them).
-    let server = ServerRefs::load(git)?;
+    let mut server = ServerRefs::load(git)?;
+    // A ref this push creates may be the missing target of a symbolic
+    // ref, which then shows it: find those too.
+    if updates.iter().any(|u| is_zero(&u.old) && !u.is_delete()) {
+        server.load_dangling()?;
+    }
     let mut cat = git.cat_file()?;
     // Per rule: the commits to walk, and which update brought each tip.
     let mut walks: BTreeMap<usize, Vec<(String, usize)>> = BTreeMap::new();
     let mut labels: Vec<String> = Vec::with_capacity(updates.len());
+    // Per written ref: the symbolic refs that lead to it, and their rules.
+    let mut alias_cache: HashMap<String, Aliases> = HashMap::new();
     for (i, u) in updates.iter().enumerate() {
         labels.push(u.name.clone());
-        // Deletions are always allowed (they move no ref to new objects).
-        if u.is_delete() {
+        if let Some(nfc) = names::nfc_problem(&u.name) {
+            report.reject_ref(
+                &labels[i],
+                format!(
+                    "the ref name ({}) is not in Unicode normalization form C (NFC); where the \
+                     filesystem ignores normalization it is the same ref as {nfc} ({}), which the \
+                     policy may protect, so gitsign refuses such names: use {nfc}",
+                    names::escaped(&u.name),
+                    names::escaped(&nfc)
+                ),
+            );
             continue;
         }
-        let resolved = server.resolve(git, &u.name)?;
-        let t = match target(u, &resolved, policy) {
+        let resolved = server.resolve(git, &ns.full(&u.name))?;
+        let written = resolved.target().to_string();
+        let aliases = alias_cache.entry(written.clone()).or_insert_with(|| {
+            let names = server.reaching(&written);
+            let rules = names
+                .iter()
+                .flat_map(|n| policy.rules_for(ns.view(n)).indices())
+                .collect();
+            Aliases { names, rules }
+        });
+        let t = match target(u, &resolved, policy, env, aliases) {
             Ok(t) => t,
             Err(why) => {
                 report.reject_ref(&labels[i], why);
@@ -345,21 +501,88 @@ pub fn check_push_with_progress(
         labels[i] = t.label;
         let rules: Vec<&Rule> = t.rules.iter().map(|r| &policy.rules[*r]).collect();
         let label = labels[i].as_str();
+        let holds_policy = env
+            .policy_ref
+            .as_ref()
+            .is_some_and(|p| t.names.iter().any(|n| n == p));
+        let protected = rules.iter().any(|r| r.protected());
+        if u.is_delete() {
+            if holds_policy {
+                report.reject_ref(
+                    label,
+                    "this ref holds the signing policy (gitsign.policyRef); deleting it would leave \
+                     no policy and refuse every push, so no push may delete it: an administrator \
+                     can point gitsign.policyRef elsewhere first"
+                        .into(),
+                );
+            } else if protected && !rules.iter().all(|r| r.allow_deletion || !r.protected()) {
+                report.reject_ref(
+                    label,
+                    "deleting a ref whose rule requires signatures; refused unless that rule says \
+                     allow_deletion = true (ask an administrator to delete it, or to allow it)"
+                        .into(),
+                );
+            }
+            // Deletions move no ref to new objects: nothing more to check.
+            continue;
+        }
+        let tag = t.written.starts_with("refs/tags/");
+        let rewrite_checked =
+            holds_policy || rules.iter().any(|r| r.protected() && !r.allow_force_push);
+        if rewrite_checked && !is_zero(&u.old) && !fast_forward(git, &u.old, &u.new, tag)? {
+            let what = if tag {
+                "moves an existing tag"
+            } else {
+                "is not a fast-forward (the new commit does not descend from the ref's current one)"
+            };
+            report.reject_ref(
+                label,
+                if holds_policy {
+                    format!(
+                        "this update {what}; this ref holds the signing policy (gitsign.policyRef), \
+                         which only ever moves forward, or an older, laxer policy could come back: \
+                         build on its current commit and push again"
+                    )
+                } else {
+                    format!(
+                        "this update {what}; its rule requires signatures and refuses rewrites unless \
+                         it says allow_force_push = true: {}",
+                        if tag {
+                            "push the release under a new tag name"
+                        } else {
+                            "fetch, merge or rebase onto the current ref, and push again"
+                        }
+                    )
+                },
+            );
+            continue;
+        }
         // Which rule allows it must be said explicitly: no rule, none.
         let all = |f: fn(&Rule) -> bool| !rules.is_empty() && rules.iter().all(|r| f(r));
         if resolved
             .chain
             .iter()
-            .any(|n| n.starts_with("refs/replace/"))
-            && !all(|r| r.allow_replace_refs)
+            .any(|n| ns.view(n).starts_with("refs/replace/"))
         {
-            report.reject_ref(
-                label,
-                "a replace ref (git would show another object in place of the one its name gives, \
-                 wherever replace refs are followed); refused unless its rule says allow_replace_refs = true"
-                    .into(),
-            );
-            continue;
+            let reason = if protected {
+                Some(
+                    "a replace ref (git would show another object in place of the one its name gives, \
+                     wherever replace refs are followed); which object stands in for which is signed \
+                     by no one, so a rule that requires signatures refuses it: allow_replace_refs = true \
+                     counts only under a rule with allow_unsigned = true",
+                )
+            } else if !all(|r| r.allow_replace_refs) {
+                Some(
+                    "a replace ref (git would show another object in place of the one its name gives, \
+                     wherever replace refs are followed); refused unless its rule says allow_replace_refs = true",
+                )
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                report.reject_ref(label, reason.into());
+                continue;
+            }
         }
         let check_tags = rules.iter().any(|r| r.signed_tags && !r.requires_nothing());
         let peeled = match peel(&mut cat, &u.new, check_tags, algo, ctx) {
@@ -374,15 +597,42 @@ pub fn check_push_with_progress(
             checked: report.checked,
             problems: report.problems,
         });
+        if let (true, true, Some(own)) = (protected, tag, &peeled.name) {
+            let want = &t.written["refs/tags/".len()..];
+            if own.as_slice() != want.as_bytes() {
+                let own = crate::text::excerpt_bytes(own, 200);
+                report.reject_ref(
+                    label,
+                    format!(
+                        "the tag object {} names itself \"{own}\", not \"{want}\"; a signed tag counts \
+                         only under its own name (or a signed release could be replayed as another): \
+                         push it as refs/tags/{own}, or sign a tag named {want} (git tag -s {want})",
+                        &u.new[..12.min(u.new.len())]
+                    ),
+                );
+                continue;
+            }
+        }
         match peeled.kind.as_str() {
             "commit" => {}
             kind @ ("tree" | "blob") => {
+                let through = if peeled.depth == 0 {
+                    String::new()
+                } else {
+                    format!(" (through tag {})", &u.new[..12.min(u.new.len())])
+                };
+                if protected {
+                    report.reject_ref(
+                        label,
+                        format!(
+                            "the ref points at a {kind}{through}, which carries no signature, and its rule \
+                             requires signatures: refused (allow_blobs_and_trees = true counts only under \
+                             a rule with allow_unsigned = true)"
+                        ),
+                    );
+                    continue;
+                }
                 if !all(|r| r.allow_blobs_and_trees) {
-                    let through = if peeled.depth == 0 {
-                        String::new()
-                    } else {
-                        format!(" (through tag {})", &u.new[..12.min(u.new.len())])
-                    };
                     report.reject_ref(
                         label,
                         format!(
@@ -398,8 +648,11 @@ pub fn check_push_with_progress(
                 continue;
             }
         }
-        let mut lightweight =
-            peeled.depth == 0 && resolved.chain.iter().any(|n| n.starts_with("refs/tags/"));
+        let mut lightweight = peeled.depth == 0
+            && resolved
+                .chain
+                .iter()
+                .any(|n| ns.view(n).starts_with("refs/tags/"));
         for (r, rule) in t.rules.iter().zip(&rules) {
             if rule.requires_nothing() {
                 continue;
@@ -436,7 +689,7 @@ pub fn check_push_with_progress(
     // (symbolic refs are covered by their targets).
     let mut exclude: HashMap<usize, Vec<&str>> = walks.keys().map(|r| (*r, Vec::new())).collect();
     for r in server.iter().filter(|r| r.symref.is_none()) {
-        for idx in policy.rules_for(r.name).indices() {
+        for idx in policy.rules_for(ns.view(r.name)).indices() {
             if let Some(v) = exclude.get_mut(&idx) {
                 v.push(r.id);
             }
@@ -458,10 +711,23 @@ pub fn check_push_with_progress(
         let mut revs: Vec<String> = tip_of.keys().cloned().collect();
         revs.extend(excluded.iter().map(|id| format!("^{id}")));
         drop(excluded);
-        let ids = walk::Attributed::new(git.rev_list_with_parents(&revs)?, tip_of);
-        drop(revs);
         let no_decision = |_: &crate::verify::Verified| Decision::Trusted;
         let mut found = Report::default();
+        let shallow = |e: GitError| {
+            if env.shallow_push {
+                let first = e.0.lines().next().unwrap_or_default();
+                GitError(format!(
+                    "this push comes from a shallow clone, and history below its shallow boundary \
+                     is not on the server; gitsign checks every new commit and does not stop where \
+                     the pusher's clone does: push from a full clone (git fetch --unshallow) \
+                     (git said: {first})"
+                ))
+            } else {
+                e
+            }
+        };
+        let ids = walk::Attributed::new(git.rev_list_with_parents(&revs).map_err(shallow)?, tip_of);
+        drop(revs);
         let (checked_before, problems_before) = (report.checked, report.problems);
         let mut walked = 0;
         report.checked += range::verify_stream_tagged(
@@ -487,7 +753,8 @@ pub fn check_push_with_progress(
                     problems: problems_before + found.problems,
                 });
             },
-        )?;
+        )
+        .map_err(shallow)?;
         merge(&mut report, found);
     }
     Ok(report)
@@ -537,5 +804,10 @@ mod tests {
         );
         assert_eq!(tag_target(b"type commit\nobject x\n"), None);
         assert_eq!(tag_target(b"object abc\ntype commit\n"), None);
+        let tag = format!("object {a}\ntype commit\ntag v1\ntagger T <t@x> 1 +0000\n\ntag v2\n");
+        assert_eq!(tag_name(tag.as_bytes()), Some(&b"v1"[..]));
+        // Only headers count: a "tag" line in the message is not the name.
+        let tag = format!("object {a}\ntype commit\n\ntag v2\n");
+        assert_eq!(tag_name(tag.as_bytes()), None);
     }
 }

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::git::{is_object_id, is_ref_name, Git, GitError};
+use crate::git::{is_object_id, is_ref_name, Git, GitError, MAX_REF_NAME};
 
 /// How deep git follows symbolic refs (refs.h SYMREF_MAXDEPTH).
 pub const MAX_SYMREF_DEPTH: usize = 5;
@@ -24,6 +24,12 @@ pub struct ServerRefs {
     lines: Vec<(u32, u32)>,
     /// The files backend's directory, when refs are files there.
     files_dir: Option<PathBuf>,
+    /// The listed symbolic refs (indices into `lines`), sorted by target.
+    by_target: Vec<u32>,
+    /// Symbolic refs whose target does not exist (which `for-each-ref`
+    /// does not list), as (target, name), sorted: read from the loose ref
+    /// files on demand ([`ServerRefs::load_dangling`]).
+    dangling: Vec<(String, String)>,
 }
 
 /// One listed ref.
@@ -101,10 +107,21 @@ impl ServerRefs {
             text,
             lines,
             files_dir,
+            by_target: Vec::new(),
+            dangling: Vec::new(),
         };
         let mut lines = std::mem::take(&mut refs.lines);
         lines.sort_unstable_by(|a, b| refs.parse(*a).name.cmp(refs.parse(*b).name));
         refs.lines = lines;
+        let mut by_target: Vec<u32> = (0..refs.lines.len() as u32)
+            .filter(|i| refs.parse(refs.lines[*i as usize]).symref.is_some())
+            .collect();
+        by_target.sort_unstable_by(|a, b| {
+            refs.parse(refs.lines[*a as usize])
+                .symref
+                .cmp(&refs.parse(refs.lines[*b as usize]).symref)
+        });
+        refs.by_target = by_target;
         Ok(refs)
     }
 
@@ -138,6 +155,114 @@ impl ServerRefs {
             .binary_search_by(|l| self.parse(*l).name.cmp(name))
             .ok()
             .map(|i| self.parse(self.lines[i]))
+    }
+
+    /// The symbolic refs pointing straight at `target` (listed, and the
+    /// dangling ones when they were loaded).
+    fn symrefs_to<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let symref = |i: &u32| self.parse(self.lines[*i as usize]);
+        let start = self
+            .by_target
+            .partition_point(|i| symref(i).symref.unwrap_or_default() < target);
+        let listed = self.by_target[start..]
+            .iter()
+            .map(symref)
+            .take_while(move |r| r.symref == Some(target))
+            .map(|r| r.name);
+        let start = self.dangling.partition_point(|(t, _)| t.as_str() < target);
+        let dangling = self.dangling[start..]
+            .iter()
+            .take_while(move |(t, _)| t == target)
+            .map(|(_, n)| n.as_str());
+        listed.chain(dangling)
+    }
+
+    /// Finds the symbolic refs whose target does not exist yet: a push
+    /// that creates the target moves them too. `for-each-ref` skips them;
+    /// with the files backend they are loose files (symbolic refs are
+    /// never packed) starting `ref: `, read here once, linear in the
+    /// number of loose refs. With another backend (reftable) git offers
+    /// no way to list them, and none are found.
+    pub fn load_dangling(&mut self) -> Result<(), GitError> {
+        let Some(dir) = self.files_dir.clone() else {
+            return Ok(());
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![(dir.join("refs"), "refs".to_string())];
+        while let Some((path, name)) = stack.pop() {
+            let entries = match std::fs::read_dir(&path) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(GitError(format!(
+                        "cannot list the refs in {}: {e}",
+                        path.display()
+                    )))
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| GitError(format!("cannot list the refs: {e}")))?;
+                let Ok(file) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let full = format!("{name}/{file}");
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push((entry.path(), full));
+                    continue;
+                }
+                if !kind.is_file() || self.find(&full).is_some() {
+                    continue;
+                }
+                // A symbolic ref's file is "ref: <name>\n"; anything
+                // longer than a ref name allows is not one.
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.len() > (MAX_REF_NAME + 8) as u64 {
+                    continue;
+                }
+                let Ok(text) = std::fs::read(entry.path()) else {
+                    continue;
+                };
+                if let Some(target) = text.strip_prefix(b"ref: ") {
+                    if let Ok(t) = std::str::from_utf8(target) {
+                        found.push((t.trim_end().to_string(), full));
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        self.dangling = found;
+        Ok(())
+    }
+
+    /// Every listed symbolic ref that leads to `target` (directly, or
+    /// through others, up to git's depth): the names that show whatever
+    /// `target` holds, and so move when it does. Each symbolic ref leads
+    /// to one ref, so the answers for all targets hold each symbolic ref
+    /// at most once.
+    pub fn reaching(&self, target: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(target.to_string());
+        let mut frontier = vec![target.to_string()];
+        for _ in 0..=MAX_SYMREF_DEPTH {
+            let mut next = Vec::new();
+            for t in &frontier {
+                for r in self.symrefs_to(t) {
+                    if seen.insert(r.to_string()) {
+                        next.push(r.to_string());
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            out.extend(next.iter().cloned());
+            frontier = next;
+        }
+        out
     }
 
     /// Follows `name` through symbolic refs to the ref git will write.
@@ -280,6 +405,11 @@ mod tests {
         assert!(r.chain.len() <= MAX_SYMREF_DEPTH + 2);
         let r = refs.resolve(&git, "refs/heads/out").unwrap();
         assert_eq!(r.target(), "HEAD");
+        let mut to_c = refs.reaching("refs/heads/c");
+        to_c.sort();
+        assert_eq!(to_c, ["refs/heads/a", "refs/heads/b"]);
+        assert!(refs.reaching("refs/heads/a").is_empty());
+        assert_eq!(refs.reaching("HEAD"), ["refs/heads/out"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -73,7 +73,7 @@ impl Report {
 /// The message printed when a push is refused.
 pub fn rejection_text(report: &Report) -> Vec<String> {
     let mut out = vec![format!(
-        "push refused: {} problem{} with signatures (gitsign signing policy)",
+        "push refused: {} problem{} (gitsign signing policy)",
         report.problems,
         if report.problems == 1 { "" } else { "s" }
     )];
@@ -97,11 +97,15 @@ pub fn rejection_text(report: &Report) -> Vec<String> {
             report.rejections.len()
         ));
     }
-    out.push(
+    // Problems with refs (a deletion, a rewrite, a name) say their own fix;
+    // problems with objects share this one.
+    if report.rejections.iter().any(|r| r.object.is_some()) {
+        out.push(
         "to fix: sign the commits (git rebase --exec 'git commit --amend --no-edit -S' <base>) or tags (git tag -s), \
          by a signer the policy allows, and push again"
             .into(),
-    );
+        );
+    }
     out
 }
 

@@ -84,7 +84,23 @@ pub fn run(cmd: &HookCommand) -> u8 {
         },
     };
     // Every failure below refuses the push: a hook fails closed.
-    let git = Git::new();
+    // Walks see every parent: never the shallow boundary a pusher's
+    // shallow clone sent (receive.shallowUpdate), nor the server's own.
+    let git = Git::new().ignoring_shallow();
+    let namespace = match std::env::var_os("GIT_NAMESPACE") {
+        None => hook::names::Namespace::default(),
+        Some(raw) => match raw
+            .to_str()
+            .ok_or_else(|| "the ref namespace (GIT_NAMESPACE) is not UTF-8".to_string())
+            .and_then(|r| hook::names::Namespace::from_env(Some(r)))
+        {
+            Ok(ns) => ns,
+            Err(e) => {
+                say(&[format!("push refused: {e}")]);
+                return exit::INVALID;
+            }
+        },
+    };
     let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -133,6 +149,23 @@ pub fn run(cmd: &HookCommand) -> u8 {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    // The ref the policy is read from, when it comes from the repository
+    // (as load_configured chose: no flag, no gitsign.policy).
+    let policy_ref = match (&policy_flag, &config.policy_file, &config.policy_ref) {
+        (None, None, Some(spec)) => match policy_source::parse_policy_ref(spec) {
+            Ok(policy_source::PolicyRef {
+                rev: policy_source::PolicyRev::Ref(name),
+                ..
+            }) => Some(name),
+            _ => None,
+        },
+        _ => None,
+    };
+    let env = hook::PushEnv {
+        policy_ref,
+        namespace,
+        shallow_push: std::env::var_os("GIT_SHALLOW_FILE").is_some(),
+    };
     // On a terminal (the hook run by hand), a progress line; a push's
     // hook writes to the pusher's side band, which is no terminal.
     let mut progress = Progress::new(
@@ -141,14 +174,22 @@ pub fn run(cmd: &HookCommand) -> u8 {
         "objects",
     )
     .failures_named("problem", "problems");
-    let checked =
-        hook::check_push_with_progress(&updates, &git, &policy, &ctx, algo, threads, &mut |p| {
+    let checked = hook::check_push_in(
+        &updates,
+        &git,
+        &policy,
+        &ctx,
+        algo,
+        threads,
+        &env,
+        &mut |p| {
             progress.update(Count {
                 done: p.checked as u64,
                 total: None,
                 failed: p.problems as u64,
             })
-        });
+        },
+    );
     progress.finish();
     match checked {
         Ok(report) => {

@@ -329,7 +329,8 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     let total_rx =
         (progress.enabled() && a.since.is_none()).then(|| count_in_background(&git, &args));
     let stdout_tty = std::io::stdout().is_terminal();
-    let mut run = || -> Result<(usize, usize), gitsign::git::GitError> {
+    // (objects, failed, of those undecided: a service was unreachable)
+    let mut run = || -> Result<(usize, usize, usize), gitsign::git::GitError> {
         let mut revs = git.rev_list(&args)?;
         let listed: std::collections::HashSet<String> = tips.iter().cloned().collect();
         let walk =
@@ -338,7 +339,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
                 Err(_) => true,
             });
         let ids = tips.iter().cloned().map(Ok).chain(walk);
-        let (mut total, mut failed) = (0usize, 0usize);
+        let (mut total, mut failed, mut undecided) = (0usize, 0usize, 0usize);
         let mut known_total = None;
         let json = a.format == OutputFormat::Json;
         let decide = |v: &gitsign::verify::Verified| decider.decide(v);
@@ -348,6 +349,9 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             total += 1;
             if !passed {
                 failed += 1;
+                if matches!(&o.verdict, Verdict::Failed(f) if f.kind == FailureKind::Unavailable) {
+                    undecided += 1;
+                }
             }
             if stdout_tty {
                 // The same terminal: the result line goes where the
@@ -364,26 +368,31 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
                 failed: failed as u64,
             });
         })?;
-        Ok((total, failed))
+        Ok((total, failed, undecided))
     };
     let result = run();
     progress.finish();
     match result {
-        Ok((0, _)) => {
+        Ok((0, _, _)) => {
             crate::error("no commits to verify");
             exit::ERROR
         }
-        Ok((total, failed)) => {
+        Ok((total, failed, undecided)) => {
             if a.format == OutputFormat::Text && total > 1 {
                 tell!(
                     "gitsign: {total} commits: {} passed, {failed} failed",
                     total - failed
                 );
             }
+            // A refusal outweighs what could not be decided: 1 when any
+            // object was refused, 2 when the only failures are undecided
+            // (a service unreachable), as for a single object.
             if failed == 0 {
                 exit::OK
-            } else {
+            } else if failed > undecided {
                 exit::INVALID
+            } else {
+                exit::ERROR
             }
         }
         Err(e) => {
