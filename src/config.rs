@@ -869,11 +869,17 @@ impl GixConfig {
     pub fn from_repo(repo: &gix::Repository) -> Result<GixConfig, ConfigError> {
         if repo.git_dir_trust() != gix::sec::Trust::Full {
             let dir = repo.workdir().unwrap_or_else(|| repo.git_dir());
-            let shown = dir.display();
+            // safe.directory takes an absolute path (git compares it with
+            // the repository's real path): never the "." gix discovered.
+            let dir = std::fs::canonicalize(dir)
+                .or_else(|_| std::path::absolute(dir))
+                .unwrap_or_else(|_| dir.to_path_buf());
+            let shown = dir.display().to_string();
             return Err(ConfigError(format!(
                 "the repository at {shown} is owned by another user, so gitsign does not use its settings \
                  (git refuses it too, as of dubious ownership); if you trust it, run \
-                 `git config --global --add safe.directory {shown}`"
+                 `git config --global --add safe.directory {}`",
+                shell_word(&shown)
             )));
         }
         Ok(GixConfig {
@@ -881,6 +887,20 @@ impl GixConfig {
             params: command_line_params(),
         })
     }
+}
+
+/// `s` as one shell word: unchanged when it needs no quoting, else in
+/// single quotes (a `'` written as `'\''`).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@' | '%')
+        })
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 impl GitConfig for GixConfig {

@@ -139,6 +139,39 @@ impl Git {
         Ok(o.stdout)
     }
 
+    /// Runs git with `input` on its standard input (written on a thread,
+    /// so any amount of output can come back meanwhile) and returns stdout;
+    /// a non-zero exit is an error with git's message.
+    pub fn output_with_input(&self, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>, GitError> {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| GitError(format!("cannot run git: {e}")))?;
+        let stdin = child.stdin.take();
+        let writer = std::thread::spawn(move || {
+            if let Some(mut s) = stdin {
+                // A write error means git exited early; its status says why.
+                let _ = s.write_all(&input);
+            }
+        });
+        let o = child
+            .wait_with_output()
+            .map_err(|e| GitError(format!("cannot run git: {e}")))?;
+        let _ = writer.join();
+        if !o.status.success() {
+            return Err(GitError(format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        Ok(o.stdout)
+    }
+
     /// Runs git; returns its exit code and stdout (for commands whose
     /// exit status is an answer, like `symbolic-ref -q`).
     pub fn status_output(&self, args: &[&str]) -> Result<(Option<i32>, Vec<u8>), GitError> {

@@ -32,6 +32,7 @@ pub mod progress;
 pub mod range;
 pub mod rekor;
 pub mod report;
+pub mod revs;
 pub mod sct;
 pub mod sign;
 pub mod signing_config;

@@ -11,7 +11,9 @@ use crate::verify::{Candidates, LookupError, TlogLookup};
 
 /// Most entries fetched for one search. A search is by digest and
 /// certificate, which only the certificate's key holder can add to, so a
-/// real answer lists one entry; the verifier reports any it did not fetch.
+/// real answer lists one entry (a longer answer is cut down to the
+/// certificate's own entries first); the verifier reports any it did not
+/// fetch.
 const MAX_SEARCH_RESULTS: usize = 64;
 /// Most entry ids read from one search answer.
 const MAX_SEARCH_IDS: usize = 100_000;
@@ -239,7 +241,6 @@ impl RekorClient {
     /// public key (format x509), the query Go gitsign makes.
     pub fn search(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Vec<String>, RekorError> {
         use base64::Engine;
-        let url = http::join(&self.base, "/api/v1/index/retrieve");
         let query = json!({
             "hash": format!("sha256:{}", hex_lower(digest)),
             "publicKey": {
@@ -248,7 +249,26 @@ impl RekorClient {
             },
             "operator": "and",
         });
-        let body = serde_json::to_vec(&query).unwrap_or_default();
+        self.retrieve(&query, "one object and certificate")
+    }
+
+    /// Ids of every entry logged with the certificate `cert_pem` (Rekor's
+    /// index searched by public key alone): only the certificate's key
+    /// holder can add to these.
+    pub fn search_certificate(&self, cert_pem: &str) -> Result<Vec<String>, RekorError> {
+        use base64::Engine;
+        let query = json!({
+            "publicKey": {
+                "format": "x509",
+                "content": base64::engine::general_purpose::STANDARD.encode(cert_pem),
+            },
+        });
+        self.retrieve(&query, "one certificate")
+    }
+
+    fn retrieve(&self, query: &serde_json::Value, what: &str) -> Result<Vec<String>, RekorError> {
+        let url = http::join(&self.base, "/api/v1/index/retrieve");
+        let body = serde_json::to_vec(query).unwrap_or_default();
         let r = self
             .http
             .post_json(&url, body, &[], true)
@@ -261,7 +281,7 @@ impl RekorClient {
         })?;
         if uuids.len() > MAX_SEARCH_IDS {
             return Err(RekorError::Malformed(format!(
-                "{url} listed {} entries for one object and certificate",
+                "{url} listed {} entries for {what}",
                 uuids.len()
             )));
         }
@@ -353,11 +373,32 @@ impl RekorClient {
     }
 }
 
+/// The leaf hash part of an entry UUID (the last 64 hex digits; an
+/// 80-digit UUID starts with a tree id), lower case.
+fn entry_leaf(uuid: &str) -> String {
+    let start = uuid.len().saturating_sub(64);
+    uuid.get(start..).unwrap_or(uuid).to_ascii_lowercase()
+}
+
 impl TlogLookup for RekorClient {
     fn entries_for(&self, digest: &[u8; 32], cert_pem: &str) -> Result<Candidates, LookupError> {
-        let uuids = self
+        let mut uuids = self
             .search(digest, cert_pem)
             .map_err(|e| LookupError(e.to_string()))?;
+        if uuids.len() > 1 {
+            // A real answer to "digest AND certificate" lists one entry. A
+            // Rekor that ignores `and` lists every stranger's entry over
+            // the digest (anyone can log one), and enough of them would
+            // push the signer's past the entries fetched: keep only the
+            // entries logged with this certificate, which only its key
+            // holder can add to.
+            let mine = self
+                .search_certificate(cert_pem)
+                .map_err(|e| LookupError(e.to_string()))?;
+            let mine: std::collections::HashSet<String> =
+                mine.iter().map(|u| entry_leaf(u)).collect();
+            uuids.retain(|u| mine.contains(&entry_leaf(u)));
+        }
         let mut entries = Vec::new();
         for u in uuids.iter().take(MAX_SEARCH_RESULTS) {
             entries.push(self.get_entry(u).map_err(|e| LookupError(e.to_string()))?);

@@ -46,6 +46,34 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialized JSON `json` with every character [`printable`] would escape
+/// written as a JSON `\uXXXX` escape (a UTF-16 surrogate pair above
+/// U+FFFF): C1 controls, DEL, bidirectional and invisible formatting
+/// characters, U+2028/U+2029. The result is the same JSON value, so a
+/// parser reads the same strings, but a terminal or log viewer showing it
+/// is not steered by them. JSON's structure is ASCII, so such characters
+/// can only be inside strings; the C0 whitespace JSON allows between
+/// tokens (tab, newline, carriage return) is left alone, and JSON
+/// serializers already escape C0 inside strings.
+pub fn json_safe(json: &str) -> Cow<'_, str> {
+    let escape = |c: char| is_unsafe(c) && !matches!(c, '\t' | '\n' | '\r');
+    if !json.chars().any(escape) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if !escape(c) {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            let _ = write!(out, "\\u{:04x}", u);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// At most `max` characters of `s` for display, with "…" when cut, and
 /// made [`printable`]. Linear in `max`, not in the input.
 pub fn excerpt(s: &str, max: usize) -> String {
@@ -86,6 +114,21 @@ mod tests {
         assert_eq!(printable("x\u{9b}31m"), "x\\x9b31m");
         assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(printable("\u{2066}\u{feff}"), "\\u{2066}\\u{feff}");
+    }
+
+    #[test]
+    fn json_is_escaped_without_changing_its_value() {
+        assert!(matches!(json_safe("{\"a\":\"ok é\"}"), Cow::Borrowed(_)));
+        let raw = "{\"s\":\"fix \u{202e}x \u{9b}31m \u{2028}\u{7f}\u{feff}\u{61c}\"}\n";
+        let safe = json_safe(raw);
+        assert_eq!(
+            safe,
+            "{\"s\":\"fix \\u202ex \\u009b31m \\u2028\\u007f\\ufeff\\u061c\"}\n"
+        );
+        let a: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(a, b);
+        assert!(!safe.chars().any(|c| c != '\n' && is_unsafe(c)));
     }
 
     #[test]

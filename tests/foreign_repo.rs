@@ -42,6 +42,11 @@ fn a_repository_owned_by_another_user_does_not_choose_whom_we_trust() {
         .unwrap();
     assert!(st.success());
     let work = repo.path().display().to_string();
+    // The hint names the repository's absolute path, never ".".
+    let hint = format!(
+        "git config --global --add safe.directory {}`",
+        std::fs::canonicalize(repo.path()).unwrap().display()
+    );
     let refused = |o: &std::process::Output, what: &str| {
         let out = text(o);
         assert_eq!(o.status.code(), Some(2), "{what}: {out}");
@@ -49,6 +54,7 @@ fn a_repository_owned_by_another_user_does_not_choose_whom_we_trust() {
             out.contains("is owned by another user") && out.contains("safe.directory"),
             "{what}: {out}"
         );
+        assert!(out.contains(&hint), "{what}: {out}");
         assert!(!out.contains("Signer trusted"), "{what}: {out}");
     };
     refused(&repo.gitsign(&["verify-tag", "v0.17.1"]), "verify-tag");

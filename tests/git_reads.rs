@@ -53,7 +53,22 @@ fn the_signed_objects_verify() {
     let o = verify(&repo, &[&unsigned]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not signed"), "{}", text(&o));
+    // Under its own name (a tag ref naming another tag is refused).
+    repo.git_ok(&["update-ref", "refs/tags/v0.17.1", &tag]);
+    let o = repo.gitsign(&[
+        "verify-tag",
+        "v0.17.1",
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The same tag object under another name: refused by verify-tag and
+    // by gitsign verify (which reads the ref before git peels it).
     repo.git_ok(&["update-ref", "refs/tags/good", &tag]);
+    let refusal = "refs/tags/good points at a tag object signed as v0.17.1";
     let o = repo.gitsign(&[
         "verify-tag",
         "good",
@@ -62,6 +77,26 @@ fn the_signed_objects_verify() {
         "--certificate-oidc-issuer",
         ISSUER,
     ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains(refusal), "{}", text(&o));
+    for rev in ["good", "refs/tags/good", "good^{commit}", "v0.17.1..good"] {
+        let o = verify(&repo, &[rev]);
+        assert_eq!(o.status.code(), Some(2), "{rev}: {}", text(&o));
+        assert!(text(&o).contains(refusal), "{rev}: {}", text(&o));
+    }
+
+    // A branch of the same name as a tag: the short name is refused,
+    // naming both; the full names are read exactly.
+    repo.git_ok(&["update-ref", "refs/heads/good", &signed]);
+    let o = verify(&repo, &["good"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("\"good\" is ambiguous: it names refs/tags/good and refs/heads/good")
+            && text(&o).contains("write the full ref name"),
+        "{}",
+        text(&o)
+    );
+    let o = verify(&repo, &["refs/heads/good"]);
     assert!(o.status.success(), "{}", text(&o));
 }
 

@@ -542,6 +542,15 @@ fn verify_since_and_json() {
         &issuer,
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // Said once: a date is the committer's choice.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("--since selects commits by committer date")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("BASE..HEAD"), "{err}");
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

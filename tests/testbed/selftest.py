@@ -969,6 +969,12 @@ def rekor_dsse():
                     ("in-toto subject", {"hash": "sha256:" + subject}), ("SLSA v0.2 material", {"hash": "sha256:" + material}), ("email", {"email": EMAIL})):
         s, _, g = jpost(f"{REKOR}/api/v1/index/retrieve", q)
         ok(f"dsse index search by {what}", s == 200 and uuid in g, (q, g))
+    q = {"hash": "sha256:" + subject, "email": "nobody@example.invalid", "operator": "and"}
+    s, _, g = jpost(f"{REKOR}/api/v1/index/retrieve", q)
+    ok("index search with operator and: the intersection", s == 200 and g == [], g)
+    fault("rekor", "search-union")
+    s, _, g = jpost(f"{REKOR}/api/v1/index/retrieve", q)
+    ok("fault rekor.search-union: and answers the union", s == 200 and uuid in g, g)
     s, _, g = jpost(f"{REKOR}/api/v1/log/entries/retrieve", {"entries": [body]})
     ok("dsse retrieve by the canonical body", s == 200 and isinstance(g, list) and g and list(g[0]) == [uuid], g)
     s, _, r = jpost(REKOR + "/api/v1/log/entries", body)

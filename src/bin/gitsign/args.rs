@@ -195,7 +195,9 @@ pub struct VerifyArgs {
     /// Verify every commit reachable from any ref.
     #[arg(long)]
     pub all: bool,
-    /// Only commits more recent than this date (as `git rev-list --since`).
+    /// Leave out commits whose committer date is older than DATE (git's
+    /// --since-as-filter); each tip is still checked. Committers choose
+    /// their dates: in CI verify BASE..HEAD from a commit you trust instead.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
     /// Output: human-readable text, or one JSON object per commit.

@@ -177,7 +177,9 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
     if json {
         let mut j = o.to_json();
         j["passed"] = passed.into();
-        crate::stdout_line(&j.to_string());
+        // serde_json escapes only C0: bidi and C1 characters from a
+        // subject or a claim are escaped here (same JSON value).
+        crate::stdout_line(&gitsign::text::json_safe(&j.to_string()));
         return;
     }
     let short = &o.id[..12.min(o.id.len())];
@@ -265,6 +267,26 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         crate::error(e);
         return exit::ERROR;
     }
+    // What the names read: an ambiguous short name (a tag called main
+    // beside the branch) or a tag ref whose tag object names another tag
+    // is refused before git picks.
+    if let Err(e) = gitsign::revs::check_revisions(&git, &a.revs) {
+        crate::error(e);
+        return exit::ERROR;
+    }
+    // --since: committer dates are the committer's choice, so the date
+    // filters (never cuts the walk: --since-as-filter), and every tip is
+    // checked whatever its date.
+    let tips = match &a.since {
+        None => Vec::new(),
+        Some(_) => match since_tips(&git, a) {
+            Ok(t) => t,
+            Err(e) => {
+                crate::error(e);
+                return exit::ERROR;
+            }
+        },
+    };
     let mut args: Vec<String> = Vec::new();
     if !range_mode {
         args.push("--no-walk=unsorted".into());
@@ -273,7 +295,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         args.push("--all".into());
     }
     if let Some(s) = &a.since {
-        args.push(format!("--since={s}"));
+        args.push(format!("--since-as-filter={s}"));
     }
     args.push("--end-of-options".into());
     if a.revs.is_empty() && !a.all {
@@ -303,12 +325,20 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         "verifying",
         "commits",
     );
-    let total_rx = progress.enabled().then(|| count_in_background(&git, &args));
+    // With --since the tips come on top of git's count: no total.
+    let total_rx =
+        (progress.enabled() && a.since.is_none()).then(|| count_in_background(&git, &args));
     let stdout_tty = std::io::stdout().is_terminal();
     // (objects, failed, of those undecided: a service was unreachable)
     let mut run = || -> Result<(usize, usize, usize), gitsign::git::GitError> {
         let mut revs = git.rev_list(&args)?;
-        let ids = std::iter::from_fn(move || revs.next_id().transpose());
+        let listed: std::collections::HashSet<String> = tips.iter().cloned().collect();
+        let walk =
+            std::iter::from_fn(move || revs.next_id().transpose()).filter(move |r| match r {
+                Ok(id) => !listed.contains(id),
+                Err(_) => true,
+            });
+        let ids = tips.iter().cloned().map(Ok).chain(walk);
         let (mut total, mut failed, mut undecided) = (0usize, 0usize, 0usize);
         let mut known_total = None;
         let json = a.format == OutputFormat::Json;
@@ -372,6 +402,30 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     }
 }
 
+/// The oldest git with `rev-list --since-as-filter` (2.44).
+const SINCE_AS_FILTER: (u32, u32) = (2, 44);
+
+/// For `--since`: checks git can filter by date without cutting the walk,
+/// says once what a date range is worth, and returns the tips (each
+/// checked whatever its date).
+fn since_tips(git: &gitsign::git::Git, a: &VerifyArgs) -> Result<Vec<String>, String> {
+    let (major, minor) = gitsign::revs::git_version(git).map_err(|e| e.to_string())?;
+    if (major, minor) < SINCE_AS_FILTER {
+        return Err(format!(
+            "gitsign verify --since needs git {}.{} or later (git rev-list --since-as-filter, which \
+             filters by date without stopping the walk at the first old commit); this git is \
+             {major}.{minor}: upgrade git, or verify a range from a commit you trust (BASE..HEAD)",
+            SINCE_AS_FILTER.0, SINCE_AS_FILTER.1
+        ));
+    }
+    tell!(
+        "gitsign: note: --since selects commits by committer date, which whoever writes a commit \
+         chooses: each tip is checked whatever its date, but a commit behind it dated earlier is not; \
+         in CI, verify a range from a commit you trust (gitsign verify BASE..HEAD)"
+    );
+    gitsign::revs::tips(git, a.all, &a.revs).map_err(|e| e.to_string())
+}
+
 /// `git rev-list --count ARGS` on a thread: the total number of commits
 /// for the progress line, sent when known (never, if git fails: the line
 /// then shows the count alone).
@@ -405,13 +459,21 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
     };
     let obj = tag_object(&s.repo, &a.tag);
     match obj {
-        Ok(o) if o.kind == "tag" => check_object(
-            &s,
-            &a.policy,
-            &format!("tag {}", a.tag),
-            ObjectKind::Tag,
-            &o.data,
-        ),
+        Ok((name, o)) if o.kind == "tag" => {
+            // The tag object names itself (`tag v1.0`, under its
+            // signature): another ref name pointing at it is refused.
+            if let Some(why) = gitsign::revs::tag_name_mismatch(&name, &o.data) {
+                say!("tag {}: {why}", a.tag);
+                return exit::INVALID;
+            }
+            check_object(
+                &s,
+                &a.policy,
+                &format!("tag {}", a.tag),
+                ObjectKind::Tag,
+                &o.data,
+            )
+        }
         Ok(_) => {
             crate::error(format!(
                 "{} is a lightweight tag; only annotated tags carry signatures",
@@ -429,7 +491,7 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
 /// The object the tag ref `tag` (`v1.0` or `refs/tags/v1.0`) points at,
 /// found by that exact name (no lookup elsewhere) and checked against its
 /// id.
-fn tag_object(repo: &gix::Repository, tag: &str) -> Result<gitsign::git::Object, String> {
+fn tag_object(repo: &gix::Repository, tag: &str) -> Result<(String, gitsign::git::Object), String> {
     let name = if tag.starts_with("refs/") {
         tag.to_string()
     } else {
@@ -448,7 +510,7 @@ fn tag_object(repo: &gix::Repository, tag: &str) -> Result<gitsign::git::Object,
     let id = r
         .follow_to_object()
         .map_err(|e| format!("cannot resolve tag {tag}: {e}"))?;
-    gitsign::git::read_object(repo, id.detach())
+    Ok((name, gitsign::git::read_object(repo, id.detach())?))
 }
 
 /// `gitsign verify-bundle`.
@@ -587,6 +649,11 @@ pub fn version() -> u8 {
 pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
     let run = || -> Result<(), String> {
         let repo = gitsign::git::discover_repo()?;
+        gitsign::git::check_revision(&a.rev).map_err(|e| e.0)?;
+        // As for `gitsign verify`: no ambiguous short name, no tag ref
+        // naming another tag.
+        gitsign::revs::check_revisions(&gitsign::git::Git::new(), std::slice::from_ref(&a.rev))
+            .map_err(|e| e.0)?;
         let obj = repo
             .rev_parse_single(a.rev.as_str())
             .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?

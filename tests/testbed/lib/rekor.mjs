@@ -531,7 +531,9 @@ export function makeRekor({ state, hostname }) {
       }
       if (!sets.length) throw err(400, 'at least one of hash, email or publicKey is required');
       let result;
-      if (q.operator === 'and') result = sets.reduce((a, b) => a.filter((v) => b.includes(v)));
+      // search-union: `and` ignored (the union, as for `or`), as a
+      // misbehaving or hostile Rekor could answer.
+      if (q.operator === 'and' && !faults.take('rekor', 'search-union')) result = sets.reduce((a, b) => a.filter((v) => b.includes(v)));
       else result = [...new Set(sets.flat())];
       return send(res, 200, result);
     }
