@@ -332,6 +332,16 @@ fn cache_frames(s: &mut Seeds) {
             rekor: Some(proto::RekorTarget {
                 url: "https://rekor.sigstore.dev".into(),
                 timeout_ms: 30_000,
+                api_version: 1,
+            }),
+        },
+        Op::Sign {
+            key: key.clone(),
+            message_b64: "aGVsbG8=".into(),
+            rekor: Some(proto::RekorTarget {
+                url: "https://log2025-1.rekor.sigstore.dev".into(),
+                timeout_ms: 30_000,
+                api_version: 2,
             }),
         },
         Op::Release { key: key.clone() },
