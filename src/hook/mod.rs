@@ -403,6 +403,10 @@ fn fast_forward(git: &Git, old: &str, new: &str, tag: bool) -> Result<bool, GitE
     if tag {
         return Ok(false);
     }
+    // merge-base, not `rev-list old ^new`: rev-list's walk trusts commit
+    // dates, which the pusher chooses, and answers wrongly under skew.
+    // merge-base keeps every commit it parses in memory, though (see
+    // docs/benchmarks.md: the tree's peak grows with pushed messages).
     let (code, _) = git.status_output(&["merge-base", "--is-ancestor", old, new])?;
     Ok(code == Some(0))
 }
