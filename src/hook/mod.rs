@@ -403,12 +403,20 @@ fn fast_forward(git: &Git, old: &str, new: &str, tag: bool) -> Result<bool, GitE
     if tag {
         return Ok(false);
     }
-    // merge-base, not `rev-list old ^new`: rev-list's walk trusts commit
-    // dates, which the pusher chooses, and answers wrongly under skew.
-    // merge-base keeps every commit it parses in memory, though (see
-    // docs/benchmarks.md: the tree's peak grows with pushed messages).
-    let (code, _) = git.status_output(&["merge-base", "--is-ancestor", old, new])?;
-    Ok(code == Some(0))
+    // A plain walk of new's history, stopped where old appears. Not
+    // `rev-list old ^new`: a walk with exclusions stops early on commit
+    // dates, which the pusher chooses, and answers wrongly under skew. Not
+    // `merge-base --is-ancestor`: it keeps every commit it parses in
+    // memory (816 MiB for 40 pushed commits of 20 MiB). rev-list without
+    // exclusions keeps no commit text and lists every ancestor; a rewrite
+    // costs a walk of the whole history, as a clone would.
+    let mut walk = git.rev_list(&[new.to_string(), "--".to_string()])?;
+    while let Some(id) = walk.next_id()? {
+        if id.eq_ignore_ascii_case(old) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Checks a push with no particular environment (no policy ref, no
