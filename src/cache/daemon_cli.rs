@@ -26,21 +26,30 @@ pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (cache proto
 /// Exit status: 0 stopped normally; 1 refused or failed (an unsafe socket
 /// directory, another daemon already running); 2 usage or configuration.
 #[derive(Debug, Parser)]
-#[command(name = "gitsign-credential-cache", version = VERSION_TEXT)]
+#[command(
+    name = "gitsign-credential-cache",
+    version = VERSION_TEXT,
+    disable_version_flag = true
+)]
 pub struct DaemonCli {
+    /// Print the version and exit (`-v`, as Go gitsign's daemon; `-V` too).
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// The socket to listen on.
     #[arg(long, value_name = "PATH", conflicts_with = "systemd")]
     pub socket: Option<PathBuf>,
     /// Require a socket passed by systemd socket activation (used
-    /// automatically whenever LISTEN_FDS and LISTEN_PID name this process).
-    #[arg(long)]
+    /// automatically whenever LISTEN_FDS and LISTEN_PID name this process;
+    /// Go gitsign's `--systemd-socket-activation` is the same flag).
+    #[arg(long, alias = "systemd-socket-activation")]
     pub systemd: bool,
     /// Stay in the foreground (otherwise the daemon detaches once it
     /// listens; under systemd or launchd it always stays).
     #[arg(long)]
     pub foreground: bool,
-    /// Log every connection and request (never a key) to stderr.
-    #[arg(long, short)]
+    /// Log every connection and request (never a key) to stderr. (No
+    /// short form: `-v` prints the version, as Go gitsign's daemon.)
+    #[arg(long)]
     pub verbose: bool,
     /// Close a connection that sends no request for this long.
     #[arg(long, value_name = "MS", default_value_t = 10_000,
@@ -74,5 +83,13 @@ mod tests {
         DaemonCli::command().debug_assert();
         assert!(DaemonCli::try_parse_from(["x", "--socket", "/a", "--systemd"]).is_err());
         assert!(DaemonCli::try_parse_from(["x", "--idle-timeout-ms", "0"]).is_err());
+        // Go gitsign's daemon flags: -v is the version, and
+        // --systemd-socket-activation is --systemd.
+        for v in ["-v", "-V", "--version"] {
+            let e = DaemonCli::try_parse_from(["x", v]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion, "{v}");
+        }
+        let c = DaemonCli::try_parse_from(["x", "--systemd-socket-activation"]).unwrap();
+        assert!(c.systemd);
     }
 }
