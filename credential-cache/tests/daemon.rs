@@ -241,9 +241,16 @@ fn raw(sock: &Path) -> UnixStream {
 }
 
 fn send(s: &mut UnixStream, v: &Value) {
+    try_send(s, v).unwrap();
+}
+
+/// Sends a request the daemon may refuse before reading it: it answers a
+/// refused peer at once and closes, so the write can race the close (EPIPE)
+/// while the answer is still there to read.
+fn try_send(s: &mut UnixStream, v: &Value) -> std::io::Result<()> {
     let body = serde_json::to_vec(v).unwrap();
-    s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(&body).unwrap();
+    s.write_all(&(body.len() as u32).to_be_bytes())?;
+    s.write_all(&body)
 }
 
 /// One response frame, or `None` if the daemon closed the connection.
@@ -1161,7 +1168,7 @@ fn hardened_process_run_as_another_user() {
     // raw connection), and gitsign's client sends it nothing.
     assert_eq!(fs::metadata(&sock).unwrap().uid(), 65534);
     let mut s = raw(&sock);
-    send(&mut s, &json!({"version": proto::VERSION, "op": "list"}));
+    let _ = try_send(&mut s, &json!({"version": proto::VERSION, "op": "list"}));
     let answer = recv(&mut s).unwrap();
     assert!(
         answer["message"]
