@@ -2,7 +2,8 @@
 //! sigstore-python fails, saying what is missing, unless the variable below
 //! was set to 1 when the tests were built; then it is compiled as ignored
 //! (`cargo test` lists it as such), never as a silent pass. Nothing else
-//! depends on these settings.
+//! depends on these settings. Both packages of the workspace run this one
+//! file (`build = "../build.rs"` in credential-cache/Cargo.toml).
 
 /// (environment variable, cfg it sets).
 const OPT_OUTS: &[(&str, &str)] = &[
@@ -14,7 +15,8 @@ const OPT_OUTS: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    println!("cargo::rerun-if-changed=build.rs");
+    // No rerun-if-changed for this file: cargo reruns a build script whose
+    // source changed, and the variables below are all it reads.
     for (var, cfg) in OPT_OUTS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo::rerun-if-env-changed={var}");

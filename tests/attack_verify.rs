@@ -138,12 +138,7 @@ const ALICE: &str = "alice@example.com";
 
 /// A repository that signs as alice through the testbed.
 fn alice_repo(tb: &common::Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env
-        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(ALICE, 1800)));
+    let mut repo = Repo::signer(tb, tag, ALICE);
     repo.env.push(("GIT_COMMITTER_EMAIL".into(), ALICE.into()));
     repo.env.push(("GIT_AUTHOR_EMAIL".into(), ALICE.into()));
     repo.git_ok(&["config", "gitsign.certificateIdentity", ALICE]);

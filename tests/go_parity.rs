@@ -16,19 +16,8 @@ const WORKFLOW: &str =
 /// A repository whose signer is the testbed's GitHub Actions workflow, and
 /// whose committer name comes from `user.name` (as Go's recipe sets it).
 fn actions_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
+    let mut repo = Repo::actions(tb, tag);
     repo.env.retain(|(k, _)| k != "GIT_COMMITTER_NAME");
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "github-actions".into()));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_URL").into(),
-    ));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN").into(),
-    ));
     repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
     repo.git_ok(&["config", "gitsign.credentialCache", "off"]);
     repo
@@ -74,14 +63,7 @@ fn match_committer_accepts_a_workflow_uri_as_the_committer_name() {
 #[test]
 fn match_committer_compares_emails_for_people() {
     let tb = Testbed::start();
-    let mut repo = Repo::new("mc-email");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token("Test@Example.com", 900),
-    ));
+    let repo = Repo::signer(&tb, "mc-email", "Test@Example.com");
     repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);
     repo.git_ok(&["config", "gitsign.credentialCache", "off"]);
     // The committer is test@example.com (the harness's GIT_COMMITTER_EMAIL):
@@ -113,14 +95,7 @@ fn match_committer_compares_emails_for_people() {
 }
 
 fn signed_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token("testbed-user@example.com", 900),
-    ));
+    let repo = Repo::signer(tb, tag, "testbed-user@example.com");
     repo.git_ok(&["config", "gitsign.credentialCache", "off"]);
     let o = repo.git(&["commit", "-q", "-S", "--allow-empty", "-m", "signed"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -299,14 +274,7 @@ fn version_flag_and_enable_sigstore_go() {
 #[test]
 fn a_relative_credential_cache_path_is_taken_from_the_working_directory() {
     let tb = Testbed::start();
-    let mut repo = Repo::new("relcache");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token("testbed-user@example.com", 900),
-    ));
+    let mut repo = Repo::signer(&tb, "relcache", "testbed-user@example.com");
     // The daemon, started in the work tree with the same relative path,
     // listens where gitsign (which git runs in the work tree) looks.
     let sockdir = repo.path().join(".cache-sock");
@@ -390,7 +358,7 @@ fn go_gitsign_systemd_units_serve_this_daemon() {
     // --systemd-socket-activation).
     for flags in ["", " --systemd-socket-activation"] {
         let tb = Testbed::start();
-        let mut repo = Repo::new("go-units");
+        let mut repo = Repo::signer(&tb, "go-units", "testbed-user@example.com");
         let home = repo.dir.path().join("home");
         let cache_dir = home.join(".cache");
         // systemd's specifiers: %h the home directory, %C the user's
@@ -443,13 +411,6 @@ fn go_gitsign_systemd_units_serve_this_daemon() {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        repo.env.extend(tb.gitsign_env());
-        repo.env
-            .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-        repo.env.push((
-            "SIGSTORE_ID_TOKEN".into(),
-            tb.token("testbed-user@example.com", 900),
-        ));
         repo.env.push((
             "GITSIGN_CREDENTIAL_CACHE".into(),
             path.display().to_string(),

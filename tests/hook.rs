@@ -82,53 +82,15 @@ fn server(tb: &Testbed, hook: &str, policy: &str) -> Server {
 
 /// A clone signing as `email` with a token from the testbed.
 fn client(tb: &Testbed, server: &Server, tag: &str, email: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env
-        .retain(|(k, _)| !k.starts_with("GIT_COMMITTER") && !k.starts_with("GIT_AUTHOR"));
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env
-        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(email, 1800)));
-    for k in ["GIT_AUTHOR", "GIT_COMMITTER"] {
-        repo.env
-            .push((format!("{k}_NAME"), email.split('@').next().unwrap().into()));
-        repo.env.push((format!("{k}_EMAIL"), email.into()));
-    }
-    repo.git_ok(&[
-        "remote",
-        "add",
-        "origin",
-        &server.path.display().to_string(),
-    ]);
-    repo
+    Repo::client(tb, &server.path, tag, email)
 }
 
 fn commit(repo: &Repo, n: usize, msg: &str, sign: bool) -> String {
-    std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
-    repo.git_ok(&["add", "."]);
-    let mut args = vec!["commit", "-q", "-m", msg];
-    if sign {
-        args.push("-S");
-    }
-    let o = repo.git(&args);
-    assert!(o.status.success(), "{}", text(&o));
-    repo.git_ok(&["rev-parse", "HEAD"])
+    repo.commit_file(n, msg, sign)
 }
 
-/// Pushes as a remote user would: the signer's environment (testbed URLs,
-/// token) stays on the client; the server uses its own configuration.
 fn push(repo: &Repo, args: &[&str]) -> (bool, String) {
-    let mut a = vec!["push", "-q", "origin"];
-    a.extend_from_slice(args);
-    let mut c = repo.git_cmd(&a);
-    for (k, _) in &repo.env {
-        if k.starts_with("GITSIGN_") || k.starts_with("SIGSTORE_") {
-            c.env_remove(k);
-        }
-    }
-    let o = c.output().unwrap();
-    (o.status.success(), text(&o))
+    repo.push(args)
 }
 
 #[test]

@@ -15,12 +15,7 @@ fn sigstore_python_and_openssl_accept_our_signatures() {
     let tb = Testbed::start();
     let email = tb.var("TESTBED_EMAIL").to_string();
     let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
-    let mut repo = Repo::new("independent");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env
-        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(&email, 900)));
+    let repo = Repo::signer(&tb, "independent", &email);
     std::fs::write(repo.path().join("f"), "content\n").unwrap();
     repo.git_ok(&["add", "f"]);
     let o = repo.git(&[

@@ -15,12 +15,7 @@ use std::process::{Command, Output, Stdio};
 use common::{gitsign_bin, text, Repo, Testbed, SIGN_PAYLOAD};
 
 fn signer(tb: &Testbed, tag: &str, email: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env
-        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(email, 1800)));
+    let mut repo = Repo::signer(tb, tag, email);
     repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.into()));
     repo
 }

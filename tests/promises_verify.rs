@@ -16,12 +16,7 @@ use common::{text, Repo, Testbed};
 
 /// A repository signing as `email` with a token from the testbed.
 fn signer(tb: &Testbed, tag: &str, email: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env
-        .push(("SIGSTORE_ID_TOKEN".into(), tb.token(email, 1800)));
+    let mut repo = Repo::signer(tb, tag, email);
     repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.into()));
     repo
 }

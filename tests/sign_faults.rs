@@ -197,14 +197,7 @@ fn service_faults_fail_cleanly() {
 #[test]
 fn git_keeps_the_message_when_signing_fails() {
     let tb = Testbed::start();
-    let mut repo = Repo::new("keepmsg");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token("testbed-user@example.com", 900),
-    ));
+    let repo = Repo::signer(&tb, "keepmsg", "testbed-user@example.com");
     std::fs::write(repo.path().join("f"), "x").unwrap();
     repo.git_ok(&["add", "f"]);
     tb.fault("fulcio", "http500", None, None);

@@ -10,15 +10,7 @@ use std::path::Path;
 use common::{text, Repo, Testbed};
 
 fn env_token_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token(tb.var("TESTBED_EMAIL"), 900),
-    ));
-    repo
+    Repo::signer(tb, tag, tb.var("TESTBED_EMAIL"))
 }
 
 #[test]
@@ -74,18 +66,7 @@ fn sha256_repositories_both_modes() {
 #[test]
 fn github_actions_token_and_workflow_claims() {
     let tb = Testbed::start();
-    let mut repo = Repo::new("gha");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "github-actions".into()));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_URL").into(),
-    ));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN").into(),
-    ));
+    let repo = Repo::actions(&tb, "gha");
     std::fs::write(repo.path().join("f"), "ci").unwrap();
     repo.git_ok(&["add", "f"]);
     let o = repo.git(&["commit", "-q", "-S", "-m", "signed in CI"]);

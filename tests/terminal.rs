@@ -54,18 +54,7 @@ fn certificate_claims_are_escaped() {
         "/gha/claims",
         Some(serde_json::json!({ "workflow": EVIL })),
     );
-    let mut repo = Repo::new("terminal-gha");
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "github-actions".into()));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_URL").into(),
-    ));
-    repo.env.push((
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
-        tb.var("TESTBED_ACTIONS_ID_TOKEN_REQUEST_TOKEN").into(),
-    ));
+    let repo = Repo::actions(&tb, "terminal-gha");
     std::fs::write(repo.path().join("f"), "ci").unwrap();
     repo.git_ok(&["add", "f"]);
     let o = repo.git(&["commit", "-q", "-S", "-m", "signed in CI"]);

@@ -241,6 +241,81 @@ impl Repo {
     pub fn gitsign(&self, args: &[&str]) -> Output {
         self.command(&gitsign_bin(), args).output().unwrap()
     }
+
+    /// A repository that signs against `tb` with an ID token the testbed
+    /// minted for `email` (`GITSIGN_TOKEN_PROVIDER=environment`, valid 30
+    /// minutes). The committer stays `Test <test@example.com>`.
+    pub fn signer(tb: &Testbed, tag: &str, email: &str) -> Repo {
+        let mut repo = Repo::new(tag);
+        repo.env.extend(tb.gitsign_env());
+        repo.env
+            .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
+        repo.env
+            .push(("SIGSTORE_ID_TOKEN".into(), tb.token(email, 1800)));
+        repo
+    }
+
+    /// [`Repo::signer`] whose author and committer are `email` (named by
+    /// its local part), with `origin` at `remote`: a clone that pushes.
+    pub fn client(tb: &Testbed, remote: &Path, tag: &str, email: &str) -> Repo {
+        let mut repo = Repo::signer(tb, tag, email);
+        repo.env
+            .retain(|(k, _)| !k.starts_with("GIT_COMMITTER") && !k.starts_with("GIT_AUTHOR"));
+        for k in ["GIT_AUTHOR", "GIT_COMMITTER"] {
+            repo.env
+                .push((format!("{k}_NAME"), email.split('@').next().unwrap().into()));
+            repo.env.push((format!("{k}_EMAIL"), email.into()));
+        }
+        repo.git_ok(&["remote", "add", "origin", &remote.display().to_string()]);
+        repo
+    }
+
+    /// A repository whose signer is the testbed's GitHub Actions workflow
+    /// (`GITSIGN_TOKEN_PROVIDER=github-actions`, the runner's token request
+    /// variables).
+    pub fn actions(tb: &Testbed, tag: &str) -> Repo {
+        let mut repo = Repo::new(tag);
+        repo.env.extend(tb.gitsign_env());
+        repo.env
+            .push(("GITSIGN_TOKEN_PROVIDER".into(), "github-actions".into()));
+        for v in [
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ] {
+            repo.env
+                .push((v.into(), tb.var(&format!("TESTBED_{v}")).into()));
+        }
+        repo
+    }
+
+    /// Adds file `f<n>` and commits it (signed when `sign`); the new id.
+    pub fn commit_file(&self, n: usize, msg: &str, sign: bool) -> String {
+        std::fs::write(self.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
+        self.git_ok(&["add", "."]);
+        let mut args = vec!["commit", "-q", "-m", msg];
+        if sign {
+            args.push("-S");
+        }
+        let o = self.git(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        self.git_ok(&["rev-parse", "HEAD"])
+    }
+
+    /// `git push -q origin ARGS` as a remote user pushes: the signer's
+    /// settings (testbed URLs, token) stay on the client, the server uses
+    /// its own configuration. (success, output)
+    pub fn push(&self, args: &[&str]) -> (bool, String) {
+        let mut a = vec!["push", "-q", "origin"];
+        a.extend_from_slice(args);
+        let mut c = self.git_cmd(&a);
+        for (k, _) in &self.env {
+            if k.starts_with("GITSIGN_") || k.starts_with("SIGSTORE_") {
+                c.env_remove(k);
+            }
+        }
+        let o = c.output().unwrap();
+        (o.status.success(), text(&o))
+    }
 }
 
 /// A Rekor that answers every search with an empty list: what a log says
