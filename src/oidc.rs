@@ -887,8 +887,10 @@ pub fn get_token_from(
         Provider::GithubActions => github_actions(s, http),
         Provider::Interactive => interactive(s, http, msgs),
         Provider::Device => device(s, http, msgs),
-        Provider::BuildkiteAgent | Provider::GoogleWorkloadIdentity
-        | Provider::GoogleImpersonate | Provider::Spiffe => ambient(provider, s, http),
+        Provider::BuildkiteAgent
+        | Provider::GoogleWorkloadIdentity
+        | Provider::GoogleImpersonate
+        | Provider::Spiffe => ambient(provider, s, http),
     }
 }
 

@@ -39,7 +39,10 @@ pub fn token(job: &Job, audience: &str, http: &Http) -> Result<String, OidcError
             "the token provider is buildkite-agent but BUILDKITE_JOB_ID is not set; run gitsign in a Buildkite job step, where the agent sets it".into(),
         ));
     };
-    let endpoint = job.endpoint.filter(|e| !e.is_empty()).unwrap_or(DEFAULT_ENDPOINT);
+    let endpoint = job
+        .endpoint
+        .filter(|e| !e.is_empty())
+        .unwrap_or(DEFAULT_ENDPOINT);
     if !http::is_http_or_https(endpoint) {
         return Err(OidcError::Config(format!(
             "the token provider is buildkite-agent but BUILDKITE_AGENT_ENDPOINT ({}) is not an http(s) URL",

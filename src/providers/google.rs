@@ -46,7 +46,9 @@ pub fn on_google(product_name_file: &Path) -> bool {
 
 /// The metadata server's URL for `suffix`, or why the host is unusable.
 fn metadata_url(host: Option<&str>, suffix: &str) -> Result<String, OidcError> {
-    let host = host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_METADATA_HOST);
+    let host = host
+        .filter(|h| !h.is_empty())
+        .unwrap_or(DEFAULT_METADATA_HOST);
     // host[:port] only: anything else would change where the request goes.
     let ok = host
         .bytes()

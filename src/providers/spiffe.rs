@@ -96,7 +96,11 @@ pub fn enabled(setting: Option<&str>) -> bool {
 
 /// Fetches a JWT-SVID for `audience` from the Workload API at `setting`
 /// (`SPIFFE_ENDPOINT_SOCKET`) within `timeout`; returns the raw JWT.
-pub fn token(setting: Option<&str>, audience: &str, timeout: Duration) -> Result<String, OidcError> {
+pub fn token(
+    setting: Option<&str>,
+    audience: &str,
+    timeout: Duration,
+) -> Result<String, OidcError> {
     let path = socket_path(setting)?;
     if !path.exists() {
         return Err(OidcError::Config(format!(
@@ -108,7 +112,11 @@ pub fn token(setting: Option<&str>, audience: &str, timeout: Duration) -> Result
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| OidcError::Network(format!("the token provider spiffe cannot start its I/O: {e}")))?;
+        .map_err(|e| {
+            OidcError::Network(format!(
+                "the token provider spiffe cannot start its I/O: {e}"
+            ))
+        })?;
     let at = format!("the SPIFFE Workload API at unix://{}", path.display());
     rt.block_on(async {
         match tokio::time::timeout(timeout, fetch(&path, audience, &at)).await {
@@ -328,7 +336,10 @@ mod tests {
         };
         let body = grpc_frame(&r);
         let m = grpc_unframe(&body, "t").unwrap();
-        assert_eq!(<JwtSvidResponse as prost::Message>::decode(&m[..]).unwrap(), r);
+        assert_eq!(
+            <JwtSvidResponse as prost::Message>::decode(&m[..]).unwrap(),
+            r
+        );
         assert!(grpc_unframe(&body[..body.len() - 1], "t").is_err());
         assert!(grpc_unframe(b"\x01\0\0\0\0", "t").is_err());
     }
