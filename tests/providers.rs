@@ -118,6 +118,9 @@ impl Drop for Standin {
     }
 }
 
+/// Variables for one gitsign process.
+type Env = Vec<(String, String)>;
+
 /// A repository that signs as the testbed's account and trusts it.
 fn signing_repo(tb: &Testbed, tag: &str, env: Vec<(String, String)>) -> Repo {
     let mut repo = Repo::new(tag);
@@ -279,14 +282,14 @@ fn each_provider_refuses_with_a_sentence_naming_it_and_the_cause() {
         &tb,
         json!({"buildkite": 401, "metadata": 404, "iam": 403, "spiffe": 7}),
     );
-    let env = |st: &Standin, p: &str, drop: &[&str]| -> Vec<(String, String)> {
+    let env = |st: &Standin, p: &str, drop: &[&str]| -> Env {
         let mut e = st.env(p);
         e.retain(|(k, _)| !drop.contains(&k.as_str()));
         e.push(("GITSIGN_TOKEN_PROVIDER".into(), p.into()));
         e
     };
     let certs = tb.stats()["fulcio_certificates"].as_u64();
-    let cases: Vec<(&str, Vec<(String, String)>, String)> = vec![
+    let cases: Vec<(&str, Env, String)> = vec![
         (
             "buildkite: the agent refuses the token",
             env(&bad, "buildkite-agent", &[]),
