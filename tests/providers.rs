@@ -288,6 +288,17 @@ fn each_provider_refuses_with_a_sentence_naming_it_and_the_cause() {
         e.push(("GITSIGN_TOKEN_PROVIDER".into(), p.into()));
         e
     };
+    // A socket nobody serves, and one whose server accepts and stays mute.
+    let dir = TempDir::new("spiffe-mute");
+    let dead = dir.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let mute = dir.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&mute).unwrap();
+    let _held = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(conns);
+    });
     let certs = tb.stats()["fulcio_certificates"].as_u64();
     let cases: Vec<(&str, Env, String)> = vec![
         (
@@ -358,6 +369,29 @@ fn each_provider_refuses_with_a_sentence_naming_it_and_the_cause() {
                 ("GITSIGN_TOKEN_PROVIDER".into(), "spiffe".into()),
             ],
             "the token provider is spiffe but the SPIFFE Workload API socket /nonexistent/spire/api.sock does not exist; start the SPIFFE agent or set SPIFFE_ENDPOINT_SOCKET to its socket (unix:///path)".into(),
+        ),
+        (
+            "spiffe: nobody serves the socket",
+            vec![
+                ("SPIFFE_ENDPOINT_SOCKET".into(), format!("unix://{}", dead.display())),
+                ("GITSIGN_TOKEN_PROVIDER".into(), "spiffe".into()),
+            ],
+            format!(
+                "the token provider spiffe cannot reach the SPIFFE Workload API at unix://{}: connecting: ",
+                dead.display()
+            ),
+        ),
+        (
+            "spiffe: the agent does not answer in time",
+            vec![
+                ("SPIFFE_ENDPOINT_SOCKET".into(), format!("unix://{}", mute.display())),
+                ("GITSIGN_TOKEN_PROVIDER".into(), "spiffe".into()),
+                ("GITSIGN_TIMEOUT".into(), "1".into()),
+            ],
+            format!(
+                "the token provider spiffe got no token: the SPIFFE Workload API at unix://{} did not answer within 1 s (raise gitsign.timeout if the agent is slow)",
+                mute.display()
+            ),
         ),
     ];
     for (what, env, sentence) in &cases {
