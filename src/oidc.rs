@@ -709,7 +709,8 @@ fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 // Choosing the provider
 
 /// Picks the provider: the configured one, else the first of
-/// [`auto_providers`].
+/// [`auto_providers`] ([`get_token`] goes on past workload identity when
+/// the metadata server gives no token).
 pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
     match configured_provider(s)? {
         Some(p) => Ok(p),
@@ -2506,6 +2507,8 @@ mod tests {
     fn provider_choice() {
         let mut s = OidcSettings {
             token_file: Some("/nonexistent/token".into()),
+            gce_product_name_file: "/nonexistent/product_name".into(),
+            spiffe_endpoint_socket: Some("unix:///nonexistent/api.sock".into()),
             ..OidcSettings::default()
         };
         let expect_headless = if cfg!(target_os = "macos") || cfg!(windows) {
@@ -2557,6 +2560,8 @@ mod tests {
         std::fs::write(&token_file, "t").unwrap();
         let mut s = OidcSettings {
             token_file: Some("/nonexistent/token".into()),
+            gce_product_name_file: "/nonexistent/product_name".into(),
+            spiffe_endpoint_socket: Some("unix:///nonexistent/api.sock".into()),
             ssh_session: true,
             ..OidcSettings::default()
         };

@@ -227,6 +227,8 @@ fn settings(tb: &Testbed) -> OidcSettings {
     OidcSettings {
         issuer: tb.var("GITSIGN_OIDC_ISSUER").into(),
         token_file: Some("/nonexistent/cosign-token".into()),
+        gce_product_name_file: "/nonexistent/product_name".into(),
+        spiffe_endpoint_socket: Some("unix:///nonexistent/api.sock".into()),
         ssh_session: true,
         ..OidcSettings::default()
     }
