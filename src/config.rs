@@ -1111,6 +1111,57 @@ mod tests {
     }
 
     #[test]
+    fn ambient_provider_settings() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(
+            c.iam_credentials_url,
+            "https://iamcredentials.googleapis.com"
+        );
+        assert!(c.oidc_env.buildkite_agent_access_token.is_none());
+        let c = resolve(&[("gitsign.iamCredentialsURL", "https://git.example")], &[]).unwrap();
+        assert_eq!(c.iam_credentials_url, "https://git.example");
+        let c = resolve(
+            &[("gitsign.iamCredentialsURL", "https://git.example")],
+            &[
+                ("GITSIGN_IAM_CREDENTIALS_URL", "http://127.0.0.1:1"),
+                ("BUILDKITE_AGENT_ACCESS_TOKEN", "secret-agent-token"),
+                ("BUILDKITE_AGENT_ENDPOINT", "http://127.0.0.1:2/v3"),
+                ("BUILDKITE_JOB_ID", "job"),
+                ("GCE_METADATA_HOST", "127.0.0.1:3"),
+                (
+                    "GOOGLE_SERVICE_ACCOUNT_NAME",
+                    "sa@p.iam.gserviceaccount.com",
+                ),
+                ("SPIFFE_ENDPOINT_SOCKET", "unix:///run/spire.sock"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.iam_credentials_url, "http://127.0.0.1:1");
+        assert_eq!(c.resolved["iamCredentialsURL"].1, Origin::Env);
+        let e = &c.oidc_env;
+        assert_eq!(
+            e.buildkite_agent_endpoint.as_deref(),
+            Some("http://127.0.0.1:2/v3")
+        );
+        assert_eq!(e.buildkite_job_id.as_deref(), Some("job"));
+        assert_eq!(e.gce_metadata_host.as_deref(), Some("127.0.0.1:3"));
+        assert_eq!(
+            e.google_service_account_name.as_deref(),
+            Some("sa@p.iam.gserviceaccount.com")
+        );
+        assert_eq!(
+            e.spiffe_endpoint_socket.as_deref(),
+            Some("unix:///run/spire.sock")
+        );
+        // The agent token is a secret: set, never shown.
+        assert_eq!(
+            e.buildkite_agent_access_token.as_deref(),
+            Some("secret-agent-token")
+        );
+        assert!(!format!("{c:?}").contains("secret-agent-token"));
+    }
+
+    #[test]
     fn bad_values_are_named() {
         assert!(resolve(&[("gitsign.rekorMode", "sideways")], &[])
             .unwrap_err()
