@@ -90,6 +90,20 @@ pub struct OidcEnv {
     pub has_display: bool,
     /// `SSH_CONNECTION` or `SSH_TTY` is set.
     pub ssh_session: bool,
+    /// `BUILDKITE_AGENT_ACCESS_TOKEN` (a Buildkite job's agent token).
+    pub buildkite_agent_access_token: Option<String>,
+    /// `BUILDKITE_AGENT_ENDPOINT` (the agent API; default Buildkite's).
+    pub buildkite_agent_endpoint: Option<String>,
+    /// `BUILDKITE_JOB_ID`.
+    pub buildkite_job_id: Option<String>,
+    /// `GCE_METADATA_HOST`: the GCE metadata server's host\[:port\], as
+    /// Google's libraries read it.
+    pub gce_metadata_host: Option<String>,
+    /// `GOOGLE_SERVICE_ACCOUNT_NAME`: the service account
+    /// `google-impersonate` acts as.
+    pub google_service_account_name: Option<String>,
+    /// `SPIFFE_ENDPOINT_SOCKET`: the SPIFFE Workload API's socket.
+    pub spiffe_endpoint_socket: Option<String>,
 }
 
 impl std::fmt::Debug for OidcEnv {
@@ -112,6 +126,18 @@ impl std::fmt::Debug for OidcEnv {
             .field("browser", &self.browser)
             .field("has_display", &self.has_display)
             .field("ssh_session", &self.ssh_session)
+            .field(
+                "buildkite_agent_access_token",
+                &hidden(&self.buildkite_agent_access_token),
+            )
+            .field("buildkite_agent_endpoint", &self.buildkite_agent_endpoint)
+            .field("buildkite_job_id", &self.buildkite_job_id)
+            .field("gce_metadata_host", &self.gce_metadata_host)
+            .field(
+                "google_service_account_name",
+                &self.google_service_account_name,
+            )
+            .field("spiffe_endpoint_socket", &self.spiffe_endpoint_socket)
             .finish()
     }
 }
@@ -207,6 +233,9 @@ pub struct Config {
     pub timeout: Duration,
     /// How long an interactive or device login may take.
     pub login_timeout: Duration,
+    /// IAM Credentials' base URL, for `google-impersonate`
+    /// (`gitsign.iamCredentialsURL`).
+    pub iam_credentials_url: String,
     /// Values from the process environment the token providers use
     /// (read here because only this module reads the environment).
     pub oidc_env: OidcEnv,
@@ -606,7 +635,23 @@ impl Config {
             browser: (r.env)("BROWSER").filter(|v| !v.is_empty()),
             has_display: env_set("DISPLAY") || env_set("WAYLAND_DISPLAY"),
             ssh_session: env_set("SSH_CONNECTION") || env_set("SSH_TTY"),
+            buildkite_agent_access_token: (r.env)("BUILDKITE_AGENT_ACCESS_TOKEN")
+                .filter(|v| !v.is_empty()),
+            buildkite_agent_endpoint: (r.env)("BUILDKITE_AGENT_ENDPOINT").filter(|v| !v.is_empty()),
+            buildkite_job_id: (r.env)("BUILDKITE_JOB_ID").filter(|v| !v.is_empty()),
+            gce_metadata_host: (r.env)("GCE_METADATA_HOST").filter(|v| !v.is_empty()),
+            google_service_account_name: (r.env)("GOOGLE_SERVICE_ACCOUNT_NAME")
+                .filter(|v| !v.is_empty()),
+            spiffe_endpoint_socket: (r.env)("SPIFFE_ENDPOINT_SOCKET").filter(|v| !v.is_empty()),
         };
+        let iam_credentials_url = r
+            .string(
+                "iamCredentialsURL",
+                Some(crate::providers::google::DEFAULT_IAM_CREDENTIALS),
+                Some("gitsign.iamCredentialsURL"),
+                &["GITSIGN_IAM_CREDENTIALS_URL"],
+            )
+            .unwrap_or_default();
         let cc = r.string(
             "credentialCache",
             Some("auto"),
@@ -759,6 +804,7 @@ impl Config {
             tlog_verification,
             timeout: Duration::from_secs(secs),
             login_timeout: Duration::from_secs(login_secs),
+            iam_credentials_url,
             oidc_env,
             policy,
             credential_cache,
@@ -1074,6 +1120,57 @@ mod tests {
         );
         let c = resolve(&[("GITSIGN.REKORMODE", "online")], &[]).unwrap();
         assert_eq!(c.rekor_mode, RekorMode::Online);
+    }
+
+    #[test]
+    fn ambient_provider_settings() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(
+            c.iam_credentials_url,
+            "https://iamcredentials.googleapis.com"
+        );
+        assert!(c.oidc_env.buildkite_agent_access_token.is_none());
+        let c = resolve(&[("gitsign.iamCredentialsURL", "https://git.example")], &[]).unwrap();
+        assert_eq!(c.iam_credentials_url, "https://git.example");
+        let c = resolve(
+            &[("gitsign.iamCredentialsURL", "https://git.example")],
+            &[
+                ("GITSIGN_IAM_CREDENTIALS_URL", "http://127.0.0.1:1"),
+                ("BUILDKITE_AGENT_ACCESS_TOKEN", "secret-agent-token"),
+                ("BUILDKITE_AGENT_ENDPOINT", "http://127.0.0.1:2/v3"),
+                ("BUILDKITE_JOB_ID", "job"),
+                ("GCE_METADATA_HOST", "127.0.0.1:3"),
+                (
+                    "GOOGLE_SERVICE_ACCOUNT_NAME",
+                    "sa@p.iam.gserviceaccount.com",
+                ),
+                ("SPIFFE_ENDPOINT_SOCKET", "unix:///run/spire.sock"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.iam_credentials_url, "http://127.0.0.1:1");
+        assert_eq!(c.resolved["iamCredentialsURL"].1, Origin::Env);
+        let e = &c.oidc_env;
+        assert_eq!(
+            e.buildkite_agent_endpoint.as_deref(),
+            Some("http://127.0.0.1:2/v3")
+        );
+        assert_eq!(e.buildkite_job_id.as_deref(), Some("job"));
+        assert_eq!(e.gce_metadata_host.as_deref(), Some("127.0.0.1:3"));
+        assert_eq!(
+            e.google_service_account_name.as_deref(),
+            Some("sa@p.iam.gserviceaccount.com")
+        );
+        assert_eq!(
+            e.spiffe_endpoint_socket.as_deref(),
+            Some("unix:///run/spire.sock")
+        );
+        // The agent token is a secret: set, never shown.
+        assert_eq!(
+            e.buildkite_agent_access_token.as_deref(),
+            Some("secret-agent-token")
+        );
+        assert!(!format!("{c:?}").contains("secret-agent-token"));
     }
 
     #[test]

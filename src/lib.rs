@@ -29,6 +29,7 @@ pub mod policy;
 pub mod policy_file;
 pub mod policy_source;
 pub mod progress;
+pub mod providers;
 pub mod range;
 pub mod rekor;
 pub mod report;

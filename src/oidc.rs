@@ -9,7 +9,9 @@
 //! - `interactive`: the browser, with the authorization-code flow, PKCE S256
 //!   and a loopback redirect listener;
 //! - `device`: the RFC 8628 device authorization grant, for machines
-//!   without a browser (SSH sessions).
+//!   without a browser (SSH sessions);
+//! - `buildkite-agent`, `google-workload-identity`, `google-impersonate`
+//!   and `spiffe`: cosign's ambient providers, in [`crate::providers`].
 //!
 //! This module does no environment reading: the caller fills
 //! [`OidcSettings`] (from [`crate::config`] and the environment) and gets an
@@ -64,18 +66,15 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "envvar",
     "filesystem",
     "github-actions",
-];
-
-/// cosign providers Go gitsign also accepts that this implementation does
-/// not have.
-const UNSUPPORTED_COSIGN_PROVIDERS: &[&str] = &[
     "buildkite-agent",
-    "gitlab",
-    "gitpod",
     "google-workload-identity",
     "google-impersonate",
     "spiffe",
 ];
+
+/// cosign providers Go gitsign also accepts that this implementation does
+/// not have.
+const UNSUPPORTED_COSIGN_PROVIDERS: &[&str] = &["gitlab", "gitpod"];
 
 /// Where user-facing messages go (the login URL, the device code, progress).
 /// The CLI routes them to the terminal or the log file, never to stdout.
@@ -162,6 +161,23 @@ pub struct OidcSettings {
     /// preference (`XDG_RUNTIME_DIR`, then the temporary directory); see
     /// [`LoginPage`].
     pub page_dirs: Vec<PathBuf>,
+    /// `BUILDKITE_AGENT_ACCESS_TOKEN`.
+    pub buildkite_agent_access_token: Option<String>,
+    /// `BUILDKITE_AGENT_ENDPOINT`; `None`: Buildkite's.
+    pub buildkite_agent_endpoint: Option<String>,
+    /// `BUILDKITE_JOB_ID`.
+    pub buildkite_job_id: Option<String>,
+    /// `GCE_METADATA_HOST`; `None`: the metadata server's usual address.
+    pub gce_metadata_host: Option<String>,
+    /// The file whose "Google" product name enables
+    /// `google-workload-identity` in auto-detection (cosign's test).
+    pub gce_product_name_file: PathBuf,
+    /// `GOOGLE_SERVICE_ACCOUNT_NAME`, for `google-impersonate`.
+    pub google_service_account_name: Option<String>,
+    /// IAM Credentials' base URL (`gitsign.iamCredentialsURL`).
+    pub iam_credentials_url: String,
+    /// `SPIFFE_ENDPOINT_SOCKET`; `None`: SPIRE's default socket.
+    pub spiffe_endpoint_socket: Option<String>,
 }
 
 impl Default for OidcSettings {
@@ -185,6 +201,14 @@ impl Default for OidcSettings {
             autoclose_timeout: 6,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             page_dirs: vec![std::env::temp_dir()],
+            buildkite_agent_access_token: None,
+            buildkite_agent_endpoint: None,
+            buildkite_job_id: None,
+            gce_metadata_host: None,
+            gce_product_name_file: crate::providers::google::PRODUCT_NAME_FILE.into(),
+            google_service_account_name: None,
+            iam_credentials_url: crate::providers::google::DEFAULT_IAM_CREDENTIALS.into(),
+            spiffe_endpoint_socket: None,
         }
     }
 }
@@ -221,6 +245,20 @@ impl std::fmt::Debug for OidcSettings {
             .field("autoclose_timeout", &self.autoclose_timeout)
             .field("login_timeout", &self.login_timeout)
             .field("page_dirs", &self.page_dirs)
+            .field(
+                "buildkite_agent_access_token",
+                &redact_opt(&self.buildkite_agent_access_token),
+            )
+            .field("buildkite_agent_endpoint", &self.buildkite_agent_endpoint)
+            .field("buildkite_job_id", &self.buildkite_job_id)
+            .field("gce_metadata_host", &self.gce_metadata_host)
+            .field("gce_product_name_file", &self.gce_product_name_file)
+            .field(
+                "google_service_account_name",
+                &self.google_service_account_name,
+            )
+            .field("iam_credentials_url", &self.iam_credentials_url)
+            .field("spiffe_endpoint_socket", &self.spiffe_endpoint_socket)
             .finish()
     }
 }
@@ -262,6 +300,14 @@ impl OidcSettings {
                 .filter(|d| d.is_absolute())
                 .chain([std::env::temp_dir()])
                 .collect(),
+            buildkite_agent_access_token: env.buildkite_agent_access_token.clone(),
+            buildkite_agent_endpoint: env.buildkite_agent_endpoint.clone(),
+            buildkite_job_id: env.buildkite_job_id.clone(),
+            gce_metadata_host: env.gce_metadata_host.clone(),
+            gce_product_name_file: crate::providers::google::PRODUCT_NAME_FILE.into(),
+            google_service_account_name: env.google_service_account_name.clone(),
+            iam_credentials_url: cfg.iam_credentials_url.clone(),
+            spiffe_endpoint_socket: env.spiffe_endpoint_socket.clone(),
         })
     }
 
@@ -297,6 +343,14 @@ pub enum Provider {
     Interactive,
     /// RFC 8628 device authorization grant.
     Device,
+    /// The Buildkite agent's OIDC token API.
+    BuildkiteAgent,
+    /// The GCE metadata server's identity token.
+    GoogleWorkloadIdentity,
+    /// IAM Credentials' ID token for another service account.
+    GoogleImpersonate,
+    /// A JWT-SVID from the SPIFFE Workload API.
+    Spiffe,
 }
 
 impl Provider {
@@ -308,6 +362,10 @@ impl Provider {
             Provider::GithubActions => "github-actions",
             Provider::Interactive => "interactive",
             Provider::Device => "device",
+            Provider::BuildkiteAgent => "buildkite-agent",
+            Provider::GoogleWorkloadIdentity => "google-workload-identity",
+            Provider::GoogleImpersonate => "google-impersonate",
+            Provider::Spiffe => "spiffe",
         }
     }
 }
@@ -650,17 +708,25 @@ fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------
 // Choosing the provider
 
-/// Picks the provider: the configured one, else the first that applies of
-/// `SIGSTORE_ID_TOKEN`, GitHub Actions, the token file, then the browser when
-/// one is plausibly available, else the device flow.
+/// Picks the provider: the configured one, else the first of
+/// [`auto_providers`] ([`get_token`] goes on past workload identity when
+/// the metadata server gives no token).
 pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
+    match configured_provider(s)? {
+        Some(p) => Ok(p),
+        None => Ok(auto_providers(s)[0]),
+    }
+}
+
+/// The provider `gitsign.tokenProvider` names; `None` when it is unset.
+fn configured_provider(s: &OidcSettings) -> Result<Option<Provider>, OidcError> {
     let name = s
         .token_provider
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty());
     let Some(name) = name else {
-        return Ok(auto_provider(s));
+        return Ok(None);
     };
     match name.to_ascii_lowercase().as_str() {
         "interactive" => Ok(Provider::Interactive),
@@ -668,6 +734,10 @@ pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
         "envvar" => Ok(Provider::EnvVar),
         "filesystem" => Ok(Provider::Filesystem),
         "github-actions" => Ok(Provider::GithubActions),
+        "buildkite-agent" => Ok(Provider::BuildkiteAgent),
+        "google-workload-identity" => Ok(Provider::GoogleWorkloadIdentity),
+        "google-impersonate" => Ok(Provider::GoogleImpersonate),
+        "spiffe" => Ok(Provider::Spiffe),
         "environment" => {
             if nonempty(&s.env_token) {
                 Ok(Provider::EnvVar)
@@ -689,19 +759,54 @@ pub fn choose_provider(s: &OidcSettings) -> Result<Provider, OidcError> {
             PROVIDER_NAMES.join(", ")
         ))),
     }
+    .map(Some)
 }
 
-fn auto_provider(s: &OidcSettings) -> Provider {
+/// The providers auto-detection would use, in order, each only when it
+/// applies (cosign's `Enabled`): `SIGSTORE_ID_TOKEN`; GitHub Actions'
+/// token request variables; Buildkite's agent token; the token file; a
+/// Google machine (workload identity; used only if the metadata server
+/// gives a token, as cosign probes it, else the next is tried);
+/// `GOOGLE_SERVICE_ACCOUNT_NAME` (impersonation); the SPIFFE Workload API
+/// socket; then the browser when one is plausibly available, else the
+/// device flow, which always ends the list.
+pub fn auto_providers(s: &OidcSettings) -> Vec<Provider> {
+    use crate::providers::{buildkite, google, spiffe};
+    let mut v = Vec::new();
     if nonempty(&s.env_token) {
-        Provider::EnvVar
-    } else if nonempty(&s.actions_request_url) && nonempty(&s.actions_request_token) {
-        Provider::GithubActions
-    } else if s.token_file_path().exists() {
-        Provider::Filesystem
-    } else if browser_plausible(s) {
+        v.push(Provider::EnvVar);
+    }
+    if nonempty(&s.actions_request_url) && nonempty(&s.actions_request_token) {
+        v.push(Provider::GithubActions);
+    }
+    if buildkite::enabled(&buildkite_job(s)) {
+        v.push(Provider::BuildkiteAgent);
+    }
+    if s.token_file_path().exists() {
+        v.push(Provider::Filesystem);
+    }
+    if google::on_google(&s.gce_product_name_file) {
+        v.push(Provider::GoogleWorkloadIdentity);
+    }
+    if google::impersonation_enabled(s.google_service_account_name.as_deref()) {
+        v.push(Provider::GoogleImpersonate);
+    }
+    if spiffe::enabled(s.spiffe_endpoint_socket.as_deref()) {
+        v.push(Provider::Spiffe);
+    }
+    v.push(if browser_plausible(s) {
         Provider::Interactive
     } else {
         Provider::Device
+    });
+    v
+}
+
+fn buildkite_job(s: &OidcSettings) -> crate::providers::buildkite::Job<'_> {
+    crate::providers::buildkite::Job {
+        access_token: s.buildkite_agent_access_token.as_deref(),
+        endpoint: s.buildkite_agent_endpoint.as_deref(),
+        job_id: s.buildkite_job_id.as_deref(),
     }
 }
 
@@ -725,8 +830,20 @@ fn browser_plausible(s: &OidcSettings) -> bool {
 /// Obtains and checks an identity token with the provider [`choose_provider`]
 /// picks.
 pub fn get_token(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken, OidcError> {
-    let provider = choose_provider(s)?;
-    get_token_from(provider, s, http, msgs)
+    if let Some(p) = configured_provider(s)? {
+        return get_token_from(p, s, http, msgs);
+    }
+    for p in auto_providers(s) {
+        let r = get_token_from(p, s, http, msgs);
+        // cosign enables workload identity on a Google machine only when
+        // the metadata server hands out a token: a VM without a service
+        // account goes on to the next provider.
+        if p == Provider::GoogleWorkloadIdentity && r.is_err() {
+            continue;
+        }
+        return r;
+    }
+    unreachable!("auto_providers ends with interactive or device")
 }
 
 /// Obtains and checks an identity token with the given provider.
@@ -771,7 +888,50 @@ pub fn get_token_from(
         Provider::GithubActions => github_actions(s, http),
         Provider::Interactive => interactive(s, http, msgs),
         Provider::Device => device(s, http, msgs),
+        Provider::BuildkiteAgent
+        | Provider::GoogleWorkloadIdentity
+        | Provider::GoogleImpersonate
+        | Provider::Spiffe => ambient(provider, s, http),
     }
+}
+
+/// cosign's ambient providers ([`crate::providers`]): a raw token from the
+/// platform, then the same checks as any other.
+fn ambient(provider: Provider, s: &OidcSettings, http: &Http) -> Result<IdToken, OidcError> {
+    use crate::providers::{buildkite, google, spiffe};
+    let aud = s.client_id.as_str();
+    let (raw, from) = match provider {
+        Provider::BuildkiteAgent => (
+            buildkite::token(&buildkite_job(s), aud, http)?,
+            "the Buildkite agent",
+        ),
+        Provider::GoogleWorkloadIdentity => (
+            google::workload_identity_token(s.gce_metadata_host.as_deref(), aud, http)?,
+            "the GCE metadata server",
+        ),
+        Provider::GoogleImpersonate => {
+            let iam = Some(s.iam_credentials_url.trim())
+                .filter(|u| !u.is_empty())
+                .unwrap_or(google::DEFAULT_IAM_CREDENTIALS);
+            let imp = google::Impersonation {
+                target: s.google_service_account_name.as_deref(),
+                metadata_host: s.gce_metadata_host.as_deref(),
+                iam_credentials_url: iam,
+            };
+            (
+                google::impersonated_token(&imp, aud, http)?,
+                "IAM Credentials",
+            )
+        }
+        Provider::Spiffe => (
+            spiffe::token(s.spiffe_endpoint_socket.as_deref(), aud, http.timeout())?,
+            "the SPIFFE Workload API",
+        ),
+        _ => unreachable!("not an ambient provider"),
+    };
+    let name = provider.name();
+    checked(&raw, aud, None, None)
+        .map_err(|e| e.map(|m| format!("{m} (token from the provider {name}, {from})")))
 }
 
 fn checked(
@@ -1341,7 +1501,7 @@ struct Callback {
     stream: TcpStream,
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -2347,6 +2507,8 @@ mod tests {
     fn provider_choice() {
         let mut s = OidcSettings {
             token_file: Some("/nonexistent/token".into()),
+            gce_product_name_file: "/nonexistent/product_name".into(),
+            spiffe_endpoint_socket: Some("unix:///nonexistent/api.sock".into()),
             ..OidcSettings::default()
         };
         let expect_headless = if cfg!(target_os = "macos") || cfg!(windows) {
@@ -2372,9 +2534,64 @@ mod tests {
             e.message().contains("bogus") && e.message().contains("github-actions"),
             "{e}"
         );
-        s.token_provider = Some("spiffe".into());
-        assert!(choose_provider(&s).is_err());
+        for (name, p) in [
+            ("spiffe", Provider::Spiffe),
+            ("buildkite-agent", Provider::BuildkiteAgent),
+            ("google-workload-identity", Provider::GoogleWorkloadIdentity),
+            ("Google-Impersonate", Provider::GoogleImpersonate),
+        ] {
+            s.token_provider = Some(name.into());
+            assert_eq!(choose_provider(&s).unwrap(), p);
+        }
+        s.token_provider = Some("gitlab".into());
+        let e = choose_provider(&s).unwrap_err();
+        assert!(e.message().contains("SIGSTORE_ID_TOKEN"), "{e}");
         assert!(!format!("{s:?}").contains("\"x\""));
+    }
+
+    #[test]
+    fn ambient_provider_order() {
+        let d = tempfile::tempdir().unwrap();
+        let product = d.path().join("product_name");
+        std::fs::write(&product, "Google Compute Engine\n").unwrap();
+        let sock = d.path().join("api.sock");
+        std::fs::write(&sock, "").unwrap();
+        let token_file = d.path().join("token");
+        std::fs::write(&token_file, "t").unwrap();
+        let mut s = OidcSettings {
+            token_file: Some("/nonexistent/token".into()),
+            gce_product_name_file: "/nonexistent/product_name".into(),
+            spiffe_endpoint_socket: Some("unix:///nonexistent/api.sock".into()),
+            ssh_session: true,
+            ..OidcSettings::default()
+        };
+        assert_eq!(auto_providers(&s), [Provider::Device]);
+        s.spiffe_endpoint_socket = Some(format!("unix://{}", sock.display()));
+        s.google_service_account_name = Some("sa@p.iam.gserviceaccount.com".into());
+        s.gce_product_name_file = product;
+        s.token_file = Some(token_file);
+        s.buildkite_agent_access_token = Some("bk".into());
+        s.actions_request_url = Some("u".into());
+        s.actions_request_token = Some("t".into());
+        s.env_token = Some("x".into());
+        assert_eq!(
+            auto_providers(&s),
+            [
+                Provider::EnvVar,
+                Provider::GithubActions,
+                Provider::BuildkiteAgent,
+                Provider::Filesystem,
+                Provider::GoogleWorkloadIdentity,
+                Provider::GoogleImpersonate,
+                Provider::Spiffe,
+                Provider::Device,
+            ]
+        );
+        // Debug never shows the Buildkite agent token.
+        assert!(!format!("{s:?}").contains("\"bk\""));
+        // A socket path that is not there does not enable spiffe.
+        s.spiffe_endpoint_socket = Some("unix:///nonexistent/api.sock".into());
+        assert!(!auto_providers(&s).contains(&Provider::Spiffe));
     }
 
     #[test]

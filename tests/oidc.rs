@@ -61,6 +61,9 @@ impl OidcTestbed for Testbed {
             issuer: self.var("GITSIGN_OIDC_ISSUER").into(),
             client_id: self.var("GITSIGN_OIDC_CLIENT_ID").into(),
             token_file: Some(PathBuf::from("/nonexistent/gitsign-test/oidc-token")),
+            // Nor does a Google machine or a SPIFFE agent steer the choice.
+            gce_product_name_file: PathBuf::from("/nonexistent/gitsign-test/product_name"),
+            spiffe_endpoint_socket: Some("unix:///nonexistent/gitsign-test/api.sock".into()),
             login_timeout: Duration::from_secs(30),
             ..OidcSettings::default()
         }
@@ -562,7 +565,7 @@ fn ambient_tokens() {
     assert!(matches!(e, OidcError::Config(_)), "{e:?}");
     assert_eq!(
         e.message(),
-        "unknown token provider \"bogus\" (gitsign.tokenProvider or GITSIGN_TOKEN_PROVIDER); valid providers: interactive, device, environment, envvar, filesystem, github-actions"
+        "unknown token provider \"bogus\" (gitsign.tokenProvider or GITSIGN_TOKEN_PROVIDER); valid providers: interactive, device, environment, envvar, filesystem, github-actions, buildkite-agent, google-workload-identity, google-impersonate, spiffe"
     );
     let s = OidcSettings {
         token_provider: Some("envvar".into()),

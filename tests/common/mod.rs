@@ -90,8 +90,9 @@ pub fn require_sigstore_python() {
 
 /// Removes from `c` every variable of the test process that could steer
 /// gitsign or git (`GITSIGN_*`, `SIGSTORE_*`, `GIT_*`, `TUF_ROOT`, `HOME`,
-/// `XDG_*`, the credential cache's and systemd's socket variables), so that
-/// a child sees only what the test states.
+/// `XDG_*`, the credential cache's and systemd's socket variables, the
+/// ambient token providers' `BUILDKITE_*`, `GCE_METADATA_HOST`, `GOOGLE_*`,
+/// `SPIFFE_*`), so that a child sees only what the test states.
 pub fn scrub_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         let Some(k) = k.to_str() else { continue };
@@ -102,6 +103,11 @@ pub fn scrub_env(c: &mut Command) -> &mut Command {
             "XDG_",
             "LISTEN_",
             "ACTIONS_ID_TOKEN_",
+            // cosign's ambient token providers (tests/providers.rs).
+            "BUILDKITE_",
+            "GCE_METADATA_",
+            "GOOGLE_",
+            "SPIFFE_",
         ]
         .iter()
         .any(|p| k.starts_with(p))
