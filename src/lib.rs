@@ -34,6 +34,7 @@ pub mod rekor;
 pub mod report;
 pub mod revs;
 pub mod sct;
+pub mod show;
 pub mod sign;
 pub mod signing_config;
 pub mod text;
