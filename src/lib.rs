@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod attest;
+pub mod attest_store;
 pub mod bundle;
 pub mod cache;
 pub mod chain;
