@@ -1,5 +1,5 @@
 //! `gitsign`: git's `gpg.x509.program`, plus `verify`, `verify-tag`,
-//! `verify-bundle`, `initialize` and `version`. A thin layer over the library: argument
+//! `verify-bundle`, `show`, `attest`, `initialize` and `version`. A thin layer over the library: argument
 //! parsing, exit codes, where output goes.
 
 /// `println!` for lines that may carry input (subjects, claims, names):
