@@ -414,33 +414,23 @@ fn check_logged(
     Ok(())
 }
 
-/// Logs the DSSE envelope `envelope_json` (one signature, `signature` over
-/// the PAE of `payload`, by `cert`) in Rekor as a dsse entry, and checks
-/// the entry Rekor returns: its body records this payload, this signature
-/// and this certificate, it is included in the log, and it was logged
-/// while the certificate was valid. Rekor v1 only (`gitsign attest`, as Go
-/// gitsign's, logs through the v1 API).
-pub fn log_dsse(
-    rekor: &RekorClient,
-    envelope_json: &str,
+/// Checks the entry Rekor returned for a DSSE envelope (one signature,
+/// `signature` over the PAE of `payload`, by `cert`; see
+/// [`RekorClient::create_dsse`]): its body is a dsse entry for this
+/// payload, this signature and this certificate, it is included in the
+/// log, and it was logged while the certificate was valid. Rekor v1
+/// entries only (`gitsign attest`, as Go gitsign's, logs through the v1
+/// API).
+pub fn check_dsse_entry(
+    entry: &LogEntry,
     payload: &[u8],
     signature: &[u8],
     cert: &Certificate,
     root: &TrustedRoot,
-) -> Result<LogEntry, SignError> {
+) -> Result<(), SignError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    if rekor.api() != RekorApi::V1 {
-        return Err(SignError::Rekor(
-            "attestations are logged through the Rekor v1 API; set gitsign.rekorVersion to 1 \
-             (and gitsign.rekor to a v1 log) for gitsign attest"
-                .into(),
-        ));
-    }
     let cert_pem = crate::pem::encode("CERTIFICATE", cert.der());
-    let entry = rekor
-        .create_dsse(envelope_json, &cert_pem)
-        .map_err(rekor_err)?;
     let body: serde_json::Value = serde_json::from_slice(&entry.body).unwrap_or_default();
     let spec = &body["spec"];
     let payload_hash = crate::asn1::hex_lower(&crypto::sha256(payload));
@@ -456,8 +446,7 @@ pub fn log_dsse(
             "Rekor returned an entry for something other than this attestation".into(),
         ));
     }
-    check_logged(&entry, RekorApi::V1, cert, root, None)?;
-    Ok(entry)
+    check_logged(entry, RekorApi::V1, cert, root, None)
 }
 
 /// Signs `payload` (a commit or tag without its signature).

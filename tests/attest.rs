@@ -358,3 +358,28 @@ fn refusals_write_nothing() {
     let o = repo.git(&["rev-parse", "--verify", "--quiet", COMMITS]);
     assert!(!o.status.success(), "a ref was written");
 }
+
+/// A log entry that does not verify fails the attestation (status 1), an
+/// unreachable log decides nothing (status 2); either way no ref moves and
+/// stdout stays empty.
+#[test]
+fn log_failures_write_nothing() {
+    let tb = Testbed::start();
+    let repo = attest_repo(&tb, "attest-faults");
+    let f = write(&repo, "p.json", "{}");
+    for (fault, status, words) in [
+        ("bad-set", 1, "does not verify"),
+        ("http500", 2, "cannot log the attestation"),
+    ] {
+        tb.fault("rekor", fault, None, None);
+        let o = repo.gitsign(&["attest", "-f", &f]);
+        tb.clear_faults();
+        assert_eq!(o.status.code(), Some(status), "{fault}: {}", text(&o));
+        assert!(text(&o).contains(words), "{fault}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "{fault}");
+        let o = repo.git(&["rev-parse", "--verify", "--quiet", COMMITS]);
+        assert!(!o.status.success(), "{fault}: a ref was written");
+    }
+    // And with the log back, it works.
+    attest(&repo, &["-f", &f]);
+}

@@ -143,23 +143,28 @@ fn attest_flow(
 
     let pae = attest::pae(&payload);
     let accept = |_: &Credential| Ok(());
-    let cred =
-        cached_credential(&config, root, &http, term, "", &accept).map_err(Failure::Invalid)?;
-    let attempt = |cred: &Credential| -> Result<_, SignError> {
-        let signature = cred.sign(&pae)?;
-        let envelope = attest::envelope(&payload, &signature);
-        let entry = sign::log_dsse(&rekor, &envelope, &payload, &signature, cred.leaf(), root)?;
-        Ok((envelope, entry, gitsign::gpg::uid(cred.leaf())))
-    };
-    let (envelope, entry, who) = match attempt(&cred) {
+    // No certificate (no login, no Fulcio) decides nothing about the
+    // attestation: status 2, as for an unreachable service.
+    let mut cred =
+        cached_credential(&config, root, &http, term, "", &accept).map_err(Failure::Error)?;
+    let signature = match cred.sign(&pae) {
         // The daemon holding the key died or lost it: log in as without one.
         Err(SignError::Agent(why)) => {
             term.log(&format!("credential cache not used: {why}"));
-            let cred = fresh_credential(&config, root, &http, term).map_err(Failure::Invalid)?;
-            attempt(&cred).map_err(|e| Failure::Invalid(e.to_string()))?
+            cred = fresh_credential(&config, root, &http, term).map_err(Failure::Error)?;
+            cred.sign(&pae)
         }
-        other => other.map_err(|e| Failure::Invalid(e.to_string()))?,
-    };
+        other => other,
+    }
+    .map_err(|e| Failure::Invalid(e.to_string()))?;
+    let envelope = attest::envelope(&payload, &signature);
+    let cert = cred.leaf();
+    let entry = rekor
+        .create_dsse(&envelope, &gitsign::pem::encode("CERTIFICATE", cert.der()))
+        .map_err(|e| Failure::Error(format!("cannot log the attestation: {e}")))?;
+    sign::check_dsse_entry(&entry, &payload, &signature, cert, root)
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    let who = gitsign::gpg::uid(cert);
 
     let message = format!("Gitsign attest {}", String::from_utf8_lossy(&name));
     let commit = gitsign::attest_store::add(
