@@ -274,8 +274,10 @@ fn once(seen: &mut bool, name: &str, what: &str) -> Result<(), ShowError> {
 /// Parses a commit as go-git does: headers up to the first empty line
 /// (continuation lines belong to `gpgsig` only), then the message.
 fn parse_commit(object: &[u8]) -> Result<Commit, ShowError> {
+    // go-git's zero id where the header is missing (git itself refuses
+    // such objects).
     let mut c = Commit {
-        tree: String::new(),
+        tree: "0".repeat(40),
         parents: Vec::new(),
         author: Vec::new(),
         committer: Vec::new(),
@@ -359,7 +361,7 @@ fn signature_start(message: &[u8]) -> Option<usize> {
 /// line, then the message, whose last signature block is the signature.
 fn parse_tag(object: &[u8]) -> Result<Tag, ShowError> {
     let mut t = Tag {
-        object: String::new(),
+        object: "0".repeat(40),
         object_type: String::new(),
         name: Vec::new(),
         tagger: Vec::new(),
