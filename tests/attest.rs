@@ -381,5 +381,16 @@ fn log_failures_write_nothing() {
         assert!(!o.status.success(), "{fault}: a ref was written");
     }
     // And with the log back, it works.
-    attest(&repo, &["-f", &f]);
+    let (_, first) = attest(&repo, &["-f", &f]);
+    // A ref git cannot update (here: locked, as by a concurrent writer)
+    // stays where it was: the compare-and-swap fails with a sentence.
+    let lock = repo.path().join(".git/refs/attestations/commits.lock");
+    std::fs::write(&lock, "").unwrap();
+    let f2 = write(&repo, "q.json", "{}");
+    let o = repo.gitsign(&["attest", "-f", &f2]);
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("was not updated"), "{}", text(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(repo.git_ok(&["rev-parse", COMMITS]), first);
 }
