@@ -185,6 +185,10 @@ pub struct Config {
     pub committer_email: Option<String>,
     /// Refuse to sign when the certificate identity is not the committer.
     pub match_committer: bool,
+    /// `gitsign.enableSigstoreGo`: Go gitsign's switch to its sigstore-go
+    /// code path. Read so that a Go setup is not a configuration error;
+    /// it changes nothing here (one code path, the same signatures).
+    pub enable_sigstore_go: bool,
     /// Close the browser tab after login.
     pub autoclose: bool,
     /// Seconds before the tab closes.
@@ -495,6 +499,12 @@ impl Config {
             "gitsign.matchCommitter",
             &["GITSIGN_MATCH_COMMITTER"],
         )?;
+        let enable_sigstore_go = r.boolean(
+            "enableSigstoreGo",
+            false,
+            "gitsign.enableSigstoreGo",
+            &["GITSIGN_ENABLE_SIGSTORE_GO"],
+        )?;
         let p = pair!("AUTOCLOSE");
         let autoclose = r.boolean("autoclose", true, "gitsign.autoclose", &[&p[0], &p[1]])?;
         let p = pair!("AUTOCLOSE_TIMEOUT");
@@ -626,6 +636,7 @@ impl Config {
             xdg_runtime_dir: (r.env)("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
             xdg_cache_home: (r.env)("XDG_CACHE_HOME").filter(|v| !v.is_empty()),
             home: (r.env)("HOME").filter(|v| !v.is_empty()),
+            current_dir: std::env::current_dir().ok(),
         };
         let policy_file = r
             .string("policy", None, Some("gitsign.policy"), &["GITSIGN_POLICY"])
@@ -738,6 +749,7 @@ impl Config {
             committer_name,
             committer_email,
             match_committer,
+            enable_sigstore_go,
             autoclose,
             autoclose_timeout,
             url_opener,

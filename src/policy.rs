@@ -42,6 +42,26 @@ impl Matcher {
         }
     }
 
+    /// A note for a regular expression that matches only part of `v`:
+    /// Go gitsign (and cosign) match anywhere in the value, so a pattern
+    /// written for them may fail here, where the whole value must match.
+    fn partial_match_hint(&self, v: &str) -> Option<String> {
+        let Matcher::Regex(_, src) = self else {
+            return None;
+        };
+        let unanchored = RegexBuilder::new(src)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .ok()?;
+        unanchored.is_match(v).then(|| {
+            format!(
+                "/{src}/ matches only part of \"{v}\": gitsign's regular expressions must match \
+                 the whole value (Go gitsign's match anywhere in it); extend the pattern to \
+                 cover the whole value, adding .* only where any text may stand"
+            )
+        })
+    }
+
     fn describe(&self) -> String {
         match self {
             Matcher::Exact(s) => format!("\"{s}\""),
@@ -131,8 +151,17 @@ impl Policy {
             .iter()
             .any(|id| self.identities.iter().any(|m| m.matches(id)))
         {
+            let hint = ids
+                .iter()
+                .find_map(|id| {
+                    self.identities
+                        .iter()
+                        .find_map(|m| m.partial_match_hint(id))
+                })
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             return Decision::Rejected(format!(
-                "the signer's identity \"{}\" is not allowed (expected {})",
+                "the signer's identity \"{}\" is not allowed (expected {}){hint}",
                 claims.identity,
                 self.identities
                     .iter()
@@ -143,8 +172,14 @@ impl Policy {
         }
         let issuer = claims.issuer.as_deref().unwrap_or("");
         if !self.issuers.iter().any(|m| m.matches(issuer)) {
+            let hint = self
+                .issuers
+                .iter()
+                .find_map(|m| m.partial_match_hint(issuer))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             return Decision::Rejected(format!(
-                "the signer's OIDC issuer \"{issuer}\" is not allowed (expected {})",
+                "the signer's OIDC issuer \"{issuer}\" is not allowed (expected {}){hint}",
                 self.issuers
                     .iter()
                     .map(Matcher::describe)
@@ -231,6 +266,45 @@ mod tests {
             Policy::default().evaluate(&claims("a", "b")),
             Decision::NoPolicy
         );
+    }
+
+    #[test]
+    fn a_pattern_matching_part_of_the_value_gets_a_hint() {
+        let p = Policy::from_config(&PolicyConfig {
+            identity_regexps: vec!["@example\\.com".into()],
+            issuer_regexps: vec!["accounts\\.google".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let Decision::Rejected(why) =
+            p.evaluate(&claims("a@example.com", "https://accounts.google.com"))
+        else {
+            panic!("a partial match must not be accepted");
+        };
+        assert!(why.contains("identity"), "{why}");
+        assert!(why.contains("must match the whole value"), "{why}");
+        // The identity passes a whole-value pattern; the issuer's hint.
+        let p = Policy::from_config(&PolicyConfig {
+            identity_regexps: vec![".*@example\\.com".into()],
+            issuer_regexps: vec!["accounts\\.google".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let Decision::Rejected(why) =
+            p.evaluate(&claims("a@example.com", "https://accounts.google.com"))
+        else {
+            panic!("a partial match must not be accepted");
+        };
+        assert!(why.contains("OIDC issuer"), "{why}");
+        assert!(
+            why.contains("/accounts\\.google/ matches only part"),
+            "{why}"
+        );
+        // No hint where the pattern matches nothing of the value.
+        let Decision::Rejected(why) = p.evaluate(&claims("a@example.com", "https://evil")) else {
+            panic!()
+        };
+        assert!(!why.contains("whole value"), "{why}");
     }
 
     #[test]

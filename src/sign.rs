@@ -14,7 +14,7 @@ use crate::tlog::{self, LogEntry};
 use crate::trust::TrustedRoot;
 use crate::tsa::{self, TsaClient, VerifiedTimestamp};
 use crate::verify::ObjectInfo;
-use crate::x509::Certificate;
+use crate::x509::{Certificate, GeneralName};
 
 /// A signing failure, as a sentence.
 #[derive(Debug, Clone)]
@@ -626,8 +626,42 @@ pub fn sign_payload_timestamped(
     }
 }
 
-/// The committer's (or tagger's) email in a payload.
-pub fn committer_email(payload: &[u8]) -> Option<String> {
+/// Who a payload names as its committer (a tag's tagger): what
+/// `gitsign.matchCommitter` compares with the certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committer {
+    /// The name before the `<email>` (`user.name` when git wrote it).
+    pub name: Option<String>,
+    /// The email between `<` and `>` (`user.email`).
+    pub email: Option<String>,
+}
+
+impl Committer {
+    /// The committer of `payload`; a part it lacks is taken from
+    /// `fallback` (the configured `user.name` / `user.email`).
+    pub fn of(payload: &[u8], fallback: &Committer) -> Committer {
+        let mut c = committer(payload);
+        if c.name.is_none() {
+            c.name = fallback.name.clone();
+        }
+        if c.email.is_none() {
+            c.email = fallback.email.clone();
+        }
+        c
+    }
+
+    /// What a credential is cached for under `gitsign.matchCommitter`.
+    pub fn cache_identity(&self) -> String {
+        match (&self.email, &self.name) {
+            (Some(e), _) => e.clone(),
+            (None, Some(n)) => n.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The committer's (or tagger's) name and email in a payload.
+pub fn committer(payload: &[u8]) -> Committer {
     let headers = payload.split(|b| *b == b'\n').take_while(|l| !l.is_empty());
     for line in headers {
         let rest = line
@@ -635,35 +669,73 @@ pub fn committer_email(payload: &[u8]) -> Option<String> {
             .or_else(|| line.strip_prefix(b"tagger "));
         if let Some(rest) = rest {
             let s = String::from_utf8_lossy(rest);
-            let start = s.find('<')?;
-            let end = s[start..].find('>')? + start;
-            return Some(s[start + 1..end].to_string());
+            let Some(start) = s.find('<') else {
+                return Committer::default();
+            };
+            let Some(end) = s[start..].find('>').map(|e| e + start) else {
+                return Committer::default();
+            };
+            let name = s[..start].trim_end_matches(' ');
+            return Committer {
+                name: (!name.is_empty()).then(|| name.to_string()),
+                email: Some(s[start + 1..end].to_string()),
+            };
         }
     }
-    None
+    Committer::default()
 }
 
-/// gitsign.matchCommitter: the certificate must name the committer's email.
-pub fn check_committer(cert: &Certificate, committer: Option<&str>) -> Result<(), SignError> {
-    let Some(committer) = committer else {
+/// gitsign.matchCommitter, by Go gitsign's rules: the certificate matches
+/// when one of its email names is the committer's email (a person), or one
+/// of its URI names is the committer's name (a workload: CI sets
+/// `user.name` to its URI identity, e.g. a GitHub Actions workflow's).
+/// Emails compare without regard to ASCII case; URIs exactly.
+pub fn check_committer(cert: &Certificate, committer: &Committer) -> Result<(), SignError> {
+    if committer.email.is_none() && committer.name.is_none() {
         return Err(SignError::Committer(
-            "gitsign.matchCommitter is set but the committer's email is unknown (set user.email)"
+            "gitsign.matchCommitter is set but the committer is unknown (set user.email, or \
+             user.name to a workload's URI identity)"
                 .into(),
         ));
+    }
+    let names = cert.subject_alt_names().unwrap_or_default();
+    let email_matches = |e: &String| {
+        committer
+            .email
+            .as_deref()
+            .is_some_and(|c| e.eq_ignore_ascii_case(c))
     };
-    let ids: Vec<String> = cert
-        .subject_alt_names()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|n| n.identity())
-        .collect();
-    if ids.iter().any(|i| i.eq_ignore_ascii_case(committer)) {
+    let uri_matches = |u: &String| committer.name.as_deref() == Some(u.as_str());
+    if names.iter().any(|n| match n {
+        GeneralName::Email(e) => email_matches(e),
+        GeneralName::Uri(u) => uri_matches(u),
+        _ => false,
+    }) {
         return Ok(());
     }
+    let mut shown = Vec::new();
+    for n in &names {
+        match n {
+            GeneralName::Email(e) => shown.push(format!("email {e}")),
+            GeneralName::Uri(u) => shown.push(format!("URI {u}")),
+            _ => {}
+        }
+    }
+    let who = format!(
+        "{} <{}>",
+        committer.name.as_deref().unwrap_or(""),
+        committer.email.as_deref().unwrap_or("")
+    );
     Err(SignError::Committer(format!(
-        "gitsign.matchCommitter is set and the certificate identity {} does not match the committer {committer}; \
-         sign in as {committer}, or change user.email",
-        ids.first().map(String::as_str).unwrap_or("(none)")
+        "gitsign.matchCommitter is set and the certificate ({}) does not match the committer \
+         {who}: a certificate email must equal the committer's email, or a certificate URI the \
+         committer's name; sign in as the committer, or set user.email (user.name for a \
+         workload's URI identity)",
+        if shown.is_empty() {
+            "no email or URI name".to_string()
+        } else {
+            shown.join(", ")
+        }
     )))
 }
 

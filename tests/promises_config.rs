@@ -324,7 +324,7 @@ fn match_committer_holds_for_tags_too() {
     assert!(!o.status.success(), "tagged: {}", text(&o));
     assert!(
         text(&o).contains("gitsign.matchCommitter is set")
-            && text(&o).contains("does not match the committer test@example.com")
+            && text(&o).contains("does not match the committer Test <test@example.com>")
             && text(&o).contains(&email),
         "{}",
         text(&o)

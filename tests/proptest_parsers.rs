@@ -62,7 +62,7 @@ proptest! {
         let _ = gitobj::split(&bytes, ObjectKind::Tag, HashAlgo::Sha256);
         let _ = gitobj::gogit_commit_reencoding(&bytes, &bytes);
         let _ = gitobj::subject(&bytes);
-        let _ = gitsign::sign::committer_email(&bytes);
+        let _ = gitsign::sign::committer(&bytes);
         let _ = gitsign::show::commit_statement(&bytes, "x", "");
         let _ = gitsign::show::tag_statement(&bytes, "x", "");
         let _ = gitsign::attest::statement(&bytes, "t", gitsign::attest::DIGEST_COMMIT, "x");

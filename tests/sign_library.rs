@@ -26,8 +26,21 @@ fn sign_and_verify_both_modes() {
     let token = tb.token("alice@example.com", 600);
     let now = gitsign::time::now();
     let cred = sign::request_credential(&fulcio, &token, "alice@example.com", &root, now).unwrap();
-    sign::check_committer(cred.leaf(), sign::committer_email(PAYLOAD).as_deref()).unwrap();
-    assert!(sign::check_committer(cred.leaf(), Some("bob@example.com")).is_err());
+    let committer = sign::committer(PAYLOAD);
+    assert_eq!(committer.email.as_deref(), Some("alice@example.com"));
+    sign::check_committer(cred.leaf(), &committer).unwrap();
+    let bob = sign::Committer {
+        name: committer.name.clone(),
+        email: Some("bob@example.com".into()),
+    };
+    assert!(sign::check_committer(cred.leaf(), &bob).is_err());
+    // A name equal to the email is no URI match: Go's rules compare
+    // emails with emails and URIs with the name.
+    let named = sign::Committer {
+        name: Some("alice@example.com".into()),
+        email: Some("bob@example.com".into()),
+    };
+    assert!(sign::check_committer(cred.leaf(), &named).is_err());
 
     // Offline: the entry travels inside the signature.
     let s = sign::sign_payload(PAYLOAD, &cred, &rekor, &root, RekorMode::Offline, now).unwrap();

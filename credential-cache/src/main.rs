@@ -44,6 +44,7 @@ fn socket_env() -> SocketEnv {
         xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
         xdg_cache_home: var("XDG_CACHE_HOME"),
         home,
+        current_dir: std::env::current_dir().ok(),
     }
 }
 

@@ -42,31 +42,38 @@ pub struct SocketEnv {
     pub xdg_cache_home: Option<String>,
     /// `HOME` (or the passwd entry's home directory when `HOME` is unset).
     pub home: Option<String>,
+    /// The process's working directory, against which a relative
+    /// `GITSIGN_CREDENTIAL_CACHE` is resolved (as Go gitsign resolves it).
+    pub current_dir: Option<PathBuf>,
 }
 
 /// Where gitsign and the daemon look for the socket, in this order:
 /// `GITSIGN_CREDENTIAL_CACHE`; `$XDG_RUNTIME_DIR/gitsign/credential-cache.sock`;
 /// the user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`; on macOS
 /// `~/Library/Caches`) + `gitsign/credential-cache.sock` (containers often
-/// lack `XDG_RUNTIME_DIR`). Relative paths are refused: git runs gitsign in
-/// each repository's directory, so a relative path would name a different
-/// socket in each.
+/// lack `XDG_RUNTIME_DIR`). A relative `GITSIGN_CREDENTIAL_CACHE` is taken
+/// from the working directory, as Go gitsign takes it; git runs gitsign in
+/// the repository's top directory, so each repository then has a socket of
+/// its own (the documentation recommends an absolute path).
 pub fn default_socket_path(env: &SocketEnv) -> Result<PathBuf, CacheError> {
     fn set(v: &Option<String>) -> Option<&str> {
         v.as_deref().filter(|s| !s.is_empty())
     }
     if let Some(p) = set(&env.gitsign_credential_cache) {
         let path = PathBuf::from(p);
-        if !path.is_absolute() {
-            return Err(CacheError::SocketPath {
+        if path.is_absolute() {
+            return Ok(path);
+        }
+        return match env.current_dir.as_deref().filter(|d| d.is_absolute()) {
+            Some(d) => Ok(d.join(path)),
+            None => Err(CacheError::SocketPath {
                 reason: format!(
-                    "{} is `{p}`, a relative path; set it to an absolute path such as \
-                     /run/user/1000/gitsign/{SOCKET_FILE_NAME}",
+                    "{} is `{p}`, a relative path, and the working directory is unknown; set it \
+                     to an absolute path such as /run/user/1000/gitsign/{SOCKET_FILE_NAME}",
                     proto::SOCKET_ENV
                 ),
-            });
-        }
-        return Ok(path);
+            }),
+        };
     }
     if let Some(dir) = set(&env.xdg_runtime_dir).filter(|d| Path::new(d).is_absolute()) {
         return Ok(Path::new(dir).join(SOCKET_DIR_NAME).join(SOCKET_FILE_NAME));
@@ -775,6 +782,7 @@ mod tests {
             xdg_runtime_dir: xdg.map(String::from),
             xdg_cache_home: None,
             home: home.map(String::from),
+            current_dir: None,
         }
     }
 
@@ -807,6 +815,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("relative path"), "{err}");
+        // Go gitsign's reading of a relative path: from the working
+        // directory.
+        let mut e = env(Some("s/c.sock"), Some("/run/user/1"), None);
+        e.current_dir = Some("/repo".into());
+        assert_eq!(
+            default_socket_path(&e).unwrap(),
+            PathBuf::from("/repo/s/c.sock")
+        );
         let err = default_socket_path(&env(None, None, None))
             .unwrap_err()
             .to_string();

@@ -26,6 +26,7 @@ service).";
 #[command(
     name = "gitsign",
     version,
+    disable_version_flag = true,
     about = "Keyless git signing and verification with Sigstore (set as git's gpg.x509.program)",
     long_about = LONG_ABOUT,
     args_conflicts_with_subcommands = true
@@ -34,6 +35,10 @@ pub struct Cli {
     /// A subcommand; without one, gitsign behaves like gpgsm for git.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Print the version, the trusted root and the resolved configuration
+    /// (the same as `gitsign version`, as in Go gitsign).
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
     /// gpg-compatible flags.
     #[command(flatten)]
     pub gpg: GpgArgs,
@@ -51,8 +56,9 @@ pub struct GpgArgs {
     /// Make a signature.
     #[arg(short = 's', long = "sign")]
     pub sign: bool,
-    /// Make a detached signature.
-    #[arg(short = 'b', long = "detach-sign")]
+    /// Make a detached signature (`--detached-sign`, Go gitsign's
+    /// deprecated spelling, is accepted too).
+    #[arg(short = 'b', long = "detach-sign", alias = "detached-sign")]
     pub detach_sign: bool,
     /// ASCII-armor the output.
     #[arg(short = 'a', long = "armor")]
@@ -399,7 +405,7 @@ pub fn fast_gpg(argv: &[std::ffi::OsString]) -> Option<GpgArgs> {
                 "local-user" => 'u',
                 "verify" => 'v',
                 "sign" => 's',
-                "detach-sign" => 'b',
+                "detach-sign" | "detached-sign" => 'b',
                 "armor" => 'a',
                 _ => return None,
             };
@@ -411,12 +417,16 @@ pub fn fast_gpg(argv: &[std::ffi::OsString]) -> Option<GpgArgs> {
                 "include-certs" => a.include_certs = Some(value()?.parse().ok()?),
                 "keyid-format" => a.keyid_format = Some(value()?),
                 "local-user" => a.local_user = Some(value()?),
-                "verify" | "sign" | "detach-sign" | "armor" if inline.is_none() => match name {
-                    "verify" => a.verify = true,
-                    "sign" => a.sign = true,
-                    "detach-sign" => a.detach_sign = true,
-                    _ => a.armor = true,
-                },
+                "verify" | "sign" | "detach-sign" | "detached-sign" | "armor"
+                    if inline.is_none() =>
+                {
+                    match name {
+                        "verify" => a.verify = true,
+                        "sign" => a.sign = true,
+                        "detach-sign" | "detached-sign" => a.detach_sign = true,
+                        _ => a.armor = true,
+                    }
+                }
                 _ => return None,
             }
             continue;
@@ -471,6 +481,7 @@ mod tests {
             "-bsau KEY --include-certs=-1",
             "-bsau KEY --include-certs -1",
             "--sign --detach-sign --armor --local-user KEY file",
+            "--sign --detached-sign --armor --local-user KEY file",
             "--local-user=KEY -s -b -a",
             "-bsauKEY",
             "-bsau=KEY",

@@ -76,6 +76,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if cli.version {
+        return ExitCode::from(verify_cmd::version());
+    }
     ExitCode::from(match cli.command {
         Some(args::Command::Verify(a)) => verify_cmd::verify_commits(&a),
         Some(args::Command::VerifyTag(a)) => verify_cmd::verify_tag(&a),

@@ -313,10 +313,16 @@ fn sign_flow(
     // What Rekor v2 cannot do is refused before anyone logs in.
     sign::check_rekor_setup(rekor.api(), config.rekor_mode, tsa.is_some())
         .map_err(|e| e.to_string())?;
-    let committer = sign::committer_email(&payload).or_else(|| config.committer_email.clone());
+    let committer = sign::Committer::of(
+        &payload,
+        &sign::Committer {
+            name: config.committer_name.clone(),
+            email: config.committer_email.clone(),
+        },
+    );
     let attempt = |cred: &Credential| {
         if config.match_committer {
-            sign::check_committer(cred.leaf(), committer.as_deref())?;
+            sign::check_committer(cred.leaf(), &committer)?;
         }
         let now = gitsign::time::now();
         sign::sign_payload_timestamped(
@@ -333,7 +339,7 @@ fn sign_flow(
     // The identity this signature asks for decides which cached
     // credential may serve it.
     let identity = if config.match_committer {
-        committer.clone().unwrap_or_default()
+        committer.cache_identity()
     } else {
         a.local_user.clone().unwrap_or_default()
     };
@@ -341,7 +347,7 @@ fn sign_flow(
     // neither serves this signature from the cache nor is cached.
     let accept = |cred: &Credential| {
         if config.match_committer {
-            sign::check_committer(cred.leaf(), committer.as_deref()).map_err(|e| e.to_string())
+            sign::check_committer(cred.leaf(), &committer).map_err(|e| e.to_string())
         } else {
             Ok(())
         }

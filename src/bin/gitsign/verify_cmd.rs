@@ -122,6 +122,9 @@ fn check_object(s: &Setup, args: &PolicyArgs, label: &str, kind: ObjectKind, dat
                 say!("  {l}");
             }
             if decision == Decision::Trusted {
+                for l in report::go_summary_lines(&v) {
+                    say!("{l}");
+                }
                 exit::OK
             } else {
                 exit::INVALID
@@ -191,6 +194,11 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
                 say!("{label}: {}", lines[0]);
                 for l in &lines[1..] {
                     say!("  {l}");
+                }
+                if passed {
+                    for l in report::go_summary_lines(verified) {
+                        say!("{l}");
+                    }
                 }
             } else {
                 let mark = if passed { "OK  " } else { "FAIL" };
@@ -623,7 +631,8 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
 
 /// `gitsign version`.
 pub fn version() -> u8 {
-    say!("gitsign {} (Rust)", env!("CARGO_PKG_VERSION"));
+    // Go gitsign's first line, so that scripts reading it still do.
+    say!("gitsign version {} (Rust)", env!("CARGO_PKG_VERSION"));
     match Config::load() {
         Ok(c) => {
             crate::trust_cmd::version_lines(&c);
@@ -635,6 +644,12 @@ pub fn version() -> u8 {
                     Origin::Env => "environment",
                 };
                 say!("  {k:<36} {v}  [{o}]");
+            }
+            if c.enable_sigstore_go {
+                say!(
+                    "note: enableSigstoreGo is Go gitsign's switch to its sigstore-go code path; \
+                     it has no effect here (one code path; the signatures are the same)"
+                );
             }
             exit::OK
         }
