@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod attest;
+pub mod attest_store;
 pub mod bundle;
 pub mod cache;
 pub mod chain;
@@ -35,6 +37,7 @@ pub mod rekor;
 pub mod report;
 pub mod revs;
 pub mod sct;
+pub mod show;
 pub mod sign;
 pub mod signing_config;
 pub mod text;

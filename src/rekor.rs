@@ -325,6 +325,33 @@ impl RekorClient {
         self.created(&r)
     }
 
+    /// Logs a DSSE envelope (its JSON text, as stored) signed by the
+    /// certificate `cert_pem`: a dsse 0.0.1 entry on a Rekor v1 log. Rekor
+    /// checks the envelope's signature against the certificate before
+    /// logging it.
+    pub fn create_dsse(&self, envelope_json: &str, cert_pem: &str) -> Result<LogEntry, RekorError> {
+        use base64::Engine;
+        let url = RekorClient::entries_url(&self.base);
+        let proposed = json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {"proposedContent": {
+                "envelope": envelope_json,
+                "verifiers": [base64::engine::general_purpose::STANDARD.encode(cert_pem)]
+            }}
+        });
+        let r = self
+            .http
+            .post_json(
+                &url,
+                serde_json::to_vec(&proposed).unwrap_or_default(),
+                &[],
+                true,
+            )
+            .map_err(RekorError::Http)?;
+        self.created(&r)
+    }
+
     /// Where new entries are posted, under Rekor's base URL.
     pub fn entries_url(base: &str) -> String {
         http::join(base, "/api/v1/log/entries")

@@ -354,6 +354,19 @@ fn check_entry(
             "Rekor returned an entry for something other than this signature".into(),
         ));
     }
+    check_logged(entry, api, cert, root, timestamp)
+}
+
+/// Checks a log entry whose body is already known to be ours: the API it
+/// came through, its proof of inclusion, and a time inside the
+/// certificate's validity.
+fn check_logged(
+    entry: &LogEntry,
+    api: RekorApi,
+    cert: &Certificate,
+    root: &TrustedRoot,
+    timestamp: Option<&VerifiedTimestamp>,
+) -> Result<(), SignError> {
     if (api == RekorApi::V2) != entry.is_v2() {
         return Err(SignError::Rekor(format!(
             "the Rekor v{} log answered with a {} entry; check gitsign.rekorVersion and gitsign.rekor",
@@ -399,6 +412,41 @@ fn check_entry(
         )));
     }
     Ok(())
+}
+
+/// Checks the entry Rekor returned for a DSSE envelope (one signature,
+/// `signature` over the PAE of `payload`, by `cert`; see
+/// [`RekorClient::create_dsse`]): its body is a dsse entry for this
+/// payload, this signature and this certificate, it is included in the
+/// log, and it was logged while the certificate was valid. Rekor v1
+/// entries only (`gitsign attest`, as Go gitsign's, logs through the v1
+/// API).
+pub fn check_dsse_entry(
+    entry: &LogEntry,
+    payload: &[u8],
+    signature: &[u8],
+    cert: &Certificate,
+    root: &TrustedRoot,
+) -> Result<(), SignError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let cert_pem = crate::pem::encode("CERTIFICATE", cert.der());
+    let body: serde_json::Value = serde_json::from_slice(&entry.body).unwrap_or_default();
+    let spec = &body["spec"];
+    let payload_hash = crate::asn1::hex_lower(&crypto::sha256(payload));
+    let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
+    let ours = body["kind"] == "dsse"
+        && spec["payloadHash"]["algorithm"] == "sha256"
+        && spec["payloadHash"]["value"].as_str() == Some(payload_hash.as_str())
+        && sigs.len() == 1
+        && sigs[0]["signature"].as_str() == Some(b64.encode(signature).as_str())
+        && sigs[0]["verifier"].as_str() == Some(b64.encode(&cert_pem).as_str());
+    if !ours {
+        return Err(SignError::Rekor(
+            "Rekor returned an entry for something other than this attestation".into(),
+        ));
+    }
+    check_logged(entry, RekorApi::V1, cert, root, None)
 }
 
 /// Signs `payload` (a commit or tag without its signature).

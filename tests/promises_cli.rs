@@ -260,15 +260,16 @@ fn go_gitsign_flags_and_settings() {
 
 #[test]
 fn go_gitsign_commands_this_one_lacks_are_usage_errors() {
-    for cmd in ["show", "attest", "debug"] {
-        let o = Command::new(gitsign_bin())
-            .arg(cmd)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", text(&o));
-        assert!(o.stdout.is_empty(), "{cmd}");
-    }
+    // `show` and `attest` are implemented now (tests/show.rs,
+    // tests/attest.rs); `debug` is not.
+    let cmd = "debug";
+    let o = Command::new(gitsign_bin())
+        .arg(cmd)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{cmd}: {}", text(&o));
+    assert!(o.stdout.is_empty(), "{cmd}");
 }

@@ -63,6 +63,27 @@ proptest! {
         let _ = gitobj::gogit_commit_reencoding(&bytes, &bytes);
         let _ = gitobj::subject(&bytes);
         let _ = gitsign::sign::committer(&bytes);
+        let _ = gitsign::show::commit_statement(&bytes, "x", "");
+        let _ = gitsign::show::tag_statement(&bytes, "x", "");
+        let _ = gitsign::attest::statement(&bytes, "t", gitsign::attest::DIGEST_COMMIT, "x");
+    }
+
+    /// `gitsign show` on single-byte edits of Go's signed commit and tag.
+    #[test]
+    fn edited_go_show_objects(at in any::<usize>(), byte in any::<u8>(), cut in any::<bool>()) {
+        for (name, tag) in [("fulcio-cert.in.txt", false), ("fulcio-tag.in.txt", true)] {
+            let mut m = std::fs::read(common::fixtures().join("go-show").join(name)).unwrap();
+            let i = at % m.len();
+            if cut { m.truncate(i) } else { m[i] = byte }
+            let made = if tag {
+                gitsign::show::tag_statement(&m, "x", "")
+            } else {
+                gitsign::show::commit_statement(&m, "x", "")
+            };
+            if let Ok(json) = made {
+                prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+            }
+        }
     }
 
     #[test]

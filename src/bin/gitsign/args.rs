@@ -103,6 +103,11 @@ pub enum Command {
     ExportBundle(ExportBundleArgs),
     /// Trust a TUF mirror: verify and cache its trusted root and signing config.
     Initialize(InitializeArgs),
+    /// Print a commit's or annotated tag's in-toto statement (Go gitsign's `show`).
+    Show(ShowArgs),
+    /// Sign a file as an in-toto attestation for HEAD and store it under
+    /// refs/attestations/ (Go gitsign's `attest`).
+    Attest(AttestArgs),
     /// Print the version, the trusted root in use and the resolved configuration.
     Version,
     /// Print a shell completion script for gitsign (bash, zsh or fish) on stdout.
@@ -128,6 +133,49 @@ pub enum CompletionShell {
     Zsh,
     /// Fish (put the script in ~/.config/fish/completions/gitsign.fish).
     Fish,
+}
+
+/// `gitsign show` (Go gitsign's flags).
+#[derive(Args, Debug, Clone)]
+pub struct ShowArgs {
+    /// The commit or annotated tag to describe.
+    #[arg(value_name = "REVISION", default_value = "HEAD")]
+    pub revision: String,
+    /// The git remote whose URL names the statement's subject (empty when
+    /// it has none).
+    #[arg(short = 'r', long, value_name = "REMOTE", default_value = "origin")]
+    pub remote: String,
+}
+
+/// What `gitsign attest` attaches an attestation to.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttestObject {
+    /// HEAD's commit (stored under refs/attestations/commits).
+    Commit,
+    /// HEAD's tree (stored under refs/attestations/trees).
+    Tree,
+}
+
+/// `gitsign attest` (Go gitsign's flags).
+#[derive(Args, Debug, Clone)]
+pub struct AttestArgs {
+    /// The predicate: a JSON object, stored as given and signed inside an
+    /// in-toto statement.
+    #[arg(short = 'f', long = "filepath", value_name = "FILE")]
+    pub filepath: PathBuf,
+    /// The predicate type: slsaprovenance, slsaprovenance02, slsaprovenance1,
+    /// link, spdx, spdxjson, cyclonedx, vuln, openvex, custom (cosign's
+    /// names), or a URI.
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    pub predicate_type: String,
+    /// The Git object to attest.
+    #[arg(
+        long = "objtype",
+        value_enum,
+        value_name = "TYPE",
+        default_value = "commit"
+    )]
+    pub objtype: AttestObject,
 }
 
 /// `gitsign initialize` (Go gitsign's flags).

@@ -1,5 +1,5 @@
 //! `gitsign`: git's `gpg.x509.program`, plus `verify`, `verify-tag`,
-//! `verify-bundle`, `initialize` and `version`. A thin layer over the library: argument
+//! `verify-bundle`, `show`, `attest`, `initialize` and `version`. A thin layer over the library: argument
 //! parsing, exit codes, where output goes.
 
 /// `println!` for lines that may carry input (subjects, claims, names):
@@ -16,10 +16,12 @@ macro_rules! tell {
 }
 
 mod args;
+mod attest_cmd;
 mod cache_cmd;
 mod generate_cmd;
 mod gpgmode;
 mod hook_cmd;
+mod show_cmd;
 mod signmode;
 mod trust_cmd;
 mod verify_cmd;
@@ -88,6 +90,8 @@ fn main() -> ExitCode {
         Some(args::Command::Cache(c)) => cache_cmd::run(&c),
         Some(args::Command::ExportBundle(a)) => verify_cmd::export_bundle(&a),
         Some(args::Command::Initialize(a)) => trust_cmd::initialize(&a),
+        Some(args::Command::Show(a)) => show_cmd::run(&a),
+        Some(args::Command::Attest(a)) => attest_cmd::run(&a),
         Some(args::Command::Version) => verify_cmd::version(),
         Some(args::Command::Completions { shell }) => generate_cmd::completions(shell),
         Some(args::Command::Man { dir }) => generate_cmd::man(&dir),
