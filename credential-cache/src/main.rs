@@ -85,7 +85,7 @@ fn run(cli: Cli) -> Result<(), Fatal> {
                     default_socket_path(&socket_env()).map_err(|e| Fatal::config(e.to_string()))?
                 }
             };
-            if !cli.foreground {
+            if !cli.foreground && !supervised() {
                 return detach();
             }
             let bound = socket::bind(&path, euid)?;
@@ -190,6 +190,17 @@ fn serve(
     drop(runtime);
     log::write_debug(format_args!("forgot {n} credential(s); exiting"));
     result
+}
+
+/// Whether a service manager runs this process and watches it: systemd
+/// (which gives every unit's processes INVOCATION_ID) or launchd and init
+/// (the parent is PID 1). There the daemon stays in the foreground without
+/// being told: Go gitsign's daemon never detaches, and its systemd and
+/// launchd recipes run it with no flag; one that detached would look dead to
+/// its manager, which would stop it or start it again and again.
+fn supervised() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some_and(|v| !v.is_empty())
+        || rustix::process::getppid().is_some_and(|p| p.is_init())
 }
 
 /// Starts the daemon again in the foreground, detached (its own process

@@ -115,6 +115,9 @@ fn scrubbed(c: &mut Command) -> &mut Command {
             .iter()
             .any(|p| k.starts_with(p))
             || k == "TUF_ROOT"
+            // Set when the tests themselves run under systemd: the daemon
+            // would then never detach.
+            || k == "INVOCATION_ID"
         {
             c.env_remove(k);
         }
@@ -1261,6 +1264,44 @@ fn systemd_socket_activation() {
         sock.exists(),
         "the activated daemon leaves systemd's socket in place"
     );
+}
+
+/// Under a service manager (systemd gives its services INVOCATION_ID) the
+/// daemon stays in the foreground without --foreground, as Go gitsign's
+/// recipes run it: a daemon that detached would look dead to systemd.
+#[test]
+fn stays_in_the_foreground_under_systemd() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("s");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = dir.join("c.sock");
+    let mut child = scrubbed(&mut Command::new(BIN))
+        .arg("--socket")
+        .arg(&sock)
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the daemon exited (detached?) under systemd"
+        );
+        assert!(Instant::now() < deadline);
+        thread::sleep(Duration::from_millis(10));
+    }
+    // The process systemd started is the one serving.
+    let c = Client::new(&sock);
+    assert_eq!(c.list().unwrap().pid, child.id());
+    assert!(child.try_wait().unwrap().is_none());
+    c.shutdown().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 #[test]

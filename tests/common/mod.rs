@@ -111,7 +111,7 @@ pub fn scrub_env(c: &mut Command) -> &mut Command {
         ]
         .iter()
         .any(|p| k.starts_with(p))
-            || ["TUF_ROOT", "HOME", "EMAIL"].contains(&k)
+            || ["TUF_ROOT", "HOME", "EMAIL", "INVOCATION_ID"].contains(&k)
         {
             c.env_remove(k);
         }
