@@ -45,9 +45,11 @@ mod imp {
 #[cfg(not(unix))]
 mod imp {
     pub fn no_core_dumps() -> Result<(), String> {
-        Err("cannot disable crash dumps: that is not supported on this platform (Windows Error \
+        Err(
+            "cannot disable crash dumps: that is not supported on this platform (Windows Error \
              Reporting's settings decide whether a crash writes one)"
-            .to_string())
+                .to_string(),
+        )
     }
 }
 

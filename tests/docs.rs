@@ -241,7 +241,13 @@ fn no_document_names_a_work_item_or_a_path_outside_the_repository() {
 
 #[test]
 fn the_newcomer_scripts_are_shellcheck_clean() {
-    let scripts = ["install/demo", "install/install.sh", "tests/run", ".ci/run"];
+    let scripts = [
+        "install/demo",
+        "install/install.sh",
+        "tests/run",
+        ".ci/run",
+        "tests/portability.sh",
+    ];
     let o = match Command::new("shellcheck")
         .args(scripts)
         .current_dir(root())

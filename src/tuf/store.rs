@@ -108,12 +108,12 @@ pub fn mirror_dir_name(mirror: &str) -> String {
 fn ensure_dir(dir: &Path, create: bool) -> Result<(), String> {
     if create && fs::symlink_metadata(dir).is_err() {
         os::create_dir(dir).map_err(|e| {
-                format!(
-                    "cannot create the TUF cache directory {}: {e}; set TUF_ROOT to a directory \
+            format!(
+                "cannot create the TUF cache directory {}: {e}; set TUF_ROOT to a directory \
                      of your own",
-                    dir.display()
-                )
-            })?;
+                dir.display()
+            )
+        })?;
     }
     let m = fs::symlink_metadata(dir)
         .map_err(|e| format!("the TUF cache directory {}: {e}", dir.display()))?;
@@ -361,7 +361,10 @@ mod os {
 
     /// Creates `dir` and its missing parents, 0700.
     pub fn create_dir(dir: &Path) -> std::io::Result<()> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
     }
 
     /// Refuses a directory that is not ours or that group or others can
