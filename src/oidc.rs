@@ -1827,6 +1827,15 @@ impl LoginPage {
     }
 }
 
+/// Never run: no page exists (there as on Unix, where dropping the page
+/// removes it).
+#[cfg(not(unix))]
+impl Drop for LoginPage {
+    fn drop(&mut self) {
+        match self.never {}
+    }
+}
+
 /// A `file://` URL for an absolute path, percent-encoding every byte but
 /// unreserved characters and `/`.
 #[cfg(unix)]
