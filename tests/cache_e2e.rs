@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{gitsign_bin, text, Daemon, Repo, TempDir, Testbed};
+use common::{text, Daemon, Repo, TempDir, Testbed};
 
 fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
     let mut repo = Repo::new(tag);
@@ -99,7 +99,7 @@ fn eight_concurrent_cold_signers_log_in_once() {
     let payload = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm\n";
     let handles: Vec<_> = (0..8)
         .map(|_| {
-            let mut c = Command::new(gitsign_bin());
+            let mut c = common::gitsign_command();
             c.args(["--status-fd=2", "-bsau", "x"])
                 .current_dir(repo.path())
                 .stdin(Stdio::piped())

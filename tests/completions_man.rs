@@ -6,10 +6,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{gitsign_bin, text, TempDir};
+use common::{text, TempDir};
 
 fn completions(shell: &str) -> String {
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .args(["completions", shell])
         .output()
         .unwrap();
@@ -78,7 +78,7 @@ fn zsh_and_fish_scripts_name_gitsign_and_parse() {
 
 #[test]
 fn an_unknown_shell_is_a_usage_error() {
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .args(["completions", "powershell"])
         .output()
         .unwrap();
@@ -90,7 +90,7 @@ fn an_unknown_shell_is_a_usage_error() {
 fn every_manual_page_renders_with_man() {
     let dir = TempDir::new("man");
     let mandir = dir.path().join("man1");
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .arg("man")
         .arg(&mandir)
         .output()
@@ -142,7 +142,7 @@ fn every_manual_page_renders_with_man() {
         assert!(stdout.contains(&name), "{name}: {stdout}");
     }
     // Writing again over the same pages is fine (an upgrade).
-    let again = Command::new(gitsign_bin())
+    let again = common::gitsign_command()
         .arg("man")
         .arg(&mandir)
         .output()
@@ -155,7 +155,7 @@ fn man_into_an_unwritable_place_says_so() {
     let dir = TempDir::new("man-bad");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .arg("man")
         .arg(file.join("man1"))
         .output()
@@ -173,7 +173,7 @@ fn a_reader_that_closes_stdout_early_is_no_panic() {
     // `gitsign man DIR | head -1` and the like: the pipe closes while
     // gitsign still writes.
     let dir = TempDir::new("man-pipe");
-    let mut child = Command::new(gitsign_bin())
+    let mut child = common::gitsign_command()
         .arg("man")
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())

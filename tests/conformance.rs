@@ -15,11 +15,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{fixtures, gitsign_bin, text, TempDir};
+use common::{fixtures, text, TempDir};
 
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -48,7 +47,7 @@ fn verify_with(
     artifact: &str,
     key: Option<&Path>,
 ) -> std::process::Output {
-    let mut c = Command::new(gitsign_bin());
+    let mut c = common::gitsign_command();
     c.args(["verify-bundle", "--bundle"]).arg(bundle);
     match key {
         Some(k) => {

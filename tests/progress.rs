@@ -354,7 +354,7 @@ fn the_hook_shows_progress_on_a_terminal_only() {
 
     // The same push, stderr a pipe (as under git, whose side band carries
     // it to the pusher): no progress line.
-    let mut c = Command::new(gitsign_bin());
+    let mut c = common::gitsign_command();
     c.args(["hook", "pre-receive", "--policy"])
         .arg(&policy)
         .current_dir(&bare)

@@ -10,9 +10,9 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use common::{gitsign_bin, text, Repo, Testbed, SIGN_PAYLOAD};
+use common::{text, Repo, Testbed, SIGN_PAYLOAD};
 
 fn signer(tb: &Testbed, tag: &str, email: &str) -> Repo {
     let mut repo = Repo::signer(tb, tag, email);
@@ -125,7 +125,7 @@ fn identity_expressions_match_the_whole_value() {
 
 /// `gitsign ARGS` as git runs it for a signature, payload on stdin.
 fn sign_raw(tb: &Testbed, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Vec<u8>, String) {
-    let mut c = Command::new(gitsign_bin());
+    let mut c = common::gitsign_command();
     c.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -263,7 +263,7 @@ fn go_gitsign_commands_this_one_lacks_are_usage_errors() {
     // `show` and `attest` are implemented now (tests/show.rs,
     // tests/attest.rs); `debug` is not.
     let cmd = "debug";
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .arg(cmd)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")

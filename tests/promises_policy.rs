@@ -64,7 +64,7 @@ impl Server {
     fn set_policy(&self, policy: &str) {
         let f = self.dir.path().join("policy.toml");
         std::fs::write(&f, policy).unwrap();
-        let o = std::process::Command::new(gitsign_bin())
+        let o = common::gitsign_command()
             .args(["policy", "check"])
             .arg(&f)
             .output()

@@ -178,7 +178,7 @@ fn commit_tag_and_every_verifier_with_rekor_v2() {
             .is_string()
     );
     let b = tmp.path().join(format!("{second}.sigstore.json"));
-    let o = Command::new(gitsign_bin())
+    let o = common::gitsign_command()
         .args(["verify-bundle", "--bundle"])
         .arg(&b)
         .args([
@@ -782,7 +782,7 @@ fn sigstore_v2(tb: &Testbed, args: &[&str]) -> std::process::Output {
 }
 
 fn verify_bundle(tb: &Testbed, bundle: &Path, artifact: &str) -> std::process::Output {
-    Command::new(gitsign_bin())
+    common::gitsign_command()
         .args(["verify-bundle", "--bundle"])
         .arg(bundle)
         .args([

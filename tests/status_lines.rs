@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::{fixtures, gitsign_bin, manifest, text, Repo};
+use common::{fixtures, manifest, text, Repo};
 use gitsign::gitobj::{self, HashAlgo, ObjectKind};
 
 fn openssl(args: &[&str], input: &[u8]) -> String {
@@ -109,7 +109,7 @@ fn gpg_verify(repo: &Repo, object: &[u8]) -> Output {
         .unwrap();
     let sig = repo.dir.path().join("sig.pem");
     std::fs::write(&sig, &s.signature).unwrap();
-    let mut c = Command::new(gitsign_bin());
+    let mut c = common::gitsign_command();
     c.args(["--status-fd=1", "--verify", &sig.display().to_string(), "-"])
         .current_dir(repo.path())
         .stdin(Stdio::piped())

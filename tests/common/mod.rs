@@ -116,6 +116,20 @@ pub fn scrub_env(c: &mut Command) -> &mut Command {
             c.env_remove(k);
         }
     }
+    // git's and the tools' messages in one language whatever the machine's.
+    c.env_remove("LANGUAGE").env("LC_ALL", "C");
+    c
+}
+
+/// The gitsign binary as a command with a clean environment
+/// ([`scrub_env`]): no system or global git config, `HOME` the temp
+/// directory. Tests add what they need.
+pub fn gitsign_command() -> Command {
+    let mut c = Command::new(gitsign_bin());
+    scrub_env(&mut c)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("HOME", std::env::temp_dir());
     c
 }
 
