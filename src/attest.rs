@@ -144,15 +144,29 @@ pub fn envelope(payload: &[u8], signature: &[u8]) -> String {
 }
 
 /// The file name an attestation of `path` is stored under: its base name,
-/// as Go gitsign names it. `None` for a path that names no file.
+/// as Go gitsign names it. `None` for a path that names no file (or, off
+/// Unix, whose name is not UTF-8, as git's tree entries are there).
 pub fn file_name(path: &std::path::Path) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let name = path.file_name()?.as_bytes();
+    let name = name_bytes(path.file_name()?)?;
     // A tree entry cannot be named so, nor hold a NUL or a slash.
     if name.is_empty() || name == b"." || name == b".." || name.contains(&0) {
         return None;
     }
     Some(name.to_vec())
+}
+
+/// A file name's bytes as git stores them: the bytes themselves on Unix.
+#[cfg(unix)]
+fn name_bytes(name: &std::ffi::OsStr) -> Option<&[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(name.as_bytes())
+}
+
+/// A file name's bytes as git stores them: its UTF-8 (Windows names are
+/// UTF-16; one that is not valid Unicode has no UTF-8 form).
+#[cfg(not(unix))]
+fn name_bytes(name: &std::ffi::OsStr) -> Option<&[u8]> {
+    name.to_str().map(str::as_bytes)
 }
 
 #[cfg(test)]

@@ -9,26 +9,48 @@
 //! portable equivalent of the dumpable flag, so it is a documented no-op.
 //! Both settings are inherited by threads and reset by `execve` in
 //! children (a browser opener, git), which hold no secret of ours.
-
-use rustix::process::{setrlimit, Resource, Rlimit};
+//!
+//! Off Unix (Windows) there is no core limit to set from the process:
+//! whether a crash writes a dump is Windows Error Reporting's setting, so
+//! [`no_core_dumps`] says that it cannot be done here rather than pass.
 
 /// Disables core dumps of this process (see the module docs). The error
 /// is a sentence naming what could not be set.
 pub fn no_core_dumps() -> Result<(), String> {
-    setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    )
-    .map_err(|e| format!("cannot disable core dumps (setrlimit RLIMIT_CORE 0): {e}"))?;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| {
-            format!("cannot mark the process undumpable (prctl PR_SET_DUMPABLE 0): {e}")
-        })?;
-    Ok(())
+    imp::no_core_dumps()
+}
+
+#[cfg(unix)]
+mod imp {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+
+    pub fn no_core_dumps() -> Result<(), String> {
+        setrlimit(
+            Resource::Core,
+            Rlimit {
+                current: Some(0),
+                maximum: Some(0),
+            },
+        )
+        .map_err(|e| format!("cannot disable core dumps (setrlimit RLIMIT_CORE 0): {e}"))?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .map_err(|e| {
+                format!("cannot mark the process undumpable (prctl PR_SET_DUMPABLE 0): {e}")
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(not(unix))]
+mod imp {
+    pub fn no_core_dumps() -> Result<(), String> {
+        Err(
+            "cannot disable crash dumps: that is not supported on this platform (Windows Error \
+             Reporting's settings decide whether a crash writes one)"
+                .to_string(),
+        )
+    }
 }
 
 #[cfg(test)]

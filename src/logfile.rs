@@ -6,55 +6,83 @@
 //! would be theirs to read), and appended to (O_APPEND: concurrent signers
 //! never overwrite each other's lines). Login secrets are never written to
 //! it (see `oidc::Messages::say_private`).
+//!
+//! Off Unix (Windows) neither the owner nor the link can be checked with
+//! the standard library, so the log is off there: [`open`] says that it is
+//! not supported on this platform, and nothing is logged.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
 use std::path::Path;
 
 /// Opens (creating 0600 if missing) the log at `path` for appending, or
 /// says why it cannot be used.
 pub fn open(path: &Path) -> Result<File, String> {
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .map_err(|e| {
-            // ELOOP is how O_NOFOLLOW refuses a symbolic link.
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                format!(
-                    "the log file {} is a symbolic link, which gitsign does not follow; \
-                     point gitsign.logPath at the file itself",
-                    path.display()
-                )
-            } else {
-                format!("cannot open the log file {}: {e}", path.display())
-            }
-        })?;
-    let m = file
-        .metadata()
-        .map_err(|e| format!("cannot inspect the log file {}: {e}", path.display()))?;
-    if !m.is_file() {
-        return Err(format!(
-            "the log file {} is not a regular file; point gitsign.logPath at a file",
-            path.display()
-        ));
-    }
-    let euid = rustix::process::geteuid().as_raw();
-    if m.uid() != euid {
-        return Err(format!(
-            "the log file {} belongs to uid {}, not to you (uid {euid}); point gitsign.logPath \
-             at a file of your own",
-            path.display(),
-            m.uid()
-        ));
-    }
-    Ok(file)
+    imp::open(path)
 }
 
-#[cfg(test)]
+#[cfg(unix)]
+mod imp {
+    use std::fs::{File, OpenOptions};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::path::Path;
+
+    pub fn open(path: &Path) -> Result<File, String> {
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(flags.bits() as i32)
+            .open(path)
+            .map_err(|e| {
+                // ELOOP is how O_NOFOLLOW refuses a symbolic link.
+                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                    format!(
+                        "the log file {} is a symbolic link, which gitsign does not follow; \
+                         point gitsign.logPath at the file itself",
+                        path.display()
+                    )
+                } else {
+                    format!("cannot open the log file {}: {e}", path.display())
+                }
+            })?;
+        let m = file
+            .metadata()
+            .map_err(|e| format!("cannot inspect the log file {}: {e}", path.display()))?;
+        if !m.is_file() {
+            return Err(format!(
+                "the log file {} is not a regular file; point gitsign.logPath at a file",
+                path.display()
+            ));
+        }
+        let euid = rustix::process::geteuid().as_raw();
+        if m.uid() != euid {
+            return Err(format!(
+                "the log file {} belongs to uid {}, not to you (uid {euid}); point \
+                 gitsign.logPath at a file of your own",
+                path.display(),
+                m.uid()
+            ));
+        }
+        Ok(file)
+    }
+}
+
+#[cfg(not(unix))]
+mod imp {
+    use std::fs::File;
+    use std::path::Path;
+
+    pub fn open(path: &Path) -> Result<File, String> {
+        Err(format!(
+            "the log file {} is not used: a signing log is not supported on this platform \
+             (gitsign cannot check that the file is yours and not a link)",
+            path.display()
+        ))
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -1805,8 +1805,40 @@ impl Drop for LoginPage {
     }
 }
 
+/// Off Unix, the page is not written: the checks that keep it private
+/// (a directory only this user can enter, created without following a
+/// link) are Unix's, so [`LoginPage::create`] says that it is not
+/// supported on this platform, and the user opens the login URL by hand.
+#[cfg(not(unix))]
+pub struct LoginPage {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(unix))]
+impl LoginPage {
+    /// Refuses (see the type's docs).
+    pub fn create(_auth_url: &str, _dirs: &[PathBuf]) -> Result<LoginPage, String> {
+        Err("a private login page is not supported on this platform".to_string())
+    }
+
+    /// Never called: no page exists.
+    pub fn url(&self) -> String {
+        match self.never {}
+    }
+}
+
+/// Never run: no page exists (there as on Unix, where dropping the page
+/// removes it).
+#[cfg(not(unix))]
+impl Drop for LoginPage {
+    fn drop(&mut self) {
+        match self.never {}
+    }
+}
+
 /// A `file://` URL for an absolute path, percent-encoding every byte but
 /// unreserved characters and `/`.
+#[cfg(unix)]
 fn file_url(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut url = String::from("file://");
@@ -1822,6 +1854,7 @@ fn file_url(path: &Path) -> String {
 
 /// The login page: straight on to `url` (a meta refresh, no script), with
 /// a link for a browser that does not follow it; no referrer sent on.
+#[cfg(unix)]
 fn redirect_page(url: &str) -> String {
     let u = html_escape(url);
     format!(
@@ -2609,6 +2642,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_login_page_is_private_and_goes() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};

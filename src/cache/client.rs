@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -169,6 +168,12 @@ pub enum CacheError {
         /// Why, and what to set.
         reason: String,
     },
+    /// The daemon cannot be used on this platform (it is reached over a
+    /// Unix socket, whose directory and peer are checked the Unix way).
+    Unsupported {
+        /// The socket path.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for CacheError {
@@ -224,6 +229,14 @@ impl fmt::Display for CacheError {
             CacheError::SocketPath { reason } => {
                 write!(f, "cannot choose the credential cache's socket: {reason}")
             }
+            CacheError::Unsupported { path } => write!(
+                f,
+                "the gitsign credential cache at {} is not supported on this platform (it needs \
+                 Unix sockets and Unix owners): set gitsign.credentialCache to off, or unset {}, \
+                 to sign without it",
+                path.display(),
+                proto::SOCKET_ENV
+            ),
         }
     }
 }
@@ -455,11 +468,21 @@ impl Client {
         self.connect()?.expect_ok(Op::Shutdown, self.io_timeout)
     }
 
+    /// Off Unix there is no daemon to reach: nothing is sent (see
+    /// [`CacheError::Unsupported`]).
+    #[cfg(not(unix))]
+    fn connect(&self) -> Result<Conn, CacheError> {
+        Err(CacheError::Unsupported {
+            path: self.path.clone(),
+        })
+    }
+
     /// Connects within the connect timeout. `connect(2)` on a Unix socket
     /// blocks only when the daemon's backlog is full (it is hung), so the
     /// socket is non-blocking while connecting: a full backlog answers
     /// EAGAIN (Linux; retried until the timeout) or EINPROGRESS (waited
     /// for with poll). No helper thread: a warm signature pays for none.
+    #[cfg(unix)]
     fn connect(&self) -> Result<Conn, CacheError> {
         use rustix::net::{self as rnet, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
         let deadline = std::time::Instant::now() + self.connect_timeout;
@@ -552,7 +575,7 @@ impl Client {
                 })
             }
         }
-        let stream = UnixStream::from(fd);
+        let stream = std::os::unix::net::UnixStream::from(fd);
         stream
             .set_nonblocking(false)
             .map_err(|e| self.connect_error(e))?;
@@ -562,6 +585,7 @@ impl Client {
         })
     }
 
+    #[cfg(unix)]
     fn connect_error(&self, e: io::Error) -> CacheError {
         let path = self.path.clone();
         match e.kind() {
@@ -650,8 +674,47 @@ impl Drop for ClaimHandle {
 /// One open connection.
 #[derive(Debug)]
 struct Conn {
-    stream: UnixStream,
+    stream: Stream,
     path: PathBuf,
+}
+
+/// The connection to the daemon: a Unix socket.
+#[cfg(unix)]
+type Stream = std::os::unix::net::UnixStream;
+
+/// Off Unix no connection is ever made ([`Client::connect`] refuses), so
+/// the stream type has no values; the code that uses one still compiles.
+#[cfg(not(unix))]
+#[derive(Debug)]
+enum Stream {}
+
+#[cfg(not(unix))]
+impl Stream {
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        match *self {}
+    }
+
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl Read for Stream {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl Write for Stream {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        match *self {}
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match *self {}
+    }
 }
 
 impl Conn {

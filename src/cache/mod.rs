@@ -13,6 +13,9 @@ use base64::Engine;
 pub mod client;
 pub mod daemon_cli;
 pub mod proto;
+// Unix sockets and Unix owners: the daemon and its client are Unix-only
+// (off Unix the client says the cache is not supported on this platform).
+#[cfg(unix)]
 pub mod socket;
 
 use client::{CacheError, Claim, Client};
@@ -435,8 +438,9 @@ pub fn credential(
                         )),
                     )
                 }),
-                // A missing or broken cache never stops signing.
-                Err(e @ CacheError::NotRunning { .. }) => {
+                // A missing, unsupported or broken cache never stops
+                // signing.
+                Err(e @ (CacheError::NotRunning { .. } | CacheError::Unsupported { .. })) => {
                     login().map(|c| (c, Outcome::Bypassed(e.to_string())))
                 }
                 Err(

@@ -157,6 +157,24 @@ pub fn peer_uid(socket: impl AsFd) -> std::io::Result<u32> {
     Ok(uid.as_raw())
 }
 
+/// Elsewhere (a Unix without either call) the peer cannot be checked: an
+/// error, so that the client sends nothing.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+)))]
+pub fn peer_uid(_socket: impl AsFd) -> std::io::Result<u32> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "checking the peer's uid is not supported on this platform",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,9 @@
 //! which saves a build-time protoc and a gRPC framework for one call. The
 //! call runs on a current-thread tokio runtime made for it and dropped
 //! after it: a signature that does not use SPIFFE never starts one.
+//!
+//! The Workload API is a unix socket: off Unix the provider is not
+//! supported, and [`token`] says so before it looks for the socket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,6 +104,7 @@ pub fn token(
     audience: &str,
     timeout: Duration,
 ) -> Result<String, OidcError> {
+    supported()?;
     let path = socket_path(setting)?;
     if !path.exists() {
         return Err(OidcError::Config(format!(
@@ -127,6 +131,77 @@ pub fn token(
             ))),
         }
     })
+}
+
+/// Whether the provider can work here: on Unix.
+#[cfg(unix)]
+fn supported() -> Result<(), OidcError> {
+    Ok(())
+}
+
+/// Off Unix the Workload API's unix socket cannot be reached.
+#[cfg(not(unix))]
+fn supported() -> Result<(), OidcError> {
+    Err(OidcError::Config(
+        "the token provider spiffe is not supported on this platform: the SPIFFE Workload API \
+         is reached over a unix socket"
+            .to_string(),
+    ))
+}
+
+/// The agent's socket.
+#[cfg(unix)]
+async fn connect(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
+    tokio::net::UnixStream::connect(path).await
+}
+
+/// Off Unix there is no socket ([`supported`] refused before): a stream
+/// type without values, so that the call below still compiles.
+#[cfg(not(unix))]
+async fn connect(_path: &Path) -> std::io::Result<NoSocket> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "unix sockets are not supported on this platform",
+    ))
+}
+
+#[cfg(not(unix))]
+enum NoSocket {}
+
+#[cfg(not(unix))]
+impl tokio::io::AsyncRead for NoSocket {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl tokio::io::AsyncWrite for NoSocket {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match *self {}
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match *self {}
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match *self {}
+    }
 }
 
 /// One gRPC message: the uncompressed flag, the length, the bytes.
@@ -209,9 +284,7 @@ async fn fetch(path: &Path, audience: &str, at: &str) -> Result<String, OidcErro
             "the token provider spiffe cannot reach {at}: {what}: {e}; is the SPIFFE agent running?"
         ))
     };
-    let stream = tokio::net::UnixStream::connect(path)
-        .await
-        .map_err(|e| net("connecting", &e))?;
+    let stream = connect(path).await.map_err(|e| net("connecting", &e))?;
     let (client, conn) = h2::client::Builder::new()
         .max_frame_size(16 * 1024)
         .max_header_list_size(16 * 1024)

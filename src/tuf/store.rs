@@ -13,10 +13,15 @@
 //! and must be ours; files are written to a fresh temporary file (0600,
 //! `O_EXCL`, so never through a link) and renamed into place, so a reader
 //! sees the old file or the new one, never half of one.
+//!
+//! Those ownership checks are Unix's (owner uid, mode bits): off Unix
+//! (Windows) they cannot be made, so the cache is off there. A missing
+//! cache reads as "no mirror initialized" (the embedded root, or
+//! `gitsign.trustedRoot`, is used); using or creating one fails with a
+//! sentence saying it is not supported on this platform.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -98,25 +103,17 @@ pub fn mirror_dir_name(mirror: &str) -> String {
     format!("{readable}-{}", &h[..12])
 }
 
-fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
 /// Creates `dir` (0700) when missing; refuses one that is not ours or that
 /// group or others can write (they could swap the files).
 fn ensure_dir(dir: &Path, create: bool) -> Result<(), String> {
     if create && fs::symlink_metadata(dir).is_err() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                format!(
-                    "cannot create the TUF cache directory {}: {e}; set TUF_ROOT to a directory \
+        os::create_dir(dir).map_err(|e| {
+            format!(
+                "cannot create the TUF cache directory {}: {e}; set TUF_ROOT to a directory \
                      of your own",
-                    dir.display()
-                )
-            })?;
+                dir.display()
+            )
+        })?;
     }
     let m = fs::symlink_metadata(dir)
         .map_err(|e| format!("the TUF cache directory {}: {e}", dir.display()))?;
@@ -127,34 +124,12 @@ fn ensure_dir(dir: &Path, create: bool) -> Result<(), String> {
             dir.display()
         ));
     }
-    let me = euid();
-    if m.uid() != me {
-        return Err(format!(
-            "the TUF cache directory {} belongs to uid {}, not to you (uid {me}), who could \
-             replace what it trusts; remove it or set TUF_ROOT to a directory of your own",
-            dir.display(),
-            m.uid()
-        ));
-    }
-    if m.mode() & 0o022 != 0 {
-        return Err(format!(
-            "the TUF cache directory {} (mode {:04o}) is writable by group or others, who could \
-             replace what it trusts; run `chmod go-w {}`",
-            dir.display(),
-            m.mode() & 0o7777,
-            dir.display()
-        ));
-    }
-    Ok(())
+    os::check_dir(dir, &m)
 }
 
 /// Reads `path` when it exists (at most `max` bytes; longer is an error).
 fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
-    let f = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-    {
+    let f = match os::open_nofollow(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -165,22 +140,7 @@ fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
     let m = f
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let me = euid();
-    if m.uid() != me {
-        return Err(format!(
-            "{} belongs to uid {}, not to you (uid {me}), who could have replaced it; remove              it or set TUF_ROOT to a directory of your own",
-            path.display(),
-            m.uid()
-        ));
-    }
-    if m.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{} (mode {:04o}) is writable by group or others, who could have replaced it; run              `chmod go-w {}`",
-            path.display(),
-            m.mode() & 0o7777,
-            path.display()
-        ));
-    }
+    os::check_file(path, &m)?;
     let mut out = Vec::new();
     f.take(max + 1)
         .read_to_end(&mut out)
@@ -205,12 +165,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), String> {
     let mut last_err = String::new();
     for i in 0..16u32 {
         let tmp = dir.join(format!(".{base}.{}.{i}.tmp", std::process::id()));
-        let mut f = match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-        {
+        let mut f = match os::create_new(&tmp) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 last_err = e.to_string();
@@ -382,38 +337,167 @@ impl Store {
     /// Takes the refresh lock without waiting: `None` when another process
     /// holds it (that process is refreshing; use what is cached).
     pub fn try_lock(&self) -> Option<fs::File> {
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(self.dir.join("lock"))
-            .ok()?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
-        Some(f)
+        os::lock(&self.dir.join("lock"), false).ok()
     }
 
     /// Takes the refresh lock, waiting for another refresh to end.
     pub fn lock(&self) -> Result<fs::File, String> {
+        os::lock(&self.dir.join("lock"), true)
+            .map_err(|e| format!("cannot lock {}: {e}", self.dir.display()))
+    }
+}
+
+/// The Unix side: owner and mode checks, 0700/0600 creation, `O_NOFOLLOW`,
+/// `flock`.
+#[cfg(unix)]
+mod os {
+    use std::fs;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    use std::path::Path;
+
+    fn euid() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
+    /// Creates `dir` and its missing parents, 0700.
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+
+    /// Refuses a directory that is not ours or that group or others can
+    /// write.
+    pub fn check_dir(dir: &Path, m: &fs::Metadata) -> Result<(), String> {
+        let me = euid();
+        if m.uid() != me {
+            return Err(format!(
+                "the TUF cache directory {} belongs to uid {}, not to you (uid {me}), who could \
+                 replace what it trusts; remove it or set TUF_ROOT to a directory of your own",
+                dir.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "the TUF cache directory {} (mode {:04o}) is writable by group or others, who could \
+                 replace what it trusts; run `chmod go-w {}`",
+                dir.display(),
+                m.mode() & 0o7777,
+                dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens `path` for reading, never through a symbolic link.
+    pub fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)
+    }
+
+    /// Refuses a file that is not ours or that group or others can write.
+    pub fn check_file(path: &Path, m: &fs::Metadata) -> Result<(), String> {
+        let me = euid();
+        if m.uid() != me {
+            return Err(format!(
+                "{} belongs to uid {}, not to you (uid {me}), who could have replaced it; remove              it or set TUF_ROOT to a directory of your own",
+                path.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} (mode {:04o}) is writable by group or others, who could have replaced it; run              `chmod go-w {}`",
+                path.display(),
+                m.mode() & 0o7777,
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a new file, 0600 (`O_EXCL`: never through a link).
+    pub fn create_new(path: &Path) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    /// Opens (creating 0600) the lock file and takes its exclusive lock,
+    /// waiting for it when `wait`.
+    pub fn lock(path: &Path, wait: bool) -> Result<fs::File, String> {
         let f = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(self.dir.join("lock"))
-            .map_err(|e| format!("cannot lock {}: {e}", self.dir.display()))?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| format!("cannot lock {}: {e}", self.dir.display()))?;
+            .open(path)
+            .map_err(|e| e.to_string())?;
+        let how = if wait {
+            rustix::fs::FlockOperation::LockExclusive
+        } else {
+            rustix::fs::FlockOperation::NonBlockingLockExclusive
+        };
+        rustix::fs::flock(&f, how).map_err(|e| e.to_string())?;
         Ok(f)
     }
 }
 
-#[cfg(test)]
+/// Off Unix: who may write a file cannot be checked, so the cache is not
+/// used (see the module docs); files are created without a Unix mode.
+#[cfg(not(unix))]
+mod os {
+    use std::fs;
+    use std::path::Path;
+
+    fn unsupported(path: &Path) -> String {
+        format!(
+            "a TUF cache ({}) is not supported on this platform: gitsign cannot check that \
+             nobody else can replace what it trusts; choose a trusted root with \
+             gitsign.trustedRoot, or use the embedded one",
+            path.display()
+        )
+    }
+
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        fs::DirBuilder::new().recursive(true).create(dir)
+    }
+
+    pub fn check_dir(dir: &Path, _: &fs::Metadata) -> Result<(), String> {
+        Err(unsupported(dir))
+    }
+
+    pub fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
+        fs::File::open(path)
+    }
+
+    pub fn check_file(path: &Path, _: &fs::Metadata) -> Result<(), String> {
+        Err(unsupported(path))
+    }
+
+    pub fn create_new(path: &Path) -> std::io::Result<fs::File> {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+
+    pub fn lock(path: &Path, _wait: bool) -> Result<fs::File, String> {
+        Err(unsupported(path))
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn names() {

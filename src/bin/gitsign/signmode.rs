@@ -245,9 +245,15 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     };
     let term = Terminal::open(config.log_path.as_deref());
     if let Err(why) = hardened {
+        // `ulimit` is a Unix shell's; elsewhere the sentence ends at the risk.
+        let fix = if cfg!(unix) {
+            ": run `ulimit -c 0` in the shell that runs git"
+        } else {
+            ""
+        };
         term.say(&format!(
             "{why}; signing goes on, but a crash now could write the signing key into a core \
-             file: run `ulimit -c 0` in the shell that runs git"
+             file{fix}"
         ));
     }
     let trust = match gitsign::tuf::select(&config, gitsign::tuf::Network::WhenDue) {
