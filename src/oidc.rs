@@ -833,6 +833,11 @@ pub fn get_token(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<I
     if let Some(p) = configured_provider(s)? {
         return get_token_from(p, s, http, msgs);
     }
+    if let Some(note) =
+        crate::providers::spiffe::default_socket_problem(s.spiffe_endpoint_socket.as_deref())
+    {
+        msgs.say(&note);
+    }
     for p in auto_providers(s) {
         let r = get_token_from(p, s, http, msgs);
         // cosign enables workload identity on a Google machine only when

@@ -1,0 +1,158 @@
+//! Attacks on what changed on 2026-12-03 (token providers, attest/show,
+//! matchCommitter, Go's summary lines, the relative credential cache, the
+//! regex hint), each through the path a user runs.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{text, Repo, TempDir, Testbed};
+use serde_json::{json, Value};
+
+const MALLORY: &str = "mallory@evil.example";
+
+/// tests/testbed/ambient.mjs handing out `email`'s tokens; stopped on drop.
+struct Standin {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Standin {
+    fn start(tb: &Testbed, email: &str) -> Standin {
+        let dir = TempDir::new("attack16-ambient");
+        let socket = dir.path().join("api.sock");
+        let log = dir.path().join("requests.jsonl");
+        let cfg = json!({
+            "testbed": tb.var("TESTBED_URL"),
+            "socket": socket,
+            "log": log,
+            "email": email,
+        });
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/ambient.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(cfg.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _: Value = serde_json::from_str(&line).expect("stand-in ready line");
+        Standin {
+            child,
+            socket,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn requests(&self, service: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"service\":\"{service}\"")))
+            .count()
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `git args` in `repo` inside a private mount namespace in which
+/// `/tmp/spire-agent/public/api.sock` is `socket`, its directories owned by
+/// `nobody`: what another local user can set up on a shared machine before
+/// the victim's SPIFFE agent exists (or when there is none).
+fn git_with_squatted_spire_socket(repo: &Repo, socket: &Path, args: &[&str]) -> Output {
+    let base = repo.git_cmd(args);
+    let script = r#"set -e
+mount --make-rprivate /
+mount -t tmpfs -o mode=0755 none /tmp/spire-agent
+chown 65534:65534 /tmp/spire-agent
+mkdir /tmp/spire-agent/public
+chown 65534:65534 /tmp/spire-agent/public
+touch /tmp/spire-agent/public/api.sock
+mount --bind "$SQUAT_SOCKET" /tmp/spire-agent/public/api.sock
+exec "$@""#;
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--", "sh", "-c", script, "sh", "git"])
+        .args(args)
+        .env("SQUAT_SOCKET", socket);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.current_dir(base.get_current_dir().unwrap());
+    c.output().unwrap()
+}
+
+/// Another local user creates SPIRE's default socket in /tmp before the
+/// victim signs: auto-detection must not take a token from it (the commit
+/// would be signed as the squatter), and must say why it passed it over.
+#[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a private mount namespace (unshare) stands in for /tmp"
+)]
+fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
+    common::require_root("unshare and a nobody-owned /tmp/spire-agent");
+    // The mount point must exist; an empty root-owned directory is what a
+    // careful administrator would leave there anyway.
+    let mountpoint = Path::new("/tmp/spire-agent");
+    let made = std::fs::create_dir(mountpoint).is_ok();
+    if !made && std::fs::read_dir(mountpoint).map_or(true, |mut d| d.next().is_some()) {
+        eprintln!("skipped: /tmp/spire-agent exists and is not empty on this machine");
+        return;
+    }
+    let tb = Testbed::start();
+    let st = Standin::start(&tb, MALLORY);
+    // The squatter's socket: served by their process, owned by them.
+    std::os::unix::fs::chown(&st.socket, Some(65534), Some(65534)).unwrap();
+
+    let mut repo = Repo::new("attack16-spiffe");
+    repo.env.extend(tb.gitsign_env());
+    repo.env.push(("GITSIGN_LOGIN_TIMEOUT".into(), "5".into()));
+    let log = repo.dir.path().join("gitsign.log");
+    repo.env
+        .push(("GITSIGN_LOG".into(), log.display().to_string()));
+    std::fs::write(repo.path().join("f"), "x").unwrap();
+    repo.git_ok(&["add", "f"]);
+    let o = git_with_squatted_spire_socket(&repo, &st.socket, &["commit", "-q", "-S", "-m", "x"]);
+    let out = format!(
+        "{}{}",
+        text(&o),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    if made {
+        let _ = std::fs::remove_dir(mountpoint);
+    }
+    assert_eq!(
+        st.requests("spiffe"),
+        0,
+        "gitsign asked another user's socket for a token: {out}"
+    );
+    assert!(
+        !out.contains(MALLORY),
+        "the commit was signed as the squatter: {out}"
+    );
+    assert!(
+        out.contains(
+            "the SPIFFE Workload API socket /tmp/spire-agent/public/api.sock is not used: \
+             /tmp/spire-agent/public/api.sock belongs to uid 65534"
+        ),
+        "{out}"
+    );
+}
