@@ -156,3 +156,60 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         "{out}"
     );
 }
+
+/// A cloned repository carries a symbolic link `cache -> <another user's
+/// 0700 directory>` where that user listens; the victim sets a relative
+/// `GITSIGN_CREDENTIAL_CACHE=cache/credential-cache.sock`, read inside the
+/// repository. gitsign must not connect (the directory is not the
+/// victim's: `cache::socket::check_dir`), and signing still works.
+#[test]
+fn a_relative_cache_socket_through_a_repository_link_reaches_no_other_user() {
+    common::require_root("setpriv runs the other user's listener as nobody");
+    let tb = Testbed::start();
+    let other = TempDir::new("attack16-mallory");
+    let mallory = other.path().join("m");
+    std::fs::create_dir(&mallory).unwrap();
+    std::os::unix::fs::chown(&mallory, Some(65534), Some(65534)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(other.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&mallory, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let socket = mallory.join("credential-cache.sock");
+    let flag = mallory.join("connected");
+    let mut listener = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args([
+            "/usr/bin/python3",
+            "-c",
+            "import socket,sys\n\
+             s=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\n\
+             print('READY',flush=True)\nc,_=s.accept()\nopen(sys.argv[2],'w').write('x')\n",
+        ])
+        .arg(&socket)
+        .arg(&flag)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(listener.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("READY"), "the listener did not start");
+
+    let mut repo = Repo::signer(&tb, "attack16-relcache", "victim@example.com");
+    std::os::unix::fs::symlink(&mallory, repo.path().join("cache")).unwrap();
+    repo.git_ok(&["add", "cache"]);
+    repo.env.push((
+        "GITSIGN_CREDENTIAL_CACHE".into(),
+        "cache/credential-cache.sock".into(),
+    ));
+    let o = repo.git(&["commit", "-q", "-S", "-m", "x"]);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert!(o.status.success(), "signing failed: {}", text(&o));
+    assert!(
+        !flag.exists(),
+        "gitsign connected to another user's socket through the repository's link"
+    );
+}
