@@ -213,3 +213,38 @@ fn a_relative_cache_socket_through_a_repository_link_reaches_no_other_user() {
         "gitsign connected to another user's socket through the repository's link"
     );
 }
+
+/// Measures the identity policy's cost per rejected signer (the regex
+/// partial-match hint), which a pusher controls the count of.
+#[test]
+fn a_rejected_signer_does_not_recompile_the_policy_regexps() {
+    use gitsign::claims::Claims;
+    use gitsign::config::PolicyConfig;
+    use gitsign::policy::{Decision, Policy};
+    let cfg = PolicyConfig {
+        identity_regexps: vec![
+            r"https://github\.com/[\w-]+/[\w-]+/\.github/workflows/[\w.-]+@refs/heads/\w+".into(),
+            r"\w{8}[\w.-]+@\w+\.example\.com".into(),
+        ],
+        issuers: vec!["https://token.actions.githubusercontent.com".into()],
+        ..Default::default()
+    };
+    let policy = Policy::from_config(&cfg).unwrap();
+    let claims = Claims {
+        identity: "https://github.com/mallory/x/.github/workflows/a.yml@refs/heads/main.evil"
+            .into(),
+        issuer: Some("https://token.actions.githubusercontent.com".into()),
+        ..Default::default()
+    };
+    let n = 2000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        assert!(matches!(policy.evaluate(&claims), Decision::Rejected(_)));
+    }
+    let per = start.elapsed() / n;
+    eprintln!("one rejected signer costs {per:?}");
+    assert!(
+        per < std::time::Duration::from_millis(2),
+        "each rejected signer recompiles the policy's regular expressions: {per:?}"
+    );
+}
