@@ -248,3 +248,49 @@ fn a_rejected_signer_does_not_recompile_the_policy_regexps() {
         "each rejected signer recompiles the policy's regular expressions: {per:?}"
     );
 }
+
+/// A pusher's commit and tag with terminal controls in every field `gitsign
+/// show` prints (name, email, message, tag name, remote URL), a
+/// non-UTF-8 byte and an out-of-range date offset: the statement is JSON
+/// with none of them raw (holds: `text::json_safe` in `show::go_json`).
+#[test]
+fn show_prints_no_raw_terminal_controls() {
+    let repo = Repo::new("attack16-show");
+    let obj = repo.dir.path().join("obj");
+    std::fs::write(
+        &obj,
+        b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+          author M\x1b]0;x\x07 <m\xe2\x80\xae@x> 1 +9999\n\
+          committer M\r\x9b2J <m@x> 1 -0000\n\
+          \n\
+          subject \x1b[2J\xe2\x80\xaeevil\xff\n",
+    )
+    .unwrap();
+    let id = repo.add_object("commit", &obj);
+    let tag = repo.dir.path().join("tag");
+    std::fs::write(
+        &tag,
+        format!(
+            "object {id}\ntype commit\ntag v1\x1b[31m\ntagger T\x1b <t@x> 1 +0000\n\nmsg\x1b[0m\n"
+        ),
+    )
+    .unwrap();
+    let tag_id = repo.add_object("tag", &tag);
+    repo.git_ok(&["update-ref", "refs/heads/x", &id]);
+    repo.git_ok(&[
+        "config",
+        "remote.origin.url",
+        "https://e\u{1b}[2Jx/\u{202e}r",
+    ]);
+    for rev in ["refs/heads/x", tag_id.as_str()] {
+        let o = repo.gitsign(&["show", rev]);
+        let out = String::from_utf8(o.stdout.clone()).unwrap();
+        assert_eq!(o.status.code(), Some(0), "{rev}: {}", text(&o));
+        let _: Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+            "{rev}: raw controls: {out:?}"
+        );
+    }
+}
