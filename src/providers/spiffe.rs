@@ -376,6 +376,33 @@ mod tests {
     }
 
     #[test]
+    fn foreign_and_loose_paths_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let euid = rustix::process::geteuid().as_raw();
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("spire-agent");
+        std::fs::create_dir(&dir).unwrap();
+        let sock = dir.join("api.sock");
+        std::fs::write(&sock, "").unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(foreign_component(&sock, euid), None);
+        // Anyone may rename what is in it.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let why = foreign_component(&sock, euid).unwrap();
+        assert!(why.contains("may be written by other users"), "{why}");
+        // /tmp's rule: the sticky bit keeps others' hands off our entries.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(foreign_component(&sock, euid), None);
+        // Seen from another uid, our socket is a stranger's (root's are
+        // everyone's).
+        if euid != 0 {
+            let why = foreign_component(&sock, euid + 1).unwrap();
+            assert!(why.contains(&format!("belongs to uid {euid}")), "{why}");
+        }
+    }
+
+    #[test]
     fn framing() {
         let m = JwtSvidRequest {
             audience: vec!["sigstore".into()],
