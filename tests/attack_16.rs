@@ -294,3 +294,85 @@ fn show_prints_no_raw_terminal_controls() {
         );
     }
 }
+
+/// A metadata server and an IAM Credentials endpoint that redirect: the
+/// metadata server's access token is never sent to the host the IAM
+/// endpoint redirects to, nor printed (holds: POSTs follow no redirect,
+/// `http::Http::send_bounded`).
+#[test]
+fn a_redirecting_iam_endpoint_gets_no_access_token_elsewhere() {
+    let dir = TempDir::new("attack16-iam");
+    let log = dir.path().join("requests");
+    let script = r#"
+import http.server, json, sys, threading
+log = open(sys.argv[1], 'a')
+class Thief(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        log.write('THIEF %s %s\n' % (self.path, self.headers.get('authorization'))); log.flush()
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{"token":"x"}')
+    do_GET = do_POST
+    def log_message(self, *a): pass
+thief = http.server.HTTPServer(('127.0.0.1', 0), Thief)
+class Svc(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write('GET %s\n' % self.path); log.flush()
+        body = json.dumps({'access_token': 'ya29.SECRET-ACCESS', 'expires_in': 3600}).encode()
+        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_POST(self):
+        log.write('POST %s\n' % self.path); log.flush()
+        self.send_response(307)
+        self.send_header('location', 'http://127.0.0.1:%d/steal' % thief.server_port)
+        self.send_header('content-length', '0'); self.end_headers()
+    def log_message(self, *a): pass
+svc = http.server.HTTPServer(('127.0.0.1', 0), Svc)
+threading.Thread(target=thief.serve_forever, daemon=True).start()
+print(svc.server_port, flush=True)
+svc.serve_forever()
+"#;
+    let mut server = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port = port.trim().to_string();
+    let tb = Testbed::start();
+    let mut repo = Repo::new("attack16-iam");
+    repo.env.extend(tb.gitsign_env());
+    for (k, v) in [
+        ("GITSIGN_TOKEN_PROVIDER", "google-impersonate".to_string()),
+        (
+            "GOOGLE_SERVICE_ACCOUNT_NAME",
+            "signer@p.iam.gserviceaccount.com".into(),
+        ),
+        ("GCE_METADATA_HOST", format!("127.0.0.1:{port}")),
+        (
+            "GITSIGN_IAM_CREDENTIALS_URL",
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ] {
+        repo.env.push((k.into(), v));
+    }
+    std::fs::write(repo.path().join("f"), "x").unwrap();
+    repo.git_ok(&["add", "f"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "x"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = text(&o);
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!o.status.success(), "signed: {out}");
+    assert!(
+        seen.contains("POST /v1/projects/-/serviceAccounts/"),
+        "{seen}"
+    );
+    assert!(!seen.contains("THIEF"), "followed the redirect: {seen}");
+    assert!(out.contains("HTTP 307"), "{out}");
+    assert!(
+        !out.contains("SECRET-ACCESS"),
+        "printed the access token: {out}"
+    );
+}
