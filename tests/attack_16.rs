@@ -136,6 +136,14 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         text(&o),
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+    // Chosen by name with the socket left unnamed: refused with the fix.
+    repo.env
+        .push(("GITSIGN_TOKEN_PROVIDER".into(), "spiffe".into()));
+    let chosen = git_with_squatted_spire_socket(
+        &repo,
+        &st.socket,
+        &["commit", "-q", "-S", "--allow-empty", "-m", "y"],
+    );
     if made {
         let _ = std::fs::remove_dir(mountpoint);
     }
@@ -155,6 +163,14 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         ),
         "{out}"
     );
+    let out = text(&chosen);
+    assert!(!chosen.status.success(), "{out}");
+    assert!(
+        out.contains("the token provider spiffe got no token: the SPIFFE Workload API socket"),
+        "{out}"
+    );
+    assert!(out.contains("SPIFFE_ENDPOINT_SOCKET=unix:///tmp/spire-agent/public/api.sock"));
+    assert_eq!(st.requests("spiffe"), 0, "{out}");
 }
 
 /// A cloned repository carries a symbolic link `cache -> <another user's
