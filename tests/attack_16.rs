@@ -112,8 +112,17 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
     // The mount point must exist; an empty root-owned directory is what a
     // careful administrator would leave there anyway.
     let mountpoint = Path::new("/tmp/spire-agent");
-    let made = std::fs::create_dir(mountpoint).is_ok();
-    if !made && std::fs::read_dir(mountpoint).map_or(true, |mut d| d.next().is_some()) {
+    /// Removes the mount point this test made, however it ends.
+    struct Made(bool);
+    impl Drop for Made {
+        fn drop(&mut self) {
+            if self.0 {
+                let _ = std::fs::remove_dir("/tmp/spire-agent");
+            }
+        }
+    }
+    let made = Made(std::fs::create_dir(mountpoint).is_ok());
+    if !made.0 && std::fs::read_dir(mountpoint).map_or(true, |mut d| d.next().is_some()) {
         eprintln!("skipped: /tmp/spire-agent exists and is not empty on this machine");
         return;
     }
@@ -144,9 +153,7 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         &st.socket,
         &["commit", "-q", "-S", "--allow-empty", "-m", "y"],
     );
-    if made {
-        let _ = std::fs::remove_dir(mountpoint);
-    }
+    drop(made);
     assert_eq!(
         st.requests("spiffe"),
         0,
