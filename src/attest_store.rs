@@ -86,10 +86,19 @@ fn write_blob(git: &Git, data: &[u8]) -> Result<String, AttestError> {
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
-/// The commit `ref_name` points at, if it exists.
+/// The commit `ref_name` (a full ref name) points at, if it exists. The
+/// ref is read exactly (`show-ref --verify`): git's name lookup would take
+/// a fetched tag `refs/tags/refs/attestations/commits` for it while the
+/// ref does not exist.
 pub fn current(git: &Git, ref_name: &str) -> Result<Option<String>, AttestError> {
     let (code, out) = git
-        .status_output(&["rev-parse", "--verify", "--quiet", ref_name])
+        .status_output(&[
+            "show-ref",
+            "--verify",
+            "--hash",
+            "--end-of-options",
+            ref_name,
+        ])
         .map_err(git_err)?;
     if code != Some(0) {
         return Ok(None);

@@ -834,6 +834,14 @@ pub fn get_token(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<I
         return get_token_from(p, s, http, msgs);
     }
     for p in auto_providers(s) {
+        // The login that follows is explained when a SPIFFE socket was
+        // passed over as another user's.
+        if matches!(p, Provider::Interactive | Provider::Device) {
+            let setting = s.spiffe_endpoint_socket.as_deref();
+            if let Some(note) = crate::providers::spiffe::default_socket_problem(setting) {
+                msgs.say(&note);
+            }
+        }
         let r = get_token_from(p, s, http, msgs);
         // cosign enables workload identity on a Google machine only when
         // the metadata server hands out a token: a VM without a service

@@ -21,8 +21,11 @@ use crate::config::PolicyConfig;
 pub enum Matcher {
     /// Exactly this value.
     Exact(String),
-    /// A whole-value regular expression (source kept for messages).
-    Regex(Regex, String),
+    /// A whole-value regular expression (source kept for messages), and
+    /// the same expression unanchored for [`Matcher::partial_match_hint`],
+    /// compiled once when first needed: a pusher chooses how many rejected
+    /// signers a check meets, and compiling costs milliseconds each time.
+    Regex(Regex, String, std::sync::OnceLock<Option<Regex>>),
 }
 
 impl Matcher {
@@ -31,14 +34,14 @@ impl Matcher {
         RegexBuilder::new(&format!("^(?:{src})$"))
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map(|r| Matcher::Regex(r, src.to_string()))
+            .map(|r| Matcher::Regex(r, src.to_string(), std::sync::OnceLock::new()))
             .map_err(|e| format!("the {what} regular expression \"{src}\" is invalid: {e}"))
     }
 
     fn matches(&self, v: &str) -> bool {
         match self {
             Matcher::Exact(s) => s == v,
-            Matcher::Regex(r, _) => r.is_match(v),
+            Matcher::Regex(r, _, _) => r.is_match(v),
         }
     }
 
@@ -46,13 +49,17 @@ impl Matcher {
     /// Go gitsign (and cosign) match anywhere in the value, so a pattern
     /// written for them may fail here, where the whole value must match.
     fn partial_match_hint(&self, v: &str) -> Option<String> {
-        let Matcher::Regex(_, src) = self else {
+        let Matcher::Regex(_, src, hint) = self else {
             return None;
         };
-        let unanchored = RegexBuilder::new(src)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .ok()?;
+        let unanchored = hint
+            .get_or_init(|| {
+                RegexBuilder::new(src)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()?;
         unanchored.is_match(v).then(|| {
             format!(
                 "/{src}/ matches only part of \"{v}\": gitsign's regular expressions must match \
@@ -65,7 +72,7 @@ impl Matcher {
     fn describe(&self) -> String {
         match self {
             Matcher::Exact(s) => format!("\"{s}\""),
-            Matcher::Regex(_, src) => format!("/{src}/"),
+            Matcher::Regex(_, src, _) => format!("/{src}/"),
         }
     }
 }

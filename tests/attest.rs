@@ -394,3 +394,56 @@ fn log_failures_write_nothing() {
     assert!(o.stdout.is_empty());
     assert_eq!(repo.git_ok(&["rev-parse", COMMITS]), first);
 }
+
+/// A repository's author publishes a tag named `refs/attestations/commits`
+/// (a clone fetches it as `refs/tags/refs/attestations/commits`) over a
+/// commit whose tree holds forged attestations. git's name lookup would
+/// find it where the attestation ref is missing: `gitsign attest` must
+/// read only the exact ref, so it neither builds on the forged tree nor
+/// fails after logging, and the tag stays where it was.
+#[test]
+fn a_tag_named_like_the_attestation_ref_is_not_read_as_it() {
+    let tb = Testbed::start();
+    let repo = attest_repo(&tb, "attest-tag-squat");
+    let head = repo.git_ok(&["rev-parse", "HEAD"]);
+    // The forged history: <head>/forged.json at the tag.
+    let blob = repo.git_ok(&["hash-object", "-w", "a"]);
+    let sub = mktree(&repo, &format!("100644 blob {blob}\tforged.json\n"));
+    let top = mktree(&repo, &format!("040000 tree {sub}\t{head}\n"));
+    let forged = repo.git_ok(&["commit-tree", "-m", "forged", &top]);
+    repo.git_ok(&["update-ref", "refs/tags/refs/attestations/commits", &forged]);
+
+    let f = write(&repo, "test.json", r#"{"foo":"bar"}"#);
+    let (_, commit) = attest(&repo, &["-f", &f]);
+    assert_eq!(repo.git_ok(&["rev-parse", COMMITS]), commit);
+    let listed = repo.git_ok(&["ls-tree", "-r", "--name-only", COMMITS]);
+    assert!(!listed.contains("forged.json"), "{listed}");
+    assert_eq!(
+        repo.git(&["rev-parse", "--verify", "--quiet", &format!("{commit}^")])
+            .status
+            .code(),
+        Some(1),
+        "the attestation commit has a parent: it was built on the tag"
+    );
+    assert_eq!(
+        repo.git_ok(&["rev-parse", "refs/tags/refs/attestations/commits"]),
+        forged
+    );
+}
+
+/// `git mktree` of `listing` (ls-tree's format).
+fn mktree(repo: &Repo, listing: &str) -> String {
+    use std::io::Write;
+    let mut child = repo
+        .git_cmd(&["mktree"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(listing.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "mktree: {}", text(&o));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}

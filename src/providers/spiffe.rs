@@ -91,10 +91,61 @@ pub fn socket_path(setting: Option<&str>) -> Result<PathBuf, OidcError> {
     Ok(PathBuf::from(path))
 }
 
-/// Whether cosign would consider the provider enabled: the socket path
-/// exists.
+/// Whether the provider is enabled: the socket path exists (cosign's
+/// rule) and, when it is the unconfigured default, [`default_socket_problem`]
+/// finds nothing wrong with it.
 pub fn enabled(setting: Option<&str>) -> bool {
-    socket_path(setting).is_ok_and(|p| p.exists())
+    socket_path(setting).is_ok_and(|p| p.exists()) && default_socket_problem(setting).is_none()
+}
+
+/// Why the default socket (`SPIFFE_ENDPOINT_SOCKET` unset) is not used:
+/// it lives in `/tmp`, where any local user may create
+/// `/tmp/spire-agent/public/api.sock` first and hand out their own
+/// identity's token. It is used only when it and every directory on its
+/// path belong to root or to us and no directory on the way lets another
+/// user replace what is in it (writable by others without the sticky bit).
+/// `None` when the socket is configured, absent, or passes.
+pub fn default_socket_problem(setting: Option<&str>) -> Option<String> {
+    if setting.map(str::trim).is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
+    let path = Path::new(DEFAULT_SOCKET);
+    std::fs::symlink_metadata(path).ok()?;
+    let euid = rustix::process::geteuid().as_raw();
+    let problem = foreign_component(path, euid).or_else(|| match std::fs::canonicalize(path) {
+        Ok(real) if real != path => foreign_component(&real, euid),
+        Ok(_) => None,
+        Err(e) => Some(format!("it cannot be inspected ({e})")),
+    })?;
+    Some(format!(
+        "the SPIFFE Workload API socket {DEFAULT_SOCKET} is not used: {problem}, so another local \
+         user may have put it there to hand out their identity; if it is your SPIFFE agent's, \
+         name it with SPIFFE_ENDPOINT_SOCKET=unix://{DEFAULT_SOCKET}"
+    ))
+}
+
+/// The first part of `path` (itself, then each directory above it) that a
+/// user other than root and `euid` owns, or a directory another user may
+/// write without the sticky bit.
+fn foreign_component(path: &Path, euid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        let m = match std::fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("{} cannot be inspected ({e})", p.display())),
+        };
+        if m.uid() != 0 && m.uid() != euid {
+            return Some(format!("{} belongs to uid {}", p.display(), m.uid()));
+        }
+        let mode = m.mode() & 0o7777;
+        if p != path && m.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Some(format!(
+                "{} (mode {mode:04o}) may be written by other users",
+                p.display()
+            ));
+        }
+    }
+    None
 }
 
 /// Fetches a JWT-SVID for `audience` from the Workload API at `setting`
@@ -106,6 +157,11 @@ pub fn token(
 ) -> Result<String, OidcError> {
     supported()?;
     let path = socket_path(setting)?;
+    if let Some(problem) = default_socket_problem(setting) {
+        return Err(OidcError::Config(format!(
+            "the token provider spiffe got no token: {problem}"
+        )));
+    }
     if !path.exists() {
         return Err(OidcError::Config(format!(
             "the token provider is spiffe but the SPIFFE Workload API socket {} does not exist; start the SPIFFE agent or set SPIFFE_ENDPOINT_SOCKET to its socket (unix:///path)",
@@ -390,6 +446,33 @@ mod tests {
         );
         assert!(socket_path(Some("tcp://127.0.0.1:1")).is_err());
         assert!(socket_path(Some("unix://relative")).is_err());
+    }
+
+    #[test]
+    fn foreign_and_loose_paths_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let euid = rustix::process::geteuid().as_raw();
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("spire-agent");
+        std::fs::create_dir(&dir).unwrap();
+        let sock = dir.join("api.sock");
+        std::fs::write(&sock, "").unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(foreign_component(&sock, euid), None);
+        // Anyone may rename what is in it.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let why = foreign_component(&sock, euid).unwrap();
+        assert!(why.contains("may be written by other users"), "{why}");
+        // /tmp's rule: the sticky bit keeps others' hands off our entries.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(foreign_component(&sock, euid), None);
+        // Seen from another uid, our socket is a stranger's (root's are
+        // everyone's).
+        if euid != 0 {
+            let why = foreign_component(&sock, euid + 1).unwrap();
+            assert!(why.contains(&format!("belongs to uid {euid}")), "{why}");
+        }
     }
 
     #[test]
