@@ -176,8 +176,11 @@ pub fn add(
     let commit = String::from_utf8_lossy(&out).trim().to_string();
     // The old value makes this a compare-and-swap: "" means "must not exist".
     let expect = old.as_deref().unwrap_or("");
+    // --no-deref: a symbolic ref at this name never redirects the write to
+    // another ref.
     git.output(&[
         "update-ref",
+        "--no-deref",
         "-m",
         "gitsign attest",
         ref_name,
