@@ -219,3 +219,53 @@ fn signed_attributes_match_go_gitsign() {
         sd.signer.signed_attrs_der
     );
 }
+
+/// The claims read from a real GitHub Actions certificate (Fulcio's
+/// extensions .1–.6 as raw strings, .8 onward as DER UTF8Strings), each
+/// against the value openssl prints for it: what identity policies and
+/// workflow checks compare.
+#[test]
+fn claims_of_a_github_actions_certificate() {
+    use gitsign::claims::Claims;
+    let data =
+        std::fs::read(fixtures().join("objects/gitsign/gittuf_rsl_workflow_2025.commit")).unwrap();
+    let signed = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
+    let der = gitsign::cms::unarmor(&signed.signature).unwrap();
+    let sd = gitsign::cms::SignedData::from_der(&der).unwrap();
+    let c = Claims::from_certificate(&sd.certificates[0]).unwrap();
+    let workflow =
+        "https://github.com/gittuf/gittuf/.github/workflows/gittuf-rsl-main.yml@refs/heads/main";
+    assert_eq!(c.identity, workflow);
+    assert_eq!(c.all_identities, [workflow]);
+    assert_eq!(
+        c.issuer.as_deref(),
+        Some("https://token.actions.githubusercontent.com")
+    );
+    assert_eq!(c.github_workflow_trigger.as_deref(), Some("push"));
+    assert_eq!(
+        c.github_workflow_sha.as_deref(),
+        Some("ce7efd0d1bb5ea99573c407ed9fff61023961550")
+    );
+    assert_eq!(
+        c.github_workflow_name.as_deref(),
+        Some("Record change to main branch")
+    );
+    assert_eq!(
+        c.github_workflow_repository.as_deref(),
+        Some("gittuf/gittuf")
+    );
+    assert_eq!(c.github_workflow_ref.as_deref(), Some("refs/heads/main"));
+    // Only in DER form (.9, .11, .12, .21).
+    assert_eq!(c.build_signer_uri.as_deref(), Some(workflow));
+    assert_eq!(c.runner_environment.as_deref(), Some("github-hosted"));
+    assert_eq!(
+        c.source_repository_uri.as_deref(),
+        Some("https://github.com/gittuf/gittuf")
+    );
+    assert_eq!(
+        c.run_invocation_uri.as_deref(),
+        Some("https://github.com/gittuf/gittuf/actions/runs/14601613784/attempts/1")
+    );
+}
