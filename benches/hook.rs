@@ -30,12 +30,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gitsign::config::RekorMode;
-use gitsign::fulcio::FulcioClient;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::sign;
-use gitsign::trust::TrustedRoot;
+use gitsign::sigstore::fulcio::FulcioClient;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
+use gitsign::sigstore::trust::TrustedRoot;
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const EMAIL: &str = "bench@example.com";
@@ -158,7 +158,7 @@ impl Signer {
                     &self.token,
                     EMAIL,
                     &self.root,
-                    gitsign::time::now(),
+                    gitsign::encoding::time::now(),
                 )
                 .expect("credential"),
             );
@@ -171,7 +171,7 @@ impl Signer {
             &self.rekor,
             &self.root,
             RekorMode::Offline,
-            gitsign::time::now(),
+            gitsign::encoding::time::now(),
         )
         .expect("sign");
         gitobj::join_commit(payload.as_bytes(), s.armored.as_bytes(), HashAlgo::Sha1)

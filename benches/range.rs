@@ -12,12 +12,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gitsign::config::RekorMode;
-use gitsign::fulcio::FulcioClient;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::sign;
-use gitsign::trust::TrustedRoot;
+use gitsign::sigstore::fulcio::FulcioClient;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
+use gitsign::sigstore::trust::TrustedRoot;
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
@@ -104,8 +104,14 @@ fn run(n: usize, env: &BTreeMap<String, String>, _top: &Path) {
     for i in 0..n {
         if i % 500 == 0 {
             cred = Some(
-                sign::request_credential(&fulcio, &tok, email, &root, gitsign::time::now())
-                    .expect("credential"),
+                sign::request_credential(
+                    &fulcio,
+                    &tok,
+                    email,
+                    &root,
+                    gitsign::encoding::time::now(),
+                )
+                .expect("credential"),
             );
         }
         let c = cred.as_ref().unwrap();
@@ -123,7 +129,7 @@ fn run(n: usize, env: &BTreeMap<String, String>, _top: &Path) {
             &rekor,
             &root,
             RekorMode::Offline,
-            gitsign::time::now(),
+            gitsign::encoding::time::now(),
         )
         .expect("sign");
         let obj = gitobj::join_commit(payload.as_bytes(), s.armored.as_bytes(), HashAlgo::Sha1);

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::trust::TrustedRoot;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 
 fn main() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::trust::{TrustError, TrustedRoot};
+use crate::sigstore::trust::{TrustError, TrustedRoot};
 
 /// Public-good Fulcio.
 pub const DEFAULT_FULCIO: &str = "https://fulcio.sigstore.dev";
@@ -186,7 +186,7 @@ pub struct Config {
     /// Which Rekor API to sign into (`gitsign.rekorVersion`: 1 or 2, Go
     /// gitsign's key). Rekor v2 needs a timestamp authority and offline
     /// mode; signing checks both before it logs in.
-    pub rekor_api: crate::rekor::RekorApi,
+    pub rekor_api: crate::sigstore::rekor::RekorApi,
     /// OIDC client id.
     pub client_id: String,
     /// File holding the OIDC client secret.
@@ -445,8 +445,8 @@ impl Config {
             &["SIGSTORE_REKOR_VERSION", "GITSIGN_REKOR_VERSION"],
         );
         let rekor_api = match version.as_deref().map(str::trim) {
-            None | Some("1") | Some("") => crate::rekor::RekorApi::V1,
-            Some("2") => crate::rekor::RekorApi::V2,
+            None | Some("1") | Some("") => crate::sigstore::rekor::RekorApi::V1,
+            Some("2") => crate::sigstore::rekor::RekorApi::V2,
             Some(other) => {
                 return Err(ConfigError(format!(
                 "gitsign.rekorVersion must be 1 or 2 (the Rekor API to sign into), not \"{other}\""
@@ -647,7 +647,7 @@ impl Config {
         let iam_credentials_url = r
             .string(
                 "iamCredentialsURL",
-                Some(crate::providers::google::DEFAULT_IAM_CREDENTIALS),
+                Some(crate::oidc::providers::google::DEFAULT_IAM_CREDENTIALS),
                 Some("gitsign.iamCredentialsURL"),
                 &["GITSIGN_IAM_CREDENTIALS_URL"],
             )
@@ -873,7 +873,7 @@ impl Config {
             root.set_ct_key_pem(p)?;
         }
         if let Some(p) = &self.timestamp_cert_chain {
-            crate::tsa::add_cert_chain(&mut root, p)?;
+            crate::pki::tsa::add_cert_chain(&mut root, p)?;
         }
         Ok(root)
     }

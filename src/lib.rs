@@ -6,45 +6,34 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod asn1;
-pub mod attest;
-pub mod attest_store;
-pub mod bundle;
-pub mod cache;
-pub mod chain;
-pub mod claims;
-pub mod cms;
-pub mod config;
-pub mod crypto;
-pub mod fulcio;
-pub mod git;
-pub mod gitobj;
-pub mod gpg;
-pub mod harden;
-pub mod hook;
-pub mod http;
-pub mod logfile;
-pub mod oid;
+// The layers, lowest first; a layer's mod.rs says what it may use.
+
+// Codecs and formats (DER, PEM, OIDs, text, time): no I/O, nothing else in the crate.
+pub mod encoding;
+// X.509, CMS, RFC 3161 timestamps, certificate transparency, the signing key's crypto.
+pub mod pki;
+// The Sigstore services' clients and formats (Fulcio, Rekor, TUF, bundles), their HTTP client.
+pub mod sigstore;
+// OIDC identity tokens for Fulcio, and the ambient token providers.
 pub mod oidc;
-pub mod pem;
+// git: reading objects, revisions and ranges, the gpg interface, `show`, attestations.
+pub mod git;
+// Identity policy: which signers are trusted; the policy file and where it is read from.
 pub mod policy;
-pub mod policy_file;
-pub mod policy_source;
-pub mod progress;
-pub mod providers;
-pub mod range;
-pub mod rekor;
-pub mod report;
-pub mod revs;
-pub mod sct;
-pub mod show;
+// Where signing credentials are kept between signatures (daemon client, kernel keyring).
+pub mod cache;
+
+// Keyless signing: ephemeral key, Fulcio certificate, CMS signature, Rekor entry.
 pub mod sign;
-pub mod signing_config;
-pub mod text;
-pub mod time;
-pub mod tlog;
-pub mod trust;
-pub mod tsa;
-pub mod tuf;
+// Verification of one git signature.
 pub mod verify;
-pub mod x509;
+// Human summaries of verification results.
+pub mod report;
+// Server-side enforcement: the pre-receive and update hooks.
+pub mod hook;
+// Configuration: defaults < git config < environment (the one module that reads it).
+pub mod config;
+// Small helpers: process hardening, the signing log, a progress line.
+pub mod harden;
+pub mod logfile;
+pub mod progress;

@@ -1,11 +1,11 @@
 //! Human summaries of verification results (stderr for git, stdout for
 //! `gitsign verify`).
 
-use crate::gpg::fingerprint;
+use crate::encoding::time::format_time;
+use crate::git::gpg::fingerprint;
+use crate::pki::x509::{name_to_string, GeneralName};
 use crate::policy::Decision;
-use crate::time::format_time;
 use crate::verify::{Failure, FailureKind, TimeSource, TlogStatus, Verified};
-use crate::x509::{name_to_string, GeneralName};
 
 /// Lines describing a verified signature (no trailing newline on the last).
 pub fn verified_lines(v: &Verified, decision: &Decision) -> Vec<String> {
@@ -155,7 +155,7 @@ pub fn failure_lines(f: &Failure) -> Vec<String> {
         out.push(format!(
             "Certificate SHA256:{} claims {}",
             fingerprint(c),
-            crate::gpg::uid(c)
+            crate::git::gpg::uid(c)
         ));
     }
     out

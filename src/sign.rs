@@ -3,18 +3,18 @@
 //! (embedded in offline mode, keyed by the object id in online mode).
 //! Every service answer is verified before it is used.
 
-use crate::cms;
 use crate::config::RekorMode;
-use crate::crypto;
-use crate::fulcio::{self, FulcioClient, FulcioError};
-use crate::gitobj::{self, ObjectKind};
-use crate::pem;
-use crate::rekor::{RekorApi, RekorClient, RekorError};
-use crate::tlog::{self, LogEntry};
-use crate::trust::TrustedRoot;
-use crate::tsa::{self, TsaClient, VerifiedTimestamp};
+use crate::encoding::pem;
+use crate::git::gitobj::{self, ObjectKind};
+use crate::pki::cms;
+use crate::pki::crypto;
+use crate::pki::tsa::{self, TsaClient, VerifiedTimestamp};
+use crate::pki::x509::{Certificate, GeneralName};
+use crate::sigstore::fulcio::{self, FulcioClient, FulcioError};
+use crate::sigstore::rekor::{RekorApi, RekorClient, RekorError};
+use crate::sigstore::tlog::{self, LogEntry};
+use crate::sigstore::trust::TrustedRoot;
 use crate::verify::ObjectInfo;
-use crate::x509::{Certificate, GeneralName};
 
 /// A signing failure, as a sentence.
 #[derive(Debug, Clone)]
@@ -406,9 +406,9 @@ fn check_logged(
     if time < cert.not_before || time > cert.not_after {
         return Err(SignError::Expired(format!(
             "Rekor logged the signature at {}, outside the certificate's validity ({} to {}); sign again",
-            crate::time::format_time(time),
-            crate::time::format_time(cert.not_before),
-            crate::time::format_time(cert.not_after)
+            crate::encoding::time::format_time(time),
+            crate::encoding::time::format_time(cert.not_before),
+            crate::encoding::time::format_time(cert.not_after)
         )));
     }
     Ok(())
@@ -430,10 +430,10 @@ pub fn check_dsse_entry(
 ) -> Result<(), SignError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let cert_pem = crate::pem::encode("CERTIFICATE", cert.der());
+    let cert_pem = crate::encoding::pem::encode("CERTIFICATE", cert.der());
     let body: serde_json::Value = serde_json::from_slice(&entry.body).unwrap_or_default();
     let spec = &body["spec"];
-    let payload_hash = crate::asn1::hex_lower(&crypto::sha256(payload));
+    let payload_hash = crate::encoding::asn1::hex_lower(&crypto::sha256(payload));
     let sigs = spec["signatures"].as_array().cloned().unwrap_or_default();
     let ours = body["kind"] == "dsse"
         && spec["payloadHash"]["algorithm"] == "sha256"
@@ -482,9 +482,9 @@ fn timestamp_attribute(
             "the timestamp authority {} dated the signature {}, outside the signing certificate's \
              validity ({} to {}); check the clocks, or sign again",
             tsa.url(),
-            crate::time::format_time(ts.verified.gen_time),
-            crate::time::format_time(cert.not_before),
-            crate::time::format_time(cert.not_after)
+            crate::encoding::time::format_time(ts.verified.gen_time),
+            crate::encoding::time::format_time(cert.not_before),
+            crate::encoding::time::format_time(cert.not_after)
         )));
     }
     Ok((tsa::token_attribute(&ts.token), ts.verified))
@@ -556,9 +556,9 @@ pub fn sign_payload_timestamped(
     if now < cert.not_before - fulcio::CLOCK_SKEW || now > cert.not_after {
         return Err(SignError::Expired(format!(
             "the signing certificate is valid from {} to {}, not now ({})",
-            crate::time::format_time(cert.not_before),
-            crate::time::format_time(cert.not_after),
-            crate::time::format_time(now)
+            crate::encoding::time::format_time(cert.not_before),
+            crate::encoding::time::format_time(cert.not_after),
+            crate::encoding::time::format_time(now)
         )));
     }
     check_rekor_setup(rekor.api(), mode, tsa.is_some())?;

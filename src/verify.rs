@@ -7,19 +7,19 @@
 
 use std::fmt;
 
-use crate::asn1::{self, tag};
-use crate::chain;
-use crate::claims::Claims;
-use crate::cms::{SignedData, SignerId};
-use crate::crypto::{self, SigScheme};
-use crate::gitobj::{self, HashAlgo, ObjectKind};
-use crate::oid;
-use crate::pem;
-use crate::sct;
-use crate::tlog::{self, LogEntry, TlogError, VerifiedEntry};
-use crate::trust::TrustedRoot;
-use crate::tsa::{self, VerifiedTimestamp};
-use crate::x509::Certificate;
+use crate::encoding::asn1::{self, tag};
+use crate::encoding::oid;
+use crate::encoding::pem;
+use crate::git::gitobj::{self, HashAlgo, ObjectKind};
+use crate::pki::chain;
+use crate::pki::claims::Claims;
+use crate::pki::cms::{SignedData, SignerId};
+use crate::pki::crypto::{self, SigScheme};
+use crate::pki::sct;
+use crate::pki::tsa::{self, VerifiedTimestamp};
+use crate::pki::x509::Certificate;
+use crate::sigstore::tlog::{self, LogEntry, TlogError, VerifiedEntry};
+use crate::sigstore::trust::TrustedRoot;
 
 /// How far a signingTime may precede the certificate's notBefore when no
 /// log entry fixes the time: signers' clocks run a little behind Fulcio's
@@ -256,8 +256,8 @@ pub fn verify(
     object: ObjectInfo,
     ctx: &Context<'_>,
 ) -> Result<Verified, Failure> {
-    let der =
-        crate::cms::unarmor(signature).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
+    let der = crate::pki::cms::unarmor(signature)
+        .map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
     let sd = SignedData::from_der(&der).map_err(|e| fail(FailureKind::Unparseable, e.0, None))?;
     let si = &sd.signer;
     let cert = sd.signer_certificate().ok_or_else(|| {
@@ -265,7 +265,7 @@ pub fn verify(
             SignerId::IssuerSerial { issuer, serial } => format!(
                 "serial {} from {}",
                 asn1::hex_lower(serial),
-                crate::x509::name_to_string(issuer)
+                crate::pki::x509::name_to_string(issuer)
             ),
             SignerId::SubjectKeyId(k) => format!("key id {}", asn1::hex_lower(k)),
         };
@@ -337,10 +337,10 @@ pub fn verify(
                 FailureKind::Untrusted,
                 format!(
                     "the signature's RFC 3161 timestamp ({}, by {}) lies outside the certificate's validity ({} to {})",
-                    crate::time::format_time(ts.gen_time),
+                    crate::encoding::time::format_time(ts.gen_time),
                     ts.tsa_name(),
-                    crate::time::format_time(cert.not_before),
-                    crate::time::format_time(cert.not_after)
+                    crate::encoding::time::format_time(cert.not_before),
+                    crate::encoding::time::format_time(cert.not_after)
                 ),
                 c,
             ));
@@ -474,9 +474,9 @@ fn entry_time(
         if t < cert.not_before || t > cert.not_after {
             return Err(format!(
                 "the transparency log integrated the signature at {}, outside the certificate's validity ({} to {})",
-                crate::time::format_time(t),
-                crate::time::format_time(cert.not_before),
-                crate::time::format_time(cert.not_after)
+                crate::encoding::time::format_time(t),
+                crate::encoding::time::format_time(cert.not_before),
+                crate::encoding::time::format_time(cert.not_after)
             ));
         }
         return Ok((t, TimeSource::Log));

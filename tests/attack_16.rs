@@ -241,8 +241,8 @@ fn a_relative_cache_socket_through_a_repository_link_reaches_no_other_user() {
 /// partial-match hint), which a pusher controls the count of.
 #[test]
 fn a_rejected_signer_does_not_recompile_the_policy_regexps() {
-    use gitsign::claims::Claims;
     use gitsign::config::PolicyConfig;
+    use gitsign::pki::claims::Claims;
     use gitsign::policy::{Decision, Policy};
     let cfg = PolicyConfig {
         identity_regexps: vec![

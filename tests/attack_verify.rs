@@ -5,8 +5,8 @@
 mod common;
 
 use common::{fixtures, text, Repo};
-use gitsign::cms::{self, SignedData};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::{self, SignedData};
 
 fn corpus_commit(name: &str) -> Vec<u8> {
     std::fs::read(fixtures().join("objects/gitsign").join(name)).unwrap()
@@ -19,7 +19,7 @@ fn corpus_signer(commit: &[u8]) -> (String, String, i64) {
         .unwrap();
     let sd = SignedData::from_der(&cms::unarmor(&signed.signature).unwrap()).unwrap();
     let cert = sd.signer_certificate().unwrap();
-    let claims = gitsign::claims::Claims::from_certificate(cert).unwrap();
+    let claims = gitsign::pki::claims::Claims::from_certificate(cert).unwrap();
     let committer = String::from_utf8_lossy(commit)
         .lines()
         .find_map(|l| l.strip_prefix("committer ").map(str::to_string))
@@ -75,7 +75,7 @@ fn a_backdated_commit_is_not_left_out_of_a_since_range() {
 
     // "Everything since a day before the good commit" must still see the
     // unsigned commit on main.
-    let since = gitsign::time::format_time(committed - 86400);
+    let since = gitsign::encoding::time::format_time(committed - 86400);
     let o = repo.gitsign(&[
         "verify",
         "--certificate-identity",

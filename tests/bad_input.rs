@@ -5,10 +5,10 @@
 mod common;
 
 use common::{fixtures, text, Repo, TempDir};
-use gitsign::asn1::{self, tag};
-use gitsign::cms::{self, SignedData};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::trust::TrustedRoot;
+use gitsign::encoding::asn1::{self, tag};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::{self, SignedData};
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 
 fn sample(name: &str) -> (Vec<u8>, Vec<u8>) {
@@ -209,8 +209,8 @@ fn unknown_critical_extensions_are_refused() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let cert = gitsign::x509::Certificate::from_der(std::fs::read(&crt).unwrap()).unwrap();
-    let e = gitsign::chain::check_leaf_profile(&cert).unwrap_err();
+    let cert = gitsign::pki::x509::Certificate::from_der(std::fs::read(&crt).unwrap()).unwrap();
+    let e = gitsign::pki::chain::check_leaf_profile(&cert).unwrap_err();
     assert!(e.contains("unknown critical extension 1.2.3.4.5"), "{e}");
 }
 
@@ -357,17 +357,17 @@ fn mutation_fuzz_never_panics() {
         let _ = asn1::ber_to_der(&m);
         // Certificates and their extensions.
         let m = mutate(&mut rng, &certs[k], &certs[(k + 1) % certs.len()]);
-        if let Ok(c) = gitsign::x509::Certificate::from_der(m) {
+        if let Ok(c) = gitsign::pki::x509::Certificate::from_der(m) {
             let _ = c.subject_alt_names();
-            let _ = gitsign::claims::Claims::from_certificate(&c);
-            let _ = gitsign::chain::check_leaf_profile(&c);
-            let _ = gitsign::sct::embedded_scts(&c);
-            let _ = c.tbs_without_extensions(&[gitsign::oid::CT_SCT_LIST]);
-            let _ = gitsign::x509::name_to_string(c.issuer());
+            let _ = gitsign::pki::claims::Claims::from_certificate(&c);
+            let _ = gitsign::pki::chain::check_leaf_profile(&c);
+            let _ = gitsign::pki::sct::embedded_scts(&c);
+            let _ = c.tbs_without_extensions(&[gitsign::encoding::oid::CT_SCT_LIST]);
+            let _ = gitsign::pki::x509::name_to_string(c.issuer());
         }
         // Protobuf log entries.
         let m = mutate(&mut rng, &ders[k][ders[k].len() / 2..], &ders[k]);
-        let _ = gitsign::tlog::LogEntry::from_protobuf(&m);
+        let _ = gitsign::sigstore::tlog::LogEntry::from_protobuf(&m);
         // Armor and git objects.
         let (p, s) = &samples[k];
         let obj = gitobj::join_commit(p, s, HashAlgo::Sha1);
@@ -382,14 +382,14 @@ fn mutation_fuzz_never_panics() {
         // Bundles (JSON).
         if i % 4 == 0 {
             let m = mutate(&mut rng, &bundle, b"{}[]\",:0123456789");
-            let opts = gitsign::bundle::Options {
+            let opts = gitsign::sigstore::bundle::Options {
                 root: &root,
                 require_sct: true,
                 key: None,
             };
-            let _ = gitsign::bundle::verify_bundle(
+            let _ = gitsign::sigstore::bundle::verify_bundle(
                 &m,
-                &gitsign::bundle::Artifact::Digest([0; 32]),
+                &gitsign::sigstore::bundle::Artifact::Digest([0; 32]),
                 &opts,
             );
         }
@@ -397,7 +397,7 @@ fn mutation_fuzz_never_panics() {
         let note = "rekor.sigstore.dev - 1\n5\nAAAA\n\n\u{2014} rekor.sigstore.dev AAAAAAAA\n";
         let m = mutate(&mut rng, note.as_bytes(), "\n\u{2014} ".as_bytes());
         if let Ok(s) = std::str::from_utf8(&m) {
-            let _ = gitsign::tlog::parse_checkpoint(s);
+            let _ = gitsign::sigstore::tlog::parse_checkpoint(s);
         }
     }
     // Most edits break something; if nearly all were accepted, the

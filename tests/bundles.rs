@@ -6,8 +6,8 @@ mod common;
 
 use base64::Engine;
 use common::{fixtures, manifest, text, Repo, TempDir};
-use gitsign::cms::SignedData;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::SignedData;
 
 type Tamper<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
 
@@ -35,7 +35,8 @@ fn cases() -> Vec<Case> {
                 ObjectKind::Commit
             };
             let s = gitobj::split(&data, kind, HashAlgo::Sha1).unwrap().unwrap();
-            let sd = SignedData::from_der(&gitsign::cms::unarmor(&s.signature).unwrap()).unwrap();
+            let sd =
+                SignedData::from_der(&gitsign::pki::cms::unarmor(&s.signature).unwrap()).unwrap();
             let san = e["signerSAN"][0].as_str().unwrap();
             Case {
                 bundle: fixtures().join(e["bundle"].as_str().unwrap()),
@@ -95,7 +96,7 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
         // The digest form.
         let digest = format!(
             "sha256:{}",
-            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact))
+            gitsign::encoding::asn1::hex_lower(&gitsign::pki::crypto::sha256(&c.artifact))
         );
         let o = run(&repo, &c.bundle, &digest, &c.identity, &c.issuer);
         assert!(o.status.success(), "{}: {}", c.bundle.display(), text(&o));
@@ -192,7 +193,7 @@ fn corpus_bundles_verify_and_tampered_copies_do_not() {
                     e.as_object_mut().unwrap().remove("inclusionPromise");
                     e["inclusionProof"] = serde_json::json!({
                         "logIndex": "0",
-                        "rootHash": b64.encode(gitsign::tlog::leaf_hash(&body)),
+                        "rootHash": b64.encode(gitsign::sigstore::tlog::leaf_hash(&body)),
                         "treeSize": "1",
                         "hashes": [],
                     });
@@ -288,7 +289,7 @@ fn verify_bundle_requires_an_identity_or_a_key() {
     );
     let digest = format!(
         "sha256:{}",
-        gitsign::asn1::hex_lower(&gitsign::crypto::sha256(&c.artifact))
+        gitsign::encoding::asn1::hex_lower(&gitsign::pki::crypto::sha256(&c.artifact))
     );
     let o = repo.gitsign(&[
         "verify-bundle",

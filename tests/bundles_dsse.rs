@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{require_sigstore_python, sigstore_python, text, Repo, TempDir, Testbed};
-use gitsign::asn1::hex_lower;
+use gitsign::encoding::asn1::hex_lower;
 
 const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v0.2";
 const PREDICATE: &str = r#"{"builder": {"id": "https://example.com/gitsign-test-builder"}, "buildType": "https://example.com/build/v1", "materials": [{"uri": "git+https://example.com/repo", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}}]}"#;
@@ -199,7 +199,7 @@ impl Env {
 
 /// Lower-case hex SHA-256.
 fn sha256_hex(data: &[u8]) -> String {
-    hex_lower(&gitsign::crypto::sha256(data))
+    hex_lower(&gitsign::pki::crypto::sha256(data))
 }
 
 fn sha256_arg(data: &[u8]) -> String {

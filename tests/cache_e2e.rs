@@ -259,12 +259,13 @@ fn no_private_key_bytes_in_files() {
     // A credential whose key this test knows, handed to the daemon as a
     // login would hand it; the next signatures are made with it.
     let email = "test@example.com";
-    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let http = gitsign::sigstore::http::Http::new(Duration::from_secs(20)).unwrap();
     let root =
-        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
-    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+        gitsign::sigstore::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT")))
+            .unwrap();
+    let fulcio = gitsign::sigstore::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
     let token = tb.token(email, 600);
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     let cred = gitsign::sign::request_credential(&fulcio, &token, email, &root, now).unwrap();
     let stored = gitsign::cache::to_cache(&cred).unwrap();
     client.clear().unwrap();
@@ -307,11 +308,11 @@ fn no_private_key_bytes_in_files() {
     let o = repo.git(&["verify-commit", "HEAD"]);
     assert!(o.status.success(), "{}", text(&o));
     let object = repo.git(&["cat-file", "commit", "HEAD"]).stdout;
-    let signed = gitsign::gitobj::split_commit(&object, gitsign::gitobj::HashAlgo::Sha1)
+    let signed = gitsign::git::gitobj::split_commit(&object, gitsign::git::gitobj::HashAlgo::Sha1)
         .unwrap()
         .expect("a signed commit");
-    let der = gitsign::cms::unarmor(&signed.signature).unwrap();
-    let sd = gitsign::cms::SignedData::from_der(&der).unwrap();
+    let der = gitsign::pki::cms::unarmor(&signed.signature).unwrap();
+    let sd = gitsign::pki::cms::SignedData::from_der(&der).unwrap();
     assert_eq!(sd.signer_certificate().unwrap().der(), cred.leaf().der());
 }
 
@@ -387,7 +388,7 @@ fn fake_daemon(
                 Some("get") => get_answer.clone().unwrap_or_else(|| {
                     serde_json::json!({"status": "hit", "credential": {
                         "chain_pem": chain_pem, "identity": "test@example.com",
-                        "expires_at": gitsign::time::now() + 300}})
+                        "expires_at": gitsign::encoding::time::now() + 300}})
                 }),
                 Some("sign") => match &sign_answer {
                     Some(a) => a.clone(),
@@ -407,18 +408,19 @@ fn fake_daemon(
 fn a_daemon_failing_mid_signature_means_a_login_not_a_failure() {
     use base64::Engine;
     let tb = Testbed::start();
-    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let http = gitsign::sigstore::http::Http::new(Duration::from_secs(20)).unwrap();
     let root =
-        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
-    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+        gitsign::sigstore::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT")))
+            .unwrap();
+    let fulcio = gitsign::sigstore::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
     let token = tb.token("test@example.com", 600);
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     let cred =
         gitsign::sign::request_credential(&fulcio, &token, "test@example.com", &root, now).unwrap();
     let chain_pem: String = cred
         .chain
         .iter()
-        .map(|c| gitsign::pem::encode("CERTIFICATE", c.der()))
+        .map(|c| gitsign::encoding::pem::encode("CERTIFICATE", c.der()))
         .collect();
     // A signature by some other key: the certificate does not verify it.
     let stranger = gitsign::sign::EphemeralKey::generate().unwrap();
@@ -509,7 +511,7 @@ fn stand_in_listener_as_another_user() {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            println!("GOT:{}", gitsign::asn1::hex_lower(&buf[..n]));
+            println!("GOT:{}", gitsign::encoding::asn1::hex_lower(&buf[..n]));
             std::io::stdout().flush().unwrap();
             let status = if answered { "ok" } else { "claimed" };
             answered = true;
@@ -621,7 +623,7 @@ fn a_stand_in_socket_of_another_user_gets_nothing() {
         );
         let got = stand_in_output(child);
         // Hex of `"private_key_pkcs8_b64"`: a Store reached the stand-in.
-        let store = gitsign::asn1::hex_lower(b"private_key_pkcs8_b64");
+        let store = gitsign::encoding::asn1::hex_lower(b"private_key_pkcs8_b64");
         assert!(
             !got.contains(&store),
             "{case}: the stand-in received the private key: {got}"
@@ -642,8 +644,8 @@ fn a_stand_in_socket_of_another_user_gets_nothing() {
 /// A credential from a CA the trusted root does not know (the testbed's
 /// rogue CA): what a poisoned cache entry would hold. Its key is ours.
 fn rogue_credential(tb: &Testbed, email: &str) -> gitsign::sign::Credential {
-    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
-    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+    let http = gitsign::sigstore::http::Http::new(Duration::from_secs(20)).unwrap();
+    let fulcio = gitsign::sigstore::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
     tb.fault("fulcio", "bad-chain", Some(1), None);
     let key = gitsign::sign::EphemeralKey::generate().unwrap();
     let proof = key.sign(email.as_bytes()).unwrap();
@@ -665,7 +667,7 @@ fn poisoned_daemon(socket: &Path, cred: gitsign::sign::Credential) {
     let chain_pem: String = cred
         .chain
         .iter()
-        .map(|c| gitsign::pem::encode("CERTIFICATE", c.der()))
+        .map(|c| gitsign::encoding::pem::encode("CERTIFICATE", c.der()))
         .collect();
     let gitsign::sign::KeyHolder::Local(key) = cred.key else {
         panic!("a local key")
@@ -687,7 +689,7 @@ fn poisoned_daemon(socket: &Path, cred: gitsign::sign::Credential) {
                 let answer = match request["op"].as_str() {
                     Some("get") => serde_json::json!({"status": "hit", "credential": {
                         "chain_pem": chain_pem, "identity": "test@example.com",
-                        "expires_at": gitsign::time::now() + 300}}),
+                        "expires_at": gitsign::encoding::time::now() + 300}}),
                     Some("sign") => {
                         let m = b64
                             .decode(request["message_b64"].as_str().unwrap())
@@ -739,7 +741,7 @@ fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
         identity: "test@example.com".into(),
     };
     let rogue = rogue_credential(&tb, "test@example.com");
-    gitsign::cache::keyring::store(&key, &rogue, gitsign::time::now()).unwrap();
+    gitsign::cache::keyring::store(&key, &rogue, gitsign::encoding::time::now()).unwrap();
     let before = logins(&tb);
     commit(&repo, 1, true);
     assert_eq!(
@@ -803,7 +805,7 @@ fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused(
     let short = credential_of(&tb, "test@example.com", Some(3));
     let not_after = short.leaf().not_after;
     poisoned_daemon(&socket, short);
-    while gitsign::time::now() <= not_after {
+    while gitsign::encoding::time::now() <= not_after {
         std::thread::sleep(Duration::from_millis(200));
     }
     let repo = signer(&tb, "outlived-daemon", Some(&socket));
@@ -835,7 +837,7 @@ fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused(
         ..users_key(&tb)
     };
     let mallory = credential_of(&tb, "mallory@example.com", None);
-    gitsign::cache::keyring::store(&key, &mallory, gitsign::time::now()).unwrap();
+    gitsign::cache::keyring::store(&key, &mallory, gitsign::encoding::time::now()).unwrap();
     let before = certificates();
     commit(&repo, 1, true);
     commit(&repo, 2, true);
@@ -872,9 +874,9 @@ fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused(
     let short = credential_of(&tb, "test@example.com", Some(3));
     let not_after = short.leaf().not_after;
     let mut entry = gitsign::cache::to_cache(&short).unwrap();
-    entry.expires_at = gitsign::time::now() + 3600;
-    gitsign::cache::keyring::store_entry(&key, &entry, gitsign::time::now()).unwrap();
-    while gitsign::time::now() <= not_after {
+    entry.expires_at = gitsign::encoding::time::now() + 3600;
+    gitsign::cache::keyring::store_entry(&key, &entry, gitsign::encoding::time::now()).unwrap();
+    while gitsign::encoding::time::now() <= not_after {
         std::thread::sleep(Duration::from_millis(200));
     }
     let before = certificates();
@@ -1012,10 +1014,11 @@ fn a_daemon_with_another_trusted_root_is_named_on_the_terminal() {
 /// trusted root), with a certificate living `ttl` seconds when given: what
 /// a stranger with their own account gets from the same Fulcio.
 fn credential_of(tb: &Testbed, email: &str, ttl: Option<u64>) -> gitsign::sign::Credential {
-    let http = gitsign::http::Http::new(Duration::from_secs(20)).unwrap();
+    let http = gitsign::sigstore::http::Http::new(Duration::from_secs(20)).unwrap();
     let root =
-        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
-    let fulcio = gitsign::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
+        gitsign::sigstore::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT")))
+            .unwrap();
+    let fulcio = gitsign::sigstore::fulcio::FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
     if let Some(s) = ttl {
         tb.fault("fulcio", "cert-ttl", Some(1), Some(s.into()));
     }
@@ -1024,7 +1027,7 @@ fn credential_of(tb: &Testbed, email: &str, ttl: Option<u64>) -> gitsign::sign::
         &tb.token(email, 600),
         email,
         &root,
-        gitsign::time::now(),
+        gitsign::encoding::time::now(),
     )
     .unwrap()
 }
@@ -1096,11 +1099,11 @@ fn an_entry_stored_to_outlive_its_certificate_does_not_make_every_signature_log_
     let short = credential_of(&tb, "mallory@example.com", Some(3));
     let not_after = short.leaf().not_after;
     let mut stored = gitsign::cache::to_cache(&short).unwrap();
-    stored.expires_at = gitsign::time::now() + 3600;
+    stored.expires_at = gitsign::encoding::time::now() + 3600;
     gitsign::cache::client::Client::new(d.socket.clone())
         .store(&users_key(&tb), &stored)
         .unwrap();
-    while gitsign::time::now() <= not_after {
+    while gitsign::encoding::time::now() <= not_after {
         std::thread::sleep(Duration::from_millis(200));
     }
     let before = logins(&tb);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{empty_rekor, fixtures, manifest, reason_words, text, Repo};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
 
 /// The SHA-256 fingerprint of the signing certificate (the one with the
 /// manifest's serial), computed by OpenSSL rather than by the code under
@@ -98,7 +98,7 @@ fn corpus_through_git_and_gitsign_verify() {
         let id = repo.add_object(kind.name(), &file);
         // A tag under the name its object carries (a tag ref naming
         // another tag is refused by gitsign verify-tag).
-        let tag_name = gitsign::revs::tag_header(&std::fs::read(&file).unwrap())
+        let tag_name = gitsign::git::revs::tag_header(&std::fs::read(&file).unwrap())
             .unwrap_or_else(|| format!("t-{label}"));
         if is_tag {
             repo.git_ok(&["update-ref", &format!("refs/tags/{tag_name}"), &id]);

@@ -5,8 +5,8 @@ mod common;
 
 use common::{fixtures, manifest, reason_words};
 
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::trust::TrustedRoot;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{
     self, Candidates, Context, LookupError, MissingTlog, ObjectInfo, TimeSource, TlogLookup,
     TlogStatus,
@@ -159,7 +159,7 @@ fn every_corpus_case_gets_its_verdict() {
 /// their parts (signed attributes, signature, leaf, unsigned attributes).
 #[test]
 fn cms_builder_matches_go_gitsign_layout() {
-    use gitsign::cms::{self, SignedData};
+    use gitsign::pki::cms::{self, SignedData};
     let mut checked = 0;
     for e in manifest() {
         if e["category"] != "gitsign"
@@ -182,10 +182,15 @@ fn cms_builder_matches_go_gitsign_layout() {
             .unsigned_attrs
             .iter()
             .map(|a| {
-                let oid = gitsign::asn1::encode(gitsign::asn1::tag::OID, &a.oid);
+                let oid =
+                    gitsign::encoding::asn1::encode(gitsign::encoding::asn1::tag::OID, &a.oid);
                 let vals: Vec<&[u8]> = a.values.iter().map(Vec::as_slice).collect();
-                let set = gitsign::asn1::encode_parts(gitsign::asn1::tag::SET, &vals);
-                gitsign::asn1::encode_parts(gitsign::asn1::tag::SEQUENCE, &[&oid, &set])
+                let set =
+                    gitsign::encoding::asn1::encode_parts(gitsign::encoding::asn1::tag::SET, &vals);
+                gitsign::encoding::asn1::encode_parts(
+                    gitsign::encoding::asn1::tag::SEQUENCE,
+                    &[&oid, &set],
+                )
             })
             .collect();
         let rebuilt = cms::build_signed_data(
@@ -206,7 +211,7 @@ fn cms_builder_matches_go_gitsign_layout() {
 /// The signed attributes we write match Go gitsign's for the same time and payload.
 #[test]
 fn signed_attributes_match_go_gitsign() {
-    use gitsign::cms::{self, SignedData};
+    use gitsign::pki::cms::{self, SignedData};
     let data =
         std::fs::read(fixtures().join("objects/gitsign/gs_commit_offline_latest.commit")).unwrap();
     let s = gitobj::split_commit(&data, HashAlgo::Sha1)

@@ -86,9 +86,10 @@ fn sigstore_python_and_openssl_accept_our_signatures() {
 
     // OpenSSL: the CMS signature over the commit and the chain to the testbed's Fulcio.
     let commit = repo.git_ok(&["cat-file", "commit", "HEAD"]) + "\n";
-    let s = gitsign::gitobj::split_commit(commit.as_bytes(), gitsign::gitobj::HashAlgo::Sha1)
-        .unwrap()
-        .unwrap();
+    let s =
+        gitsign::git::gitobj::split_commit(commit.as_bytes(), gitsign::git::gitobj::HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
     let (sig, payload) = (tmp.path().join("sig.pem"), tmp.path().join("payload"));
     std::fs::write(
         &sig,
@@ -108,7 +109,7 @@ fn sigstore_python_and_openssl_accept_our_signatures() {
         .arg(&chain)
         .args(["-out", "/dev/null"])
         .arg("-attime")
-        .arg(gitsign::time::now().to_string())
+        .arg(gitsign::encoding::time::now().to_string())
         .output()
         .unwrap();
     assert!(

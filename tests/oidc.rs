@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gitsign::http::Http;
 use gitsign::oidc::{self, IdToken, Messages, OidcError, OidcSettings, Provider};
+use gitsign::sigstore::http::Http;
 use serde_json::{json, Value};
 
 use common::Testbed;
@@ -136,7 +136,7 @@ fn browser_login_through_the_opener() {
     assert_eq!(t.issuer, issuer);
     assert!(t.audience.iter().any(|a| a == "sigstore"));
     assert!(t.nonce.is_some(), "the nonce was sent and checked");
-    assert!(t.expires_at > gitsign::time::now());
+    assert!(t.expires_at > gitsign::encoding::time::now());
     assert!(!format!("{t:?}").contains(t.raw()), "Debug hides the token");
 
     // The URL is shown to the user whatever the opener does.

@@ -105,7 +105,7 @@ fn explicit_settings_win_over_the_tuf_cache() {
 
 /// A self-signed certificate with the extensions `ext` (an OpenSSL
 /// extension section's lines).
-fn cert_with(dir: &TempDir, name: &str, ext: &str) -> gitsign::x509::Certificate {
+fn cert_with(dir: &TempDir, name: &str, ext: &str) -> gitsign::pki::x509::Certificate {
     let conf = dir.path().join(format!("{name}.cnf"));
     std::fs::write(
         &conf,
@@ -141,7 +141,7 @@ fn cert_with(dir: &TempDir, name: &str, ext: &str) -> gitsign::x509::Certificate
         .output()
         .expect("openssl is installed (tests/run installs it)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    gitsign::x509::Certificate::from_der(std::fs::read(&crt).unwrap()).unwrap()
+    gitsign::pki::x509::Certificate::from_der(std::fs::read(&crt).unwrap()).unwrap()
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn the_leaf_profile_is_checked() {
         "good",
         "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning",
     );
-    assert_eq!(gitsign::chain::check_leaf_profile(&ok), Ok(()));
+    assert_eq!(gitsign::pki::chain::check_leaf_profile(&ok), Ok(()));
     for (name, ext, words) in [
         (
             "no-eku",
@@ -176,7 +176,7 @@ fn the_leaf_profile_is_checked() {
         ),
     ] {
         let c = cert_with(&dir, name, ext);
-        let e = gitsign::chain::check_leaf_profile(&c).expect_err(name);
+        let e = gitsign::pki::chain::check_leaf_profile(&c).expect_err(name);
         assert!(e.contains(words), "{name}: {e}");
     }
 }

@@ -7,8 +7,8 @@ mod common;
 
 use proptest::prelude::*;
 
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::trust::TrustedRoot;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
 
 fn real_signature() -> (Vec<u8>, Vec<u8>) {
@@ -18,7 +18,7 @@ fn real_signature() -> (Vec<u8>, Vec<u8>) {
     let s = gitobj::split_commit(&data, HashAlgo::Sha1)
         .unwrap()
         .unwrap();
-    (s.payload, gitsign::cms::unarmor(&s.signature).unwrap())
+    (s.payload, gitsign::pki::cms::unarmor(&s.signature).unwrap())
 }
 
 /// 512 cases, or PROPTEST_CASES.
@@ -34,26 +34,26 @@ proptest! {
 
     #[test]
     fn der_and_ber(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let _ = gitsign::asn1::ber_to_der(&bytes);
-        let _ = gitsign::asn1::needs_ber_normalisation(&bytes);
-        let _ = gitsign::cms::SignedData::from_der(&bytes);
-        let _ = gitsign::x509::Certificate::from_der(bytes.clone());
-        let _ = gitsign::tlog::LogEntry::from_protobuf(&bytes);
-        let _ = gitsign::tlog::LogEntry::from_rekor_json(&bytes);
-        let _ = gitsign::crypto::PublicKey::from_spki(&bytes);
-        let _ = gitsign::x509::name_to_string(&bytes);
+        let _ = gitsign::encoding::asn1::ber_to_der(&bytes);
+        let _ = gitsign::encoding::asn1::needs_ber_normalisation(&bytes);
+        let _ = gitsign::pki::cms::SignedData::from_der(&bytes);
+        let _ = gitsign::pki::x509::Certificate::from_der(bytes.clone());
+        let _ = gitsign::sigstore::tlog::LogEntry::from_protobuf(&bytes);
+        let _ = gitsign::sigstore::tlog::LogEntry::from_rekor_json(&bytes);
+        let _ = gitsign::pki::crypto::PublicKey::from_spki(&bytes);
+        let _ = gitsign::pki::x509::name_to_string(&bytes);
     }
 
     #[test]
     fn text_formats(s in "\\PC{0,400}") {
-        let _ = gitsign::pem::decode_all(&s);
-        let _ = gitsign::tlog::parse_checkpoint(&s);
-        let _ = gitsign::policy_file::PolicyFile::parse(&s, "fuzz.toml");
+        let _ = gitsign::encoding::pem::decode_all(&s);
+        let _ = gitsign::sigstore::tlog::parse_checkpoint(&s);
+        let _ = gitsign::policy::file::PolicyFile::parse(&s, "fuzz.toml");
         let _ = gitsign::hook::parse_updates(&s);
         let _ = gitsign::config::parse_config_parameters(&s);
-        let _ = gitsign::time::parse_rfc3339(&s);
-        let _ = gitsign::trust::TrustedRoot::from_json(&s, "fuzz");
-        let _ = gitsign::tlog::parse_hashedrekord(s.as_bytes());
+        let _ = gitsign::encoding::time::parse_rfc3339(&s);
+        let _ = gitsign::sigstore::trust::TrustedRoot::from_json(&s, "fuzz");
+        let _ = gitsign::sigstore::tlog::parse_hashedrekord(s.as_bytes());
     }
 
     #[test]
@@ -63,9 +63,9 @@ proptest! {
         let _ = gitobj::gogit_commit_reencoding(&bytes, &bytes);
         let _ = gitobj::subject(&bytes);
         let _ = gitsign::sign::committer(&bytes);
-        let _ = gitsign::show::commit_statement(&bytes, "x", "");
-        let _ = gitsign::show::tag_statement(&bytes, "x", "");
-        let _ = gitsign::attest::statement(&bytes, "t", gitsign::attest::DIGEST_COMMIT, "x");
+        let _ = gitsign::git::show::commit_statement(&bytes, "x", "");
+        let _ = gitsign::git::show::tag_statement(&bytes, "x", "");
+        let _ = gitsign::git::attest::statement(&bytes, "t", gitsign::git::attest::DIGEST_COMMIT, "x");
     }
 
     /// `gitsign show` on single-byte edits of Go's signed commit and tag.
@@ -76,9 +76,9 @@ proptest! {
             let i = at % m.len();
             if cut { m.truncate(i) } else { m[i] = byte }
             let made = if tag {
-                gitsign::show::tag_statement(&m, "x", "")
+                gitsign::git::show::tag_statement(&m, "x", "")
             } else {
-                gitsign::show::commit_statement(&m, "x", "")
+                gitsign::git::show::commit_statement(&m, "x", "")
             };
             if let Ok(json) = made {
                 prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
@@ -117,7 +117,7 @@ proptest! {
     #[test]
     fn bundles(s in "\\PC{0,300}") {
         let root = TrustedRoot::public_good();
-        let opts = gitsign::bundle::Options { root: &root, require_sct: true, key: None };
-        let _ = gitsign::bundle::verify_bundle(s.as_bytes(), &gitsign::bundle::Artifact::Digest([0; 32]), &opts);
+        let opts = gitsign::sigstore::bundle::Options { root: &root, require_sct: true, key: None };
+        let _ = gitsign::sigstore::bundle::verify_bundle(s.as_bytes(), &gitsign::sigstore::bundle::Artifact::Digest([0; 32]), &opts);
     }
 }

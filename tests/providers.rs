@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::{expect_sign_failure, text, Repo, TempDir, Testbed};
-use gitsign::http::Http;
 use gitsign::oidc::{self, OidcSettings, Provider};
+use gitsign::sigstore::http::Http;
 use serde_json::{json, Value};
 
 /// The agent token the Buildkite stand-in expects.

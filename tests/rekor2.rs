@@ -482,7 +482,7 @@ fn signature_of(repo: &Repo, rev: &str) -> Vec<u8> {
             break;
         }
     }
-    gitsign::cms::unarmor(sig.as_bytes()).unwrap()
+    gitsign::pki::cms::unarmor(sig.as_bytes()).unwrap()
 }
 
 /// Verifies `der` (an edited signature) over the commit's payload in
@@ -508,7 +508,8 @@ fn verify_der(
         payload.push_str(line);
     }
     let root =
-        gitsign::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
+        gitsign::sigstore::trust::TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT")))
+            .unwrap();
     let ctx = gitsign::verify::Context {
         root: &root,
         require_sct: true,
@@ -516,7 +517,7 @@ fn verify_der(
         missing_tlog: gitsign::verify::MissingTlog::Search,
         cache: None,
     };
-    let armored = gitsign::cms::armor(der);
+    let armored = gitsign::pki::cms::armor(der);
     gitsign::verify::verify(
         payload.as_bytes(),
         armored.as_bytes(),
@@ -528,8 +529,8 @@ fn verify_der(
 
 /// Replaces one DER-encoded unsigned attribute value: finds the OCTET
 /// STRING holding the old protobuf and re-encodes the lengths around it.
-fn encode_attr(a: &gitsign::cms::Attribute) -> Vec<u8> {
-    use gitsign::asn1::{encode, encode_parts, tag};
+fn encode_attr(a: &gitsign::pki::cms::Attribute) -> Vec<u8> {
+    use gitsign::encoding::asn1::{encode, encode_parts, tag};
     let oid = encode(tag::OID, &a.oid);
     let values: Vec<&[u8]> = a.values.iter().map(Vec::as_slice).collect();
     let set = encode_parts(tag::SET, &values);
@@ -540,13 +541,13 @@ fn encode_attr(a: &gitsign::cms::Attribute) -> Vec<u8> {
 /// replaced by `new` (dropped when empty), the others kept unless `keep`
 /// refuses them.
 fn rebuild(der: &[u8], new: Option<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-    let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+    let sd = gitsign::pki::cms::SignedData::from_der(der).unwrap();
     let si = &sd.signer;
     let mut attrs: Vec<Vec<u8>> = Vec::new();
     for a in &si.unsigned_attrs {
-        if a.oid == gitsign::oid::REKOR_TLOG_ENTRY {
+        if a.oid == gitsign::encoding::oid::REKOR_TLOG_ENTRY {
             match new {
-                Some(n) if !n.is_empty() => attrs.push(gitsign::cms::tlog_attribute(n)),
+                Some(n) if !n.is_empty() => attrs.push(gitsign::pki::cms::tlog_attribute(n)),
                 Some(_) => {}
                 None => attrs.push(encode_attr(a)),
             }
@@ -554,7 +555,7 @@ fn rebuild(der: &[u8], new: Option<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<
             attrs.push(encode_attr(a));
         }
     }
-    gitsign::cms::build_signed_data(
+    gitsign::pki::cms::build_signed_data(
         &si.signed_attrs_der,
         &si.signature,
         sd.signer_certificate().unwrap(),
@@ -567,20 +568,22 @@ fn replace_entry(der: &[u8], _old: &[u8], new: &[u8]) -> Vec<u8> {
 }
 
 fn entry_bytes(der: &[u8]) -> Vec<u8> {
-    let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+    let sd = gitsign::pki::cms::SignedData::from_der(der).unwrap();
     let v = sd
         .signer
-        .unsigned_value(gitsign::oid::REKOR_TLOG_ENTRY, "entry")
+        .unsigned_value(gitsign::encoding::oid::REKOR_TLOG_ENTRY, "entry")
         .unwrap()
         .unwrap();
-    gitsign::asn1::parse_single(&v, gitsign::asn1::tag::OCTET_STRING, "entry")
+    gitsign::encoding::asn1::parse_single(&v, gitsign::encoding::asn1::tag::OCTET_STRING, "entry")
         .unwrap()
         .value
         .to_vec()
 }
 
 fn drop_timestamp(der: &[u8]) -> Vec<u8> {
-    rebuild(der, None, |oid| oid != gitsign::oid::TIMESTAMP_TOKEN)
+    rebuild(der, None, |oid| {
+        oid != gitsign::encoding::oid::TIMESTAMP_TOKEN
+    })
 }
 
 /// An Ed25519 key the trusted root does not know.
@@ -605,8 +608,9 @@ fn resign_checkpoint(note: &str, f: impl Fn(&str) -> String) -> String {
         .to_string();
     let pair = other_checkpoint_key();
     // The note key hash of an Ed25519 key: sha256(name, LF, 0x01, key).
-    let id =
-        gitsign::crypto::sha256(&[name.as_bytes(), b"\n\x01", pair.public_key().as_ref()].concat());
+    let id = gitsign::pki::crypto::sha256(
+        &[name.as_bytes(), b"\n\x01", pair.public_key().as_ref()].concat(),
+    );
     let mut raw = id[..4].to_vec();
     raw.extend_from_slice(pair.sign(text.as_bytes()).as_ref());
     format!("{text}\n\u{2014} {name} {}\n", STANDARD.encode(raw))
@@ -655,14 +659,14 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
     // the other key: what is refused below is the key, not a broken note.
     {
         use aws_lc_rs::signature::KeyPair;
-        let parsed = gitsign::tlog::parse_checkpoint(&resigned).unwrap();
+        let parsed = gitsign::sigstore::tlog::parse_checkpoint(&resigned).unwrap();
         assert_eq!(parsed.origin, "rekor2.example.org");
-        let other = gitsign::crypto::PublicKey::Ed25519(
+        let other = gitsign::pki::crypto::PublicKey::Ed25519(
             other_checkpoint_key().public_key().as_ref().to_vec(),
         );
-        gitsign::crypto::verify(
+        gitsign::pki::crypto::verify(
             &other,
-            gitsign::crypto::SigScheme::Ed25519,
+            gitsign::pki::crypto::SigScheme::Ed25519,
             parsed.signed_text.as_bytes(),
             &parsed.signatures[0].2,
         )
@@ -691,23 +695,23 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
     // 4. A self-rooted proof: a one-leaf tree whose root is the entry's own
     //    leaf hash, with the log's real checkpoint (for another tree) or
     //    none.
-    let body = gitsign::tlog::hashedrekord_v2_body(
+    let body = gitsign::sigstore::tlog::hashedrekord_v2_body(
         &{
-            let sd = gitsign::cms::SignedData::from_der(&der).unwrap();
-            gitsign::crypto::sha256(&sd.signer.signed_attrs_der)
+            let sd = gitsign::pki::cms::SignedData::from_der(&der).unwrap();
+            gitsign::pki::crypto::sha256(&sd.signer.signed_attrs_der)
         },
-        &gitsign::cms::SignedData::from_der(&der)
+        &gitsign::pki::cms::SignedData::from_der(&der)
             .unwrap()
             .signer
             .signature,
-        gitsign::tlog::V2Verifier::Certificate(
-            gitsign::cms::SignedData::from_der(&der)
+        gitsign::sigstore::tlog::V2Verifier::Certificate(
+            gitsign::pki::cms::SignedData::from_der(&der)
                 .unwrap()
                 .signer_certificate()
                 .unwrap()
                 .der(),
         ),
-        &gitsign::cms::SignedData::from_der(&der)
+        &gitsign::pki::cms::SignedData::from_der(&der)
             .unwrap()
             .signer_certificate()
             .unwrap()
@@ -715,7 +719,7 @@ fn adversarial_edits_of_a_v2_signature_are_refused() {
             .unwrap(),
     )
     .unwrap();
-    let own = gitsign::tlog::leaf_hash(&body).to_vec();
+    let own = gitsign::sigstore::tlog::leaf_hash(&body).to_vec();
     for checkpoint in [Some(cp.clone()), None] {
         let mut selfrooted = entry.clone();
         let p = selfrooted.inclusion_proof.as_mut().unwrap();
@@ -860,7 +864,7 @@ fn sigstore_python_rekor_v2_bundles_verify_and_tampered_copies_do_not() {
     std::fs::write(&file, &data).unwrap();
     let digest = format!(
         "sha256:{}",
-        gitsign::asn1::hex_lower(&gitsign::crypto::sha256(data.as_bytes()))
+        gitsign::encoding::asn1::hex_lower(&gitsign::pki::crypto::sha256(data.as_bytes()))
     );
     let bundle = tmp.path().join("a.sigstore.json");
     let token = tb.token(tb.var("TESTBED_EMAIL"), 600);
@@ -1078,13 +1082,14 @@ fn sigstore_python_rekor_v2_bundles_verify_and_tampered_copies_do_not() {
 #[test]
 fn stored_v1_and_v2_signatures_verify_offline() {
     let fx = common::fixtures().join("rekor2");
-    let root = gitsign::trust::TrustedRoot::from_file(&fx.join("trusted_root.json")).unwrap();
+    let root =
+        gitsign::sigstore::trust::TrustedRoot::from_file(&fx.join("trusted_root.json")).unwrap();
     for (file, v2) in [("testbed_v1.commit", false), ("testbed_v2.commit", true)] {
         let data = std::fs::read(fx.join(file)).unwrap();
-        let s = gitsign::gitobj::split(
+        let s = gitsign::git::gitobj::split(
             &data,
-            gitsign::gitobj::ObjectKind::Commit,
-            gitsign::gitobj::HashAlgo::Sha1,
+            gitsign::git::gitobj::ObjectKind::Commit,
+            gitsign::git::gitobj::HashAlgo::Sha1,
         )
         .unwrap()
         .unwrap();
@@ -1120,16 +1125,17 @@ fn stored_v1_and_v2_signatures_verify_offline() {
 #[test]
 fn mutated_v2_signatures_and_bundles_never_panic() {
     let fx = common::fixtures().join("rekor2");
-    let root = gitsign::trust::TrustedRoot::from_file(&fx.join("trusted_root.json")).unwrap();
+    let root =
+        gitsign::sigstore::trust::TrustedRoot::from_file(&fx.join("trusted_root.json")).unwrap();
     let data = std::fs::read(fx.join("testbed_v2.commit")).unwrap();
-    let s = gitsign::gitobj::split(
+    let s = gitsign::git::gitobj::split(
         &data,
-        gitsign::gitobj::ObjectKind::Commit,
-        gitsign::gitobj::HashAlgo::Sha1,
+        gitsign::git::gitobj::ObjectKind::Commit,
+        gitsign::git::gitobj::HashAlgo::Sha1,
     )
     .unwrap()
     .unwrap();
-    let der = gitsign::cms::unarmor(&s.signature).unwrap();
+    let der = gitsign::pki::cms::unarmor(&s.signature).unwrap();
     let ctx = gitsign::verify::Context {
         root: &root,
         require_sct: true,
@@ -1142,7 +1148,7 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
     for i in (0..der.len()).step_by(3) {
         let mut m = der.clone();
         m[i] ^= 0x41;
-        let armored = gitsign::cms::armor(&m);
+        let armored = gitsign::pki::cms::armor(&m);
         if let Err(e) = gitsign::verify::verify(&s.payload, armored.as_bytes(), object, &ctx) {
             assert!(!e.message.is_empty());
             refused += 1;
@@ -1154,7 +1160,7 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
         der.len() / 3
     );
 
-    let staging = gitsign::trust::TrustedRoot::from_file(
+    let staging = gitsign::sigstore::trust::TrustedRoot::from_file(
         &common::fixtures().join("trust/trusted_root.staging.json"),
     )
     .unwrap();
@@ -1162,21 +1168,21 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
         common::fixtures().join("conformance/rekor2-dsse-happy-path/bundle.sigstore.json"),
     )
     .unwrap();
-    let artifact = gitsign::bundle::Artifact::from_arg(
+    let artifact = gitsign::sigstore::bundle::Artifact::from_arg(
         "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf",
     )
     .unwrap();
-    let opts = gitsign::bundle::Options {
+    let opts = gitsign::sigstore::bundle::Options {
         root: &staging,
         require_sct: true,
         key: None,
     };
-    assert!(gitsign::bundle::verify_bundle(&bundle, &artifact, &opts).is_ok());
+    assert!(gitsign::sigstore::bundle::verify_bundle(&bundle, &artifact, &opts).is_ok());
     for n in (0..bundle.len()).step_by(97) {
-        assert!(gitsign::bundle::verify_bundle(&bundle[..n], &artifact, &opts).is_err());
+        assert!(gitsign::sigstore::bundle::verify_bundle(&bundle[..n], &artifact, &opts).is_err());
         let mut m = bundle.clone();
         m[n] ^= 0x20;
-        let _ = gitsign::bundle::verify_bundle(&m, &artifact, &opts);
+        let _ = gitsign::sigstore::bundle::verify_bundle(&m, &artifact, &opts);
     }
 }
 
@@ -1184,7 +1190,7 @@ fn mutated_v2_signatures_and_bundles_never_panic() {
 /// (written with `git hash-object`, so git itself judges it).
 fn commit_with_signature(repo: &Repo, rev: &str, der: &[u8]) -> String {
     let raw = String::from_utf8(repo.git(&["cat-file", "commit", rev]).stdout).unwrap();
-    let armored = gitsign::cms::armor(der);
+    let armored = gitsign::pki::cms::armor(der);
     let mut sig_header = String::from("gpgsig ");
     for (i, line) in armored.trim_end().lines().enumerate() {
         if i > 0 {
@@ -1282,7 +1288,7 @@ fn another_signatures_timestamp_or_entry_is_refused_through_git() {
     let b = commit(&repo, 1, true);
     let (da, db) = (signature_of(&repo, &a), signature_of(&repo, &b));
     let attr = |der: &[u8], oid: &[u8]| {
-        let sd = gitsign::cms::SignedData::from_der(der).unwrap();
+        let sd = gitsign::pki::cms::SignedData::from_der(der).unwrap();
         sd.signer
             .unsigned_attrs
             .iter()
@@ -1290,22 +1296,22 @@ fn another_signatures_timestamp_or_entry_is_refused_through_git() {
             .map(encode_attr)
             .unwrap()
     };
-    let ts_a = attr(&da, gitsign::oid::TIMESTAMP_TOKEN);
+    let ts_a = attr(&da, gitsign::encoding::oid::TIMESTAMP_TOKEN);
     // b's signature with a's timestamp.
-    let sd = gitsign::cms::SignedData::from_der(&db).unwrap();
+    let sd = gitsign::pki::cms::SignedData::from_der(&db).unwrap();
     let attrs: Vec<Vec<u8>> = sd
         .signer
         .unsigned_attrs
         .iter()
         .map(|x| {
-            if x.oid == gitsign::oid::TIMESTAMP_TOKEN {
+            if x.oid == gitsign::encoding::oid::TIMESTAMP_TOKEN {
                 ts_a.clone()
             } else {
                 encode_attr(x)
             }
         })
         .collect();
-    let swapped = gitsign::cms::build_signed_data(
+    let swapped = gitsign::pki::cms::build_signed_data(
         &sd.signer.signed_attrs_der,
         &sd.signer.signature,
         sd.signer_certificate().unwrap(),

@@ -5,12 +5,12 @@ mod common;
 
 use common::Testbed;
 use gitsign::config::RekorMode;
-use gitsign::fulcio::FulcioClient;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
 use gitsign::sign;
-use gitsign::trust::TrustedRoot;
+use gitsign::sigstore::fulcio::FulcioClient;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo, TlogStatus};
 
 const PAYLOAD: &[u8] = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <alice@example.com> 1700000000 +0000\ncommitter A <alice@example.com> 1700000000 +0000\n\nhello\n";
@@ -24,7 +24,7 @@ fn sign_and_verify_both_modes() {
     let fulcio = FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http.clone());
     let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http.clone());
     let token = tb.token("alice@example.com", 600);
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     let cred = sign::request_credential(&fulcio, &token, "alice@example.com", &root, now).unwrap();
     let committer = sign::committer(PAYLOAD);
     assert_eq!(committer.email.as_deref(), Some("alice@example.com"));
@@ -92,12 +92,12 @@ fn sign_and_verify_both_modes() {
     // A good signature by the same key over another commit that was never
     // logged: everything verifies but the search, which finds nothing.
     let other = [PAYLOAD, b"x"].concat();
-    let attrs = gitsign::cms::signed_attributes(&other, now);
+    let attrs = gitsign::pki::cms::signed_attributes(&other, now);
     let sig = cred.sign(&attrs).unwrap();
-    let der = gitsign::cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]);
+    let der = gitsign::pki::cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]);
     let f = verify::verify(
         &other,
-        gitsign::cms::armor(&der).as_bytes(),
+        gitsign::pki::cms::armor(&der).as_bytes(),
         ObjectInfo::from_payload(&other),
         &ctx,
     )
@@ -122,22 +122,22 @@ fn detached_sct_is_refused() {
     let fulcio = FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http);
     let key = sign::EphemeralKey::generate().unwrap();
     let proof = key.sign(b"alice@example.com").unwrap();
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     tb.fault("fulcio", "detached-sct", Some(1), None);
     let token = tb.token("alice@example.com", 600);
     let issued = fulcio
         .signing_cert(&token, &key.public_key_pem(), &proof)
         .unwrap();
     assert!(issued.detached_sct.is_some());
-    let e = gitsign::fulcio::check_issued(&issued, key.spki(), &root, now).unwrap_err();
+    let e = gitsign::sigstore::fulcio::check_issued(&issued, key.spki(), &root, now).unwrap_err();
     assert!(e.to_string().contains("detached SCT"), "{e}");
     // Embedded: accepted for our key, refused for another.
     let issued = fulcio
         .signing_cert(&token, &key.public_key_pem(), &proof)
         .unwrap();
-    gitsign::fulcio::check_issued(&issued, key.spki(), &root, now).unwrap();
+    gitsign::sigstore::fulcio::check_issued(&issued, key.spki(), &root, now).unwrap();
     let other = sign::EphemeralKey::generate().unwrap();
-    let e = gitsign::fulcio::check_issued(&issued, other.spki(), &root, now).unwrap_err();
+    let e = gitsign::sigstore::fulcio::check_issued(&issued, other.spki(), &root, now).unwrap_err();
     assert!(e.to_string().contains("different public key"), "{e}");
 }
 
@@ -156,17 +156,17 @@ fn rekor_upload_is_idempotent() {
         &tb.token("alice@example.com", 600),
         "alice@example.com",
         &root,
-        gitsign::time::now(),
+        gitsign::encoding::time::now(),
     )
     .unwrap();
-    let digest = gitsign::crypto::sha256(b"artifact");
+    let digest = gitsign::pki::crypto::sha256(b"artifact");
     let sig = cred.sign(b"artifact").unwrap();
-    let pem = gitsign::pem::encode("CERTIFICATE", cred.leaf().der());
+    let pem = gitsign::encoding::pem::encode("CERTIFICATE", cred.leaf().der());
     let first = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();
     let second = rekor.create_hashedrekord(&digest, &sig, &pem).unwrap();
     assert_eq!(first.log_index, second.log_index);
     assert_eq!(first.body, second.body);
-    assert!(gitsign::tlog::verify_entry(&second, &root).is_ok());
+    assert!(gitsign::sigstore::tlog::verify_entry(&second, &root).is_ok());
 }
 
 /// `verify-bundle --key`: a bundle signed with a plain key (no
@@ -181,7 +181,7 @@ fn key_signed_bundle() {
     let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http);
     let key = sign::EphemeralKey::generate().unwrap();
     let artifact = b"release artifact\n";
-    let digest = gitsign::crypto::sha256(artifact);
+    let digest = gitsign::pki::crypto::sha256(artifact);
     let sig = key.sign(artifact).unwrap();
     let entry = rekor
         .create_hashedrekord(&digest, &sig, &key.public_key_pem())
@@ -253,7 +253,7 @@ fn key_signed_bundle() {
         &kf,
         &format!(
             "sha256:{}",
-            gitsign::asn1::hex_lower(&gitsign::crypto::sha256(b"something else"))
+            gitsign::encoding::asn1::hex_lower(&gitsign::pki::crypto::sha256(b"something else"))
         ),
     );
     assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use common::{fixtures, manifest, text, Repo};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
 
 fn openssl(args: &[&str], input: &[u8]) -> String {
     let mut c = Command::new("openssl")

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{fixtures, text, Repo, Testbed};
-use gitsign::cms::{self, SignedData};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::{self, SignedData};
 use gitsign::verify;
 
 #[test]
@@ -63,7 +63,7 @@ fn an_sct_from_a_log_the_root_does_not_name_is_refused() {
 }
 
 /// The embedded entry of a corpus commit (body rebuilt).
-fn entry_of(name: &str) -> gitsign::tlog::LogEntry {
+fn entry_of(name: &str) -> gitsign::sigstore::tlog::LogEntry {
     let bytes = std::fs::read(fixtures().join("objects/gitsign").join(name)).unwrap();
     let s = gitobj::split(&bytes, ObjectKind::Commit, HashAlgo::Sha1)
         .unwrap()
@@ -83,7 +83,7 @@ fn a_log_entry_of_another_signature_is_refused() {
         .unwrap();
     let sd = SignedData::from_der(&cms::unarmor(&s.signature).unwrap()).unwrap();
     let cert = sd.signer_certificate().unwrap();
-    let claims = gitsign::claims::Claims::from_certificate(cert).unwrap();
+    let claims = gitsign::pki::claims::Claims::from_certificate(cert).unwrap();
     let repo = Repo::new("entry-swap");
     repo.git_ok(&["config", "gitsign.certificateIdentity", &claims.identity]);
     repo.git_ok(&[
@@ -93,7 +93,7 @@ fn a_log_entry_of_another_signature_is_refused() {
     ]);
     // Another genuine, log-signed entry (another signature's).
     let other = entry_of("gs_commit_offline_kaplan.commit");
-    let rebuild = |entry: &gitsign::tlog::LogEntry, with_body: bool| {
+    let rebuild = |entry: &gitsign::sigstore::tlog::LogEntry, with_body: bool| {
         let der = cms::build_signed_data(
             &sd.signer.signed_attrs_der,
             &sd.signer.signature,

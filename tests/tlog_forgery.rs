@@ -11,15 +11,15 @@
 mod common;
 
 use common::{expect_sign_failure, fixtures, gitsign_bin, text, Repo, TempDir, Testbed};
-use gitsign::cms::{self, SignedData};
-use gitsign::fulcio::FulcioClient;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::{self, SignedData};
+use gitsign::pki::tsa::{self, TsaClient};
 use gitsign::sign::{self, Credential};
-use gitsign::tlog::{self, InclusionProof, LogEntry};
-use gitsign::trust::TrustedRoot;
-use gitsign::tsa::{self, TsaClient};
+use gitsign::sigstore::fulcio::FulcioClient;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
+use gitsign::sigstore::tlog::{self, InclusionProof, LogEntry};
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify;
 
 const ALICE: &str = "alice@example.com";
@@ -119,7 +119,7 @@ fn corpus_signer(commit: &[u8]) -> (String, String, i64, i64) {
         .unwrap();
     let sd = SignedData::from_der(&cms::unarmor(&signed.signature).unwrap()).unwrap();
     let cert = sd.signer_certificate().unwrap();
-    let claims = gitsign::claims::Claims::from_certificate(cert).unwrap();
+    let claims = gitsign::pki::claims::Claims::from_certificate(cert).unwrap();
     (
         claims.identity,
         claims.issuer.unwrap(),
@@ -231,8 +231,14 @@ impl Forger {
             TrustedRoot::from_file(std::path::Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
         let fulcio = FulcioClient::new(tb.var("GITSIGN_FULCIO_URL"), http.clone());
         let token = tb.token(ALICE, 600);
-        let cred =
-            sign::request_credential(&fulcio, &token, ALICE, &root, gitsign::time::now()).unwrap();
+        let cred = sign::request_credential(
+            &fulcio,
+            &token,
+            ALICE,
+            &root,
+            gitsign::encoding::time::now(),
+        )
+        .unwrap();
         let rekor = RekorClient::new(tb.var("GITSIGN_REKOR_URL"), http.clone());
         let tsa = TsaClient::new(tb.var("TESTBED_TSA_URL"), http);
         Forger {
@@ -255,7 +261,7 @@ impl Forger {
 
     /// Signed attributes over `payload` and the key's signature over them.
     fn sign(&self, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let attrs = cms::signed_attributes(payload, gitsign::time::now());
+        let attrs = cms::signed_attributes(payload, gitsign::encoding::time::now());
         let sig = self.cred.sign(&attrs).unwrap();
         (attrs, sig)
     }
@@ -286,7 +292,7 @@ impl Forger {
     fn logged(&self, attrs: &[u8], sig: &[u8]) -> LogEntry {
         let pem = verify::certificate_pem(self.cred.leaf());
         self.rekor
-            .create_hashedrekord(&gitsign::crypto::sha256(attrs), sig, &pem)
+            .create_hashedrekord(&gitsign::pki::crypto::sha256(attrs), sig, &pem)
             .unwrap()
     }
 
@@ -296,7 +302,7 @@ impl Forger {
             log_index: 0,
             log_id: self.root.tlogs[0].log_id.clone(),
             integrated_time: 0,
-            body: tlog::hashedrekord_body(&gitsign::crypto::sha256(attrs), sig, &pem),
+            body: tlog::hashedrekord_body(&gitsign::pki::crypto::sha256(attrs), sig, &pem),
             set: None,
             proof: None,
             kind_version: None,
@@ -615,14 +621,14 @@ fn strangers_and_late_entries_cannot_deny_an_online_signature() {
     let repo = f.repo();
     repo.git_ok(&["config", "gitsign.rekorMode", "online"]);
     let payload = Forger::payload("online, then flooded");
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     let signed =
         sign::sign_payload(&payload, &f.cred, &f.rekor, &f.root, RekorMode::Online, now).unwrap();
     let bytes = gitobj::join_commit(&payload, signed.armored.as_bytes(), HashAlgo::Sha1);
     let (g, _, g_ok, _) = verify_both(&repo, &bytes, "before");
     assert!(g_ok && g.contains("GOODSIG"), "{g}");
     let object_id = signed.object_id.clone().unwrap();
-    let digest = gitsign::crypto::sha256(object_id.as_bytes());
+    let digest = gitsign::pki::crypto::sha256(object_id.as_bytes());
 
     // A hundred strangers log the same digest under keys of their own.
     for _ in 0..100 {
@@ -637,7 +643,7 @@ fn strangers_and_late_entries_cannot_deny_an_online_signature() {
     // again under the same certificate (a malleated signature is a new
     // body), and under the bare public key.
     let cert = f.cred.leaf();
-    while gitsign::time::now() <= cert.not_after {
+    while gitsign::encoding::time::now() <= cert.not_after {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     let pem = verify::certificate_pem(cert);
@@ -648,7 +654,7 @@ fn strangers_and_late_entries_cannot_deny_an_online_signature() {
         .create_hashedrekord(&digest, &late_sig, &pem)
         .unwrap();
     assert!(late.integrated_time > cert.not_after);
-    let key_pem = gitsign::pem::encode("PUBLIC KEY", cert.spki());
+    let key_pem = gitsign::encoding::pem::encode("PUBLIC KEY", cert.spki());
     f.rekor
         .create_hashedrekord(&digest, &original.signature, &key_pem)
         .unwrap();
@@ -700,7 +706,7 @@ fn an_entry_the_log_signed_after_the_certificate_expired_is_refused() {
     let repo = f.repo();
     let p = Forger::payload("signed in time, logged too late");
     let (attrs, sig) = f.sign(&p);
-    while gitsign::time::now() <= f.cred.leaf().not_after {
+    while gitsign::encoding::time::now() <= f.cred.leaf().not_after {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     // Rekor logs it (it checks the signature, not the certificate's life)

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{text, Repo, Testbed};
-use gitsign::cms::{self, SignedData};
-use gitsign::gitobj::{self, HashAlgo};
-use gitsign::oid;
-use gitsign::trust::TrustedRoot;
-use gitsign::tsa;
+use gitsign::encoding::oid;
+use gitsign::git::gitobj::{self, HashAlgo};
+use gitsign::pki::cms::{self, SignedData};
+use gitsign::pki::tsa;
+use gitsign::sigstore::trust::TrustedRoot;
 
 fn set_env(repo: &mut Repo, key: &str, value: &str) {
     repo.env.retain(|(k, _)| k != key);
@@ -118,10 +118,10 @@ fn timestamped_commit_verifies_with_git_gitsign_and_openssl() {
 
     // The token imprints SHA-256 of the CMS signature value.
     let t = tsa::Token::from_der(&token).unwrap();
-    assert_eq!(t.info.hash, gitsign::crypto::Hash::Sha256);
+    assert_eq!(t.info.hash, gitsign::pki::crypto::Hash::Sha256);
     assert_eq!(
         t.info.hashed_message,
-        gitsign::crypto::sha256(&sig_value).to_vec()
+        gitsign::pki::crypto::sha256(&sig_value).to_vec()
     );
     let root = TrustedRoot::from_file(Path::new(tb.var("GITSIGN_TRUSTED_ROOT"))).unwrap();
     let v = tsa::verify_token(&token, &sig_value, None, &root).unwrap();
@@ -238,7 +238,7 @@ fn online_mode_without_the_log_takes_the_tsa_time() {
     let (_, der) = commit_parts(&repo, &id);
     let (token, _) = embedded_token(&der);
     let gen_time = tsa::Token::from_der(&token).unwrap().info.gen_time;
-    let when = gitsign::time::format_time(gen_time);
+    let when = gitsign::encoding::time::format_time(gen_time);
 
     // With the log: found online, log time authoritative, token checked.
     let o = repo.git(&["verify-commit", &id]);

@@ -445,10 +445,10 @@ fn expired_cached_metadata_is_refused_until_refreshed() {
     let state = cache_dir(&repo).join("state.json");
     let mut st: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    let past = gitsign::time::now() - 3600;
+    let past = gitsign::encoding::time::now() - 3600;
     st["expires"] = past.into();
     std::fs::write(&state, serde_json::to_vec_pretty(&st).unwrap()).unwrap();
-    let when = gitsign::time::format_time(past);
+    let when = gitsign::encoding::time::format_time(past);
     let before = trust_files(&repo);
 
     // The mirror down: the refresh is tried (expired metadata is refreshed

@@ -117,12 +117,12 @@ fn key_json(pem: &str) -> Value {
 /// A signed document: `signed` in canonical JSON, signed by each
 /// (keyid, key).
 fn doc(signed: Value, signers: &[(&str, &SigningKey)]) -> Vec<u8> {
-    let canon = gitsign::tuf::cjson::encode(&signed).unwrap();
+    let canon = gitsign::sigstore::tuf::cjson::encode(&signed).unwrap();
     let sigs: Vec<Value> = signers
         .iter()
         .map(|(id, k)| {
             let s: Signature = k.sign(&canon);
-            json!({"keyid": id, "sig": gitsign::asn1::hex_lower(s.to_der().as_bytes())})
+            json!({"keyid": id, "sig": gitsign::encoding::asn1::hex_lower(s.to_der().as_bytes())})
         })
         .collect();
     serde_json::to_vec_pretty(&json!({"signatures": sigs, "signed": signed})).unwrap()
@@ -156,7 +156,7 @@ fn root(
 /// Publishes timestamp, snapshot and targets version `version` listing
 /// `trusted_root` as trusted_root.json, each signed by `signers`.
 fn publish(m: &Mirror, version: u64, trusted_root: &[u8], signers: &[(&str, &SigningKey)]) {
-    let sha = gitsign::asn1::hex_lower(&gitsign::crypto::sha256(trusted_root));
+    let sha = gitsign::encoding::asn1::hex_lower(&gitsign::pki::crypto::sha256(trusted_root));
     let targets = json!({
         "_type": "targets", "spec_version": "1.0.31", "version": version, "expires": EXPIRES,
         "targets": {"trusted_root.json": {"length": trusted_root.len(), "hashes": {"sha256": sha}}}
@@ -520,7 +520,7 @@ fn a_frozen_mirror_does_not_keep_a_revoked_key_trusted_past_expiry() {
     let (r, t) = (key(31), key(32));
     let keys = [("r", spki_pem(&r, false)), ("t", spki_pem(&t, false))];
     let root1 = doc(root(1, &keys, &["r"], &["t"], 1), &[("r", &r)]);
-    let soon = gitsign::time::format_time(gitsign::time::now() + 4);
+    let soon = gitsign::encoding::time::format_time(gitsign::encoding::time::now() + 4);
     // The mirror the frozen user sees: version 1, replayed forever.
     let frozen = Mirror::start();
     frozen.put("1.root.json", root1.clone());

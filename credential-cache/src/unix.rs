@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<(), Fatal> {
 /// config and the environment, as gitsign reads them; never a
 /// repository's): the trusted root credentials must chain to, and the Rekor
 /// URLs it may post to (gitsign.rekor and each --rekor-url).
-fn trust(cli: &Cli) -> Result<(gitsign::trust::TrustedRoot, Vec<String>), Fatal> {
+fn trust(cli: &Cli) -> Result<(gitsign::sigstore::trust::TrustedRoot, Vec<String>), Fatal> {
     let config = gitsign::config::Config::load_global()
         .map_err(|e| Fatal::config(format!("configuration error: {e}")))?;
     let root = config.trusted_root().map_err(|e| {
@@ -122,7 +122,7 @@ fn trust(cli: &Cli) -> Result<(gitsign::trust::TrustedRoot, Vec<String>), Fatal>
     })?;
     let mut urls = vec![server::rekor_base(&config.rekor)];
     for u in &cli.rekor_url {
-        if !gitsign::http::is_http_or_https(u) {
+        if !gitsign::sigstore::http::is_http_or_https(u) {
             return Err(Fatal::config(format!(
                 "--rekor-url {u} is not an http(s) URL"
             )));
@@ -137,7 +137,7 @@ fn trust(cli: &Cli) -> Result<(gitsign::trust::TrustedRoot, Vec<String>), Fatal>
 fn serve(
     listener: std::os::unix::net::UnixListener,
     cli: &Cli,
-    (root, rekor_urls): (gitsign::trust::TrustedRoot, Vec<String>),
+    (root, rekor_urls): (gitsign::sigstore::trust::TrustedRoot, Vec<String>),
 ) -> Result<(), Fatal> {
     listener
         .set_nonblocking(true)

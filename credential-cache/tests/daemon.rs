@@ -62,7 +62,7 @@ fn cred_as(identity: &str, lifetime: i64) -> Credential {
 /// What gitsign asks the daemon to sign for a commit: the DER signed
 /// attributes of its signature (the only other shape is an object id).
 fn attrs(payload: &[u8]) -> Vec<u8> {
-    gitsign::cms::signed_attributes(payload, now())
+    gitsign::pki::cms::signed_attributes(payload, now())
 }
 
 /// What `Get` shows of a stored credential.
@@ -1426,13 +1426,13 @@ fn get_hit_round_trip_time() {
 
 /// Verifies an ECDSA P-256 SHA-256 signature with the test certificate.
 fn verifies(message: &[u8], signature: &[u8]) -> bool {
-    let cert = gitsign::x509::certificates_from_pem(CERT)
+    let cert = gitsign::pki::x509::certificates_from_pem(CERT)
         .unwrap()
         .remove(0);
     let key = cert.public_key().unwrap();
-    gitsign::crypto::verify(
+    gitsign::pki::crypto::verify(
         &key,
-        gitsign::crypto::default_scheme(&key),
+        gitsign::pki::crypto::default_scheme(&key),
         message,
         signature,
     )
@@ -1510,14 +1510,16 @@ fn entry_for(proposal: &[u8]) -> String {
     let v: Value = serde_json::from_slice(proposal).unwrap();
     let spec = &v["spec"];
     let digest =
-        gitsign::asn1::hex_decode(spec["data"]["hash"]["value"].as_str().unwrap()).unwrap();
+        gitsign::encoding::asn1::hex_decode(spec["data"]["hash"]["value"].as_str().unwrap())
+            .unwrap();
     let sig = b64
         .decode(spec["signature"]["content"].as_str().unwrap())
         .unwrap();
     let pem = b64
         .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
         .unwrap();
-    let body = gitsign::tlog::hashedrekord_body(&digest, &sig, &String::from_utf8(pem).unwrap());
+    let body =
+        gitsign::sigstore::tlog::hashedrekord_body(&digest, &sig, &String::from_utf8(pem).unwrap());
     json!({"ab": {
         "body": b64.encode(body), "integratedTime": now(), "logID": "00".repeat(32),
         "logIndex": 7, "FOREIGN": "FOREIGN-BYTES",
@@ -1599,10 +1601,10 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         timeout_ms: 10_000,
         api_version: 1,
     };
-    let leaf = gitsign::x509::certificates_from_pem(CERT)
+    let leaf = gitsign::pki::x509::certificates_from_pem(CERT)
         .unwrap()
         .remove(0);
-    let leaf_pem = gitsign::pem::encode("CERTIFICATE", leaf.der());
+    let leaf_pem = gitsign::encoding::pem::encode("CERTIFICATE", leaf.der());
     // Signed attributes (offline mode) and an object id (online mode).
     let (first, second) = (attrs(b"first"), attrs(b"second"));
     let third = b"0123456789abcdef0123456789abcdef01234567";
@@ -1615,10 +1617,10 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         // The entry for exactly this signature, parsed and re-encoded.
         let entry = signed.rekor.unwrap().unwrap();
         assert_eq!(entry.log_index, 7);
-        let digest = gitsign::crypto::sha256(message);
+        let digest = gitsign::pki::crypto::sha256(message);
         assert_eq!(
             entry.body,
-            gitsign::tlog::hashedrekord_body(&digest, &signed.signature, &leaf_pem)
+            gitsign::sigstore::tlog::hashedrekord_body(&digest, &signed.signature, &leaf_pem)
         );
         // What was posted: a hashedrekord of this signature, over the
         // message's SHA-256, naming the certificate.
@@ -1629,7 +1631,7 @@ fn the_daemon_logs_signatures_on_a_kept_alive_connection() {
         let spec = &v["spec"];
         assert_eq!(
             spec["data"]["hash"]["value"],
-            gitsign::asn1::hex_lower(&digest)
+            gitsign::encoding::asn1::hex_lower(&digest)
         );
         assert_eq!(
             b64.decode(spec["signature"]["content"].as_str().unwrap())
@@ -1991,7 +1993,7 @@ fn an_entry_is_never_served_past_its_certificate() {
     let d = Daemon::start(&[]);
     let c = d.client();
     c.store(&key("long"), &cred(100 * 365 * 24 * 3600)).unwrap();
-    let leaf = gitsign::x509::certificates_from_pem(CERT)
+    let leaf = gitsign::pki::x509::certificates_from_pem(CERT)
         .unwrap()
         .remove(0);
     let until = leaf.not_after - gitsign::cache::margin(&leaf);

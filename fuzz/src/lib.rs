@@ -16,23 +16,23 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use gitsign::asn1;
-use gitsign::bundle::{self, Artifact};
 use gitsign::cache::proto;
-use gitsign::claims::Claims;
-use gitsign::cms::{self, SignedData};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::oid;
-use gitsign::pem;
-use gitsign::policy_file::PolicyFile;
-use gitsign::sct;
-use gitsign::tlog::{self, LogEntry};
-use gitsign::trust::TrustedRoot;
-use gitsign::signing_config::SigningConfig;
-use gitsign::tsa;
-use gitsign::tuf::metadata::{self as tufmeta, Envelope, Kind};
+use gitsign::encoding::asn1;
+use gitsign::encoding::oid;
+use gitsign::encoding::pem;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::claims::Claims;
+use gitsign::pki::cms::{self, SignedData};
+use gitsign::pki::sct;
+use gitsign::pki::tsa;
+use gitsign::pki::x509::{self, Certificate};
+use gitsign::policy::file::PolicyFile;
+use gitsign::sigstore::bundle::{self, Artifact};
+use gitsign::sigstore::signing_config::SigningConfig;
+use gitsign::sigstore::tlog::{self, LogEntry};
+use gitsign::sigstore::trust::TrustedRoot;
+use gitsign::sigstore::tuf::metadata::{self as tufmeta, Envelope, Kind};
 use gitsign::verify::{self, Context, MissingTlog, ObjectInfo};
-use gitsign::x509::{self, Certificate};
 
 pub mod replay;
 pub mod seeds;
@@ -226,7 +226,7 @@ pub fn x509(data: &[u8]) {
         return;
     };
     certificate_accessors(&cert);
-    let _ = gitsign::chain::find_issuers(&cert, root());
+    let _ = gitsign::pki::chain::find_issuers(&cert, root());
 }
 
 /// SCTs: `sct::parse_sct` over the input, and the input as the content of

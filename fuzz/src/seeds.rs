@@ -11,17 +11,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::join2;
-use gitsign::asn1::{self, tag};
-use gitsign::bundle;
 use gitsign::cache::proto::{self, CacheKey, Certified, Credential, Op, Request, Response};
-use gitsign::cms::{self, SignedData};
-use gitsign::crypto;
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::oid;
-use gitsign::tlog::LogEntry;
-use gitsign::tsa;
+use gitsign::encoding::asn1::{self, tag};
+use gitsign::encoding::oid;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::pki::cms::{self, SignedData};
+use gitsign::pki::crypto;
+use gitsign::pki::tsa;
+use gitsign::pki::x509::Certificate;
+use gitsign::sigstore::bundle;
+use gitsign::sigstore::tlog::LogEntry;
 use gitsign::verify;
-use gitsign::x509::Certificate;
 
 struct Seeds {
     out: PathBuf,
@@ -153,14 +153,20 @@ pub fn write(out: &Path) {
         let data = std::fs::read(&path).expect("read a trust file");
         s.add("trust", &data);
     }
-    s.add("trust", gitsign::trust::PUBLIC_GOOD_TRUSTED_ROOT.as_bytes());
+    s.add(
+        "trust",
+        gitsign::sigstore::trust::PUBLIC_GOOD_TRUSTED_ROOT.as_bytes(),
+    );
 
     // TUF metadata: the public-good root chain and the signing config.
     for name in ["tuf_root.prod.json", "tuf_root_v14.prod.json", "tuf_root.staging.json", "signing_config.prod.json"] {
         let data = std::fs::read(fixtures.join("trust").join(name)).expect("read a TUF file");
         s.add("tuf", &data);
     }
-    s.add("tuf", gitsign::tuf::PUBLIC_GOOD_TUF_ROOT.as_bytes());
+    s.add(
+        "tuf",
+        gitsign::sigstore::tuf::PUBLIC_GOOD_TUF_ROOT.as_bytes(),
+    );
 
     // Rekor answers and companions.
     for dir in [

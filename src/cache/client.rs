@@ -268,7 +268,7 @@ pub struct Signed {
     pub signature: Vec<u8>,
     /// When asked to log: the entry Rekor created (parsed, not yet
     /// checked), or why the daemon has none.
-    pub rekor: Option<Result<crate::tlog::LogEntry, String>>,
+    pub rekor: Option<Result<crate::sigstore::tlog::LogEntry, String>>,
 }
 
 /// The outcome of [`Client::get_or_claim`].
@@ -400,7 +400,8 @@ impl Client {
                             .decode(entry)
                             .map_err(|_| "the daemon's log entry is not base64".to_string())
                             .and_then(|der| {
-                                crate::tlog::LogEntry::from_protobuf(&der).map_err(|e| e.0)
+                                crate::sigstore::tlog::LogEntry::from_protobuf(&der)
+                                    .map_err(|e| e.0)
                             }),
                     ),
                     (None, Some(why)) => Some(Err(why)),
@@ -432,7 +433,7 @@ impl Client {
             Claim::Hit(live) => Err(refused(&format!(
                 "a credential is already cached for this key until {}; the daemon never \
                  replaces a live one, so nothing was stored",
-                crate::time::format_time(live.expires_at)
+                crate::encoding::time::format_time(live.expires_at)
             ))),
             Claim::Timeout => Err(refused(
                 "another client holds this key's login claim, and only it may store a \

@@ -23,10 +23,10 @@ use proto::{CacheKey, Certified, RekorTarget};
 use zeroize::Zeroizing;
 
 use crate::config::{CacheSetting, Config};
-use crate::fulcio;
+use crate::pki::x509::{self, Certificate};
 use crate::sign::{Credential, EphemeralKey, HolderUpload, KeyHolder, RemoteKey};
-use crate::trust::TrustedRoot;
-use crate::x509::{self, Certificate};
+use crate::sigstore::fulcio;
+use crate::sigstore::trust::TrustedRoot;
 
 /// The cache a configuration selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,11 +113,11 @@ pub fn to_cache(cred: &Credential) -> Result<proto::Credential, String> {
     };
     let pkcs8 = key.to_pkcs8().map_err(|e| e.to_string())?;
     let leaf = cred.leaf();
-    let identity = crate::gpg::uid(leaf);
+    let identity = crate::git::gpg::uid(leaf);
     let chain_pem: String = cred
         .chain
         .iter()
-        .map(|c| crate::pem::encode("CERTIFICATE", c.der()))
+        .map(|c| crate::encoding::pem::encode("CERTIFICATE", c.der()))
         .collect();
     Ok(proto::Credential {
         private_key_pkcs8_b64: STANDARD.encode(&pkcs8[..]),
@@ -163,7 +163,7 @@ fn check_cached(
         return Err(format!(
             "the cached certificate expire{} at {}",
             if now > leaf.not_after { "d" } else { "s" },
-            crate::time::format_time(leaf.not_after)
+            crate::encoding::time::format_time(leaf.not_after)
         ));
     }
     fulcio::check_certificate(leaf, spki, root, now)
@@ -232,7 +232,7 @@ fn usable_chain(chain_pem: &str, expires_at: i64, now: i64) -> Result<Vec<Certif
     if now > leaf.not_after - margin(leaf) {
         return Err(format!(
             "the cached certificate expires at {}, too soon to sign with",
-            crate::time::format_time(leaf.not_after)
+            crate::encoding::time::format_time(leaf.not_after)
         ));
     }
     Ok(chain)
@@ -252,7 +252,12 @@ fn from_daemon(
     let chain = usable_chain(&c.chain_pem, c.expires_at, now)?;
     // Now, not when the wait began: another process's login may have
     // fetched it since.
-    check_cached(&chain[0], chain[0].spki(), root, crate::time::now())?;
+    check_cached(
+        &chain[0],
+        chain[0].spki(),
+        root,
+        crate::encoding::time::now(),
+    )?;
     Ok(Credential {
         key: KeyHolder::Remote(Box::new(DaemonKey {
             client,
@@ -273,7 +278,7 @@ impl RemoteKey for DaemonKey {
     fn sign(
         &self,
         message: &[u8],
-        rekor: Option<(&str, Duration, crate::rekor::RekorApi)>,
+        rekor: Option<(&str, Duration, crate::sigstore::rekor::RekorApi)>,
     ) -> Result<(Vec<u8>, Option<HolderUpload>), String> {
         let target = rekor.map(|(url, timeout, api)| RekorTarget {
             url: url.to_string(),
@@ -342,7 +347,7 @@ pub fn credential(
     checks: &Checks<'_>,
     login: &mut dyn FnMut() -> Result<Credential, String>,
 ) -> Result<(Credential, Outcome), String> {
-    let now = crate::time::now();
+    let now = crate::encoding::time::now();
     let wait = wait.min(MAX_CLAIM_WAIT);
     match backend {
         Backend::Off => login().map(|c| {
@@ -369,11 +374,12 @@ pub fn credential(
             };
             match claim {
                 Ok(Claim::Hit(c)) => {
-                    let checked = from_daemon(&c, client.clone(), key, root, crate::time::now())
-                        .and_then(|cred| match (checks.accept)(&cred) {
-                            Ok(()) => Ok(cred),
-                            Err(why) => Err(format!("{REFUSED}: {why}")),
-                        });
+                    let checked =
+                        from_daemon(&c, client.clone(), key, root, crate::encoding::time::now())
+                            .and_then(|cred| match (checks.accept)(&cred) {
+                                Ok(()) => Ok(cred),
+                                Err(why) => Err(format!("{REFUSED}: {why}")),
+                            });
                     match checked {
                         Ok(cred) => Ok((cred, Outcome::Hit)),
                         // Expired in transit: an ordinary miss.
@@ -390,7 +396,7 @@ pub fn credential(
                                     "{why}; logged in instead (the daemon keeps the refused \
                                      credential until it expires at {}, and each signature \
                                      logs in until then; `gitsign cache clear` forgets it now)",
-                                    crate::time::format_time(c.expires_at)
+                                    crate::encoding::time::format_time(c.expires_at)
                                 )),
                             ))
                         }
@@ -472,14 +478,14 @@ pub mod keyring {
 
     /// The keyring entry name for a cache key.
     pub fn description(key: &CacheKey) -> String {
-        let h = crate::crypto::sha256(
+        let h = crate::pki::crypto::sha256(
             format!(
                 "{}\n{}\n{}\n{}\n{}",
                 key.fulcio, key.issuer, key.client_id, key.scope, key.identity
             )
             .as_bytes(),
         );
-        format!("{PREFIX}{}", &crate::asn1::hex_lower(&h)[..32])
+        format!("{PREFIX}{}", &crate::encoding::asn1::hex_lower(&h)[..32])
     }
 
     #[cfg(target_os = "linux")]

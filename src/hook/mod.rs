@@ -43,11 +43,11 @@ pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::git::gitobj::{HashAlgo, ObjectKind};
+use crate::git::range::{self, Outcome, Verdict};
 use crate::git::{is_object_id, is_ref_name, CatFile, Git, GitError};
-use crate::gitobj::{HashAlgo, ObjectKind};
+use crate::policy::file::{fold_case, glob, PolicyFile, Rule, SymbolicRefs, Unreachable};
 use crate::policy::Decision;
-use crate::policy_file::{fold_case, glob, PolicyFile, Rule, SymbolicRefs, Unreachable};
-use crate::range::{self, Outcome, Verdict};
 use crate::verify::{Context, TimeSource, TlogStatus};
 
 pub use report::{rejection_text, warning_text, Rejection, Report, MAX_LISTED};
@@ -130,7 +130,7 @@ fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, report: &mut Report) -> 
             if let TlogStatus::NotChecked(why) = &verified.tlog {
                 let own_clock = verified.time_source == TimeSource::SignerClock;
                 if rule.require_tlog {
-                    if own_clock && why.contains(crate::rekor::BUDGET_SPENT) {
+                    if own_clock && why.contains(crate::sigstore::rekor::BUDGET_SPENT) {
                         // "warn" tolerates a Rekor that cannot be reached,
                         // not a lookup the pusher's own push crowded out,
                         // when the only time is the signer's claim.
@@ -148,7 +148,7 @@ fn judge(policy: &PolicyFile, rule: &Rule, o: &Outcome, report: &mut Report) -> 
                         ));
                     }
                 }
-                let time = crate::time::format_time(verified.time);
+                let time = crate::encoding::time::format_time(verified.time);
                 report.warn(format!(
                     "{}: accepted without a transparency log check ({why}); {}",
                     &o.id[..12.min(o.id.len())],
@@ -612,7 +612,7 @@ pub fn check_push_in(
         if let (true, true, Some(own)) = (protected, tag, &peeled.name) {
             let want = &t.written["refs/tags/".len()..];
             if own.as_slice() != want.as_bytes() {
-                let own = crate::text::excerpt_bytes(own, 200);
+                let own = crate::encoding::text::excerpt_bytes(own, 200);
                 report.reject_ref(
                     label,
                     format!(

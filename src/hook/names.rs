@@ -72,7 +72,7 @@ impl Namespace {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             return Ok(Namespace::default());
         };
-        let shown = crate::text::excerpt(raw, 200);
+        let shown = crate::encoding::text::excerpt(raw, 200);
         if raw.len() > MAX_NAMESPACE {
             return Err(format!(
                 "the ref namespace (GIT_NAMESPACE) \"{shown}\" is longer than {MAX_NAMESPACE} bytes"

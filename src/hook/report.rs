@@ -1,10 +1,10 @@
 //! What a hook found, bounded: a push may bring a million problems, each
 //! naming a commit with a subject of tens of MiB, but the report keeps the
 //! first [`MAX_LISTED`] problems and warnings (subjects already cut by
-//! [`crate::gitobj::subject`]) and only counts the rest, so its memory
+//! [`crate::git::gitobj::subject`]) and only counts the rest, so its memory
 //! does not grow with the push.
 
-use crate::gitobj::ObjectKind;
+use crate::git::gitobj::ObjectKind;
 
 /// Most problems (and warnings) a report keeps and a refusal lists one by
 /// one; the count is always complete.

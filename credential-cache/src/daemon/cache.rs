@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gitsign::cache::proto::{CacheKey, Certified, Credential, EntryInfo};
 use gitsign::sign::EphemeralKey;
-use gitsign::trust::TrustedRoot;
+use gitsign::sigstore::trust::TrustedRoot;
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -69,16 +69,16 @@ impl Entry {
             return Err(format!(
                 "the credential's certificate expires at {} (Unix time {}), too soon to serve, so \
                  it was not cached; log in again",
-                gitsign::time::format_time(leaf.not_after),
+                gitsign::encoding::time::format_time(leaf.not_after),
                 leaf.not_after
             ));
         }
-        gitsign::fulcio::check_certificate(leaf, key.spki(), root, now).map_err(|e| {
+        gitsign::sigstore::fulcio::check_certificate(leaf, key.spki(), root, now).map_err(|e| {
             format!(
                 "the credential was not cached: {} (as this daemon's trusted root says; it \
                  reads gitsign.trustedRoot from the global git config and its environment when \
                  it starts)",
-                gitsign::fulcio::reason(&e)
+                gitsign::sigstore::fulcio::reason(&e)
             )
         })?;
         Ok(Entry {
@@ -88,7 +88,7 @@ impl Entry {
                 expires_at,
             },
             key: Arc::new(key),
-            leaf_pem: gitsign::pem::encode("CERTIFICATE", leaf.der()).into(),
+            leaf_pem: gitsign::encoding::pem::encode("CERTIFICATE", leaf.der()).into(),
         })
     }
 }
@@ -548,10 +548,11 @@ mod tests {
     fn a_client_never_extends_an_entry_past_its_certificate() {
         let mut c = Cache::new(Duration::from_secs(60), root());
         let t = unix_now();
-        let leaf =
-            gitsign::x509::certificates_from_pem(include_str!("../../tests/fixtures/chain-a.pem"))
-                .unwrap()
-                .remove(0);
+        let leaf = gitsign::pki::x509::certificates_from_pem(include_str!(
+            "../../tests/fixtures/chain-a.pem"
+        ))
+        .unwrap()
+        .remove(0);
         assert!(matches!(
             c.get(1, &key(), true, false, t, Instant::now()),
             GetOutcome::Claimed

@@ -11,9 +11,9 @@ use base64::Engine;
 use gitsign::cache::proto::{
     self, CacheKey, Op, RekorTarget, Request, Response, VersionProbe, VERSION,
 };
-use gitsign::http::Http;
-use gitsign::rekor::{RekorApi, RekorClient, RekorError};
-use gitsign::trust::TrustedRoot;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::{RekorApi, RekorClient, RekorError};
+use gitsign::sigstore::trust::TrustedRoot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore};
@@ -227,10 +227,10 @@ fn parse(body: &[u8]) -> Result<Request, String> {
 }
 
 /// A key as the log shows it: its fields are the client's words, so each
-/// is escaped (`gitsign::text::printable`) and cut to a sane length; a
+/// is escaped (`gitsign::encoding::text::printable`) and cut to a sane length; a
 /// client cannot forge or rewrite log lines with them.
 fn describe(key: &CacheKey) -> String {
-    let field = |v: &str| gitsign::text::excerpt(v, 200);
+    let field = |v: &str| gitsign::encoding::text::excerpt(v, 200);
     let mut s = format!(
         "{} via {} ({}",
         field(&key.issuer),
@@ -410,7 +410,7 @@ async fn handle(
                     // (an issuer's name): escaped like every client word.
                     debug!(
                         "connection {id}: refused to store a credential for {what}: {}",
-                        gitsign::text::excerpt(&msg, 500)
+                        gitsign::encoding::text::excerpt(&msg, 500)
                     );
                     error(msg)
                 }
@@ -428,7 +428,7 @@ async fn handle(
             // Whoever reaches the socket may have git objects signed (as
             // with ssh-agent), never arbitrary bytes: an artifact signed
             // under the user's certificate would pass cosign verify-blob.
-            if let Err(why) = gitsign::cms::check_signable(&message) {
+            if let Err(why) = gitsign::pki::cms::check_signable(&message) {
                 info!("connection {id}: sign {what}: {why}");
                 return Some(error(why));
             }
@@ -443,12 +443,12 @@ async fn handle(
             let (rekor, rekor_error) = match rekor {
                 None => (None, None),
                 Some(target) => {
-                    let digest = gitsign::crypto::sha256(&message);
+                    let digest = gitsign::pki::crypto::sha256(&message);
                     match post_entry(shared, &target, &digest, &signature, &entry.leaf_pem).await {
                         Ok(logged) => {
                             debug!(
                                 "connection {id}: posted the entry to {}: log index {}",
-                                gitsign::text::excerpt(&target.url, 200),
+                                gitsign::encoding::text::excerpt(&target.url, 200),
                                 logged.log_index
                             );
                             (Some(STANDARD.encode(logged.to_protobuf(true))), None)
@@ -517,7 +517,7 @@ async fn post_entry(
     digest: &[u8; 32],
     signature: &[u8],
     leaf_pem: &str,
-) -> Result<gitsign::tlog::LogEntry, String> {
+) -> Result<gitsign::sigstore::tlog::LogEntry, String> {
     let base = rekor_base(&target.url);
     if !shared.config.rekor_urls.contains(&base) {
         return Err(format!(
@@ -535,7 +535,7 @@ async fn post_entry(
             target.api_version
         )
     })?;
-    let leaf = gitsign::x509::certificates_from_pem(leaf_pem)
+    let leaf = gitsign::pki::x509::certificates_from_pem(leaf_pem)
         .ok()
         .and_then(|c| c.into_iter().next())
         .ok_or("the cached certificate does not parse")?;

@@ -1,15 +1,15 @@
 //! `gitsign attest`: signs a predicate file as an in-toto statement about
 //! HEAD's commit or tree and stores it under refs/attestations/, as Go
-//! gitsign does (see `gitsign::attest`).
+//! gitsign does (see `gitsign::git::attest`).
 
 use std::io::Read;
 
-use gitsign::attest::{self, AttestError};
 use gitsign::config::Config;
+use gitsign::git::attest::{self, AttestError};
 use gitsign::git::Git;
-use gitsign::http::Http;
-use gitsign::rekor::RekorClient;
 use gitsign::sign::{self, Credential, SignError};
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
 
 use crate::args::{AttestArgs, AttestObject};
 use crate::exit;
@@ -51,7 +51,7 @@ pub fn run(a: &AttestArgs) -> u8 {
             // Go gitsign's two lines.
             crate::stdout_line(&format!(
                 "LogEntry ID {} {}",
-                gitsign::asn1::hex_lower(&entry.log_id),
+                gitsign::encoding::asn1::hex_lower(&entry.log_id),
                 entry.log_index
             ));
             crate::stdout_line(&commit);
@@ -102,7 +102,7 @@ fn attest_flow(
     a: &AttestArgs,
     mut config: Config,
     term: &Terminal,
-) -> Result<(gitsign::tlog::LogEntry, String), Failure> {
+) -> Result<(gitsign::sigstore::tlog::LogEntry, String), Failure> {
     // Everything that can be checked is, before anyone logs in.
     gitsign::git::discover_repo().map_err(Failure::Error)?;
     let git = Git::new();
@@ -116,16 +116,20 @@ fn attest_flow(
     let (id, ref_name, digest) = target(&git, a.objtype)?;
     let predicate_type = attest::predicate_type(&a.predicate_type);
     let payload = attest::statement(&predicate, &predicate_type, digest, &id)?;
-    gitsign::attest_store::current(&git, ref_name)?;
+    gitsign::git::attest_store::current(&git, ref_name)?;
 
-    let trust = gitsign::tuf::select(&config, gitsign::tuf::Network::WhenDue)
+    let trust = gitsign::sigstore::tuf::select(&config, gitsign::sigstore::tuf::Network::WhenDue)
         .map_err(|e| Failure::Error(format!("trust configuration error: {e}")))?;
     for n in &trust.notes {
         term.say(&format!("gitsign: {n}"));
     }
     if let Some(sc) = &trust.signing_config {
-        let notes = gitsign::tuf::apply_signing_config(&mut config, sc, gitsign::time::now())
-            .map_err(|e| Failure::Error(e.to_string()))?;
+        let notes = gitsign::sigstore::tuf::apply_signing_config(
+            &mut config,
+            sc,
+            gitsign::encoding::time::now(),
+        )
+        .map_err(|e| Failure::Error(e.to_string()))?;
         for n in notes {
             term.log(&n);
         }
@@ -133,7 +137,7 @@ fn attest_flow(
     let root = &trust.root;
     let http = Http::new(config.timeout).map_err(|e| Failure::Error(e.to_string()))?;
     let rekor = RekorClient::new(&config.rekor, http.clone()).with_api(config.rekor_api);
-    if rekor.api() != gitsign::rekor::RekorApi::V1 {
+    if rekor.api() != gitsign::sigstore::rekor::RekorApi::V1 {
         return Err(Failure::Error(
             "attestations are logged through the Rekor v1 API (as Go gitsign logs them); \
              set gitsign.rekorVersion to 1 and gitsign.rekor to a v1 log"
@@ -160,14 +164,17 @@ fn attest_flow(
     let envelope = attest::envelope(&payload, &signature);
     let cert = cred.leaf();
     let entry = rekor
-        .create_dsse(&envelope, &gitsign::pem::encode("CERTIFICATE", cert.der()))
+        .create_dsse(
+            &envelope,
+            &gitsign::encoding::pem::encode("CERTIFICATE", cert.der()),
+        )
         .map_err(|e| Failure::Error(format!("cannot log the attestation: {e}")))?;
     sign::check_dsse_entry(&entry, &payload, &signature, cert, root)
         .map_err(|e| Failure::Invalid(e.to_string()))?;
-    let who = gitsign::gpg::uid(cert);
+    let who = gitsign::git::gpg::uid(cert);
 
     let message = format!("Gitsign attest {}", String::from_utf8_lossy(&name));
-    let commit = gitsign::attest_store::add(
+    let commit = gitsign::git::attest_store::add(
         &git,
         ref_name,
         &id,

@@ -48,7 +48,7 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
             if l.entries.is_empty() {
                 say!("  no credentials cached");
             }
-            let now = gitsign::time::now();
+            let now = gitsign::encoding::time::now();
             for e in &l.entries {
                 let left = e.expires_at - now;
                 say!(
@@ -61,7 +61,7 @@ fn daemon(cmd: &CacheCommand, client: &Client) -> u8 {
                     } else {
                         format!(", repository {}", e.key.scope)
                     },
-                    gitsign::time::format_time(e.expires_at),
+                    gitsign::encoding::time::format_time(e.expires_at),
                     left.max(0) / 60,
                     left.max(0) % 60
                 );
@@ -88,10 +88,15 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
     // The services signing uses (the signing config's, unless explicit)
     // are part of the key, as when signing.
     let mut config = config.clone();
-    let root = match gitsign::tuf::select(&config, gitsign::tuf::Network::Never) {
+    let root = match gitsign::sigstore::tuf::select(&config, gitsign::sigstore::tuf::Network::Never)
+    {
         Ok(t) => {
             if let Some(sc) = &t.signing_config {
-                let _ = gitsign::tuf::apply_signing_config(&mut config, sc, gitsign::time::now());
+                let _ = gitsign::sigstore::tuf::apply_signing_config(
+                    &mut config,
+                    sc,
+                    gitsign::encoding::time::now(),
+                );
             }
             t.root
         }
@@ -110,13 +115,13 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
         .map(|o| String::from_utf8_lossy(&o).trim().to_string())
         .unwrap_or_default();
     let key = cache::key_for(config, cache::scope(config), &identity);
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     let result = match cmd {
         CacheCommand::Status => cache::keyring::get(&key, &root, now).map(|c| match c {
             Some(c) => say!(
                 "kernel keyring: a credential for {} until {}",
-                gitsign::gpg::uid(c.leaf()),
-                gitsign::time::format_time(c.leaf().not_after - cache::margin(c.leaf()))
+                gitsign::git::gpg::uid(c.leaf()),
+                gitsign::encoding::time::format_time(c.leaf().not_after - cache::margin(c.leaf()))
             ),
             None => say!("kernel keyring: no credential cached"),
         }),

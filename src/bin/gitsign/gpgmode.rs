@@ -6,9 +6,9 @@ use std::path::Path;
 
 use gitsign::config::{Config, TlogVerification};
 use gitsign::policy::{Decision, Policy};
-use gitsign::rekor::LazyRekor;
+use gitsign::sigstore::rekor::LazyRekor;
 use gitsign::verify::{self, Context, FailureKind, MissingTlog, ObjectInfo};
-use gitsign::{gpg, report};
+use gitsign::{git::gpg, report};
 
 use crate::args::GpgArgs;
 use crate::exit;
@@ -86,13 +86,14 @@ fn read_file(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
 /// Loads configuration, trust and policy for verification: the identity
 /// policy in git config, else the policy file (`gitsign.policy`), whose
 /// signers then decide whether `%G?` says G.
-pub fn load_verification() -> Result<(Config, gitsign::trust::TrustedRoot, Decider), String> {
+pub fn load_verification(
+) -> Result<(Config, gitsign::sigstore::trust::TrustedRoot, Decider), String> {
     let mut config = Config::load().map_err(|e| format!("configuration error: {e}"))?;
     let root = crate::trust_cmd::root(&mut config)?;
     let policy = Policy::from_config(&config.policy)
         .map_err(|e| format!("identity policy in git config: {e}"))?;
     let decider = if policy.is_empty() {
-        match gitsign::policy_source::load_configured(None, &config, &gitsign::git::Git::new())? {
+        match gitsign::policy::source::load_configured(None, &config, &gitsign::git::Git::new())? {
             Some(f) => Decider::File(Box::new(f), None),
             None => Decider::Identity(policy),
         }
@@ -138,7 +139,7 @@ fn gpg_verify(a: &GpgArgs, status: &mut StatusFd) -> u8 {
     };
     let sig = match read_file(
         sig_path,
-        gitsign::cms::MAX_SIGNATURE_LEN as u64,
+        gitsign::pki::cms::MAX_SIGNATURE_LEN as u64,
         "the signature",
     ) {
         Ok(s) => s,

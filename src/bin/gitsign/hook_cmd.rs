@@ -3,13 +3,13 @@
 use std::io::{IsTerminal, Read};
 
 use gitsign::config::Config;
+use gitsign::git::gitobj::HashAlgo;
 use gitsign::git::Git;
-use gitsign::gitobj::HashAlgo;
 use gitsign::hook::{self, RefUpdate};
-use gitsign::policy_file::{PolicyFile, Unreachable};
-use gitsign::policy_source;
+use gitsign::policy;
+use gitsign::policy::file::{PolicyFile, Unreachable};
 use gitsign::progress::{Count, Progress};
-use gitsign::rekor::{BudgetedLookup, LazyRekor};
+use gitsign::sigstore::rekor::{BudgetedLookup, LazyRekor};
 use gitsign::verify::{Context, LeafCache, MissingTlog};
 
 use crate::args::HookCommand;
@@ -108,7 +108,7 @@ pub fn run(cmd: &HookCommand) -> u8 {
             return exit::INVALID;
         }
     };
-    let policy = match policy_source::load_configured(policy_flag.as_deref(), &config, &git) {
+    let policy = match policy::source::load_configured(policy_flag.as_deref(), &config, &git) {
         Ok(Some(p)) => p,
         Ok(None) => {
             say(&["push refused: no signing policy is configured (set gitsign.policy to a policy file, or pass --policy)".into()]);
@@ -152,9 +152,9 @@ pub fn run(cmd: &HookCommand) -> u8 {
     // The ref the policy is read from, when it comes from the repository
     // (as load_configured chose: no flag, no gitsign.policy).
     let policy_ref = match (&policy_flag, &config.policy_file, &config.policy_ref) {
-        (None, None, Some(spec)) => match policy_source::parse_policy_ref(spec) {
-            Ok(policy_source::PolicyRef {
-                rev: policy_source::PolicyRev::Ref(name),
+        (None, None, Some(spec)) => match policy::source::parse_policy_ref(spec) {
+            Ok(policy::source::PolicyRef {
+                rev: policy::source::PolicyRev::Ref(name),
                 ..
             }) => Some(name),
             _ => None,

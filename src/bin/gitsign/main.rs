@@ -4,15 +4,15 @@
 
 /// `println!` for lines that may carry input (subjects, claims, names):
 /// control and bidi characters are escaped so input cannot redraw the
-/// terminal (see `gitsign::text`). A stdout that cannot be written ends
+/// terminal (see `gitsign::encoding::text`). A stdout that cannot be written ends
 /// the program with a sentence (see [`stdout_line`]).
 macro_rules! say {
-    ($($t:tt)*) => { $crate::stdout_line(&gitsign::text::printable(&format!($($t)*))) };
+    ($($t:tt)*) => { $crate::stdout_line(&gitsign::encoding::text::printable(&format!($($t)*))) };
 }
 
 /// `eprintln!` with the same escaping as [`say!`].
 macro_rules! tell {
-    ($($t:tt)*) => { eprintln!("{}", gitsign::text::printable(&format!($($t)*))) };
+    ($($t:tt)*) => { eprintln!("{}", gitsign::encoding::text::printable(&format!($($t)*))) };
 }
 
 mod args;

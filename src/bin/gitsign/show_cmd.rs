@@ -1,5 +1,5 @@
 //! `gitsign show`: Go gitsign's in-toto statement for a commit or an
-//! annotated tag (see `gitsign::show`).
+//! annotated tag (see `gitsign::git::show`).
 
 use std::io::Write;
 
@@ -34,7 +34,8 @@ fn statement(a: &ShowArgs) -> Result<String, String> {
     gitsign::git::check_revision(&a.revision).map_err(|e| e.0)?;
     // As for `gitsign verify`: no ambiguous short name, no tag ref naming
     // another tag.
-    gitsign::revs::check_revisions(&git, std::slice::from_ref(&a.revision)).map_err(|e| e.0)?;
+    gitsign::git::revs::check_revisions(&git, std::slice::from_ref(&a.revision))
+        .map_err(|e| e.0)?;
     let obj = repo
         .rev_parse_single(a.revision.as_str())
         .map_err(|e| format!("cannot resolve \"{}\": {e}", a.revision))?
@@ -65,9 +66,9 @@ fn statement(a: &ShowArgs) -> Result<String, String> {
     let o = gitsign::git::read_object(&repo, id)?;
     let url = remote_url(&git, &a.remote)?;
     let made = if o.kind == "tag" {
-        gitsign::show::tag_statement(&o.data, &hex, &url)
+        gitsign::git::show::tag_statement(&o.data, &hex, &url)
     } else {
-        gitsign::show::commit_statement(&o.data, &hex, &url)
+        gitsign::git::show::commit_statement(&o.data, &hex, &url)
     };
     made.map_err(|e| format!("cannot show {}: {e}", a.revision))
 }

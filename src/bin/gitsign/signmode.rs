@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 
 use gitsign::cache;
 use gitsign::config::Config;
-use gitsign::fulcio::FulcioClient;
-use gitsign::http::Http;
 use gitsign::oidc;
-use gitsign::rekor::RekorClient;
+use gitsign::pki::tsa::TsaClient;
 use gitsign::sign::{self, Credential, SignError};
-use gitsign::trust::TrustedRoot;
-use gitsign::tsa::TsaClient;
+use gitsign::sigstore::fulcio::FulcioClient;
+use gitsign::sigstore::http::Http;
+use gitsign::sigstore::rekor::RekorClient;
+use gitsign::sigstore::trust::TrustedRoot;
 
 use crate::args::GpgArgs;
 use crate::exit;
@@ -81,7 +81,7 @@ impl Terminal {
     /// Writes a line to the log file only (routine facts not worth the terminal).
     pub fn log(&self, text: &str) {
         if let Some(mut l) = self.log.as_ref() {
-            let stamp = gitsign::time::format_time(gitsign::time::now());
+            let stamp = gitsign::encoding::time::format_time(gitsign::encoding::time::now());
             let _ = l.write_all(format!("{stamp} gitsign: {}\n", escaped(text)).as_bytes());
         }
     }
@@ -93,13 +93,13 @@ impl Terminal {
     }
 }
 
-/// `text` with every line made printable (`gitsign::text::printable`):
+/// `text` with every line made printable (`gitsign::encoding::text::printable`):
 /// messages carry certificate identities, server words and cached
 /// entries' fields, none of which may steer the terminal; our own line
 /// breaks stay.
 fn escaped(text: &str) -> String {
     text.split('\n')
-        .map(|l| gitsign::text::printable(l).into_owned())
+        .map(|l| gitsign::encoding::text::printable(l).into_owned())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -122,7 +122,10 @@ impl oidc::Messages for Terminal {
     /// only (not stderr, which git keeps until signing ends; not the log).
     fn waiting(&self, text: &str) {
         if let Some(mut t) = self.tty.as_ref() {
-            let line = format!("{ERASE_LINE}gitsign: {}", gitsign::text::printable(text));
+            let line = format!(
+                "{ERASE_LINE}gitsign: {}",
+                gitsign::encoding::text::printable(text)
+            );
             if t.write_all(line.as_bytes())
                 .and_then(|()| t.flush())
                 .is_ok()
@@ -160,7 +163,7 @@ pub fn fresh_credential(
         token.raw(),
         token.challenge(),
         root,
-        gitsign::time::now(),
+        gitsign::encoding::time::now(),
     )
     .map_err(|e| format!("cannot get a signing certificate: {e}"))
 }
@@ -256,18 +259,23 @@ pub fn run(a: &GpgArgs, status: &mut StatusFd) -> u8 {
              file{fix}"
         ));
     }
-    let trust = match gitsign::tuf::select(&config, gitsign::tuf::Network::WhenDue) {
-        Ok(t) => t,
-        Err(e) => {
-            term.error(&format!("signing failed: trust configuration error: {e}"));
-            return exit::INVALID;
-        }
-    };
+    let trust =
+        match gitsign::sigstore::tuf::select(&config, gitsign::sigstore::tuf::Network::WhenDue) {
+            Ok(t) => t,
+            Err(e) => {
+                term.error(&format!("signing failed: trust configuration error: {e}"));
+                return exit::INVALID;
+            }
+        };
     for n in &trust.notes {
         term.say(&format!("gitsign: {n}"));
     }
     if let Some(sc) = &trust.signing_config {
-        match gitsign::tuf::apply_signing_config(&mut config, sc, gitsign::time::now()) {
+        match gitsign::sigstore::tuf::apply_signing_config(
+            &mut config,
+            sc,
+            gitsign::encoding::time::now(),
+        ) {
             Ok(notes) => {
                 for n in notes {
                     term.log(&n);
@@ -306,7 +314,7 @@ fn signing_log(config: &Config, http: &Http) -> RekorClient {
 fn sign_flow(
     a: &GpgArgs,
     config: &Config,
-    root: &gitsign::trust::TrustedRoot,
+    root: &gitsign::sigstore::trust::TrustedRoot,
     term: &Terminal,
 ) -> Result<(Vec<u8>, String), String> {
     let payload = read_payload(a)?;
@@ -330,7 +338,7 @@ fn sign_flow(
         if config.match_committer {
             sign::check_committer(cred.leaf(), &committer)?;
         }
-        let now = gitsign::time::now();
+        let now = gitsign::encoding::time::now();
         sign::sign_payload_timestamped(
             &payload,
             cred,
@@ -373,11 +381,11 @@ fn sign_flow(
         Some(ts) => format!(
             "; timestamped by {} at {}",
             ts.tsa_name(),
-            gitsign::time::format_time(ts.gen_time)
+            gitsign::encoding::time::format_time(ts.gen_time)
         ),
         None => String::new(),
     };
-    let ident = gitsign::gpg::uid(&sig.certificate);
+    let ident = gitsign::git::gpg::uid(&sig.certificate);
     // One write: stderr is unbuffered.
     let line = format!(
         "gitsign: signed as {ident}; Rekor{} entry {} ({}){stamped}\n",
@@ -392,12 +400,12 @@ fn sign_flow(
     let out = if a.armor {
         sig.armored.clone().into_bytes()
     } else {
-        gitsign::cms::unarmor(sig.armored.as_bytes()).map_err(|e| e.0)?
+        gitsign::pki::cms::unarmor(sig.armored.as_bytes()).map_err(|e| e.0)?
     };
     let status_text = format!(
         "{}{}",
-        gitsign::gpg::begin_signing(),
-        gitsign::gpg::sig_created(&sig.certificate, now)
+        gitsign::git::gpg::begin_signing(),
+        gitsign::git::gpg::sig_created(&sig.certificate, now)
     );
     Ok((out, status_text))
 }

@@ -1,10 +1,10 @@
 //! Trust for every command (the TUF cache, a file, or the embedded
-//! snapshot: `gitsign::tuf::select`), `gitsign initialize`, and the trust
+//! snapshot: `gitsign::sigstore::tuf::select`), `gitsign initialize`, and the trust
 //! lines of `gitsign version`.
 
 use gitsign::config::Config;
-use gitsign::trust::TrustedRoot;
-use gitsign::tuf::{self, Network, Trust};
+use gitsign::sigstore::trust::TrustedRoot;
+use gitsign::sigstore::tuf::{self, Network, Trust};
 
 use crate::args::InitializeArgs;
 use crate::exit;
@@ -20,7 +20,7 @@ pub fn load(config: &mut Config, network: Network) -> Result<Trust, String> {
         crate::error(n);
     }
     if let Some(sc) = &trust.signing_config {
-        let _ = tuf::apply_signing_config(config, sc, gitsign::time::now());
+        let _ = tuf::apply_signing_config(config, sc, gitsign::encoding::time::now());
     }
     Ok(trust)
 }
@@ -46,7 +46,7 @@ pub fn initialize(a: &InitializeArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     say!("Initialized trust from the TUF mirror {}", init.mirror);
     say!("  starting from the root {}", init.root_from);
     say!(
@@ -54,7 +54,7 @@ pub fn initialize(a: &InitializeArgs) -> u8 {
         init.state.root_version,
         init.state
             .expires
-            .map(gitsign::time::format_time)
+            .map(gitsign::encoding::time::format_time)
             .unwrap_or_default()
     );
     say!("  cached in {}", init.cache.display());
@@ -114,7 +114,7 @@ fn describe_root(root: &TrustedRoot) {
         say!(
             "  Rekor log     {}  key {}  valid {}",
             l.base_url,
-            gitsign::asn1::hex_lower(&l.log_id),
+            gitsign::encoding::asn1::hex_lower(&l.log_id),
             l.valid_for.describe()
         );
     }
@@ -122,7 +122,7 @@ fn describe_root(root: &TrustedRoot) {
         say!(
             "  CT log        {}  key {}  valid {}",
             l.base_url,
-            gitsign::asn1::hex_lower(&l.log_id),
+            gitsign::encoding::asn1::hex_lower(&l.log_id),
             l.valid_for.describe()
         );
     }
@@ -137,7 +137,7 @@ fn describe_root(root: &TrustedRoot) {
 
 /// The trust lines of `gitsign version` (no network: it reports).
 pub fn version_lines(config: &Config) {
-    let now = gitsign::time::now();
+    let now = gitsign::encoding::time::now();
     match tuf::select(config, Network::Never) {
         Ok(t) => {
             say!("trusted root: {}", t.source.describe(now));
@@ -145,7 +145,7 @@ pub fn version_lines(config: &Config) {
                 if let Some(newest) = newest_entry(&t.root) {
                     say!(
                         "  its newest entry starts {} ({} ago)",
-                        gitsign::time::format_time(newest),
+                        gitsign::encoding::time::format_time(newest),
                         tuf::age(now - newest)
                     );
                 }

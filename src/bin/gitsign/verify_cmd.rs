@@ -3,15 +3,14 @@
 use std::io::IsTerminal;
 
 use gitsign::config::{Config, Origin, PolicyConfig};
-use gitsign::gitobj::{self, HashAlgo, ObjectKind};
-use gitsign::policy::{Decision, Policy};
-use gitsign::policy_file::PolicyFile;
-use gitsign::policy_source;
-use gitsign::range::{self, Outcome, Verdict};
-use gitsign::rekor::LazyRekor;
-use gitsign::trust::TrustedRoot;
+use gitsign::git::gitobj::{self, HashAlgo, ObjectKind};
+use gitsign::git::range::{self, Outcome, Verdict};
+use gitsign::policy::file::PolicyFile;
+use gitsign::policy::{self, Decision, Policy};
+use gitsign::sigstore::rekor::LazyRekor;
+use gitsign::sigstore::trust::TrustedRoot;
 use gitsign::verify::{self, Context, FailureKind, ObjectInfo};
-use gitsign::{bundle, report};
+use gitsign::{report, sigstore::bundle};
 
 use crate::args::{
     ExportBundleArgs, OutputFormat, PolicyArgs, VerifyArgs, VerifyBundleArgs, VerifyTagArgs,
@@ -182,7 +181,7 @@ fn print_outcome(o: &Outcome, detailed: bool, json: bool, passed: bool) {
         j["passed"] = passed.into();
         // serde_json escapes only C0: bidi and C1 characters from a
         // subject or a claim are escaped here (same JSON value).
-        crate::stdout_line(&gitsign::text::json_safe(&j.to_string()));
+        crate::stdout_line(&gitsign::encoding::text::json_safe(&j.to_string()));
         return;
     }
     let short = &o.id[..12.min(o.id.len())];
@@ -245,7 +244,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
             || !a.policy.certificate_identity_regexp.is_empty();
         let decider = match (
             flags_given,
-            policy_source::load_configured(a.policy_file.as_deref(), &config, &git)?,
+            policy::source::load_configured(a.policy_file.as_deref(), &config, &git)?,
         ) {
             (false, Some(f)) => Decider::File(Box::new(f), a.ref_name.clone()),
             _ => Decider::Identity(policy_from(&a.policy, &config)?),
@@ -278,7 +277,7 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
     // What the names read: an ambiguous short name (a tag called main
     // beside the branch) or a tag ref whose tag object names another tag
     // is refused before git picks.
-    if let Err(e) = gitsign::revs::check_revisions(&git, &a.revs) {
+    if let Err(e) = gitsign::git::revs::check_revisions(&git, &a.revs) {
         crate::error(e);
         return exit::ERROR;
     }
@@ -417,7 +416,7 @@ const SINCE_AS_FILTER: (u32, u32) = (2, 44);
 /// says once what a date range is worth, and returns the tips (each
 /// checked whatever its date).
 fn since_tips(git: &gitsign::git::Git, a: &VerifyArgs) -> Result<Vec<String>, String> {
-    let (major, minor) = gitsign::revs::git_version(git).map_err(|e| e.to_string())?;
+    let (major, minor) = gitsign::git::revs::git_version(git).map_err(|e| e.to_string())?;
     if (major, minor) < SINCE_AS_FILTER {
         return Err(format!(
             "gitsign verify --since needs git {}.{} or later (git rev-list --since-as-filter, which \
@@ -431,7 +430,7 @@ fn since_tips(git: &gitsign::git::Git, a: &VerifyArgs) -> Result<Vec<String>, St
          chooses: each tip is checked whatever its date, but a commit behind it dated earlier is not; \
          in CI, verify a range from a commit you trust (gitsign verify BASE..HEAD)"
     );
-    gitsign::revs::tips(git, a.all, &a.revs).map_err(|e| e.to_string())
+    gitsign::git::revs::tips(git, a.all, &a.revs).map_err(|e| e.to_string())
 }
 
 /// `git rev-list --count ARGS` on a thread: the total number of commits
@@ -470,7 +469,7 @@ pub fn verify_tag(a: &VerifyTagArgs) -> u8 {
         Ok((name, o)) if o.kind == "tag" => {
             // The tag object names itself (`tag v1.0`, under its
             // signature): another ref name pointing at it is refused.
-            if let Some(why) = gitsign::revs::tag_name_mismatch(&name, &o.data) {
+            if let Some(why) = gitsign::git::revs::tag_name_mismatch(&name, &o.data) {
                 say!("tag {}: {why}", a.tag);
                 return exit::INVALID;
             }
@@ -567,7 +566,7 @@ pub fn verify_bundle(a: &VerifyBundleArgs) -> u8 {
     let key = match &a.key {
         Some(p) => match std::fs::read(p)
             .map_err(|e| e.to_string())
-            .and_then(|d| gitsign::crypto::PublicKey::from_pem_or_der(&d))
+            .and_then(|d| gitsign::pki::crypto::PublicKey::from_pem_or_der(&d))
         {
             Ok(k) => Some(k),
             Err(e) => {
@@ -667,8 +666,11 @@ pub fn export_bundle(a: &ExportBundleArgs) -> u8 {
         gitsign::git::check_revision(&a.rev).map_err(|e| e.0)?;
         // As for `gitsign verify`: no ambiguous short name, no tag ref
         // naming another tag.
-        gitsign::revs::check_revisions(&gitsign::git::Git::new(), std::slice::from_ref(&a.rev))
-            .map_err(|e| e.0)?;
+        gitsign::git::revs::check_revisions(
+            &gitsign::git::Git::new(),
+            std::slice::from_ref(&a.rev),
+        )
+        .map_err(|e| e.0)?;
         let obj = repo
             .rev_parse_single(a.rev.as_str())
             .map_err(|e| format!("cannot resolve \"{}\": {e}", a.rev))?

