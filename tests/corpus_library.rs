@@ -231,14 +231,14 @@ fn signed_attributes_match_go_gitsign() {
 /// workflow checks compare.
 #[test]
 fn claims_of_a_github_actions_certificate() {
-    use gitsign::claims::Claims;
+    use gitsign::pki::claims::Claims;
     let data =
         std::fs::read(fixtures().join("objects/gitsign/gittuf_rsl_workflow_2025.commit")).unwrap();
     let signed = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
         .unwrap()
         .unwrap();
-    let der = gitsign::cms::unarmor(&signed.signature).unwrap();
-    let sd = gitsign::cms::SignedData::from_der(&der).unwrap();
+    let der = gitsign::pki::cms::unarmor(&signed.signature).unwrap();
+    let sd = gitsign::pki::cms::SignedData::from_der(&der).unwrap();
     let c = Claims::from_certificate(&sd.certificates[0]).unwrap();
     let workflow =
         "https://github.com/gittuf/gittuf/.github/workflows/gittuf-rsl-main.yml@refs/heads/main";
