@@ -310,7 +310,8 @@ else
 fi
 gitsign="$bindir/gitsign"
 daemon="$bindir/gitsign-credential-cache"
-"$gitsign" --version >/dev/null 2>&1 || die 1 "$gitsign does not run"
+# --help: runs the program without reading any configuration.
+"$gitsign" --help >/dev/null 2>&1 || die 1 "$gitsign does not run"
 
 on_path=0
 found="$(command -v gitsign 2>/dev/null || true)"

@@ -222,7 +222,13 @@ fn install_again_and_uninstall_leave_home_as_it_was() {
         text(&o)
     );
     // It ends with gitsign version and the next step.
-    assert!(out.contains("$ gitsign version\ngitsign 0.1.0"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "$ gitsign version\ngitsign version {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
     assert!(out.contains("Next: in a repository"), "{out}");
 
     // Again: nothing changes, and it says the settings are already there.
