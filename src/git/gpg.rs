@@ -107,3 +107,41 @@ pub fn sig_created(cert: &Certificate, timestamp: i64) -> String {
         fingerprint(cert)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(pem: &str) -> Certificate {
+        let block = crate::encoding::pem::decode_all(pem)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        Certificate::from_der(block.der).unwrap()
+    }
+
+    /// VALIDSIG's public-key algorithm, as gpg numbers them (RFC 4880
+    /// 9.1): RSA 1, ECDSA 19, EdDSA 22.
+    #[test]
+    fn public_key_algorithms_are_gpgs_numbers() {
+        assert_eq!(
+            pubkey_algo(&cert(include_str!(
+                "../../tests/fixtures/keys/rsa-cert.pem"
+            ))),
+            1
+        );
+        assert_eq!(
+            pubkey_algo(&cert(include_str!(
+                "../../tests/fixtures/keys/ed25519-cert.pem"
+            ))),
+            22
+        );
+        assert_eq!(
+            pubkey_algo(&cert(include_str!(
+                "../../tests/fixtures/keys/p256-cert.pem"
+            ))),
+            19
+        );
+    }
+}
