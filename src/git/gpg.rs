@@ -121,6 +121,23 @@ mod tests {
         Certificate::from_der(block.der).unwrap()
     }
 
+    /// What git reads while it signs: BEGIN_SIGNING, then SIG_CREATED with
+    /// the detached-signature mark, key and hash algorithms, class 00, the
+    /// time and the fingerprint (git checks for "SIG_CREATED ").
+    #[test]
+    fn signing_status_lines() {
+        assert_eq!(begin_signing(), "[GNUPG:] BEGIN_SIGNING\n");
+        let c = cert(include_str!("../../tests/fixtures/keys/p256-cert.pem"));
+        assert_eq!(
+            sig_created(&c, 1_700_000_000),
+            format!(
+                "[GNUPG:] SIG_CREATED D 19 8 00 1700000000 {}\n",
+                fingerprint(&c)
+            )
+        );
+        assert_eq!(fingerprint(&c).len(), 64);
+    }
+
     /// VALIDSIG's public-key algorithm, as gpg numbers them (RFC 4880
     /// 9.1): RSA 1, ECDSA 19, EdDSA 22.
     #[test]
