@@ -5,70 +5,13 @@
 mod common;
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-use common::{text, Repo, TempDir, Testbed};
+use common::{text, Ambient, Repo, TempDir, Testbed};
 use serde_json::{json, Value};
 
 const MALLORY: &str = "mallory@evil.example";
-
-/// tests/testbed/ambient.mjs handing out `email`'s tokens; stopped on drop.
-struct Standin {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-impl Standin {
-    fn start(tb: &Testbed, email: &str) -> Standin {
-        let dir = TempDir::new("attack16-ambient");
-        let socket = dir.path().join("api.sock");
-        let log = dir.path().join("requests.jsonl");
-        let cfg = json!({
-            "testbed": tb.var("TESTBED_URL"),
-            "socket": socket,
-            "log": log,
-            "email": email,
-        });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/ambient.mjs");
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(cfg.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let _: Value = serde_json::from_str(&line).expect("stand-in ready line");
-        Standin {
-            child,
-            socket,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn requests(&self, service: &str) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(&format!("\"service\":\"{service}\"")))
-            .count()
-    }
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `git args` in `repo` inside a private mount namespace in which
 /// `/tmp/spire-agent/public/api.sock` is `socket`, its directories owned by
@@ -127,7 +70,7 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         return;
     }
     let tb = Testbed::start();
-    let st = Standin::start(&tb, MALLORY);
+    let st = Ambient::start(&tb, json!({ "email": MALLORY }));
     // The squatter's socket: served by their process, owned by them.
     std::os::unix::fs::chown(&st.socket, Some(65534), Some(65534)).unwrap();
 
@@ -155,7 +98,7 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
     );
     drop(made);
     assert_eq!(
-        st.requests("spiffe"),
+        st.requests("spiffe").len(),
         0,
         "gitsign asked another user's socket for a token: {out}"
     );
@@ -177,7 +120,7 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
         "{out}"
     );
     assert!(out.contains("SPIFFE_ENDPOINT_SOCKET=unix:///tmp/spire-agent/public/api.sock"));
-    assert_eq!(st.requests("spiffe"), 0, "{out}");
+    assert_eq!(st.requests("spiffe").len(), 0, "{out}");
 }
 
 /// A cloned repository carries a symbolic link `cache -> <another user's

@@ -9,11 +9,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-use common::{expect_sign_failure, text, Repo, TempDir, Testbed};
+use common::{expect_sign_failure, text, Ambient, Repo, TempDir, Testbed};
 use gitsign::oidc::{self, OidcSettings, Provider};
 use gitsign::sigstore::http::Http;
 use serde_json::{json, Value};
@@ -25,63 +21,27 @@ const ACCESS_TOKEN: &str = "ya29.standin-access-token";
 const JOB: &str = "0190-job-1";
 const SERVICE_ACCOUNT: &str = "signer@testbed-project.iam.gserviceaccount.com";
 
-/// A running tests/testbed/ambient.mjs, stopped on drop.
-struct Standin {
-    child: Child,
-    port: u16,
-    socket: PathBuf,
-    log: PathBuf,
-    _dir: TempDir,
+/// The stand-ins with this file's job, agent token and service account.
+struct Standin(Ambient);
+
+impl std::ops::Deref for Standin {
+    type Target = Ambient;
+    fn deref(&self) -> &Ambient {
+        &self.0
+    }
 }
 
 impl Standin {
     /// Starts the stand-ins against `tb`; `fail` as ambient.mjs takes it.
     fn start(tb: &Testbed, fail: Value) -> Standin {
-        let dir = TempDir::new("ambient");
-        let socket = dir.path().join("api.sock");
-        let log = dir.path().join("requests.jsonl");
-        let cfg = json!({
-            "testbed": tb.var("TESTBED_URL"),
-            "socket": socket,
-            "log": log,
-            "agentToken": AGENT_TOKEN,
-            "jobId": JOB,
-            "fail": fail,
-        });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/ambient.mjs");
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(cfg.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).expect("stand-in ready line");
-        Standin {
-            child,
-            port: ready["port"].as_u64().unwrap() as u16,
-            socket,
-            log,
-            _dir: dir,
-        }
+        Standin(Ambient::start(
+            tb,
+            json!({ "agentToken": AGENT_TOKEN, "jobId": JOB, "fail": fail }),
+        ))
     }
 
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The requests each stand-in received, in order.
-    fn requests(&self, service: &str) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["service"] == service)
-            .collect()
     }
 
     /// The variables a job on each platform has.
@@ -107,14 +67,6 @@ impl Standin {
             )],
             _ => unreachable!(),
         }
-    }
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -816,3 +816,76 @@ pub fn ensure_sigstore_python() -> Result<(), String> {
     }
     panic!("tests/testbed/sigstore-python --venv failed (not a network problem):\n{out}");
 }
+
+/// tests/testbed/ambient.mjs: loopback stand-ins for the token providers'
+/// endpoints (Buildkite agent API, GCE metadata, IAM Credentials over HTTP;
+/// the SPIFFE Workload API as gRPC on a unix socket), handing out ID tokens
+/// minted by `tb`'s issuer. Stopped on drop.
+pub struct Ambient {
+    child: Child,
+    /// Its HTTP port on 127.0.0.1.
+    pub port: u16,
+    /// Its SPIFFE Workload API socket.
+    pub socket: PathBuf,
+    /// One JSON line per request it received.
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Ambient {
+    /// Starts the stand-ins against `tb`, with `cfg`'s fields added to the
+    /// configuration ambient.mjs reads (`email`, `agentToken`, `jobId`,
+    /// `fail`, ...).
+    pub fn start(tb: &Testbed, cfg: serde_json::Value) -> Ambient {
+        use std::io::BufRead;
+        let dir = TempDir::new("ambient");
+        let socket = dir.path().join("api.sock");
+        let log = dir.path().join("requests.jsonl");
+        let mut all = serde_json::json!({
+            "testbed": tb.var("TESTBED_URL"),
+            "socket": socket,
+            "log": log,
+        });
+        if let (Some(all), Some(extra)) = (all.as_object_mut(), cfg.as_object()) {
+            all.extend(extra.clone());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/ambient.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(all.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: serde_json::Value = serde_json::from_str(&line).expect("stand-in ready line");
+        Ambient {
+            child,
+            port: ready["port"].as_u64().unwrap() as u16,
+            socket,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The requests `service` received, in order.
+    pub fn requests(&self, service: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["service"] == service)
+            .collect()
+    }
+}
+
+impl Drop for Ambient {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
