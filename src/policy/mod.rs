@@ -301,6 +301,8 @@ mod tests {
         };
         assert!(why.contains("identity"), "{why}");
         assert!(why.contains("must match the whole value"), "{why}");
+        // The rejection names what was expected, as written.
+        assert!(why.contains("(expected /@example\\.com/)"), "{why}");
         // The identity passes a whole-value pattern; the issuer's hint.
         let p = Policy::from_config(&PolicyConfig {
             identity_regexps: vec![".*@example\\.com".into()],
@@ -323,6 +325,20 @@ mod tests {
             panic!()
         };
         assert!(!why.contains("whole value"), "{why}");
+        assert!(why.contains("(expected /accounts\\.google/)"), "{why}");
+        // An exact value is quoted.
+        let p = Policy::from_config(&PolicyConfig {
+            identities: vec!["b@example.com".into()],
+            issuers: vec!["https://accounts.google.com".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let Decision::Rejected(why) =
+            p.evaluate(&claims("a@example.com", "https://accounts.google.com"))
+        else {
+            panic!()
+        };
+        assert!(why.contains("(expected \"b@example.com\")"), "{why}");
     }
 
     #[test]
