@@ -341,6 +341,54 @@ mod tests {
         assert!(why.contains("(expected \"b@example.com\")"), "{why}");
     }
 
+    /// Each GitHub workflow claim is compared with its own certificate
+    /// field, and a mismatch names the claim.
+    #[test]
+    fn each_workflow_claim_is_compared_with_its_own_field() {
+        let claims = Claims {
+            github_workflow_trigger: Some("push".into()),
+            github_workflow_sha: Some("0123abcd".into()),
+            github_workflow_name: Some("CI".into()),
+            github_workflow_repository: Some("org/repo".into()),
+            github_workflow_ref: Some("refs/heads/main".into()),
+            ..claims(
+                "https://github.com/org/repo/.github/workflows/ci.yml@refs/heads/main",
+                "https://token.actions.githubusercontent.com",
+            )
+        };
+        let base = PolicyConfig {
+            identity_regexps: vec!["https://github\\.com/org/.*".into()],
+            issuers: vec!["https://token.actions.githubusercontent.com".into()],
+            github_workflow_trigger: Some("push".into()),
+            github_workflow_sha: Some("0123abcd".into()),
+            github_workflow_name: Some("CI".into()),
+            github_workflow_repository: Some("org/repo".into()),
+            github_workflow_ref: Some("refs/heads/main".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Policy::from_config(&base).unwrap().evaluate(&claims),
+            Decision::Trusted
+        );
+        type Field = fn(&mut PolicyConfig) -> &mut Option<String>;
+        let fields: [(&str, Field); 5] = [
+            ("trigger", |c| &mut c.github_workflow_trigger),
+            ("sha", |c| &mut c.github_workflow_sha),
+            ("name", |c| &mut c.github_workflow_name),
+            ("repository", |c| &mut c.github_workflow_repository),
+            ("ref", |c| &mut c.github_workflow_ref),
+        ];
+        for (name, field) in fields {
+            let mut c = base.clone();
+            *field(&mut c) = Some("something else".into());
+            let Decision::Rejected(why) = Policy::from_config(&c).unwrap().evaluate(&claims) else {
+                panic!("{name}: another value was accepted")
+            };
+            assert!(why.contains(&format!("GitHub workflow {name} is")), "{why}");
+            assert!(why.contains("expected \"something else\""), "{why}");
+        }
+    }
+
     #[test]
     fn half_policies_and_bad_regexes_are_refused() {
         assert!(Policy::from_config(&PolicyConfig {
