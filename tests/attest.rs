@@ -17,14 +17,7 @@ const COMMITS: &str = "refs/attestations/commits";
 const TREES: &str = "refs/attestations/trees";
 
 fn attest_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token(tb.var("TESTBED_EMAIL"), 900),
-    ));
+    let repo = Repo::signer(tb, tag, tb.var("TESTBED_EMAIL"));
     std::fs::write(repo.path().join("a"), "a\n").unwrap();
     repo.git_ok(&["add", "a"]);
     repo.git_ok(&["commit", "-q", "-m", "first"]);

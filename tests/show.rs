@@ -101,14 +101,7 @@ fn go_tag_fixture_is_reproduced() {
 }
 
 fn signing_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    repo.env.extend(tb.gitsign_env());
-    repo.env
-        .push(("GITSIGN_TOKEN_PROVIDER".into(), "environment".into()));
-    repo.env.push((
-        "SIGSTORE_ID_TOKEN".into(),
-        tb.token(tb.var("TESTBED_EMAIL"), 900),
-    ));
+    let mut repo = Repo::signer(tb, tag, tb.var("TESTBED_EMAIL"));
     let email = tb.var("TESTBED_EMAIL").to_string();
     repo.env
         .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
