@@ -50,6 +50,10 @@ exec "$@""#;
     not(target_os = "linux"),
     ignore = "a private mount namespace (unshare) stands in for /tmp"
 )]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
     common::require_root("unshare and a nobody-owned /tmp/spire-agent");
     // The mount point must exist; an empty root-owned directory is what a
@@ -129,6 +133,10 @@ fn a_spiffe_socket_another_user_put_in_tmp_is_not_used() {
 /// repository. gitsign must not connect (the directory is not the
 /// victim's: `cache::socket::check_dir`), and signing still works.
 #[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
 fn a_relative_cache_socket_through_a_repository_link_reaches_no_other_user() {
     common::require_root("setpriv runs the other user's listener as nobody");
     let tb = Testbed::start();
