@@ -69,7 +69,7 @@ pub enum CacheSetting {
     Auto,
     /// The daemon (`gitsign-credential-cache`).
     Daemon,
-    /// The Linux kernel keyring, no daemon.
+    /// The platform's secret store (`cache::keyring`), no daemon.
     Keyring,
     /// No cache: every signature logs in.
     Off,

@@ -20,7 +20,7 @@ pub mod oidc;
 pub mod git;
 // Identity policy: which signers are trusted; the policy file and where it is read from.
 pub mod policy;
-// Where signing credentials are kept between signatures (daemon client, kernel keyring).
+// Where signing credentials are kept between signatures (daemon client, platform keyring).
 pub mod cache;
 
 // Keyless signing: ephemeral key, Fulcio certificate, CMS signature, Rekor entry.

@@ -361,6 +361,64 @@ fn kernel_keyring_without_a_daemon() {
     assert_eq!(logins(&tb), 2, "cleared, so a new login");
 }
 
+/// Stores without a timeout of their own (the macOS Keychain, the Windows
+/// Credential Manager) keep an entry past its expiry: the expiry in the
+/// entry decides. Here an entry whose expiry passed, with a certificate
+/// still valid, is written to the kernel keyring without a timeout, as
+/// those stores hold it: refused as expired and removed, one login, and
+/// its replacement has the kernel timeout and serves the next signature.
+#[test]
+fn an_expired_keyring_entry_without_a_timeout_is_refused_and_replaced() {
+    let tb = Testbed::start();
+    let mut repo = signer(&tb, "expired-ring", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let scope = repo.path().join(".git").canonicalize().unwrap();
+    let key = gitsign::cache::proto::CacheKey {
+        scope: scope.display().to_string(),
+        identity: "test@example.com".into(),
+        ..users_key(&tb)
+    };
+    let name = gitsign::cache::keyring::description(&key);
+    let mut entry =
+        gitsign::cache::to_cache(&credential_of(&tb, "test@example.com", None)).unwrap();
+    entry.expires_at = gitsign::encoding::time::now() - 1;
+    // Through the crate, into the user keyring, and no timeout set.
+    let user =
+        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::User, false)
+            .unwrap();
+    let store =
+        keyring::Entry::new_with_credential(Box::new(keyring::keyutils::KeyutilsCredential {
+            session: user,
+            persistent: None,
+            description: name.clone(),
+        }));
+    store
+        .set_secret(&gitsign::cache::keyring::encode(&entry).unwrap())
+        .unwrap();
+    let timeout_of = |name: &str| {
+        std::fs::read_to_string("/proc/keys")
+            .unwrap()
+            .lines()
+            .find(|l| l.contains(&format!(" {name}: ")))
+            .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+    };
+    assert_eq!(timeout_of(&name).as_deref(), Some("perm"));
+    let before = logins(&tb);
+    commit(&repo, 1, true);
+    assert_eq!(logins(&tb), before + 1, "the expired entry was used");
+    let o = repo.git(&["verify-commit", "HEAD"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Replaced, with the kernel timeout this time.
+    let timeout = timeout_of(&name).expect("the entry was not replaced");
+    assert_ne!(timeout, "perm", "the replacement has no timeout");
+    commit(&repo, 2, true);
+    assert_eq!(logins(&tb), before + 1, "the replacement was not served");
+    let _ = gitsign::cache::keyring::clear(&key);
+}
+
 /// A stand-in for the daemon that serves `chain_pem` on `get` (or answers
 /// `get_answer`) and answers `sign` with `sign_answer` (`None`: it closes
 /// the connection, as a daemon killed mid-signature would).

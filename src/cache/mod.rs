@@ -2,8 +2,11 @@
 //! `gitsign-credential-cache` daemon (single flight: one login however many
 //! git processes sign at once; the daemon keeps the key and signs on
 //! request, as ssh-agent does, and posts Rekor entries on a connection it
-//! keeps alive), or the Linux kernel keyring for users who will not run a
-//! daemon. Either way keys stay in memory and expire with their certificate.
+//! keeps alive), or the platform's secret store ([`keyring`]: the kernel
+//! keyring on Linux, the Keychain on macOS, the Credential Manager on
+//! Windows) for users who will not run a daemon. Either way a cached
+//! credential expires with its certificate, and whatever is read back is
+//! checked as a fresh one.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +15,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub mod client;
 pub mod daemon_cli;
+// The daemon-less cache in the platform's secret store.
+pub mod keyring;
 pub mod proto;
 // Unix sockets and Unix owners: the daemon and its client are Unix-only
 // (off Unix the client says the cache is not supported on this platform).
@@ -35,7 +40,7 @@ pub enum Backend {
     Off,
     /// The daemon at this socket.
     Daemon(PathBuf),
-    /// The kernel keyring (Linux).
+    /// The platform's secret store ([`keyring`]).
     Keyring,
 }
 
@@ -464,204 +469,5 @@ pub fn credential(
             }
         }
         Backend::Keyring => keyring::credential(key, root, now, checks, login),
-    }
-}
-
-/// The Linux kernel keyring: entries in the user keyring with a kernel
-/// timeout equal to the credential's remaining life, so the kernel drops
-/// them on expiry. No single flight: concurrent signers may each log in.
-pub mod keyring {
-    use super::*;
-
-    /// How every gitsign entry's name starts.
-    pub const PREFIX: &str = "gitsign:credential:";
-
-    /// The keyring entry name for a cache key.
-    pub fn description(key: &CacheKey) -> String {
-        let h = crate::pki::crypto::sha256(
-            format!(
-                "{}\n{}\n{}\n{}\n{}",
-                key.fulcio, key.issuer, key.client_id, key.scope, key.identity
-            )
-            .as_bytes(),
-        );
-        format!("{PREFIX}{}", &crate::encoding::asn1::hex_lower(&h)[..32])
-    }
-
-    #[cfg(target_os = "linux")]
-    fn ring() -> Result<linux_keyutils::KeyRing, String> {
-        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::User, false)
-            .map_err(|e| format!("the kernel keyring is not available ({e:?})"))
-    }
-
-    /// The cached credential, if any and if it passes the checks of a
-    /// fresh one (a refused entry is removed).
-    #[cfg(target_os = "linux")]
-    pub fn get(key: &CacheKey, root: &TrustedRoot, now: i64) -> Result<Option<Credential>, String> {
-        let ring = ring()?;
-        let Ok(k) = ring.search(&description(key)) else {
-            return Ok(None);
-        };
-        let data = Zeroizing::new(
-            k.read_to_vec()
-                .map_err(|e| format!("reading the keyring entry failed ({e:?})"))?,
-        );
-        let c: proto::Credential = serde_json::from_slice(&data)
-            .map_err(|_| "the keyring entry is malformed".to_string())?;
-        match from_cache(&c, root, now) {
-            Ok(cred) => Ok(Some(cred)),
-            Err(why) => {
-                let _ = k.invalidate();
-                // Expired or malformed: a miss; refused: said so.
-                if why.starts_with(REFUSED) {
-                    Err(why)
-                } else {
-                    Ok(None)
-                }
-            }
-        }
-    }
-
-    /// Stores a credential until it expires.
-    pub fn store(key: &CacheKey, cred: &Credential, now: i64) -> Result<(), String> {
-        store_entry(key, &to_cache(cred)?, now)
-    }
-
-    /// Stores a credential as the cache holds it, replacing any entry under
-    /// `key`, until its `expires_at` but never past its certificate's
-    /// notAfter less [`margin`] (the kernel drops it then).
-    #[cfg(target_os = "linux")]
-    pub fn store_entry(key: &CacheKey, c: &proto::Credential, now: i64) -> Result<(), String> {
-        let chain = checked_chain(&c.chain_pem)
-            .map_err(|e| format!("the credential was not cached: {e}"))?;
-        let mut c = c.clone();
-        c.expires_at = serve_until(&chain[0], c.expires_at);
-        let life = c.expires_at - now;
-        if life <= 0 {
-            return Ok(());
-        }
-        let data = Zeroizing::new(serde_json::to_vec(&c).map_err(|e| e.to_string())?);
-        let ring = ring()?;
-        let k = ring
-            .add_key(&description(key), &data[..])
-            .map_err(|e| format!("adding to the keyring failed ({e:?})"))?;
-        k.set_timeout(life as usize)
-            .map_err(|e| format!("setting the keyring timeout failed ({e:?})"))?;
-        Ok(())
-    }
-
-    /// Removes the entry for `key`; whether there was one.
-    #[cfg(target_os = "linux")]
-    pub fn clear(key: &CacheKey) -> Result<bool, String> {
-        let ring = ring()?;
-        match ring.search(&description(key)) {
-            Ok(k) => k
-                .invalidate()
-                .map(|_| true)
-                .map_err(|e| format!("removing the keyring entry failed ({e:?})")),
-            Err(_) => Ok(false),
-        }
-    }
-
-    /// Removes every gitsign entry this user can see (any identity, scope,
-    /// Fulcio or issuer): what `gitsign cache clear` does. The entries are
-    /// found in `/proc/keys` by their name's [`PREFIX`], and each is
-    /// checked (a user key of ours with that name) before it is removed.
-    #[cfg(target_os = "linux")]
-    pub fn clear_all() -> Result<usize, String> {
-        let keys = std::fs::read_to_string("/proc/keys").map_err(|e| {
-            format!("the kernel keyring's entries cannot be listed (/proc/keys: {e})")
-        })?;
-        let euid = super::socket::euid();
-        let mut removed = 0;
-        for line in keys.lines() {
-            let mut fields = line.split_whitespace();
-            let (Some(id), Some(kind), Some(name)) = (fields.next(), fields.nth(6), fields.next())
-            else {
-                continue;
-            };
-            if kind != "user" || !name.starts_with(PREFIX) {
-                continue;
-            }
-            let Ok(id) = i32::from_str_radix(id, 16) else {
-                continue;
-            };
-            let k = linux_keyutils::Key::from_id(linux_keyutils::KeySerialId::new(id));
-            let ours = k.metadata().is_ok_and(|m| {
-                m.get_type() == linux_keyutils::KeyType::User
-                    && m.get_uid() == euid
-                    && m.get_description().starts_with(PREFIX)
-            });
-            if ours {
-                k.invalidate()
-                    .map_err(|e| format!("removing a keyring entry failed ({e:?})"))?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    /// The keyring cache is Linux-only.
-    pub fn get(_: &CacheKey, _: &TrustedRoot, _: i64) -> Result<Option<Credential>, String> {
-        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    /// The keyring cache is Linux-only.
-    pub fn store_entry(_: &CacheKey, _: &proto::Credential, _: i64) -> Result<(), String> {
-        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    /// The keyring cache is Linux-only.
-    pub fn clear_all() -> Result<usize, String> {
-        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    /// The keyring cache is Linux-only.
-    pub fn clear(_: &CacheKey) -> Result<bool, String> {
-        Err("gitsign.credentialCache=keyring needs Linux's kernel keyring; use the daemon".into())
-    }
-
-    pub(super) fn credential(
-        key: &CacheKey,
-        root: &TrustedRoot,
-        now: i64,
-        checks: &Checks<'_>,
-        login: &mut dyn FnMut() -> Result<Credential, String>,
-    ) -> Result<(Credential, Outcome), String> {
-        let mut refused = None;
-        match get(key, root, now) {
-            Ok(Some(c)) => match (checks.accept)(&c) {
-                Ok(()) => return Ok((c, Outcome::Hit)),
-                // Not for this signature: removed, and replaced below.
-                Err(why) => {
-                    let _ = clear(key);
-                    refused = Some(format!("{REFUSED}: {why}"));
-                }
-            },
-            Ok(None) => {}
-            // A refused entry was removed: log in and store a good one.
-            Err(e) if e.starts_with(REFUSED) => refused = Some(e),
-            Err(e) => return login().map(|c| (c, Outcome::Bypassed(e))),
-        }
-        let cred = login()?;
-        // Refused for this signature: not cached, so that the next
-        // signature offers a login again.
-        (checks.accept)(&cred)?;
-        if let Some(why) = refused {
-            let stored = store(key, &cred, now);
-            let what = match stored {
-                Ok(()) => "logged in and replaced it".to_string(),
-                Err(e) => format!("logged in; replacing it failed: {e}"),
-            };
-            return Ok((cred, Outcome::Broken(format!("{why}; {what}"))));
-        }
-        match store(key, &cred, now) {
-            Ok(()) => Ok((cred, Outcome::Stored)),
-            Err(e) => Ok((cred, Outcome::Bypassed(e))),
-        }
     }
 }

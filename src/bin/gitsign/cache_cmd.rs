@@ -116,19 +116,28 @@ fn keyring(cmd: &CacheCommand, config: &Config) -> u8 {
         .unwrap_or_default();
     let key = cache::key_for(config, cache::scope(config), &identity);
     let now = gitsign::encoding::time::now();
+    let store = cache::keyring::STORE;
     let result = match cmd {
         CacheCommand::Status => cache::keyring::get(&key, &root, now).map(|c| match c {
             Some(c) => say!(
-                "kernel keyring: a credential for {} until {}",
+                "{store}: a credential for {} until {}",
                 gitsign::git::gpg::uid(c.leaf()),
                 gitsign::encoding::time::format_time(c.leaf().not_after - cache::margin(c.leaf()))
             ),
-            None => say!("kernel keyring: no credential cached"),
+            None => say!("{store}: no credential cached"),
         }),
-        CacheCommand::Clear => cache::keyring::clear_all().map(|n| match n {
-            0 => say!("kernel keyring: nothing to remove"),
-            1 => say!("kernel keyring: 1 credential removed"),
-            n => say!("kernel keyring: {n} credentials removed"),
+        CacheCommand::Clear => cache::keyring::clear_all(&key).map(|n| {
+            match n {
+                0 => say!("{store}: nothing to remove"),
+                1 => say!("{store}: 1 credential removed"),
+                n => say!("{store}: {n} credentials removed"),
+            }
+            if !cache::keyring::CLEARS_ALL {
+                say!(
+                    "  (only this repository's and identity's: gitsign cannot list the {store}'s \
+                     entries; the others are removed when read after they expire)"
+                );
+            }
         }),
     };
     match result {
