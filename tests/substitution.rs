@@ -122,3 +122,55 @@ fn a_log_entry_of_another_signature_is_refused() {
     assert!(!ok, "{out}");
     assert!(out.contains("(rekorSET)"), "{out}");
 }
+
+/// The signing time swapped for one just outside the certificate's ten
+/// minutes: the path to the trusted root is checked at that time, so one
+/// second either side is refused and both ends are accepted. The issuers
+/// found once and cached as indices (the range walk's leaf cache) give the
+/// same path back, and indices naming no certificate give none.
+#[test]
+fn a_signing_time_outside_the_certificate_is_refused() {
+    use gitsign::pki::chain::{find_issuers, verify_path, Issuers};
+    use gitsign::sigstore::trust::TrustedRoot;
+    let data =
+        std::fs::read(fixtures().join("objects/gitsign/gittuf_rsl_workflow_2025.commit")).unwrap();
+    let signed = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
+    let sd = SignedData::from_der(&cms::unarmor(&signed.signature).unwrap()).unwrap();
+    let leaf = &sd.certificates[0];
+    let prod = TrustedRoot::from_file(&fixtures().join("trust/trusted_root.prod.json")).unwrap();
+    let issuers = find_issuers(leaf, &prod).unwrap();
+    for at in [leaf.not_before, leaf.not_after] {
+        assert!(verify_path(leaf, &issuers, at).is_ok(), "at {at}");
+    }
+    for at in [leaf.not_before - 1, leaf.not_after + 1] {
+        let e = verify_path(leaf, &issuers, at).expect_err("outside the validity");
+        assert!(
+            e.contains("the certificate was not valid at"),
+            "at {at}: {e}"
+        );
+    }
+
+    let idx = issuers.to_indices(&prod);
+    assert!(!idx.is_empty());
+    let again = Issuers::from_indices(&prod, &idx);
+    let path = verify_path(leaf, &again, leaf.not_before).unwrap();
+    assert_eq!(
+        path.issuer.subject(),
+        leaf.issuer(),
+        "the cached indices name the leaf's issuer"
+    );
+    let beyond: Vec<_> = idx.iter().map(|&(a, _)| (a, 99)).collect();
+    let none = Issuers::from_indices(&prod, &beyond);
+    let e = verify_path(leaf, &none, leaf.not_before).expect_err("no issuer left");
+    assert!(e.contains("does not chain to a Fulcio CA"), "{e}");
+
+    let staging =
+        TrustedRoot::from_file(&fixtures().join("trust/trusted_root.staging.json")).unwrap();
+    let e = find_issuers(leaf, &staging).expect_err("another root");
+    assert!(
+        e.contains("does not chain to a Fulcio CA in the trusted root"),
+        "{e}"
+    );
+}
