@@ -361,6 +361,91 @@ fn kernel_keyring_without_a_daemon() {
     assert_eq!(logins(&tb), 2, "cleared, so a new login");
 }
 
+/// `cmd` in a session keyring that was revoked, as pam_keyinit revokes a
+/// login's when the login ends: what a tmux or a nohup job left running
+/// after logout signs from. Keys there reach the user keyring only
+/// through it, so nothing added straight to the user keyring is possessed.
+fn in_an_ended_login(cmd: Command) -> Command {
+    let mut w = Command::new("keyctl");
+    w.args([
+        "session",
+        "-",
+        "sh",
+        "-c",
+        "keyctl revoke @s >/dev/null && exec \"$@\"",
+        "sh",
+    ]);
+    w.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        w.current_dir(d);
+    }
+    w
+}
+
+/// The kernel keyring from processes whose login ended (a tmux, a nohup
+/// job): each signature in its own revoked session keyring. The first
+/// logs in and caches, with the kernel timeout; the second is served from
+/// the cache. (Adding straight to the user keyring left the entry neither
+/// timed nor readable there: "setting the keyring timeout failed
+/// (AccessDenied)", a login every commit.)
+#[test]
+fn kernel_keyring_after_the_login_ended() {
+    let tb = Testbed::start();
+    let mut repo = signer(&tb, "ended-login", None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    let log = repo.path().join("gitsign.log");
+    repo.env
+        .push(("GITSIGN_LOG".into(), log.display().to_string()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    for n in 1..=2 {
+        std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
+        repo.git_ok(&["add", "."]);
+        let o = in_an_ended_login(repo.git_cmd(&["commit", "-q", "-S", "-m", "after logout"]))
+            .output()
+            .expect("keyctl is installed (tests/run installs keyutils)");
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!text(&o).contains("failed"), "{}", text(&o));
+        // Signed and the signature good (U: this repository names no
+        // expected identity, as elsewhere in this file).
+        let mark = repo.git_ok(&["log", "-1", "--format=%G?"]);
+        assert!(mark == "G" || mark == "U", "{mark}");
+    }
+    assert_eq!(
+        logins(&tb),
+        1,
+        "the second commit used the cache: {}\n{}",
+        tb.stats(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let o = in_an_ended_login(repo.gitsign_cmd(&["cache", "status"]))
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("a credential for"), "{}", text(&o));
+    let scope = repo.path().join(".git").canonicalize().unwrap();
+    let key = gitsign::cache::proto::CacheKey {
+        scope: scope.display().to_string(),
+        identity: "test@example.com".into(),
+        ..users_key(&tb)
+    };
+    let name = gitsign::cache::keyring::description(&key);
+    let line = std::fs::read_to_string("/proc/keys")
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(&format!(" {name}: ")))
+        .map(str::to_string)
+        .expect("the entry is in the user keyring");
+    let timeout = line.split_whitespace().nth(3).unwrap().to_string();
+    assert_ne!(timeout, "perm", "the entry has a kernel timeout: {line}");
+}
+
 /// Stores without a timeout of their own (the macOS Keychain, the Windows
 /// Credential Manager) keep an entry past its expiry: the expiry in the
 /// entry decides. Here an entry whose expiry passed, with a certificate

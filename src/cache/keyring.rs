@@ -170,15 +170,7 @@ pub fn store_entry(key: &CacheKey, c: &proto::Credential, now: i64) -> Result<()
         return Ok(());
     }
     let data = encode(&c).map_err(|e| format!("the credential was not cached: {e}"))?;
-    let name = description(key);
-    let entry = platform::entry(&name)?;
-    entry
-        .set_secret(&data)
-        .map_err(|e| format!("adding to the {STORE} failed ({e})"))?;
-    platform::expire(&name, life).inspect_err(|_| {
-        // Never left without its timeout.
-        let _ = entry.delete_credential();
-    })
+    platform::put(&description(key), &data, life)
 }
 
 /// Removes the entry for `key`; whether there was one.
@@ -203,7 +195,7 @@ pub fn clear_all(current: &CacheKey) -> Result<usize, String> {
 
 #[cfg(target_os = "linux")]
 mod platform {
-    use super::{CacheKey, STORE};
+    use super::CacheKey;
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
 
     fn user_keyring() -> Result<KeyRing, String> {
@@ -223,12 +215,46 @@ mod platform {
         )))
     }
 
-    /// The kernel timeout: the entry goes when its credential expires.
-    pub fn expire(name: &str, life: i64) -> Result<(), String> {
-        let fail = |e| format!("setting the {STORE} entry's timeout failed ({e:?})");
-        let k = user_keyring()?.search(name).map_err(fail)?;
-        k.set_timeout(usize::try_from(life).unwrap_or(usize::MAX))
-            .map_err(fail)
+    /// Adds the entry to the user keyring with a kernel timeout of `life`
+    /// seconds, replacing any entry of that name. Built in this process's
+    /// own keyring first, which it always possesses, then linked into the
+    /// user keyring (replacing the old entry in one step) and unlinked:
+    /// a key added straight to the user keyring is possessed only while
+    /// the session keyring links it, and a session keyring is revoked when
+    /// its login ends (pam_keyinit), so from a tmux or nohup left behind
+    /// the timeout could not be set (EACCES, seen here as an ordinary user)
+    /// and the entry could not be read back. The key's owner gets view,
+    /// read, search and link (the crate links what it reads into the
+    /// keyring it read it from; possession gives the rest), so every
+    /// process of this user finds and reads it through the user keyring,
+    /// as the daemon serves every process of this user.
+    pub fn put(name: &str, data: &[u8], life: i64) -> Result<(), String> {
+        use linux_keyutils::{KeyPermissionsBuilder, Permission};
+        let fail = |what: &'static str| move |e| format!("{what} failed ({e:?})");
+        let own = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
+            .map_err(fail("making this process's keyring"))?;
+        let key = own
+            .add_key(name, data)
+            .map_err(fail("adding to the kernel keyring"))?;
+        let placed = (|| {
+            let perms = KeyPermissionsBuilder::builder()
+                .posessor(Permission::ALL)
+                .user(Permission::VIEW | Permission::READ | Permission::SEARCH | Permission::LINK)
+                .build();
+            key.set_perms(perms)
+                .map_err(fail("setting the kernel keyring entry's permissions"))?;
+            key.set_timeout(usize::try_from(life).unwrap_or(usize::MAX))
+                .map_err(fail("setting the kernel keyring entry's timeout"))?;
+            user_keyring()?
+                .link_key(key)
+                .map_err(fail("adding to the kernel keyring"))
+        })();
+        // Never left without its timeout, nor in this process's keyring.
+        if placed.is_err() {
+            let _ = key.invalidate();
+        }
+        let _ = own.unlink_key(key);
+        placed
     }
 
     pub fn clear_all(_: &CacheKey) -> Result<usize, String> {
@@ -286,10 +312,13 @@ mod platform {
             .map_err(|e| format!("the Windows Credential Manager is not available ({e})"))
     }
 
-    /// No timeout in these stores: the expiry inside the entry is checked
-    /// when it is read, and an expired entry is removed then.
-    pub fn expire(_: &str, _: i64) -> Result<(), String> {
-        Ok(())
+    /// Adds or replaces the entry. No timeout in these stores: the expiry
+    /// inside the entry is checked when it is read, and an expired entry is
+    /// removed then.
+    pub fn put(name: &str, data: &[u8], _life: i64) -> Result<(), String> {
+        entry(name)?
+            .set_secret(data)
+            .map_err(|e| format!("adding to the {} failed ({e})", super::STORE))
     }
 
     pub fn clear_all(current: &CacheKey) -> Result<usize, String> {
@@ -311,7 +340,7 @@ mod platform {
         Err(NONE.into())
     }
 
-    pub fn expire(_: &str, _: i64) -> Result<(), String> {
+    pub fn put(_: &str, _: &[u8], _: i64) -> Result<(), String> {
         Err(NONE.into())
     }
 
