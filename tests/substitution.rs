@@ -161,7 +161,11 @@ fn a_signing_time_outside_the_certificate_is_refused() {
         leaf.issuer(),
         "the cached indices name the leaf's issuer"
     );
-    let beyond: Vec<_> = idx.iter().map(|&(a, _)| (a, 99)).collect();
+    // One past the CA's chain, and far past it: dropped, never indexed.
+    let beyond: Vec<_> = idx
+        .iter()
+        .flat_map(|&(a, _)| [(a, prod.certificate_authorities[a].chain.len()), (a, 99)])
+        .collect();
     let none = Issuers::from_indices(&prod, &beyond);
     let e = verify_path(leaf, &none, leaf.not_before).expect_err("no issuer left");
     assert!(e.contains("does not chain to a Fulcio CA"), "{e}");
