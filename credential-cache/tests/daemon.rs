@@ -707,7 +707,18 @@ fn connecting_to_a_hung_daemon_is_bounded() {
     // would block forever; the client gives up after its connect timeout.
     let dir = private_tempdir();
     let path = dir.path().join("hung.sock");
-    let listener = UnixListener::bind(&path).unwrap();
+    // A backlog of one: std's listener asks for the system's maximum
+    // (somaxconn, 4096 here), more connections than an ordinary user's
+    // 1024 open files can queue, and then the client's connect succeeded.
+    let fd = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&fd, &rustix::net::SocketAddrUnix::new(&path).unwrap()).unwrap();
+    rustix::net::listen(&fd, 1).unwrap();
+    let listener = UnixListener::from(fd);
     let (tx, rx) = std::sync::mpsc::channel();
     let filler_path = path.clone();
     // Fill the backlog from a helper thread: the connect that finds it full
