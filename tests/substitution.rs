@@ -153,7 +153,24 @@ fn a_signing_time_outside_the_certificate_is_refused() {
     }
 
     let idx = issuers.to_indices(&prod);
-    assert!(!idx.is_empty());
+    // The leaf's issuer, found by its name: one index, naming it.
+    let named: Vec<(usize, usize)> = prod
+        .certificate_authorities
+        .iter()
+        .enumerate()
+        .flat_map(|(a, ca)| {
+            ca.chain
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.subject() == leaf.issuer())
+                .map(move |(i, _)| (a, i))
+        })
+        .collect();
+    assert_eq!(idx, named);
+    assert!(
+        named.iter().all(|&p| p != (0, 0)),
+        "{named:?}: pick another leaf"
+    );
     let again = Issuers::from_indices(&prod, &idx);
     let path = verify_path(leaf, &again, leaf.not_before).unwrap();
     assert_eq!(
