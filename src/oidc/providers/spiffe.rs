@@ -111,7 +111,7 @@ pub fn default_socket_problem(setting: Option<&str>) -> Option<String> {
     }
     let path = Path::new(DEFAULT_SOCKET);
     std::fs::symlink_metadata(path).ok()?;
-    let euid = rustix::process::geteuid().as_raw();
+    let euid = euid();
     let problem = foreign_component(path, euid).or_else(|| match std::fs::canonicalize(path) {
         Ok(real) if real != path => foreign_component(&real, euid),
         Ok(_) => None,
@@ -127,6 +127,7 @@ pub fn default_socket_problem(setting: Option<&str>) -> Option<String> {
 /// The first part of `path` (itself, then each directory above it) that a
 /// user other than root and `euid` owns, or a directory another user may
 /// write without the sticky bit.
+#[cfg(unix)]
 fn foreign_component(path: &Path, euid: u32) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
@@ -146,6 +147,23 @@ fn foreign_component(path: &Path, euid: u32) -> Option<String> {
         }
     }
     None
+}
+
+/// Where there are no unix sockets, `token` says the provider is not
+/// supported before any socket is used.
+#[cfg(not(unix))]
+fn foreign_component(_: &Path, _: u32) -> Option<String> {
+    None
+}
+
+#[cfg(unix)]
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+#[cfg(not(unix))]
+fn euid() -> u32 {
+    0
 }
 
 /// Fetches a JWT-SVID for `audience` from the Workload API at `setting`
