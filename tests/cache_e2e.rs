@@ -61,18 +61,7 @@ fn a_50_commit_rebase_logs_in_once() {
     for i in 1..=50 {
         commit(&repo, i, false);
     }
-    let mut rebase = repo.git_cmd(&[
-        "rebase",
-        "-q",
-        "-i",
-        "--exec",
-        "git commit -q --amend --no-edit -S",
-        &base,
-    ]);
-    rebase.env("GIT_SEQUENCE_EDITOR", "true");
-    let o = rebase.output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let marks = repo.git_ok(&["log", "--format=%G?", &format!("{base}..HEAD")]);
+    let marks = repo.resign_since(&base);
     assert_eq!(
         marks.lines().filter(|l| *l == "U" || *l == "G").count(),
         50,

@@ -288,18 +288,7 @@ fn a_rebase_through_the_cache_daemon_posts_v2_entries_on_its_connection() {
     for i in 1..=6 {
         commit(&repo, i, false);
     }
-    let mut rebase = repo.git_cmd(&[
-        "rebase",
-        "-q",
-        "-i",
-        "--exec",
-        "git commit -q --amend --no-edit -S",
-        &base,
-    ]);
-    rebase.env("GIT_SEQUENCE_EDITOR", "true");
-    let o = rebase.output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let marks = repo.git_ok(&["log", "--format=%G?", &format!("{base}..HEAD")]);
+    let marks = repo.resign_since(&base);
     assert_eq!(marks.lines().filter(|l| *l == "G").count(), 6, "{marks}");
     assert_eq!(
         tb.stats()["opener_calls"].as_u64(),

@@ -251,6 +251,26 @@ impl Repo {
         id
     }
 
+    /// Signs every commit after `base` again, as a user does with
+    /// `git rebase -i --exec 'git commit --amend --no-edit -S' BASE`;
+    /// returns `%G?` of each, newest first. Panics, with git's output,
+    /// when the rebase fails.
+    #[allow(dead_code)]
+    pub fn resign_since(&self, base: &str) -> String {
+        let mut rebase = self.git_cmd(&[
+            "rebase",
+            "-q",
+            "-i",
+            "--exec",
+            "git commit -q --amend --no-edit -S",
+            base,
+        ]);
+        rebase.env("GIT_SEQUENCE_EDITOR", "true");
+        let o = rebase.output().unwrap();
+        assert!(o.status.success(), "rebase failed: {}", text(&o));
+        self.git_ok(&["log", "--format=%G?", &format!("{base}..HEAD")])
+    }
+
     /// A gitsign command in the work tree with the repo's environment.
     #[allow(dead_code)]
     pub fn gitsign_cmd(&self, args: &[&str]) -> Command {
