@@ -253,6 +253,12 @@ fn failed<T: ErrorResponseType + AsRef<str> + std::fmt::Display + 'static>(
     what: &str,
     who: &str,
 ) -> OidcError {
+    let unusable = |why: String| {
+        OidcError::Protocol(format!(
+            "{what}: {who} answered something that is not an OAuth answer ({})",
+            server_text(why.as_bytes())
+        ))
+    };
     match e {
         RequestTokenError::ServerResponse(r) => {
             OidcError::Protocol(format!("{what}: {who} refused: {}", refusal(&r)))
@@ -265,21 +271,13 @@ fn failed<T: ErrorResponseType + AsRef<str> + std::fmt::Display + 'static>(
                 server_text(&body)
             ))
         }
-        RequestTokenError::Parse(e, _) => OidcError::Protocol(format!(
-            "{what}: {who} answered something that is not an OAuth answer ({})",
-            server_text(e.to_string().as_bytes())
-        )),
-        RequestTokenError::Other(m) => OidcError::Protocol(format!(
-            "{what}: {who} answered something unusable ({})",
-            server_text(m.as_bytes())
-        )),
+        RequestTokenError::Parse(e, _) => unusable(e.to_string()),
+        RequestTokenError::Other(m) => unusable(m),
     }
 }
 
 /// The answer's ID token, or why there is none.
 fn id_token<'a>(a: &'a Answer, what: &str, token_ep: &str) -> Result<&'a str, OidcError> {
-    use oauth2::TokenResponse;
-    let _ = a.access_token(); // required by OAuth's answer, unused here
     a.extra_fields().id_token.as_deref().ok_or_else(|| {
         OidcError::Protocol(format!(
             "{what}: the token endpoint {token_ep} answered without an id_token (was the `openid` scope dropped?)"
@@ -289,7 +287,7 @@ fn id_token<'a>(a: &'a Answer, what: &str, token_ep: &str) -> Result<&'a str, Oi
 
 /// The browser login: authorization code with PKCE S256, state and nonce,
 /// the redirect caught on a loopback listener.
-pub(super) fn interactive(
+pub(crate) fn interactive(
     s: &OidcSettings,
     http: &Http,
     msgs: &dyn Messages,
@@ -474,7 +472,7 @@ fn sleep_counting(msgs: &dyn Messages, until: Instant, deadline: Instant, note: 
 }
 
 /// The RFC 8628 device authorization grant.
-pub(super) fn device(
+pub(crate) fn device(
     s: &OidcSettings,
     http: &Http,
     msgs: &dyn Messages,

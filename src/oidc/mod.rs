@@ -44,12 +44,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::sigstore::http::{Http, HttpError};
+use crate::sigstore::http::HttpError;
 
 pub use login::{discover, Discovery};
 pub use loopback::{parse_query, success_page};
 pub use opener::{opener_argv, split_command, LoginPage};
-pub use providers::{auto_providers, choose_provider, Provider, PROVIDER_NAMES};
+pub use providers::{auto_providers, choose_provider, get_token, get_token_from};
+pub use providers::{Provider, PROVIDER_NAMES};
 pub use token::IdToken;
 
 /// Where cosign's filesystem provider (and so Go gitsign) looks for a token.
@@ -197,53 +198,33 @@ impl Default for OidcSettings {
     }
 }
 
-fn redact_opt(v: &Option<String>) -> &'static str {
-    if v.is_some() {
-        "Some(<redacted>)"
-    } else {
-        "None"
-    }
-}
-
 impl std::fmt::Debug for OidcSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &redact_opt(&self.client_secret))
-            .field("redirect_url", &self.redirect_url)
-            .field("connector_id", &self.connector_id)
-            .field("token_provider", &self.token_provider)
-            .field("url_opener", &self.url_opener)
-            .field("browser", &self.browser)
-            .field("has_display", &self.has_display)
-            .field("ssh_session", &self.ssh_session)
-            .field("env_token", &redact_opt(&self.env_token))
-            .field("actions_request_url", &self.actions_request_url)
-            .field(
-                "actions_request_token",
-                &redact_opt(&self.actions_request_token),
-            )
-            .field("token_file", &self.token_file)
-            .field("autoclose", &self.autoclose)
-            .field("autoclose_timeout", &self.autoclose_timeout)
-            .field("login_timeout", &self.login_timeout)
-            .field("page_dirs", &self.page_dirs)
-            .field(
-                "buildkite_agent_access_token",
-                &redact_opt(&self.buildkite_agent_access_token),
-            )
-            .field("buildkite_agent_endpoint", &self.buildkite_agent_endpoint)
-            .field("buildkite_job_id", &self.buildkite_job_id)
-            .field("gce_metadata_host", &self.gce_metadata_host)
-            .field("gce_product_name_file", &self.gce_product_name_file)
-            .field(
-                "google_service_account_name",
-                &self.google_service_account_name,
-            )
-            .field("iam_credentials_url", &self.iam_credentials_url)
-            .field("spiffe_endpoint_socket", &self.spiffe_endpoint_socket)
-            .finish()
+        // Every field; the secrets only as whether they are set.
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        macro_rules! fields {
+            ($($k:ident: $v:expr),* $(,)?) => {
+                f.debug_struct("OidcSettings")$(.field(stringify!($k), &$v))*.finish()
+            };
+        }
+        let s = self;
+        fields!(
+            issuer: s.issuer, client_id: s.client_id, client_secret: hide(&s.client_secret),
+            redirect_url: s.redirect_url, connector_id: s.connector_id,
+            token_provider: s.token_provider, url_opener: s.url_opener, browser: s.browser,
+            has_display: s.has_display, ssh_session: s.ssh_session,
+            env_token: hide(&s.env_token), actions_request_url: s.actions_request_url,
+            actions_request_token: hide(&s.actions_request_token), token_file: s.token_file,
+            autoclose: s.autoclose, autoclose_timeout: s.autoclose_timeout,
+            login_timeout: s.login_timeout, page_dirs: s.page_dirs,
+            buildkite_agent_access_token: hide(&s.buildkite_agent_access_token),
+            buildkite_agent_endpoint: s.buildkite_agent_endpoint,
+            buildkite_job_id: s.buildkite_job_id, gce_metadata_host: s.gce_metadata_host,
+            gce_product_name_file: s.gce_product_name_file,
+            google_service_account_name: s.google_service_account_name,
+            iam_credentials_url: s.iam_credentials_url,
+            spiffe_endpoint_socket: s.spiffe_endpoint_socket,
+        )
     }
 }
 
@@ -368,82 +349,6 @@ impl std::error::Error for OidcError {}
 
 pub(crate) fn net(what: &str, e: HttpError) -> OidcError {
     OidcError::Network(format!("{what}: {e}"))
-}
-
-/// Obtains and checks an identity token with the provider [`choose_provider`]
-/// picks.
-pub fn get_token(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken, OidcError> {
-    if let Some(p) = providers::configured_provider(s)? {
-        return get_token_from(p, s, http, msgs);
-    }
-    for p in auto_providers(s) {
-        // The login that follows is explained when a SPIFFE socket was
-        // passed over as another user's.
-        if matches!(p, Provider::Interactive | Provider::Device) {
-            let setting = s.spiffe_endpoint_socket.as_deref();
-            if let Some(note) = crate::oidc::providers::spiffe::default_socket_problem(setting) {
-                msgs.say(&note);
-            }
-        }
-        let r = get_token_from(p, s, http, msgs);
-        // cosign enables workload identity on a Google machine only when
-        // the metadata server hands out a token: a VM without a service
-        // account goes on to the next provider.
-        if p == Provider::GoogleWorkloadIdentity && r.is_err() {
-            continue;
-        }
-        return r;
-    }
-    unreachable!("auto_providers ends with interactive or device")
-}
-
-/// Obtains and checks an identity token with the given provider.
-pub fn get_token_from(
-    provider: Provider,
-    s: &OidcSettings,
-    http: &Http,
-    msgs: &dyn Messages,
-) -> Result<IdToken, OidcError> {
-    let client_id = s.client_id.as_str();
-    match provider {
-        Provider::EnvVar => {
-            let raw = s.env_token.as_deref().unwrap_or("");
-            if raw.trim().is_empty() {
-                return Err(OidcError::Config(
-                    "the token provider is envvar but SIGSTORE_ID_TOKEN is not set (or empty); set it to an identity token for the audience `sigstore`".into(),
-                ));
-            }
-            checked(raw, client_id, None, None).map_err(|e| {
-                e.map(|m| {
-                    format!("{m} (token from SIGSTORE_ID_TOKEN); set SIGSTORE_ID_TOKEN to a fresh token for the audience `{client_id}`")
-                })
-            })
-        }
-        Provider::Filesystem => {
-            let path = s.token_file_path();
-            let raw = read_bounded(path).map_err(|e| {
-                OidcError::Config(format!(
-                    "cannot read the identity token file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            checked(&raw, client_id, None, None).map_err(|e| {
-                e.map(|m| {
-                    format!(
-                        "{m} (token from the file {}); refresh the token in that file",
-                        path.display()
-                    )
-                })
-            })
-        }
-        Provider::GithubActions => providers::github::token(s, http),
-        Provider::Interactive => login::interactive(s, http, msgs),
-        Provider::Device => login::device(s, http, msgs),
-        Provider::BuildkiteAgent
-        | Provider::GoogleWorkloadIdentity
-        | Provider::GoogleImpersonate
-        | Provider::Spiffe => providers::ambient(provider, s, http),
-    }
 }
 
 /// Parses and checks a raw token.

@@ -20,7 +20,7 @@ pub mod github;
 pub mod google;
 pub mod spiffe;
 
-use crate::oidc::{checked, IdToken, OidcError, OidcSettings};
+use crate::oidc::{checked, IdToken, Messages, OidcError, OidcSettings};
 use crate::sigstore::http::Http;
 
 /// Largest token answer accepted from a provider (real ones are 1-3 KiB;
@@ -251,6 +251,82 @@ pub(crate) fn ambient(
     let name = provider.name();
     checked(&raw, aud, None, None)
         .map_err(|e| e.map(|m| format!("{m} (token from the provider {name}, {from})")))
+}
+
+/// Obtains and checks an identity token with the provider [`choose_provider`]
+/// picks.
+pub fn get_token(s: &OidcSettings, http: &Http, msgs: &dyn Messages) -> Result<IdToken, OidcError> {
+    if let Some(p) = configured_provider(s)? {
+        return get_token_from(p, s, http, msgs);
+    }
+    for p in auto_providers(s) {
+        // The login that follows is explained when a SPIFFE socket was
+        // passed over as another user's.
+        if matches!(p, Provider::Interactive | Provider::Device) {
+            let setting = s.spiffe_endpoint_socket.as_deref();
+            if let Some(note) = spiffe::default_socket_problem(setting) {
+                msgs.say(&note);
+            }
+        }
+        let r = get_token_from(p, s, http, msgs);
+        // cosign enables workload identity on a Google machine only when
+        // the metadata server hands out a token: a VM without a service
+        // account goes on to the next provider.
+        if p == Provider::GoogleWorkloadIdentity && r.is_err() {
+            continue;
+        }
+        return r;
+    }
+    unreachable!("auto_providers ends with interactive or device")
+}
+
+/// Obtains and checks an identity token with the given provider.
+pub fn get_token_from(
+    provider: Provider,
+    s: &OidcSettings,
+    http: &Http,
+    msgs: &dyn Messages,
+) -> Result<IdToken, OidcError> {
+    let client_id = s.client_id.as_str();
+    match provider {
+        Provider::EnvVar => {
+            let raw = s.env_token.as_deref().unwrap_or("");
+            if raw.trim().is_empty() {
+                return Err(OidcError::Config(
+                    "the token provider is envvar but SIGSTORE_ID_TOKEN is not set (or empty); set it to an identity token for the audience `sigstore`".into(),
+                ));
+            }
+            checked(raw, client_id, None, None).map_err(|e| {
+                e.map(|m| {
+                    format!("{m} (token from SIGSTORE_ID_TOKEN); set SIGSTORE_ID_TOKEN to a fresh token for the audience `{client_id}`")
+                })
+            })
+        }
+        Provider::Filesystem => {
+            let path = s.token_file_path();
+            let raw = crate::oidc::read_bounded(path).map_err(|e| {
+                OidcError::Config(format!(
+                    "cannot read the identity token file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            checked(&raw, client_id, None, None).map_err(|e| {
+                e.map(|m| {
+                    format!(
+                        "{m} (token from the file {}); refresh the token in that file",
+                        path.display()
+                    )
+                })
+            })
+        }
+        Provider::GithubActions => github::token(s, http),
+        Provider::Interactive => crate::oidc::login::interactive(s, http, msgs),
+        Provider::Device => crate::oidc::login::device(s, http, msgs),
+        Provider::BuildkiteAgent
+        | Provider::GoogleWorkloadIdentity
+        | Provider::GoogleImpersonate
+        | Provider::Spiffe => ambient(provider, s, http),
+    }
 }
 
 #[cfg(test)]
