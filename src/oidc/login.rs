@@ -32,8 +32,8 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::loopback::{self, Callback, Redirect};
-use super::opener::{self, LoginPage};
+use super::loopback::{self, Redirect};
+use super::opener;
 use super::token::{constant_time_eq, same_issuer};
 use super::{checked, net, IdToken, Messages, OidcError, OidcSettings};
 use crate::sigstore::http::{self, server_text, Http, HttpError};
@@ -342,68 +342,28 @@ pub(crate) fn interactive(
     auth_url.set_query(query.as_deref());
     let auth_url = auth_url.to_string();
 
-    msgs.say_private(&format!(
-        "Log in to Sigstore in your browser. If no browser opens, open this URL on this machine:\n\n    {auth_url}\n"
-    ));
-    // The opener gets a private page's file URL, never the login URL
-    // itself (see LoginPage); the page is removed when the login ends.
-    let page = LoginPage::create(&auth_url, &s.page_dirs)
-        .inspect_err(|why| {
-            msgs.say(&format!(
-                "cannot write the private login page for the browser ({why}); open the URL \
-                 above by hand"
-            ))
-        })
-        .ok();
-    let opener = match &page {
-        Some(p) => opener::start_opener(s, &p.url(), msgs)?,
-        None => None,
-    };
-    msgs.say(&format!(
-        "Waiting up to {} for the browser login (gitsign.loginTimeout).",
-        crate::progress::duration(s.login_timeout)
-    ));
-    let waited = loopback::wait_for_callback(
+    loopback::browser_login(
+        s,
+        &auth_url,
         &listeners,
-        &redirect.path,
+        &redirect,
         state.secret(),
-        s.login_timeout,
-        opener,
         msgs,
-    );
-    msgs.done_waiting();
-    drop(page);
-    let Callback { query, mut stream } = waited?;
-    let result = (|| {
-        let code = check_callback(s, &d, &query, state.secret())?;
-        let what = "exchanging the login code for an identity token";
-        let oh = OauthHttp::new(http);
-        let answer = client
-            .exchange_code(AuthorizationCode::new(code.into()))
-            .set_pkce_verifier(verifier)
-            .request(&oh)
-            .map_err(|e| failed(e, &oh, what, &format!("the token endpoint {token_ep}")))?;
-        checked(
-            id_token(&answer, what, token_ep)?,
-            &s.client_id,
-            Some(&s.issuer),
-            Some(nonce.secret()),
-        )
-        .map_err(|e| e.map(|m| format!("{m} (token from {}); run the command again", s.issuer)))
-    })();
-    match &result {
-        Ok(_) => loopback::respond(
-            &mut stream,
-            "200 OK",
-            &loopback::success_page(s.autoclose, s.autoclose_timeout),
-        ),
-        Err(e) => loopback::respond(
-            &mut stream,
-            "400 Bad Request",
-            &loopback::failure_page(e.message()),
-        ),
-    }
-    result
+        |query| {
+            let code = check_callback(s, &d, query, state.secret())?;
+            let what = "exchanging the login code for an identity token";
+            let oh = OauthHttp::new(http);
+            let answer = client
+                .exchange_code(AuthorizationCode::new(code.into()))
+                .set_pkce_verifier(verifier)
+                .request(&oh)
+                .map_err(|e| failed(e, &oh, what, &format!("the token endpoint {token_ep}")))?;
+            let raw = id_token(&answer, what, token_ep)?;
+            checked(raw, &s.client_id, Some(&s.issuer), Some(nonce.secret())).map_err(|e| {
+                e.map(|m| format!("{m} (token from {}); run the command again", s.issuer))
+            })
+        },
+    )
 }
 
 /// What the login redirect carried: this login's state, no error, the
@@ -548,7 +508,7 @@ pub(crate) fn device(
         .set_max_backoff_interval(MAX_DEVICE_INTERVAL)
         .request(
             &oh,
-            &sleep,
+            sleep,
             Some(deadline.saturating_duration_since(Instant::now())),
         );
     msgs.done_waiting();

@@ -1,8 +1,9 @@
-//! The loopback redirect listener of the browser login and the pages it
-//! answers with: where the browser comes back to (`gitsign.redirectURL`),
-//! the wait for this login's callback among whatever else connects, and
-//! the success and failure pages. The OAuth checks of what the callback
-//! carries are [`super::login`]'s.
+//! The browser's side of the interactive login: where the browser comes
+//! back to (`gitsign.redirectURL`), sending it to the login
+//! ([`browser_login`]: the terminal, the opener and its private page),
+//! the loopback listener's wait for this login's callback among whatever
+//! else connects, and the success and failure pages. The OAuth checks of
+//! what the callback carries are [`super::login`]'s.
 //!
 //! What it may use: the standard library's sockets, rustix's `poll`, the
 //! `url` crate (the redirect URL, the callback's query) and
@@ -15,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use url::{Host, Url};
 
-use super::opener::Opener;
+use super::opener::{self, LoginPage, Opener};
 use super::token::constant_time_eq;
-use super::{Messages, OidcError, DEFAULT_CALLBACK_PATH};
+use super::{IdToken, Messages, OidcError, OidcSettings, DEFAULT_CALLBACK_PATH};
 
 /// Largest HTTP request head the loopback listener reads.
 const MAX_REQUEST: usize = 16 * 1024;
@@ -89,7 +90,7 @@ fn parse_redirect(raw: &str) -> Result<Redirect, OidcError> {
     };
     // `url` drops a port equal to the scheme's (80): a written one is kept;
     // none (or an empty one) means a random port.
-    let authority = raw.splitn(4, '/').nth(2).unwrap_or("");
+    let authority = raw.split('/').nth(2).unwrap_or("");
     let written = authority
         .rsplit_once(':')
         .is_some_and(|(_, p)| !p.is_empty() && !p.contains(']'));
@@ -179,9 +180,9 @@ pub(crate) fn bind(r: &Redirect) -> Result<Listeners, OidcError> {
 
 /// One request on the callback path: its query, and the connection to
 /// answer on.
-pub(crate) struct Callback {
-    pub(crate) query: Vec<(String, String)>,
-    pub(crate) stream: TcpStream,
+struct Callback {
+    query: Vec<(String, String)>,
+    stream: TcpStream,
 }
 
 /// Parses `a=b&c=d` (form encoding; invalid escapes are kept as written).
@@ -210,7 +211,7 @@ pub(crate) fn html_escape(s: &str) -> String {
     o
 }
 
-pub(crate) fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+fn respond(stream: &mut TcpStream, status: &str, body: &str) {
     // A few KiB at most, which the socket's buffer takes at once; a bound
     // all the same, for a peer that reads nothing.
     let _ = stream.set_nonblocking(false);
@@ -254,7 +255,7 @@ pub fn success_page(autoclose: bool, secs: u32) -> String {
 }
 
 /// The page shown when the login failed, saying why.
-pub(crate) fn failure_page(message: &str) -> String {
+fn failure_page(message: &str) -> String {
     page(
         "Sigstore authentication failed",
         &format!(
@@ -322,6 +323,62 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>, path: &str) -> Head {
     Head::Callback(parse_query(q))
 }
 
+/// The browser's part of the login: shows `auth_url` on the terminal,
+/// hands the opener a private page that leads there (never the URL
+/// itself: see [`LoginPage`]), waits for this login's callback, and
+/// answers it with the page `finish`'s verdict on its query calls for.
+pub(crate) fn browser_login(
+    s: &OidcSettings,
+    auth_url: &str,
+    listeners: &Listeners,
+    redirect: &Redirect,
+    state: &str,
+    msgs: &dyn Messages,
+    finish: impl FnOnce(&[(String, String)]) -> Result<IdToken, OidcError>,
+) -> Result<IdToken, OidcError> {
+    msgs.say_private(&format!(
+        "Log in to Sigstore in your browser. If no browser opens, open this URL on this machine:\n\n    {auth_url}\n"
+    ));
+    // The page is removed when the login ends.
+    let page = LoginPage::create(auth_url, &s.page_dirs)
+        .inspect_err(|why| {
+            msgs.say(&format!(
+                "cannot write the private login page for the browser ({why}); open the URL \
+                 above by hand"
+            ))
+        })
+        .ok();
+    let opener = match &page {
+        Some(p) => opener::start_opener(s, &p.url(), msgs)?,
+        None => None,
+    };
+    msgs.say(&format!(
+        "Waiting up to {} for the browser login (gitsign.loginTimeout).",
+        crate::progress::duration(s.login_timeout)
+    ));
+    let waited = wait_for_callback(
+        listeners,
+        &redirect.path,
+        state,
+        s.login_timeout,
+        opener,
+        msgs,
+    );
+    msgs.done_waiting();
+    drop(page);
+    let Callback { query, mut stream } = waited?;
+    let result = finish(&query);
+    match &result {
+        Ok(_) => respond(
+            &mut stream,
+            "200 OK",
+            &success_page(s.autoclose, s.autoclose_timeout),
+        ),
+        Err(e) => respond(&mut stream, "400 Bad Request", &failure_page(e.message())),
+    }
+    result
+}
+
 /// One connection to the loopback listener, waiting for its request head.
 struct Pending {
     stream: TcpStream,
@@ -338,7 +395,7 @@ struct Pending {
 /// (a stale tab, or another program on this machine that found the port)
 /// is answered 400 and ignored, said once on the terminal; the login goes
 /// on waiting for its own until `timeout`.
-pub(crate) fn wait_for_callback(
+fn wait_for_callback(
     l: &Listeners,
     path: &str,
     state: &str,
