@@ -7,11 +7,13 @@
 //! private directory and file), aws-lc-rs's random numbers (the page's
 //! directory name) and the `url` crate (the page's `file://` URL).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 #[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
+use std::path::Path;
 #[cfg(unix)]
 use url::Url;
 
