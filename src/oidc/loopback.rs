@@ -601,6 +601,28 @@ mod tests {
         assert_eq!(param(&q, "x"), Some(""));
     }
 
+    /// `url` drops a written `:80` (the scheme's default) and reads no
+    /// path as `/`: the listener still gets what was written.
+    #[test]
+    fn redirect_ports_and_paths_as_written() {
+        for (url, port, path) in [
+            ("http://localhost:80/cb", 80, "/cb"),
+            ("http://localhost/cb", 0, "/cb"),
+            ("http://localhost:/cb", 0, "/cb"),
+            ("http://[::1]:80", 80, "/auth/callback"),
+            ("http://127.0.0.1", 0, "/auth/callback"),
+            ("http://LOCALHOST:8080/", 8080, "/"),
+        ] {
+            let r = parse_redirect(url).unwrap();
+            assert_eq!((r.port, r.path.as_str()), (port, path), "{url}");
+        }
+        assert!(parse_redirect("http://user@localhost/cb").is_err());
+        assert_eq!(
+            Redirect::from_setting(Some(" ")).unwrap().uri(5),
+            "http://localhost:5/auth/callback"
+        );
+    }
+
     #[test]
     fn pages() {
         assert!(success_page(true, 6).contains("var n=6"));
