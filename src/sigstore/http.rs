@@ -441,6 +441,18 @@ impl Http {
         )
     }
 
+    /// Any request, as [`Http::send`] sends it (the OAuth client's
+    /// requests, [`crate::oidc`]): no retry, redirects for GET only.
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, HttpError> {
+        self.send(method, url, headers, Some(body))
+    }
+
     /// POST raw bytes with a content type (RFC 3161 requests).
     pub fn post_bytes(
         &self,

@@ -338,7 +338,11 @@ fn check_status(h: &http::HeaderMap, at: &str) -> Result<bool, OidcError> {
     }
     let msg = h
         .get("grpc-message")
-        .map(|m| crate::oidc::percent_decode(&String::from_utf8_lossy(m.as_bytes())))
+        .map(|m| {
+            percent_encoding::percent_decode(m.as_bytes())
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .unwrap_or_default();
     let msg = server_text(msg.as_bytes());
     let hint = if matches!(code.as_str(), "7" | "16") {
