@@ -170,8 +170,9 @@ impl Drop for Cleanup {
 
 /// Held: another local user cannot see, read, describe, link or time out
 /// the victim's entry (its id is learnt here from the victim's
-/// /proc/keys, as a guess would find it), and cannot link a key of theirs
-/// into the victim's user keyring.
+/// /proc/keys, as a guess would find it), reach it by its name or through
+/// the victim's persistent keyring, or link a key of theirs into the
+/// victim's user keyring.
 #[test]
 #[cfg_attr(
     gitsign_skip_root,
@@ -200,6 +201,10 @@ fn another_user_cannot_read_or_touch_the_entry() {
         vec!["keyctl", "invalidate", &id],
         vec!["keyctl", "revoke", &id],
         vec!["keyctl", "update", &id, "x"],
+        // The victim's persistent keyring, and the name in nobody's own.
+        vec!["keyctl", "get_persistent", "@u", "0"],
+        vec!["keyctl", "search", "@u", "user", &name],
+        vec!["keyctl", "search", "@s", "user", &name],
     ] {
         let o = as_nobody(&op);
         assert!(!o.status.success(), "{op:?} worked as nobody: {}", text(&o));
