@@ -26,8 +26,12 @@
 //!   into a new anonymous session keyring instead. With the user keyring,
 //!   an entry stored from any of these was found from all of them, as
 //!   before. The crate has no timeout, so `linux-keyutils` (the crate's
-//!   own backend) sets it, and lists the entries for `clear_all`
-//!   (/proc/keys).
+//!   own backend) stores the entry ([`platform::set`]: made in the
+//!   process keyring with its timeout and user permissions, then linked
+//!   into `@u`, so that it is never there without its timeout, and a
+//!   process whose session keyring does not link `@u` — a system
+//!   service's private keyring — can time out, read and remove it), and
+//!   lists the entries for `clear_all` (/proc/keys).
 //! - macOS: a generic password in the login Keychain (service `gitsign`,
 //!   account the entry's name). The Keychain has no timeout and keeps the
 //!   item in its file (encrypted by macOS) until it is removed: the expiry
@@ -170,7 +174,7 @@ pub fn store_entry(key: &CacheKey, c: &proto::Credential, now: i64) -> Result<()
         return Ok(());
     }
     let data = encode(&c).map_err(|e| format!("the credential was not cached: {e}"))?;
-    platform::put(&description(key), &data, life)
+    platform::set(&description(key), &data, life)
 }
 
 /// Removes the entry for `key`; whether there was one.
@@ -195,7 +199,7 @@ pub fn clear_all(current: &CacheKey) -> Result<usize, String> {
 
 #[cfg(target_os = "linux")]
 mod platform {
-    use super::CacheKey;
+    use super::{CacheKey, STORE};
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
 
     fn user_keyring() -> Result<KeyRing, String> {
@@ -215,45 +219,47 @@ mod platform {
         )))
     }
 
-    /// Adds the entry to the user keyring with a kernel timeout of `life`
-    /// seconds, replacing any entry of that name. Built in this process's
-    /// own keyring first, which it always possesses, then linked into the
-    /// user keyring (replacing the old entry in one step) and unlinked:
-    /// a key added straight to the user keyring is possessed only while
-    /// the session keyring links it, and a session keyring is revoked when
-    /// its login ends (pam_keyinit), so from a tmux or nohup left behind
-    /// the timeout could not be set (EACCES, seen here as an ordinary user)
-    /// and the entry could not be read back. The key's owner gets view,
-    /// read, search and link (the crate links what it reads into the
-    /// keyring it read it from; possession gives the rest), so every
-    /// process of this user finds and reads it through the user keyring,
-    /// as the daemon serves every process of this user.
-    pub fn put(name: &str, data: &[u8], life: i64) -> Result<(), String> {
+    /// Adds (or replaces) the entry, with the kernel timeout: the entry
+    /// goes when its credential expires. The key is made in this process's
+    /// own keyring (which it always possesses), given its timeout and its
+    /// permissions there, and only then linked into the user keyring (the
+    /// link replaces an older entry of that name): it is never in the user
+    /// keyring without its timeout, and a process whose session keyring
+    /// does not link the user keyring (a system service's private keyring,
+    /// `keyctl session`), which possesses nothing in it, can still set the
+    /// timeout. Permissions: everything for a possessor; view, read, write,
+    /// search, link and setattr for the user (any process of this uid,
+    /// which can reach `@u` by its special id and so possess the key
+    /// anyway), so that such a process reads and removes the entry too;
+    /// nothing for the group or others.
+    pub fn set(name: &str, data: &[u8], life: i64) -> Result<(), String> {
         use linux_keyutils::{KeyPermissionsBuilder, Permission};
-        let fail = |what: &'static str| move |e| format!("{what} failed ({e:?})");
-        let own = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
-            .map_err(fail("making this process's keyring"))?;
-        let key = own
-            .add_key(name, data)
-            .map_err(fail("adding to the kernel keyring"))?;
+        let fail = |what: &str| {
+            let what = what.to_string();
+            move |e| format!("{what} the {STORE} entry failed ({e:?})")
+        };
+        let user = user_keyring()?;
+        let process = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
+            .map_err(fail("making a process keyring for"))?;
+        let key = process.add_key(name, data).map_err(fail("adding"))?;
         let placed = (|| {
-            let perms = KeyPermissionsBuilder::builder()
-                .posessor(Permission::ALL)
-                .user(Permission::VIEW | Permission::READ | Permission::SEARCH | Permission::LINK)
-                .build();
-            key.set_perms(perms)
-                .map_err(fail("setting the kernel keyring entry's permissions"))?;
-            key.set_timeout(usize::try_from(life).unwrap_or(usize::MAX))
-                .map_err(fail("setting the kernel keyring entry's timeout"))?;
-            user_keyring()?
-                .link_key(key)
-                .map_err(fail("adding to the kernel keyring"))
+            // The kernel takes an unsigned int: 0 would mean no timeout.
+            let secs = u32::try_from(life).unwrap_or(u32::MAX).max(1);
+            key.set_timeout(secs as usize)
+                .map_err(fail("setting the timeout of"))?;
+            key.set_perms(
+                KeyPermissionsBuilder::builder()
+                    .posessor(Permission::ALL)
+                    .user(Permission::ALL)
+                    .build(),
+            )
+            .map_err(fail("setting the permissions of"))?;
+            user.link_key(key).map_err(fail("linking"))
         })();
-        // Never left without its timeout, nor in this process's keyring.
+        let _ = process.unlink_key(key);
         if placed.is_err() {
             let _ = key.invalidate();
         }
-        let _ = own.unlink_key(key);
         placed
     }
 
@@ -312,10 +318,10 @@ mod platform {
             .map_err(|e| format!("the Windows Credential Manager is not available ({e})"))
     }
 
-    /// Adds or replaces the entry. No timeout in these stores: the expiry
-    /// inside the entry is checked when it is read, and an expired entry is
-    /// removed then.
-    pub fn put(name: &str, data: &[u8], _life: i64) -> Result<(), String> {
+    /// Adds (or replaces) the entry. No timeout in these stores: the
+    /// expiry inside the entry is checked when it is read, and an expired
+    /// entry is removed then.
+    pub fn set(name: &str, data: &[u8], _: i64) -> Result<(), String> {
         entry(name)?
             .set_secret(data)
             .map_err(|e| format!("adding to the {} failed ({e})", super::STORE))
@@ -340,7 +346,7 @@ mod platform {
         Err(NONE.into())
     }
 
-    pub fn put(_: &str, _: &[u8], _: i64) -> Result<(), String> {
+    pub fn set(_: &str, _: &[u8], _: i64) -> Result<(), String> {
         Err(NONE.into())
     }
 
