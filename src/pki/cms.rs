@@ -1,8 +1,37 @@
 //! CMS SignedData (RFC 5652) as git signers write it: detached, one signer.
 //!
-//! Parsing keeps the signed attributes exactly as encoded, because the
-//! signature covers those bytes (smimesign stores them unsorted). gpgsm's
-//! BER is normalised to DER first; the normaliser never reorders.
+//! **Writing** (the signing path: [`signed_attributes`], [`tlog_attribute`],
+//! [`build_signed_data`]) uses RustCrypto's structures: `cms`'s
+//! `ContentInfo`, `SignedData`, `SignerInfo`, `EncapsulatedContentInfo`
+//! and `x509-cert`'s `Attribute` and `Certificate`, encoded by `der`. The
+//! output is byte-identical to Go gitsign's: every single-certificate Go
+//! gitsign signature of the corpus is rebuilt byte for byte from its parts
+//! (tests/corpus_library.rs), and our own signatures decode and re-encode
+//! through the crates to the same bytes (tests/independent_parse.rs). Two
+//! inputs must keep their bytes, and the crates decode and re-encode them:
+//! the signed attributes (`der` re-sorts a `SET OF` when decoding) and the
+//! leaf certificate (`x509-cert` drops an explicit DEFAULT when
+//! re-encoding). Both are compared with their input after encoding and
+//! refused when they differ, rather than signed or embedded changed; on
+//! the corpus, `x509-cert` re-encodes all 52 certificates (31 Fulcio
+//! leaves) byte for byte. What stays laid out by hand on this path is
+//! the timestamp attribute ([`crate::pki::tsa::token_attribute`]), which
+//! [`build_signed_data`] decodes into the crate's type like any other.
+//!
+//! **Reading** ([`SignedData::from_der`], what verification and
+//! `gitsign verify` run) stays on our zero-copy reader over
+//! [`crate::encoding::asn1`], for reasons measured on the corpus
+//! (tests/independent_parse.rs, benches/parse.rs):
+//! - the signature covers the signed attributes as stored, and
+//!   `der` re-sorts them when decoding: 5 of the corpus's 43 DER
+//!   signatures store them out of DER order (smimesign's four and a
+//!   reordered tamper copy). Hashed as the crate re-encodes them,
+//!   smimesign's two genuine signatures fail, and two that Go gitsign
+//!   rejects (smimesign's ECDSA bug, which signed the sorted set and
+//!   stored another order, and the tamper copy) verify;
+//! - `der` reads no BER: it refuses gpgsm's 2 signatures (indefinite
+//!   lengths), which we normalise to DER first (the normaliser never
+//!   reorders.
 
 use std::fmt;
 
@@ -746,6 +775,84 @@ pub fn armor(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Fulcio leaf and its signature from the corpus (Go gitsign's).
+    fn corpus_signature() -> SignedData {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gs_commit_offline_latest.commit");
+        let data = std::fs::read(path).unwrap();
+        let s = crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
+        SignedData::from_der(&unarmor(&s.signature).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_builder_refuses_to_change_signed_bytes() {
+        let sd = corpus_signature();
+        let leaf = sd.signer_certificate().unwrap();
+        let si = &sd.signer;
+        build_signed_data(&si.signed_attrs_der, &si.signature, leaf, &[]).unwrap();
+        // Signed attributes out of DER order: `der` would re-sort them.
+        let mut attrs: Vec<Vec<u8>> = si
+            .signed_attrs
+            .iter()
+            .map(|a| {
+                let vals: Vec<&[u8]> = a.values.iter().map(Vec::as_slice).collect();
+                asn1::encode_parts(
+                    tag::SEQUENCE,
+                    &[
+                        &asn1::encode(tag::OID, &a.oid),
+                        &asn1::encode_parts(tag::SET, &vals),
+                    ],
+                )
+            })
+            .collect();
+        attrs.reverse();
+        let parts: Vec<&[u8]> = attrs.iter().map(Vec::as_slice).collect();
+        let unsorted = asn1::encode_parts(tag::SET, &parts);
+        let e = build_signed_data(&unsorted, &si.signature, leaf, &[]).unwrap_err();
+        assert!(e.0.contains("not in DER order"), "{e}");
+        // The leaf with each extension's critical flag written out, FALSE
+        // too (BER's DEFAULT): x509-cert would drop it, changing the TBS.
+        let exts: Vec<Vec<u8>> = leaf
+            .extensions()
+            .map(|(id, critical, value)| {
+                asn1::encode_parts(
+                    tag::SEQUENCE,
+                    &[
+                        &asn1::encode(tag::OID, id),
+                        &asn1::encode(tag::BOOLEAN, &[if critical { 0xff } else { 0 }]),
+                        &asn1::encode(tag::OCTET_STRING, value),
+                    ],
+                )
+            })
+            .collect();
+        let ids: Vec<&[u8]> = leaf.extensions().map(|(id, _, _)| id).collect();
+        let bare = leaf.tbs_without_extensions(&ids).unwrap();
+        let bare = asn1::parse_single(&bare, tag::SEQUENCE, "TBS").unwrap();
+        // Everything before the now empty `[3] { SEQUENCE {} }`.
+        let before = &bare.value[..bare.value.len() - 4];
+        let ext_parts: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
+        let wrapper = asn1::encode(
+            tag::context(3, true),
+            &asn1::encode_parts(tag::SEQUENCE, &ext_parts),
+        );
+        let tbs = asn1::encode_parts(tag::SEQUENCE, &[before, &wrapper]);
+        let mut bits = vec![0];
+        bits.extend_from_slice(leaf.signature());
+        let explicit = Certificate::from_der(asn1::encode_parts(
+            tag::SEQUENCE,
+            &[
+                &tbs,
+                leaf.signature_algorithm(),
+                &asn1::encode(tag::BIT_STRING, &bits),
+            ],
+        ))
+        .unwrap();
+        let e = build_signed_data(&si.signed_attrs_der, &si.signature, &explicit, &[]).unwrap_err();
+        assert!(e.0.contains("signing certificate"), "{e}");
+    }
 
     #[test]
     fn only_gitsign_shapes_are_signable() {
