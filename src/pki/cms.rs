@@ -31,7 +31,20 @@
 //!   stored another order, and the tamper copy) verify;
 //! - `der` reads no BER: it refuses gpgsm's 2 signatures (indefinite
 //!   lengths), which we normalise to DER first (the normaliser never
-//!   reorders.
+//!   reorders);
+//! - time: on the corpus's six offline Go gitsign signatures (~2 KiB,
+//!   the leaf and a Rekor entry inside), ours parses a SignedData in
+//!   16 µs on average and the crates in 65 µs (`ContentInfo` then
+//!   `SignedData`, the certificate included), 4 times as long
+//!   (benches/parse.rs, optimised without LTO, on a shared 2-core
+//!   machine). The 49 µs more per signature were 2.5% of the in-process
+//!   verification measured in the same session (benches/verify.rs: 1.99
+//!   ms per object on that loaded machine) and are 10% of its 500 µs
+//!   target; tests/bench/verify.sh allows 5%.
+//!
+//! tests/independent_parse.rs parses every corpus signature and ours with
+//! both and asserts they agree (certificates, signer id, algorithms,
+//! signature, signed and unsigned attributes, messageDigest, signingTime).
 
 use std::fmt;
 
