@@ -3,7 +3,10 @@
 
 use crate::encoding::time::format_time;
 use crate::git::gpg::fingerprint;
-use crate::pki::x509::{name_to_string, GeneralName};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::encoding::oid;
+use crate::pki::x509::{name_to_string, Certificate, GeneralName};
 use crate::policy::Decision;
 use crate::verify::{Failure, FailureKind, TimeSource, TlogStatus, Verified};
 
@@ -110,24 +113,7 @@ pub fn go_summary_lines(v: &Verified) -> Vec<String> {
         "gitsign: Signature made using certificate ID 0x{id} | {}",
         name_to_string(v.certificate.issuer())
     ));
-    let names = v.certificate.subject_alt_names().unwrap_or_default();
-    let mut sans = Vec::new();
-    for rank in 0..5 {
-        for n in &names {
-            let r = match n {
-                GeneralName::Dns(_) => 0,
-                GeneralName::Email(_) => 1,
-                GeneralName::Ip(_) => 2,
-                GeneralName::Uri(_) => 3,
-                _ => 4,
-            };
-            if r == rank {
-                if let Some(id) = n.identity() {
-                    sans.push(id);
-                }
-            }
-        }
-    }
+    let sans = go_subject_alt_names(&v.certificate);
     out.push(format!(
         "gitsign: Good signature from [{}]({})",
         sans.join(" "),
@@ -139,6 +125,72 @@ pub fn go_summary_lines(v: &Verified) -> Vec<String> {
         v.tlog.entry().is_some()
     ));
     out.push("Validated Certificate claims: true".into());
+    out
+}
+
+/// The subject alternative names as Go gitsign's summary lists them
+/// (sigstore's `cryptoutils.GetSubjectAlternateNames`): DNS names,
+/// emails, IP addresses, URIs, then other names' string values. Read
+/// through `x509-cert`: this is display after verification, off the
+/// per-signature path that keeps our zero-copy parser (src/pki/x509.rs).
+/// A certificate the crate cannot read (none in the corpus) is listed
+/// through our parser instead.
+fn go_subject_alt_names(cert: &Certificate) -> Vec<String> {
+    use x509_cert::der::{Decode, Tag, Tagged};
+    use x509_cert::ext::pkix::name::GeneralName as Name;
+    use x509_cert::ext::pkix::SubjectAltName;
+    let decoded = x509_cert::Certificate::from_der(cert.der()).ok();
+    let san = decoded.as_ref().map(|c| {
+        c.tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id.as_bytes() == oid::SUBJECT_ALT_NAME)
+            .map(|e| SubjectAltName::from_der(e.extn_value.as_bytes()))
+    });
+    let names = match san {
+        Some(None) => return Vec::new(),
+        Some(Some(Ok(san))) => san.0,
+        _ => {
+            return cert
+                .subject_alt_names()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(GeneralName::identity)
+                .collect()
+        }
+    };
+    let ip = |b: &[u8]| match b.len() {
+        4 => <[u8; 4]>::try_from(b)
+            .ok()
+            .map(|a| Ipv4Addr::from(a).to_string()),
+        // Go prints an IPv4-mapped address as IPv4.
+        16 => <[u8; 16]>::try_from(b).ok().map(|a| {
+            let v6 = Ipv6Addr::from(a);
+            v6.to_ipv4_mapped()
+                .map_or_else(|| v6.to_string(), |v4| v4.to_string())
+        }),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for rank in 0..5 {
+        for n in &names {
+            let s = match (rank, n) {
+                (0, Name::DnsName(s))
+                | (1, Name::Rfc822Name(s))
+                | (3, Name::UniformResourceIdentifier(s)) => Some(s.to_string()),
+                (2, Name::IpAddress(b)) => ip(b.as_bytes()),
+                (4, Name::OtherName(o)) => Some(match o.value.tag() {
+                    Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
+                        String::from_utf8_lossy(o.value.value()).into_owned()
+                    }
+                    _ => crate::encoding::asn1::hex_lower(o.value.value()),
+                }),
+                _ => None,
+            };
+            out.extend(s);
+        }
+    }
     out
 }
 
@@ -159,4 +211,47 @@ pub fn failure_lines(f: &Failure) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(file: &str) -> Certificate {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign")
+            .join(file);
+        let data = std::fs::read(path).unwrap();
+        let s = crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
+        let der = crate::pki::cms::unarmor(&s.signature).unwrap();
+        let sd = crate::pki::cms::SignedData::from_der(&der).unwrap();
+        sd.signer_certificate().unwrap().clone()
+    }
+
+    #[test]
+    fn go_summary_names_are_the_certificates_sans() {
+        // An email identity, and a GitHub Actions workflow URI (as openssl
+        // prints it; tests/corpus_library.rs).
+        for (file, want) in [
+            (
+                "gs_commit_offline_latest.commit",
+                leaf("gs_commit_offline_latest.commit")
+                    .subject_alt_names()
+                    .unwrap()
+                    .iter()
+                    .filter_map(GeneralName::identity)
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "gittuf_rsl_workflow_2025.commit",
+                vec!["https://github.com/gittuf/gittuf/.github/workflows/gittuf-rsl-main.yml@refs/heads/main".to_string()],
+            ),
+        ] {
+            let got = go_subject_alt_names(&leaf(file));
+            assert!(!got.is_empty(), "{file}");
+            assert_eq!(got, want, "{file}");
+        }
+    }
 }

@@ -539,6 +539,12 @@ pub fn check_rekor_setup(
     Ok(())
 }
 
+/// A signature that could not be laid out (a certificate or signing time
+/// CMS cannot carry as they are): a failure of signing, as the key's is.
+fn encoding_err(e: cms::CmsError) -> SignError {
+    SignError::Key(e.to_string())
+}
+
 /// Signs `payload` like [`sign_payload`]; with `tsa`, the signature also
 /// carries an RFC 3161 timestamp over its signature value (unsigned
 /// attribute 1.2.840.113549.1.9.16.2.14), obtained and verified before
@@ -562,7 +568,7 @@ pub fn sign_payload_timestamped(
         )));
     }
     check_rekor_setup(rekor.api(), mode, tsa.is_some())?;
-    let signed_attrs = cms::signed_attributes(payload, now);
+    let signed_attrs = cms::signed_attributes(payload, now).map_err(encoding_err)?;
     // Offline mode without a timestamp: the signature over the attributes
     // is the one logged, so it is made and logged in one step.
     let logged_now = matches!(mode, RekorMode::Offline) && tsa.is_none();
@@ -592,9 +598,11 @@ pub fn sign_payload_timestamped(
                 RekorApi::V2 => "0.0.2",
             };
             embedded.kind_version = Some(("hashedrekord".into(), version.into()));
-            let mut attrs = vec![cms::tlog_attribute(&embedded.to_protobuf(false))];
+            let mut attrs =
+                vec![cms::tlog_attribute(&embedded.to_protobuf(false)).map_err(encoding_err)?];
             attrs.extend(ts_attr);
-            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &attrs);
+            let der =
+                cms::build_signed_data(&signed_attrs, &sig, cert, &attrs).map_err(encoding_err)?;
             Ok(Signature {
                 armored: cms::armor(&der),
                 certificate: cert.clone(),
@@ -606,7 +614,8 @@ pub fn sign_payload_timestamped(
         }
         RekorMode::Online => {
             let attrs: Vec<Vec<u8>> = ts_attr.into_iter().collect();
-            let der = cms::build_signed_data(&signed_attrs, &sig, cert, &attrs);
+            let der =
+                cms::build_signed_data(&signed_attrs, &sig, cert, &attrs).map_err(encoding_err)?;
             let armored = cms::armor(&der);
             // Keyed like Go gitsign: the id of the object go-git re-encodes
             // (equal to git's id for ordinary commits), signed with the same key.

@@ -198,7 +198,8 @@ fn cms_builder_matches_go_gitsign_layout() {
             &sd.signer.signature,
             sd.signer_certificate().unwrap(),
             &unsigned,
-        );
+        )
+        .unwrap();
         assert_eq!(rebuilt, der, "{}", e["label"]);
         // The armor too, as git stores it.
         let armored = cms::armor(&rebuilt);
@@ -220,7 +221,7 @@ fn signed_attributes_match_go_gitsign() {
     let sd = SignedData::from_der(&cms::unarmor(&s.signature).unwrap()).unwrap();
     let t = sd.signer.signing_time().unwrap().unwrap();
     assert_eq!(
-        cms::signed_attributes(&s.payload, t),
+        cms::signed_attributes(&s.payload, t).unwrap(),
         sd.signer.signed_attrs_der
     );
 }

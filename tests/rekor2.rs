@@ -536,7 +536,9 @@ fn rebuild(der: &[u8], new: Option<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<
     for a in &si.unsigned_attrs {
         if a.oid == gitsign::encoding::oid::REKOR_TLOG_ENTRY {
             match new {
-                Some(n) if !n.is_empty() => attrs.push(gitsign::pki::cms::tlog_attribute(n)),
+                Some(n) if !n.is_empty() => {
+                    attrs.push(gitsign::pki::cms::tlog_attribute(n).unwrap())
+                }
                 Some(_) => {}
                 None => attrs.push(encode_attr(a)),
             }
@@ -550,6 +552,7 @@ fn rebuild(der: &[u8], new: Option<&[u8]>, keep: impl Fn(&[u8]) -> bool) -> Vec<
         sd.signer_certificate().unwrap(),
         &attrs,
     )
+    .unwrap()
 }
 
 fn replace_entry(der: &[u8], _old: &[u8], new: &[u8]) -> Vec<u8> {
@@ -1305,7 +1308,8 @@ fn another_signatures_timestamp_or_entry_is_refused_through_git() {
         &sd.signer.signature,
         sd.signer_certificate().unwrap(),
         &attrs,
-    );
+    )
+    .unwrap();
     let c = commit_with_signature(&repo, &b, &swapped);
     let o = repo.git(&["verify-commit", &c]);
     assert!(

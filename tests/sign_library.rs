@@ -92,9 +92,9 @@ fn sign_and_verify_both_modes() {
     // A good signature by the same key over another commit that was never
     // logged: everything verifies but the search, which finds nothing.
     let other = [PAYLOAD, b"x"].concat();
-    let attrs = gitsign::pki::cms::signed_attributes(&other, now);
+    let attrs = gitsign::pki::cms::signed_attributes(&other, now).unwrap();
     let sig = cred.sign(&attrs).unwrap();
-    let der = gitsign::pki::cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]);
+    let der = gitsign::pki::cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]).unwrap();
     let f = verify::verify(
         &other,
         gitsign::pki::cms::armor(&der).as_bytes(),

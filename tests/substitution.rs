@@ -98,8 +98,9 @@ fn a_log_entry_of_another_signature_is_refused() {
             &sd.signer.signed_attrs_der,
             &sd.signer.signature,
             cert,
-            &[cms::tlog_attribute(&entry.to_protobuf(with_body))],
-        );
+            &[cms::tlog_attribute(&entry.to_protobuf(with_body)).unwrap()],
+        )
+        .unwrap();
         let commit = gitobj::join_commit(&s.payload, cms::armor(&der).as_bytes(), HashAlgo::Sha1);
         let file = repo.dir.path().join("swapped.commit");
         std::fs::write(&file, commit).unwrap();

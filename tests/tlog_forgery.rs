@@ -36,7 +36,7 @@ fn with_entry(commit: &[u8], f: impl FnOnce(&mut LogEntry)) -> Vec<u8> {
     let cert = sd.signer_certificate().unwrap();
     let mut entry = verify::embedded_entry(&sd, cert).unwrap().unwrap();
     f(&mut entry);
-    let mut attrs = vec![cms::tlog_attribute(&entry.to_protobuf(false))];
+    let mut attrs = vec![cms::tlog_attribute(&entry.to_protobuf(false)).unwrap()];
     if let Some(token) = tsa::embedded_token(&sd.signer).unwrap() {
         attrs.push(tsa::token_attribute(&token));
     }
@@ -45,7 +45,8 @@ fn with_entry(commit: &[u8], f: impl FnOnce(&mut LogEntry)) -> Vec<u8> {
         &sd.signer.signature,
         cert,
         &attrs,
-    );
+    )
+    .unwrap();
     gitobj::join_commit(&signed.payload, cms::armor(&der).as_bytes(), HashAlgo::Sha1)
 }
 
@@ -261,7 +262,7 @@ impl Forger {
 
     /// Signed attributes over `payload` and the key's signature over them.
     fn sign(&self, payload: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let attrs = cms::signed_attributes(payload, gitsign::encoding::time::now());
+        let attrs = cms::signed_attributes(payload, gitsign::encoding::time::now()).unwrap();
         let sig = self.cred.sign(&attrs).unwrap();
         (attrs, sig)
     }
@@ -279,12 +280,12 @@ impl Forger {
         if let Some(e) = entry {
             let mut e = e.clone();
             e.kind_version = Some(("hashedrekord".into(), "0.0.1".into()));
-            unsigned.push(cms::tlog_attribute(&e.to_protobuf(false)));
+            unsigned.push(cms::tlog_attribute(&e.to_protobuf(false)).unwrap());
         }
         if let Some(t) = token {
             unsigned.push(tsa::token_attribute(t));
         }
-        let der = cms::build_signed_data(attrs, sig, self.cred.leaf(), &unsigned);
+        let der = cms::build_signed_data(attrs, sig, self.cred.leaf(), &unsigned).unwrap();
         gitobj::join_commit(payload, cms::armor(&der).as_bytes(), HashAlgo::Sha1)
     }
 

@@ -62,7 +62,7 @@ fn cred_as(identity: &str, lifetime: i64) -> Credential {
 /// What gitsign asks the daemon to sign for a commit: the DER signed
 /// attributes of its signature (the only other shape is an object id).
 fn attrs(payload: &[u8]) -> Vec<u8> {
-    gitsign::pki::cms::signed_attributes(payload, now())
+    gitsign::pki::cms::signed_attributes(payload, now()).unwrap()
 }
 
 /// What `Get` shows of a stored credential.

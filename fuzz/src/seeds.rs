@@ -234,12 +234,7 @@ fn with_token(sd: &SignedData, token: &[u8]) -> Option<Vec<u8>> {
         })
         .collect();
     unsigned.push(tsa::token_attribute(token));
-    Some(cms::build_signed_data(
-        &si.signed_attrs_der,
-        &si.signature,
-        leaf,
-        &unsigned,
-    ))
+    cms::build_signed_data(&si.signed_attrs_der, &si.signature, leaf, &unsigned).ok()
 }
 
 /// Seeds from what a parsed signature carries.

@@ -1167,11 +1167,12 @@ mod tests {
         assert!(Token::from_der(&big).unwrap_err().0.contains("limit"));
         // A git signature (detached id-data) is not a token.
         let sig = crate::pki::cms::build_signed_data(
-            &crate::pki::cms::signed_attributes(b"x", 0),
+            &crate::pki::cms::signed_attributes(b"x", 0).unwrap(),
             &[1, 2],
             &Certificate::from_pem(TEST_CERT).unwrap(),
             &[],
-        );
+        )
+        .unwrap();
         let e = Token::from_der(&sig).unwrap_err();
         assert!(e.0.contains("timestamp token"), "{e}");
     }
