@@ -196,3 +196,189 @@ fn a_signing_time_outside_the_certificate_is_refused() {
         "{e}"
     );
 }
+
+/// Runs openssl with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let o = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed (tests/run installs it)");
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+}
+
+/// A trusted root whose Fulcio chain is `intermediate` (with the given
+/// extensions) under a real root CA, and a code-signing leaf the
+/// intermediate signed: the path check refuses an intermediate that is not
+/// a CA certificate, or one whose key usage does not allow signing
+/// certificates, naming it; a proper intermediate passes. (A trusted
+/// root is data: a stale or hand-edited one must not make a leaf-only
+/// certificate an issuer.)
+#[test]
+fn a_trusted_root_chain_certificate_that_is_no_ca_is_refused() {
+    use base64::Engine;
+    use gitsign::pki::chain::{find_issuers, verify_path};
+    use gitsign::pki::x509::Certificate;
+    use gitsign::sigstore::trust::TrustedRoot;
+    let dir = common::TempDir::new("subst-ca");
+    let d = dir.path();
+    let ext = "[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n\
+               [good]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+               [noca]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyCertSign\n\
+               [nosign]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,digitalSignature\n\
+               [leaf]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n\
+               subjectAltName=email:a@example.com\n";
+    std::fs::write(d.join("ext.cnf"), ext).unwrap();
+    let key = |name: &str| {
+        openssl(
+            d,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+    };
+    key("root");
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=root",
+            "-days",
+            "2",
+            "-config",
+            "ext.cnf",
+            "-extensions",
+            "root",
+            "-out",
+            "root.pem",
+        ],
+    );
+    let der_of = |pem: &str| {
+        Certificate::from_pem(&std::fs::read_to_string(d.join(pem)).unwrap())
+            .unwrap()
+            .der()
+            .to_vec()
+    };
+    for (kind, refused) in [("good", false), ("noca", true), ("nosign", true)] {
+        key(kind);
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{kind}.key"),
+                "-subj",
+                &format!("/CN={kind}"),
+                "-out",
+                &format!("{kind}.csr"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{kind}.csr"),
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-set_serial",
+                "2",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                kind,
+                "-out",
+                &format!("{kind}.pem"),
+            ],
+        );
+        key(&format!("{kind}-leaf"));
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{kind}-leaf.key"),
+                "-subj",
+                "/CN=leaf",
+                "-out",
+                &format!("{kind}-leaf.csr"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{kind}-leaf.csr"),
+                "-CA",
+                &format!("{kind}.pem"),
+                "-CAkey",
+                &format!("{kind}.key"),
+                "-set_serial",
+                "3",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "leaf",
+                "-out",
+                &format!("{kind}-leaf.pem"),
+            ],
+        );
+        let b64 = |der: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(der);
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "certificateAuthorities": [{
+                "subject": {"organization": "test", "commonName": kind},
+                "uri": "https://fulcio.test",
+                "certChain": {"certificates": [
+                    {"rawBytes": b64(der_of(&format!("{kind}.pem")))},
+                    {"rawBytes": b64(der_of("root.pem"))},
+                ]},
+                "validFor": {"start": "2000-01-01T00:00:00Z"},
+            }],
+        });
+        let root = TrustedRoot::from_json(&json.to_string(), kind).unwrap();
+        let leaf = Certificate::from_pem(
+            &std::fs::read_to_string(d.join(format!("{kind}-leaf.pem"))).unwrap(),
+        )
+        .unwrap();
+        let issuers = find_issuers(&leaf, &root).expect(kind);
+        let at = leaf.not_before + 60;
+        match verify_path(&leaf, &issuers, at) {
+            Ok(_) => assert!(
+                !refused,
+                "{kind}: a chain with a non-CA certificate was accepted"
+            ),
+            Err(e) => {
+                assert!(refused, "{kind}: {e}");
+                assert!(
+                    e.starts_with("the trusted root's certificate")
+                        && e.contains(kind)
+                        && e.ends_with("is not a CA certificate"),
+                    "{kind}: {e}"
+                );
+            }
+        }
+    }
+}
