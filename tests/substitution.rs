@@ -154,31 +154,46 @@ fn a_signing_time_outside_the_certificate_is_refused() {
     }
 
     let idx = issuers.to_indices(&prod);
-    // The leaf's issuer, found by its name: one index, naming it.
-    let named: Vec<(usize, usize)> = prod
-        .certificate_authorities
-        .iter()
-        .enumerate()
-        .flat_map(|(a, ca)| {
-            ca.chain
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.subject() == leaf.issuer())
-                .map(move |(i, _)| (a, i))
-        })
-        .collect();
-    assert_eq!(idx, named);
-    assert!(
-        named.iter().all(|&p| p != (0, 0)),
-        "{named:?}: pick another leaf"
-    );
-    let again = Issuers::from_indices(&prod, &idx);
-    let path = verify_path(leaf, &again, leaf.not_before).unwrap();
-    assert_eq!(
-        path.issuer.subject(),
-        leaf.issuer(),
-        "the cached indices name the leaf's issuer"
-    );
+    // Each leaf's issuer, found by name and signature: the cached indices name it,
+    // for leaves of two different issuers (so no one fixed answer passes).
+    let mut seen = std::collections::BTreeSet::new();
+    for file in [
+        "gittuf_rsl_workflow_2025.commit",
+        "gs_commit_2022_rootissued_nosct.commit",
+    ] {
+        let data = std::fs::read(fixtures().join("objects/gitsign").join(file)).unwrap();
+        let signed = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
+        let sd = SignedData::from_der(&cms::unarmor(&signed.signature).unwrap()).unwrap();
+        let leaf = &sd.certificates[0];
+        let issuers = find_issuers(leaf, &prod).expect(file);
+        let idx = issuers.to_indices(&prod);
+        let named: Vec<(usize, usize)> = prod
+            .certificate_authorities
+            .iter()
+            .enumerate()
+            .flat_map(|(a, ca)| {
+                ca.chain
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.subject() == leaf.issuer() && leaf.verify_signed_by(c).is_ok()
+                    })
+                    .map(move |(i, _)| (a, i))
+            })
+            .collect();
+        assert_eq!(idx, named, "{file}");
+        seen.insert(named);
+        let again = Issuers::from_indices(&prod, &idx);
+        let path = verify_path(leaf, &again, leaf.not_before).expect(file);
+        assert_eq!(
+            path.issuer.subject(),
+            leaf.issuer(),
+            "{file}: the cached indices name the leaf's issuer"
+        );
+    }
+    assert_eq!(seen.len(), 2, "two leaves of one issuer: {seen:?}");
     // One past the CA's chain, and far past it: dropped, never indexed.
     let beyond: Vec<_> = idx
         .iter()
