@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{text, Repo, Testbed};
+use common::{proc_keys_line, text, timeout_of, Repo, Testbed};
 
 const NOBODY: &str = "65534";
 
@@ -86,20 +86,6 @@ fn commit_in_private_session(repo: &Repo, n: usize) -> Output {
         &["session", "-"],
         &["commit", "-q", "-S", "-m", "change"],
     )
-}
-
-/// The /proc/keys line of the key named `name`, as this process sees it.
-fn proc_keys_line(name: &str) -> Option<String> {
-    std::fs::read_to_string("/proc/keys")
-        .unwrap()
-        .lines()
-        .find(|l| l.contains(&format!(" {name}: ")))
-        .map(str::to_string)
-}
-
-/// The timeout column of /proc/keys (`perm`: none).
-fn timeout_of(name: &str) -> Option<String> {
-    proc_keys_line(name).map(|l| l.split_whitespace().nth(3).unwrap().to_string())
 }
 
 fn as_nobody(args: &[&str]) -> Output {

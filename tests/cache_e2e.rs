@@ -425,13 +425,8 @@ fn kernel_keyring_after_the_login_ended() {
         ..users_key(&tb)
     };
     let name = gitsign::cache::keyring::description(&key);
-    let line = std::fs::read_to_string("/proc/keys")
-        .unwrap()
-        .lines()
-        .find(|l| l.contains(&format!(" {name}: ")))
-        .map(str::to_string)
-        .expect("the entry is in the user keyring");
-    let timeout = line.split_whitespace().nth(3).unwrap().to_string();
+    let line = common::proc_keys_line(&name).expect("the entry is in the user keyring");
+    let timeout = common::timeout_of(&name).unwrap();
     assert_ne!(timeout, "perm", "the entry has a kernel timeout: {line}");
 }
 
@@ -472,13 +467,7 @@ fn an_expired_keyring_entry_without_a_timeout_is_refused_and_replaced() {
     store
         .set_secret(&gitsign::cache::keyring::encode(&entry).unwrap())
         .unwrap();
-    let timeout_of = |name: &str| {
-        std::fs::read_to_string("/proc/keys")
-            .unwrap()
-            .lines()
-            .find(|l| l.contains(&format!(" {name}: ")))
-            .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
-    };
+    let timeout_of = common::timeout_of;
     assert_eq!(timeout_of(&name).as_deref(), Some("perm"));
     let before = logins(&tb);
     commit(&repo, 1, true);

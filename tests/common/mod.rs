@@ -909,3 +909,21 @@ impl Drop for Ambient {
         let _ = self.child.wait();
     }
 }
+
+/// The /proc/keys line of the kernel key named `name`, as this process
+/// sees it (the keyring cache's entries).
+#[allow(dead_code)]
+pub fn proc_keys_line(name: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/keys")
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(&format!(" {name}: ")))
+        .map(str::to_string)
+}
+
+/// The timeout column of /proc/keys for the key named `name` (`perm`:
+/// none).
+#[allow(dead_code)]
+pub fn timeout_of(name: &str) -> Option<String> {
+    proc_keys_line(name).map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+}
