@@ -116,6 +116,7 @@ fn committer_cert_subject(repo: &Repo) -> String {
 /// sessions are served from.
 #[test]
 fn an_entry_stored_from_a_private_session_keyring_keeps_its_timeout() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let repo = signer(&tb, "ring-private-session");
     let key = key_of(&tb, &repo);
@@ -165,6 +166,7 @@ impl Drop for Cleanup {
     ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
 )]
 fn another_user_cannot_read_or_touch_the_entry() {
+    let _keyring = common::keyring_lock();
     common::require_root("setpriv runs keyctl as nobody");
     let tb = Testbed::start();
     let repo = signer(&tb, "ring-nobody-read");
@@ -239,6 +241,7 @@ fn another_user_cannot_read_or_touch_the_entry() {
     ignore = "needs root to act as another user (GITSIGN_TEST_SKIP_ROOT=1 was set)"
 )]
 fn another_users_key_under_the_entry_name_is_never_used_nor_cleared() {
+    let _keyring = common::keyring_lock();
     common::require_root("setpriv runs keyctl as nobody");
     let tb = Testbed::start();
     let repo = signer(&tb, "ring-nobody-plant");
@@ -304,6 +307,7 @@ fn another_users_key_under_the_entry_name_is_never_used_nor_cleared() {
 /// is replaced by a good one with a timeout.
 #[test]
 fn malformed_entries_mean_a_login_and_a_replacement() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let repo = signer(&tb, "ring-malformed");
     let key = key_of(&tb, &repo);

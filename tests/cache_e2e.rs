@@ -322,6 +322,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn kernel_keyring_without_a_daemon() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let mut repo = signer(&tb, "keyring", None);
     repo.env
@@ -385,6 +386,7 @@ fn in_an_ended_login(cmd: Command) -> Command {
 /// (AccessDenied)", a login every commit.)
 #[test]
 fn kernel_keyring_after_the_login_ended() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let mut repo = signer(&tb, "ended-login", None);
     repo.env
@@ -438,6 +440,7 @@ fn kernel_keyring_after_the_login_ended() {
 /// its replacement has the kernel timeout and serves the next signature.
 #[test]
 fn an_expired_keyring_entry_without_a_timeout_is_refused_and_replaced() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let mut repo = signer(&tb, "expired-ring", None);
     repo.env
@@ -833,6 +836,7 @@ fn poisoned_daemon(socket: &Path, cred: gitsign::sign::Credential) {
 /// keyring) is refused, a login follows, and the commit verifies.
 #[test]
 fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     // The daemon.
     let dir = private_dir("poisoned");
@@ -884,6 +888,7 @@ fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
 /// keyring's entry is replaced, so the next signature is served.
 #[test]
 fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused() {
+    let _keyring = common::keyring_lock();
     let tb = Testbed::start();
     let matching = |repo: &mut Repo| {
         repo.git_ok(&["config", "gitsign.matchCommitter", "true"]);

@@ -927,3 +927,13 @@ pub fn proc_keys_line(name: &str) -> Option<String> {
 pub fn timeout_of(name: &str) -> Option<String> {
     proc_keys_line(name).map(|l| l.split_whitespace().nth(3).unwrap().to_string())
 }
+
+/// Held for the whole of a test that uses the kernel keyring cache:
+/// `gitsign cache clear` removes every gitsign entry of this user, so a
+/// test that clears would remove another running test's entry (tests of
+/// one binary run in parallel; binaries one at a time).
+#[allow(dead_code)]
+pub fn keyring_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
