@@ -320,16 +320,22 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// [`signer`] with the kernel keyring cache and a per-repository scope
+/// (which keeps parallel tests' entries apart).
+fn keyring_signer(tb: &Testbed, tag: &str) -> Repo {
+    let mut repo = signer(tb, tag, None);
+    repo.env
+        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    repo.env
+        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    repo
+}
+
 #[test]
 fn kernel_keyring_without_a_daemon() {
     let _keyring = common::keyring_lock();
     let tb = Testbed::start();
-    let mut repo = signer(&tb, "keyring", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
-    // A per-test scope keeps parallel tests' keyring entries apart.
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let repo = keyring_signer(&tb, "keyring");
     commit(&repo, 1, true);
     commit(&repo, 2, true);
     commit(&repo, 3, true);
@@ -388,14 +394,10 @@ fn in_an_ended_login(cmd: Command) -> Command {
 fn kernel_keyring_after_the_login_ended() {
     let _keyring = common::keyring_lock();
     let tb = Testbed::start();
-    let mut repo = signer(&tb, "ended-login", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
+    let mut repo = keyring_signer(&tb, "ended-login");
     let log = repo.path().join("gitsign.log");
     repo.env
         .push(("GITSIGN_LOG".into(), log.display().to_string()));
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
     for n in 1..=2 {
         std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
         repo.git_ok(&["add", "."]);
@@ -442,11 +444,7 @@ fn kernel_keyring_after_the_login_ended() {
 fn an_expired_keyring_entry_without_a_timeout_is_refused_and_replaced() {
     let _keyring = common::keyring_lock();
     let tb = Testbed::start();
-    let mut repo = signer(&tb, "expired-ring", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let repo = keyring_signer(&tb, "expired-ring");
     let scope = repo.path().join(".git").canonicalize().unwrap();
     let key = gitsign::cache::proto::CacheKey {
         scope: scope.display().to_string(),
@@ -852,11 +850,7 @@ fn a_poisoned_cache_entry_is_refused_and_a_login_follows() {
     assert!(log.contains("does not chain"), "{log}");
 
     // The kernel keyring, under the entry gitsign would read.
-    let mut repo = signer(&tb, "poisoned-ring", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let repo = keyring_signer(&tb, "poisoned-ring");
     let scope = repo.path().join(".git").canonicalize().unwrap();
     let key = gitsign::cache::proto::CacheKey {
         fulcio: tb.var("GITSIGN_FULCIO_URL").into(),
@@ -946,11 +940,7 @@ fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused(
     );
 
     // The kernel keyring: mallory's credential under the committer's key.
-    let mut repo = signer(&tb, "identity-ring", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let mut repo = keyring_signer(&tb, "identity-ring");
     matching(&mut repo);
     let key = gitsign::cache::proto::CacheKey {
         scope: repo
@@ -981,11 +971,7 @@ fn valid_credentials_for_another_identity_or_past_their_certificate_are_refused(
 
     // ... and a 3-second certificate stored with expires_at = now + 3600:
     // gone with its certificate, replaced by one login.
-    let mut repo = signer(&tb, "outlived-ring", None);
-    repo.env
-        .push(("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "keyring".into()));
-    repo.env
-        .push(("GITSIGN_CACHE_PER_REPO".into(), "true".into()));
+    let mut repo = keyring_signer(&tb, "outlived-ring");
     matching(&mut repo);
     let key = gitsign::cache::proto::CacheKey {
         scope: repo
