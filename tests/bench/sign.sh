@@ -14,14 +14,27 @@
 # i.e. what git's signing path and one process start cost any signer.
 # Target: warm <= 1/2 of gpgsm's overhead.
 # Usage: tests/bench/sign.sh [N]   (default 100)
+#        GITSIGN_BIN=DIR/gitsign tests/bench/sign.sh [N]   (that binary and the
+#        gitsign-credential-cache beside it, no build: another commit's build,
+#        to compare its ratios with this one's)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 N=${1:-100}
 export ANCHOR_REPEAT=${ANCHOR_REPEAT:-3}
 cd "$top"
-cargo build --release --quiet --bin gitsign
-export GITSIGN_PROGRAM=$top/target/release/gitsign
+if [[ -n ${GITSIGN_BIN:-} ]]; then
+  GITSIGN_PROGRAM=$(cd "$(dirname "$GITSIGN_BIN")" && pwd)/$(basename "$GITSIGN_BIN")
+  [[ -x $GITSIGN_PROGRAM && -x $(dirname "$GITSIGN_PROGRAM")/gitsign-credential-cache ]] || {
+    echo "sign.sh: $GITSIGN_BIN or the gitsign-credential-cache beside it is missing or not executable" >&2
+    exit 2
+  }
+else
+  cargo build --release --quiet --bin gitsign
+  cargo build --release --quiet -p gitsign-credential-cache
+  GITSIGN_PROGRAM=$top/target/release/gitsign
+fi
+export GITSIGN_PROGRAM
 
 # Runs inside the testbed (it exports GITSIGN_* and TESTBED_*).
 inner() {
@@ -109,5 +122,4 @@ export -f inner
 NOOP=$(mktemp -d)/noop-x509
 rustc -O --edition 2021 -o "$NOOP" "$here/noop-signer.rs"
 export here N NOOP
-cargo build --release --quiet -p gitsign-credential-cache
 tests/testbed/with-testbed bash -c 'inner ssh gpgsm'
