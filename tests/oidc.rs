@@ -419,6 +419,19 @@ fn device_flow() {
     assert!(e.message().contains("expired"), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(10));
 
+    // A poll that fails at the network level (the connection closed
+    // unanswered, twice) is retried (RFC 8628 3.5), not the end of the login.
+    tb.post(
+        "/faults",
+        json!({"service": "oidc", "fault": "token-drop", "count": 2}),
+    );
+    let drops = tb.get("/stats")["token_drops"].as_u64().unwrap();
+    let (r, seen) = get(&s);
+    let t = r
+        .unwrap_or_else(|e| panic!("a dropped poll ended the device login: {e}\nmessages: {seen}"));
+    assert_eq!(t.challenge(), email);
+    assert_eq!(tb.get("/stats")["token_drops"], drops + 2);
+
     // Without `interval` in the answer, RFC 8628's 5 s apply.
     tb.post("/config", json!({"deviceInterval": null}));
     let t0 = Instant::now();

@@ -47,7 +47,7 @@ const log = (m) => process.stderr.write(`[testbed ${new Date().toISOString()}] $
 const state = {
   faults: new Faults(),
   stats: {
-    logins: 0, authorizations: 0, device_authorizations: 0, device_approvals: 0, device_tokens: 0, tokens: 0,
+    logins: 0, authorizations: 0, device_authorizations: 0, device_approvals: 0, device_tokens: 0, tokens: 0, token_drops: 0,
     minted_tokens: 0, gha_tokens: 0, opener_calls: 0, fulcio_certificates: 0, rekor_entries: 0, rekor2_entries: 0, tsa_timestamps: 0,
     tuf_requests: 0,
   },
@@ -266,7 +266,7 @@ async function main() {
     let { service, fault } = f;
     if (!service && typeof fault === 'string' && fault.includes('.')) [service, fault] = [fault.slice(0, fault.indexOf('.')), fault.slice(fault.indexOf('.') + 1)];
     const known = {
-      oidc: ['deny', 'state-mismatch', 'iss-mismatch', 'iss-missing', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual'],
+      oidc: ['deny', 'state-mismatch', 'iss-mismatch', 'iss-missing', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual', 'token-drop'],
       fulcio: ['http400', 'http401', 'http500', 'slow', 'bad-chain', 'bad-sct', 'no-sct', 'detached-sct', 'cert-ttl'],
       rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size', 'search-union'],
       rekor2: ['http500', 'slow', 'bad-proof', 'bad-checkpoint', 'checkpoint-origin', 'witness'],

@@ -100,6 +100,14 @@ export async function makeOidc({ issuer, jwk, state }) {
 
   // Device authorization endpoint: optional `interval`, fault handling and auto-approval.
   provider.use(async (ctx, next) => {
+    // token-drop fault: the token endpoint closes the connection without an
+    // answer (a network failure in the middle of a login or a device poll).
+    if (ctx.path === '/token' && ctx.method === 'POST' && faults.take('oidc', 'token-drop')) {
+      stats.token_drops += 1;
+      ctx.respond = false;
+      ctx.req.socket.destroy();
+      return;
+    }
     if (ctx.path === '/device/auth' && ctx.method === 'POST') {
       const expire = faults.take('oidc', 'device-expire');
       const deny = !expire && faults.take('oidc', 'device-deny');
