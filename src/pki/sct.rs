@@ -187,6 +187,29 @@ mod tests {
     const CA: &[u8] = include_bytes!("../../tests/fixtures/sct-ext/ca.der");
     const CT_SPKI: &[u8] = include_bytes!("../../tests/fixtures/sct-ext/ct.spki.der");
 
+    /// RFC 6962's digitally-signed struct, field by field; the TBS length
+    /// is a 24-bit integer (a certificate over 64 KiB uses its top byte).
+    #[test]
+    fn precert_signed_data_layout() {
+        let sct = Sct {
+            log_id: [7; 32],
+            timestamp_ms: 0x0102_0304_0506_0708,
+            extensions: vec![0xee; 3],
+            hash_alg: 4,
+            sig_alg: 3,
+            signature: Vec::new(),
+        };
+        let tbs = vec![0xaa; 0x01_2345];
+        let d = precert_signed_data(&sct, b"spki", &tbs);
+        assert_eq!(d[..2], [0, 0]);
+        assert_eq!(d[2..10], [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(d[10..12], [0, 1]);
+        assert_eq!(d[12..44], crypto::sha256(b"spki"));
+        assert_eq!(d[44..47], [0x01, 0x23, 0x45]);
+        assert_eq!(d[47..47 + tbs.len()], tbs[..]);
+        assert_eq!(d[47 + tbs.len()..], [0, 3, 0xee, 0xee, 0xee]);
+    }
+
     fn root(valid_for: Validity) -> TrustedRoot {
         TrustedRoot {
             ctlogs: vec![TransparencyLog {
