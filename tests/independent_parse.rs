@@ -475,3 +475,21 @@ fn our_signatures_read_the_same_through_the_crates() {
         assert_eq!(ci.to_der().unwrap(), der, "{label}");
     }
 }
+
+/// RFC 3161 2.4.2 allows fractions of a second in a TSTInfo's genTime;
+/// the `der` crate's GeneralizedTime (under `x509-tsp`) refuses them, and
+/// our parser reads them: one of the reasons `pki::tsa` keeps its own codec.
+#[test]
+fn der_refuses_fractional_generalized_time() {
+    use x509_cert::der::asn1::GeneralizedTime;
+    let whole = b"\x18\x0f20240102030405Z";
+    let fraction = b"\x18\x1220240102030405.25Z";
+    assert!(GeneralizedTime::from_der(whole).is_ok());
+    assert!(GeneralizedTime::from_der(fraction).is_err());
+    let ours = |der: &[u8]| {
+        asn1::parse_single(der, 0x18, "genTime")
+            .unwrap()
+            .time("genTime")
+    };
+    assert_eq!(ours(whole).unwrap(), ours(fraction).unwrap());
+}

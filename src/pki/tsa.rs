@@ -15,6 +15,14 @@
 //! the token's genTime, every certificate of the path being valid then.
 //!
 //! The codec does no I/O; [`TsaClient`] is the only part that talks HTTP.
+//!
+//! The codec is our own, not the `x509-tsp` crate's, for measured reasons:
+//! the token is a CMS SignedData whose signed attributes are hashed as
+//! encoded, which the `cms` crate re-sorts on decode (see [`crate::pki::cms`]);
+//! and `der`'s GeneralizedTime refuses the fractional seconds RFC 3161
+//! allows in genTime (`tst_info_parses` below reads `.25Z`;
+//! `der_refuses_fractional_generalized_time` in tests/independent_parse.rs).
+//! `x509-tsp` would also bring `cmpv2` and `crmf` for the request alone.
 
 use std::fmt;
 
