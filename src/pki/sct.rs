@@ -210,6 +210,29 @@ mod tests {
         assert_eq!(d[47 + tbs.len()..], [0, 3, 0xee, 0xee, 0xee]);
     }
 
+    /// TLS 1.2's HashAlgorithm and SignatureAlgorithm codes (RFC 5246
+    /// 7.4.1.4.1), as CT logs sign with them.
+    #[test]
+    fn signature_schemes() {
+        let with = |hash_alg, sig_alg| {
+            scheme(&Sct {
+                log_id: [0; 32],
+                timestamp_ms: 0,
+                extensions: Vec::new(),
+                hash_alg,
+                sig_alg,
+                signature: Vec::new(),
+            })
+        };
+        assert_eq!(with(4, 3), Some(SigScheme::Ecdsa(Hash::Sha256)));
+        assert_eq!(with(5, 3), Some(SigScheme::Ecdsa(Hash::Sha384)));
+        assert_eq!(with(6, 3), Some(SigScheme::Ecdsa(Hash::Sha512)));
+        assert_eq!(with(4, 1), Some(SigScheme::RsaPkcs1(Hash::Sha256)));
+        for (h, s) in [(2, 3), (3, 3), (4, 2), (4, 7), (0, 0)] {
+            assert_eq!(with(h, s), None, "hash {h}, signature {s}");
+        }
+    }
+
     fn root(valid_for: Validity) -> TrustedRoot {
         TrustedRoot {
             ctlogs: vec![TransparencyLog {
