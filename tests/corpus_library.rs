@@ -275,3 +275,53 @@ fn claims_of_a_github_actions_certificate() {
         Some("https://github.com/gittuf/gittuf/actions/runs/14601613784/attempts/1")
     );
 }
+
+/// The per-certificate cache (which CA issued a leaf, its SCT's verdict)
+/// serves only the trusted root it was first used with. Handed other roots,
+/// it is not consulted: a root with the same CAs but no CT log must refuse
+/// the SCT, even after a root that trusts the log filled the cache.
+#[test]
+fn the_leaf_cache_serves_only_the_root_it_was_first_used_with() {
+    let prod = TrustedRoot::from_file(&fixtures().join("trust/trusted_root.prod.json")).unwrap();
+    let prod_again = prod.clone();
+    let mut no_ct = prod.clone();
+    no_ct.ctlogs.clear();
+    let e = manifest()
+        .into_iter()
+        .find(|e| {
+            e["expected"] == "valid"
+                && e["rekorMode"] == "offline"
+                && e["objectType"] == "commit"
+                && e["trustRoot"] == "trusted_root.prod.json"
+        })
+        .expect("an offline, valid commit in the corpus");
+    let data = std::fs::read(fixtures().join(e["file"].as_str().unwrap())).unwrap();
+    let signed = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
+    let object = ObjectInfo {
+        kind: ObjectKind::Commit,
+        algo: HashAlgo::Sha1,
+    };
+    let cache = verify::LeafCache::new();
+    let check = |root: &TrustedRoot, cache: Option<&verify::LeafCache>| {
+        let ctx = Context {
+            root,
+            require_sct: true,
+            rekor: None,
+            missing_tlog: MissingTlog::Search,
+            cache,
+        };
+        verify::verify(&signed.payload, &signed.signature, object, &ctx)
+    };
+    // Without a cache, the root without CT logs refuses for the SCT.
+    let f = check(&no_ct, None).unwrap_err();
+    assert!(f.to_string().contains("SCT"), "{f}");
+    // The cache's own root, twice (the second from the cache), then two
+    // other roots: one that trusts the log, one that must still refuse.
+    check(&prod, Some(&cache)).unwrap();
+    check(&prod, Some(&cache)).unwrap();
+    check(&prod_again, Some(&cache)).unwrap();
+    let f = check(&no_ct, Some(&cache)).unwrap_err();
+    assert!(f.to_string().contains("SCT"), "{f}");
+}
