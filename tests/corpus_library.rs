@@ -324,4 +324,11 @@ fn the_leaf_cache_serves_only_the_root_it_was_first_used_with() {
     check(&prod_again, Some(&cache)).unwrap();
     let f = check(&no_ct, Some(&cache)).unwrap_err();
     assert!(f.to_string().contains("SCT"), "{f}");
+    // A cache first used with the root that refuses is not filled by
+    // another root's verdicts either.
+    let cache = verify::LeafCache::new();
+    check(&no_ct, Some(&cache)).unwrap_err();
+    check(&prod, Some(&cache)).unwrap();
+    let f = check(&no_ct, Some(&cache)).unwrap_err();
+    assert!(f.to_string().contains("SCT"), "{f}");
 }
