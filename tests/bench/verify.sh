@@ -21,7 +21,9 @@ PARTS=${PARTS:-abc}
 
 cd "$top"
 if [[ -n ${GITSIGN_BIN:-} ]]; then
-  bin=$GITSIGN_BIN
+  # Absolute: git runs the program from the repository's directory.
+  bin=$(cd "$(dirname "$GITSIGN_BIN")" && pwd)/$(basename "$GITSIGN_BIN")
+  [[ -x $bin ]] || { echo "verify.sh: $GITSIGN_BIN is missing or not executable" >&2; exit 2; }
 else
   cargo build --release --quiet --bin gitsign
   bin=$top/target/release/gitsign
@@ -52,7 +54,11 @@ for f in gs_td_e2e_offline gs_td_oid_offline gs_commit_offline_kaplan gs_commit_
   ids+=("$id")
 done
 now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
-git -C "$repo" verify-commit "${ids[0]}" >/dev/null 2>&1 # warm-up
+git -C "$repo" verify-commit "${ids[0]}" >/dev/null 2>&1 || { # warm-up
+  echo "verify.sh: $bin does not verify the corpus commit ${ids[0]}:" >&2
+  git -C "$repo" verify-commit "${ids[0]}" >&2 || true
+  exit 1
+}
 runs=()
 for ((r = 0; r < ANCHOR_REPEAT; r++)); do
   t0=$(now); fails=0
