@@ -67,6 +67,24 @@ fn wrapped(repo: &Repo, program: &str, pre: &[&str], args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// `command` (a shell command line) run on a pseudo-terminal with `repo`'s
+/// environment, in its work tree; stdout is what the terminal received.
+fn on_a_terminal(repo: &Repo, command: &str) -> Output {
+    let base = repo.git_cmd(&[]);
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", command, "/dev/null"])
+        .env("SHELL", "/bin/sh");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.current_dir(base.get_current_dir().unwrap());
+    c.output()
+        .expect("util-linux's script runs (Debian package bsdutils; tests/run installs it)")
+}
+
 fn commit(repo: &Repo, n: usize) {
     std::fs::write(repo.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
     repo.git_ok(&["add", "."]);
@@ -360,4 +378,74 @@ fn malformed_entries_mean_a_login_and_a_replacement() {
         commit(&repo, n);
         assert_eq!(logins(&tb), before + 1, "the replacement was not served");
     }
+}
+
+/// Root's kernel key quota cut to what is in use, restored when dropped.
+struct TightQuota(String);
+
+impl TightQuota {
+    const FILE: &'static str = "/proc/sys/kernel/keys/root_maxbytes";
+
+    fn new() -> TightQuota {
+        let old = std::fs::read_to_string(Self::FILE).unwrap();
+        let users = std::fs::read_to_string("/proc/key-users").unwrap();
+        // "    0:    11 10/10 3/1000000 1736/25000000": bytes in use / quota.
+        let used: u64 = users
+            .lines()
+            .find(|l| l.trim_start().starts_with("0:"))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .and_then(|f| f.split('/').next())
+            .and_then(|n| n.parse().ok())
+            .expect("root's line in /proc/key-users");
+        std::fs::write(Self::FILE, (used + 16).to_string()).unwrap();
+        TightQuota(old)
+    }
+}
+
+impl Drop for TightQuota {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::FILE, self.0.trim());
+    }
+}
+
+/// A full kernel key quota (many repositories with `cachePerRepo`, or
+/// other programs' keys): each signature is still made, after a login,
+/// and the signer is told, not only the log, why every signature logs in
+/// and what to do. Once there is room, the entry is stored and served.
+#[test]
+#[cfg_attr(
+    gitsign_skip_root,
+    ignore = "needs root to lower the kernel key quota (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+)]
+fn a_full_key_quota_is_told_to_the_signer() {
+    let _keyring = common::keyring_lock();
+    common::require_root("the test lowers root's kernel key quota");
+    let tb = Testbed::start();
+    let repo = signer(&tb, "ring-quota");
+    let key = key_of(&tb, &repo);
+    let _cleanup = Cleanup(key.clone());
+    let _ = gitsign::cache::keyring::clear(&key);
+    let name = gitsign::cache::keyring::description(&key);
+    let before = logins(&tb);
+    {
+        let _quota = TightQuota::new();
+        for n in 1..=2 {
+            std::fs::write(repo.path().join(format!("f{n}")), "x\n").unwrap();
+            repo.git_ok(&["add", "."]);
+            // git keeps a signer's stderr to itself when signing works:
+            // what gitsign tells the signer goes to the terminal.
+            let o = on_a_terminal(&repo, "git commit -q -S -m change");
+            let said = text(&o);
+            assert!(o.status.success(), "{said}");
+            assert!(said.contains("key quota is full"), "{said}");
+            assert!(said.contains("gitsign cache clear"), "{said}");
+            assert!(said.contains("every signature logs in"), "{said}");
+            assert_eq!(logins(&tb), before + n as u64);
+        }
+        assert_eq!(proc_keys_line(&name), None, "an entry was stored");
+    }
+    commit(&repo, 3);
+    commit(&repo, 4);
+    assert_eq!(logins(&tb), before + 3, "the entry was not stored again");
+    assert!(timeout_of(&name).is_some());
 }

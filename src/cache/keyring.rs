@@ -236,7 +236,15 @@ mod platform {
         use linux_keyutils::{KeyPermissionsBuilder, Permission};
         let fail = |what: &str| {
             let what = what.to_string();
-            move |e| format!("{what} the {STORE} entry failed ({e:?})")
+            move |e| match e {
+                linux_keyutils::KeyError::QuotaExceeded => format!(
+                    "{what} the {STORE} entry failed: this user's kernel key quota is full \
+                     (/proc/key-users; sysctl kernel.keys.maxbytes and maxkeys): `gitsign cache \
+                     clear` removes gitsign's entries, or use the daemon \
+                     (gitsign.credentialCache = daemon)"
+                ),
+                e => format!("{what} the {STORE} entry failed ({e:?})"),
+            }
         };
         let user = user_keyring()?;
         let process = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
@@ -391,7 +399,14 @@ pub(super) fn credential(
     }
     match store(key, &cred, now) {
         Ok(()) => Ok((cred, Outcome::Stored)),
-        Err(e) => Ok((cred, Outcome::Bypassed(e))),
+        // Every signature logs in until an entry can be stored: the user
+        // is told, not only the log.
+        Err(e) => Ok((
+            cred,
+            Outcome::Broken(format!(
+                "{e}; every signature logs in until the credential can be stored"
+            )),
+        )),
     }
 }
 
