@@ -725,3 +725,38 @@ fn an_entry_the_log_signed_after_the_certificate_expired_is_refused() {
         ],
     );
 }
+
+/// A timestamp must date the signature inside its certificate's life: the
+/// same logged signature verifies with a token taken while the certificate
+/// was valid, and is refused with a genuine token of the same TSA taken
+/// after it expired (the signer's key could sign anything by then, as far
+/// as the certificate vouches).
+#[test]
+fn a_timestamp_taken_after_the_certificate_expired_is_refused() {
+    let f = Forger::with_cert_ttl(6);
+    let repo = f.repo();
+    let p = Forger::payload("logged in time, timestamped in time and too late");
+    let (attrs, sig) = f.sign(&p);
+    let entry = f.logged(&attrs, &sig);
+    // In time, and seconds after the certificate's notBefore (a window
+    // check turned around would refuse it).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let in_time = f.tsa.timestamp(&sig, &f.root).unwrap();
+    assert!(in_time.verified.gen_time > f.cred.leaf().not_before);
+    let good = f.commit(&p, &attrs, &sig, Some(&entry), Some(&in_time.token));
+    let (g, s, g_ok, s_ok) = verify_both(&repo, &good, "tsa-in-time");
+    assert!(g_ok && g.contains("GOODSIG"), "{g}");
+    assert!(s_ok, "{s}");
+    while gitsign::encoding::time::now() <= f.cred.leaf().not_after {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let late = f.tsa.timestamp(&sig, &f.root).unwrap();
+    assert!(late.verified.gen_time > f.cred.leaf().not_after);
+    let bytes = f.commit(&p, &attrs, &sig, Some(&entry), Some(&late.token));
+    assert_refused(
+        &repo,
+        &bytes,
+        "tsa-late",
+        &["RFC 3161 timestamp", "outside the certificate's validity"],
+    );
+}
