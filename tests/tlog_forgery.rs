@@ -726,32 +726,44 @@ fn an_entry_the_log_signed_after_the_certificate_expired_is_refused() {
     );
 }
 
-/// A timestamp must date the signature inside its certificate's life: the
-/// same logged signature verifies with a token taken while the certificate
-/// was valid, and is refused with a genuine token of the same TSA taken
-/// after it expired (the signer's key could sign anything by then, as far
-/// as the certificate vouches).
+/// A timestamp must date the signature inside its certificate's life,
+/// bounds included (RFC 5280's validity is inclusive): genuine tokens of
+/// the trusted TSA dated the certificate's first and last second verify,
+/// one second before or after is refused, also for a token taken for real
+/// after the certificate expired (the key could sign anything by then, as
+/// far as the certificate vouches).
 #[test]
-fn a_timestamp_taken_after_the_certificate_expired_is_refused() {
-    let f = Forger::with_cert_ttl(6);
+fn a_timestamp_outside_the_certificate_is_refused_its_bounds_included() {
+    let f = Forger::with_cert_ttl(4);
     let repo = f.repo();
-    let p = Forger::payload("logged in time, timestamped in time and too late");
+    let p = Forger::payload("logged in time, timestamped at the bounds");
     let (attrs, sig) = f.sign(&p);
     let entry = f.logged(&attrs, &sig);
-    // In time, and seconds after the certificate's notBefore (a window
-    // check turned around would refuse it).
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let in_time = f.tsa.timestamp(&sig, &f.root).unwrap();
-    assert!(in_time.verified.gen_time > f.cred.leaf().not_before);
-    let good = f.commit(&p, &attrs, &sig, Some(&entry), Some(&in_time.token));
-    let (g, s, g_ok, s_ok) = verify_both(&repo, &good, "tsa-in-time");
-    assert!(g_ok && g.contains("GOODSIG"), "{g}");
-    assert!(s_ok, "{s}");
-    while gitsign::encoding::time::now() <= f.cred.leaf().not_after {
+    let (nb, na) = (f.cred.leaf().not_before, f.cred.leaf().not_after);
+    let dated = |at: i64| {
+        f.tb.fault("tsa", "gen-time", Some(1), Some(at.into()));
+        let ts = f.tsa.timestamp(&sig, &f.root).unwrap();
+        assert_eq!(ts.verified.gen_time, at);
+        f.commit(&p, &attrs, &sig, Some(&entry), Some(&ts.token))
+    };
+    for (at, tag) in [(nb, "tsa-first-second"), (na, "tsa-last-second")] {
+        let (g, s, g_ok, s_ok) = verify_both(&repo, &dated(at), tag);
+        assert!(g_ok && g.contains("GOODSIG"), "{tag}: {g}");
+        assert!(s_ok, "{tag}: {s}");
+    }
+    for (at, tag) in [(nb - 1, "tsa-before"), (na + 1, "tsa-after")] {
+        assert_refused(
+            &repo,
+            &dated(at),
+            tag,
+            &["RFC 3161 timestamp", "outside the certificate's validity"],
+        );
+    }
+    while gitsign::encoding::time::now() <= na {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     let late = f.tsa.timestamp(&sig, &f.root).unwrap();
-    assert!(late.verified.gen_time > f.cred.leaf().not_after);
+    assert!(late.verified.gen_time > na);
     let bytes = f.commit(&p, &attrs, &sig, Some(&entry), Some(&late.token));
     assert_refused(
         &repo,

@@ -36,10 +36,10 @@ export function makeTsa({ state }) {
   const { faults, stats } = state;
   const tsa = state.tsa; // {leaf: {key, cert, serial, issuer}, root: {...}}
 
-  function timestamp({ hashOid, hashedMessage, nonce, certReq, imprint }) {
+  function timestamp({ hashOid, hashedMessage, nonce, certReq, imprint, genAt }) {
     if (!(hashOid in HASH_OIDS)) throw err(400, `unsupported hash algorithm ${hashOid}`);
     if (hashedMessage.length !== crypto.createHash(HASH_OIDS[hashOid]).digest().length) throw err(400, 'hashed message has the wrong length for its algorithm');
-    const genTime = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const genTime = new Date(genAt !== undefined ? genAt * 1000 : Math.floor(Date.now() / 1000) * 1000);
     const serial = crypto.randomBytes(16); serial[0] = (serial[0] & 0x7f) | 0x01;
     const tstInfo = d.seq(
       d.int(1),
@@ -100,6 +100,10 @@ export function makeTsa({ state }) {
       } else {
         try { q = parseTsq(body); } catch (e) { throw err(400, `error parsing timestamp request: ${e.message}`); }
       }
+      // gen-time fault: the token says it was made at `value` (Unix seconds).
+      const at = faults.take('tsa', 'gen-time');
+      if (at && !Number.isSafeInteger(Number(at.value))) throw err(400, 'the gen-time fault needs an integer value (Unix seconds)');
+      if (at) q.genAt = Number(at.value);
       return send(res, 200, timestamp(q), { 'Content-Type': 'application/timestamp-reply' });
     }
     if (url.pathname === '/api/v1/timestamp/certchain' && req.method === 'GET') {
