@@ -772,3 +772,34 @@ fn a_timestamp_outside_the_certificate_is_refused_its_bounds_included() {
         &["RFC 3161 timestamp", "outside the certificate's validity"],
     );
 }
+
+/// With the log check skipped (`gitsign.verifyTlog = skip`) and no
+/// timestamp, the signer's own clock dates the signature: a signing time up
+/// to a minute before the certificate (clock skew) counts as its first
+/// second; earlier, or after the certificate expired, is refused.
+#[test]
+fn without_the_log_the_signing_time_must_lie_in_the_certificate() {
+    let f = Forger::new();
+    let repo = f.repo();
+    repo.git_ok(&["config", "gitsign.verifyTlog", "skip"]);
+    let (nb, na) = (f.cred.leaf().not_before, f.cred.leaf().not_after);
+    let signed_at = |st: i64| {
+        let p = Forger::payload(&format!("signed at {st}"));
+        let attrs = cms::signed_attributes(&p, st).unwrap();
+        let sig = f.cred.sign(&attrs).unwrap();
+        f.commit(&p, &attrs, &sig, None, None)
+    };
+    let skew = gitsign::verify::SIGNING_TIME_SKEW;
+    for (st, tag) in [(nb - skew, "skewed"), (nb, "first"), (na, "last")] {
+        let (g, s, g_ok, s_ok) = verify_both(&repo, &signed_at(st), tag);
+        assert!(g_ok && g.contains("GOODSIG"), "{tag}: {g}");
+        assert!(s_ok, "{tag}: {s}");
+    }
+    for (st, tag) in [
+        (nb - skew - 1, "too-early"),
+        (nb - 3600, "an-hour-early"),
+        (na + 1, "after"),
+    ] {
+        assert_refused(&repo, &signed_at(st), tag, &["not valid at"]);
+    }
+}
