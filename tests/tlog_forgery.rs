@@ -803,3 +803,38 @@ fn without_the_log_the_signing_time_must_lie_in_the_certificate() {
         assert_refused(&repo, &signed_at(st), tag, &["not valid at"]);
     }
 }
+
+/// The time the log signed (the SET's integratedTime) must lie inside the
+/// certificate's validity, bounds included: genuine entries dated the
+/// certificate's first and last second verify, one second outside is
+/// refused.
+#[test]
+fn a_log_time_outside_the_certificate_is_refused_its_bounds_included() {
+    let f = Forger::new();
+    let repo = f.repo();
+    let (nb, na) = (f.cred.leaf().not_before, f.cred.leaf().not_after);
+    let logged_at = |at: i64| {
+        let p = Forger::payload(&format!("logged at {at}"));
+        let (attrs, sig) = f.sign(&p);
+        f.tb.fault("rekor", "integrated-time", Some(1), Some(at.into()));
+        let entry = f.logged(&attrs, &sig);
+        assert_eq!(entry.integrated_time, at);
+        f.commit(&p, &attrs, &sig, Some(&entry), None)
+    };
+    for (at, tag) in [(nb, "log-first-second"), (na, "log-last-second")] {
+        let (g, s, g_ok, s_ok) = verify_both(&repo, &logged_at(at), tag);
+        assert!(g_ok && g.contains("GOODSIG"), "{tag}: {g}");
+        assert!(s_ok, "{tag}: {s}");
+    }
+    for (at, tag) in [(nb - 1, "log-before"), (na + 1, "log-after")] {
+        assert_refused(
+            &repo,
+            &logged_at(at),
+            tag,
+            &[
+                "the transparency log integrated the signature at",
+                "outside the certificate's validity",
+            ],
+        );
+    }
+}

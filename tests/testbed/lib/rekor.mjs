@@ -470,7 +470,10 @@ export function makeRekor({ state, hostname }) {
       throw err(409, `an equivalent entry already exists in the transparency log with UUID ${id}`, { Location: `/api/v1/log/entries/${id}` });
     }
     const logIndex = tree.append(canon);
-    const e = { uuid, logIndex, bodyB64: canon.toString('base64'), integratedTime: nowSec() };
+    // integrated-time fault: the log says (and signs in the SET) it took
+    // the entry in at `value`, Unix seconds.
+    const at = faults.take('rekor', 'integrated-time');
+    const e = { uuid, logIndex, bodyB64: canon.toString('base64'), integratedTime: at ? Number(at.value) : nowSec() };
     e.set = setFor(e, rk.key, rk.logIdHex);
     entries.push(e); byUuid.set(uuid, e);
     const id = entryId(e);
