@@ -332,3 +332,35 @@ fn the_leaf_cache_serves_only_the_root_it_was_first_used_with() {
     let f = check(&no_ct, Some(&cache)).unwrap_err();
     assert!(f.to_string().contains("SCT"), "{f}");
 }
+
+/// The ids an online-mode signature's Rekor entry may be keyed by: git's
+/// own object id first, then Go gitsign's (the object re-encoded as a
+/// go-git commit) when it differs, as for a tag; each once.
+#[test]
+fn online_entries_are_looked_up_by_gits_id_then_go_gitsigns() {
+    let entries = manifest();
+    let case = |label: &str| {
+        let e = entries.iter().find(|e| e["label"] == label).unwrap();
+        let data = std::fs::read(fixtures().join(e["file"].as_str().unwrap())).unwrap();
+        let kind = if e["objectType"] == "tag" {
+            ObjectKind::Tag
+        } else {
+            ObjectKind::Commit
+        };
+        let signed = gitobj::split(&data, kind, HashAlgo::Sha1).unwrap().unwrap();
+        let object = ObjectInfo {
+            kind,
+            algo: HashAlgo::Sha1,
+        };
+        let ids = verify::candidate_object_ids(&signed.payload, &signed.signature, object);
+        (ids, e["gitObjectId"].as_str().unwrap().to_string())
+    };
+    // A plain commit: go-git encodes it as git does.
+    let (ids, git_id) = case("gs_td_e2e_online");
+    assert_eq!(ids, vec![git_id]);
+    // A tag: Go gitsign keys it by an empty commit carrying its message.
+    let (ids, git_id) = case("gs_tag_v0.13.0");
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], git_id);
+    assert_ne!(ids[1], git_id);
+}
