@@ -838,3 +838,43 @@ fn a_log_time_outside_the_certificate_is_refused_its_bounds_included() {
         );
     }
 }
+
+/// A Rekor that answers every search with every entry it holds (broken or
+/// hostile): an online-mode signature it holds no entry for is refused,
+/// and the refusal says how many listed entries gitsign did not fetch.
+#[test]
+fn a_rekor_listing_everything_is_refused_naming_what_was_not_examined() {
+    let f = Forger::new();
+    let repo = f.repo();
+    repo.git_ok(&["config", "gitsign.rekorMode", "online"]);
+    for i in 0..70 {
+        let p = Forger::payload(&format!("logged {i}"));
+        let (attrs, sig) = f.sign(&p);
+        f.logged(&attrs, &sig);
+    }
+    let p = Forger::payload("never logged");
+    let (attrs, sig) = f.sign(&p);
+    let bytes = f.commit(&p, &attrs, &sig, None, None);
+    f.tb.fault("rekor", "search-all", None, None);
+    let (g, s, g_ok, s_ok) = verify_both(&repo, &bytes, "listed-everything");
+    assert!(!g_ok && !s_ok, "{g}\n{s}");
+    for out in [&g, &s] {
+        assert!(out.contains("no transparency log entry found"), "{out}");
+        assert!(
+            out.contains("not over this object by this certificate"),
+            "{out}"
+        );
+        assert!(
+            out.contains(" further entries Rekor listed were not examined"),
+            "{out}"
+        );
+    }
+    // At least the 70 listed, 64 fetched: a count, not a guess.
+    let n: usize = g
+        .split(" further entries Rekor listed")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count of entries not examined");
+    assert!(n >= 70 - 64, "{g}");
+}

@@ -268,7 +268,7 @@ async function main() {
     const known = {
       oidc: ['deny', 'state-mismatch', 'iss-mismatch', 'iss-missing', 'never', 'slow', 'device-deny', 'device-expire', 'device-manual', 'token-drop'],
       fulcio: ['http400', 'http401', 'http500', 'slow', 'bad-chain', 'bad-sct', 'no-sct', 'detached-sct', 'cert-ttl'],
-      rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size', 'search-union', 'integrated-time'],
+      rekor: ['http500', 'slow', 'bad-set', 'bad-proof', 'bad-checkpoint', 'wrong-log-key', 'no-set', 'no-checkpoint', 'self-rooted', 'checkpoint-origin', 'checkpoint-name', 'checkpoint-size', 'search-union', 'integrated-time', 'search-all'],
       rekor2: ['http500', 'slow', 'bad-proof', 'bad-checkpoint', 'checkpoint-origin', 'witness'],
       tsa: ['http500', 'slow', 'gen-time'],
       gha: ['http500'],
