@@ -884,3 +884,62 @@ fn a_rekor_listing_everything_is_refused_naming_what_was_not_examined() {
         "{s}"
     );
 }
+
+/// An online-mode entry must name the signing certificate itself: entries
+/// over the object signed by the same key but logged under another
+/// certificate Fulcio issued for that key, or under the bare public key
+/// (which anyone who ever held the key could log), do not vouch for it.
+#[test]
+fn an_online_entry_must_name_the_signing_certificate() {
+    let f = Forger::new();
+    let repo = f.repo();
+    repo.git_ok(&["config", "gitsign.rekorMode", "online"]);
+    let http = Http::new(std::time::Duration::from_secs(20)).unwrap();
+    let fulcio = FulcioClient::new(f.tb.var("GITSIGN_FULCIO_URL"), http);
+    let token = f.tb.token(ALICE, 600);
+    let key = sign::EphemeralKey::generate().unwrap();
+    let mut chains = (0..2).map(|_| {
+        let proof = key.sign(ALICE.as_bytes()).unwrap();
+        fulcio
+            .signing_cert(&token, &key.public_key_pem(), &proof)
+            .unwrap()
+            .chain
+    });
+    let (chain, other_chain) = (chains.next().unwrap(), chains.next().unwrap());
+    assert_ne!(chain[0].der(), other_chain[0].der());
+    let bare_pem = gitsign::encoding::pem::encode("PUBLIC KEY", key.spki());
+    let cred = Credential {
+        key: sign::KeyHolder::Local(key),
+        chain,
+    };
+    let p = Forger::payload("logged under another certificate of its key");
+    let attrs = cms::signed_attributes(&p, gitsign::encoding::time::now()).unwrap();
+    let sig = cred.sign(&attrs).unwrap();
+    let der = cms::build_signed_data(&attrs, &sig, cred.leaf(), &[]).unwrap();
+    let bytes = gitobj::join_commit(&p, cms::armor(&der).as_bytes(), HashAlgo::Sha1);
+    let id = gitobj::object_id(ObjectKind::Commit, &bytes, HashAlgo::Sha1);
+    let digest = gitsign::pki::crypto::sha256(id.as_bytes());
+    let entry_sig = cred.sign(id.as_bytes()).unwrap();
+    for pem in [verify::certificate_pem(&other_chain[0]), bare_pem] {
+        f.rekor
+            .create_hashedrekord(&digest, &entry_sig, &pem)
+            .unwrap();
+    }
+    // A search by digest and certificate does not list them; a Rekor that
+    // lists everything hands them over, and they are refused.
+    assert_refused(&repo, &bytes, "other-certificate", &["has no valid entry"]);
+    f.tb.fault("rekor", "search-all", None, None);
+    let (g, s, g_ok, s_ok) = verify_both(&repo, &bytes, "other-certificate-listed");
+    f.tb.clear_faults();
+    assert!(!g_ok && !s_ok, "{g}\n{s}");
+    let reason = "an entry the search returned is not over this object by this certificate";
+    assert_eq!(s.matches(reason).count(), 2, "{s}");
+    assert!(g.contains(reason), "{g}");
+    // Under the signing certificate itself, it verifies.
+    f.rekor
+        .create_hashedrekord(&digest, &entry_sig, &verify::certificate_pem(cred.leaf()))
+        .unwrap();
+    let (g, s, g_ok, s_ok) = verify_both(&repo, &bytes, "own-certificate");
+    assert!(g_ok && g.contains("GOODSIG"), "{g}");
+    assert!(s_ok, "{s}");
+}
