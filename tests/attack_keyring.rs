@@ -397,7 +397,13 @@ impl TightQuota {
             .and_then(|f| f.split('/').next())
             .and_then(|n| n.parse().ok())
             .expect("root's line in /proc/key-users");
-        std::fs::write(Self::FILE, (used + 16).to_string()).unwrap();
+        std::fs::write(Self::FILE, (used + 16).to_string()).unwrap_or_else(|e| {
+            panic!(
+                "cannot lower root's kernel key quota ({}: {e}): this test needs root with a \
+                 writable /proc/sys",
+                Self::FILE
+            )
+        });
         TightQuota(old)
     }
 }
