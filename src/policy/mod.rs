@@ -257,6 +257,37 @@ mod tests {
         }
     }
 
+    /// A policy built by hand (the fields are public) that names only an
+    /// issuer, or only workflow claims, still requires them: it is not
+    /// the empty policy that trusts every signer.
+    #[test]
+    fn a_policy_naming_anything_is_not_empty() {
+        let issuer = || vec![Matcher::Exact("https://issuer.example".into())];
+        let only_issuer = Policy {
+            identities: Vec::new(),
+            issuers: issuer(),
+            github: Vec::new(),
+        };
+        let only_github = Policy {
+            identities: Vec::new(),
+            issuers: Vec::new(),
+            github: vec![("repository", "o/r".into())],
+        };
+        for p in [&only_issuer, &only_github] {
+            assert!(!p.is_empty());
+            assert_ne!(
+                p.evaluate(&claims("a@example.com", "https://other.example")),
+                Decision::Trusted
+            );
+        }
+        assert!(Policy {
+            identities: Vec::new(),
+            issuers: Vec::new(),
+            github: Vec::new(),
+        }
+        .is_empty());
+    }
+
     #[test]
     fn exact_and_anchored_regex() {
         let p = Policy::from_config(&PolicyConfig {
