@@ -40,7 +40,6 @@ trap 'rm -rf "$work"' EXIT
   export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 TUF_ROOT=$work/no-tuf
   now() { echo "${EPOCHREALTIME/./}"; }
   med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-  ms() { awk -v t="$1" 'BEGIN{printf "%.3f", t/1000}'; }
   report() { # report PART THIS_US OTHER_US
     awk -v p="$1" -v a="$2" -v b="$3" 'BEGIN{printf "summary: %s: this build %.2f ms, other build %.2f ms, ratio this/other = %.3f\n", p, a/1000, b/1000, a/b}'
   }
