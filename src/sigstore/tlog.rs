@@ -1004,6 +1004,48 @@ mod tests {
         }
     }
 
+    /// The size bounds let through input of exactly the bound and refuse one
+    /// byte more (each check names the size, not a parse failure).
+    #[test]
+    fn size_bounds_are_inclusive() {
+        let too_large = |r: Result<(), TlogError>| matches!(r, Err(e) if e.0.contains("too large"));
+        // A protobuf entry: field 7 (bytes) filling the bound exactly.
+        let entry = |total: usize| {
+            let n = total - 4; // tag byte and a three-byte length
+            let mut b = vec![
+                0x3a,
+                (n & 0x7f) as u8 | 0x80,
+                ((n >> 7) & 0x7f) as u8 | 0x80,
+                (n >> 14) as u8,
+            ];
+            b.resize(total, b'x');
+            b
+        };
+        assert!(!too_large(
+            LogEntry::from_protobuf(&entry(MAX_ENTRY_LEN)).map(drop)
+        ));
+        assert!(too_large(
+            LogEntry::from_protobuf(&entry(MAX_ENTRY_LEN + 1)).map(drop)
+        ));
+        let json = |total: usize| {
+            let mut b = b"{}".to_vec();
+            b.resize(total, b' ');
+            b
+        };
+        assert!(!too_large(
+            LogEntry::from_rekor_json(&json(16 * MAX_ENTRY_LEN)).map(drop)
+        ));
+        assert!(too_large(
+            LogEntry::from_rekor_json(&json(16 * MAX_ENTRY_LEN + 1)).map(drop)
+        ));
+        let expected = serde_json::json!({});
+        assert!(check_v2_body(&json(MAX_ENTRY_LEN), &expected).is_ok());
+        assert!(too_large(check_v2_body(
+            &json(MAX_ENTRY_LEN + 1),
+            &expected
+        )));
+    }
+
     #[test]
     fn inclusion_proofs_for_every_shape() {
         for n in 1..=33usize {
