@@ -13,25 +13,7 @@ use common::{fixtures, text, Repo, TempDir, Testbed};
 #[test]
 fn explicit_settings_win_over_the_tuf_cache() {
     let tb = Testbed::start();
-    let mut repo = Repo::new("prom-trust");
-    let email = tb.var("TESTBED_EMAIL").to_string();
-    repo.env
-        .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
-    repo.env.extend([
-        ("GIT_COMMITTER_EMAIL".into(), email.clone()),
-        ("GIT_AUTHOR_EMAIL".into(), email.clone()),
-        (
-            "GITSIGN_URL_OPENER".into(),
-            tb.var("GITSIGN_URL_OPENER").into(),
-        ),
-        ("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "off".into()),
-    ]);
-    repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-    repo.git_ok(&[
-        "config",
-        "gitsign.certificateOidcIssuer",
-        tb.var("GITSIGN_OIDC_ISSUER"),
-    ]);
+    let repo = Repo::newcomer(&tb, "prom-trust");
     let o = repo.gitsign(&[
         "initialize",
         "--mirror",

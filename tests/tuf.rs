@@ -17,32 +17,6 @@ use std::process::Output;
 use common::{text, Repo, TempDir, Testbed};
 use serde_json::json;
 
-/// A repository in a fresh HOME with nothing configured but git's
-/// `gpg.x509.program`, the testbed's headless browser, and who may sign.
-fn fresh_repo(tb: &Testbed, tag: &str) -> Repo {
-    let mut repo = Repo::new(tag);
-    let email = tb.var("TESTBED_EMAIL").to_string();
-    repo.env
-        .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
-    repo.env.extend([
-        ("GIT_COMMITTER_EMAIL".into(), email.clone()),
-        ("GIT_AUTHOR_EMAIL".into(), email.clone()),
-        // The login's browser stand-in (not a service setting).
-        (
-            "GITSIGN_URL_OPENER".into(),
-            tb.var("GITSIGN_URL_OPENER").into(),
-        ),
-        ("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "off".into()),
-    ]);
-    repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-    repo.git_ok(&[
-        "config",
-        "gitsign.certificateOidcIssuer",
-        tb.var("GITSIGN_OIDC_ISSUER"),
-    ]);
-    repo
-}
-
 fn initialize(tb: &Testbed, repo: &Repo) -> Output {
     repo.gitsign(&[
         "initialize",
@@ -85,7 +59,7 @@ const REFRESH_NEVER: (&str, &str) = ("GITSIGN_TUF_REFRESH", "never");
 #[test]
 fn initialize_then_sign_and_verify_with_nothing_configured() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-init");
+    let repo = Repo::newcomer(&tb, "tuf-init");
     let mirror = tb.var("TESTBED_TUF_MIRROR");
 
     // No --root for a mirror that is not the public-good one: refused.
@@ -224,7 +198,7 @@ fn initialize_then_sign_and_verify_with_nothing_configured() {
 #[test]
 fn a_new_trusted_root_version_is_picked_up_by_the_next_refresh() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-newroot");
+    let repo = Repo::newcomer(&tb, "tuf-newroot");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -257,7 +231,7 @@ fn a_new_trusted_root_version_is_picked_up_by_the_next_refresh() {
 #[test]
 fn a_root_key_rotation_is_followed() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-rotate");
+    let repo = Repo::newcomer(&tb, "tuf-rotate");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -287,7 +261,7 @@ fn a_root_key_rotation_is_followed() {
 #[test]
 fn expired_rolled_back_and_badly_signed_metadata_are_refused() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-bad");
+    let repo = Repo::newcomer(&tb, "tuf-bad");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -434,7 +408,7 @@ fn status_letter(repo: &Repo, extra_env: &[(&str, &str)]) -> String {
 #[test]
 fn expired_cached_metadata_is_refused_until_refreshed() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-expired");
+    let repo = Repo::newcomer(&tb, "tuf-expired");
     let mirror = tb.var("TESTBED_TUF_MIRROR").to_string();
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
@@ -524,7 +498,7 @@ fn expired_cached_metadata_is_refused_until_refreshed() {
 #[test]
 fn a_tampered_trusted_root_target_is_refused_and_the_last_good_root_kept() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-tamper");
+    let repo = Repo::newcomer(&tb, "tuf-tamper");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -581,7 +555,7 @@ fn a_tampered_trusted_root_target_is_refused_and_the_last_good_root_kept() {
 fn an_unusable_tuf_cache_fails_verification_without_falling_back() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-unusable");
+    let repo = Repo::newcomer(&tb, "tuf-unusable");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -637,7 +611,7 @@ fn an_unusable_tuf_cache_fails_verification_without_falling_back() {
 #[test]
 fn a_cache_directory_others_may_write_is_refused() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-perm");
+    let repo = Repo::newcomer(&tb, "tuf-perm");
     let dir = TempDir::new("tuf-loose");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -663,7 +637,7 @@ fn a_cache_directory_others_may_write_is_refused() {
 #[test]
 fn the_hook_uses_the_same_trusted_root() {
     let tb = Testbed::start();
-    let repo = fresh_repo(&tb, "tuf-hook");
+    let repo = Repo::newcomer(&tb, "tuf-hook");
     let o = initialize(&tb, &repo);
     assert!(o.status.success(), "initialize: {}", text(&o));
     let o = commit(&repo, "a.txt", &[]);
@@ -724,7 +698,7 @@ fn the_hook_uses_the_same_trusted_root() {
 #[test]
 fn a_signing_config_file_chooses_the_services() {
     let tb = Testbed::start();
-    let mut repo = fresh_repo(&tb, "tuf-scfile");
+    let mut repo = Repo::newcomer(&tb, "tuf-scfile");
     let sc = tb.var("TESTBED_SIGNING_CONFIG").to_string();
     repo.env.extend([
         (

@@ -800,6 +800,74 @@ mod tests {
         SignedData::from_der(&unarmor(&s.signature).unwrap()).unwrap()
     }
 
+    /// The corpus signature, its SignerInfo naming the leaf by
+    /// subjectKeyIdentifier (`openssl cms -keyid` writes this form).
+    fn signed_by_key_id() -> (Vec<u8>, Vec<u8>) {
+        let sd = corpus_signature();
+        let ski = sd
+            .signer_certificate()
+            .unwrap()
+            .subject_key_id()
+            .unwrap()
+            .to_vec();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gs_commit_offline_latest.commit");
+        let data = std::fs::read(path).unwrap();
+        let s = crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
+        let ci = ContentInfo::from_der(&unarmor(&s.signature).unwrap()).unwrap();
+        let mut crate_sd: CrateSignedData = ci.content.decode_as().unwrap();
+        let mut infos = crate_sd.signer_infos.0.into_vec();
+        infos[0].sid = SignerIdentifier::SubjectKeyIdentifier(
+            x509_cert::ext::pkix::SubjectKeyIdentifier(OctetString::new(ski.clone()).unwrap()),
+        );
+        infos[0].version = CmsVersion::V3;
+        crate_sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+        let ci = ContentInfo {
+            content_type: ci.content_type,
+            content: Any::encode_from(&crate_sd).unwrap(),
+        };
+        (ci.to_der().unwrap(), ski)
+    }
+
+    /// A SignerInfo names its certificate by issuer and serial or by key id
+    /// ([0]); any other form is refused by name.
+    #[test]
+    fn signer_ids_are_issuer_and_serial_or_key_id() {
+        let (der, ski) = signed_by_key_id();
+        let sd = SignedData::from_der(&der).unwrap();
+        assert_eq!(sd.signer.sid, SignerId::SubjectKeyId(ski.clone()));
+        assert!(sd.signer_certificate().is_some());
+        // The same bytes under the tag [1]: no signer identifier CMS knows.
+        let mut at = vec![0x80, ski.len() as u8];
+        at.extend_from_slice(&ski);
+        let i = der.windows(at.len()).position(|w| w == at).unwrap();
+        let mut other = der.clone();
+        other[i] = 0x81;
+        let e = SignedData::from_der(&other).unwrap_err();
+        assert!(e.0.contains("no recognisable signer identifier"), "{e}");
+    }
+
+    /// Armor holding two signature blocks (a duplicated gpgsig header) is
+    /// refused, not read as its first block.
+    #[test]
+    fn two_armored_blocks_are_ambiguous() {
+        let one = armor(&[0x30, 0x00]);
+        let e = unarmor(format!("{one}{one}").as_bytes()).unwrap_err();
+        assert!(e.0.contains("ambiguous signature"), "{e}");
+        assert_eq!(unarmor(one.as_bytes()).unwrap(), vec![0x30, 0x00]);
+    }
+
+    /// The size limit admits a signature of exactly the limit.
+    #[test]
+    fn the_size_limit_is_inclusive() {
+        let too_large =
+            |n: usize| matches!(unarmor(&vec![b'x'; n]), Err(e) if e.0.contains("-byte limit"));
+        assert!(!too_large(MAX_SIGNATURE_LEN));
+        assert!(too_large(MAX_SIGNATURE_LEN + 1));
+    }
+
     #[test]
     fn the_builder_refuses_to_change_signed_bytes() {
         let sd = corpus_signature();

@@ -328,6 +328,34 @@ impl Repo {
         repo
     }
 
+    /// A repository in a fresh HOME with nothing configured but git's
+    /// `gpg.x509.program`, the testbed's headless browser, and who may sign
+    /// (the testbed's account, as committer): a newcomer before
+    /// `gitsign initialize`.
+    pub fn newcomer(tb: &Testbed, tag: &str) -> Repo {
+        let mut repo = Repo::new(tag);
+        let email = tb.var("TESTBED_EMAIL").to_string();
+        repo.env
+            .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
+        repo.env.extend([
+            ("GIT_COMMITTER_EMAIL".into(), email.clone()),
+            ("GIT_AUTHOR_EMAIL".into(), email.clone()),
+            // The login's browser stand-in (not a service setting).
+            (
+                "GITSIGN_URL_OPENER".into(),
+                tb.var("GITSIGN_URL_OPENER").into(),
+            ),
+            ("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "off".into()),
+        ]);
+        repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
+        repo.git_ok(&[
+            "config",
+            "gitsign.certificateOidcIssuer",
+            tb.var("GITSIGN_OIDC_ISSUER"),
+        ]);
+        repo
+    }
+
     /// Adds file `f<n>` and commits it (signed when `sign`); the new id.
     pub fn commit_file(&self, n: usize, msg: &str, sign: bool) -> String {
         std::fs::write(self.path().join(format!("f{n}")), format!("{n}\n")).unwrap();
