@@ -800,6 +800,18 @@ mod tests {
         SignedData::from_der(&unarmor(&s.signature).unwrap()).unwrap()
     }
 
+    /// The corpus commit's signature, as git stores it.
+    fn signature_of_corpus() -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gs_commit_offline_latest.commit");
+        let data = std::fs::read(path).unwrap();
+        crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
+            .unwrap()
+            .unwrap()
+            .signature
+            .to_vec()
+    }
+
     /// The corpus signature, its SignerInfo naming the leaf by
     /// subjectKeyIdentifier (`openssl cms -keyid` writes this form).
     fn signed_by_key_id() -> (Vec<u8>, Vec<u8>) {
@@ -810,13 +822,7 @@ mod tests {
             .subject_key_id()
             .unwrap()
             .to_vec();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/objects/gitsign/gs_commit_offline_latest.commit");
-        let data = std::fs::read(path).unwrap();
-        let s = crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
-            .unwrap()
-            .unwrap();
-        let ci = ContentInfo::from_der(&unarmor(&s.signature).unwrap()).unwrap();
+        let ci = ContentInfo::from_der(&unarmor(&signature_of_corpus()).unwrap()).unwrap();
         let mut crate_sd: CrateSignedData = ci.content.decode_as().unwrap();
         let mut infos = crate_sd.signer_infos.0.into_vec();
         infos[0].sid = SignerIdentifier::SubjectKeyIdentifier(
@@ -838,7 +844,8 @@ mod tests {
         let (der, ski) = signed_by_key_id();
         let sd = SignedData::from_der(&der).unwrap();
         assert_eq!(sd.signer.sid, SignerId::SubjectKeyId(ski.clone()));
-        assert!(sd.signer_certificate().is_some());
+        let leaf = sd.signer_certificate().unwrap();
+        assert_eq!(leaf.subject_key_id(), Some(ski.as_slice()));
         // The same bytes under the tag [1]: no signer identifier CMS knows.
         let mut at = vec![0x80, ski.len() as u8];
         at.extend_from_slice(&ski);
@@ -859,6 +866,25 @@ mod tests {
         assert_eq!(unarmor(one.as_bytes()).unwrap(), vec![0x30, 0x00]);
     }
 
+    /// An unreadable certificate in the signature is said as such, once,
+    /// not as an unparseable signature.
+    #[test]
+    fn certificate_errors_keep_their_own_words() {
+        let sd = corpus_signature();
+        let cert = sd.signer_certificate().unwrap().der().to_vec();
+        let mut der = unarmor(&signature_of_corpus()).unwrap();
+        let at = der.windows(cert.len()).position(|w| w == cert).unwrap();
+        assert_eq!(der[at + 8], 0xa0, "the TBS's [0] version");
+        der[at + 8] = 0xa5;
+        let e = SignedData::from_der(&der).unwrap_err();
+        assert!(e.0.starts_with("certificate in the signature: "), "{e}");
+        let e = SignedData::from_der(&[0x30, 0x00]).unwrap_err();
+        assert!(
+            e.0.starts_with("unparseable signature: ") && e.0.matches("unparseable").count() == 1,
+            "{e}"
+        );
+    }
+
     /// The size limit admits a signature of exactly the limit.
     #[test]
     fn the_size_limit_is_inclusive() {
@@ -866,6 +892,17 @@ mod tests {
             |n: usize| matches!(unarmor(&vec![b'x'; n]), Err(e) if e.0.contains("-byte limit"));
         assert!(!too_large(MAX_SIGNATURE_LEN));
         assert!(too_large(MAX_SIGNATURE_LEN + 1));
+        let limit = |r: Result<(), CmsError>| matches!(r, Err(e) if e.0.contains("size limit"));
+        let der = |n: usize| vec![0x30; n];
+        assert!(!limit(
+            SignedData::from_der(&der(MAX_SIGNATURE_LEN)).map(drop)
+        ));
+        assert!(limit(
+            SignedData::from_der(&der(MAX_SIGNATURE_LEN + 1)).map(drop)
+        ));
+        let enc = |n: usize| SignedData::from_der_encapsulated(&der(n), oid::DATA).map(drop);
+        assert!(!limit(enc(MAX_SIGNATURE_LEN)));
+        assert!(limit(enc(MAX_SIGNATURE_LEN + 1)));
     }
 
     #[test]
