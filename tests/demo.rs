@@ -19,7 +19,10 @@ fn demo() -> PathBuf {
 /// The demo, with its temporary files under `tmp` and binaries from
 /// `bin_dir`.
 fn demo_command(tmp: &Path, bin_dir: &Path) -> Command {
-    let mut c = Command::new(demo());
+    with_demo_env(Command::new(demo()), tmp, bin_dir)
+}
+
+fn with_demo_env(mut c: Command, tmp: &Path, bin_dir: &Path) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("GITSIGN_") || k.starts_with("SIGSTORE_") || k.starts_with("TESTBED_") {
             c.env_remove(k);
@@ -135,7 +138,12 @@ fn a_failed_step_fails_the_demo_and_cleans_up() {
 #[test]
 fn ctrl_c_stops_the_demo_and_cleans_up() {
     let tmp = TempDir::new("demo-int");
-    let mut child = demo_command(tmp.path(), &bin_dir())
+    // A test run started in the background by a non-interactive shell
+    // inherits SIGINT ignored, which a shell script cannot undo: the demo
+    // gets the default disposition, as from a terminal.
+    let mut env = Command::new("env");
+    env.arg("--default-signal=INT").arg(demo());
+    let mut child = with_demo_env(env, tmp.path(), &bin_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
