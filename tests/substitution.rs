@@ -124,6 +124,43 @@ fn a_log_entry_of_another_signature_is_refused() {
     assert!(out.contains("(rekorSET)"), "{out}");
 }
 
+/// The signed contentType attribute naming id-signedData in place of
+/// id-data: refused for that, before the signature over the attributes is
+/// looked at (which the change also breaks).
+#[test]
+fn a_content_type_other_than_data_is_refused() {
+    let bytes =
+        std::fs::read(fixtures().join("objects/gitsign/gs_commit_offline_latest.commit")).unwrap();
+    let s = gitobj::split(&bytes, ObjectKind::Commit, HashAlgo::Sha1)
+        .unwrap()
+        .unwrap();
+    let mut der = cms::unarmor(&s.signature).unwrap();
+    // contentType (1.2.840.113549.1.9.3) SET { id-data (1.2.840.113549.1.7.1) }
+    let attr: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03, 0x31, 0x0b, 0x06, 0x09,
+        0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let at = der.windows(attr.len()).position(|w| w == attr).unwrap();
+    let repo = Repo::new("content-type");
+    let check = |der: &[u8]| {
+        let commit = gitobj::join_commit(&s.payload, cms::armor(der).as_bytes(), HashAlgo::Sha1);
+        let file = repo.dir.path().join("changed.commit");
+        std::fs::write(&file, commit).unwrap();
+        let id = repo.add_object("commit", &file);
+        let o = repo.git(&["verify-commit", &id]);
+        (o.status.success(), text(&o))
+    };
+    let (ok, out) = check(&der);
+    assert!(ok, "the harness changed the signature: {out}");
+    der[at + attr.len() - 1] = 0x02;
+    let (ok, out) = check(&der);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("the contentType attribute is not id-data"),
+        "{out}"
+    );
+}
+
 /// The signing time swapped for one just outside the certificate's ten
 /// minutes: the path to the trusted root is checked at that time, so one
 /// second either side is refused and both ends are accepted. The issuers

@@ -885,6 +885,26 @@ mod tests {
         );
     }
 
+    /// Signed and unsigned attributes are found by their type, each in its
+    /// own set.
+    #[test]
+    fn attributes_by_type() {
+        let sd = corpus_signature();
+        let si = &sd.signer;
+        let digest = si
+            .signed_value(oid::MESSAGE_DIGEST, "messageDigest")
+            .unwrap()
+            .unwrap();
+        assert_eq!(digest[0], tag::OCTET_STRING);
+        assert_eq!(&digest[2..], si.message_digest().unwrap().as_slice());
+        assert_eq!(
+            si.unsigned_value(oid::MESSAGE_DIGEST, "messageDigest")
+                .unwrap(),
+            None
+        );
+        assert_eq!(si.signed_value(oid::SHA256, "none").unwrap(), None);
+    }
+
     /// The size limit admits a signature of exactly the limit.
     #[test]
     fn the_size_limit_is_inclusive() {
