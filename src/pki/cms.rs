@@ -1037,5 +1037,28 @@ mod tests {
         let mut trailing = attrs.clone();
         trailing.push(0);
         refused(&trailing);
+        // Said apart: what is not signed attributes of the three kinds at
+        // all, and gitsign's three in another layout (the out-of-order set
+        // above). Each attribute under another type, or with a value of
+        // another type, is the former.
+        let neither = |m: &[u8]| {
+            let e = check_signable(m).unwrap_err();
+            assert!(e.contains("that is neither"), "{e}");
+        };
+        let layout = |m: &[u8]| {
+            let e = check_signable(m).unwrap_err();
+            assert!(e.contains("in another layout than gitsign's"), "{e}");
+        };
+        layout(&asn1::encode_parts(tag::SET, &parts));
+        neither(&[0x31; MAX_SIGNABLE]);
+        let other = oid::SHA256;
+        let ct_as_other = attribute(other, &asn1::encode(tag::OID, oid::DATA));
+        neither(&der_set_of(vec![ct_as_other, time.clone(), digest.clone()]));
+        let time_as_other = attribute(other, &utc_time(1_790_000_000));
+        neither(&der_set_of(vec![ct.clone(), time_as_other, digest.clone()]));
+        let digest_as_other = attribute(other, &asn1::encode(tag::OCTET_STRING, &[7u8; 32]));
+        neither(&der_set_of(vec![ct.clone(), time.clone(), digest_as_other]));
+        let ct_a_time = attribute(oid::CONTENT_TYPE, &utc_time(1_790_000_000));
+        neither(&der_set_of(vec![ct_a_time, time.clone(), digest.clone()]));
     }
 }
