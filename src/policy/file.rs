@@ -815,4 +815,144 @@ allow_unsigned = true
         assert!(!glob("refs/heads/main", "refs/heads/main2"));
         assert!(glob("*", ""));
     }
+
+    /// A Go gitsign signature from the corpus, verified with the public-good
+    /// root it was made under.
+    fn corpus_verified() -> Verified {
+        use crate::git::gitobj::{self, HashAlgo, ObjectKind};
+        use crate::verify::{Context, MissingTlog, ObjectInfo};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let root = crate::sigstore::trust::TrustedRoot::from_file(
+            &dir.join("trust/trusted_root.prod.json"),
+        )
+        .unwrap();
+        let data =
+            std::fs::read(dir.join("objects/gitsign/gs_commit_offline_latest.commit")).unwrap();
+        let s = gitobj::split(&data, ObjectKind::Commit, HashAlgo::Sha1)
+            .unwrap()
+            .unwrap();
+        let ctx = Context {
+            root: &root,
+            require_sct: true,
+            rekor: None,
+            missing_tlog: MissingTlog::Search,
+            cache: None,
+        };
+        let object = ObjectInfo {
+            kind: ObjectKind::Commit,
+            algo: HashAlgo::Sha1,
+        };
+        crate::verify::verify(&s.payload, &s.signature, object, &ctx).unwrap()
+    }
+
+    /// What a rule decides of a signature: the log left unchecked counts
+    /// only where the rule requires the log and the policy rejects an
+    /// unreachable Rekor; a rule allowing unsigned commits still checks
+    /// the signers it names.
+    #[test]
+    fn rules_decide_on_the_log_and_the_signers() {
+        let v = corpus_verified();
+        let (who, iss) = (v.claims.identity.clone(), v.claims.issuer.clone().unwrap());
+        let policy = |rekor: &str, rule: &str| {
+            let text = format!(
+                "version = 1\n{rekor}\n[signers.it]\nidentity = \"{who}\"\nissuer = \"{iss}\"\n\
+                 [signers.other]\nidentity = \"other@example.com\"\nissuer = \"{iss}\"\n\
+                 [[rules]]\nrefs = [\"refs/*\"]\n{rule}\n"
+            );
+            PolicyFile::parse(&text, "p.toml").unwrap()
+        };
+        let decide = |p: &PolicyFile, v: &Verified| p.check(&p.rules[0], v);
+        let mut unlogged = corpus_verified();
+        unlogged.tlog = TlogStatus::NotChecked("Rekor unreachable".into());
+        let logged = "signers = [\"it\"]\nrequire_tlog = true";
+        let p = policy("", logged);
+        assert_eq!(decide(&p, &v), Decision::Trusted);
+        assert!(
+            matches!(decide(&p, &unlogged), Decision::Rejected(m) if m.contains("could not be verified"))
+        );
+        let p = policy("[rekor]\nunreachable = \"warn\"", logged);
+        assert_eq!(decide(&p, &unlogged), Decision::Trusted);
+        let p = policy("", "signers = [\"it\"]\nrequire_tlog = false");
+        assert_eq!(decide(&p, &unlogged), Decision::Trusted);
+        // Unsigned allowed: the named signers still decide a signed commit.
+        let p = policy("", "signers = [\"other\"]\nallow_unsigned = true");
+        assert!(!p.rules[0].requires_nothing());
+        assert!(matches!(decide(&p, &v), Decision::Rejected(_)));
+        let p = policy("", "allow_unsigned = true");
+        assert!(p.rules[0].requires_nothing());
+        assert_eq!(decide(&p, &v), Decision::Trusted);
+    }
+
+    /// Size limits admit exactly the limit (a megabyte, through parse and
+    /// through load); errors say where, as file:line:column.
+    #[test]
+    fn limits_and_positions() {
+        let sized = |n: usize| {
+            let mut t = String::from("version = 1\n#");
+            t.push_str(&"x".repeat(n - t.len() - 1));
+            t.push('\n');
+            assert_eq!(t.len(), n);
+            t
+        };
+        // A large policy (many signers and rules) is well inside it.
+        PolicyFile::parse(&sized(64 * 1024), "p").unwrap();
+        PolicyFile::parse(&sized(MAX_POLICY), "p").unwrap();
+        assert!(err(&sized(MAX_POLICY + 1)).message.contains("larger than"));
+        let dir = std::env::temp_dir().join(format!("gitsign-policy-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("p.toml");
+        std::fs::write(&f, sized(MAX_POLICY)).unwrap();
+        let loaded = PolicyFile::load(&f);
+        std::fs::write(&f, sized(MAX_POLICY + 1)).unwrap();
+        let too_large = PolicyFile::load(&f);
+        std::fs::remove_dir_all(&dir).unwrap();
+        loaded.unwrap();
+        assert!(too_large.unwrap_err().message.contains("larger than"));
+        let e = err("version = 1\n  bogus = true\n");
+        assert_eq!((e.line, e.column), (Some(2), Some(3)), "{e}");
+        assert!(e.to_string().starts_with("p.toml:2:3: "), "{e}");
+        let at = |line, column| PolicyError {
+            source: "p.toml".into(),
+            line,
+            column,
+            message: "m".into(),
+        };
+        assert_eq!(at(Some(4), None).to_string(), "p.toml:4: m");
+        assert_eq!(at(None, None).to_string(), "p.toml: m");
+    }
+
+    /// Signer and Rekor values out of range or given twice are refused;
+    /// their bounds are accepted.
+    #[test]
+    fn values_and_their_bounds() {
+        let signer = |extra: &str| {
+            PolicyFile::parse(
+                &format!("version = 1\n[signers.a]\nidentity = \"a@example.com\"\nissuer = \"https://i\"\n{extra}\n"),
+                "p.toml",
+            )
+        };
+        let e = signer("identity_regexp = \"a.*\"").unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
+        signer("valid_from = 2026-01-01T00:00:00Z\nvalid_until = 2026-01-01T00:00:00Z").unwrap();
+        let e = signer("valid_from = 2026-01-01T00:00:01Z\nvalid_until = 2026-01-01T00:00:00Z")
+            .unwrap_err();
+        assert!(e.message.contains("valid_from is after valid_until"), "{e}");
+        let budget = |n: i64| {
+            PolicyFile::parse(
+                &format!("version = 1\n[rekor]\nbudget_seconds = {n}\n"),
+                "p",
+            )
+        };
+        assert_eq!(budget(1).unwrap().rekor_budget, Duration::from_secs(1));
+        assert_eq!(
+            budget(3600).unwrap().rekor_budget,
+            Duration::from_secs(3600)
+        );
+        for n in [0, 3601, -1] {
+            assert!(
+                budget(n).unwrap_err().message.contains("from 1 to 3600"),
+                "{n}"
+            );
+        }
+    }
 }
