@@ -883,6 +883,41 @@ allow_unsigned = true
         assert_eq!(decide(&p, &v), Decision::Trusted);
     }
 
+    /// A signer's valid_from and valid_until include their bounds: a
+    /// signature made at either instant is the signer's, one second
+    /// outside is refused, saying which bound.
+    #[test]
+    fn signer_windows_include_their_bounds() {
+        let v = corpus_verified();
+        let (who, iss) = (v.claims.identity.clone(), v.claims.issuer.clone().unwrap());
+        let decide = |window: String| {
+            let p = PolicyFile::parse(
+                &format!(
+                    "version = 1\n[signers.it]\nidentity = \"{who}\"\nissuer = \"{iss}\"\n{window}\n\
+                     [[rules]]\nrefs = [\"refs/*\"]\nsigners = [\"it\"]\n"
+                ),
+                "p.toml",
+            )
+            .unwrap();
+            p.check(&p.rules[0], &v)
+        };
+        let at = |t: i64| format_time(t);
+        assert_eq!(
+            decide(format!("valid_from = {}", at(v.time))),
+            Decision::Trusted
+        );
+        assert_eq!(
+            decide(format!("valid_until = {}", at(v.time))),
+            Decision::Trusted
+        );
+        assert!(
+            matches!(decide(format!("valid_from = {}", at(v.time + 1))), Decision::Rejected(m) if m.contains("may sign only from"))
+        );
+        assert!(
+            matches!(decide(format!("valid_until = {}", at(v.time - 1))), Decision::Rejected(m) if m.contains("could sign only until"))
+        );
+    }
+
     /// Size limits admit exactly the limit (a megabyte, through parse and
     /// through load); errors say where, as file:line:column.
     #[test]
