@@ -814,6 +814,15 @@ allow_unsigned = true
         assert!(glob("refs/*/main", "refs/heads/main"));
         assert!(!glob("refs/heads/main", "refs/heads/main2"));
         assert!(glob("*", ""));
+        // A star matches the empty run too, wherever it stands, and
+        // backtracks past a false start.
+        assert!(glob("refs/tags/v*.0", "refs/tags/v.0"));
+        assert!(glob("refs/*/main", "refs//main"));
+        assert!(glob("refs/heads/*-rc", "refs/heads/a-rc-rc"));
+        assert!(glob("refs/**/x", "refs/a/x"));
+        assert!(!glob("refs/tags/v*.0", "refs/tags/v1.1"));
+        assert!(!glob("refs/heads/*", "refs/tags/x"));
+        assert!(!glob("", "x"));
     }
 
     /// A Go gitsign signature from the corpus, verified with the public-good
