@@ -1158,6 +1158,17 @@ mod tests {
         assert!(parse_tst_info(&trailing).is_err());
     }
 
+    /// The response and token size limits admit exactly the limit.
+    #[test]
+    fn size_limits_are_inclusive() {
+        let limit = |r: Result<(), TsaError>| matches!(r, Err(e) if e.0.contains("-byte limit"));
+        let der = |n: usize| vec![0x30; n];
+        assert!(!limit(parse_response(&der(MAX_RESPONSE_LEN)).map(drop)));
+        assert!(limit(parse_response(&der(MAX_RESPONSE_LEN + 1)).map(drop)));
+        assert!(!limit(Token::from_der(&der(MAX_TOKEN_LEN)).map(drop)));
+        assert!(limit(Token::from_der(&der(MAX_TOKEN_LEN + 1)).map(drop)));
+    }
+
     #[test]
     fn garbage_tokens_fail_cleanly() {
         let root = TrustedRoot::default();

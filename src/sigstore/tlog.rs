@@ -1046,6 +1046,28 @@ mod tests {
         )));
     }
 
+    /// A proof of 64 hashes (the deepest a 64-bit tree has) is computed;
+    /// a 65th is refused. A checkpoint of exactly its size limit is read,
+    /// one byte more is too large.
+    #[test]
+    fn proof_and_checkpoint_bounds() {
+        let leaf = [1u8; 32];
+        let deepest = vec![vec![2u8; 32]; 64];
+        assert!(root_from_inclusion_proof(0, u64::MAX, &leaf, &deepest).is_some());
+        let mut deeper = deepest.clone();
+        deeper.push(vec![2u8; 32]);
+        assert!(root_from_inclusion_proof(0, u64::MAX, &leaf, &deeper).is_none());
+        let note = |n: usize| {
+            let mut t = String::from("x\n1\n");
+            t.push_str(&"a".repeat(n - t.len()));
+            t
+        };
+        let too_large =
+            |t: &str| matches!(parse_checkpoint(t), Err(e) if e.0.contains("too large"));
+        assert!(!too_large(&note(MAX_CHECKPOINT_LEN)));
+        assert!(too_large(&note(MAX_CHECKPOINT_LEN + 1)));
+    }
+
     #[test]
     fn inclusion_proofs_for_every_shape() {
         for n in 1..=33usize {
