@@ -790,6 +790,25 @@ fn merge(report: &mut Report, found: Report) {
 mod tests {
     use super::*;
 
+    /// A push of exactly the most ref updates, each line up to the longest,
+    /// is read; one more update, or one byte more on a line, is refused.
+    #[test]
+    fn update_bounds_are_inclusive() {
+        let (z, a) = ("0".repeat(40), "a".repeat(40));
+        let line = |name: &str| format!("{z} {a} {name}\n");
+        let long = format!("refs/heads/{}", "x".repeat(MAX_LINE - 82 - 11));
+        assert_eq!(line(&long).len() - 1, MAX_LINE);
+        assert_eq!(parse_updates(&line(&long)).unwrap()[0].name, long);
+        let e = parse_updates(&line(&format!("{long}x"))).unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        let many: String = (0..MAX_UPDATES)
+            .map(|i| line(&format!("refs/heads/b{i}")))
+            .collect();
+        assert_eq!(parse_updates(&many).unwrap().len(), MAX_UPDATES);
+        let e = parse_updates(&format!("{many}{}", line("refs/heads/one-more"))).unwrap_err();
+        assert!(e.contains("more than"), "{e}");
+    }
+
     #[test]
     fn updates_are_validated() {
         let z = "0".repeat(40);
