@@ -116,6 +116,19 @@ impl Namespace {
 mod tests {
     use super::*;
 
+    /// A namespace of exactly the longest length is read; one byte more
+    /// is refused, saying so.
+    #[test]
+    fn namespace_length_bound_is_inclusive() {
+        let ns = Namespace::from_env(Some(&"n".repeat(MAX_NAMESPACE))).unwrap();
+        assert_eq!(
+            ns.prefix.len(),
+            "refs/namespaces/".len() + MAX_NAMESPACE + 1
+        );
+        let e = Namespace::from_env(Some(&"n".repeat(MAX_NAMESPACE + 1))).unwrap_err();
+        assert!(e.contains("is longer than"), "{e}");
+    }
+
     #[test]
     fn nfc_names() {
         assert_eq!(nfc_problem("refs/heads/main"), None);
