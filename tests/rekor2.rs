@@ -45,17 +45,7 @@ fn signer(tb: &Testbed, tag: &str, socket: Option<&Path>) -> Repo {
         repo.env
             .push(("GITSIGN_CREDENTIAL_CACHE".into(), s.display().to_string()));
     }
-    let email = tb.var("TESTBED_EMAIL").to_string();
-    repo.env
-        .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
-    repo.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
-    repo.env.push(("GIT_AUTHOR_EMAIL".into(), email.clone()));
-    repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-    repo.git_ok(&[
-        "config",
-        "gitsign.certificateOidcIssuer",
-        tb.var("GITSIGN_OIDC_ISSUER"),
-    ]);
+    repo.trust_testbed_account(tb);
     repo
 }
 

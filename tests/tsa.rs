@@ -33,15 +33,8 @@ fn tsa_repo(tb: &Testbed, tag: &str, mode: &str) -> Repo {
         "GITSIGN_TIMESTAMP_SERVER_URL",
         tb.var("TESTBED_TSA_URL"),
     );
-    set_env(&mut repo, "GIT_COMMITTER_EMAIL", &email);
-    set_env(&mut repo, "GIT_AUTHOR_EMAIL", &email);
     repo.git_ok(&["config", "gitsign.credentialCache", "off"]);
-    repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-    repo.git_ok(&[
-        "config",
-        "gitsign.certificateOidcIssuer",
-        tb.var("GITSIGN_OIDC_ISSUER"),
-    ]);
+    repo.trust_testbed_account(tb);
     repo
 }
 

@@ -334,12 +334,7 @@ impl Repo {
     /// `gitsign initialize`.
     pub fn newcomer(tb: &Testbed, tag: &str) -> Repo {
         let mut repo = Repo::new(tag);
-        let email = tb.var("TESTBED_EMAIL").to_string();
-        repo.env
-            .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
         repo.env.extend([
-            ("GIT_COMMITTER_EMAIL".into(), email.clone()),
-            ("GIT_AUTHOR_EMAIL".into(), email.clone()),
             // The login's browser stand-in (not a service setting).
             (
                 "GITSIGN_URL_OPENER".into(),
@@ -347,13 +342,25 @@ impl Repo {
             ),
             ("GITSIGN_CREDENTIAL_CACHE_MODE".into(), "off".into()),
         ]);
-        repo.git_ok(&["config", "gitsign.certificateIdentity", &email]);
-        repo.git_ok(&[
+        repo.trust_testbed_account(tb);
+        repo
+    }
+
+    /// Makes the testbed's account this repository's author, committer and
+    /// only trusted signer (`gitsign.certificateIdentity` and
+    /// `gitsign.certificateOidcIssuer`).
+    pub fn trust_testbed_account(&mut self, tb: &Testbed) {
+        let email = tb.var("TESTBED_EMAIL").to_string();
+        self.env
+            .retain(|(k, _)| k != "GIT_COMMITTER_EMAIL" && k != "GIT_AUTHOR_EMAIL");
+        self.env.push(("GIT_COMMITTER_EMAIL".into(), email.clone()));
+        self.env.push(("GIT_AUTHOR_EMAIL".into(), email.clone()));
+        self.git_ok(&["config", "gitsign.certificateIdentity", &email]);
+        self.git_ok(&[
             "config",
             "gitsign.certificateOidcIssuer",
             tb.var("GITSIGN_OIDC_ISSUER"),
         ]);
-        repo
     }
 
     /// Adds file `f<n>` and commits it (signed when `sign`); the new id.
