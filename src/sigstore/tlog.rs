@@ -1068,6 +1068,24 @@ mod tests {
         assert!(too_large(&note(MAX_CHECKPOINT_LEN + 1)));
     }
 
+    /// Only hashedrekord 0.0.1 bodies are read: another version of the
+    /// kind, or another kind of the version, is refused by name.
+    #[test]
+    fn only_hashedrekord_0_0_1_is_read() {
+        for (kind, version) in [
+            ("hashedrekord", "0.0.2"),
+            ("rekord", "0.0.1"),
+            ("dsse", "0.0.2"),
+        ] {
+            let body = serde_json::json!({"kind": kind, "apiVersion": version, "spec": {}});
+            let e = parse_hashedrekord(body.to_string().as_bytes()).unwrap_err();
+            assert!(e.0.contains(&format!("is a {kind} {version} entry")), "{e}");
+        }
+        let body = serde_json::json!({"kind": "hashedrekord", "apiVersion": "0.0.1", "spec": {}});
+        let e = parse_hashedrekord(body.to_string().as_bytes()).unwrap_err();
+        assert!(e.0.contains("has no spec."), "{e}");
+    }
+
     #[test]
     fn inclusion_proofs_for_every_shape() {
         for n in 1..=33usize {
