@@ -1109,6 +1109,28 @@ mod tests {
             }
         }
         assert_eq!(root_from_inclusion_proof(5, 5, &[0; 32], &[]), None);
+        // An index at or past the tree's size proves nothing, even where
+        // the arithmetic would come out (a one-leaf tree, an empty one).
+        let leaf = leaf_hash(b"x");
+        assert_eq!(root_from_inclusion_proof(0, 1, &leaf, &[]), Some(leaf));
+        assert_eq!(root_from_inclusion_proof(1, 1, &leaf, &[]), None);
+        assert_eq!(root_from_inclusion_proof(0, 0, &leaf, &[]), None);
+        // A hash past the root, or one of another length, spoils the proof.
+        let leaves: Vec<[u8; 32]> = (0..5u8).map(|i| leaf_hash(&[i])).collect();
+        let p = proof(&leaves, 2);
+        assert_eq!(
+            root_from_inclusion_proof(2, 5, &leaves[2], &p),
+            Some(build_tree(&leaves))
+        );
+        let mut longer = p.clone();
+        longer.push(vec![0; 32]);
+        assert_eq!(root_from_inclusion_proof(2, 5, &leaves[2], &longer), None);
+        let mut short_hash = p.clone();
+        short_hash[0].pop();
+        assert_eq!(
+            root_from_inclusion_proof(2, 5, &leaves[2], &short_hash),
+            None
+        );
     }
 
     #[test]
