@@ -791,13 +791,7 @@ mod tests {
 
     /// A Fulcio leaf and its signature from the corpus (Go gitsign's).
     fn corpus_signature() -> SignedData {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/objects/gitsign/gs_commit_offline_latest.commit");
-        let data = std::fs::read(path).unwrap();
-        let s = crate::git::gitobj::split_commit(&data, crate::git::gitobj::HashAlgo::Sha1)
-            .unwrap()
-            .unwrap();
-        SignedData::from_der(&unarmor(&s.signature).unwrap()).unwrap()
+        SignedData::from_der(&unarmor(&signature_of_corpus()).unwrap()).unwrap()
     }
 
     /// The corpus commit's signature, as git stores it.
