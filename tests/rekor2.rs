@@ -388,7 +388,9 @@ fn rekor_v2_faults_while_signing_are_refused_for_their_reason() {
 /// git whether the result verifies.
 mod tamper {
 
-    // protobuf-specs TransparencyLogEntry, the fields a v2 entry has.
+    // protobuf-specs TransparencyLogEntry, the fields a v2 entry has:
+    // written out here from the spec, not taken from the library, so that
+    // a wrong tag in the library's copy fails these tests.
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct LogId {
         #[prost(bytes = "vec", tag = "1")]

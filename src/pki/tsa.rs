@@ -1167,6 +1167,33 @@ mod tests {
         assert!(limit(parse_response(&der(MAX_RESPONSE_LEN + 1)).map(drop)));
         assert!(!limit(Token::from_der(&der(MAX_TOKEN_LEN)).map(drop)));
         assert!(limit(Token::from_der(&der(MAX_TOKEN_LEN + 1)).map(drop)));
+        // The limits as documented, in numbers: a token of 64 KiB, an
+        // answer of 68 KiB (the token and 4 KiB of status and wrapping).
+        assert!(!limit(Token::from_der(&der(65_536)).map(drop)));
+        assert!(limit(Token::from_der(&der(65_537)).map(drop)));
+        assert!(!limit(parse_response(&der(69_632)).map(drop)));
+        assert!(limit(parse_response(&der(69_633)).map(drop)));
+    }
+
+    /// A chain file (`GITSIGN_TIMESTAMP_CERT_CHAIN`) of up to 1 MiB is
+    /// read; one byte more is refused for its size, before it is read.
+    #[test]
+    fn chain_file_limit_is_one_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.pem");
+        let file = |len: usize| {
+            // The certificate, then text outside any PEM block up to `len`.
+            let mut text = format!("{TEST_CERT}\n");
+            text.push_str(&"#".repeat(len - text.len() - 1));
+            text.push('\n');
+            assert_eq!(text.len(), len);
+            std::fs::write(&path, text).unwrap();
+            let mut root = TrustedRoot::default();
+            add_cert_chain(&mut root, &path).map(|()| root.timestamp_authorities.len())
+        };
+        assert_eq!(file(1024 * 1024).unwrap(), 1);
+        let e = file(1024 * 1024 + 1).unwrap_err();
+        assert!(e.0.contains("is larger than 1048576 bytes"), "{e}");
     }
 
     #[test]
