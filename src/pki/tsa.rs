@@ -1099,6 +1099,43 @@ mod tests {
         assert!(parse_response(&[0x30, 0x80, 0x00]).is_err());
     }
 
+    /// failInfo's bits are named exactly: each set bit once, by its RFC
+    /// 3161 name or its number, across octets, without the unused bits.
+    #[test]
+    fn failure_bits_are_named_exactly() {
+        let names = |bits: &[u8]| {
+            let der = asn1::encode(tag::BIT_STRING, bits);
+            failure_names(asn1::parse_single(&der, tag::BIT_STRING, "failInfo").unwrap())
+                .map_err(|e| e.0)
+        };
+        let bad_alg = "badAlg (unsupported hash algorithm)";
+        let bad_format = "badDataFormat (the request is malformed)";
+        assert_eq!(names(&[2, 0x84]).unwrap(), [bad_alg, bad_format]);
+        assert_eq!(names(&[6, 0, 0, 0, 0x40]).unwrap(), ["systemFailure"]);
+        assert_eq!(
+            names(&[0, 0x40, 0x02]).unwrap(),
+            [
+                "failure bit 1",
+                "timeNotAvailable (the TSA's time source is not available)"
+            ]
+        );
+        // Bits past the count the unused-bits octet leaves are not read.
+        assert_eq!(names(&[7, 0x01]).unwrap(), Vec::<String>::new());
+        assert_eq!(names(&[1, 0x01]).unwrap(), Vec::<String>::new());
+        assert_eq!(names(&[0, 0x01]).unwrap(), ["failure bit 7"]);
+        // Bits past 64 are not named (no failure has such a number).
+        let mut wide = vec![0; 10];
+        wide[9] = 0x80;
+        assert_eq!(names(&wide).unwrap(), Vec::<String>::new());
+        // An empty BIT STRING has no bits; seven unused bits is the most.
+        assert_eq!(names(&[0]).unwrap(), Vec::<String>::new());
+        assert!(names(&[1]).unwrap_err().contains("not a valid BIT STRING"));
+        assert!(names(&[8, 0])
+            .unwrap_err()
+            .contains("not a valid BIT STRING"));
+        assert!(names(&[]).unwrap_err().contains("empty BIT STRING"));
+    }
+
     fn tst_info(nonce: Option<&[u8]>, accuracy: Option<Vec<u8>>) -> Vec<u8> {
         let mi = asn1::encode_parts(
             tag::SEQUENCE,
