@@ -1005,12 +1005,18 @@ mod tests {
         assert_eq!(positive_integer(&[0x80, 1]), vec![0, 0x80, 1]);
         assert_eq!(positive_integer(&[0, 0, 5]), vec![5]);
         assert_eq!(positive_integer(&[0, 0]), vec![0]);
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..50 {
             let n = new_nonce().unwrap();
             assert!(!n.is_empty() && n.len() <= NONCE_BYTES + 1);
             assert!(n[0] & 0x80 == 0);
             assert!(n.len() == 1 || n[0] != 0 || n[1] & 0x80 != 0);
+            // 128 random bits: never repeated, and (but for 2^-16 per
+            // nonce) at least 15 bytes of magnitude.
+            seen.insert(integer_magnitude(&n).to_vec());
         }
+        assert_eq!(seen.len(), 50, "a nonce repeated");
+        assert!(seen.iter().any(|n| n.len() >= 15));
         assert_eq!(integer_magnitude(&[0, 0x80]), &[0x80]);
         assert_eq!(integer_magnitude(&[0]), &[0]);
         assert_eq!(integer_magnitude(&[]), &[] as &[u8]);
