@@ -1170,6 +1170,81 @@ mod tests {
         asn1::encode_parts(tag::SEQUENCE, &refs)
     }
 
+    /// accuracy: seconds, millis and micros each optional, millis and
+    /// micros under 1000, seconds at most a leap year; the sum in
+    /// milliseconds with microseconds rounded up.
+    #[test]
+    fn accuracy_bounds_and_sum() {
+        let int = |n: u64| {
+            let b = n.to_be_bytes();
+            positive_integer(&b)
+        };
+        let acc = |s: Option<u64>, ms: Option<u64>, us: Option<u64>| {
+            let mut parts = Vec::new();
+            if let Some(s) = s {
+                parts.push(asn1::encode(tag::INTEGER, &int(s)));
+            }
+            if let Some(ms) = ms {
+                parts.push(asn1::encode(tag::context(0, false), &int(ms)));
+            }
+            if let Some(us) = us {
+                parts.push(asn1::encode(tag::context(1, false), &int(us)));
+            }
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let der = asn1::encode_parts(tag::SEQUENCE, &refs);
+            parse_tst_info(&tst_info(None, Some(der)))
+                .map(|i| i.accuracy_ms.unwrap())
+                .map_err(|e| e.0)
+        };
+        assert_eq!(acc(Some(2), Some(3), Some(1)).unwrap(), 2_004);
+        assert_eq!(acc(Some(2), Some(3), Some(999)).unwrap(), 2_004);
+        assert_eq!(acc(Some(2), Some(3), Some(0)).unwrap(), 2_003);
+        assert_eq!(acc(Some(2), Some(3), None).unwrap(), 2_003);
+        assert_eq!(acc(None, Some(3), Some(1_000 - 1)).unwrap(), 4);
+        assert_eq!(acc(Some(7), None, None).unwrap(), 7_000);
+        assert_eq!(acc(None, None, Some(1)).unwrap(), 1);
+        assert_eq!(acc(None, None, None).unwrap(), 0);
+        assert_eq!(acc(None, Some(999), None).unwrap(), 999);
+        assert_eq!(acc(Some(31_622_400), None, None).unwrap(), 31_622_400_000);
+        for out in [
+            acc(Some(31_622_401), None, None),
+            acc(None, Some(1_000), None),
+            acc(None, None, Some(1_000)),
+        ] {
+            assert!(out.unwrap_err().contains("accuracy is out of range"));
+        }
+    }
+
+    /// A token vouches for genTime widened by its accuracy, rounded up to
+    /// whole seconds; no accuracy, no widening; never overflowing.
+    #[test]
+    fn windows_widen_by_the_accuracy() {
+        let ts = |gen_time: i64, accuracy_ms: Option<u64>| {
+            VerifiedTimestamp {
+                gen_time,
+                accuracy_ms,
+                serial: String::new(),
+                policy: String::new(),
+                certificate: Certificate::from_pem(TEST_CERT).unwrap(),
+                authority_uri: String::new(),
+            }
+            .window()
+        };
+        assert_eq!(ts(1_000, None), (1_000, 1_000));
+        assert_eq!(ts(1_000, Some(0)), (1_000, 1_000));
+        assert_eq!(ts(1_000, Some(1)), (999, 1_001));
+        assert_eq!(ts(1_000, Some(1_000)), (999, 1_001));
+        assert_eq!(ts(1_000, Some(1_001)), (998, 1_002));
+        let most = 18_446_744_073_709_552; // u64::MAX ms in whole seconds
+        assert_eq!(ts(0, Some(u64::MAX)), (-most, most));
+        assert_eq!(
+            ts(i64::MIN + 5, Some(u64::MAX)),
+            (i64::MIN, i64::MIN + 5 + most)
+        );
+        assert_eq!(ts(i64::MAX, Some(2_000)), (i64::MAX - 2, i64::MAX));
+        assert_eq!(ts(i64::MIN, Some(2_000)), (i64::MIN, i64::MIN + 2));
+    }
+
     #[test]
     fn tst_info_parses() {
         let acc = asn1::encode_parts(
