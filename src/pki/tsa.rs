@@ -1142,6 +1142,27 @@ mod tests {
         assert!(names(&[]).unwrap_err().contains("empty BIT STRING"));
     }
 
+    /// The TSA's statusString: its first four UTF8Strings, in order,
+    /// control characters blanked; what is not a string is skipped.
+    #[test]
+    fn status_text_is_four_strings_at_most() {
+        let mut parts: Vec<Vec<u8>> = ["one", "two\u{1b}[31m"]
+            .iter()
+            .map(|t| asn1::encode(tag::UTF8_STRING, t.as_bytes()))
+            .collect();
+        parts.push(asn1::encode(tag::INTEGER, &[7]));
+        for t in ["three", "four", "five", "six"] {
+            parts.push(asn1::encode(tag::UTF8_STRING, t.as_bytes()));
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let text = asn1::encode_parts(tag::SEQUENCE, &refs);
+        let e = parse_response(&status_resp(2, &text)).unwrap_err().0;
+        assert!(
+            e.ends_with("status rejection (\"one; two [31m; three; four\")"),
+            "{e}"
+        );
+    }
+
     fn tst_info(nonce: Option<&[u8]>, accuracy: Option<Vec<u8>>) -> Vec<u8> {
         let mi = asn1::encode_parts(
             tag::SEQUENCE,
