@@ -1101,6 +1101,18 @@ mod tests {
         assert!(e.0.contains("waiting"), "{e}");
         let e = parse_response(&status_resp(0, &[])).unwrap_err();
         assert!(e.0.contains("without a timestamp token"), "{e}");
+        // granted (0) and grantedWithMods (1) hand back the token's bytes;
+        // from rejection (2) on, the status is the answer.
+        let token = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::OID, oid::SHA256));
+        for status in [0, 1] {
+            let si = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::INTEGER, &[status]));
+            let resp = asn1::encode_parts(tag::SEQUENCE, &[&si, &token]);
+            assert_eq!(parse_response(&resp).unwrap(), token, "status {status}");
+        }
+        let si = asn1::encode(tag::SEQUENCE, &asn1::encode(tag::INTEGER, &[2]));
+        let resp = asn1::encode_parts(tag::SEQUENCE, &[&si, &token]);
+        let e = parse_response(&resp).unwrap_err().0;
+        assert_eq!(e, "the TSA refused the request: status rejection");
         assert!(parse_response(b"").unwrap_err().0.contains("unparseable"));
         assert!(parse_response(&[0x30, 0x80, 0x00]).is_err());
     }
