@@ -1176,13 +1176,19 @@ mod tests {
     }
 
     fn tst_info(nonce: Option<&[u8]>, accuracy: Option<Vec<u8>>) -> Vec<u8> {
+        tst_info_with(oid::SHA256, &[0x12, 0x34], nonce, accuracy)
+    }
+
+    fn tst_info_with(
+        hash: &[u8],
+        serial: &[u8],
+        nonce: Option<&[u8]>,
+        accuracy: Option<Vec<u8>>,
+    ) -> Vec<u8> {
         let mi = asn1::encode_parts(
             tag::SEQUENCE,
             &[
-                &asn1::encode_parts(
-                    tag::SEQUENCE,
-                    &[&asn1::encode(tag::OID, oid::SHA256), &[5, 0]],
-                ),
+                &asn1::encode_parts(tag::SEQUENCE, &[&asn1::encode(tag::OID, hash), &[5, 0]]),
                 &asn1::encode(tag::OCTET_STRING, &crypto::sha256(b"sig")),
             ],
         );
@@ -1190,7 +1196,7 @@ mod tests {
             asn1::encode(tag::INTEGER, &[1]),
             asn1::encode(tag::OID, &[43, 6, 1, 4, 1, 131, 191, 48, 2]),
             mi,
-            asn1::encode(tag::INTEGER, &[0x12, 0x34]),
+            asn1::encode(tag::INTEGER, serial),
             asn1::encode(tag::GENERALIZED_TIME, b"20240102030405.25Z"),
         ];
         if let Some(a) = accuracy {
@@ -1276,6 +1282,39 @@ mod tests {
         );
         assert_eq!(ts(i64::MAX, Some(2_000)), (i64::MAX - 2, i64::MAX));
         assert_eq!(ts(i64::MIN, Some(2_000)), (i64::MIN, i64::MIN + 2));
+    }
+
+    /// serialNumber: 1 to 21 bytes (RFC 3161 allows up to 160 bits and
+    /// a sign byte); nonce: 1 to 64; the imprint's hash SHA-2, not SHA-1.
+    #[test]
+    fn tst_info_bounds_and_hashes() {
+        let parse = |hash: &[u8], serial: &[u8], nonce: Option<&[u8]>| {
+            parse_tst_info(&tst_info_with(hash, serial, nonce, None)).map_err(|e| e.0)
+        };
+        let serial_bad = "the TSTInfo serial number is invalid";
+        let nonce_bad = "the TSTInfo nonce is invalid";
+        assert_eq!(parse(oid::SHA256, &[1], None).unwrap().serial, [1]);
+        assert_eq!(parse(oid::SHA256, &[7; 21], None).unwrap().serial, [7; 21]);
+        assert_eq!(parse(oid::SHA256, &[7; 22], None).unwrap_err(), serial_bad);
+        assert_eq!(parse(oid::SHA256, &[], None).unwrap_err(), serial_bad);
+        let n = parse(oid::SHA256, &[1], Some(&[5])).unwrap().nonce;
+        assert_eq!(n.as_deref(), Some(&[5][..]));
+        let n = parse(oid::SHA256, &[1], Some(&[5; 64])).unwrap().nonce;
+        assert_eq!(n.as_deref(), Some(&[5; 64][..]));
+        assert_eq!(
+            parse(oid::SHA256, &[1], Some(&[5; 65])).unwrap_err(),
+            nonce_bad
+        );
+        assert_eq!(parse(oid::SHA256, &[1], Some(&[])).unwrap_err(), nonce_bad);
+        assert_eq!(parse(oid::SHA384, &[1], None).unwrap().hash, Hash::Sha384);
+        assert_eq!(parse(oid::SHA512, &[1], None).unwrap().hash, Hash::Sha512);
+        for refused in [oid::SHA1, oid::DATA] {
+            let e = parse(refused, &[1], None).unwrap_err();
+            assert!(
+                e.ends_with("which is not accepted (SHA-256, SHA-384 or SHA-512)"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
