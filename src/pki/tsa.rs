@@ -1040,6 +1040,79 @@ mod tests {
         }
     }
 
+    /// `token` without the certificates its SignedData carries (what a
+    /// TSA answers when certReq is false): the signature still verifies.
+    fn without_certificates(token: &[u8]) -> Vec<u8> {
+        let ci = asn1::parse_single(token, tag::SEQUENCE, "ContentInfo").unwrap();
+        let mut r = ci.reader();
+        let ct = r.read(tag::OID, "contentType").unwrap();
+        let explicit = r.read(tag::context(0, true), "content").unwrap();
+        let sd = asn1::parse_single(explicit.value, tag::SEQUENCE, "SignedData").unwrap();
+        let mut parts = Vec::new();
+        let mut sr = sd.reader();
+        while !sr.is_empty() {
+            let t = sr.read_any("SignedData field").unwrap();
+            if t.tag != tag::context(0, true) {
+                parts.push(t.raw);
+            }
+        }
+        // version, digestAlgorithms, encapContentInfo, signerInfos.
+        assert_eq!(parts.len(), 4);
+        let sd = asn1::encode_parts(tag::SEQUENCE, &parts);
+        let explicit = asn1::encode(tag::context(0, true), &sd);
+        asn1::encode_parts(tag::SEQUENCE, &[ct.raw, &explicit])
+    }
+
+    /// A token without its certificate is verified with the trusted
+    /// root's certificate its signer id names (issuer and serial, both),
+    /// and refused by name when the root has none.
+    #[test]
+    fn a_token_without_certificates_uses_the_roots() {
+        let data: &[u8] = include_bytes!("../../tests/fixtures/tsa-expired/data.txt");
+        let token =
+            without_certificates(include_bytes!("../../tests/fixtures/tsa-expired/token.der"));
+        assert!(Token::from_der(&token)
+            .unwrap()
+            .signed_data
+            .certificates
+            .is_empty());
+        let from_2020 = crate::sigstore::trust::Validity {
+            start: crate::encoding::time::parse_rfc3339("2020-01-01T00:00:00Z"),
+            end: None,
+        };
+        let leaf = Certificate::from_pem(include_str!("../../tests/fixtures/tsa-expired/leaf.pem"))
+            .unwrap();
+        let ca_root =
+            Certificate::from_pem(include_str!("../../tests/fixtures/tsa-expired/root.pem"))
+                .unwrap();
+        let authority = |chain: Vec<Certificate>| {
+            crate::sigstore::trust::CertificateAuthority::new(
+                "https://tsa.example".into(),
+                chain,
+                from_2020,
+            )
+        };
+        let root_of = |cas| TrustedRoot {
+            timestamp_authorities: cas,
+            source: "test root".into(),
+            ..Default::default()
+        };
+        // The root CA comes first: same issuer as the leaf, another serial.
+        let both = root_of(vec![
+            authority(vec![ca_root.clone()]),
+            authority(vec![leaf.clone(), ca_root.clone()]),
+        ]);
+        let ts = verify_token(&token, data, None, &both).unwrap();
+        assert_eq!(ts.certificate.der(), leaf.der());
+        let no_leaf = root_of(vec![authority(vec![ca_root.clone()])]);
+        let e = verify_token(&token, data, None, &no_leaf).unwrap_err().0;
+        assert_eq!(
+            e,
+            "the timestamp token names a signing certificate that neither the token nor the \
+             trusted root's timestamp authorities carry"
+        );
+    }
+
     #[test]
     fn an_expired_tsa_chain_is_judged_at_the_timestamps_time() {
         let data: &[u8] = include_bytes!("../../tests/fixtures/tsa-expired/data.txt");
