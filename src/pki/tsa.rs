@@ -1040,6 +1040,47 @@ mod tests {
         }
     }
 
+    /// RFC 3161 section 2.3's profile of the certificate that signs a
+    /// timestamp, one broken rule per certificate
+    /// (tests/fixtures/tools/make_tsa_profiles.py).
+    #[test]
+    fn the_tsa_certificate_profile() {
+        let check = |name: &str| {
+            let path = format!(
+                "{}/tests/fixtures/tsa-profiles/{name}.pem",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let cert = Certificate::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
+            check_tsa_profile(&cert).map_err(|e| e.0)
+        };
+        assert_eq!(check("ok"), Ok(()));
+        assert_eq!(check("ok-nonrep"), Ok(()));
+        for name in ["no-eku", "eku-extra", "eku-other"] {
+            assert_eq!(
+                check(name).unwrap_err(),
+                format!(
+                    "the certificate CN={name} that signed the timestamp is not a timestamping \
+                     certificate (its extended key usage must be timeStamping only)"
+                )
+            );
+        }
+        assert_eq!(
+            check("eku-noncritical").unwrap_err(),
+            "the certificate CN=eku-noncritical that signed the timestamp does not mark its \
+             timeStamping extended key usage critical, as RFC 3161 requires"
+        );
+        assert_eq!(
+            check("ku-certsign").unwrap_err(),
+            "the key usage of the timestamp authority's certificate CN=ku-certsign does not \
+             allow signatures"
+        );
+        assert_eq!(
+            check("unknown-critical").unwrap_err(),
+            "the timestamp authority's certificate CN=unknown-critical has an unknown critical \
+             extension 1.3.6.1.4.1.57264.99.1"
+        );
+    }
+
     /// `token` without the certificates its SignedData carries (what a
     /// TSA answers when certReq is false): the signature still verifies.
     fn without_certificates(token: &[u8]) -> Vec<u8> {
