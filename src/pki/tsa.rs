@@ -1082,24 +1082,44 @@ mod tests {
     }
 
     /// `token` without the certificates its SignedData carries (what a
-    /// TSA answers when certReq is false): the signature still verifies.
-    fn without_certificates(token: &[u8]) -> Vec<u8> {
+    /// TSA answers when certReq is false), and with its signer named by
+    /// `key_id` (a subjectKeyIdentifier) when given: neither is under the
+    /// signature, which still verifies.
+    fn without_certificates(token: &[u8], key_id: Option<&[u8]>) -> Vec<u8> {
         let ci = asn1::parse_single(token, tag::SEQUENCE, "ContentInfo").unwrap();
         let mut r = ci.reader();
         let ct = r.read(tag::OID, "contentType").unwrap();
         let explicit = r.read(tag::context(0, true), "content").unwrap();
         let sd = asn1::parse_single(explicit.value, tag::SEQUENCE, "SignedData").unwrap();
-        let mut parts = Vec::new();
+        let mut parts: Vec<Vec<u8>> = Vec::new();
         let mut sr = sd.reader();
         while !sr.is_empty() {
             let t = sr.read_any("SignedData field").unwrap();
             if t.tag != tag::context(0, true) {
-                parts.push(t.raw);
+                parts.push(t.raw.to_vec());
             }
         }
         // version, digestAlgorithms, encapContentInfo, signerInfos.
         assert_eq!(parts.len(), 4);
-        let sd = asn1::encode_parts(tag::SEQUENCE, &parts);
+        if let Some(ski) = key_id {
+            let set = asn1::parse_single(&parts[3], tag::SET, "SignerInfos").unwrap();
+            let si = set.reader().read(tag::SEQUENCE, "SignerInfo").unwrap();
+            let mut fields = vec![
+                asn1::encode(tag::INTEGER, &[3]),
+                asn1::encode(tag::context(0, false), ski),
+            ];
+            let mut fr = si.reader();
+            fr.read_any("version").unwrap();
+            fr.read(tag::SEQUENCE, "sid").unwrap();
+            while !fr.is_empty() {
+                fields.push(fr.read_any("SignerInfo field").unwrap().raw.to_vec());
+            }
+            let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+            let si = asn1::encode_parts(tag::SEQUENCE, &refs);
+            parts[3] = asn1::encode(tag::SET, &si);
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let sd = asn1::encode_parts(tag::SEQUENCE, &refs);
         let explicit = asn1::encode(tag::context(0, true), &sd);
         asn1::encode_parts(tag::SEQUENCE, &[ct.raw, &explicit])
     }
@@ -1110,8 +1130,8 @@ mod tests {
     #[test]
     fn a_token_without_certificates_uses_the_roots() {
         let data: &[u8] = include_bytes!("../../tests/fixtures/tsa-expired/data.txt");
-        let token =
-            without_certificates(include_bytes!("../../tests/fixtures/tsa-expired/token.der"));
+        let original: &[u8] = include_bytes!("../../tests/fixtures/tsa-expired/token.der");
+        let token = without_certificates(original, None);
         assert!(Token::from_der(&token)
             .unwrap()
             .signed_data
@@ -1152,6 +1172,20 @@ mod tests {
             "the timestamp token names a signing certificate that neither the token nor the \
              trusted root's timestamp authorities carry"
         );
+        // Named by key id: the certificate with that subjectKeyIdentifier
+        // is the one tried (the root CA's here: its key did not sign)...
+        let root_ski = ca_root.subject_key_id().unwrap().to_vec();
+        let by_root_ski = without_certificates(original, Some(&root_ski));
+        let e = verify_token(&by_root_ski, data, None, &both).unwrap_err().0;
+        assert_eq!(
+            e,
+            "the timestamp token's signature does not verify with the key of \
+             CN=expired-tsa-root,O=gitsign-test"
+        );
+        // ...and a key id no certificate has names none.
+        let by_other = without_certificates(original, Some(&[7; 20]));
+        let e = verify_token(&by_other, data, None, &both).unwrap_err().0;
+        assert!(e.starts_with("the timestamp token names a signing certificate that neither"));
     }
 
     #[test]
