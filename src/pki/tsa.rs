@@ -1040,19 +1040,91 @@ mod tests {
         }
     }
 
+    /// A certificate of tests/fixtures/tsa-profiles.
+    fn profile_cert(name: &str) -> Certificate {
+        let path = format!(
+            "{}/tests/fixtures/tsa-profiles/{name}.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Certificate::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The path from a token's signer to a trusted authority: through the
+    /// authority's own chain or the token's certificates, each link named
+    /// as the issuer and signed by it, at most four from the token.
+    #[test]
+    fn paths_to_an_authority() {
+        let ca_root =
+            Certificate::from_pem(include_str!("../../tests/fixtures/tsa-expired/root.pem"))
+                .unwrap();
+        let from_2020 = crate::sigstore::trust::Validity {
+            start: crate::encoding::time::parse_rfc3339("2020-01-01T00:00:00Z"),
+            end: None,
+        };
+        let trusting = |chain: &[&str]| TrustedRoot {
+            timestamp_authorities: vec![crate::sigstore::trust::CertificateAuthority::new(
+                "https://tsa.example".into(),
+                chain
+                    .iter()
+                    .map(|n| profile_cert(n))
+                    .chain([ca_root.clone()])
+                    .collect(),
+                from_2020,
+            )],
+            source: "test root".into(),
+            ..Default::default()
+        };
+        let at = crate::encoding::time::parse_rfc3339("2020-06-01T12:00:00Z").unwrap();
+        let path = |leaf: &str, extra: &[&str], root: &TrustedRoot| {
+            let extra: Vec<Certificate> = extra.iter().map(|n| profile_cert(n)).collect();
+            chain_to_authority(&profile_cert(leaf), &extra, root, at)
+                .map(drop)
+                .map_err(|e| e.0)
+        };
+        let refused = |leaf: &str, issuer: &str| {
+            Err(format!(
+                "the timestamp was signed by CN={leaf} (issued by CN={issuer}), which does not \
+                 chain to a timestamp authority of the trusted root (test root)"
+            ))
+        };
+        let leaf1 = "leaf-under-i1";
+        // The issuer in the authority's chain: found by name and signature.
+        assert_eq!(path(leaf1, &[], &trusting(&["chain-i1"])), Ok(()));
+        for impostor in ["fake-i1", "renamed-i1"] {
+            assert_eq!(
+                path(leaf1, &[], &trusting(&[impostor])),
+                refused(leaf1, "chain-i1"),
+                "{impostor} in the trusted chain"
+            );
+        }
+        // The issuer among the token's certificates: the same two tests.
+        let root_only = trusting(&[]);
+        assert_eq!(path(leaf1, &[], &root_only), refused(leaf1, "chain-i1"));
+        assert_eq!(path(leaf1, &["chain-i1"], &root_only), Ok(()));
+        assert_eq!(path(leaf1, &["fake-i1", "chain-i1"], &root_only), Ok(()));
+        for impostor in ["fake-i1", "renamed-i1"] {
+            assert_eq!(
+                path(leaf1, &[impostor], &root_only),
+                refused(leaf1, "chain-i1"),
+                "{impostor} in the token"
+            );
+        }
+        // Four intermediates from the token, not five.
+        let four = ["chain-i4", "chain-i3", "chain-i2", "chain-i1"];
+        assert_eq!(path("leaf-under-i4", &four, &root_only), Ok(()));
+        let five = ["chain-i5", "chain-i4", "chain-i3", "chain-i2", "chain-i1"];
+        assert_eq!(
+            path("leaf-under-i5", &five, &root_only),
+            refused("leaf-under-i5", "chain-i5")
+        );
+    }
+
     /// RFC 3161 section 2.3's profile of the certificate that signs a
     /// timestamp, one broken rule per certificate
     /// (tests/fixtures/tools/make_tsa_profiles.py).
     #[test]
     fn the_tsa_certificate_profile() {
-        let check = |name: &str| {
-            let path = format!(
-                "{}/tests/fixtures/tsa-profiles/{name}.pem",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            let cert = Certificate::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
-            check_tsa_profile(&cert).map_err(|e| e.0)
-        };
+        let check = |name: &str| check_tsa_profile(&profile_cert(name)).map_err(|e| e.0);
         assert_eq!(check("ok"), Ok(()));
         assert_eq!(check("ok-nonrep"), Ok(()));
         for name in ["no-eku", "eku-extra", "eku-other"] {
@@ -1186,6 +1258,19 @@ mod tests {
         let by_other = without_certificates(original, Some(&[7; 20]));
         let e = verify_token(&by_other, data, None, &both).unwrap_err().0;
         assert!(e.starts_with("the timestamp token names a signing certificate that neither"));
+        // The signer's certificate issued again (same key, names and
+        // serial; other bytes): the signature verifies with its key, but
+        // the token's signingCertificateV2 hash names the original.
+        let reissued = root_of(vec![authority(vec![
+            profile_cert("leaf-reissued"),
+            ca_root.clone(),
+        ])]);
+        let e = verify_token(&token, data, None, &reissued).unwrap_err().0;
+        assert_eq!(
+            e,
+            "the timestamp's signingCertificate attribute names another certificate than the \
+             one that signed the timestamp"
+        );
     }
 
     #[test]
