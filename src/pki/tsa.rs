@@ -1109,6 +1109,16 @@ mod tests {
                 "{impostor} in the token"
             );
         }
+        // Every issuer on the path is a CA allowed to sign certificates.
+        for issuer in ["notca-i1", "nocertsign-i1"] {
+            let leaf = format!("leaf-under-{issuer}");
+            let not_ca = Err(format!(
+                "the certificate CN={issuer} in the timestamp authority's path is not a CA \
+                 certificate"
+            ));
+            assert_eq!(path(&leaf, &[issuer], &root_only), not_ca, "{issuer}");
+            assert_eq!(path(&leaf, &[], &trusting(&[issuer])), not_ca, "{issuer}");
+        }
         // Four intermediates from the token, not five.
         let four = ["chain-i4", "chain-i3", "chain-i2", "chain-i1"];
         assert_eq!(path("leaf-under-i4", &four, &root_only), Ok(()));
