@@ -399,6 +399,22 @@ fn tsa_failures_stop_signing_cleanly() {
     );
     tb.clear_faults();
 
+    // A TSA whose clock is an hour ahead: its token verifies, but dates the
+    // signature outside the ten-minute certificate; refused, naming the TSA.
+    let ahead = gitsign::encoding::time::now() + 3600;
+    tb.fault("tsa", "gen-time", Some(1), Some(ahead.into()));
+    let dated = format!(
+        "dated the signature {}, outside the signing certificate's validity",
+        gitsign::encoding::time::format_time(ahead)
+    );
+    expect_failure(
+        &tb,
+        "tsa clock ahead",
+        &[],
+        &["the timestamp authority", &url, &dated, "check the clocks"],
+    );
+    tb.clear_faults();
+
     // Nothing listening.
     expect_failure(
         &tb,
