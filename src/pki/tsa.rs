@@ -1129,6 +1129,38 @@ mod tests {
         );
     }
 
+    /// A chain file's certificates in any order come out leaf first, each
+    /// followed by its issuer, the self-signed root last.
+    #[test]
+    fn chain_files_are_ordered_leaf_first() {
+        let root = Certificate::from_pem(include_str!("../../tests/fixtures/tsa-expired/root.pem"))
+            .unwrap();
+        let certs = [
+            profile_cert("leaf-under-i1"),
+            profile_cert("chain-i1"),
+            root,
+        ];
+        let names = |v: &[Certificate]| -> Vec<String> {
+            v.iter().map(|c| name_to_string(c.subject())).collect()
+        };
+        let want = names(&certs);
+        for order in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let given: Vec<Certificate> = order.iter().map(|&i| certs[i].clone()).collect();
+            assert_eq!(
+                names(&order_chain(given)),
+                want,
+                "given in the order {order:?}"
+            );
+        }
+    }
+
     /// RFC 3161 section 2.3's profile of the certificate that signs a
     /// timestamp, one broken rule per certificate
     /// (tests/fixtures/tools/make_tsa_profiles.py).
