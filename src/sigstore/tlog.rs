@@ -1044,6 +1044,20 @@ mod tests {
             &json(MAX_ENTRY_LEN + 1),
             &expected
         )));
+        // The limits as documented, in numbers: an entry of 256 KiB, a
+        // Rekor v1 JSON answer of 4 MiB.
+        assert!(!too_large(
+            LogEntry::from_protobuf(&entry(262_144)).map(drop)
+        ));
+        assert!(too_large(
+            LogEntry::from_protobuf(&entry(262_145)).map(drop)
+        ));
+        assert!(!too_large(
+            LogEntry::from_rekor_json(&json(4_194_304)).map(drop)
+        ));
+        assert!(too_large(
+            LogEntry::from_rekor_json(&json(4_194_305)).map(drop)
+        ));
     }
 
     /// A proof of 64 hashes (the deepest a 64-bit tree has) is computed;
@@ -1066,6 +1080,9 @@ mod tests {
             |t: &str| matches!(parse_checkpoint(t), Err(e) if e.0.contains("too large"));
         assert!(!too_large(&note(MAX_CHECKPOINT_LEN)));
         assert!(too_large(&note(MAX_CHECKPOINT_LEN + 1)));
+        // In numbers: 64 KiB.
+        assert!(!too_large(&note(65_536)));
+        assert!(too_large(&note(65_537)));
     }
 
     /// Only hashedrekord 0.0.1 bodies are read: another version of the
