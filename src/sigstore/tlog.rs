@@ -1083,6 +1083,30 @@ mod tests {
         // In numbers: 64 KiB.
         assert!(!too_large(&note(65_536)));
         assert!(too_large(&note(65_537)));
+        // 64 signature lines are read, a 65th is refused; a signature is
+        // a 4-byte key hint and at least one byte.
+        let signed = |lines: usize, raw: &[u8]| {
+            let mut t = format!("o\n1\n{}\n\n", STANDARD.encode([0u8; 32]));
+            for _ in 0..lines {
+                t.push_str(&format!("\u{2014} k {}\n", STANDARD.encode(raw)));
+            }
+            parse_checkpoint(&t)
+                .map(|c| c.signatures.len())
+                .map_err(|e| e.0)
+        };
+        assert_eq!(signed(64, &[1, 2, 3, 4, 5]), Ok(64));
+        assert_eq!(
+            signed(65, &[1, 2, 3, 4, 5]).unwrap_err(),
+            "the checkpoint carries too many signatures"
+        );
+        assert_eq!(
+            signed(1, &[1, 2, 3, 4]).unwrap_err(),
+            "the checkpoint signature is too short"
+        );
+        assert_eq!(
+            signed(0, &[]).unwrap_err(),
+            "the checkpoint carries no signature"
+        );
     }
 
     /// Only hashedrekord 0.0.1 bodies are read: another version of the
