@@ -975,6 +975,79 @@ fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog, v2: bool) -> Result
 mod tests {
     use super::*;
 
+    /// What a verified entry establishes: the global index and time only
+    /// through a SET; a v2 entry's index through its proof; a v1 proof's
+    /// shard-local leaf index never as the entry's index. The log's key
+    /// window includes both ends.
+    #[test]
+    fn what_a_verified_entry_establishes() {
+        let entry =
+            |promise: Option<Promise>, inclusion: Option<Inclusion>, v2: bool| VerifiedEntry {
+                log_url: "https://log.example".into(),
+                log_valid_for: Validity {
+                    start: Some(100),
+                    end: Some(200),
+                },
+                promise,
+                inclusion,
+                v2,
+            };
+        let promise = Some(Promise {
+            log_index: 7,
+            integrated_time: 150,
+        });
+        let inclusion = Some(Inclusion {
+            origin: "log.example - 1".into(),
+            tree_size: 10,
+            leaf_index: 3,
+        });
+        let both = entry(promise, inclusion.clone(), false);
+        assert_eq!((both.log_index(), both.time()), (Some(7), Some(150)));
+        assert_eq!(
+            both.describe(),
+            "Rekor entry 7 (signed entry timestamp verified; inclusion proven in tree \
+             log.example - 1 of size 10, checkpoint signed by the log) at https://log.example"
+        );
+        let set_only = entry(promise, None, false);
+        assert_eq!(set_only.log_index(), Some(7));
+        assert_eq!(
+            set_only.describe(),
+            "Rekor entry 7 (signed entry timestamp verified; no inclusion proof) at \
+             https://log.example"
+        );
+        let v1_proof = entry(None, inclusion.clone(), false);
+        assert_eq!((v1_proof.log_index(), v1_proof.time()), (None, None));
+        assert_eq!(
+            v1_proof.describe(),
+            "Rekor leaf 3 of tree log.example - 1 (inclusion proven against a checkpoint signed \
+             by the log of size 10; no signed entry timestamp) at https://log.example"
+        );
+        let v2 = entry(None, inclusion, true);
+        assert_eq!((v2.log_index(), v2.time()), (Some(3), None));
+        assert_eq!(
+            v2.describe(),
+            "Rekor v2 entry 3 (inclusion proven in tree log.example - 1 of size 10, checkpoint \
+             signed by the log) at https://log.example"
+        );
+        assert_eq!(
+            entry(None, None, false).describe(),
+            "Rekor entry (nothing verified) at https://log.example"
+        );
+        for t in [100, 150, 200] {
+            assert!(both.check_log_valid_at(t).is_ok(), "{t}");
+        }
+        for t in [99, 201] {
+            let e = both.check_log_valid_at(t).unwrap_err().0;
+            assert!(
+                e.starts_with(&format!(
+                    "the key of the transparency log https://log.example was not valid at {} (valid ",
+                    crate::encoding::time::format_time(t)
+                )),
+                "{e}"
+            );
+        }
+    }
+
     fn build_tree(leaves: &[[u8; 32]]) -> [u8; 32] {
         match leaves.len() {
             1 => leaves[0],
