@@ -975,6 +975,41 @@ fn verify_checkpoint(cp: &Checkpoint, log: &TransparencyLog, v2: bool) -> Result
 mod tests {
     use super::*;
 
+    /// A log's C2SP key name is its URL without the scheme, query, fragment
+    /// or trailing slash; a URL with no host left names none.
+    #[test]
+    fn log_key_names() {
+        let name = |url: &str| {
+            let log = TransparencyLog {
+                base_url: url.into(),
+                key: crypto::PublicKey::Ed25519(vec![0; 32]),
+                key_spki: Vec::new(),
+                log_id: Vec::new(),
+                valid_for: Validity::default(),
+                checkpoint_key_id: None,
+            };
+            log_key_name(&log).map(str::to_string)
+        };
+        assert_eq!(name("https://log.example/").as_deref(), Some("log.example"));
+        assert_eq!(
+            name("http://host:8080/a/?q=1#f").as_deref(),
+            Some("host:8080/a")
+        );
+        assert_eq!(
+            name("https://log2025-1.rekor.sigstore.dev").as_deref(),
+            Some("log2025-1.rekor.sigstore.dev")
+        );
+        for none in [
+            "https://",
+            "https:///",
+            "https:///path",
+            "ftp://log.example",
+            "log.example",
+        ] {
+            assert_eq!(name(none), None, "{none}");
+        }
+    }
+
     /// What a verified entry establishes: the global index and time only
     /// through a SET; a v2 entry's index through its proof; a v1 proof's
     /// shard-local leaf index never as the entry's index. The log's key
