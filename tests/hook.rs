@@ -1868,3 +1868,28 @@ fn a_shallow_push_with_missing_history_is_refused_clearly() {
     );
     assert_eq!(server_ref(&srv, "refs/heads/main"), "");
 }
+
+/// A rule that allows unsigned commits but names signers: unsigned commits
+/// pass, signed ones must be by a signer it names.
+#[test]
+fn allow_unsigned_with_signers_still_checks_signed_commits() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let extra = "\n[[rules]]\nrefs = [\"refs/heads/mixed/*\"]\nsigners = [\"alice\"]\nallow_unsigned = true\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, extra));
+    let alice = client(&tb, &srv, "alice-mixed", "alice@example.com");
+    commit(&alice, 1, "signed by alice", true);
+    commit(&alice, 2, "unsigned", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/mixed/a"]);
+    assert!(ok && out.contains("2 new objects verified"), "{out}");
+
+    let mallory = client(&tb, &srv, "mallory-mixed", "mallory@example.com");
+    mallory.git_ok(&["fetch", "-q", "origin"]);
+    mallory.git_ok(&["reset", "-q", "--hard", "origin/mixed/a"]);
+    let id = commit(&mallory, 3, "signed by mallory", true);
+    let (ok, out) = push(&mallory, &["HEAD:refs/heads/mixed/a"]);
+    assert!(
+        !ok && out.contains(&id[..12]) && out.contains("is not an allowed signer"),
+        "{out}"
+    );
+}
