@@ -419,28 +419,6 @@ fn fast_forward(git: &Git, old: &str, new: &str, tag: bool) -> Result<bool, GitE
     Ok(false)
 }
 
-/// Checks a push with no particular environment (no policy ref, no
-/// namespace); see [`check_push_in`].
-pub fn check_push(
-    updates: &[RefUpdate],
-    git: &Git,
-    policy: &PolicyFile,
-    ctx: &Context<'_>,
-    algo: HashAlgo,
-    threads: usize,
-) -> Result<Report, GitError> {
-    check_push_in(
-        updates,
-        git,
-        policy,
-        ctx,
-        algo,
-        threads,
-        &PushEnv::default(),
-        &mut |_| {},
-    )
-}
-
 /// How far a push's check has come, for a progress line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PushProgress {
