@@ -1763,6 +1763,21 @@ fn a_protected_symbolic_ref_is_not_moved_through_its_target() {
         base,
         "the protected refs/heads/main now shows an unsigned commit, pushed to its target: {out}"
     );
+    // The refusal says which alias's rules held it.
+    assert!(
+        out.contains("held to the rules of refs/heads/main, a symbolic ref to it, too"),
+        "{out}"
+    );
+    // An alias under the same rule as its target adds nothing to say.
+    server_git(&srv, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+    server_git(
+        &srv,
+        &["symbolic-ref", "refs/heads/main", "refs/heads/feature/m"],
+    );
+    server_git(&srv, &["update-ref", "refs/heads/feature/m", &base]);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/feature/m"]);
+    assert!(!ok && out.contains(&bad[..12]), "{out}");
+    assert!(!out.contains("a symbolic ref to it, too"), "{out}");
 }
 
 // ---------------------------------------------------------------------------
