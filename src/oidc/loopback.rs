@@ -8,6 +8,18 @@
 //! What it may use: the standard library's sockets, rustix's `poll`, the
 //! `url` crate (the redirect URL, the callback's query) and
 //! [`super::opener`] (whose exit it watches while it waits).
+//!
+//! Why hand-written: the listener runs inside the signing process, which
+//! git waits on, and must answer one callback among whatever else local
+//! users send to the port. `tiny_http` 0.12, the smallest server crate,
+//! was read for the job: it reads each connection on a pool thread and
+//! starts a new thread whenever none is idle (`util/task_pool.rs`: at least
+//! four, no upper bound), with no deadline for a request head, so every
+//! idle connection another user opens holds a thread. Here one thread
+//! polls every connection, keeps at most `MAX_CONNECTIONS` (64), drops any
+//! that takes longer than `HEAD_DEADLINE` (5 s) to send its head, reads at most
+//! `MAX_REQUEST` (16 KiB) bytes of it, and watches the opener's exit between
+//! polls; the HTTP it speaks is one request line and one fixed answer.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};

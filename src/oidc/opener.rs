@@ -6,6 +6,17 @@
 //! What it may use: the standard library's processes, rustix (the page's
 //! private directory and file), aws-lc-rs's random numbers (the page's
 //! directory name) and the `url` crate (the page's `file://` URL).
+//!
+//! Why hand-written: `webbrowser` 1.2, the crate for opening a browser,
+//! was read for the job. It reads `$BROWSER` itself (here only
+//! [`crate::config`] reads the environment, and tests set the opener
+//! through [`OidcSettings`]); it runs a text browser (lynx, w3m) in the
+//! foreground with the process's own stdout, which carries the signature
+//! to git; it spawns a graphical opener without ever collecting its exit
+//! status, so an opener that fails goes unsaid; and it knows nothing of
+//! Go gitsign's `gitsign.urlOpener` with its `{{.URL}}` template. What it
+//! would replace here is the platform's command and `$BROWSER`'s list,
+//! about 40 lines.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
