@@ -876,18 +876,27 @@ fn refs_to_blobs_and_trees_need_a_rule() {
         let (ok, out) = push(&alice, &[&format!("{id}:refs/data/{kind}")]);
         assert!(!ok, "a ref to a {kind} was accepted: {out}");
         assert!(
-            out.contains(&format!("refs/data/{kind}: the ref points at a {kind}"))
-                && out.contains("allow_blobs_and_trees = true"),
+            out.contains(&format!(
+                "refs/data/{kind}: the ref points at a {kind}, which carries no signature"
+            )) && out.contains("allow_blobs_and_trees = true"),
             "{out}"
         );
     }
-    // Also behind an annotated tag (signed, so only the target is at issue).
+    // Also behind an annotated tag (signed, so only the target is at issue),
+    // which the refusal names.
     assert!(alice
         .git(&["tag", "-s", "tree-tag", "-m", "a tree", &tree])
         .status
         .success());
+    let tag = alice.git_ok(&["rev-parse", "refs/tags/tree-tag"]);
     let (ok, out) = push(&alice, &["refs/tags/tree-tag:refs/data/tagged"]);
-    assert!(!ok && out.contains("points at a tree"), "{out}");
+    assert!(
+        !ok && out.contains(&format!(
+            "the ref points at a tree (through tag {}), which carries no signature",
+            &tag[..12]
+        )),
+        "{out}"
+    );
     // allow_blobs_and_trees under a rule that requires signatures: still
     // refused (nothing signed says which blob or tree the ref holds).
     set_policy(
@@ -1907,4 +1916,69 @@ fn allow_unsigned_with_signers_still_checks_signed_commits() {
         !ok && out.contains(&id[..12]) && out.contains("is not an allowed signer"),
         "{out}"
     );
+}
+
+/// Rewrites are refused only where a rule requires signatures: a branch
+/// under an `allow_unsigned` rule may be force-pushed.
+#[test]
+fn rewrites_of_lax_refs_are_accepted() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, ""));
+    let alice = client(&tb, &srv, "alice-lax-rewrite", "alice@example.com");
+    commit(&alice, 1, "first", false);
+    commit(&alice, 2, "second", false);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/scratch/r"]);
+    assert!(ok, "{out}");
+    alice.git_ok(&["reset", "-q", "--hard", "HEAD~1"]);
+    let rewritten = commit(&alice, 3, "rewritten", false);
+    let (ok, out) = push(&alice, &["--force", "HEAD:refs/heads/scratch/r"]);
+    assert!(ok, "a force push to a lax branch was refused: {out}");
+    assert_eq!(server_ref(&srv, "refs/heads/scratch/r"), rewritten);
+}
+
+/// A rule that requires signatures lets a ref be deleted when it says
+/// `allow_deletion = true`, whatever a laxer rule that also matches says
+/// (a rule that requires nothing never holds a deletion back).
+#[test]
+fn allow_deletion_holds_beside_a_lax_rule() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let extra = "\n[[rules]]\nrefs = [\"refs/heads/rel/*\"]\nsigners = [\"alice\"]\nallow_deletion = true\n\n[[rules]]\nrefs = [\"refs/heads/rel/*\"]\nallow_unsigned = true\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, extra));
+    let alice = client(&tb, &srv, "alice-rel-delete", "alice@example.com");
+    let id = commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["HEAD:refs/heads/rel/1"]);
+    assert!(ok, "{out}");
+    assert_eq!(server_ref(&srv, "refs/heads/rel/1"), id);
+    let (ok, out) = push(&alice, &[":refs/heads/rel/1"]);
+    assert!(
+        ok,
+        "a deletion its protecting rule allows was refused: {out}"
+    );
+    assert_eq!(server_ref(&srv, "refs/heads/rel/1"), "");
+}
+
+/// Tag objects are verified only under a rule with `signed_tags = true`:
+/// elsewhere an annotated tag is a pointer to the commit it tags, which
+/// alone is checked (and counted).
+#[test]
+fn tags_are_verified_only_where_signed_tags_is_set() {
+    let tb = Testbed::start();
+    let issuer = tb.var("GITSIGN_OIDC_ISSUER").to_string();
+    let extra = "\n[[rules]]\nrefs = [\"refs/releases/*\"]\nsigners = [\"alice\"]\n";
+    let srv = server(&tb, "pre-receive", &policy_text(&issuer, extra));
+    let alice = client(&tb, &srv, "alice-release-tag", "alice@example.com");
+    commit(&alice, 1, "signed", true);
+    let (ok, out) = push(&alice, &["main"]);
+    assert!(ok, "{out}");
+    alice.git_ok(&["tag", "-a", "-m", "unsigned annotated", "r1"]);
+    let (ok, out) = push(&alice, &["refs/tags/r1:refs/releases/r1"]);
+    assert!(
+        ok && out.contains("gitsign: 1 new object verified against the signing policy"),
+        "{out}"
+    );
+    // Where the rule says signed_tags, the same tag is refused.
+    let (ok, out) = push(&alice, &["refs/tags/r1"]);
+    assert!(!ok && out.contains("not signed"), "{out}");
 }
