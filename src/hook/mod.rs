@@ -819,4 +819,37 @@ mod tests {
         let tag = format!("object {a}\ntype commit\n\ntag v2\n");
         assert_eq!(tag_name(tag.as_bytes()), None);
     }
+
+    /// A walk's findings join the report with every problem and warning
+    /// counted, the listed ones kept to the bound.
+    #[test]
+    fn merged_findings_keep_their_full_counts() {
+        let rejection = |i: usize| Rejection {
+            ref_name: "refs/heads/main".into(),
+            object: Some((format!("{i:040}"), ObjectKind::Commit, "s".into())),
+            reason: "not signed".into(),
+        };
+        let mut report = Report::default();
+        let mut found = Report::default();
+        for i in 0..10 {
+            report.reject(rejection(i));
+            report.warn(format!("before {i}"));
+        }
+        for i in 0..70 {
+            found.reject(rejection(100 + i));
+            found.warn(format!("found {i}"));
+        }
+        assert_eq!(found.rejections.len(), MAX_LISTED);
+        merge(&mut report, found);
+        assert_eq!(report.problems, 80);
+        assert_eq!(report.warning_count, 80);
+        assert_eq!(report.rejections.len(), MAX_LISTED);
+        assert_eq!(report.warnings.len(), MAX_LISTED);
+        assert!(rejection_text(&report)
+            .iter()
+            .any(|l| l.contains("... and 30 more")));
+        assert!(warning_text(&report)
+            .iter()
+            .any(|l| l.contains("... and 30 more warnings")));
+    }
 }
