@@ -157,6 +157,7 @@ mod tests {
             "refs/heads/x"
         );
         assert_eq!(ns.view("refs/heads/y"), "refs/heads/y");
+        assert!(ns.is_set());
         let none = Namespace::from_env(Some("")).unwrap();
         assert!(!none.is_set());
         assert_eq!(none.full("refs/heads/x"), "refs/heads/x");

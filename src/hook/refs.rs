@@ -66,6 +66,14 @@ impl Resolved {
     }
 }
 
+/// The ref listing is indexed by `u32` offsets: at most 4 GiB of it.
+fn check_listing_size(len: usize) -> Result<(), GitError> {
+    if len > u32::MAX as usize {
+        return Err(GitError("the list of refs is larger than 4 GiB".into()));
+    }
+    Ok(())
+}
+
 impl ServerRefs {
     /// Lists the repository's refs (one git process) and finds out how
     /// they are stored (another).
@@ -85,9 +93,7 @@ impl ServerRefs {
     }
 
     fn from_listing(text: String, files_dir: Option<PathBuf>) -> Result<ServerRefs, GitError> {
-        if text.len() > u32::MAX as usize {
-            return Err(GitError("the list of refs is larger than 4 GiB".into()));
-        }
+        check_listing_size(text.len())?;
         let mut lines = Vec::new();
         let mut start = 0usize;
         for line in text.split_inclusive('\n') {
@@ -377,10 +383,61 @@ mod tests {
         );
         assert_eq!(refs.find("refs/heads/main").unwrap().symref, None);
         assert!(refs.find("refs/heads/mai").is_none());
+        assert!(!refs.is_empty());
         assert!(ServerRefs::from_listing("garbage\n".into(), None).is_err());
         assert!(ServerRefs::from_listing(String::new(), None)
             .unwrap()
             .is_empty());
+    }
+
+    /// A line is an object id and a name: either one missing or malformed
+    /// is git printing something unexpected, refused whole.
+    #[test]
+    fn malformed_listing_lines_are_refused() {
+        for bad in [
+            format!("xyz refs/heads/a \n"),
+            format!("{} refs/heads/a \n", &A[..39]),
+            format!("{A}  \n"),
+            format!("{A} refs/heads/ok \nnot-an-id refs/heads/b \n"),
+        ] {
+            let Err(e) = ServerRefs::from_listing(bad.clone(), None) else {
+                panic!("{bad:?} was read as a ref");
+            };
+            assert!(e.0.contains("git for-each-ref printed"), "{bad:?}: {e:?}");
+        }
+    }
+
+    /// The 4 GiB bound of the listing (its offsets are `u32`) is inclusive.
+    #[test]
+    fn listing_size_bound_is_inclusive() {
+        assert!(check_listing_size(0).is_ok());
+        assert!(check_listing_size(u32::MAX as usize).is_ok());
+        let e = check_listing_size(u32::MAX as usize + 1).unwrap_err();
+        assert!(e.0.contains("larger than 4 GiB"), "{e:?}");
+    }
+
+    /// Symbolic refs are found by their target among many targets, each
+    /// exactly the ones pointing at it.
+    #[test]
+    fn symbolic_refs_are_found_by_target() {
+        let text = format!(
+            "{A} refs/heads/t1 \n{A} refs/heads/t2 \n{A} refs/heads/t3 \n\
+             {A} refs/heads/s1a refs/heads/t1\n{A} refs/heads/s2a refs/heads/t2\n\
+             {A} refs/heads/s2b refs/heads/t2\n{A} refs/heads/s3a refs/heads/t3\n\
+             {A} refs/heads/s0 HEAD\n"
+        );
+        let refs = ServerRefs::from_listing(text, None).unwrap();
+        let to = |t: &str| {
+            let mut v: Vec<String> = refs.symrefs_to(t).map(String::from).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(to("HEAD"), ["refs/heads/s0"]);
+        assert_eq!(to("refs/heads/t1"), ["refs/heads/s1a"]);
+        assert_eq!(to("refs/heads/t2"), ["refs/heads/s2a", "refs/heads/s2b"]);
+        assert_eq!(to("refs/heads/t3"), ["refs/heads/s3a"]);
+        assert!(to("refs/heads/t0").is_empty());
+        assert!(to("refs/heads/t4").is_empty());
     }
 
     #[test]
