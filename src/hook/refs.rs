@@ -395,7 +395,7 @@ mod tests {
     #[test]
     fn malformed_listing_lines_are_refused() {
         for bad in [
-            format!("xyz refs/heads/a \n"),
+            "xyz refs/heads/a \n".to_string(),
             format!("{} refs/heads/a \n", &A[..39]),
             format!("{A}  \n"),
             format!("{A} refs/heads/ok \nnot-an-id refs/heads/b \n"),
