@@ -469,4 +469,65 @@ mod tests {
         assert_eq!(refs.reaching("HEAD"), ["refs/heads/out"]);
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// Dangling symbolic refs are the loose `ref: ` files that the listing
+    /// lacks: listed refs, links, oversized files and other content are
+    /// none; a missing `refs` directory has none, an unreadable one is an
+    /// error.
+    #[test]
+    fn dangling_symbolic_refs_are_unlisted_loose_files() {
+        let dir = std::env::temp_dir().join(format!("gitsign-dangling-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let heads = dir.join("refs/heads");
+        std::fs::create_dir_all(&heads).unwrap();
+        let write = |name: &str, text: &[u8]| std::fs::write(heads.join(name), text).unwrap();
+        write("dangling", b"ref: refs/heads/t1\n");
+        write("listed", b"ref: refs/heads/t2\n");
+        write("plain", format!("{A}\n").as_bytes());
+        // "ref: " and a newline around a target: the file at the bound is
+        // read, one byte more is not.
+        let target = |n: usize| format!("refs/heads/{}", "x".repeat(n - 6 - 11));
+        write(
+            "at-bound",
+            format!("ref: {}\n", target(MAX_REF_NAME + 8)).as_bytes(),
+        );
+        write(
+            "past-bound",
+            format!("ref: {}\n", target(MAX_REF_NAME + 9)).as_bytes(),
+        );
+        let outside = dir.join("outside");
+        std::fs::write(&outside, b"ref: refs/heads/t3\n").unwrap();
+        std::os::unix::fs::symlink(&outside, heads.join("link")).unwrap();
+
+        let text = format!("{A} refs/heads/listed refs/heads/t2\n");
+        let mut refs = ServerRefs::from_listing(text, Some(dir.clone())).unwrap();
+        refs.load_dangling().unwrap();
+        // By target; a long target is shown by its length.
+        let found: Vec<(String, &str)> = refs
+            .dangling
+            .iter()
+            .map(|(t, n)| match t.len() {
+                0..=64 => (t.clone(), n.as_str()),
+                len => (format!("{len} bytes"), n.as_str()),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("refs/heads/t1".to_string(), "refs/heads/dangling"),
+                (format!("{} bytes", MAX_REF_NAME + 2), "refs/heads/at-bound"),
+            ]
+        );
+
+        std::fs::remove_dir_all(dir.join("refs")).unwrap();
+        let mut refs = ServerRefs::from_listing(String::new(), Some(dir.clone())).unwrap();
+        refs.load_dangling().unwrap();
+        assert!(refs.dangling.is_empty());
+
+        std::fs::write(dir.join("refs"), b"not a directory").unwrap();
+        let mut refs = ServerRefs::from_listing(String::new(), Some(dir.clone())).unwrap();
+        let e = refs.load_dangling().unwrap_err();
+        assert!(e.0.contains("cannot list the refs in"), "{e:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
