@@ -530,4 +530,22 @@ mod tests {
         assert!(e.0.contains("cannot list the refs in"), "{e:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// A chain of exactly [`MAX_SYMREF_DEPTH`] symbolic refs is followed to
+    /// its end, as git follows it; one link more is too deep.
+    #[test]
+    fn symbolic_ref_depth_bound_is_gits() {
+        let link = |i: usize| format!("{A} refs/heads/s{i} refs/heads/s{}\n", i + 1);
+        // s1 -> s2 -> ... -> s5 -> s6 (a ref): five links; s0 adds a sixth.
+        let mut text: String = (0..=MAX_SYMREF_DEPTH).map(link).collect();
+        text.push_str(&format!("{A} refs/heads/s{} \n", MAX_SYMREF_DEPTH + 1));
+        let refs = ServerRefs::from_listing(text, None).unwrap();
+        let git = Git::in_dir(std::env::temp_dir());
+        let r = refs.resolve(&git, "refs/heads/s1").unwrap();
+        assert!(!r.too_deep, "{:?}", r.chain);
+        assert_eq!(r.chain.len(), MAX_SYMREF_DEPTH + 1);
+        assert_eq!(r.target(), format!("refs/heads/s{}", MAX_SYMREF_DEPTH + 1));
+        let r = refs.resolve(&git, "refs/heads/s0").unwrap();
+        assert!(r.too_deep, "{:?}", r.chain);
+    }
 }
