@@ -548,4 +548,38 @@ mod tests {
         let r = refs.resolve(&git, "refs/heads/s0").unwrap();
         assert!(r.too_deep, "{:?}", r.chain);
     }
+
+    /// The loose-ref directory is the repository's own (absolute) with the
+    /// files backend, and none with reftable, where every name the listing
+    /// lacks is asked of git: a new ref is no ref, not an error.
+    #[test]
+    fn files_dir_follows_the_ref_backend() {
+        let tmp = std::env::temp_dir().join(format!("gitsign-backend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let init = |name: &str, format: &str| {
+            let dir = tmp.join(name);
+            let o = std::process::Command::new("git")
+                .args(["init", "-q", "--bare", &format!("--ref-format={format}")])
+                .arg(&dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{o:?}");
+            Git::in_dir(dir)
+        };
+        let files = init("files.git", "files");
+        assert_eq!(
+            files_dir(&files).map(|d| d.canonicalize().unwrap()),
+            Some(tmp.join("files.git").canonicalize().unwrap())
+        );
+        let reftable = init("reftable.git", "reftable");
+        assert_eq!(files_dir(&reftable), None);
+        let refs = ServerRefs::load(&reftable).unwrap();
+        let r = refs.resolve(&reftable, "refs/heads/new").unwrap();
+        assert_eq!(r.chain, ["refs/heads/new"]);
+        assert!(!r.is_symbolic());
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }

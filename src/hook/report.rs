@@ -154,4 +154,21 @@ mod tests {
             .contains("99950 more warnings"));
         assert!(!r.accepted());
     }
+
+    /// Exactly as many problems and warnings as are listed: every one is
+    /// shown, with no "... and 0 more" line.
+    #[test]
+    fn a_full_list_says_no_more() {
+        let mut r = Report::default();
+        for i in 0..MAX_LISTED {
+            r.reject_ref("refs/heads/main", format!("reason {i}"));
+            r.warn(format!("w{i}"));
+        }
+        let text = rejection_text(&r);
+        assert_eq!(text.len(), MAX_LISTED + 1, "{text:?}");
+        assert!(!text.iter().any(|l| l.contains("more")), "{text:?}");
+        let warnings = warning_text(&r);
+        assert_eq!(warnings.len(), MAX_LISTED, "{warnings:?}");
+        assert!(!warnings.iter().any(|l| l.contains("more")), "{warnings:?}");
+    }
 }
