@@ -1918,8 +1918,9 @@ fn allow_unsigned_with_signers_still_checks_signed_commits() {
     );
 }
 
-/// Rewrites are refused only where a rule requires signatures: a branch
-/// under an `allow_unsigned` rule may be force-pushed.
+/// Rewrites and deletions are refused only where a rule requires
+/// signatures: a branch under an `allow_unsigned` rule may be force-pushed
+/// and deleted.
 #[test]
 fn rewrites_of_lax_refs_are_accepted() {
     let tb = Testbed::start();
@@ -1935,6 +1936,9 @@ fn rewrites_of_lax_refs_are_accepted() {
     let (ok, out) = push(&alice, &["--force", "HEAD:refs/heads/scratch/r"]);
     assert!(ok, "a force push to a lax branch was refused: {out}");
     assert_eq!(server_ref(&srv, "refs/heads/scratch/r"), rewritten);
+    let (ok, out) = push(&alice, &[":refs/heads/scratch/r"]);
+    assert!(ok, "deleting a lax branch was refused: {out}");
+    assert_eq!(server_ref(&srv, "refs/heads/scratch/r"), "");
 }
 
 /// A rule that requires signatures lets a ref be deleted when it says
