@@ -482,6 +482,9 @@ mod tests {
         std::fs::create_dir_all(&heads).unwrap();
         let write = |name: &str, text: &[u8]| std::fs::write(heads.join(name), text).unwrap();
         write("dangling", b"ref: refs/heads/t1\n");
+        write("dangling-a", b"ref: refs/heads/t0\n");
+        write("dangling-b", b"ref: refs/heads/t4\n");
+        write("dangling-c", b"ref: refs/heads/t4\n");
         write("listed", b"ref: refs/heads/t2\n");
         write("plain", format!("{A}\n").as_bytes());
         // "ref: " and a newline around a target: the file at the bound is
@@ -514,10 +517,23 @@ mod tests {
         assert_eq!(
             found,
             [
+                ("refs/heads/t0".to_string(), "refs/heads/dangling-a"),
                 ("refs/heads/t1".to_string(), "refs/heads/dangling"),
+                ("refs/heads/t4".to_string(), "refs/heads/dangling-b"),
+                ("refs/heads/t4".to_string(), "refs/heads/dangling-c"),
                 (format!("{} bytes", MAX_REF_NAME + 2), "refs/heads/at-bound"),
             ]
         );
+        // Each target finds exactly its own, listed or dangling.
+        let to = |t: &str| refs.symrefs_to(t).map(String::from).collect::<Vec<_>>();
+        assert_eq!(to("refs/heads/t0"), ["refs/heads/dangling-a"]);
+        assert_eq!(to("refs/heads/t1"), ["refs/heads/dangling"]);
+        assert_eq!(to("refs/heads/t2"), ["refs/heads/listed"]);
+        assert_eq!(
+            to("refs/heads/t4"),
+            ["refs/heads/dangling-b", "refs/heads/dangling-c"]
+        );
+        assert!(to("refs/heads/t3").is_empty());
 
         std::fs::remove_dir_all(dir.join("refs")).unwrap();
         let mut refs = ServerRefs::from_listing(String::new(), Some(dir.clone())).unwrap();
