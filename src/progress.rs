@@ -40,8 +40,8 @@ pub struct Count {
 pub struct Progress<W: Write> {
     out: Option<W>,
     what: String,
-    unit: &'static str,
-    failures: Failures,
+    unit: Noun<'static>,
+    failures: Noun<'static>,
     started: Instant,
     last: Option<Instant>,
     shown: bool,
@@ -54,8 +54,11 @@ impl<W: Write> Progress<W> {
         Progress {
             out,
             what: what.to_string(),
-            unit,
-            failures: Failures::default(),
+            unit: Noun {
+                singular: unit,
+                plural: unit,
+            },
+            failures: Noun::FAILED,
             started: Instant::now(),
             last: None,
             shown: false,
@@ -65,7 +68,14 @@ impl<W: Write> Progress<W> {
     /// Names failures `singular`/`plural` ("problem"/"problems") instead
     /// of "failed".
     pub fn failures_named(mut self, singular: &'static str, plural: &'static str) -> Self {
-        self.failures = Failures { singular, plural };
+        self.failures = Noun { singular, plural };
+        self
+    }
+
+    /// Names one unit `singular` ("1 object") and more `plural`, instead
+    /// of the plural for every count.
+    pub fn units_named(mut self, singular: &'static str, plural: &'static str) -> Self {
+        self.unit = Noun { singular, plural };
         self
     }
 
@@ -153,18 +163,26 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// How failures are counted on the line.
+/// A word for a count: the units counted, or the failures among them.
 #[derive(Debug, Clone, Copy)]
-struct Failures {
-    singular: &'static str,
-    plural: &'static str,
+struct Noun<'a> {
+    singular: &'a str,
+    plural: &'a str,
 }
 
-impl Default for Failures {
-    fn default() -> Self {
-        Failures {
-            singular: "failed",
-            plural: "failed",
+impl<'a> Noun<'a> {
+    /// Failures, unless named: "3 failed".
+    const FAILED: Noun<'static> = Noun {
+        singular: "failed",
+        plural: "failed",
+    };
+
+    /// The word for `n` of them.
+    fn of(&self, n: u64) -> &'a str {
+        if n == 1 {
+            self.singular
+        } else {
+            self.plural
         }
     }
 }
@@ -172,20 +190,28 @@ impl Default for Failures {
 /// The line: `gitsign: verifying: 1,234/10,000 commits (12%), 3 failed,
 /// 8 s left`.
 pub fn render(what: &str, unit: &str, c: Count, elapsed: Duration) -> String {
-    render_with(what, unit, Failures::default(), c, elapsed)
+    let unit = Noun {
+        singular: unit,
+        plural: unit,
+    };
+    render_with(what, unit, Noun::FAILED, c, elapsed)
 }
 
-fn render_with(what: &str, unit: &str, f: Failures, c: Count, elapsed: Duration) -> String {
+fn render_with(what: &str, unit: Noun<'_>, f: Noun<'_>, c: Count, elapsed: Duration) -> String {
     let mut line = format!("gitsign: {what}: {}", thousands(c.done));
     match c.total {
         Some(t) if t >= c.done && t > 0 => {
-            line.push_str(&format!("/{} {unit} ({}%)", thousands(t), c.done * 100 / t));
+            line.push_str(&format!(
+                "/{} {} ({}%)",
+                thousands(t),
+                unit.of(t),
+                c.done * 100 / t
+            ));
         }
-        _ => line.push_str(&format!(" {unit}")),
+        _ => line.push_str(&format!(" {}", unit.of(c.done))),
     }
     if c.failed > 0 {
-        let word = if c.failed == 1 { f.singular } else { f.plural };
-        line.push_str(&format!(", {} {word}", thousands(c.failed)));
+        line.push_str(&format!(", {} {}", thousands(c.failed), f.of(c.failed)));
     }
     match c.total {
         Some(t) if t > c.done && c.done > 0 => {
@@ -238,19 +264,37 @@ mod tests {
             total: None,
             failed: 1,
         };
-        let f = Failures {
+        let f = Noun {
             singular: "problem",
             plural: "problems",
         };
+        let objects = Noun {
+            singular: "object",
+            plural: "objects",
+        };
+        let render_objects =
+            |c| render_with("checking the push", objects, f, c, Duration::from_secs(3));
         assert_eq!(
-            render_with(
-                "checking the push",
-                "objects",
-                f,
-                one,
-                Duration::from_secs(3)
-            ),
+            render_objects(one),
             "gitsign: checking the push: 9 objects, 1 problem, 3 s"
+        );
+        let c = Count {
+            done: 1,
+            total: None,
+            failed: 2,
+        };
+        assert_eq!(
+            render_objects(c),
+            "gitsign: checking the push: 1 object, 2 problems, 3 s"
+        );
+        let c = Count {
+            done: 0,
+            total: Some(1),
+            failed: 0,
+        };
+        assert_eq!(
+            render_objects(c),
+            "gitsign: checking the push: 0/1 object (0%), 3 s"
         );
         let long = render(
             &"x".repeat(200),

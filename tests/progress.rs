@@ -344,7 +344,7 @@ fn the_hook_shows_progress_on_a_terminal_only() {
     // The line counts what was checked and what was refused (the one
     // commit, after its Rekor lookup).
     assert!(
-        tty[at..].starts_with("gitsign: checking the push: 1 objects, 1 problem"),
+        tty[at..].starts_with("gitsign: checking the push: 1 object, 1 problem"),
         "the objects checked and the problems found are not counted:\n{tty:?}"
     );
     let refused = tty.find("gitsign: push refused").unwrap();

@@ -173,6 +173,7 @@ pub fn run(cmd: &HookCommand) -> u8 {
         "checking the push",
         "objects",
     )
+    .units_named("object", "objects")
     .failures_named("problem", "problems");
     let checked = hook::check_push_in(
         &updates,

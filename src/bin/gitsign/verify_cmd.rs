@@ -331,7 +331,8 @@ pub fn verify_commits(a: &VerifyArgs) -> u8 {
         (!detailed && std::io::stderr().is_terminal()).then(std::io::stderr),
         "verifying",
         "commits",
-    );
+    )
+    .units_named("commit", "commits");
     // With --since the tips come on top of git's count: no total.
     let total_rx =
         (progress.enabled() && a.since.is_none()).then(|| count_in_background(&git, &args));
