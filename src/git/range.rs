@@ -175,6 +175,8 @@ pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
 struct ByteBudget {
     used: std::sync::Mutex<usize>,
     freed: std::sync::Condvar,
+    /// No worker is left to give bytes back: the reader must not wait.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl ByteBudget {
@@ -182,15 +184,20 @@ impl ByteBudget {
         ByteBudget {
             used: std::sync::Mutex::new(0),
             freed: std::sync::Condvar::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Waits until `n` more bytes fit (always, when nothing is in flight).
+    /// Waits until `n` more bytes fit (always, when nothing is in flight
+    /// or the budget is closed).
     fn take(&self, n: usize) {
         let Ok(mut used) = self.used.lock() else {
             return;
         };
-        while *used > 0 && *used + n > MAX_BYTES_IN_FLIGHT {
+        while *used > 0
+            && *used + n > MAX_BYTES_IN_FLIGHT
+            && !self.closed.load(std::sync::atomic::Ordering::Acquire)
+        {
             used = match self.freed.wait(used) {
                 Ok(u) => u,
                 Err(_) => return,
@@ -204,6 +211,30 @@ impl ByteBudget {
             *used = used.saturating_sub(n);
         }
         self.freed.notify_all();
+    }
+
+    /// Lets every `take` through from now on. The flag is set before the
+    /// lock is taken, so a reader either sees it or is already waiting
+    /// and is woken.
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(self.used.lock());
+        self.freed.notify_all();
+    }
+}
+
+/// Held by each worker: the last one to leave closes the byte budget.
+struct Leaving<'a> {
+    live: &'a std::sync::atomic::AtomicUsize,
+    budget: &'a ByteBudget,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            self.budget.close();
+        }
     }
 }
 
@@ -278,11 +309,17 @@ where
     let threads = threads.max(1);
     type Job<T> = (usize, String, T, Result<Option<Object>, GitError>);
     let (job_tx, job_rx) = mpsc::sync_channel::<Job<T>>(threads * 64);
-    let job_rx = std::sync::Mutex::new(job_rx);
+    // Only the workers hold the job queue's receiving end: when the last
+    // one leaves (the results are no longer wanted: `sink` panicked), the
+    // queue closes and the byte budget opens, so the reader stops instead
+    // of waiting on them for ever.
+    let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
     let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome, T)>(threads * 64);
     let budget = ByteBudget::new();
+    let live = std::sync::atomic::AtomicUsize::new(threads);
     std::thread::scope(|scope| {
         let budget = &budget;
+        let live = &live;
         let reader_thread = scope.spawn(move || -> Result<usize, GitError> {
             let mut n = 0;
             for item in ids {
@@ -301,23 +338,27 @@ where
         });
         for _ in 0..threads {
             let res_tx = res_tx.clone();
-            let job_rx = &job_rx;
-            scope.spawn(move || loop {
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => break,
-                };
-                let Ok((seq, id, tag, obj)) = job else { break };
-                let size = obj
-                    .as_ref()
-                    .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len()));
-                let outcome = outcome_of(&id, obj, algo, ctx, decide);
-                budget.give(size);
-                if res_tx.send((seq, outcome, tag)).is_err() {
-                    break;
+            let job_rx = std::sync::Arc::clone(&job_rx);
+            scope.spawn(move || {
+                let _leaving = Leaving { live, budget };
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, id, tag, obj)) = job else { break };
+                    let size = obj
+                        .as_ref()
+                        .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len()));
+                    let outcome = outcome_of(&id, obj, algo, ctx, decide);
+                    budget.give(size);
+                    if res_tx.send((seq, outcome, tag)).is_err() {
+                        break;
+                    }
                 }
             });
         }
+        drop(job_rx);
         drop(res_tx);
         // Reorder: results arrive in any order, leave in input order.
         let mut pending = BTreeMap::new();
@@ -334,4 +375,84 @@ where
             Err(_) => Err(GitError("the object reader stopped unexpectedly".into())),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::Git;
+
+    /// A `sink` that panics (a bug in the caller) ends the stream with that
+    /// panic: the reader, with far more commits to read than the queues
+    /// hold, stops when the workers leave instead of waiting on them.
+    #[test]
+    fn a_panicking_sink_ends_the_stream() {
+        let dir = std::env::temp_dir().join(format!("gitsign-stream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = |args: &[&str], input: Option<&str>| {
+            use std::io::Write;
+            let mut c = std::process::Command::new("git");
+            c.args(args)
+                .current_dir(&dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            if let Some(i) = input {
+                stdin.write_all(i.as_bytes()).unwrap();
+            }
+            drop(stdin);
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "git {args:?}");
+            String::from_utf8(o.stdout).unwrap()
+        };
+        git(&["init", "-q", "--bare"], None);
+        let mut stream = String::new();
+        for i in 0..600 {
+            stream.push_str(&format!(
+                "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 2\nc{}\n",
+                1_700_000_000 + i,
+                i % 10
+            ));
+        }
+        git(&["fast-import", "--quiet"], Some(&stream));
+        let ids: Vec<String> = git(&["rev-list", "refs/heads/main"], None)
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(ids.len(), 600);
+        let reader = Git::in_dir(dir.clone()).cat_file().unwrap();
+
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let root = crate::sigstore::trust::TrustedRoot::public_good();
+            let ctx = Context {
+                root: &root,
+                require_sct: true,
+                rekor: None,
+                missing_tlog: verify::MissingTlog::Skip,
+                cache: None,
+            };
+            let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                verify_stream(
+                    ids.into_iter().map(Ok),
+                    reader,
+                    HashAlgo::Sha1,
+                    &ctx,
+                    &|_| Decision::Trusted,
+                    1,
+                    |_| panic!("the sink's own bug"),
+                )
+            }));
+            let _ = done_tx.send(ended.is_err());
+        });
+        let panicked = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("verify_stream hung after its sink panicked");
+        assert!(panicked, "the sink's panic did not reach the caller");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
