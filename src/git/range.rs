@@ -224,17 +224,35 @@ impl ByteBudget {
     }
 }
 
-/// Held by each worker: the last one to leave closes the byte budget.
-struct Leaving<'a> {
+/// Held by each worker, with its share of the job queue: when the last
+/// one leaves, the queue closes first and then the byte budget opens (in
+/// that order, so nothing more is read ahead once no worker is left).
+struct Leaving<'a, J> {
+    jobs: Option<std::sync::Arc<std::sync::Mutex<mpsc::Receiver<J>>>>,
     live: &'a std::sync::atomic::AtomicUsize,
     budget: &'a ByteBudget,
 }
 
-impl Drop for Leaving<'_> {
+impl<J> Drop for Leaving<'_, J> {
     fn drop(&mut self) {
+        self.jobs = None;
         if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
             self.budget.close();
         }
+    }
+}
+
+/// An object's bytes, given back to the budget when its verification ends,
+/// even by a panic (or the reader could wait for them for ever while other
+/// workers wait for it).
+struct InFlight<'a> {
+    budget: &'a ByteBudget,
+    bytes: usize,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
     }
 }
 
@@ -338,20 +356,27 @@ where
         });
         for _ in 0..threads {
             let res_tx = res_tx.clone();
-            let job_rx = std::sync::Arc::clone(&job_rx);
+            let leaving = Leaving {
+                jobs: Some(std::sync::Arc::clone(&job_rx)),
+                live,
+                budget,
+            };
             scope.spawn(move || {
-                let _leaving = Leaving { live, budget };
+                let leaving = leaving;
                 loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
+                    let job = match leaving.jobs.as_deref().map(|j| j.lock()) {
+                        Some(Ok(rx)) => rx.recv(),
+                        _ => break,
                     };
                     let Ok((seq, id, tag, obj)) = job else { break };
-                    let size = obj
-                        .as_ref()
-                        .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len()));
+                    let in_flight = InFlight {
+                        budget,
+                        bytes: obj
+                            .as_ref()
+                            .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len())),
+                    };
                     let outcome = outcome_of(&id, obj, algo, ctx, decide);
-                    budget.give(size);
+                    drop(in_flight);
                     if res_tx.send((seq, outcome, tag)).is_err() {
                         break;
                     }
@@ -453,6 +478,79 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("verify_stream hung after its sink panicked");
         assert!(panicked, "the sink's panic did not reach the caller");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A worker that panics (here `decide`, on the one signature that
+    /// verifies) gives its object's bytes back, so the reader, waiting to
+    /// read an object larger than the budget, goes on; the stream ends with
+    /// the panic instead of hanging with the other worker.
+    #[test]
+    fn a_panicking_worker_ends_the_stream() {
+        let dir = std::env::temp_dir().join(format!("gitsign-worker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hash = |data: &[u8]| {
+            let file = dir.join("object");
+            std::fs::write(&file, data).unwrap();
+            let o = std::process::Command::new("git")
+                .args(["hash-object", "-w", "--literally", "-t", "commit"])
+                .arg(&file)
+                .current_dir(&dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{o:?}");
+            String::from_utf8(o.stdout).unwrap().trim().to_string()
+        };
+        let o = std::process::Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gitlab_fixture_sigstore_commit.commit");
+        let signed = hash(&std::fs::read(fixture).unwrap());
+        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
+        let mut big = head.as_bytes().to_vec();
+        big.resize(MAX_BYTES_IN_FLIGHT + 1024 * 1024, b'x');
+        let mut ids = vec![signed, hash(&big)];
+        for i in 0..4 {
+            ids.push(hash(format!("{head}small {i}\n").as_bytes()));
+        }
+        let reader = Git::in_dir(dir.clone()).cat_file().unwrap();
+
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let root = crate::sigstore::trust::TrustedRoot::public_good();
+            let ctx = Context {
+                root: &root,
+                require_sct: true,
+                rekor: None,
+                missing_tlog: verify::MissingTlog::Skip,
+                cache: None,
+            };
+            let decide = |_: &Verified| -> Decision { panic!("decide's own bug") };
+            let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                verify_stream(
+                    ids.into_iter().map(Ok),
+                    reader,
+                    HashAlgo::Sha1,
+                    &ctx,
+                    &decide,
+                    2,
+                    |_| {},
+                )
+            }));
+            let _ = done_tx.send(ended.is_err());
+        });
+        let panicked = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("verify_stream hung after a worker panicked");
+        assert!(panicked, "the worker's panic did not reach the caller");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
