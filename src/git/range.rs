@@ -407,50 +407,46 @@ mod tests {
     use super::*;
     use crate::git::Git;
 
-    /// A `sink` that panics (a bug in the caller) ends the stream with that
-    /// panic: the reader, with far more commits to read than the queues
-    /// hold, stops when the workers leave instead of waiting on them.
-    #[test]
-    fn a_panicking_sink_ends_the_stream() {
-        let dir = std::env::temp_dir().join(format!("gitsign-stream-{}", std::process::id()));
+    /// Runs git in `dir` with `input` on its stdin; its stdout.
+    fn git_in(dir: &std::path::Path, args: &[&str], input: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// A fresh bare repository under the temporary directory.
+    fn bare_repo(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gitsign-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let git = |args: &[&str], input: Option<&str>| {
-            use std::io::Write;
-            let mut c = std::process::Command::new("git");
-            c.args(args)
-                .current_dir(&dir)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped());
-            let mut child = c.spawn().unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            if let Some(i) = input {
-                stdin.write_all(i.as_bytes()).unwrap();
-            }
-            drop(stdin);
-            let o = child.wait_with_output().unwrap();
-            assert!(o.status.success(), "git {args:?}");
-            String::from_utf8(o.stdout).unwrap()
-        };
-        git(&["init", "-q", "--bare"], None);
-        let mut stream = String::new();
-        for i in 0..600 {
-            stream.push_str(&format!(
-                "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 2\nc{}\n",
-                1_700_000_000 + i,
-                i % 10
-            ));
-        }
-        git(&["fast-import", "--quiet"], Some(&stream));
-        let ids: Vec<String> = git(&["rev-list", "refs/heads/main"], None)
-            .lines()
-            .map(String::from)
-            .collect();
-        assert_eq!(ids.len(), 600);
-        let reader = Git::in_dir(dir.clone()).cat_file().unwrap();
+        git_in(&dir, &["init", "-q", "--bare"], b"");
+        dir
+    }
 
+    /// Streams `ids` of the repository in `dir` (offline, the public-good
+    /// root) on `threads` workers, and asserts that the call ends with a
+    /// panic within a minute rather than hanging.
+    fn ends_with_a_panic(
+        dir: &std::path::Path,
+        ids: Vec<String>,
+        threads: usize,
+        decide: fn(&Verified) -> Decision,
+        sink: fn(Outcome),
+    ) {
+        let reader = Git::in_dir(dir.to_path_buf()).cat_file().unwrap();
         let (done_tx, done_rx) = mpsc::channel();
         std::thread::spawn(move || {
             let root = crate::sigstore::trust::TrustedRoot::public_good();
@@ -467,17 +463,46 @@ mod tests {
                     reader,
                     HashAlgo::Sha1,
                     &ctx,
-                    &|_| Decision::Trusted,
-                    1,
-                    |_| panic!("the sink's own bug"),
+                    &decide,
+                    threads,
+                    sink,
                 )
             }));
             let _ = done_tx.send(ended.is_err());
         });
         let panicked = done_rx
             .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("verify_stream hung after its sink panicked");
-        assert!(panicked, "the sink's panic did not reach the caller");
+            .expect("verify_stream hung after a panic");
+        assert!(panicked, "the panic did not reach the caller");
+    }
+
+    /// A `sink` that panics (a bug in the caller) ends the stream with that
+    /// panic: the reader, with far more commits to read than the queues
+    /// hold, stops when the workers leave instead of waiting on them.
+    #[test]
+    fn a_panicking_sink_ends_the_stream() {
+        let dir = bare_repo("stream");
+        let mut stream = String::new();
+        for i in 0..600 {
+            stream.push_str(&format!(
+                "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 2\nc{}\n",
+                1_700_000_000 + i,
+                i % 10
+            ));
+        }
+        git_in(&dir, &["fast-import", "--quiet"], stream.as_bytes());
+        let ids: Vec<String> = git_in(&dir, &["rev-list", "refs/heads/main"], b"")
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(ids.len(), 600);
+        ends_with_a_panic(
+            &dir,
+            ids,
+            1,
+            |_| Decision::Trusted,
+            |_| panic!("the sink's own bug"),
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -487,29 +512,18 @@ mod tests {
     /// the panic instead of hanging with the other worker.
     #[test]
     fn a_panicking_worker_ends_the_stream() {
-        let dir = std::env::temp_dir().join(format!("gitsign-worker-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = bare_repo("worker");
         let hash = |data: &[u8]| {
-            let file = dir.join("object");
-            std::fs::write(&file, data).unwrap();
-            let o = std::process::Command::new("git")
-                .args(["hash-object", "-w", "--literally", "-t", "commit"])
-                .arg(&file)
-                .current_dir(&dir)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{o:?}");
-            String::from_utf8(o.stdout).unwrap().trim().to_string()
+            let args = [
+                "hash-object",
+                "-w",
+                "--literally",
+                "-t",
+                "commit",
+                "--stdin",
+            ];
+            git_in(&dir, &args, data).trim().to_string()
         };
-        let o = std::process::Command::new("git")
-            .args(["init", "-q", "--bare"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success());
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/objects/gitsign/gitlab_fixture_sigstore_commit.commit");
         let signed = hash(&std::fs::read(fixture).unwrap());
@@ -521,36 +535,7 @@ mod tests {
         for i in 0..4 {
             ids.push(hash(format!("{head}small {i}\n").as_bytes()));
         }
-        let reader = Git::in_dir(dir.clone()).cat_file().unwrap();
-
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let root = crate::sigstore::trust::TrustedRoot::public_good();
-            let ctx = Context {
-                root: &root,
-                require_sct: true,
-                rekor: None,
-                missing_tlog: verify::MissingTlog::Skip,
-                cache: None,
-            };
-            let decide = |_: &Verified| -> Decision { panic!("decide's own bug") };
-            let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                verify_stream(
-                    ids.into_iter().map(Ok),
-                    reader,
-                    HashAlgo::Sha1,
-                    &ctx,
-                    &decide,
-                    2,
-                    |_| {},
-                )
-            }));
-            let _ = done_tx.send(ended.is_err());
-        });
-        let panicked = done_rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("verify_stream hung after a worker panicked");
-        assert!(panicked, "the worker's panic did not reach the caller");
+        ends_with_a_panic(&dir, ids, 2, |_| panic!("decide's own bug"), |_| {});
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
