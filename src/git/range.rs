@@ -256,6 +256,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// What an object read from git counts against the byte budget (the
+/// reader's `take` and the worker's give-back use the same measure).
+fn object_bytes(obj: &Result<Option<Object>, GitError>) -> usize {
+    obj.as_ref()
+        .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len()))
+}
+
 /// The outcome for an object read from git.
 fn outcome_of(
     id: &str,
@@ -343,10 +350,7 @@ where
             for item in ids {
                 let (id, tag) = item?;
                 let obj = reader.get(&id);
-                budget.take(
-                    obj.as_ref()
-                        .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len())),
-                );
+                budget.take(object_bytes(&obj));
                 if job_tx.send((n, id, tag, obj)).is_err() {
                     break;
                 }
@@ -371,9 +375,7 @@ where
                     let Ok((seq, id, tag, obj)) = job else { break };
                     let in_flight = InFlight {
                         budget,
-                        bytes: obj
-                            .as_ref()
-                            .map_or(0, |o| o.as_ref().map_or(0, |o| o.data.len())),
+                        bytes: object_bytes(&obj),
                     };
                     let outcome = outcome_of(&id, obj, algo, ctx, decide);
                     drop(in_flight);
