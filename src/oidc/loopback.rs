@@ -22,7 +22,7 @@
 //! polls; the HTTP it speaks is one request line and one fixed answer.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -126,68 +126,49 @@ pub(crate) struct Listeners {
     pub(crate) port: u16,
 }
 
-fn bind_error(addr: &str, e: std::io::Error) -> OidcError {
-    OidcError::Config(format!(
-        "cannot listen on {addr} for the login redirect: {e}; free the port or change gitsign.redirectURL"
-    ))
-}
-
 /// Listens where `r` says.
 pub(crate) fn bind(r: &Redirect) -> Result<Listeners, OidcError> {
-    let v4 = |port| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    let v6 = |port| TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
-    let port_of = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
-    match r.host.as_str() {
-        "127.0.0.1" => {
-            let l = v4(r.port).map_err(|e| bind_error(&format!("127.0.0.1:{}", r.port), e))?;
-            let port = port_of(&l);
-            Ok(Listeners {
-                v4: Some(l),
-                v6: None,
-                port,
-            })
-        }
-        "[::1]" => {
-            let l = v6(r.port).map_err(|e| bind_error(&format!("[::1]:{}", r.port), e))?;
-            let port = port_of(&l);
-            Ok(Listeners {
-                v4: None,
-                v6: Some(l),
-                port,
-            })
-        }
-        _ => {
-            // `localhost` may resolve to either address in the browser: listen
-            // on both, on the same port. With a random port, retry until both
-            // are free, so that no other program holds the IPv6 twin.
-            for _ in 0..16 {
-                let a = v4(r.port).map_err(|e| bind_error(&format!("127.0.0.1:{}", r.port), e))?;
-                let port = port_of(&a);
-                match v6(port) {
-                    Ok(b) => {
-                        return Ok(Listeners {
-                            v4: Some(a),
-                            v6: Some(b),
-                            port,
-                        })
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && r.port == 0 => continue,
-                    // No IPv6 loopback here (or a fixed port taken on IPv6
-                    // only): IPv4 alone.
-                    Err(_) => {
-                        return Ok(Listeners {
-                            v4: Some(a),
-                            v6: None,
-                            port,
-                        })
-                    }
-                }
-            }
-            Err(OidcError::Config(
-                "cannot find a free loopback port for the login redirect".into(),
+    let listen = |ip: IpAddr, port| {
+        TcpListener::bind((ip, port)).map_err(|e| {
+            OidcError::Config(format!(
+                "cannot listen on {} for the login redirect: {e}; free the port or change gitsign.redirectURL",
+                SocketAddr::new(ip, port)
             ))
-        }
+        })
+    };
+    let (v4, v6) = (Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into());
+    let port_of = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+    if r.host == "[::1]" {
+        let l = listen(v6, r.port)?;
+        return Ok(Listeners {
+            port: port_of(&l),
+            v4: None,
+            v6: Some(l),
+        });
     }
+    // `localhost` may resolve to either address in the browser: listen on
+    // both, on the same port. With a random port, retry until both are
+    // free, so that no other program holds the IPv6 twin.
+    for _ in 0..16 {
+        let a = listen(v4, r.port)?;
+        let port = port_of(&a);
+        let b = match (r.host == "localhost").then(|| TcpListener::bind((v6, port))) {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse && r.port == 0 => continue,
+            // No IPv6 loopback here (or a fixed port taken on IPv6 only):
+            // IPv4 alone.
+            Some(Err(_)) => None,
+        };
+        return Ok(Listeners {
+            v4: Some(a),
+            v6: b,
+            port,
+        });
+    }
+    Err(OidcError::Config(
+        "cannot find a free loopback port for the login redirect".into(),
+    ))
 }
 
 /// One request on the callback path: its query, and the connection to
@@ -632,6 +613,37 @@ mod tests {
         assert_eq!(
             Redirect::from_setting(Some(" ")).unwrap().uri(5),
             "http://localhost:5/auth/callback"
+        );
+    }
+
+    /// Each loopback host gets its own listeners; `localhost` both, on
+    /// one port (IPv6 where this machine has it); a taken port is a
+    /// sentence naming the address and the fix.
+    #[test]
+    fn listeners_follow_the_redirect_host() {
+        let ipv6 = TcpListener::bind("[::1]:0").is_ok();
+        let l = bind(&parse_redirect("http://127.0.0.1/").unwrap()).unwrap();
+        assert!(l.v4.is_some() && l.v6.is_none() && l.port != 0);
+        let l = bind(&parse_redirect("http://localhost/").unwrap()).unwrap();
+        let port_of = |x: &Option<TcpListener>| x.as_ref().map(|x| x.local_addr().unwrap().port());
+        assert_eq!(port_of(&l.v4), Some(l.port));
+        assert_eq!(port_of(&l.v6), ipv6.then_some(l.port));
+        if ipv6 {
+            let l = bind(&parse_redirect("http://[::1]/").unwrap()).unwrap();
+            assert!(l.v4.is_none() && port_of(&l.v6) == Some(l.port));
+        }
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let Err(e) = bind(&parse_redirect(&format!("http://localhost:{port}/")).unwrap()) else {
+            panic!("a taken port was bound");
+        };
+        assert!(
+            e.message().starts_with(&format!(
+                "cannot listen on 127.0.0.1:{port} for the login redirect: "
+            )) && e
+                .message()
+                .ends_with("; free the port or change gitsign.redirectURL"),
+            "{e}"
         );
     }
 

@@ -6,6 +6,8 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{OidcError, MAX_TOKEN};
@@ -33,14 +35,10 @@ pub struct IdToken {
     pub email_verified: Option<bool>,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
-    /// `iat`, when present.
-    pub issued_at: Option<i64>,
     /// `nbf`, when present.
     pub not_before: Option<i64>,
     /// `nonce`, when present.
     pub nonce: Option<String>,
-    /// Every claim of the payload (e.g. GitHub workflow claims).
-    pub claims: Map<String, Value>,
 }
 
 impl std::fmt::Debug for IdToken {
@@ -53,41 +51,60 @@ impl std::fmt::Debug for IdToken {
             .field("email", &self.email)
             .field("email_verified", &self.email_verified)
             .field("expires_at", &self.expires_at)
-            .field("issued_at", &self.issued_at)
             .field("not_before", &self.not_before)
             .field("nonce", &self.nonce)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-fn claim_time(v: Option<&Value>, name: &str) -> Result<Option<i64>, OidcError> {
-    match v {
+/// `aud`: one string or a list of them (RFC 7519 4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `email_verified`: a boolean, or (some providers) "true"/"false".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+/// The claim `name` as a `T`, `None` when absent or null; else a sentence
+/// saying it is not `what`.
+fn claim<T: DeserializeOwned>(
+    claims: &Map<String, Value>,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, OidcError> {
+    let bad =
+        || OidcError::InvalidToken(format!("the identity token's `{name}` claim is not {what}"));
+    match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                Ok(Some(i))
-            } else if let Some(f) = n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15) {
-                Ok(Some(f as i64))
-            } else {
-                Err(OidcError::InvalidToken(format!(
-                    "the identity token's `{name}` claim is not a usable time"
-                )))
-            }
-        }
-        Some(_) => Err(OidcError::InvalidToken(format!(
-            "the identity token's `{name}` claim is not a number"
-        ))),
+        Some(v) => T::deserialize(v).map(Some).map_err(|_| bad()),
     }
 }
 
-fn claim_string(v: Option<&Value>, name: &str) -> Result<Option<String>, OidcError> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(OidcError::InvalidToken(format!(
-            "the identity token's `{name}` claim is not a string"
+/// A NumericDate claim, in whole seconds (fractions are allowed).
+fn claim_time(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, OidcError> {
+    match claim::<f64>(claims, name, "a number")? {
+        Some(f) if !(f.is_finite() && f.abs() < 1e15) => Err(OidcError::InvalidToken(format!(
+            "the identity token's `{name}` claim is not a usable time"
         ))),
+        t => Ok(t.map(|f| f as i64)),
     }
+}
+
+/// A claim the token must carry, as a non-empty string.
+fn required(claims: &Map<String, Value>, name: &str, what: &str) -> Result<String, OidcError> {
+    claim::<String>(claims, name, "a string")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            OidcError::InvalidToken(format!("the identity token has no {what} (`{name}` claim)"))
+        })
 }
 
 impl IdToken {
@@ -121,70 +138,38 @@ impl IdToken {
         let payload = b64url_decode(parts[1]).ok_or_else(|| {
             OidcError::InvalidToken("the identity token's payload is not base64url".into())
         })?;
-        let claims: Map<String, Value> = match serde_json::from_slice(&payload) {
-            Ok(Value::Object(m)) => m,
-            _ => {
-                return Err(OidcError::InvalidToken(
-                    "the identity token's payload is not a JSON object".into(),
-                ))
-            }
+        let Ok(Value::Object(c)) = serde_json::from_slice(&payload) else {
+            return Err(OidcError::InvalidToken(
+                "the identity token's payload is not a JSON object".into(),
+            ));
         };
-        let issuer = claim_string(claims.get("iss"), "iss")?
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                OidcError::InvalidToken("the identity token has no issuer (`iss` claim)".into())
-            })?;
-        let subject = claim_string(claims.get("sub"), "sub")?
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                OidcError::InvalidToken("the identity token has no subject (`sub` claim)".into())
-            })?;
-        let audience = match claims.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| v.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    OidcError::InvalidToken(
-                        "the identity token's `aud` claim is not a list of strings".into(),
-                    )
-                })?,
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => {
-                return Err(OidcError::InvalidToken(
-                    "the identity token's `aud` claim is not a string".into(),
-                ))
-            }
-        };
-        let expires_at = claim_time(claims.get("exp"), "exp")?.ok_or_else(|| {
-            OidcError::InvalidToken("the identity token has no expiry (`exp` claim)".into())
-        })?;
-        let email = claim_string(claims.get("email"), "email")?.filter(|s| !s.is_empty());
-        // Some providers send "true"/"false" as strings; accept both forms.
-        let email_verified = match claims.get("email_verified") {
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
-            None | Some(Value::Null) => None,
-            Some(_) => {
+        let email_verified = match claim::<Flag>(&c, "email_verified", "a boolean")? {
+            Some(Flag::Bool(b)) => Some(b),
+            Some(Flag::Text(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(Flag::Text(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+            Some(Flag::Text(_)) => {
                 return Err(OidcError::InvalidToken(
                     "the identity token's `email_verified` claim is not a boolean".into(),
                 ))
             }
+            None => None,
         };
         Ok(IdToken {
             raw: raw.to_string(),
-            issuer,
-            subject,
-            audience,
-            email,
+            issuer: required(&c, "iss", "issuer")?,
+            subject: required(&c, "sub", "subject")?,
+            audience: match claim(&c, "aud", "a string or a list of strings")? {
+                Some(Audience::One(a)) => vec![a],
+                Some(Audience::Many(a)) => a,
+                None => Vec::new(),
+            },
+            expires_at: claim_time(&c, "exp")?.ok_or_else(|| {
+                OidcError::InvalidToken("the identity token has no expiry (`exp` claim)".into())
+            })?,
+            email: claim::<String>(&c, "email", "a string")?.filter(|s| !s.is_empty()),
             email_verified,
-            expires_at,
-            issued_at: claim_time(claims.get("iat"), "iat")?,
-            not_before: claim_time(claims.get("nbf"), "nbf")?,
-            nonce: claim_string(claims.get("nonce"), "nonce")?,
-            claims,
+            not_before: claim_time(&c, "nbf")?,
+            nonce: claim(&c, "nonce", "a string")?,
         })
     }
 
