@@ -331,4 +331,67 @@ mod tests {
             assert!(IdToken::parse(bad).is_err(), "{bad}");
         }
     }
+
+    /// Each claim's type is checked, and a wrong one is named.
+    #[test]
+    fn claim_types_are_named() {
+        let base = serde_json::json!({"iss":"i","sub":"s","exp":1});
+        let with = |k: &str, v: Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            IdToken::parse(&jwt(c))
+        };
+        for (k, v, said) in [
+            (
+                "aud",
+                serde_json::json!(5),
+                "`aud` claim is not a string or a list of strings",
+            ),
+            (
+                "aud",
+                serde_json::json!(["a", 1]),
+                "`aud` claim is not a string or a list of strings",
+            ),
+            (
+                "email_verified",
+                serde_json::json!("yes"),
+                "`email_verified` claim is not a boolean",
+            ),
+            (
+                "email_verified",
+                serde_json::json!(1),
+                "`email_verified` claim is not a boolean",
+            ),
+            (
+                "nonce",
+                serde_json::json!({}),
+                "`nonce` claim is not a string",
+            ),
+            (
+                "nbf",
+                serde_json::json!("soon"),
+                "`nbf` claim is not a number",
+            ),
+            (
+                "exp",
+                serde_json::json!(-1e16),
+                "`exp` claim is not a usable time",
+            ),
+            ("iss", serde_json::json!(""), "has no issuer (`iss` claim)"),
+            (
+                "sub",
+                serde_json::json!(null),
+                "has no subject (`sub` claim)",
+            ),
+        ] {
+            let e = with(k, v.clone()).unwrap_err();
+            assert!(e.message().contains(said), "{k}={v}: {e}");
+        }
+        let t = with("email_verified", serde_json::json!("FALSE")).unwrap();
+        assert_eq!(t.email_verified, Some(false));
+        let t = with("nbf", serde_json::json!(1.9)).unwrap();
+        assert_eq!((t.not_before, t.audience.len()), (Some(1), 0));
+        let t = with("aud", serde_json::json!("sigstore")).unwrap();
+        assert_eq!(t.audience, ["sigstore"]);
+    }
 }
