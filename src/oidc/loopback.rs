@@ -128,14 +128,13 @@ pub(crate) struct Listeners {
 
 /// Listens where `r` says.
 pub(crate) fn bind(r: &Redirect) -> Result<Listeners, OidcError> {
-    let listen = |ip: IpAddr, port| {
-        TcpListener::bind((ip, port)).map_err(|e| {
-            OidcError::Config(format!(
-                "cannot listen on {} for the login redirect: {e}; free the port or change gitsign.redirectURL",
-                SocketAddr::new(ip, port)
-            ))
-        })
+    let refused = |ip: IpAddr, port, e: std::io::Error| {
+        OidcError::Config(format!(
+            "cannot listen on {} for the login redirect: {e}; free the port or change gitsign.redirectURL",
+            SocketAddr::new(ip, port)
+        ))
     };
+    let listen = |ip: IpAddr, port| TcpListener::bind((ip, port)).map_err(|e| refused(ip, port, e));
     let (v4, v6) = (Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into());
     let port_of = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
     if r.host == "[::1]" {
@@ -155,9 +154,13 @@ pub(crate) fn bind(r: &Redirect) -> Result<Listeners, OidcError> {
         let b = match (r.host == "localhost").then(|| TcpListener::bind((v6, port))) {
             None => None,
             Some(Ok(b)) => Some(b),
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse && r.port == 0 => continue,
-            // No IPv6 loopback here (or a fixed port taken on IPv6 only):
-            // IPv4 alone.
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse => match r.port {
+                0 => continue,
+                // Another program holds the twin: a browser that tries
+                // [::1] first would take the login there.
+                _ => return Err(refused(v6, port, e)),
+            },
+            // No IPv6 loopback here: IPv4 alone.
             Some(Err(_)) => None,
         };
         return Ok(Listeners {
@@ -631,6 +634,25 @@ mod tests {
         if ipv6 {
             let l = bind(&parse_redirect("http://[::1]/").unwrap()).unwrap();
             assert!(l.v4.is_none() && port_of(&l.v6) == Some(l.port));
+        }
+        // A fixed port whose IPv6 twin another program holds: refused (a
+        // browser trying [::1] first would take the login there).
+        if ipv6 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let _twin = TcpListener::bind(("::1", port)).unwrap();
+            let Err(e) = bind(&parse_redirect(&format!("http://localhost:{port}/")).unwrap())
+            else {
+                panic!("localhost:{port} was bound while another socket holds [::1]:{port}");
+            };
+            assert!(
+                e.message()
+                    .starts_with(&format!("cannot listen on [::1]:{port} ")),
+                "{e}"
+            );
         }
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();

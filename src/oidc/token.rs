@@ -35,10 +35,14 @@ pub struct IdToken {
     pub email_verified: Option<bool>,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
+    /// `iat`, when present.
+    pub issued_at: Option<i64>,
     /// `nbf`, when present.
     pub not_before: Option<i64>,
     /// `nonce`, when present.
     pub nonce: Option<String>,
+    /// Every claim of the payload (e.g. GitHub workflow claims).
+    pub claims: Map<String, Value>,
 }
 
 impl std::fmt::Debug for IdToken {
@@ -51,9 +55,10 @@ impl std::fmt::Debug for IdToken {
             .field("email", &self.email)
             .field("email_verified", &self.email_verified)
             .field("expires_at", &self.expires_at)
+            .field("issued_at", &self.issued_at)
             .field("not_before", &self.not_before)
             .field("nonce", &self.nonce)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,14 +93,24 @@ fn claim<T: DeserializeOwned>(
     }
 }
 
-/// A NumericDate claim, in whole seconds (fractions are allowed).
+/// A NumericDate claim, in whole seconds: any integer, or a fraction of
+/// sane size.
 fn claim_time(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, OidcError> {
-    match claim::<f64>(claims, name, "a number")? {
-        Some(f) if !(f.is_finite() && f.abs() < 1e15) => Err(OidcError::InvalidToken(format!(
-            "the identity token's `{name}` claim is not a usable time"
-        ))),
-        t => Ok(t.map(|f| f as i64)),
-    }
+    let Some(n) = claim::<serde_json::Number>(claims, name, "a number")? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            OidcError::InvalidToken(format!(
+                "the identity token's `{name}` claim is not a usable time"
+            ))
+        })
 }
 
 /// A claim the token must carry, as a non-empty string.
@@ -143,17 +158,6 @@ impl IdToken {
                 "the identity token's payload is not a JSON object".into(),
             ));
         };
-        let email_verified = match claim::<Flag>(&c, "email_verified", "a boolean")? {
-            Some(Flag::Bool(b)) => Some(b),
-            Some(Flag::Text(s)) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(Flag::Text(s)) if s.eq_ignore_ascii_case("false") => Some(false),
-            Some(Flag::Text(_)) => {
-                return Err(OidcError::InvalidToken(
-                    "the identity token's `email_verified` claim is not a boolean".into(),
-                ))
-            }
-            None => None,
-        };
         Ok(IdToken {
             raw: raw.to_string(),
             issuer: required(&c, "iss", "issuer")?,
@@ -167,9 +171,21 @@ impl IdToken {
                 OidcError::InvalidToken("the identity token has no expiry (`exp` claim)".into())
             })?,
             email: claim::<String>(&c, "email", "a string")?.filter(|s| !s.is_empty()),
-            email_verified,
+            email_verified: match claim::<Flag>(&c, "email_verified", "a boolean")? {
+                Some(Flag::Bool(b)) => Some(b),
+                Some(Flag::Text(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+                Some(Flag::Text(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+                Some(Flag::Text(_)) => {
+                    return Err(OidcError::InvalidToken(
+                        "the identity token's `email_verified` claim is not a boolean".into(),
+                    ))
+                }
+                None => None,
+            },
+            issued_at: claim_time(&c, "iat")?,
             not_before: claim_time(&c, "nbf")?,
             nonce: claim(&c, "nonce", "a string")?,
+            claims: c,
         })
     }
 
@@ -387,6 +403,40 @@ mod tests {
             let e = with(k, v.clone()).unwrap_err();
             assert!(e.message().contains(said), "{k}={v}: {e}");
         }
+        for iat in [
+            serde_json::json!("x"),
+            serde_json::json!({}),
+            serde_json::json!(1e300),
+        ] {
+            let e = with("iat", iat.clone()).unwrap_err();
+            assert!(
+                e.message().contains("`iat` claim is not a"),
+                "iat={iat}: {e}"
+            );
+        }
+        // Whole numbers are taken as they are, however large; only
+        // fractions are bounded.
+        for (k, v) in [
+            ("exp", i64::MAX),
+            ("exp", 1_000_000_000_000_000),
+            ("nbf", -(10i64.pow(15))),
+        ] {
+            let t = with(k, serde_json::json!(v)).unwrap();
+            t.check("", None, None, 0).unwrap_err(); // no audience
+            assert!(t.expires_at == v || t.not_before == Some(v), "{k}={v}");
+        }
+        let far = with("nbf", serde_json::json!(i64::MAX)).unwrap();
+        let e = far.check("", None, None, 0).unwrap_err();
+        assert!(e.message().contains("audience"), "{e}");
+        let mut c = base.clone();
+        c["aud"] = serde_json::json!("a");
+        c["exp"] = serde_json::json!(i64::MAX);
+        c["nbf"] = serde_json::json!(i64::MAX);
+        let e = IdToken::parse(&jwt(c))
+            .unwrap()
+            .check("a", None, None, 0)
+            .unwrap_err();
+        assert!(e.message().contains("is not valid before"), "{e}");
         let t = with("email_verified", serde_json::json!("FALSE")).unwrap();
         assert_eq!(t.email_verified, Some(false));
         let t = with("nbf", serde_json::json!(1.9)).unwrap();
