@@ -348,6 +348,52 @@ mod tests {
         }
     }
 
+    /// The bounds are inclusive where they say so; the token never shows
+    /// in its Debug form, but the claims do; the comparison of secrets is
+    /// equality.
+    #[test]
+    fn bounds_redaction_and_equality() {
+        let c = serde_json::json!({"iss":"https://i","sub":"s","aud":"a","exp":9000,"nbf":1060});
+        let t = IdToken::parse(&jwt(c)).unwrap();
+        t.check("a", None, None, 1000).unwrap(); // nbf a minute ahead: clock skew
+        let e = t.check("a", None, None, 999).unwrap_err();
+        assert!(e.message().contains("is not valid before"), "{e}");
+        let shown = format!("{t:?}");
+        assert!(
+            shown.contains("https://i") && shown.contains(&t.redacted()),
+            "{shown}"
+        );
+        let raw = t.raw();
+        assert_eq!(
+            t.redacted(),
+            format!("{}…({} bytes)", &raw[..12], raw.len())
+        );
+
+        let mut c = serde_json::json!({"iss":"i","sub":"s","exp":1e15});
+        assert!(
+            IdToken::parse(&jwt(c.clone())).is_err(),
+            "a fraction of 1e15"
+        );
+        c["exp"] = serde_json::json!(999_999_999_999_999.0);
+        assert!(IdToken::parse(&jwt(c.clone())).is_ok());
+        // The size bound: MAX_TOKEN bytes taken, one more refused.
+        let t = jwt(c);
+        let pad = |n: usize| format!("{t}{}", "A".repeat(n - t.len()));
+        assert!(IdToken::parse(&pad(MAX_TOKEN)).is_ok());
+        let e = IdToken::parse(&pad(MAX_TOKEN + 1)).unwrap_err();
+        assert!(e.message().contains("too large"), "{e}");
+
+        assert!(constant_time_eq(b"ab", b"ab"));
+        for (a, b) in [
+            (&b"ab"[..], &b"ba"[..]),
+            (b"ab", b"ac"),
+            (b"ab", b"abc"),
+            (b"", b"a"),
+        ] {
+            assert!(!constant_time_eq(a, b), "{a:?} {b:?}");
+        }
+    }
+
     /// Each claim's type is checked, and a wrong one is named.
     #[test]
     fn claim_types_are_named() {
