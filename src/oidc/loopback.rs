@@ -669,6 +669,58 @@ mod tests {
         );
     }
 
+    /// Where the machine has no IPv6 loopback (many containers),
+    /// `localhost` listens on IPv4 alone, with a random or a fixed port,
+    /// and `[::1]` is refused with a sentence. Run in a network namespace
+    /// of its own (`unshare -n`: its loopback is down, so ::1 cannot be
+    /// bound while 127.0.0.1 still can).
+    #[test]
+    #[cfg_attr(not(target_os = "linux"), ignore = "a network namespace (unshare -n)")]
+    #[cfg_attr(
+        gitsign_skip_root,
+        ignore = "needs root for a network namespace (GITSIGN_TEST_SKIP_ROOT=1 was set)"
+    )]
+    fn without_ipv6_loopback_localhost_is_ipv4_alone() {
+        const INSIDE: &str = "GITSIGN_TEST_INSIDE_NETNS";
+        const NAME: &str = "oidc::loopback::tests::without_ipv6_loopback_localhost_is_ipv4_alone";
+        if std::env::var_os(INSIDE).is_none() {
+            assert!(
+                rustix::process::geteuid().is_root(),
+                "this test needs root (a network namespace): run it as root (CI does), or build \
+                 the tests with GITSIGN_TEST_SKIP_ROOT=1 to list it as ignored"
+            );
+            let out = std::process::Command::new("unshare")
+                .arg("-n")
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1"])
+                .env(INSIDE, "1")
+                .output()
+                .expect("unshare (util-linux) runs");
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && said.contains("1 passed"),
+                "{said}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        assert!(TcpListener::bind("[::1]:0").is_err(), "::1 is there");
+        let l = bind(&parse_redirect("http://localhost/").unwrap()).unwrap();
+        assert!(l.v4.is_some() && l.v6.is_none() && l.port != 0);
+        let port = l.port;
+        drop(l);
+        let l = bind(&parse_redirect(&format!("http://localhost:{port}/")).unwrap()).unwrap();
+        assert!(l.v4.is_some() && l.v6.is_none() && l.port == port);
+        let Err(e) = bind(&parse_redirect("http://[::1]:8080/").unwrap()) else {
+            panic!("[::1] was bound without IPv6");
+        };
+        assert!(
+            e.message()
+                .starts_with("cannot listen on [::1]:8080 for the login redirect: "),
+            "{e}"
+        );
+    }
+
     #[test]
     fn pages() {
         assert!(success_page(true, 6).contains("var n=6"));
