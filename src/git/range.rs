@@ -226,15 +226,23 @@ impl ByteBudget {
 
 /// Held by each worker, with its share of the job queue: when the last
 /// one leaves, the queue closes first and then the byte budget opens (in
-/// that order, so nothing more is read ahead once no worker is left).
+/// that order, so nothing more is read ahead once no worker is left). A
+/// worker leaving by a panic tells the others to leave too: the outcomes
+/// after its object could never be handed on (they leave in input order),
+/// and would only pile up until the stream ends in that panic.
 struct Leaving<'a, J> {
     jobs: Option<std::sync::Arc<std::sync::Mutex<mpsc::Receiver<J>>>>,
     live: &'a std::sync::atomic::AtomicUsize,
     budget: &'a ByteBudget,
+    abandoned: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<J> Drop for Leaving<'_, J> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.abandoned
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         self.jobs = None;
         if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
             self.budget.close();
@@ -342,9 +350,11 @@ where
     let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome, T)>(threads * 64);
     let budget = ByteBudget::new();
     let live = std::sync::atomic::AtomicUsize::new(threads);
+    let abandoned = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let budget = &budget;
         let live = &live;
+        let abandoned = &abandoned;
         let reader_thread = scope.spawn(move || -> Result<usize, GitError> {
             let mut n = 0;
             for item in ids {
@@ -364,10 +374,11 @@ where
                 jobs: Some(std::sync::Arc::clone(&job_rx)),
                 live,
                 budget,
+                abandoned,
             };
             scope.spawn(move || {
                 let leaving = leaving;
-                loop {
+                while !abandoned.load(std::sync::atomic::Ordering::Acquire) {
                     let job = match leaving.jobs.as_deref().map(|j| j.lock()) {
                         Some(Ok(rx)) => rx.recv(),
                         _ => break,
@@ -440,14 +451,20 @@ mod tests {
 
     /// Streams `ids` of the repository in `dir` (offline, the public-good
     /// root) on `threads` workers, and asserts that the call ends with a
-    /// panic within a minute rather than hanging.
+    /// panic within a minute rather than hanging; returns how many ids the
+    /// stream took.
     fn ends_with_a_panic(
         dir: &std::path::Path,
-        ids: Vec<String>,
+        ids: impl Iterator<Item = String> + Send + 'static,
         threads: usize,
         decide: fn(&Verified) -> Decision,
         sink: fn(Outcome),
-    ) {
+    ) -> usize {
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&taken);
+        let ids = ids.inspect(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
         let reader = Git::in_dir(dir.to_path_buf()).cat_file().unwrap();
         let (done_tx, done_rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -461,7 +478,7 @@ mod tests {
             };
             let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 verify_stream(
-                    ids.into_iter().map(Ok),
+                    ids.map(Ok),
                     reader,
                     HashAlgo::Sha1,
                     &ctx,
@@ -476,6 +493,7 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("verify_stream hung after a panic");
         assert!(panicked, "the panic did not reach the caller");
+        taken.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A `sink` that panics (a bug in the caller) ends the stream with that
@@ -500,7 +518,7 @@ mod tests {
         assert_eq!(ids.len(), 600);
         ends_with_a_panic(
             &dir,
-            ids,
+            ids.into_iter(),
             1,
             |_| Decision::Trusted,
             |_| panic!("the sink's own bug"),
@@ -537,7 +555,64 @@ mod tests {
         for i in 0..4 {
             ids.push(hash(format!("{head}small {i}\n").as_bytes()));
         }
-        ends_with_a_panic(&dir, ids, 2, |_| panic!("decide's own bug"), |_| {});
+        ends_with_a_panic(
+            &dir,
+            ids.into_iter(),
+            2,
+            |_| panic!("decide's own bug"),
+            |_| {},
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A worker's panic sends the others home: the objects after the one
+    /// it died on could never be handed on in order, so the stream stops
+    /// reading instead of verifying the rest into memory. The ids after
+    /// the first wait until `decide` has panicked.
+    #[test]
+    fn a_panicking_worker_stops_the_others() {
+        static DECIDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        const MORE: usize = 20_000;
+        let dir = bare_repo("abandon");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gitlab_fixture_sigstore_commit.commit");
+        let args = [
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            "--stdin",
+        ];
+        let signed = git_in(&dir, &args, &std::fs::read(fixture).unwrap())
+            .trim()
+            .to_string();
+        // Then ids of objects the repository lacks (each a quick "missing").
+        // (and half a second more, for the panic to unwind).
+        let rest = (1..=MORE).map(|i| {
+            if i == 1 {
+                while !DECIDING.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            format!("{i:040x}")
+        });
+        let taken = ends_with_a_panic(
+            &dir,
+            std::iter::once(signed).chain(rest),
+            2,
+            |_| {
+                DECIDING.store(true, std::sync::atomic::Ordering::SeqCst);
+                panic!("decide's own bug")
+            },
+            |_| {},
+        );
+        assert!(
+            taken < MORE / 2,
+            "the stream took {taken} of {} ids after the panic",
+            MORE + 1
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
