@@ -546,3 +546,47 @@ fn the_signing_process_dumps_no_core() {
         "gitsign may dump core while it holds the key: {core}"
     );
 }
+
+/// A fixed `localhost` login port whose IPv6 twin another program holds:
+/// the browser might take the login there, so signing stops with a
+/// sentence naming the address and the fix, and nothing is committed. (On
+/// a machine without IPv6 loopback the twin cannot be held, and the same
+/// setting signs on IPv4 alone.)
+#[test]
+fn a_login_port_whose_ipv6_twin_another_program_holds_is_refused_by_name() {
+    let tb = Testbed::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let twin = std::net::TcpListener::bind(("::1", port));
+    let mut repo = signing_repo(&tb, "ipv6-twin", "interactive", "offline");
+    repo.env.push((
+        "GITSIGN_OIDC_REDIRECT_URL".into(),
+        format!("http://localhost:{port}/auth/callback"),
+    ));
+    std::fs::write(repo.path().join("a.txt"), "one\n").unwrap();
+    repo.git_ok(&["add", "a.txt"]);
+    let o = repo.git(&["commit", "-q", "-S", "-m", "signed"]);
+    if twin.is_err() {
+        assert!(o.status.success(), "no IPv6 loopback here: {}", text(&o));
+        return;
+    }
+    let said = text(&o);
+    assert!(!o.status.success(), "signed beside a held twin: {said}");
+    assert!(
+        said.contains(&format!(
+            "cannot listen on [::1]:{port} for the login redirect: "
+        )) && said.contains("free the port or change gitsign.redirectURL"),
+        "{said}"
+    );
+    assert!(repo
+        .git(&["rev-parse", "-q", "--verify", "HEAD"])
+        .stdout
+        .is_empty());
+    let stats = tb.stats();
+    assert_eq!(stats["opener_calls"], 0, "a browser was opened: {stats}");
+    assert_eq!(stats["fulcio_certificates"], 0, "a certificate was issued: {stats}");
+    drop(twin);
+}
