@@ -587,6 +587,9 @@ fn a_login_port_whose_ipv6_twin_another_program_holds_is_refused_by_name() {
         .is_empty());
     let stats = tb.stats();
     assert_eq!(stats["opener_calls"], 0, "a browser was opened: {stats}");
-    assert_eq!(stats["fulcio_certificates"], 0, "a certificate was issued: {stats}");
+    assert_eq!(
+        stats["fulcio_certificates"], 0,
+        "a certificate was issued: {stats}"
+    );
     drop(twin);
 }

@@ -170,32 +170,42 @@ pub fn verify_object(
 /// than this still passes, alone.
 pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
 
-/// Counts the bytes of objects read but not yet verified; the reader waits
-/// while the workers are behind by [`MAX_BYTES_IN_FLIGHT`].
-struct ByteBudget {
+/// Most outcomes the reader may be ahead of the sink: outcomes leave in
+/// input order, so while one object is slow (a Rekor lookup waiting out its
+/// timeout) the ones verified behind it wait, and without a bound they
+/// would pile up to the whole history.
+pub const MAX_OBJECTS_AHEAD: usize = 4096;
+
+/// A count the reader takes from and the workers or the sink give back:
+/// the bytes of objects read but not yet verified (at most
+/// [`MAX_BYTES_IN_FLIGHT`]), or the objects read but not yet handed to the
+/// sink (at most [`MAX_OBJECTS_AHEAD`]); the reader waits while it is used up.
+struct Budget {
+    limit: usize,
     used: std::sync::Mutex<usize>,
     freed: std::sync::Condvar,
-    /// No worker is left to give bytes back: the reader must not wait.
+    /// No worker is left to give back: the reader must not wait.
     closed: std::sync::atomic::AtomicBool,
 }
 
-impl ByteBudget {
-    fn new() -> ByteBudget {
-        ByteBudget {
+impl Budget {
+    fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
             used: std::sync::Mutex::new(0),
             freed: std::sync::Condvar::new(),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Waits until `n` more bytes fit (always, when nothing is in flight
-    /// or the budget is closed).
+    /// Waits until `n` more fit (always, when nothing is taken or the
+    /// budget is closed).
     fn take(&self, n: usize) {
         let Ok(mut used) = self.used.lock() else {
             return;
         };
         while *used > 0
-            && *used + n > MAX_BYTES_IN_FLIGHT
+            && *used + n > self.limit
             && !self.closed.load(std::sync::atomic::Ordering::Acquire)
         {
             used = match self.freed.wait(used) {
@@ -225,27 +235,32 @@ impl ByteBudget {
 }
 
 /// Held by each worker, with its share of the job queue: when the last
-/// one leaves, the queue closes first and then the byte budget opens (in
-/// that order, so nothing more is read ahead once no worker is left). A
+/// one leaves, the queue closes first and then the budgets open (in that
+/// order, so nothing more is read ahead once no worker is left). A
 /// worker leaving by a panic tells the others to leave too: the outcomes
 /// after its object could never be handed on (they leave in input order),
 /// and would only pile up until the stream ends in that panic.
 struct Leaving<'a, J> {
     jobs: Option<std::sync::Arc<std::sync::Mutex<mpsc::Receiver<J>>>>,
     live: &'a std::sync::atomic::AtomicUsize,
-    budget: &'a ByteBudget,
+    budgets: [&'a Budget; 2],
     abandoned: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<J> Drop for Leaving<'_, J> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        // A worker that dies also opens the budgets at once: the reader
+        // may be waiting for room in the outcome window that only the
+        // dead worker's outcome would have made, while the others wait
+        // for a job from it.
+        let died = std::thread::panicking();
+        if died {
             self.abandoned
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         self.jobs = None;
-        if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-            self.budget.close();
+        if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 || died {
+            self.budgets.iter().for_each(|b| b.close());
         }
     }
 }
@@ -254,7 +269,7 @@ impl<J> Drop for Leaving<'_, J> {
 /// even by a panic (or the reader could wait for them for ever while other
 /// workers wait for it).
 struct InFlight<'a> {
-    budget: &'a ByteBudget,
+    budget: &'a Budget,
     bytes: usize,
 }
 
@@ -324,7 +339,7 @@ where
 
 /// [`verify_stream`] where each id carries a tag of the caller's (the
 /// ref that brought it), handed back with its outcome. Memory is bounded
-/// by a count of objects and by [`MAX_BYTES_IN_FLIGHT`], whatever their
+/// by [`MAX_OBJECTS_AHEAD`] and by [`MAX_BYTES_IN_FLIGHT`], whatever their
 /// number or size.
 pub fn verify_stream_tagged<I, T>(
     ids: I,
@@ -344,21 +359,24 @@ where
     let (job_tx, job_rx) = mpsc::sync_channel::<Job<T>>(threads * 64);
     // Only the workers hold the job queue's receiving end: when the last
     // one leaves (the results are no longer wanted: `sink` panicked), the
-    // queue closes and the byte budget opens, so the reader stops instead
+    // queue closes and the budgets open, so the reader stops instead
     // of waiting on them for ever.
     let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
     let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome, T)>(threads * 64);
-    let budget = ByteBudget::new();
+    let budget = Budget::new(MAX_BYTES_IN_FLIGHT);
+    let window = Budget::new(MAX_OBJECTS_AHEAD);
     let live = std::sync::atomic::AtomicUsize::new(threads);
     let abandoned = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let budget = &budget;
+        let window = &window;
         let live = &live;
         let abandoned = &abandoned;
         let reader_thread = scope.spawn(move || -> Result<usize, GitError> {
             let mut n = 0;
             for item in ids {
                 let (id, tag) = item?;
+                window.take(1);
                 let obj = reader.get(&id);
                 budget.take(object_bytes(&obj));
                 if job_tx.send((n, id, tag, obj)).is_err() {
@@ -373,7 +391,7 @@ where
             let leaving = Leaving {
                 jobs: Some(std::sync::Arc::clone(&job_rx)),
                 live,
-                budget,
+                budgets: [budget, window],
                 abandoned,
             };
             scope.spawn(move || {
@@ -384,6 +402,10 @@ where
                         _ => break,
                     };
                     let Ok((seq, id, tag, obj)) = job else { break };
+                    // Waiting for this job, another worker may have died.
+                    if abandoned.load(std::sync::atomic::Ordering::Acquire) {
+                        break;
+                    }
                     let in_flight = InFlight {
                         budget,
                         bytes: object_bytes(&obj),
@@ -405,6 +427,7 @@ where
             pending.insert(seq, (o, tag));
             while let Some((o, tag)) = pending.remove(&next) {
                 sink(o, tag);
+                window.give(1);
                 next += 1;
             }
         }
@@ -450,16 +473,16 @@ mod tests {
     }
 
     /// Streams `ids` of the repository in `dir` (offline, the public-good
-    /// root) on `threads` workers, and asserts that the call ends with a
-    /// panic within a minute rather than hanging; returns how many ids the
-    /// stream took.
-    fn ends_with_a_panic(
+    /// root) on `threads` workers; how the call ended (`Err`: it panicked;
+    /// a call that has not ended within a minute fails the test) and how
+    /// many ids the stream took.
+    fn stream(
         dir: &std::path::Path,
         ids: impl Iterator<Item = String> + Send + 'static,
         threads: usize,
         decide: fn(&Verified) -> Decision,
         sink: fn(Outcome),
-    ) -> usize {
+    ) -> (Result<Result<usize, GitError>, ()>, usize) {
         let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = std::sync::Arc::clone(&taken);
         let ids = ids.inspect(move |_| {
@@ -487,13 +510,26 @@ mod tests {
                     sink,
                 )
             }));
-            let _ = done_tx.send(ended.is_err());
+            let _ = done_tx.send(ended.map_err(|_| ()));
         });
-        let panicked = done_rx
+        let ended = done_rx
             .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("verify_stream hung after a panic");
-        assert!(panicked, "the panic did not reach the caller");
-        taken.load(std::sync::atomic::Ordering::SeqCst)
+            .expect("verify_stream hung");
+        (ended, taken.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// [`stream`], asserting that the call ends with a panic; how many ids
+    /// it took.
+    fn ends_with_a_panic(
+        dir: &std::path::Path,
+        ids: impl Iterator<Item = String> + Send + 'static,
+        threads: usize,
+        decide: fn(&Verified) -> Decision,
+        sink: fn(Outcome),
+    ) -> usize {
+        let (ended, taken) = stream(dir, ids, threads, decide, sink);
+        assert!(ended.is_err(), "the panic did not reach the caller");
+        taken
     }
 
     /// A `sink` that panics (a bug in the caller) ends the stream with that
@@ -611,6 +647,153 @@ mod tests {
         assert!(
             taken < MORE / 2,
             "the stream took {taken} of {} ids after the panic",
+            MORE + 1
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The signed fixture, written into the repository in `dir`: its id.
+    fn signed_commit(dir: &std::path::Path) -> String {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/objects/gitsign/gitlab_fixture_sigstore_commit.commit");
+        let args = [
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            "--stdin",
+        ];
+        git_in(dir, &args, &std::fs::read(fixture).unwrap())
+            .trim()
+            .to_string()
+    }
+
+    /// Workers already waiting for a job when another one panicked verify
+    /// nothing more: four workers, the same signed commit 101 times,
+    /// `decide` panicking on its first call and counting the others.
+    #[test]
+    fn nothing_is_verified_after_a_worker_panicked() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        static DECIDING: AtomicBool = AtomicBool::new(false);
+        static AFTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = bare_repo("after");
+        let signed = signed_commit(&dir);
+        let again = signed.clone();
+        let rest = (0..100).map(move |i| {
+            if i == 0 {
+                while !DECIDING.load(SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            again.clone()
+        });
+        let taken = ends_with_a_panic(
+            &dir,
+            std::iter::once(signed).chain(rest),
+            4,
+            |_| {
+                if DECIDING.swap(true, SeqCst) {
+                    AFTER.fetch_add(1, SeqCst);
+                    Decision::Trusted
+                } else {
+                    panic!("decide's own bug")
+                }
+            },
+            |_| {},
+        );
+        let after = AFTER.load(SeqCst);
+        assert_eq!(
+            after, 0,
+            "{after} verified after the panic (of {taken} taken)"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A sink that panics while the one worker waits to hand on results
+    /// and the reader waits for the bytes its queue holds (1 MiB objects):
+    /// the last worker's leaving opens the byte budget, so the reader ends.
+    #[test]
+    fn a_reader_waiting_for_bytes_ends_when_the_workers_leave() {
+        let dir = bare_repo("bytes");
+        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
+        let args = [
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            "--stdin",
+        ];
+        let ids: Vec<String> = (0..120)
+            .map(|i| {
+                let mut data = format!("{head}m {i}\n").into_bytes();
+                data.resize(1024 * 1024, b'x');
+                git_in(&dir, &args, &data).trim().to_string()
+            })
+            .collect();
+        ends_with_a_panic(
+            &dir,
+            ids.into_iter(),
+            1,
+            |_| Decision::Trusted,
+            |_| {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                panic!("the sink's own bug")
+            },
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A slow first object (here `decide` taking two seconds) holds the
+    /// reader back at [`MAX_OBJECTS_AHEAD`] outcomes waiting for it, and
+    /// then every outcome is handed on; the same with `decide` panicking
+    /// after its wait ends the stream (the last worker opens the window).
+    #[test]
+    fn a_slow_object_holds_the_reader_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static TAKEN: AtomicUsize = AtomicUsize::new(0);
+        static AT_DECIDE: AtomicUsize = AtomicUsize::new(0);
+        static HANDED: AtomicUsize = AtomicUsize::new(0);
+        const MORE: usize = 20_000;
+        let dir = bare_repo("window");
+        let signed = signed_commit(&dir);
+        let ids = |signed: &str| {
+            std::iter::once(signed.to_string())
+                .chain((1..=MORE).map(|i| format!("{i:040x}")))
+                .inspect(|_| {
+                    TAKEN.fetch_add(1, SeqCst);
+                })
+        };
+        let slow = |_: &Verified| {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            AT_DECIDE.store(TAKEN.load(SeqCst), SeqCst);
+            Decision::Trusted
+        };
+        let (ended, _) = stream(&dir, ids(&signed), 2, slow, |_| {
+            HANDED.fetch_add(1, SeqCst);
+        });
+        assert_eq!(ended.ok().and_then(Result::ok), Some(MORE + 1));
+        assert_eq!(HANDED.load(SeqCst), MORE + 1);
+        let at = AT_DECIDE.load(SeqCst);
+        assert!(
+            at <= MAX_OBJECTS_AHEAD + 1,
+            "the reader took {at} ids while the first waited"
+        );
+
+        TAKEN.store(0, SeqCst);
+        let dies = |_: &Verified| -> Decision {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            panic!("decide's own bug")
+        };
+        let taken = ends_with_a_panic(&dir, ids(&signed), 2, dies, |_| {});
+        // Once the budgets open on the panic, the job queue (2 × 64) and
+        // the other worker's one last job bound what more is read.
+        assert!(
+            taken <= MAX_OBJECTS_AHEAD + 2 * 64 + 2,
+            "took {taken} of {}",
             MORE + 1
         );
         let _ = std::fs::remove_dir_all(&dir);
