@@ -170,16 +170,19 @@ pub fn verify_object(
 /// than this still passes, alone.
 pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
 
-/// Most outcomes the reader may be ahead of the sink: outcomes leave in
-/// input order, so while one object is slow (a Rekor lookup waiting out its
-/// timeout) the ones verified behind it wait, and without a bound they
-/// would pile up to the whole history.
-pub const MAX_OBJECTS_AHEAD: usize = 4096;
+/// Most outcomes the reader may be ahead of the sink, per worker thread
+/// (twice the job queue): outcomes leave in input order, so while one
+/// object is slow (a Rekor lookup waiting out its timeout) the ones verified
+/// behind it wait, and without a bound they would pile up to the whole
+/// history. An outcome holds at most a 200-character subject and a 64 KiB
+/// certificate, so two threads hold at most about 16 MiB of them.
+pub const OBJECTS_AHEAD_PER_THREAD: usize = 128;
 
 /// A count the reader takes from and the workers or the sink give back:
 /// the bytes of objects read but not yet verified (at most
 /// [`MAX_BYTES_IN_FLIGHT`]), or the objects read but not yet handed to the
-/// sink (at most [`MAX_OBJECTS_AHEAD`]); the reader waits while it is used up.
+/// sink (at most [`OBJECTS_AHEAD_PER_THREAD`] per worker); the reader waits
+/// while it is used up.
 struct Budget {
     limit: usize,
     used: std::sync::Mutex<usize>,
@@ -243,25 +246,37 @@ impl Budget {
 struct Leaving<'a, J> {
     jobs: Option<std::sync::Arc<std::sync::Mutex<mpsc::Receiver<J>>>>,
     live: &'a std::sync::atomic::AtomicUsize,
+    /// The byte budget and the outcome window.
     budgets: [&'a Budget; 2],
     abandoned: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<J> Drop for Leaving<'_, J> {
     fn drop(&mut self) {
-        // A worker that dies also opens the budgets at once: the reader
-        // may be waiting for room in the outcome window that only the
-        // dead worker's outcome would have made, while the others wait
-        // for a job from it.
         let died = std::thread::panicking();
         if died {
             self.abandoned
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         self.jobs = None;
-        if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 || died {
+        if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
             self.budgets.iter().for_each(|b| b.close());
+        } else if died {
+            // The reader may be waiting for room in the outcome window that
+            // only the dead worker's outcome would have made, while the
+            // others wait for a job from it. The byte budget stays: the
+            // others may still be verifying.
+            self.budgets[1].close();
         }
+    }
+}
+
+/// Opens a budget when dropped (also by a panic).
+struct OpenOnDrop<'a>(&'a Budget);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -339,7 +354,7 @@ where
 
 /// [`verify_stream`] where each id carries a tag of the caller's (the
 /// ref that brought it), handed back with its outcome. Memory is bounded
-/// by [`MAX_OBJECTS_AHEAD`] and by [`MAX_BYTES_IN_FLIGHT`], whatever their
+/// by [`OBJECTS_AHEAD_PER_THREAD`] and by [`MAX_BYTES_IN_FLIGHT`], whatever their
 /// number or size.
 pub fn verify_stream_tagged<I, T>(
     ids: I,
@@ -364,7 +379,7 @@ where
     let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
     let (res_tx, res_rx) = mpsc::sync_channel::<(usize, Outcome, T)>(threads * 64);
     let budget = Budget::new(MAX_BYTES_IN_FLIGHT);
-    let window = Budget::new(MAX_OBJECTS_AHEAD);
+    let window = Budget::new(threads * OBJECTS_AHEAD_PER_THREAD);
     let live = std::sync::atomic::AtomicUsize::new(threads);
     let abandoned = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -420,7 +435,10 @@ where
         }
         drop(job_rx);
         drop(res_tx);
-        // Reorder: results arrive in any order, leave in input order.
+        // Reorder: results arrive in any order, leave in input order. If
+        // `sink` panics, the window opens, or the reader could wait for
+        // room in it for ever while the workers wait for a job.
+        let _open = OpenOnDrop(window);
         let mut pending = BTreeMap::new();
         let mut next = 0;
         for (seq, o, tag) in res_rx {
@@ -748,9 +766,9 @@ mod tests {
     }
 
     /// A slow first object (here `decide` taking two seconds) holds the
-    /// reader back at [`MAX_OBJECTS_AHEAD`] outcomes waiting for it, and
-    /// then every outcome is handed on; the same with `decide` panicking
-    /// after its wait ends the stream (the last worker opens the window).
+    /// reader back at the window's outcomes waiting for it, and then every
+    /// outcome is handed on; the same with `decide` panicking after its
+    /// wait ends the stream (the dying worker opens the window).
     #[test]
     fn a_slow_object_holds_the_reader_back() {
         use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -779,7 +797,7 @@ mod tests {
         assert_eq!(HANDED.load(SeqCst), MORE + 1);
         let at = AT_DECIDE.load(SeqCst);
         assert!(
-            at <= MAX_OBJECTS_AHEAD + 1,
+            at <= 2 * OBJECTS_AHEAD_PER_THREAD + 1,
             "the reader took {at} ids while the first waited"
         );
 
@@ -792,9 +810,98 @@ mod tests {
         // Once the budgets open on the panic, the job queue (2 × 64) and
         // the other worker's one last job bound what more is read.
         assert!(
-            taken <= MAX_OBJECTS_AHEAD + 2 * 64 + 2,
+            taken <= 2 * OBJECTS_AHEAD_PER_THREAD + 2 * 64 + 2,
             "took {taken} of {}",
             MORE + 1
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The sink panics on the first outcome while the window is full (the
+    /// first object slow, the window's outcomes waiting behind it, the
+    /// reader waiting for a place, the other worker waiting for a job):
+    /// the stream ends in that panic.
+    #[test]
+    fn a_sink_panicking_behind_a_full_window_ends_the_stream() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static TAKEN: AtomicUsize = AtomicUsize::new(0);
+        let dir = bare_repo("sinkwindow");
+        let signed = signed_commit(&dir);
+        let ids = std::iter::once(signed)
+            .chain((1..=20_000).map(|i| format!("{i:040x}")))
+            .inspect(|_| {
+                TAKEN.fetch_add(1, SeqCst);
+            });
+        let (ended, taken) = stream(
+            &dir,
+            ids,
+            2,
+            |_| {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                Decision::Trusted
+            },
+            |_| panic!("the sink's own bug"),
+        );
+        assert!(
+            ended.is_err(),
+            "the panic did not reach the caller (took {taken})"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// One worker dies while another is in a slow verification: the byte
+    /// budget must still bound what the reader reads ahead (1 MiB objects,
+    /// MAX_BYTES_IN_FLIGHT = 8 MiB).
+    #[test]
+    fn a_dead_worker_does_not_lift_the_byte_budget() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static TAKEN: AtomicUsize = AtomicUsize::new(0);
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        static AT_END_OF_SLOW: AtomicUsize = AtomicUsize::new(0);
+        let dir = bare_repo("deadbytes");
+        let signed = signed_commit(&dir);
+        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
+        let args = [
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            "--stdin",
+        ];
+        let big: Vec<String> = (0..200)
+            .map(|i| {
+                let mut data = format!("{head}m {i}\n").into_bytes();
+                data.resize(1024 * 1024, b'x');
+                git_in(&dir, &args, &data).trim().to_string()
+            })
+            .collect();
+        let ids = [signed.clone(), signed]
+            .into_iter()
+            .chain(big)
+            .inspect(|_| {
+                TAKEN.fetch_add(1, SeqCst);
+            });
+        let taken = ends_with_a_panic(
+            &dir,
+            ids,
+            2,
+            |_| {
+                if CALLS.fetch_add(1, SeqCst) == 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                    AT_END_OF_SLOW.store(TAKEN.load(SeqCst), SeqCst);
+                    Decision::Trusted
+                } else {
+                    panic!("decide's own bug")
+                }
+            },
+            |_| {},
+        );
+        let ahead = AT_END_OF_SLOW.load(SeqCst) - 2;
+        assert!(
+            ahead <= MAX_BYTES_IN_FLIGHT / (1024 * 1024) + 2,
+            "{ahead} MiB objects read, unverified, while the slow worker ran (budget 8 MiB; {taken} taken in all)"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
