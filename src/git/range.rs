@@ -170,13 +170,15 @@ pub fn verify_object(
 /// than this still passes, alone.
 pub const MAX_BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
 
-/// Most outcomes the reader may be ahead of the sink, per worker thread
-/// (twice the job queue): outcomes leave in input order, so while one
-/// object is slow (a Rekor lookup waiting out its timeout) the ones verified
-/// behind it wait, and without a bound they would pile up to the whole
-/// history. An outcome holds at most a 200-character subject and a 64 KiB
-/// certificate, so two threads hold at most about 16 MiB of them.
-pub const OBJECTS_AHEAD_PER_THREAD: usize = 128;
+/// Most outcomes the reader may be ahead of the sink, per worker thread:
+/// outcomes leave in input order, so while one object is slow (a Rekor
+/// lookup waiting out its timeout) the ones verified behind it wait, and
+/// without a bound they would pile up to the whole history. Eight times the
+/// job queue: at 128 per thread (twice the queue) the window bound in steady
+/// state and `tests/bench/range.sh` lost 10-20%; at 512 it measures as
+/// without a window. An outcome holds at most a 200-character subject and a
+/// 64 KiB certificate, so two threads hold at most about 64 MiB of them.
+pub const OBJECTS_AHEAD_PER_THREAD: usize = 512;
 
 /// A count the reader takes from and the workers or the sink give back:
 /// the bytes of objects read but not yet verified (at most
