@@ -689,6 +689,28 @@ mod tests {
             .to_string()
     }
 
+    /// `n` unsigned commits of 1 MiB each, written into the repository in
+    /// `dir`: their ids.
+    fn mib_commits(dir: &std::path::Path, n: usize) -> Vec<String> {
+        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
+        let args = [
+            "hash-object",
+            "-w",
+            "--literally",
+            "-t",
+            "commit",
+            "--stdin",
+        ];
+        (0..n)
+            .map(|i| {
+                let mut data = format!("{head}m {i}\n").into_bytes();
+                data.resize(1024 * 1024, b'x');
+                git_in(dir, &args, &data).trim().to_string()
+            })
+            .collect()
+    }
+
     /// Workers already waiting for a job when another one panicked verify
     /// nothing more: four workers, the same signed commit 101 times,
     /// `decide` panicking on its first call and counting the others.
@@ -737,23 +759,7 @@ mod tests {
     #[test]
     fn a_reader_waiting_for_bytes_ends_when_the_workers_leave() {
         let dir = bare_repo("bytes");
-        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
-                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
-        let args = [
-            "hash-object",
-            "-w",
-            "--literally",
-            "-t",
-            "commit",
-            "--stdin",
-        ];
-        let ids: Vec<String> = (0..120)
-            .map(|i| {
-                let mut data = format!("{head}m {i}\n").into_bytes();
-                data.resize(1024 * 1024, b'x');
-                git_in(&dir, &args, &data).trim().to_string()
-            })
-            .collect();
+        let ids = mib_commits(&dir, 120);
         ends_with_a_panic(
             &dir,
             ids.into_iter(),
@@ -862,23 +868,7 @@ mod tests {
         static AT_END_OF_SLOW: AtomicUsize = AtomicUsize::new(0);
         let dir = bare_repo("deadbytes");
         let signed = signed_commit(&dir);
-        let head = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
-                    author A <a@example.com> 1 +0000\ncommitter A <a@example.com> 1 +0000\n\n";
-        let args = [
-            "hash-object",
-            "-w",
-            "--literally",
-            "-t",
-            "commit",
-            "--stdin",
-        ];
-        let big: Vec<String> = (0..200)
-            .map(|i| {
-                let mut data = format!("{head}m {i}\n").into_bytes();
-                data.resize(1024 * 1024, b'x');
-                git_in(&dir, &args, &data).trim().to_string()
-            })
-            .collect();
+        let big = mib_commits(&dir, 200);
         let ids = [signed.clone(), signed]
             .into_iter()
             .chain(big)
