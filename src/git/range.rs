@@ -248,8 +248,8 @@ impl Budget {
 struct Leaving<'a, J> {
     jobs: Option<std::sync::Arc<std::sync::Mutex<mpsc::Receiver<J>>>>,
     live: &'a std::sync::atomic::AtomicUsize,
-    /// The byte budget and the outcome window.
-    budgets: [&'a Budget; 2],
+    bytes: &'a Budget,
+    window: &'a Budget,
     abandoned: &'a std::sync::atomic::AtomicBool,
 }
 
@@ -262,13 +262,14 @@ impl<J> Drop for Leaving<'_, J> {
         }
         self.jobs = None;
         if self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-            self.budgets.iter().for_each(|b| b.close());
+            self.bytes.close();
+            self.window.close();
         } else if died {
             // The reader may be waiting for room in the outcome window that
             // only the dead worker's outcome would have made, while the
             // others wait for a job from it. The byte budget stays: the
             // others may still be verifying.
-            self.budgets[1].close();
+            self.window.close();
         }
     }
 }
@@ -408,18 +409,20 @@ where
             let leaving = Leaving {
                 jobs: Some(std::sync::Arc::clone(&job_rx)),
                 live,
-                budgets: [budget, window],
+                bytes: budget,
+                window,
                 abandoned,
             };
             scope.spawn(move || {
                 let leaving = leaving;
-                while !abandoned.load(std::sync::atomic::Ordering::Acquire) {
+                loop {
                     let job = match leaving.jobs.as_deref().map(|j| j.lock()) {
                         Some(Ok(rx)) => rx.recv(),
                         _ => break,
                     };
                     let Ok((seq, id, tag, obj)) = job else { break };
-                    // Waiting for this job, another worker may have died.
+                    // Before or while it waited for this job, another worker
+                    // may have died.
                     if abandoned.load(std::sync::atomic::Ordering::Acquire) {
                         break;
                     }
